@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// The `warden` command line. Each subcommand lives in src/cli/commands/<name>.ts and exports
+// `run(args: string[]): Promise<number>` (the exit code) and a one-line `summary`.
+
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+// One line per command; keep alphabetical.
+const commands: Record<string, () => Promise<Command>> = {
+};
+
+function usage(): string {
+  return [
+    'usage: warden <command> [options]',
+    '',
+    'commands:',
+    ...Object.keys(commands).map((name) => `  ${name}`),
+    '',
+    "run 'warden <command> --help' for a command's options",
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    const { readFileSync } = await import('node:fs');
+    const { projectRoot } = await import('../embedded/seed.js');
+    const pkg = JSON.parse(readFileSync(`${projectRoot()}/package.json`, 'utf8')) as { version: string };
+    process.stdout.write(`warden ${pkg.version}\n`);
+    return 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`warden: unknown command '${name}'\n${usage()}\n`);
+    return 2;
+  }
+  const command = await load();
+  return command.run(rest);
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`warden: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,156 @@
+// The validated shape of warden's configuration (one YAML file; see docs/configuration.md).
+// The loader (src/config/load.ts) turns YAML into these types or reports every error with the
+// key path, line and column and the reason. Later features add their own sections here.
+
+export type Duration = number; // milliseconds, parsed from "30s", "5m", "2h", "1d" or a number of seconds
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+}
+
+export interface TlsServerConfig {
+  /** PEM certificate chain and key. */
+  cert: string;
+  key: string;
+  /** Where they came from, for messages. */
+  certFile?: string;
+  keyFile?: string;
+}
+
+export type PlaintextTokenPolicy = 'never' | 'loopback';
+
+export interface IssuerConfig {
+  /** A short name used in logs and in principal rules. */
+  name: string;
+  /** Exact `iss` value expected in tokens. */
+  issuer: string;
+  /** Remote JWKS (fetched, cached, refreshed on unknown kid, rate-limited) … */
+  jwksUri?: string;
+  /** … or a local JWKS file (JSON). Exactly one of the two. */
+  jwksFile?: string;
+  /** Accepted `aud` values (any one must match). */
+  audiences: string[];
+  /** Allowed JWS algorithms; default ["RS256"]. `none` and HMAC algorithms are rejected at load time. */
+  algorithms: string[];
+  /** Required `tid` claim (Azure AD tenant id), if set. */
+  tenant?: string;
+  /** Claims tried in order to name the principal; default ["azp", "appid", "oid", "sub"]. */
+  subjectClaims: string[];
+  /** Allowed clock skew for exp/nbf/iat; default 60 s. */
+  clockSkew: Duration;
+  /** Minimum time between JWKS refreshes triggered by unknown `kid`s; default 30 s. */
+  jwksRefreshInterval: Duration;
+  /** How long a fetched JWKS is trusted before a background refresh; default 10 min. */
+  jwksCacheMaxAge: Duration;
+}
+
+export interface DevIssuerConfig {
+  /** Issues tokens locally (`warden token mint`, the demo); its JWKS is served on the admin port. */
+  enabled: boolean;
+  /** The `iss` of minted tokens; default `http://{admin host}:{admin port}/dev-issuer`. */
+  issuer?: string;
+  /** PEM file with the issuer's private key (PKCS#8 RS256); generated on first use if absent. */
+  keyFile: string;
+  /** Default audience of minted tokens. */
+  audience: string;
+  /** Tenant id put in minted tokens' `tid`. */
+  tenant: string;
+}
+
+export interface IdentityConfig {
+  issuers: IssuerConfig[];
+  devIssuer?: DevIssuerConfig;
+}
+
+export type UpstreamTlsMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface UpstreamTlsConfig {
+  mode: UpstreamTlsMode;
+  /** PEM CA bundle for verify-ca / verify-full. */
+  ca?: string;
+  caFile?: string;
+  /** Server name for SNI and hostname checks; default the target host. */
+  serverName?: string;
+}
+
+export interface PostgresTargetConfig {
+  name: string;
+  protocol: 'postgres';
+  host: string;
+  port: number;
+  /** The upstream database name (the agent names the target, not this). */
+  database: string;
+  /** The stored credential the agent never sees. */
+  user: string;
+  password: string;
+  tls: UpstreamTlsConfig;
+  connectTimeout: Duration;
+}
+
+export interface TdsTargetConfig {
+  name: string;
+  protocol: 'tds';
+  host: string;
+  port: number;
+  database: string;
+  /** SQL login … */
+  user?: string;
+  password?: string;
+  /** … or an access token presented through FEDAUTH. */
+  accessToken?: string;
+  tls: UpstreamTlsConfig;
+  connectTimeout: Duration;
+}
+
+export type TargetConfig = PostgresTargetConfig | TdsTargetConfig;
+
+export interface PrincipalMatch {
+  /** Issuer name (IssuerConfig.name, or "dev" for the development issuer). */
+  issuer?: string;
+  /** Subject (the value of the first present subject claim). */
+  subject?: string;
+  /** Any of these app roles. */
+  roles?: string[];
+  /** Any of these groups (never matches when the token has a groups overage). */
+  groups?: string[];
+}
+
+export interface PrincipalRule {
+  /** Name given to principals this rule matches (in logs, transcripts, metrics). */
+  name: string;
+  match: PrincipalMatch;
+  /** Target names this principal may reach; "*" for all. */
+  targets: string[];
+  /** What happens when the token expires mid-session; default "end". */
+  onTokenExpiry: 'end' | 'continue';
+}
+
+export interface SessionsConfig {
+  /** SIGTERM grace period before open sessions are closed; default 30 s. */
+  shutdownGrace: Duration;
+  /** Largest client or server message accepted; default 1 GiB for PostgreSQL. */
+  maxMessageBytes: number;
+  /** Startup/login must finish within this; default 30 s. */
+  loginTimeout: Duration;
+}
+
+export interface WardenConfig {
+  /** Absolute path of the file this was loaded from, if any. */
+  source?: string;
+  /** Directory for warden's own state (keys, transcripts, embedded stores). */
+  dataDir: string;
+  listen: {
+    postgres?: ListenConfig;
+    tds?: ListenConfig;
+    admin?: ListenConfig;
+  };
+  tls?: TlsServerConfig;
+  /** Whether an OIDC token may arrive over a plaintext connection: never, or from loopback only. */
+  plaintextTokens: PlaintextTokenPolicy;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  identity: IdentityConfig;
+  targets: Map<string, TargetConfig>;
+  principals: PrincipalRule[];
+  sessions: SessionsConfig;
+}

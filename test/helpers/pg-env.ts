@@ -1,0 +1,42 @@
+// What the global setup tells each test file about the shared PostgreSQL server.
+import { inject } from 'vitest';
+
+export interface TestRole {
+  user: string;
+  password: string;
+  method: 'scram' | 'md5' | 'password';
+}
+
+/** Upstream roles, one per authentication method the relay must speak. */
+export const TEST_ROLES = {
+  scram: { user: 'warden_scram', password: 'scram-secret-1', method: 'scram' },
+  md5: { user: 'warden_md5', password: 'md5-secret-1', method: 'md5' },
+  password: { user: 'warden_plain', password: 'plain-secret-1', method: 'password' },
+  tlsOnly: { user: 'warden_tls', password: 'tls-secret-1', method: 'scram' },
+} as const satisfies Record<string, TestRole>;
+
+export interface TestPostgres {
+  host: string;
+  port: number;
+  superuserPassword: string;
+  binDir: string;
+  source: string;
+  /** PEM of the server's self-signed certificate, usable as a CA for verify-full. */
+  caCert: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pg: TestPostgres;
+  }
+}
+
+export function testPostgres(): TestPostgres {
+  return inject('pg');
+}
+
+/** A libpq URL straight to the test server (no warden), as `role`, database `shop`. */
+export function directUrl(role: TestRole = TEST_ROLES.scram, database = 'shop'): string {
+  const pg = testPostgres();
+  return `postgres://${role.user}:${encodeURIComponent(role.password)}@${pg.host}:${pg.port}/${database}`;
+}
