@@ -12,6 +12,7 @@ export interface Command {
 
 // One line per command; keep alphabetical.
 const commands: Record<string, () => Promise<Command>> = {
+  token: () => import('./commands/token.js'),
 };
 
 function usage(): string {

@@ -27,6 +27,10 @@ export interface Principal {
   expiresAt?: Date;
   /** The token's `aud` that was accepted. */
   audience: string;
+  /** `jti` (or Azure's `uti`): names the token in transcripts without holding the token. */
+  tokenId?: string;
+  /** From `iat`. */
+  issuedAt?: Date;
 }
 
 /**
@@ -35,7 +39,10 @@ export interface Principal {
  */
 export type VerifiedIdentity = Omit<Principal, 'name'>;
 
-/** Why a token was refused. `reason` is short and safe to show the client; `detail` is for logs. */
+/**
+ * Why a token was refused. `reason` is short and safe to show the client (one of AUTH_REASONS in
+ * src/identity/reasons.ts); `detail` is for logs and never holds the token or key material.
+ */
 export class AuthError extends Error {
   override readonly name = 'AuthError';
   constructor(
