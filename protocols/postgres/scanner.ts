@@ -1,0 +1,162 @@
+// Frames a stream of typed PostgreSQL messages (type byte + int32 length + body) without copying.
+//
+// The consumer decides per message, from its header alone, whether it needs the message whole
+// (`whole()` returns true: it is delivered through `onMessage` as one contiguous range) or can
+// let it stream through (`onBytes` receives its bytes as they arrive, possibly in pieces).
+// Streamed bytes of consecutive messages within one chunk are delivered as one range, so a
+// relay that inspects nothing forwards each chunk as it came: zero copies, one write.
+// Whole messages that fit in the chunk are views into it; only a whole message that spans
+// chunks is copied, into a buffer of exactly its size (after its length passed the cap).
+import { ProtocolError } from '../errors.js';
+
+export interface ScanHandler {
+  /** Called once per message header; `length` counts every byte of the message (type byte included). */
+  whole(code: number, length: number): boolean;
+  /** A whole message: `buf[start, end)` is the complete message including type byte and length. */
+  onMessage(code: number, buf: Buffer, start: number, end: number): void;
+  /** Bytes of streamed messages, in stream order. */
+  onBytes(buf: Buffer, start: number, end: number): void;
+}
+
+const HEADER = 5;
+type State = 'header' | 'stream' | 'collect';
+
+export class MessageScanner {
+  private state: State = 'header';
+  private readonly header = Buffer.alloc(HEADER);
+  private headerHave = 0;
+  private code = 0;
+  /** Bytes of the current message still to come (stream and collect states). */
+  private remaining = 0;
+  private collect: Buffer | undefined;
+  private collectPos = 0;
+  /** Bytes consumed before the current chunk, for error offsets. */
+  private consumed = 0;
+
+  constructor(
+    private readonly handler: ScanHandler,
+    /** Largest message accepted, in bytes (type byte included). */
+    private readonly maxLength: number,
+  ) {}
+
+  /** True when no message is partially received. */
+  get atBoundary(): boolean {
+    return this.state === 'header' && this.headerHave === 0;
+  }
+
+  private checkLength(len: number, at: number): number {
+    // The length field counts itself but not the type byte.
+    if (len < 4) throw new ProtocolError(`invalid message length ${len}`, at);
+    if (len + 1 > this.maxLength) {
+      throw new ProtocolError(`message of ${len + 1} bytes exceeds the limit of ${this.maxLength}`, at);
+    }
+    return len + 1;
+  }
+
+  push(chunk: Buffer): void {
+    const h = this.handler;
+    const n = chunk.length;
+    let i = 0;
+    let run = -1; // start of a pending streamed range within this chunk
+    while (i < n) {
+      if (this.state === 'stream') {
+        const take = Math.min(this.remaining, n - i);
+        if (run < 0) run = i;
+        i += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.state = 'header';
+        continue;
+      }
+      if (this.state === 'collect') {
+        const buf = this.collect as Buffer;
+        const take = Math.min(this.remaining, n - i);
+        chunk.copy(buf, this.collectPos, i, i + take);
+        this.collectPos += take;
+        i += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.deliverCollected();
+        continue;
+      }
+      if (this.headerHave === 0 && n - i >= HEADER) {
+        // Fast path: the whole header is in this chunk.
+        const code = chunk[i] as number;
+        const total = this.checkLength(chunk.readInt32BE(i + 1), this.consumed + i);
+        if (h.whole(code, total)) {
+          if (run >= 0) {
+            h.onBytes(chunk, run, i);
+            run = -1;
+          }
+          if (n - i >= total) {
+            h.onMessage(code, chunk, i, i + total);
+            i += total;
+          } else {
+            this.code = code;
+            this.collect = Buffer.allocUnsafe(total);
+            chunk.copy(this.collect, 0, i, n);
+            this.collectPos = n - i;
+            this.remaining = total - (n - i);
+            this.state = 'collect';
+            i = n;
+          }
+        } else {
+          if (run < 0) run = i;
+          const take = Math.min(total, n - i);
+          i += take;
+          this.remaining = total - take;
+          if (this.remaining > 0) this.state = 'stream';
+        }
+        continue;
+      }
+      // The header is split across chunks: gather it first.
+      if (run >= 0) {
+        h.onBytes(chunk, run, i);
+        run = -1;
+      }
+      const take = Math.min(HEADER - this.headerHave, n - i);
+      chunk.copy(this.header, this.headerHave, i, i + take);
+      this.headerHave += take;
+      i += take;
+      if (this.headerHave < HEADER) break;
+      this.headerHave = 0;
+      const code = this.header[0] as number;
+      const total = this.checkLength(this.header.readInt32BE(1), this.consumed + i - HEADER);
+      this.code = code;
+      this.remaining = total - HEADER;
+      if (h.whole(code, total)) {
+        this.collect = Buffer.allocUnsafe(total);
+        this.header.copy(this.collect, 0);
+        this.collectPos = HEADER;
+        this.state = 'collect';
+        if (this.remaining === 0) this.deliverCollected();
+      } else {
+        h.onBytes(Buffer.from(this.header), 0, HEADER);
+        if (this.remaining > 0) this.state = 'stream';
+      }
+    }
+    if (run >= 0) h.onBytes(chunk, run, i);
+    this.consumed += n;
+  }
+
+  private deliverCollected(): void {
+    const buf = this.collect as Buffer;
+    this.collect = undefined;
+    this.state = 'header';
+    this.handler.onMessage(this.code, buf, 0, buf.length);
+  }
+}
+
+/** Frames messages from one complete buffer (tests, fixtures). Throws on a trailing partial message. */
+export function splitMessages(buf: Buffer, maxLength = 1 << 30): Buffer[] {
+  const out: Buffer[] = [];
+  const scanner = new MessageScanner(
+    {
+      whole: () => true,
+      onMessage: (_code, b, s, e) => out.push(b.subarray(s, e)),
+      onBytes: () => undefined,
+    },
+    maxLength,
+  );
+  scanner.push(buf);
+  if (!scanner.atBoundary) throw new ProtocolError('truncated message at end of buffer', buf.length);
+  return out;
+}

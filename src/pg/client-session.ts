@@ -1,0 +1,463 @@
+// One agent connection on the PostgreSQL listener, from the first byte to the relay:
+//
+//   startup ──SSLRequest──▶ tls ──▶ startup ──StartupMessage──▶ authenticating
+//      │                                                              │ token valid, target known
+//      └──CancelRequest──▶ (forward cancel, close)                    ▼
+//                                                                  connecting ──▶ relaying ──▶ closed
+//
+// Every refusal is a FATAL ErrorResponse built in one place (`refuse`) with a SQLSTATE and a
+// short reason; internal detail goes to the log only.
+import { randomUUID } from 'node:crypto';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from '../log.js';
+import type { PostgresTargetConfig, WardenConfig } from '../config/types.js';
+import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
+import { matchPrincipal, mayReach } from '../policy/principals.js';
+import { encodeAuthentication } from '../../protocols/postgres/authentication.js';
+import { Frontend } from '../../protocols/postgres/codes.js';
+import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
+import { decodePasswordMessage } from '../../protocols/postgres/password-message.js';
+import {
+  encodeBackendKeyData,
+  encodeNegotiateProtocolVersion,
+  encodeReadyForQuery,
+} from '../../protocols/postgres/session-messages.js';
+import { decodeStartupPacket, startupPacketLength, type StartupMessage } from '../../protocols/postgres/startup-message.js';
+import { ProtocolError } from '../../protocols/errors.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { CancelRegistry, UpstreamCancelTarget } from './cancel-registry.js';
+import { MessageReader, DeadlineError, ConnectionClosedError } from './message-reader.js';
+import { PgRelay, type RelayEndReason } from './relay.js';
+import { SqlState } from './sqlstate.js';
+import { connectUpstream, sendUpstreamCancel, UpstreamError, type UpstreamSession } from './upstream.js';
+
+export type SessionState = 'startup' | 'tls' | 'authenticating' | 'connecting' | 'relaying' | 'closed';
+
+export interface PgSessionDeps {
+  config: WardenConfig;
+  verifier: TokenVerifier;
+  /** Present when warden has a certificate: SSLRequest is then answered 'S'. */
+  secureContext: tls.SecureContext | undefined;
+  logger: Logger;
+  metrics: Metrics;
+  cancels: CancelRegistry;
+  /** Called when the session is established and when it ends, for the session registry. */
+  onOpen(session: PgClientSession): void;
+  onClose(session: PgClientSession): void;
+}
+
+/** Thrown inside the login flow to end it with a FATAL error to the client. */
+class Refusal extends Error {
+  constructor(
+    readonly spec: ErrorSpec,
+    readonly logDetail: Record<string, unknown> = {},
+  ) {
+    super(spec.message);
+  }
+}
+
+const MAX_PASSWORD_MESSAGE = 64 * 1024; // tokens with many claims are a few KiB; nothing legitimate is larger
+
+const isLoopback = (addr: string | undefined): boolean =>
+  addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1' || (addr?.startsWith('127.') ?? false);
+
+export class PgClientSession {
+  readonly id = randomUUID();
+  state: SessionState = 'startup';
+  readonly startedAt = new Date();
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  private socket: net.Socket;
+  private tlsInfo: { protocol: string | null; cipher: string | null } | undefined;
+  principal: Principal | undefined;
+  target: PostgresTargetConfig | undefined;
+  private relay: PgRelay | undefined;
+  private upstream: UpstreamSession | undefined;
+  private cancelTarget: UpstreamCancelTarget | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private closed = false;
+  applicationName: string | undefined;
+
+  constructor(
+    raw: net.Socket,
+    private readonly deps: PgSessionDeps,
+  ) {
+    this.socket = raw;
+    this.remoteAddress = raw.remoteAddress;
+    this.remotePort = raw.remotePort;
+    raw.setNoDelay(true);
+    raw.setKeepAlive(true, 60_000);
+    this.log = deps.logger.child({ session: this.id, protocol: 'postgres', client: `${raw.remoteAddress}:${raw.remotePort}` });
+    // Until the relay takes over, any socket error just ends the attempt.
+    raw.on('error', (err) => this.log.debug({ err: err.message }, 'client socket error during login'));
+  }
+
+  async run(): Promise<void> {
+    const deadline = Date.now() + this.deps.config.sessions.loginTimeout;
+    try {
+      const startup = await this.negotiateStartup(deadline);
+      if (!startup) return; // a CancelRequest, handled
+      this.applicationName = startup.params.get('application_name');
+      const { principal, target } = await this.authenticate(startup, deadline);
+      this.principal = principal;
+      this.target = target;
+      await this.connect(target, startup);
+    } catch (err) {
+      this.failLogin(err);
+    }
+  }
+
+  // startup ---------------------------------------------------------------------------------------
+  /** Reads startup packets until a StartupMessage (after optional SSL/GSS negotiation). */
+  private async negotiateStartup(deadline: number): Promise<StartupMessage | undefined> {
+    for (;;) {
+      const { packet, leftover } = await readStartupPacket(this.socket, deadline);
+      const msg = decodeStartupPacket(packet);
+      switch (msg.kind) {
+        case 'ssl': {
+          if (leftover.length) throw new ProtocolError('data sent after SSLRequest before the TLS handshake');
+          if (this.tlsInfo) throw new ProtocolError('SSLRequest received twice');
+          if (!this.deps.secureContext) {
+            this.socket.write('N');
+            continue;
+          }
+          this.socket.write('S');
+          this.state = 'tls';
+          this.socket = await this.startTls(deadline);
+          this.state = 'startup';
+          continue;
+        }
+        case 'gssenc':
+          if (leftover.length) throw new ProtocolError('data sent after GSSENCRequest');
+          this.socket.write('N'); // warden does not do GSSAPI encryption; the client falls back
+          continue;
+        case 'cancel':
+          await this.forwardCancel(msg.processId, msg.secretKey);
+          return undefined;
+        case 'startup':
+          this.pendingBytes = leftover;
+          return msg;
+      }
+    }
+  }
+
+  private pendingBytes: Buffer = Buffer.alloc(0);
+
+  private startTls(deadline: number): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const secure = new tls.TLSSocket(this.socket, {
+        isServer: true,
+        secureContext: this.deps.secureContext as tls.SecureContext,
+      });
+      const timer = setTimeout(() => reject(new DeadlineError('TLS handshake timed out')), Math.max(0, deadline - Date.now()));
+      secure.once('secure', () => {
+        clearTimeout(timer);
+        const cipher = secure.getCipher();
+        this.tlsInfo = { protocol: secure.getProtocol(), cipher: cipher?.name ?? null };
+        secure.setNoDelay(true);
+        secure.pause();
+        resolve(secure);
+      });
+      secure.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new ConnectionClosedError(`TLS handshake failed: ${err.message}`));
+      });
+      secure.on('error', () => undefined);
+    });
+  }
+
+  private async forwardCancel(processId: number, secretKey: number): Promise<void> {
+    const target = this.deps.cancels.lookup(processId, secretKey);
+    this.deps.metrics.cancelsTotal.inc({ protocol: 'postgres', result: target ? 'forwarded' : 'unknown_key' });
+    if (!target) {
+      this.log.warn({ processId }, 'cancel request with an unknown key ignored');
+    } else {
+      this.log.info({ target_session: target.sessionId }, 'forwarding cancel request');
+      await target.cancel().catch((err: Error) => this.log.warn({ err: err.message }, 'cancel request to the target failed'));
+    }
+    this.socket.destroy(); // the protocol has no reply to a CancelRequest
+    this.markClosed();
+  }
+
+  // authentication --------------------------------------------------------------------------------
+  private async authenticate(startup: StartupMessage, deadline: number): Promise<{ principal: Principal; target: PostgresTargetConfig }> {
+    const params = startup.params;
+    if (params.has('replication') && params.get('replication') !== 'false' && params.get('replication') !== 'off') {
+      throw new Refusal({ severity: 'FATAL', code: SqlState.featureNotSupported, message: 'replication connections are not supported through warden' });
+    }
+    const minor = startup.version & 0xffff;
+    const protocolOptions = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
+    if (minor > 0 || protocolOptions.length) {
+      this.socket.write(encodeNegotiateProtocolVersion({ newestMinor: 0, unrecognized: protocolOptions }));
+    }
+    const user = params.get('user');
+    if (!user) {
+      throw new Refusal({ severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: 'no user name specified in the startup packet' });
+    }
+    const targetName = params.get('database') || user;
+
+    const plaintextOk = this.deps.config.plaintextTokens === 'loopback' && isLoopback(this.remoteAddress);
+    if (!this.tlsInfo && !plaintextOk) {
+      throw new Refusal(
+        {
+          severity: 'FATAL',
+          code: SqlState.invalidAuthorizationSpecification,
+          message: 'warden accepts access tokens only over TLS',
+          hint: this.deps.secureContext ? 'connect with sslmode=require' : 'warden has no TLS certificate configured',
+        },
+        { reason: 'plaintext' },
+      );
+    }
+
+    this.state = 'authenticating';
+    this.socket.write(encodeAuthentication({ type: 'cleartext-password' }));
+    const reader = new MessageReader(this.socket, MAX_PASSWORD_MESSAGE);
+    reader.seed(this.pendingBytes);
+    this.socket.resume();
+    const msg = await reader.next(deadline);
+    if (!reader.detach()) throw new ProtocolError('unexpected data after the password message');
+    if (msg[0] !== Frontend.password) {
+      throw new ProtocolError(`expected a password message, got message type 0x${(msg[0] ?? 0).toString(16)}`);
+    }
+    const token = decodePasswordMessage(msg);
+    if (!token) {
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: 'access token required as the password' },
+        { reason: 'missing token' },
+      );
+    }
+
+    let identity;
+    try {
+      identity = await this.deps.verifier.verify(token);
+    } catch (err) {
+      if (err instanceof AuthError) {
+        throw new Refusal(
+          { severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: `token rejected: ${err.reason}` },
+          { reason: err.reason, detail: err.detail },
+        );
+      }
+      throw err;
+    }
+    const matched = matchPrincipal(identity, this.deps.config.principals);
+    if (!matched) {
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: 'no policy admits this identity' },
+        { reason: 'no matching principal', issuer: identity.issuerName, subject: identity.subject },
+      );
+    }
+    const target = this.deps.config.targets.get(targetName);
+    if (!target || target.protocol !== 'postgres') {
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.invalidCatalogName, message: `target "${targetName}" does not exist` },
+        { reason: 'unknown target', principal: matched.principal.name },
+      );
+    }
+    if (!mayReach(matched.rule, target.name)) {
+      throw new Refusal(
+        {
+          severity: 'FATAL',
+          code: SqlState.invalidAuthorizationSpecification,
+          message: `principal "${matched.principal.name}" may not connect to target "${target.name}"`,
+        },
+        { reason: 'target not granted', principal: matched.principal.name },
+      );
+    }
+    if (matched.rule.onTokenExpiry === 'end' && matched.principal.expiresAt) {
+      this.scheduleExpiry(matched.principal.expiresAt);
+    }
+    return { principal: matched.principal, target };
+  }
+
+  // upstream --------------------------------------------------------------------------------------
+  private async connect(target: PostgresTargetConfig, startup: StartupMessage): Promise<void> {
+    this.state = 'connecting';
+    let upstream: UpstreamSession;
+    try {
+      upstream = await connectUpstream(target, startup.params, { maxMessageBytes: this.deps.config.sessions.maxMessageBytes });
+    } catch (err) {
+      if (err instanceof UpstreamError) {
+        this.deps.metrics.upstreamFailuresTotal.inc({ target: target.name, kind: err.kind });
+        const code = err.kind === 'rejected' && err.sqlState ? err.sqlState : SqlState.connectionFailure;
+        const message =
+          err.kind === 'rejected' ? err.clientMessage : `${err.clientMessage} "${target.name}"`;
+        throw new Refusal({ severity: 'FATAL', code, message }, { reason: 'upstream', kind: err.kind, detail: err.detail });
+      }
+      throw err;
+    }
+    if (this.closed || this.socket.destroyed) {
+      upstream.socket.destroy();
+      throw new ConnectionClosedError('client went away during upstream login');
+    }
+    this.upstream = upstream;
+    this.cancelTarget = {
+      host: target.host,
+      port: target.port,
+      processId: upstream.backendKey.processId,
+      secretKey: upstream.backendKey.secretKey,
+      sessionId: this.id,
+      cancel: () => sendUpstreamCancel(target, upstream.backendKey),
+    };
+    const clientKey = this.deps.cancels.register(this.cancelTarget);
+
+    const greeting = [encodeAuthentication({ type: 'ok' }), ...upstream.parameterStatus, ...upstream.notices, encodeBackendKeyData(clientKey), encodeReadyForQuery(upstream.transactionStatus)];
+    this.socket.write(Buffer.concat(greeting));
+    this.startRelay(upstream);
+  }
+
+  private startRelay(upstream: UpstreamSession): void {
+    const { metrics } = this.deps;
+    const target = this.target as PostgresTargetConfig;
+    const labels = { protocol: 'postgres', target: target.name };
+    const up = { direction: 'client_to_upstream' };
+    const down = { direction: 'upstream_to_client' };
+    this.relay = new PgRelay(this.socket, upstream.socket, {
+      maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
+      onEnd: (reason) => this.relayEnded(reason),
+      onClientMessage: (code) => {
+        if (code === Frontend.query || code === Frontend.execute) metrics.queriesTotal.inc(labels);
+      },
+      onBytes: (direction, n) => metrics.bytesTotal.inc(direction === 'client_to_upstream' ? up : down, n),
+    });
+    this.state = 'relaying';
+    metrics.sessionsTotal.inc(labels);
+    metrics.sessionsActive.inc(labels);
+    this.deps.onOpen(this);
+    this.log.info(
+      {
+        principal: this.principal?.name,
+        subject: this.principal?.subject,
+        issuer: this.principal?.issuerName,
+        target: target.name,
+        tls: this.tlsInfo?.protocol ?? 'none',
+        upstreamTls: upstream.tls?.protocol ?? 'none',
+        application: this.applicationName,
+      },
+      'session established',
+    );
+    this.relay.start(upstream.transactionStatus);
+  }
+
+  private relayEnded(reason: RelayEndReason): void {
+    const target = this.target as PostgresTargetConfig;
+    this.deps.metrics.sessionsActive.dec({ protocol: 'postgres', target: target.name });
+    if (reason.kind === 'protocol-error') {
+      this.deps.metrics.protocolErrorsTotal.inc({ protocol: 'postgres', side: reason.side });
+      this.log.warn({ side: reason.side, error: reason.message }, 'session closed on a protocol error');
+    }
+    this.log.info({ reason: reason.kind, durationMs: Date.now() - this.startedAt.getTime() }, 'session ended');
+    this.markClosed();
+  }
+
+  // endings ---------------------------------------------------------------------------------------
+  private scheduleExpiry(expiresAt: Date): void {
+    const ms = expiresAt.getTime() - Date.now();
+    // setTimeout takes at most ~24.8 days; tokens live for hours.
+    this.expiryTimer = setTimeout(() => this.tokenExpired(), Math.max(0, Math.min(ms, 0x7fffffff)));
+    this.expiryTimer.unref();
+  }
+
+  private tokenExpired(): void {
+    this.log.info('access token expired; ending the session at the next idle point');
+    const spec: ErrorSpec = {
+      severity: 'FATAL',
+      code: SqlState.invalidAuthorizationSpecification,
+      message: 'access token expired; reconnect with a fresh token',
+    };
+    if (this.relay) this.relay.terminate(spec, true);
+    else this.failLogin(new Refusal(spec));
+  }
+
+  /** Ends the session at its next idle point with 57P01 (shutdown), or at once when `now`. */
+  shutdown(now: boolean): void {
+    const spec: ErrorSpec = { severity: 'FATAL', code: SqlState.adminShutdown, message: 'terminating connection because warden is shutting down' };
+    if (this.relay) {
+      if (now) this.relay.destroy('shutdown');
+      else this.relay.terminate(spec, true);
+    } else {
+      this.failLogin(new Refusal(spec));
+    }
+  }
+
+  private failLogin(err: unknown): void {
+    if (this.closed) return;
+    const m = this.deps.metrics;
+    if (err instanceof Refusal) {
+      if (err.spec.code === SqlState.invalidAuthorizationSpecification) {
+        m.authFailuresTotal.inc({ protocol: 'postgres', reason: String(err.logDetail.reason ?? 'refused') });
+      }
+      this.log.warn({ code: err.spec.code, message: err.spec.message, ...err.logDetail }, 'login refused');
+      this.sendFatal(err.spec);
+    } else if (err instanceof ProtocolError) {
+      m.protocolErrorsTotal.inc({ protocol: 'postgres', side: 'client' });
+      this.log.warn({ error: err.message }, 'protocol violation during login');
+      this.sendFatal({ severity: 'FATAL', code: SqlState.protocolViolation, message: `invalid startup: ${err.message}` });
+    } else if (err instanceof DeadlineError) {
+      this.log.info('login timed out');
+      this.sendFatal({ severity: 'FATAL', code: SqlState.protocolViolation, message: 'login timed out' });
+    } else if (err instanceof ConnectionClosedError) {
+      this.log.debug({ error: err.message }, 'client left during login');
+      this.socket.destroy();
+    } else {
+      this.log.error({ err }, 'internal error during login');
+      this.sendFatal({ severity: 'FATAL', code: SqlState.internalError, message: 'internal error in warden' });
+    }
+    this.markClosed();
+  }
+
+  private sendFatal(spec: ErrorSpec): void {
+    if (this.socket.destroyed) return;
+    this.socket.end(encodeErrorResponse(spec));
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = 'closed';
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    if (this.cancelTarget) this.deps.cancels.unregister(this.cancelTarget);
+    this.deps.onClose(this);
+  }
+}
+
+/** Reads one untyped startup packet; returns it and any bytes that came after it. */
+function readStartupPacket(socket: net.Socket, deadline: number): Promise<{ packet: Buffer; leftover: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      socket.pause();
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk; // at most 10 KB, once per connection
+      try {
+        const len = startupPacketLength(buf);
+        if (len === 0) return;
+        cleanup();
+        resolve({ packet: buf.subarray(0, len), leftover: buf.subarray(len) });
+      } catch (err) {
+        cleanup();
+        reject(err);
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(new ConnectionClosedError('client closed the connection during startup'));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new DeadlineError('startup timed out'));
+    }, Math.max(0, deadline - Date.now()));
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.resume();
+  });
+}
+
