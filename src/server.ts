@@ -1,0 +1,116 @@
+// Runs warden from a validated configuration: the admin HTTP server (health, metrics, the dev
+// issuer's JWKS), the token verifier, and the protocol listeners. `warden start`, `warden demo`
+// and the integration tests all go through startWarden().
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import tls from 'node:tls';
+import type { WardenConfig } from './config/types.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './admin/metrics.js';
+import { AdminServer, httpBase } from './admin/server.js';
+import { DevIssuer } from './identity/dev-issuer.js';
+import { devIssuerHttpHandler } from './identity/dev-issuer-http.js';
+import { createTokenVerifier } from './identity/verifier.js';
+import type { TokenVerifier } from './identity/types.js';
+import { PgListener } from './pg/listener.js';
+import { selfSignedCertificate } from './tls/self-signed.js';
+
+export interface WardenServer {
+  config: WardenConfig;
+  logger: Logger;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  devIssuer: DevIssuer | undefined;
+  /** The certificate clients see (PEM), e.g. to give them as a CA in tests and the demo. */
+  certificate: string | undefined;
+  postgres: AddressInfo | undefined;
+  admin: AddressInfo | undefined;
+  adminUrl: string | undefined;
+  pgListener: PgListener | undefined;
+  /** Stops accepting, lets sessions end at their next idle point for up to `graceMs`, then closes the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+async function secureContextFor(config: WardenConfig): Promise<{ context: tls.SecureContext; cert: string } | undefined> {
+  if (!config.tls) return undefined;
+  const pair = config.tls.selfSigned ? await selfSignedCertificate('localhost') : { cert: config.tls.cert, key: config.tls.key };
+  return { context: tls.createSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }), cert: pair.cert };
+}
+
+export async function startWarden(config: WardenConfig, opts: StartOptions = {}): Promise<WardenServer> {
+  const logger = opts.logger ?? createLogger({ level: config.log.level });
+  const metrics = new Metrics();
+  let pgListener: PgListener | undefined;
+
+  const admin = config.listen.admin
+    ? new AdminServer({
+        metrics,
+        logger: logger.child({ component: 'admin' }),
+        health: () => ({ sessions: pgListener?.openSessions ?? 0 }),
+      })
+    : undefined;
+  const adminAddress = admin && config.listen.admin ? await admin.listen(config.listen.admin) : undefined;
+  const adminUrl = adminAddress ? httpBase(adminAddress) : undefined;
+
+  try {
+    let devIssuer: DevIssuer | undefined;
+    if (config.identity.devIssuer?.enabled) {
+      const dev = config.identity.devIssuer;
+      const issuer = dev.issuer ?? (adminUrl ? `${adminUrl}/dev-issuer` : undefined);
+      if (!issuer) throw new Error('identity.dev_issuer needs listen.admin (its JWKS is served there) or an explicit issuer');
+      devIssuer = await DevIssuer.load({ ...dev, keyFile: resolve(dev.keyFile), issuer });
+      if (admin) admin.use(devIssuerHttpHandler(devIssuer, new URL(devIssuer.issuer).pathname));
+    }
+    const verifier = createTokenVerifier(config.identity, { logger, ...(devIssuer ? { devIssuer } : {}) });
+    const tlsSetup = await secureContextFor(config);
+
+    let postgres: AddressInfo | undefined;
+    if (config.listen.postgres) {
+      pgListener = new PgListener({ config, verifier, secureContext: tlsSetup?.context, logger, metrics });
+      postgres = await pgListener.listen(config.listen.postgres);
+      logger.info({ address: `${postgres.address}:${postgres.port}`, tls: Boolean(tlsSetup) }, 'PostgreSQL listener ready');
+    }
+    if (adminUrl) logger.info({ url: adminUrl }, 'admin server ready');
+
+    let closing: Promise<void> | undefined;
+    const close = (graceMs = config.sessions.shutdownGrace): Promise<void> => {
+      closing ??= (async () => {
+        const listener = pgListener;
+        if (listener) {
+          const stopped = listener.stopAccepting();
+          listener.endSessions(false);
+          const deadline = Date.now() + graceMs;
+          while (listener.openSessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          if (listener.openSessions > 0) {
+            logger.warn({ sessions: listener.openSessions }, 'grace period over; closing the remaining sessions');
+            listener.endSessions(true);
+          }
+          await stopped;
+        }
+        await admin?.close();
+      })();
+      return closing;
+    };
+
+    return {
+      config,
+      logger,
+      metrics,
+      verifier,
+      devIssuer,
+      certificate: tlsSetup?.cert,
+      postgres,
+      admin: adminAddress,
+      adminUrl,
+      pgListener,
+      close,
+    };
+  } catch (err) {
+    await admin?.close();
+    throw err;
+  }
+}

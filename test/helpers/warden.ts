@@ -1,0 +1,112 @@
+// Starts a real warden (in this process) in front of the harness PostgreSQL, with the dev
+// issuer for tokens, TLS with a self-signed certificate, and one target per upstream auth method.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PostgresTargetConfig, PrincipalRule, WardenConfig } from '../../src/config/types.js';
+import type { MintOptions } from '../../src/identity/dev-issuer.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import { startWarden, type WardenServer } from '../../src/server.js';
+import { testPostgres, TEST_ROLES, type TestRole } from './pg-env.js';
+
+export const AGENT_ROLE = 'Warden.Agent';
+
+export interface TestWarden {
+  warden: WardenServer;
+  config: WardenConfig;
+  host: string;
+  port: number;
+  /** PEM of warden's certificate, to verify it (sslrootcert / ssl.ca). */
+  ca: string;
+  dataDir: string;
+  /** A fresh token from the dev issuer (roles default to [AGENT_ROLE]). */
+  token(opts?: Partial<MintOptions>): Promise<string>;
+  /** libpq URL through warden for `target`, token as password. */
+  url(token: string, target?: string, params?: Record<string, string>): string;
+  stop(): Promise<void>;
+}
+
+export function pgTarget(name: string, role: TestRole, extra: Partial<PostgresTargetConfig> = {}): PostgresTargetConfig {
+  const pg = testPostgres();
+  return {
+    name,
+    protocol: 'postgres',
+    host: pg.host,
+    port: pg.port,
+    database: 'shop',
+    user: role.user,
+    password: role.password,
+    tls: { mode: 'disable' },
+    connectTimeout: 5000,
+    ...extra,
+  };
+}
+
+export interface TestWardenOptions {
+  targets?: PostgresTargetConfig[];
+  principals?: PrincipalRule[];
+  tls?: boolean;
+  plaintextTokens?: WardenConfig['plaintextTokens'];
+  logger?: Logger;
+  mutate?: (config: WardenConfig) => void;
+}
+
+export async function startTestWarden(opts: TestWardenOptions = {}): Promise<TestWarden> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'warden-test-'));
+  const pg = testPostgres();
+  const targets = opts.targets ?? [
+    pgTarget('shop', TEST_ROLES.scram),
+    pgTarget('shop_md5', TEST_ROLES.md5),
+    pgTarget('shop_plain', TEST_ROLES.password),
+    pgTarget('shop_tls', TEST_ROLES.tlsOnly, { tls: { mode: 'verify-full', ca: pg.caCert } }),
+  ];
+  const config: WardenConfig = {
+    dataDir,
+    listen: {
+      postgres: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+    },
+    ...(opts.tls === false ? {} : { tls: { selfSigned: true as const } }),
+    plaintextTokens: opts.plaintextTokens ?? 'never',
+    log: { level: 'silent' },
+    identity: {
+      issuers: [],
+      devIssuer: {
+        enabled: true,
+        keyFile: join(dataDir, 'keys', 'dev-issuer.pem'),
+        audience: 'api://warden',
+        tenant: '11111111-2222-3333-4444-555555555555',
+      },
+    },
+    targets: new Map(targets.map((t) => [t.name, t])),
+    principals: opts.principals ?? [
+      { name: 'agent', match: { issuer: 'dev', roles: [AGENT_ROLE] }, targets: ['*'], onTokenExpiry: 'end' },
+    ],
+    sessions: { shutdownGrace: 2000, maxMessageBytes: 1 << 30, loginTimeout: 10_000 },
+  };
+  opts.mutate?.(config);
+  const warden = await startWarden(config, { logger: opts.logger ?? silentLogger });
+  const address = warden.postgres;
+  if (!address) throw new Error('warden did not open its PostgreSQL listener');
+  return {
+    warden,
+    config,
+    host: '127.0.0.1',
+    port: address.port,
+    ca: warden.certificate ?? '',
+    dataDir,
+    token: async (o = {}) => {
+      const dev = warden.devIssuer;
+      if (!dev) throw new Error('no dev issuer');
+      return dev.mint({ subject: 'test-agent-app', roles: [AGENT_ROLE], ...o });
+    },
+    url: (token, target = 'shop', params = {}) => {
+      const q = new URLSearchParams({ sslmode: 'require', ...params });
+      return `postgres://agent:${encodeURIComponent(token)}@127.0.0.1:${address.port}/${target}?${q}`;
+    },
+    stop: async () => {
+      await warden.close(500);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
