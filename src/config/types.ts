@@ -9,13 +9,23 @@ export interface ListenConfig {
   port: number;
 }
 
-export interface TlsServerConfig {
+/** TLS for client connections: certificate files, or a certificate generated at start. */
+export type TlsServerConfig = TlsFilesConfig | TlsSelfSignedConfig;
+
+/** `tls.cert_file` + `tls.key_file`, read at load time. */
+export interface TlsFilesConfig {
+  selfSigned?: false;
   /** PEM certificate chain and key. */
   cert: string;
   key: string;
   /** Where they came from, for messages. */
   certFile?: string;
   keyFile?: string;
+}
+
+/** `tls.self_signed: true`: generate a self-signed certificate (localhost, 127.0.0.1, ::1) at start. */
+export interface TlsSelfSignedConfig {
+  selfSigned: true;
 }
 
 export type PlaintextTokenPolicy = 'never' | 'loopback';

@@ -1,0 +1,134 @@
+// Loads warden's one YAML configuration file into a WardenConfig, or throws a ConfigError that
+// lists every problem with its key path, line and column. Sections are read in dependency order
+// (principals refer to targets and issuers) by the readers in sections/, written with the
+// toolkit in validate.ts. See docs/configuration.md for the reference.
+
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { ConfigError, type Problem } from './problems.js';
+import { readIdentity } from './sections/identity.js';
+import { readListen } from './sections/listen.js';
+import { readPrincipals } from './sections/principals.js';
+import { readServerTls } from './sections/server-tls.js';
+import { readSessions } from './sections/sessions.js';
+import { readTargets } from './sections/targets.js';
+import type { PlaintextTokenPolicy, WardenConfig } from './types.js';
+import { MiB, formatBytes } from './units.js';
+import { Reader } from './validate.js';
+
+export { ConfigError, formatProblem, type Problem } from './problems.js';
+
+/** A configuration is a few kilobytes; anything near this is not one. */
+export const MAX_CONFIG_BYTES = MiB;
+export const DEFAULT_DATA_DIR = './.warden';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const PLAINTEXT_TOKEN_POLICIES: readonly PlaintextTokenPolicy[] = ['never', 'loopback'];
+
+const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions'] as const;
+
+export interface LoadOptions {
+  /** Where `${env:NAME}` values come from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ParseOptions extends LoadOptions {
+  /** The file name shown in problems; default "<config>". */
+  source?: string;
+  /** Directory relative paths are resolved against; default the source's directory, or the cwd. */
+  baseDir?: string;
+}
+
+/** Reads and validates the configuration file at `path`. */
+export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<WardenConfig> {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    const info = await stat(absolute);
+    if (!info.isFile()) throw fileProblem(path, 'is not a file');
+    if (info.size > MAX_CONFIG_BYTES) throw fileProblem(path, `is too large for a configuration file (${info.size} bytes, at most ${formatBytes(MAX_CONFIG_BYTES)})`);
+    text = await readFile(absolute, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
+    throw fileProblem(path, `cannot read the configuration file: ${why}`);
+  }
+  const config = parseConfig(text, { ...opts, source: path, baseDir: dirname(absolute) });
+  config.source = absolute;
+  return config;
+}
+
+function fileProblem(source: string, reason: string): ConfigError {
+  return new ConfigError([{ source, path: '', reason }]);
+}
+
+/** Validates configuration text (YAML). Throws ConfigError with every problem found. */
+export function parseConfig(text: string, opts: ParseOptions = {}): WardenConfig {
+  const source = opts.source ?? '<config>';
+  const baseDir = opts.baseDir ?? (opts.source !== undefined ? dirname(resolve(opts.source)) : process.cwd());
+  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
+    throw new ConfigError([{ source, path: '', reason: `is too large for a configuration file (at most ${formatBytes(MAX_CONFIG_BYTES)})` }]);
+  }
+  const lines = new LineCounter();
+  // Duplicate keys are reported by the section readers, with their key path.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, merge: false });
+  const syntax: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
+    const { line, col } = lines.linePos(e.pos[0]);
+    return { source, line, col, path: '', reason: `YAML: ${e.message.split('\n')[0] ?? e.code}` };
+  });
+  // Syntax errors leave a partial document; validating it would only add confusing noise.
+  if (doc.errors.length > 0) throw new ConfigError(syntax);
+
+  const reader = new Reader(source, baseDir, opts.env ?? process.env, doc, lines);
+  reader.problems.push(...syntax);
+  const config = readConfig(reader);
+  if (reader.problems.length > 0 || config === undefined) {
+    if (reader.problems.length === 0) throw new Error('internal error: configuration rejected without a reason');
+    throw new ConfigError(reader.problems);
+  }
+  if (opts.source !== undefined) config.source = opts.source;
+  return config;
+}
+
+function readConfig(reader: Reader): WardenConfig | undefined {
+  const rootField = reader.root();
+  if (!rootField.present) {
+    rootField.fail('the configuration is empty; see docs/configuration.md and fixtures/policies/example.yaml');
+    return undefined;
+  }
+  const s = rootField.section(TOP_KEYS);
+  if (!s) return undefined;
+
+  const dataDir = s.get('data_dir').filePath() ?? resolve(reader.baseDir, DEFAULT_DATA_DIR);
+  const tls = readServerTls(s.get('tls'));
+  const plaintextField = s.get('plaintext_tokens');
+  const plaintext = plaintextField.oneOf(PLAINTEXT_TOKEN_POLICIES);
+  const plaintextTokens = plaintext ?? 'never';
+  const tokensNeedTls = !s.has('tls') && plaintext !== 'loopback' && !(plaintextField.present && plaintext === undefined);
+  const listen = readListen(s.get('listen'), { tokensNeedTls });
+  const level = s.get('log').section(['level'])?.get('level').oneOf(LOG_LEVELS) ?? 'info';
+  const identity = readIdentity(s.get('identity'), { dataDir, ...(listen?.admin ? { admin: listen.admin } : {}) });
+  const targets = readTargets(s.get('targets'));
+  // When targets or identity could not be read at all, references to them are not checked.
+  const principals = readPrincipals(s.get('principals'), {
+    ...(targets ? { targets: targets.names } : {}),
+    ...(identity ? { issuers: identity.names } : {}),
+  });
+  const sessions = readSessions(s.get('sessions'));
+
+  if (listen === undefined || identity === undefined || targets === undefined || principals === undefined || sessions === undefined) {
+    return undefined;
+  }
+  return {
+    dataDir,
+    listen,
+    ...(tls !== undefined ? { tls } : {}),
+    plaintextTokens,
+    log: { level },
+    identity: identity.identity,
+    targets: targets.targets,
+    principals,
+    sessions,
+  };
+}
