@@ -34,6 +34,11 @@ abstract class Metric {
   }
 }
 
+/** A counter bound to one label set: for hot paths, where building the label key per call would cost. */
+export interface BoundCounter {
+  inc(by?: number): void;
+}
+
 export class Counter extends Metric {
   constructor(name: string, help: string) {
     super(name, help, 'counter');
@@ -41,6 +46,13 @@ export class Counter extends Metric {
   inc(labels?: Labels, by = 1): void {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+  /** A handle that adds to this label set without recomputing its key. */
+  bind(labels?: Labels): BoundCounter {
+    const k = labelKey(labels);
+    if (!this.values.has(k)) this.values.set(k, 0);
+    const values = this.values;
+    return { inc: (by = 1) => values.set(k, (values.get(k) as number) + by) };
   }
 }
 

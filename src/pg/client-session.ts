@@ -311,15 +311,16 @@ export class PgClientSession {
     const { metrics } = this.deps;
     const target = this.target as PostgresTargetConfig;
     const labels = { protocol: 'postgres', target: target.name };
-    const up = { direction: 'client_to_upstream' };
-    const down = { direction: 'upstream_to_client' };
+    const queries = metrics.queriesTotal.bind(labels);
+    const up = metrics.bytesTotal.bind({ direction: 'client_to_upstream' });
+    const down = metrics.bytesTotal.bind({ direction: 'upstream_to_client' });
     this.relay = new PgRelay(this.socket, upstream.socket, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
       onEnd: (reason) => this.relayEnded(reason),
       onClientMessage: (code) => {
-        if (code === Frontend.query || code === Frontend.execute) metrics.queriesTotal.inc(labels);
+        if (code === Frontend.query || code === Frontend.execute) queries.inc();
       },
-      onBytes: (direction, n) => metrics.bytesTotal.inc(direction === 'client_to_upstream' ? up : down, n),
+      onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),
     });
     this.state = 'relaying';
     metrics.sessionsTotal.inc(labels);

@@ -1,0 +1,95 @@
+// pgbench -S through warden vs a direct connection vs pgbouncer, interleaved in one run so that
+// all three see the same machine state; reports median tps and ratios.
+//
+//   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import type { PostgresTargetConfig } from '../src/config/types.js';
+import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess } from './lib.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    clients: { type: 'string', default: '8' },
+    threads: { type: 'string', default: '2' },
+    mode: { type: 'string', default: 'simple' },
+    scale: { type: 'string', default: '10' },
+    tls: { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+
+const server = await benchPostgres();
+try {
+  const admin = new pg.Client({ connectionString: server.url() });
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench');
+  await admin.end();
+  const bin = pgbenchPath(server);
+  log(`initialising pgbench scale ${values.scale} …`);
+  await pgbench(bin, ['-i', '-q', '-s', String(values.scale), '-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], {
+    PGPASSWORD: BENCH_PASSWORD,
+  }).catch((e: Error) => {
+    // pgbench -i prints no tps line; treat "done" as success
+    if (!/done/.test(e.message)) throw e;
+  });
+
+  const target: PostgresTargetConfig = {
+    name: 'bench',
+    protocol: 'postgres',
+    host: server.host,
+    port: server.port,
+    database: 'bench',
+    user: 'postgres',
+    password: BENCH_PASSWORD,
+    tls: { mode: 'disable' },
+    connectTimeout: 5000,
+  };
+  const warden = await startWardenProcess([target], values.tls ? { tls: { selfSigned: true } } : {});
+  const bouncer = await startPgbouncer(server, 'bench');
+  if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
+
+  const common = ['-S', '-n', '-c', String(values.clients), '-j', String(values.threads), '-T', String(seconds), '-M', String(values.mode)];
+  const setups: { name: string; args: string[]; env: NodeJS.ProcessEnv }[] = [
+    { name: 'direct', args: ['-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } },
+    { name: 'warden', args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: warden.token, PGSSLMODE: values.tls ? 'require' : 'disable' } },
+  ];
+  const pipe = await startPipeRelay(server.host, server.port);
+  setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
+  if (bouncer) setups.push({ name: 'pgbouncer', args: ['-h', '127.0.0.1', '-p', String(bouncer.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
+
+  const results = new Map<string, number[]>(setups.map((s) => [s.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order each round so no setup always runs first or last.
+    const order = setups.map((_, i) => setups[(i + r) % setups.length]!);
+    for (const s of order) {
+      const res = await pgbench(bin, [...common, ...s.args], s.env);
+      results.get(s.name)!.push(res.tps);
+      log(`round ${r + 1} ${s.name.padEnd(9)} ${res.tps.toFixed(0)} tps (latency ${res.latencyMs} ms)`);
+    }
+  }
+  const med = (n: string): number => median(results.get(n) ?? [NaN]);
+  const report = {
+    benchmark: 'pgbench -S',
+    mode: values.mode,
+    clients: Number(values.clients),
+    seconds,
+    rounds,
+    wardenTls: Boolean(values.tls),
+    tps: Object.fromEntries(setups.map((s) => [s.name, Math.round(med(s.name))])),
+    ratios: {
+      warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
+      pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
+      ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
+    },
+    wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  await warden.stop();
+  await bouncer?.stop();
+  await pipe.stop();
+} finally {
+  await server.stop();
+}
