@@ -12,6 +12,7 @@ export interface Command {
 
 // One line per command; keep alphabetical.
 const commands: Record<string, () => Promise<Command>> = {
+  'check-config': () => import('./commands/check-config.js'),
   token: () => import('./commands/token.js'),
 };
 
