@@ -17,24 +17,15 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
+import { DEV_ISSUER_DEFAULTS, DEV_ISSUER_NAME, ISSUER_DEFAULTS } from '../config/sections/identity.js';
 import type { DevIssuerConfig, IssuerConfig } from '../config/types.js';
 
-// The values below are the config loader's defaults (src/config/sections/identity.ts: DEV_ISSUER_NAME,
-// DEV_ISSUER_DEFAULTS, ISSUER_DEFAULTS); keep them in step, so a token minted without --config is
-// accepted by a warden running with the default configuration.
-export const DEV_ISSUER_NAME = 'dev';
+export { DEV_ISSUER_NAME };
 export const DEV_ALGORITHM = 'RS256';
-/** Defaults used when no configuration names them (the CLI without --config). */
+/** Defaults used when no configuration names them (the CLI without --config): the loader's own. */
 export const DEFAULT_DEV_ISSUER_URL = 'http://127.0.0.1:9187/dev-issuer';
-export const DEFAULT_DEV_AUDIENCE = 'api://warden';
-export const DEFAULT_DEV_TENANT = 'de7de7de-0000-4000-8000-000000000000';
-/** How the verifier treats dev tokens (same meaning and values as an issuer's defaults in the config file). */
-const DEV_VERIFY_SETTINGS = {
-  clockSkew: 60_000,
-  jwksRefreshInterval: 30_000,
-  jwksCacheMaxAge: 600_000,
-} as const;
-const SUBJECT_CLAIMS = ['azp', 'appid', 'oid', 'sub'] as const;
+export const DEFAULT_DEV_AUDIENCE: string = DEV_ISSUER_DEFAULTS.audience;
+export const DEFAULT_DEV_TENANT: string = DEV_ISSUER_DEFAULTS.tenant;
 
 const RSA_MODULUS_BITS = 2048;
 const DEFAULT_TTL_SECONDS = 3600;
@@ -191,8 +182,10 @@ export class DevIssuer {
       audiences,
       algorithms: [DEV_ALGORITHM],
       tenant: this.tenant,
-      subjectClaims: [...SUBJECT_CLAIMS],
-      ...DEV_VERIFY_SETTINGS,
+      subjectClaims: [...ISSUER_DEFAULTS.subjectClaims],
+      clockSkew: ISSUER_DEFAULTS.clockSkew,
+      jwksRefreshInterval: ISSUER_DEFAULTS.jwksRefreshInterval,
+      jwksCacheMaxAge: ISSUER_DEFAULTS.jwksCacheMaxAge,
     };
   }
 
