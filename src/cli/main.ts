@@ -12,6 +12,8 @@ export interface Command {
 
 // One line per command; keep alphabetical.
 const commands: Record<string, () => Promise<Command>> = {
+  demo: () => import('./commands/demo.js'),
+  start: () => import('./commands/start.js'),
   'check-config': () => import('./commands/check-config.js'),
   token: () => import('./commands/token.js'),
 };

@@ -1,0 +1,70 @@
+// `warden demo` as a user runs it: the compiled CLI in its own process, --json output, a real
+// connection with the printed details, and Ctrl-C leaving nothing running.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { projectRoot } from '../../src/embedded/seed.js';
+
+const cli = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(!existsSync(cli))('warden demo', () => {
+  it('prints connection details as JSON, serves queries, and stops cleanly on SIGINT', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warden-demo-test-'));
+    const child = spawn(process.execPath, [cli, 'demo', '--json', '--data-dir', dataDir, '--port', '0', '--admin-port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', resolve);
+        void exited.then((code) => reject(new Error(`demo exited with ${code}: ${stderr}`)));
+      });
+      const info = JSON.parse(line) as {
+        host: string;
+        port: number;
+        database: string;
+        user: string;
+        token: string;
+        url: string;
+        admin_url: string;
+        upstream: { port: number };
+      };
+      expect(info).toMatchObject({ host: '127.0.0.1', database: 'shop', user: 'demo-agent' });
+      expect(info.url).toContain(`:${info.port}/shop?sslmode=require`);
+
+      const c = new pg.Client({ host: info.host, port: info.port, database: info.database, user: info.user, password: info.token, ssl: { rejectUnauthorized: false } });
+      await c.connect();
+      const r = await c.query('SELECT count(*)::int AS n FROM customers');
+      await c.end();
+      expect(r.rows[0]).toEqual({ n: 20 });
+
+      const health = (await (await fetch(`${info.admin_url}/healthz`)).json()) as { status: string };
+      expect(health.status).toBe('ok');
+
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      // Nothing left listening: neither warden nor the demo's PostgreSQL.
+      await expect(new pg.Client({ host: '127.0.0.1', port: info.upstream.port, user: 'x', connectionTimeoutMillis: 1000 }).connect()).rejects.toThrow();
+      await expect(new pg.Client({ host: '127.0.0.1', port: info.port, user: 'x', connectionTimeoutMillis: 1000 }).connect()).rejects.toThrow();
+      expect(readdirSync(tmpdir()).filter((d) => d.startsWith('warden-demo-pg-') && existsSync(join(tmpdir(), d, 'pgdata', 'postmaster.pid')))).toEqual([]);
+    } finally {
+      if (child.pid && pidAlive(child.pid)) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
