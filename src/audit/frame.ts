@@ -1,0 +1,156 @@
+// The transcript record format: one JSON object per line (JSON Lines), UTF-8, '\n'-terminated.
+//
+//   {"seq":42,"ts":"2026-01-01T12:00:00.000Z","prev":"<64 hex>","k":"statement","sid":"…","d":{…},"hash":"<64 hex>"}
+//
+// `hash` is SHA-256 over the exact bytes of the line without its `,"hash":"…"` member, i.e. the
+// line from `{` up to just before `,"hash"`, followed by `}`. The writer builds that body first,
+// hashes it, then appends the member, so no canonical-JSON step exists that two implementations
+// could disagree on: verification hashes the bytes as they are on disk. `prev` is the previous
+// record's `hash` (the chain), `seq` counts every record of one writer instance's chain from 1,
+// across segments. A line never contains a raw '\n' (JSON escapes it), so a line is a frame and
+// a missing final '\n' marks a torn write.
+
+import { createHash } from 'node:crypto';
+
+/** Record kinds, as written in the `k` member. */
+export const RECORD_KIND = {
+  /** First record of every segment: instance, segment number, link to the previous segment. */
+  open: 'open',
+  /** A signed statement that the chain up to a record is as it was when the writer saw it. */
+  checkpoint: 'checkpoint',
+  /** Last record of a closed segment: signed count and last hash. */
+  seal: 'seal',
+  sessionStart: 'session-start',
+  statement: 'statement',
+  decision: 'decision',
+  result: 'result',
+  event: 'event',
+  sessionEnd: 'session-end',
+} as const;
+
+export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
+
+const KINDS: ReadonlySet<string> = new Set(Object.values(RECORD_KIND));
+
+/** Format version, written in every segment's `open` record. */
+export const FORMAT_VERSION = 1;
+
+/** `prev` of the very first record of an instance's chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const HASH_MEMBER = ',"hash":"';
+const HASH_HEX_CHARS = 64;
+/** Bytes of `,"hash":"<64 hex>"}` at the end of every line (before '\n'). */
+export const HASH_SUFFIX_BYTES = HASH_MEMBER.length + HASH_HEX_CHARS + 2;
+const RECORD_START = '{"seq":';
+const NEWLINE = 0x0a;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export interface TranscriptRecord<D = unknown> {
+  seq: number;
+  /** ISO 8601 UTC time the writer appended the record. */
+  ts: string;
+  prev: string;
+  k: RecordKind;
+  /** Session id, on session records. */
+  sid?: string;
+  d: D;
+  hash: string;
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Builds one line (with its trailing '\n') and its hash. `data` must be JSON-serializable; strings
+ * with lone surrogates are escaped by JSON.stringify, so the UTF-8 bytes hashed here are the bytes
+ * written.
+ */
+export function encodeRecord(
+  seq: number,
+  ts: string,
+  prev: string,
+  kind: RecordKind,
+  sid: string | undefined,
+  data: unknown,
+): { line: string; hash: string } {
+  const body =
+    `${RECORD_START}${seq},"ts":"${ts}","prev":"${prev}","k":"${kind}"` +
+    (sid === undefined ? '' : `,"sid":${JSON.stringify(sid)}`) +
+    `,"d":${JSON.stringify(data)}}`;
+  const hash = sha256Hex(body);
+  return { line: `${body.slice(0, -1)}${HASH_MEMBER}${hash}"}\n`, hash };
+}
+
+export type ParsedLine =
+  | { ok: true; record: TranscriptRecord; hashOk: boolean }
+  /** `edited`: a record line whose bytes no longer match its hash and that is no longer valid JSON. */
+  | { ok: false; problem: 'edited' | 'damaged' | 'not-a-record'; seq?: number; reason: string };
+
+/**
+ * Parses one line (without its '\n'). With `checkHash` (the default) the line's hash is
+ * recomputed; readers that only display records may skip that.
+ */
+export function parseLine(line: Buffer, checkHash = true): ParsedLine {
+  const n = line.length;
+  const text = line.toString('utf8');
+  const looksLikeRecord = text.startsWith(RECORD_START);
+  const claimedSeq = looksLikeRecord ? leadingSeq(text) : undefined;
+  const suffixAt = n - HASH_SUFFIX_BYTES;
+  const hasSuffix =
+    suffixAt > 0 &&
+    line[n - 1] === 0x7d /* } */ &&
+    line[n - 2] === 0x22 /* " */ &&
+    line.toString('latin1', suffixAt, suffixAt + HASH_MEMBER.length) === HASH_MEMBER &&
+    HEX64.test(line.toString('latin1', n - 2 - HASH_HEX_CHARS, n - 2));
+  if (!hasSuffix) {
+    return looksLikeRecord
+      ? withSeq({ ok: false, problem: 'damaged', reason: 'the record is cut short or its hash member is damaged' }, claimedSeq)
+      : { ok: false, problem: 'not-a-record', reason: 'not a transcript record' };
+  }
+  const stated = line.toString('latin1', n - 2 - HASH_HEX_CHARS, n - 2);
+  const hashOk = !checkHash || createHash('sha256').update(line.subarray(0, suffixAt)).update('}').digest('hex') === stated;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return hashOk
+      ? withSeq({ ok: false, problem: 'damaged', reason: 'not valid JSON' }, claimedSeq)
+      : withSeq({ ok: false, problem: 'edited', reason: 'the bytes no longer match the hash and are not valid JSON' }, claimedSeq);
+  }
+  const record = asRecord(value);
+  if (!record) {
+    return hashOk
+      ? withSeq({ ok: false, problem: 'not-a-record', reason: 'a JSON line without the record members' }, claimedSeq)
+      : withSeq({ ok: false, problem: 'edited', reason: 'the bytes no longer match the hash and the record members are damaged' }, claimedSeq);
+  }
+  return { ok: true, record, hashOk: hashOk && record.hash === stated };
+}
+
+function withSeq<T extends object>(value: T, seq: number | undefined): T & { seq?: number } {
+  return seq === undefined ? value : { ...value, seq };
+}
+
+function leadingSeq(text: string): number | undefined {
+  const m = /^\{"seq":(\d{1,15})[,}]/.exec(text);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+function asRecord(value: unknown): TranscriptRecord | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const r = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) return undefined;
+  if (typeof r.ts !== 'string' || typeof r.prev !== 'string' || !HEX64.test(r.prev)) return undefined;
+  if (typeof r.k !== 'string' || !KINDS.has(r.k)) return undefined;
+  if (r.sid !== undefined && typeof r.sid !== 'string') return undefined;
+  if (!r.d || typeof r.d !== 'object') return undefined;
+  if (typeof r.hash !== 'string' || !HEX64.test(r.hash)) return undefined;
+  return r as unknown as TranscriptRecord;
+}
+
+/** Offset just past the last '\n' in `buf` (0 if none). */
+export function endOfLastLine(buf: Uint8Array): number {
+  const i = buf.lastIndexOf(NEWLINE);
+  return i < 0 ? 0 : i + 1;
+}

@@ -1,0 +1,404 @@
+// The interface a relay (PostgreSQL or TDS) records a session through, and its implementation
+// over the segment writer.
+//
+// Order of calls for one session: sessionStart → (statement → [statementDecision] → result* |
+// event)* → sessionEnd. Every call returns a promise that resolves when the record is durable per
+// the fsync policy and rejects with TranscriptWriteError when it cannot be: the relay then refuses
+// the statement or ends the session (fail closed). Gate order: record the statement before it is
+// forwarded upstream; record the (masked) result before it is released to the client.
+
+import { createHash } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { CapturePolicy, TranscriptConfig, TranscriptLimits } from './config.js';
+import { DEFAULT_LIMITS } from './config.js';
+import { TranscriptWriteError } from './errors.js';
+import { RECORD_KIND, sha256Hex } from './frame.js';
+import type { SignedMark } from './jws.js';
+import { loadSigningKey } from './keys.js';
+import { SegmentWriter, type WriterHealth } from './segment-writer.js';
+import type {
+  CapturedRows,
+  DecisionData,
+  EventData,
+  PrincipalLike,
+  ResultData,
+  ResultInfo,
+  SessionEndData,
+  SessionEndInfo,
+  SessionEventInfo,
+  SessionStartData,
+  SessionStartInfo,
+  StatementData,
+  StatementDecisionInfo,
+  StatementId,
+  StatementInfo,
+  StatementParam,
+  TranscriptPrincipal,
+} from './types.js';
+
+export interface Recorder {
+  /** Set by sessionStart. */
+  readonly sessionId: string | undefined;
+  sessionStart(info: SessionStartInfo): Promise<void>;
+  /** Records a statement (before it is forwarded, or refused); resolves to its id in the session. */
+  statement(info: StatementInfo): Promise<StatementId>;
+  /** The approver's decision on a held statement. */
+  statementDecision(info: StatementDecisionInfo): Promise<void>;
+  /** A statement's result (once per result set), before the result is released to the client. */
+  result(info: ResultInfo): Promise<void>;
+  /** Cancel, notice, protocol error, token expiry, … */
+  event(info: SessionEventInfo): Promise<void>;
+  sessionEnd(reason: string | SessionEndInfo): Promise<void>;
+}
+
+/** What a listener holds: one Recorder per session. */
+export interface RecorderFactory {
+  recorder(): Recorder;
+  /** False once the store cannot write: refuse new sessions and statements. */
+  readonly healthy: boolean;
+  /** Default row capture for results. */
+  readonly capture: CapturePolicy;
+}
+
+const MAX_SESSION_ID_CHARS = 128;
+/** Statement start times kept for durations; older ones are dropped (their results get no `ms`). */
+const MAX_OPEN_STATEMENTS = 4096;
+
+export interface TranscriptStoreOptions {
+  logger?: Logger;
+  onCheckpoint?: (mark: SignedMark, jws: string) => void;
+  onUnhealthy?: (error: TranscriptWriteError) => void;
+  clock?: () => number;
+}
+
+/** The process's transcript store: one segment writer, recorders for sessions. */
+export class TranscriptStore implements RecorderFactory {
+  private constructor(
+    readonly config: TranscriptConfig,
+    readonly writer: SegmentWriter,
+    readonly keyId: string,
+    readonly publicKeyFile: string,
+  ) {}
+
+  static async open(config: TranscriptConfig, options: TranscriptStoreOptions = {}): Promise<TranscriptStore> {
+    const key = await loadSigningKey(config.keyFile, { create: config.createKey });
+    const writer = await SegmentWriter.open({
+      dir: config.dir,
+      instanceId: config.instanceId,
+      key,
+      fsync: config.fsync,
+      fsyncIntervalMs: config.fsyncIntervalMs,
+      segmentMaxBytes: config.segmentMaxBytes,
+      segmentMaxAgeMs: config.segmentMaxAgeMs,
+      checkpointEveryRecords: config.checkpointEveryRecords,
+      checkpointIntervalMs: config.checkpointIntervalMs,
+      recordBytes: config.limits.recordBytes,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.onCheckpoint ? { onCheckpoint: options.onCheckpoint } : {}),
+      ...(options.onUnhealthy ? { onUnhealthy: options.onUnhealthy } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+    return new TranscriptStore(config, writer, key.kid, key.publicKeyFile);
+  }
+
+  recorder(): Recorder {
+    return new SessionRecorder(this.writer, this.config.limits);
+  }
+
+  get healthy(): boolean {
+    return this.writer.healthy;
+  }
+
+  get capture(): CapturePolicy {
+    return this.config.capture;
+  }
+
+  health(): WriterHealth {
+    return this.writer.health();
+  }
+
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+}
+
+type Phase = 'new' | 'open' | 'ended';
+
+class SessionRecorder implements Recorder {
+  sessionId: string | undefined;
+  private phase: Phase = 'new';
+  private statements = 0;
+  private readonly started = new Map<number, { wall: number; perf: number }>();
+
+  constructor(
+    private readonly writer: SegmentWriter,
+    private readonly limits: TranscriptLimits,
+  ) {}
+
+  sessionStart(info: SessionStartInfo): Promise<void> {
+    if (this.phase !== 'new') return misuse('sessionStart called twice');
+    if (typeof info.sessionId !== 'string' || info.sessionId.length === 0 || info.sessionId.length > MAX_SESSION_ID_CHARS) {
+      return misuse(`a session id must be 1 to ${MAX_SESSION_ID_CHARS} characters`);
+    }
+    this.sessionId = info.sessionId;
+    this.phase = 'open';
+    const data: SessionStartData = {
+      protocol: info.protocol,
+      target: info.target,
+      principal: transcriptPrincipal(info.principal),
+      client: {
+        address: info.client.address,
+        port: info.client.port,
+        tls: info.client.tls ? { version: info.client.tls.version, cipher: info.client.tls.cipher } : null,
+        ...optional('application', info.client.application, this.limits.messageBytes),
+        ...optional('user', info.client.user, this.limits.messageBytes),
+        ...optional('database', info.client.database, this.limits.messageBytes),
+      },
+      instance: this.writer.instance,
+    };
+    return this.writer.append(RECORD_KIND.sessionStart, this.sessionId, data);
+  }
+
+  statement(info: StatementInfo): Promise<StatementId> {
+    if (this.phase !== 'open') return misuse(`statement recorded ${this.phase === 'new' ? 'before sessionStart' : 'after sessionEnd'}`);
+    const st = ++this.statements;
+    this.started.set(st, { wall: Date.now(), perf: performance.now() });
+    if (this.started.size > MAX_OPEN_STATEMENTS) this.started.delete(this.started.keys().next().value as number);
+    const text = clip(info.text, this.limits.textBytes);
+    const params = info.params?.slice(0, this.limits.params).map((p) => this.param(p));
+    const dropped = (info.params?.length ?? 0) - (params?.length ?? 0);
+    const data: StatementData = {
+      st,
+      text: text.value,
+      ...(text.cut ? { textBytes: text.bytes, textSha256: sha256Hex(info.text) } : {}),
+      ...(params && params.length > 0 ? { params } : {}),
+      ...(dropped > 0 ? { paramsDropped: dropped } : {}),
+      cls: info.classification,
+      verdict: info.verdict,
+      ...optional('rule', info.rule, this.limits.messageBytes),
+      ...optional('reason', info.reason, this.limits.messageBytes),
+      ...(info.approval ? { approval: { ...info.approval } } : {}),
+      ...optional('via', info.via, this.limits.messageBytes),
+      ...optional('name', info.name, this.limits.messageBytes),
+    };
+    return this.writer.append(RECORD_KIND.statement, this.sessionId, data).then(() => st);
+  }
+
+  statementDecision(info: StatementDecisionInfo): Promise<void> {
+    if (this.phase !== 'open') return misuse('statementDecision outside a session');
+    const data: DecisionData = {
+      st: info.statementId,
+      decision: info.decision,
+      ...optional('requestId', info.requestId, this.limits.messageBytes),
+      ...optional('approver', info.approver, this.limits.messageBytes),
+      ...optional('reason', info.reason, this.limits.messageBytes),
+    };
+    return this.writer.append(RECORD_KIND.decision, this.sessionId, data);
+  }
+
+  result(info: ResultInfo): Promise<void> {
+    if (this.phase !== 'open') return misuse('result outside a session');
+    const start = this.started.get(info.statementId);
+    let ms: number | undefined;
+    if (start) ms = info.endedAt ? info.endedAt.getTime() - start.wall : Math.round((performance.now() - start.perf) * 1000) / 1000;
+    const data: ResultData = {
+      st: info.statementId,
+      ...(info.set !== undefined && info.set !== 1 ? { set: info.set } : {}),
+      ...(ms === undefined ? {} : { ms }),
+      columns: info.columns.map((c) => ({ name: c.name, type: c.type, masked: c.masked, ...(c.table === undefined ? {} : { table: c.table }) })),
+      rows: info.rows,
+      bytes: info.bytes,
+      ...(info.error ? { error: { code: info.error.code, message: clip(info.error.message, this.limits.messageBytes).value } } : {}),
+      capture: boundCapture(info.capture, this.limits),
+      ...optional('tag', info.tag, this.limits.messageBytes),
+    };
+    return this.writer.append(RECORD_KIND.result, this.sessionId, data);
+  }
+
+  event(info: SessionEventInfo): Promise<void> {
+    if (this.phase !== 'open') return misuse('event outside a session');
+    const data: EventData = {
+      kind: info.kind,
+      ...(info.statementId === undefined ? {} : { st: info.statementId }),
+      ...optional('code', info.code, this.limits.messageBytes),
+      ...optional('message', info.message, this.limits.messageBytes),
+      ...(info.detail ? { detail: info.detail } : {}),
+    };
+    return this.writer.append(RECORD_KIND.event, this.sessionId, data);
+  }
+
+  sessionEnd(reason: string | SessionEndInfo): Promise<void> {
+    if (this.phase !== 'open') return misuse(this.phase === 'new' ? 'sessionEnd before sessionStart' : 'sessionEnd called twice');
+    this.phase = 'ended';
+    this.started.clear();
+    const info = typeof reason === 'string' ? { reason } : reason;
+    const data: SessionEndData = {
+      reason: clip(info.reason, this.limits.messageBytes).value,
+      ...optional('detail', info.detail, this.limits.messageBytes),
+      statements: this.statements,
+    };
+    return this.writer.append(RECORD_KIND.sessionEnd, this.sessionId, data);
+  }
+
+  private param(p: StatementParam): StatementParam {
+    const out: StatementParam = { type: p.type, value: p.value };
+    if (p.name !== undefined) out.name = p.name;
+    if (p.value !== null) {
+      const v = clip(p.value, this.limits.valueBytes);
+      if (v.cut) {
+        out.value = v.value;
+        out.fullBytes = v.bytes;
+      }
+    }
+    return out;
+  }
+}
+
+function misuse(message: string): Promise<never> {
+  return Promise.reject(new TranscriptWriteError(`recorder misuse: ${message}`, { code: 'EMISUSE' }));
+}
+
+/** Copies only the fields a transcript may hold; whatever else a principal object carries stays out. */
+export function transcriptPrincipal(p: PrincipalLike): TranscriptPrincipal {
+  const exp = p.expiresAt instanceof Date ? p.expiresAt.toISOString() : p.expiresAt;
+  return {
+    name: p.name,
+    issuer: p.issuer,
+    ...(p.issuerName === undefined ? {} : { issuerName: p.issuerName }),
+    subject: p.subject,
+    ...(p.subjectClaim === undefined ? {} : { subjectClaim: p.subjectClaim }),
+    ...(p.appId === undefined ? {} : { appId: p.appId }),
+    ...(p.objectId === undefined ? {} : { objectId: p.objectId }),
+    ...(p.tenantId === undefined ? {} : { tenantId: p.tenantId }),
+    roles: [...p.roles],
+    groups: [...p.groups],
+    ...(p.groupsOverage ? { groupsOverage: true } : {}),
+    ...(exp === undefined ? {} : { tokenExpiresAt: exp }),
+  };
+}
+
+function optional<K extends string>(key: K, value: string | undefined, maxBytes: number): { [P in K]?: string } {
+  return value === undefined ? {} : ({ [key]: clip(value, maxBytes).value } as { [P in K]?: string });
+}
+
+interface Clipped {
+  value: string;
+  cut: boolean;
+  bytes: number;
+}
+
+/** Cuts `s` to at most `maxBytes` UTF-8 bytes (a split character at the cut becomes U+FFFD). */
+export function clip(s: string, maxBytes: number): Clipped {
+  if (s.length * 3 <= maxBytes) return { value: s, cut: false, bytes: -1 };
+  const bytes = Buffer.byteLength(s);
+  if (bytes <= maxBytes) return { value: s, cut: false, bytes };
+  return { value: Buffer.from(s).subarray(0, maxBytes).toString('utf8'), cut: true, bytes };
+}
+
+function boundCapture(c: CapturedRows, limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'>): CapturedRows {
+  if (c.mode === 'none' || c.mode === 'digest') return { ...c };
+  const kept: Array<Array<string | null>> = [];
+  let budget = limits.captureBytes;
+  let truncated = c.truncated;
+  for (const row of c.rows) {
+    const cells = row.map((v) => (v === null ? null : clip(v, limits.valueBytes).value));
+    const size = cells.reduce((n, v) => n + (v === null ? 4 : Buffer.byteLength(v)), 0);
+    if (size > budget) {
+      truncated = true;
+      break;
+    }
+    budget -= size;
+    kept.push(cells);
+  }
+  return c.mode === 'first' ? { mode: 'first', limit: c.limit, rows: kept, truncated } : { mode: 'all', rows: kept, truncated };
+}
+
+/**
+ * Builds a result's CapturedRows while the relay sends rows. Under `digest` it hashes each row's
+ * wire bytes as sent (PG DataRow, TDS ROW/NBCROW token, after masking), so an auditor holding a
+ * capture of the traffic can match it; under `first`/`all` it keeps the (masked) text values.
+ */
+export class RowCapture {
+  rows = 0;
+  bytes = 0;
+  private readonly hash;
+  private readonly kept: Array<Array<string | null>> = [];
+  private keptBytes = 0;
+  private truncated = false;
+
+  constructor(
+    private readonly policy: CapturePolicy,
+    private readonly limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'> = DEFAULT_LIMITS,
+  ) {
+    this.hash = policy.mode === 'digest' ? createHash('sha256') : undefined;
+  }
+
+  /** True while `add` wants the row's text values (the relay may skip decoding otherwise). */
+  get wantsValues(): boolean {
+    if (this.truncated) return false;
+    if (this.policy.mode === 'all') return true;
+    return this.policy.mode === 'first' && this.kept.length < this.policy.firstRows;
+  }
+
+  get wantsWire(): boolean {
+    return this.policy.mode === 'digest';
+  }
+
+  /** One row as sent: its wire bytes (for the digest and the byte count) and, when wanted, its values. */
+  add(wire: Uint8Array | null, values?: readonly (string | null)[]): void {
+    this.rows += 1;
+    if (wire) this.bytes += wire.length;
+    if (this.hash) {
+      if (wire) this.hash.update(wire);
+      else if (values) this.hash.update(`${JSON.stringify(values)}\n`);
+      return;
+    }
+    if (!values || !this.wantsValues) {
+      if (this.policy.mode === 'first' && this.kept.length >= this.policy.firstRows) this.truncated = true;
+      return;
+    }
+    const cells = values.map((v) => (v === null ? null : clip(v, this.limits.valueBytes).value));
+    const size = cells.reduce((n, v) => n + (v === null ? 4 : Buffer.byteLength(v)), 0);
+    if (this.keptBytes + size > this.limits.captureBytes) {
+      this.truncated = true;
+      return;
+    }
+    this.keptBytes += size;
+    this.kept.push(cells);
+  }
+
+  finish(): CapturedRows {
+    switch (this.policy.mode) {
+      case 'none':
+        return { mode: 'none' };
+      case 'digest':
+        return { mode: 'digest', sha256: (this.hash as ReturnType<typeof createHash>).digest('hex'), rows: this.rows };
+      case 'first':
+        return { mode: 'first', limit: this.policy.firstRows, rows: this.kept, truncated: this.truncated || this.rows > this.kept.length };
+      case 'all':
+        return { mode: 'all', rows: this.kept, truncated: this.truncated };
+    }
+  }
+}
+
+/** Recording turned off: every call succeeds at once and nothing is kept. */
+export const disabledRecorders: RecorderFactory = {
+  healthy: true,
+  capture: { mode: 'none', firstRows: 0 },
+  recorder(): Recorder {
+    let statements = 0;
+    const rec: Recorder = {
+      sessionId: undefined,
+      sessionStart: (info) => {
+        (rec as { sessionId: string | undefined }).sessionId = info.sessionId;
+        return Promise.resolve();
+      },
+      statement: () => Promise.resolve(++statements),
+      statementDecision: () => Promise.resolve(),
+      result: () => Promise.resolve(),
+      event: () => Promise.resolve(),
+      sessionEnd: () => Promise.resolve(),
+    };
+    return rec;
+  },
+};

@@ -1,0 +1,654 @@
+// The one transcript writer of a warden process: appends records to segment files under
+// <dataDir>/transcripts/, chains them by hash, signs checkpoints and seals, rotates segments.
+//
+// Hot path: `append` encodes and hashes the record synchronously (so the chain order is the call
+// order) and adds the line to the current batch. All records appended in one turn of the event
+// loop are written with one pwrite in a setImmediate callback; under `each` they also share one
+// fdatasync (group commit). A rotation writes and fsyncs the old segment synchronously; it happens
+// once per segment.
+//
+// Failure: any write, truncate or fsync error makes the writer unhealthy for good. A partially
+// written batch is cut back off the file (ftruncate to the last whole batch), so nothing written
+// before is damaged; every record not yet acknowledged, and every later append, is rejected with a
+// TranscriptWriteError. Recovery is a new writer (a restart), which continues the chain from disk.
+
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, fstatSync, renameSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import type { FsyncPolicy } from './config.js';
+import { errnoCode, TranscriptWriteError } from './errors.js';
+import { encodeRecord, endOfLastLine, FORMAT_VERSION, GENESIS_HASH, parseLine, RECORD_KIND, type RecordKind } from './frame.js';
+import { signMark, verifyMark, type SignedMark } from './jws.js';
+import type { SigningKey } from './keys.js';
+import { headFileName, listTranscriptDir, lockFileName, sanitizeInstanceId, segmentFileName, segmentsOf, TEMP_SUFFIX } from './segment-files.js';
+
+export interface SegmentWriterOptions {
+  /** The transcripts directory (created if absent). */
+  dir: string;
+  instanceId: string;
+  key: SigningKey;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+  checkpointEveryRecords: number;
+  checkpointIntervalMs: number;
+  /** Largest encoded record accepted. */
+  recordBytes: number;
+  logger?: Logger;
+  /** Called after each checkpoint or seal is durable, e.g. to ship it off the host. */
+  onCheckpoint?: (mark: SignedMark, jws: string) => void;
+  /** Called once, when the writer becomes unhealthy. */
+  onUnhealthy?: (error: TranscriptWriteError) => void;
+  /** Milliseconds since the epoch; tests may pin it. */
+  clock?: () => number;
+}
+
+export interface WriterHealth {
+  healthy: boolean;
+  closed: boolean;
+  error?: string;
+  code?: string;
+  instance: string;
+  segment: string;
+  /** Seq of the last record appended. */
+  seq: number;
+  fsync: FsyncPolicy;
+}
+
+/** How a new segment links to the previous one; recorded in its `open` record. */
+export interface OpenAfter {
+  segment: number;
+  file: string;
+  lastSeq: number;
+  lastHash: string;
+  /** False when the previous segment was left unsealed (a crash, or an unhealthy writer). */
+  sealed: boolean;
+  /** Bytes after the previous segment's last whole record (a torn write); 0 normally. */
+  tornBytes: number;
+  /** Seq the instance's signed head file named when this writer started, if any. */
+  headSeq?: number;
+}
+
+export interface OpenData {
+  format: number;
+  instance: string;
+  segment: number;
+  file: string;
+  kid: string;
+  writer: { pid: number; host: string };
+  /** null: the first segment of a new chain. */
+  after: OpenAfter | null;
+  /** Newer segment files of this instance that hold no whole record (the writer died creating them). */
+  abandoned?: string[];
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // callers that await still see the rejection
+  return { promise, resolve, reject };
+}
+
+interface PendingHead {
+  upTo: number;
+  mark: SignedMark;
+  jws: string;
+}
+
+class Segment {
+  records = 0;
+  /** Bytes written (whole batches only). */
+  size = 0;
+  /** Bytes known to be on stable storage. */
+  synced = 0;
+  syncing = false;
+  retired = false;
+  fdClosed = false;
+  /** Batches written but not yet fsynced (policy `each`), with the size that covers them. */
+  groups: Array<{ upTo: number; done: Deferred }> = [];
+  heads: PendingHead[] = [];
+  idleWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly fd: number,
+    readonly name: string,
+    readonly index: number,
+    readonly firstSeq: number,
+    readonly openedAt: number,
+  ) {}
+
+  closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed under us; nothing more to release
+    }
+  }
+}
+
+const TICK_MIN_MS = 10;
+const TICK_MAX_MS = 1000;
+
+export class SegmentWriter {
+  readonly instance: string;
+  private readonly clock: () => number;
+  private seg!: Segment;
+  private nextSeq = 1;
+  private lastHash = GENESIS_HASH;
+  private sinceMark = 0;
+  private lastMarkAt: number;
+  private lastIntervalSync: number;
+  private headSeq = 0;
+  private batchLines: string[] = [];
+  private batchBytes = 0;
+  private batchDone: Deferred | undefined;
+  private flushScheduled = false;
+  private failure: TranscriptWriteError | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly lockPath: string;
+
+  private constructor(private readonly options: SegmentWriterOptions) {
+    this.instance = sanitizeInstanceId(options.instanceId);
+    this.clock = options.clock ?? Date.now;
+    this.lastMarkAt = this.clock();
+    this.lastIntervalSync = this.lastMarkAt;
+    mkdirSync(options.dir, { recursive: true, mode: 0o750 });
+    this.lockPath = acquireLock(options.dir, this.instance);
+    const tick = Math.max(TICK_MIN_MS, Math.min(options.fsyncIntervalMs, options.checkpointIntervalMs, TICK_MAX_MS));
+    this.timer = setInterval(() => this.onTick(), tick);
+    this.timer.unref();
+  }
+
+  /** Takes the instance's lock, finds where its chain ended (if anywhere) and starts a new segment. */
+  static async open(options: SegmentWriterOptions): Promise<SegmentWriter> {
+    let writer: SegmentWriter;
+    try {
+      writer = new SegmentWriter(options);
+    } catch (err) {
+      throw err instanceof TranscriptWriteError ? err : new TranscriptWriteError(`cannot open the transcript directory ${options.dir}: ${errnoCode(err) ?? String(err)}`, { cause: err });
+    }
+    try {
+      await writer.start();
+    } catch (err) {
+      clearInterval(writer.timer);
+      writer.releaseLock();
+      throw err instanceof TranscriptWriteError ? err : new TranscriptWriteError(`cannot start a transcript segment: ${errnoCode(err) ?? String(err)}`, { cause: err });
+    }
+    return writer;
+  }
+
+  private async start(): Promise<void> {
+    const { dir, recordBytes } = this.options;
+    const tail = findChainTail(dir, this.instance, recordBytes);
+    const headSeq = await this.readHeadSeq();
+    let after: OpenAfter | null = null;
+    if (tail.last) {
+      after = { ...tail.last, ...(headSeq === undefined ? {} : { headSeq }) };
+      this.nextSeq = tail.last.lastSeq + 1;
+      this.lastHash = tail.last.lastHash;
+      if (headSeq !== undefined && headSeq > tail.last.lastSeq) {
+        this.options.logger?.warn({ instance: this.instance, headSeq, lastSeq: tail.last.lastSeq }, 'transcript store ends before its signed head: records were removed');
+      }
+    } else if (headSeq !== undefined) {
+      this.options.logger?.warn({ instance: this.instance, headSeq }, 'transcript head file names records that are no longer present');
+    }
+    if (headSeq !== undefined) this.headSeq = headSeq;
+    this.startSegment(tail.maxIndex + 1, after, tail.abandoned);
+    if (!this.flushNow()) throw this.failure ?? new TranscriptWriteError('cannot write the segment header');
+    fdatasyncSync(this.seg.fd);
+    this.seg.synced = this.seg.size;
+  }
+
+  private async readHeadSeq(): Promise<number | undefined> {
+    let text: string;
+    try {
+      text = readFileSync(join(this.options.dir, headFileName(this.instance)), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const jws = parseHeadFile(text);
+    if (jws === undefined) return undefined;
+    const check = await verifyMark(jws, [{ publicKey: this.options.key.publicKey, kid: this.options.key.kid, source: 'writer' }]);
+    return check.ok && check.mark.instance === this.instance ? check.mark.seq : undefined;
+  }
+
+  /**
+   * Appends one record. Resolves when it is durable per the fsync policy; rejects with
+   * TranscriptWriteError when it cannot be (or when the writer is unhealthy or closed).
+   */
+  append(kind: RecordKind, sid: string | undefined, data: unknown): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new TranscriptWriteError('the transcript writer is closed', { code: 'ECLOSED' }));
+    try {
+      this.push(kind, sid, data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const done = this.batchDone ?? (this.batchDone = deferred());
+    const seg = this.seg;
+    if (seg.size + this.batchBytes >= this.options.segmentMaxBytes) this.rotate();
+    else if (this.sinceMark >= this.options.checkpointEveryRecords) this.mark('checkpoint');
+    this.scheduleFlush();
+    return done.promise;
+  }
+
+  health(): WriterHealth {
+    return {
+      healthy: !this.failure && !this.closed,
+      closed: this.closed,
+      ...(this.failure ? { error: this.failure.message, code: this.failure.code } : {}),
+      instance: this.instance,
+      segment: this.seg.name,
+      seq: this.nextSeq - 1,
+      fsync: this.options.fsync,
+    };
+  }
+
+  get healthy(): boolean {
+    return !this.failure && !this.closed;
+  }
+
+  /** The active segment's file descriptor (tests use it to break the writer). */
+  get activeFd(): number {
+    return this.seg.fd;
+  }
+
+  get activeFile(): string {
+    return join(this.options.dir, this.seg.name);
+  }
+
+  /** Seals the active segment, makes everything durable, releases the instance lock. */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    const seg = this.seg;
+    if (!this.failure) {
+      try {
+        this.mark('seal');
+        if (this.flushNow()) {
+          fdatasyncSync(seg.fd);
+          this.onSynced(seg, seg.size);
+        }
+      } catch (err) {
+        this.fail(err, 'cannot seal the transcript segment');
+      }
+    }
+    await new Promise<void>((resolve) => (seg.syncing ? seg.idleWaiters.push(resolve) : resolve()));
+    seg.closeFd();
+    this.releaseLock();
+  }
+
+  // ---- records ----------------------------------------------------------------------------------
+
+  private push(kind: RecordKind, sid: string | undefined, data: unknown): void {
+    const ts = new Date(this.clock()).toISOString();
+    const { line, hash } = encodeRecord(this.nextSeq, ts, this.lastHash, kind, sid, data);
+    const bytes = Buffer.byteLength(line);
+    if (bytes > this.options.recordBytes) {
+      throw new TranscriptWriteError(`a ${kind} record of ${bytes} bytes exceeds the ${this.options.recordBytes}-byte record limit`, { code: 'ERECORDTOOLARGE' });
+    }
+    this.nextSeq += 1;
+    this.lastHash = hash;
+    this.seg.records += 1;
+    if (kind !== RECORD_KIND.checkpoint) this.sinceMark += 1;
+    this.batchLines.push(line);
+    this.batchBytes += bytes;
+  }
+
+  /** Signs the chain up to the last record and appends the checkpoint or seal that says so. */
+  private mark(typ: 'checkpoint' | 'seal'): void {
+    const seg = this.seg;
+    const now = this.clock();
+    const mark: SignedMark = {
+      typ,
+      instance: this.instance,
+      segment: seg.index,
+      file: seg.name,
+      seq: this.nextSeq - 1,
+      hash: this.lastHash,
+      records: seg.records,
+      firstSeq: seg.firstSeq,
+      ts: new Date(now).toISOString(),
+    };
+    const jws = signMark(this.options.key, mark);
+    this.push(typ === 'seal' ? RECORD_KIND.seal : RECORD_KIND.checkpoint, undefined, { jws });
+    seg.heads.push({ upTo: seg.size + this.batchBytes, mark, jws });
+    this.sinceMark = 0;
+    this.lastMarkAt = now;
+  }
+
+  private startSegment(index: number, after: OpenAfter | null, abandoned: string[]): void {
+    const now = this.clock();
+    const name = segmentFileName(this.instance, index, now);
+    const fd = openSync(join(this.options.dir, name), 'wx', 0o640);
+    syncDir(this.options.dir);
+    this.seg = new Segment(fd, name, index, this.nextSeq, now);
+    const data: OpenData = {
+      format: FORMAT_VERSION,
+      instance: this.instance,
+      segment: index,
+      file: name,
+      kid: this.options.key.kid,
+      writer: { pid: process.pid, host: hostname() },
+      after,
+      ...(abandoned.length > 0 ? { abandoned } : {}),
+    };
+    this.push(RECORD_KIND.open, undefined, data);
+  }
+
+  /** Seals the active segment, makes it durable, and starts the next one. Synchronous. */
+  private rotate(): void {
+    const old = this.seg;
+    try {
+      this.mark('seal');
+      if (!this.flushNow()) return;
+      fdatasyncSync(old.fd);
+    } catch (err) {
+      this.fail(err, `cannot seal transcript segment ${old.name}`);
+      return;
+    }
+    this.onSynced(old, old.size);
+    old.retired = true;
+    if (!old.syncing) old.closeFd();
+    try {
+      this.startSegment(old.index + 1, { segment: old.index, file: old.name, lastSeq: this.nextSeq - 1, lastHash: this.lastHash, sealed: true, tornBytes: 0 }, []);
+    } catch (err) {
+      this.fail(err, 'cannot start a new transcript segment');
+    }
+  }
+
+  // ---- writing ----------------------------------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushNow();
+    });
+  }
+
+  /** Writes the current batch to the active segment. False when the writer failed. */
+  private flushNow(): boolean {
+    if (this.failure) return false;
+    if (this.batchLines.length === 0) return true;
+    const seg = this.seg;
+    const data = Buffer.from(this.batchLines.length === 1 ? (this.batchLines[0] as string) : this.batchLines.join(''), 'utf8');
+    const done = this.batchDone;
+    this.batchLines = [];
+    this.batchBytes = 0;
+    this.batchDone = undefined;
+    let written = 0;
+    try {
+      while (written < data.length) written += writeSync(seg.fd, data, written, data.length - written, seg.size + written);
+    } catch (err) {
+      let detail = '';
+      if (written > 0) {
+        try {
+          ftruncateSync(seg.fd, seg.size);
+        } catch (truncErr) {
+          detail = `; ${written} bytes of a partial batch remain after offset ${seg.size} (${errnoCode(truncErr) ?? String(truncErr)})`;
+        }
+      }
+      if (done) done.reject(this.failWith(err, `cannot write to transcript segment ${seg.name}${detail}`));
+      else this.fail(err, `cannot write to transcript segment ${seg.name}${detail}`);
+      return false;
+    }
+    seg.size += data.length;
+    if (this.options.fsync === 'each') {
+      if (done) seg.groups.push({ upTo: seg.size, done });
+      this.startSync(seg);
+    } else {
+      done?.resolve();
+    }
+    return true;
+  }
+
+  private startSync(seg: Segment): void {
+    if (seg.syncing || seg.fdClosed || seg.size <= seg.synced) return;
+    seg.syncing = true;
+    const upTo = seg.size;
+    fdatasync(seg.fd, (err) => {
+      seg.syncing = false;
+      if (seg.retired || this.failure) {
+        if (seg.retired || this.closed) seg.closeFd();
+      } else if (err) {
+        this.fail(err, `cannot fsync transcript segment ${seg.name}`);
+      } else {
+        this.onSynced(seg, upTo);
+        if (seg.groups.length > 0) this.startSync(seg);
+      }
+      for (const wake of seg.idleWaiters.splice(0)) wake();
+    });
+  }
+
+  /** Everything up to `upTo` is durable: release waiters and publish the newest durable mark. */
+  private onSynced(seg: Segment, upTo: number): void {
+    seg.synced = Math.max(seg.synced, upTo);
+    while (seg.groups.length > 0 && (seg.groups[0] as { upTo: number }).upTo <= seg.synced) seg.groups.shift()?.done.resolve();
+    let newest: PendingHead | undefined;
+    while (seg.heads.length > 0 && (seg.heads[0] as PendingHead).upTo <= seg.synced) newest = seg.heads.shift();
+    if (newest && newest.mark.seq > this.headSeq) {
+      try {
+        writeHeadFile(this.options.dir, this.instance, newest.jws);
+      } catch (err) {
+        this.fail(err, 'cannot write the transcript head file');
+        return;
+      }
+      this.headSeq = newest.mark.seq;
+      this.options.onCheckpoint?.(newest.mark, newest.jws);
+    }
+  }
+
+  private onTick(): void {
+    if (this.failure || this.closed) return;
+    const now = this.clock();
+    if (this.sinceMark > 0 && now - this.lastMarkAt >= this.options.checkpointIntervalMs) {
+      this.mark('checkpoint');
+      this.scheduleFlush();
+    }
+    if (this.seg.records > 1 && now - this.seg.openedAt >= this.options.segmentMaxAgeMs) {
+      this.flushNow();
+      if (!this.failure) this.rotate();
+    }
+    if (this.options.fsync === 'interval' && now - this.lastIntervalSync >= this.options.fsyncIntervalMs) {
+      this.lastIntervalSync = now;
+      this.startSync(this.seg);
+    }
+  }
+
+  // ---- failure ----------------------------------------------------------------------------------
+
+  private failWith(cause: unknown, message: string): TranscriptWriteError {
+    this.fail(cause, message);
+    return this.failure as TranscriptWriteError;
+  }
+
+  private fail(cause: unknown, message: string): void {
+    if (this.failure) return;
+    const err =
+      cause instanceof TranscriptWriteError ? cause : new TranscriptWriteError(`${message}: ${errnoCode(cause) ?? String(cause)}`, { cause });
+    this.failure = err;
+    clearInterval(this.timer);
+    this.batchDone?.reject(err);
+    this.batchDone = undefined;
+    this.batchLines = [];
+    this.batchBytes = 0;
+    for (const g of this.seg.groups.splice(0)) g.done.reject(err);
+    this.seg.heads = [];
+    this.options.logger?.error({ err: { message: err.message, code: err.code }, instance: this.instance }, 'transcript writer failed; new statements will be refused');
+    this.options.onUnhealthy?.(err);
+  }
+
+  private releaseLock(): void {
+    try {
+      unlinkSync(this.lockPath);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+// ---- files next to the segments --------------------------------------------------------------
+
+interface LockHolder {
+  pid: number;
+  host: string;
+}
+
+function acquireLock(dir: string, instance: string): string {
+  const path = join(dir, lockFileName(instance));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }), { flag: 'wx', mode: 0o644 });
+      return path;
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw new TranscriptWriteError(`cannot create ${path}: ${errnoCode(err) ?? String(err)}`, { cause: err });
+    }
+    const holder = readLock(path);
+    if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
+      try {
+        unlinkSync(path); // left by a writer that died
+      } catch {
+        // someone else removed it; try again
+      }
+      continue;
+    }
+    throw new TranscriptWriteError(
+      `transcript instance '${instance}' already has a writer (${holder ? `pid ${holder.pid} on ${holder.host}` : 'unreadable lock'}, ${path}); give each warden process its own instance id`,
+      { code: 'ELOCKED' },
+    );
+  }
+  throw new TranscriptWriteError(`cannot take the transcript lock ${path}`, { code: 'ELOCKED' });
+}
+
+function readLock(path: string): LockHolder | undefined {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
+    return typeof v.pid === 'number' && typeof v.host === 'string' ? { pid: v.pid, host: v.host } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+export const HEAD_FORMAT = 'warden-transcript-head';
+
+export function parseHeadFile(text: string): string | undefined {
+  try {
+    const v = JSON.parse(text) as { format?: unknown; jws?: unknown };
+    return v.format === HEAD_FORMAT && typeof v.jws === 'string' ? v.jws : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Replaces the head file atomically (write a temp file, fsync, rename). */
+function writeHeadFile(dir: string, instance: string, jws: string): void {
+  const path = join(dir, headFileName(instance));
+  const tmp = `${path}${TEMP_SUFFIX}`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, `${JSON.stringify({ format: HEAD_FORMAT, jws })}\n`);
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// ---- where the chain ended ----------------------------------------------------------------------
+
+interface ChainTail {
+  maxIndex: number;
+  last?: OpenAfter;
+  abandoned: string[];
+}
+
+/** Finds the instance's newest whole record on disk, newest segment first. */
+export function findChainTail(dir: string, instance: string, recordBytes: number): ChainTail {
+  const segments = segmentsOf(listTranscriptDir(dir)).filter((s) => s.instance === instance);
+  const maxIndex = segments.reduce((m, s) => Math.max(m, s.index), 0);
+  const abandoned: string[] = [];
+  for (const s of segments.reverse()) {
+    const tail = readTail(join(dir, s.name), recordBytes);
+    if (tail) return { maxIndex, abandoned, last: { segment: s.index, file: s.name, ...tail } };
+    abandoned.push(s.name);
+  }
+  return { maxIndex, abandoned };
+}
+
+function readTail(path: string, recordBytes: number): Omit<OpenAfter, 'segment' | 'file'> | undefined {
+  const fd = openSync(path, 'r');
+  let buf: Buffer;
+  let windowStart: number;
+  try {
+    const size = fstatSync(fd).size;
+    const window = Math.min(size, 2 * recordBytes + 2);
+    windowStart = size - window;
+    buf = Buffer.alloc(window);
+    let got = 0;
+    while (got < window) {
+      const n = readSync(fd, buf, got, window - got, windowStart + got);
+      if (n === 0) break;
+      got += n;
+    }
+    buf = buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+  const end = endOfLastLine(buf);
+  const tornBytes = buf.length - end;
+  let lineEnd = end - 1; // index of a '\n'
+  let isLast = true;
+  while (lineEnd >= 0) {
+    const start = lineEnd === 0 ? 0 : buf.lastIndexOf(0x0a, lineEnd - 1) + 1;
+    if (start === 0 && windowStart > 0) break; // the window begins inside this line
+    const parsed = parseLine(buf.subarray(start, lineEnd));
+    if (parsed.ok && parsed.hashOk) {
+      const r = parsed.record;
+      return { lastSeq: r.seq, lastHash: r.hash, sealed: isLast && tornBytes === 0 && r.k === RECORD_KIND.seal, tornBytes };
+    }
+    isLast = false;
+    lineEnd = start - 1;
+  }
+  return undefined;
+}
