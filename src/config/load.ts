@@ -5,8 +5,8 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
-import { ConfigError, type Problem } from './problems.js';
+import { readYaml } from './document.js';
+import { ConfigError } from './problems.js';
 import { readIdentity } from './sections/identity.js';
 import { readListen } from './sections/listen.js';
 import { readPrincipals } from './sections/principals.js';
@@ -15,7 +15,7 @@ import { readSessions } from './sections/sessions.js';
 import { readTargets } from './sections/targets.js';
 import type { PlaintextTokenPolicy, WardenConfig } from './types.js';
 import { MiB, formatBytes } from './units.js';
-import { Reader } from './validate.js';
+import type { Field } from './validate.js';
 
 export { ConfigError, formatProblem, type Problem } from './problems.js';
 
@@ -70,29 +70,16 @@ export function parseConfig(text: string, opts: ParseOptions = {}): WardenConfig
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
     throw new ConfigError([{ source, path: '', reason: `is too large for a configuration file (at most ${formatBytes(MAX_CONFIG_BYTES)})` }]);
   }
-  const lines = new LineCounter();
-  // Duplicate keys are reported by the section readers, with their key path.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, merge: false });
-  const syntax: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
-    const { line, col } = lines.linePos(e.pos[0]);
-    return { source, line, col, path: '', reason: `YAML: ${e.message.split('\n')[0] ?? e.code}` };
-  });
-  // Syntax errors leave a partial document; validating it would only add confusing noise.
-  if (doc.errors.length > 0) throw new ConfigError(syntax);
-
-  const reader = new Reader(source, baseDir, opts.env ?? process.env, doc, lines);
-  reader.problems.push(...syntax);
-  const config = readConfig(reader);
-  if (reader.problems.length > 0 || config === undefined) {
-    if (reader.problems.length === 0) throw new Error('internal error: configuration rejected without a reason');
-    throw new ConfigError(reader.problems);
+  const { value: config, problems } = readYaml(text, readConfig, { source, baseDir, env: opts.env ?? process.env });
+  if (problems.length > 0 || config === undefined) {
+    if (problems.length === 0) throw new Error('internal error: configuration rejected without a reason');
+    throw new ConfigError(problems);
   }
   if (opts.source !== undefined) config.source = opts.source;
   return config;
 }
 
-function readConfig(reader: Reader): WardenConfig | undefined {
-  const rootField = reader.root();
+function readConfig(rootField: Field): WardenConfig | undefined {
   if (!rootField.present) {
     rootField.fail('the configuration is empty; see docs/configuration.md and fixtures/policies/example.yaml');
     return undefined;
@@ -100,7 +87,7 @@ function readConfig(reader: Reader): WardenConfig | undefined {
   const s = rootField.section(TOP_KEYS);
   if (!s) return undefined;
 
-  const dataDir = s.get('data_dir').filePath() ?? resolve(reader.baseDir, DEFAULT_DATA_DIR);
+  const dataDir = s.get('data_dir').filePath() ?? rootField.resolvePath(DEFAULT_DATA_DIR);
   const tls = readServerTls(s.get('tls'));
   const plaintextField = s.get('plaintext_tokens');
   const plaintext = plaintextField.oneOf(PLAINTEXT_TOKEN_POLICIES);

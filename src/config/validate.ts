@@ -367,6 +367,11 @@ export class Field {
 
   // ---- files --------------------------------------------------------------------------------
 
+  /** `relative` resolved against the config file's directory (for defaults of path fields). */
+  resolvePath(relative: string): string {
+    return resolvePath(this.reader.baseDir, relative);
+  }
+
   /** A file path, resolved against the config file's directory (not opened). */
   filePath(): string | undefined {
     return this.file()?.path;

@@ -1,0 +1,43 @@
+// YAML text → a Reader over its document, with syntax errors turned into positioned problems.
+// parseConfig reads the whole file with it; a feature's tests can read just their own section:
+//
+//   const { value, problems } = readYaml('approvals:\n  timeout: 5m\n', (root) =>
+//     readApprovals(root.section(['approvals'])?.get('approvals')));
+
+import { LineCounter, parseDocument } from 'yaml';
+import { sortProblems, type Problem } from './problems.js';
+import { Reader, type Field } from './validate.js';
+
+export interface ReadYamlOptions {
+  /** The file name shown in problems; default "<config>". */
+  source?: string;
+  /** Directory relative paths are resolved against; default the cwd. */
+  baseDir?: string;
+  /** Where `${env:NAME}` values come from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface YamlRead<T> {
+  /** undefined when the YAML could not be parsed (syntax errors are in `problems`). */
+  value: T | undefined;
+  /** In file order. */
+  problems: Problem[];
+}
+
+export function readYaml<T>(text: string, read: (root: Field) => T, opts: ReadYamlOptions = {}): YamlRead<T> {
+  const source = opts.source ?? '<config>';
+  const lines = new LineCounter();
+  // Duplicate keys are left to Field.section(), which reports them with their key path. No
+  // merge keys (<<): they would hide where a value came from.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, merge: false });
+  const syntax: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
+    const { line, col } = lines.linePos(e.pos[0]);
+    return { source, line, col, path: '', reason: `YAML: ${e.message.split('\n')[0] ?? e.code}` };
+  });
+  // Syntax errors leave a partial document; validating it would only add confusing noise.
+  if (doc.errors.length > 0) return { value: undefined, problems: syntax };
+  const reader = new Reader(source, opts.baseDir ?? process.cwd(), opts.env ?? process.env, doc, lines);
+  reader.problems.push(...syntax);
+  const value = read(reader.root());
+  return { value, problems: sortProblems(reader.problems) };
+}
