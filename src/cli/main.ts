@@ -18,21 +18,22 @@ const commands: Record<string, () => Promise<Command>> = {
   token: () => import('./commands/token.js'),
 };
 
-function usage(): string {
-  return [
-    'usage: warden <command> [options]',
-    '',
-    'commands:',
-    ...Object.keys(commands).map((name) => `  ${name}`),
-    '',
-    "run 'warden <command> --help' for a command's options",
-  ].join('\n');
+async function usage(): Promise<string> {
+  const names = Object.keys(commands).sort();
+  const width = Math.max(...names.map((n) => n.length));
+  const lines: string[] = [];
+  for (const name of names) {
+    const load = commands[name] as () => Promise<Command>;
+    const summary = await load().then((c) => c.summary, () => '');
+    lines.push(`  ${name.padEnd(width)}  ${summary}`);
+  }
+  return ['usage: warden <command> [options]', '', 'commands:', ...lines, '', "run 'warden <command> --help' for a command's options"].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    process.stdout.write(`${await usage()}\n`);
     return name ? 0 : 2;
   }
   if (name === '--version' || name === '-v') {
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`warden: unknown command '${name}'\n${usage()}\n`);
+    process.stderr.write(`warden: unknown command '${name}'\n${await usage()}\n`);
     return 2;
   }
   const command = await load();
