@@ -1,5 +1,6 @@
 // "did you mean …?" for unknown keys, enum values and names. Catches typos (jwks_url → jwks_uri),
-// other spellings (jwksUri, jwks-uri → jwks_uri) and truncations (cert → cert_file).
+// other spellings (jwksUri, jwks-uri → jwks_uri), truncations (cert → cert_file) and additions
+// (logging → log).
 
 function normalize(word: string): string {
   return word.toLowerCase().replace(/[-_\s]/g, '');
@@ -35,6 +36,7 @@ export function suggest(word: string, candidates: Iterable<string>): string | un
     let score: number;
     if (c === w) score = 0;
     else if (w.length >= 3 && (candidate.toLowerCase().startsWith(`${word.toLowerCase()}_`) || c.startsWith(w))) score = 1;
+    else if (c.length >= 3 && w.startsWith(c)) score = 2; // logging → log, shutdown_grace_period → shutdown_grace
     else {
       const distance = editDistance(w, c);
       score = distance <= Math.max(1, Math.floor(Math.max(w.length, c.length) / 4)) ? distance : Infinity;

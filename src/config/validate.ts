@@ -174,6 +174,11 @@ export class Field {
     return this.reader.line(this.offset);
   }
 
+  /** Number of entries of a map or items of a list as written (valid or not); else undefined. */
+  get size(): number | undefined {
+    return isMap(this.node) || isSeq(this.node) ? this.node.items.length : undefined;
+  }
+
   /** Records "is required" when the field is missing; returns the field for chaining. */
   required(hint = ''): this {
     if (!this.present) this.fail(this.declared ? `is required but has no value${hint}` : `is required${hint}`);

@@ -47,7 +47,7 @@ export function readTargets(field: Field): TargetsRead | undefined {
   field.required(' (at least one database warden connects to)');
   const entries = field.entries({ check: name });
   if (!entries) return undefined;
-  if (entries.length === 0) field.fail('must name at least one target');
+  if (field.size === 0) field.fail('must name at least one target');
   const targets = new Map<string, TargetConfig>();
   const names = new Set<string>();
   for (const [targetName, f] of entries) {
