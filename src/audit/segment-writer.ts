@@ -67,7 +67,8 @@ export interface OpenAfter {
   sealed: boolean;
   /** Bytes after the previous segment's last whole record (a torn write); 0 normally. */
   tornBytes: number;
-  /** Seq the instance's signed head file named when this writer started, if any. */
+  /** Seq covered by the instance's signed head file when this writer started (the head's mark
+   *  record itself is the one after it), if there was a valid head. */
   headSeq?: number;
 }
 
@@ -202,7 +203,7 @@ export class SegmentWriter {
       after = { ...tail.last, ...(headSeq === undefined ? {} : { headSeq }) };
       this.nextSeq = tail.last.lastSeq + 1;
       this.lastHash = tail.last.lastHash;
-      if (headSeq !== undefined && headSeq > tail.last.lastSeq) {
+      if (headSeq !== undefined && headSeq + 1 > tail.last.lastSeq) {
         this.options.logger?.warn({ instance: this.instance, headSeq, lastSeq: tail.last.lastSeq }, 'transcript store ends before its signed head: records were removed');
       }
     } else if (headSeq !== undefined) {

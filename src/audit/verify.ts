@@ -290,12 +290,14 @@ function checkInstance(instance: string, scanned: Scanned[], head: HeadInfo | un
   summary.unsigned = last ? last.seq - (signed ?? (first.result.first?.seq ?? 1) - 1) - (newest.result.sealed ? 1 : 0) : 0;
   let headCut = false;
   if (head && last) {
-    if (head.mark.seq > last.seq) {
+    // The head copies the newest durable checkpoint or seal, which is itself the record after mark.seq.
+    const markSeq = head.mark.seq + 1;
+    if (markSeq > last.seq) {
       headCut = true;
       findings.push(
         finding(
           FINDING.truncated,
-          `the newest records were removed: the signed head (${head.mark.typ} of ${head.mark.ts}) names seq ${head.mark.seq} in ${head.mark.file}, but the newest record present is seq ${last.seq} (${newest.entry.name} line ${last.line})`,
+          `the newest records were removed: the signed head is the ${head.mark.typ} at seq ${markSeq} of ${head.mark.file} (${head.mark.ts}), but the newest record present is seq ${last.seq} (${newest.entry.name} line ${last.line})`,
           { file: head.file, instance, seq: last.seq + 1 },
         ),
       );
@@ -385,11 +387,12 @@ function linkSegments(a: Scanned, b: Scanned, present: Set<number>, abandoned: S
   } else if (!after.sealed) {
     findings.push(finding(FINDING.chainBreak, `${b.entry.name} says ${a.entry.name} was not sealed, but it is`, where));
   }
-  if (after.headSeq !== undefined && after.headSeq > after.lastSeq) {
+  // headSeq is what the head's mark covered; the mark itself was the record after it.
+  if (after.headSeq !== undefined && after.headSeq + 1 > after.lastSeq) {
     findings.push(
       finding(
         FINDING.truncated,
-        `records were removed before the writer restarted: the signed head then named seq ${after.headSeq}, but the chain ended at seq ${after.lastSeq} (${a.entry.name})`,
+        `records were removed before the writer restarted: the signed head then ended at seq ${after.headSeq + 1}, but the chain ended at seq ${after.lastSeq} (${a.entry.name})`,
         { file: a.entry.name, instance, segment: indexOf(a), seq: after.lastSeq + 1 },
       ),
     );
