@@ -144,9 +144,9 @@ class Collector {
     if (body.rarg) this.select(body.rarg as Body, ctes);
     const into = body.intoClause as { rel?: RangeVar } | undefined;
     if (into?.rel) this.add(into.rel, 'ddl');
+    this.fields(body, 'read', ctes, SKIP_SELECT);
     const locking = (body.lockingClause as Node[] | undefined) ?? [];
     if (locking.length > 0) this.locks(body.fromClause as Node[] | undefined, locking, ctes);
-    this.fields(body, 'read', ctes, SKIP_SELECT);
   }
 
   /** SELECT … FOR UPDATE/SHARE [OF names]: the named (or all) relations of this level are locked. */
