@@ -5,7 +5,9 @@
 export type Duration = number; // milliseconds, parsed from "30s", "5m", "2h", "1d" or a number of seconds
 
 export interface ListenConfig {
+  /** A literal IP address or "localhost"; default 127.0.0.1. */
   host: string;
+  /** 0 asks the system for a free port (tests). */
   port: number;
 }
 
@@ -58,7 +60,10 @@ export interface IssuerConfig {
 export interface DevIssuerConfig {
   /** Issues tokens locally (`warden token mint`, the demo); its JWKS is served on the admin port. */
   enabled: boolean;
-  /** The `iss` of minted tokens; default `http://{admin host}:{admin port}/dev-issuer`. */
+  /**
+   * The `iss` of minted tokens; default `http://{admin host}:{admin port}/dev-issuer`, filled in
+   * by the loader when listen.admin has a fixed port (see devIssuerUrl in sections/identity.ts).
+   */
   issuer?: string;
   /** PEM file with the issuer's private key (PKCS#8 RS256); generated on first use if absent. */
   keyFile: string;
@@ -76,8 +81,9 @@ export interface IdentityConfig {
 export type UpstreamTlsMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 export interface UpstreamTlsConfig {
+  /** Default: prefer for postgres targets, require for tds targets. */
   mode: UpstreamTlsMode;
-  /** PEM CA bundle for verify-ca / verify-full. */
+  /** PEM CA bundle for verify-ca / verify-full (required there, refused with other modes). */
   ca?: string;
   caFile?: string;
   /** Server name for SNI and hostname checks; default the target host. */
