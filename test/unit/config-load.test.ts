@@ -1,10 +1,11 @@
 // parseConfig / loadConfig: every section's rules, defaults, cross-references, positions, env
 // interpolation, and the example policy.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, loadConfig, parseConfig, type Problem } from '../../src/config/load.js';
 import { DEV_TENANT_ID } from '../../src/config/sections/identity.js';
-import { fixturePath } from '../../src/embedded/seed.js';
+import { fixturePath, projectRoot } from '../../src/embedded/seed.js';
 import { lineCol, valueOf } from './config-helpers.js';
 
 /** A small valid configuration; tests replace one part of it. */
@@ -205,6 +206,16 @@ sessions: { shutdown_grace: 2m, max_message_bytes: 64MiB, login_timeout: 5s }
     expect(c.principals.map((p) => p.name)).toEqual(['reporting-agent', 'support-agent', 'security-team', 'local-developer']);
     expect(c.principals.find((p) => p.name === 'security-team')?.targets).toEqual(['*']);
     expect(c.tls).toEqual({ selfSigned: true });
+  });
+
+  it('accepts the smallest useful file shown in docs/configuration.md', () => {
+    const doc = readFileSync(join(projectRoot(), 'docs', 'configuration.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## The smallest useful file'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(yaml).toBeDefined();
+    const c = parse(yaml ?? '', { SHOP_PASSWORD: 'pw' });
+    expect([...c.targets.keys()]).toEqual(['shop']);
+    expect(c.principals.map((p) => p.name)).toEqual(['my-agent']);
   });
 
   it('rejects the example without its variables, naming each key and variable', async () => {
