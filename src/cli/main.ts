@@ -12,7 +12,11 @@ export interface Command {
 
 // One line per command; keep alphabetical.
 const commands: Record<string, () => Promise<Command>> = {
+  audit: () => import('./commands/audit.js'),
   demo: () => import('./commands/demo.js'),
+  replay: () => import('./commands/replay.js'),
+  review: () => import('./commands/review.js'),
+  sessions: () => import('./commands/sessions.js'),
   start: () => import('./commands/start.js'),
   'check-config': () => import('./commands/check-config.js'),
   token: () => import('./commands/token.js'),

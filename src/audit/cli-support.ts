@@ -1,0 +1,68 @@
+// Shared by the transcript CLI commands (audit, sessions, replay, review): option parsing, times
+// like "30d", the data directory, and one place that turns errors into exit codes.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { join, resolve } from 'node:path';
+import { TranscriptReadError } from './errors.js';
+
+export const DEFAULT_DATA_DIR = './.warden';
+
+/** Bad command line: exit code 2 with the usage text. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parseCommandArgs<O extends Options>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export function transcriptDir(dataDir: string | undefined): string {
+  return join(resolve(dataDir ?? DEFAULT_DATA_DIR), 'transcripts');
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** "30d", "12h", "45m", "90s", "2w" (that long before `now`), "now", or an ISO 8601 date or time. */
+export function parseWhen(value: string, now: Date, option: string): Date {
+  if (value === 'now') return now;
+  const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(value);
+  if (m?.[1] !== undefined && m[2] !== undefined) return new Date(now.getTime() - Number(m[1]) * (UNIT_MS[m[2]] as number));
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const t = Date.parse(value);
+    if (!Number.isNaN(t)) return new Date(t);
+  }
+  throw new UsageError(`${option} takes a duration before now (30d, 12h, 45m, 90s, 2w), "now", or an ISO 8601 date/time; got '${value}'`);
+}
+
+export function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], option: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${option} must be one of ${allowed.join(', ')}; got '${value}'`);
+}
+
+/** Runs a command body; usage errors exit 2, unreadable stores and other errors exit 1. */
+export async function runCommand(command: string, usage: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`warden ${command}: ${err.message}\n\n${usage}\n`);
+      return 2;
+    }
+    if (err instanceof TranscriptReadError) {
+      process.stderr.write(`warden ${command}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+export function writeOut(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}

@@ -1,0 +1,213 @@
+// Reads transcript records back for listing, replay and review. Reading does not verify: records
+// are parsed without recomputing hashes, and unreadable lines are skipped (run `warden audit
+// verify` for integrity). Files are streamed; memory grows with the number of sessions listed,
+// not with the size of the store.
+
+import { existsSync } from 'node:fs';
+import { DEFAULT_LIMITS } from './config.js';
+import { TranscriptReadError } from './errors.js';
+import { parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
+import { readLines } from './line-reader.js';
+import { listTranscriptDir, segmentsOf } from './segment-files.js';
+import {
+  VERDICTS,
+  type ClientInfo,
+  type DecisionData,
+  type Protocol,
+  type ResultData,
+  type SessionEndData,
+  type SessionStartData,
+  type StatementData,
+  type TranscriptPrincipal,
+  type Verdict,
+} from './types.js';
+
+export interface StoredRecord {
+  record: TranscriptRecord;
+  instance: string;
+  file: string;
+  line: number;
+}
+
+export interface ReadOptions {
+  /** Only records of sessions whose id starts with this (a cheap byte match before parsing). */
+  sessionPrefix?: string;
+  /** Only these instances. */
+  instance?: string;
+  /** Start at this segment file of `instance` (by segment number). */
+  fromSegment?: number;
+}
+
+/** Every record of the store, instance by instance, in chain order. */
+export async function* readStore(dir: string, options: ReadOptions = {}): AsyncGenerator<StoredRecord> {
+  if (!existsSync(dir)) throw new TranscriptReadError(`no transcript directory at ${dir}`);
+  const needle = options.sessionPrefix === undefined ? undefined : Buffer.from(`"sid":${JSON.stringify(options.sessionPrefix).slice(0, -1)}`);
+  for (const seg of segmentsOf(listTranscriptDir(dir))) {
+    if (options.instance !== undefined && seg.instance !== options.instance) continue;
+    if (options.fromSegment !== undefined && seg.index < options.fromSegment) continue;
+    for await (const raw of readLines(seg.path, { maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
+      if (!raw.complete || raw.oversized) continue;
+      if (needle && !raw.bytes.includes(needle)) continue;
+      const parsed = parseLine(raw.bytes, false);
+      if (!parsed.ok) continue;
+      yield { record: parsed.record, instance: seg.instance, file: seg.name, line: raw.lineNo };
+    }
+  }
+}
+
+export interface SessionSummary {
+  sessionId: string;
+  instance: string;
+  protocol: Protocol | 'unknown';
+  target: string;
+  /** Absent when the session's start record is not in the store. */
+  principal?: TranscriptPrincipal;
+  client?: ClientInfo;
+  startedAt: string;
+  endedAt?: string;
+  endReason?: string;
+  /** Time of the session's newest record. */
+  lastAt: string;
+  statements: number;
+  verdicts: Record<Verdict, number>;
+  classes: Record<string, number>;
+  /** Tables touched, from the classifier's `relations`. */
+  relations: string[];
+  /** Masked columns seen in results, as "column (rule)". */
+  maskedColumns: string[];
+  /** Held statements approved / denied (by an approver, or timed out). */
+  approved: number;
+  refused: number;
+  errors: number;
+  rows: number;
+  bytes: number;
+}
+
+export interface SessionFilter {
+  /** Policy principal name, or the token's subject, app id or object id. */
+  principal?: string;
+  target?: string;
+  /** Sessions active at some point in [since, until]. */
+  since?: Date;
+  until?: Date;
+  /** A table the session touched: "customers" matches "public.customers". */
+  table?: string;
+  /** Sessions with at least one statement of this verdict. */
+  verdict?: Verdict;
+}
+
+export function principalMatches(p: TranscriptPrincipal | undefined, wanted: string): boolean {
+  if (!p) return false;
+  return p.name === wanted || p.subject === wanted || p.appId === wanted || p.objectId === wanted;
+}
+
+function normalizeRelation(r: string): string {
+  return r.replace(/"/g, '').toLowerCase();
+}
+
+export function relationMatches(relation: string, table: string): boolean {
+  const r = normalizeRelation(relation);
+  const t = normalizeRelation(table);
+  return r === t || r.endsWith(`.${t}`);
+}
+
+/** Folds records into per-session summaries. */
+export class SessionIndex {
+  readonly sessions = new Map<string, SessionSummary & { relationSet: Set<string>; maskedSet: Set<string> }>();
+
+  add({ record: r, instance }: StoredRecord): void {
+    if (r.sid === undefined) return;
+    let s = this.sessions.get(r.sid);
+    if (!s) {
+      s = {
+        sessionId: r.sid,
+        instance,
+        protocol: 'unknown',
+        target: '',
+        startedAt: r.ts,
+        lastAt: r.ts,
+        statements: 0,
+        verdicts: Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>,
+        classes: {},
+        relations: [],
+        maskedColumns: [],
+        approved: 0,
+        refused: 0,
+        errors: 0,
+        rows: 0,
+        bytes: 0,
+        relationSet: new Set(),
+        maskedSet: new Set(),
+      };
+      this.sessions.set(r.sid, s);
+    }
+    if (r.ts > s.lastAt) s.lastAt = r.ts;
+    switch (r.k) {
+      case RECORD_KIND.sessionStart: {
+        const d = r.d as SessionStartData;
+        s.protocol = d.protocol;
+        s.target = d.target;
+        s.principal = d.principal;
+        s.client = d.client;
+        s.startedAt = r.ts;
+        break;
+      }
+      case RECORD_KIND.statement: {
+        const d = r.d as StatementData;
+        s.statements += 1;
+        if (d.verdict in s.verdicts) s.verdicts[d.verdict] += 1;
+        const cls = d.cls?.class ?? 'unknown';
+        s.classes[cls] = (s.classes[cls] ?? 0) + 1;
+        for (const rel of Array.isArray(d.cls?.relations) ? d.cls.relations : []) s.relationSet.add(rel);
+        if (d.approval?.decision === 'approved') s.approved += 1;
+        else if (d.approval?.decision !== undefined) s.refused += 1;
+        break;
+      }
+      case RECORD_KIND.decision: {
+        const d = r.d as DecisionData;
+        if (d.decision === 'approved') s.approved += 1;
+        else s.refused += 1;
+        break;
+      }
+      case RECORD_KIND.result: {
+        const d = r.d as ResultData;
+        s.rows += d.rows;
+        s.bytes += d.bytes;
+        if (d.error) s.errors += 1;
+        for (const c of d.columns) if (c.masked !== null) s.maskedSet.add(`${c.name} (${c.masked})`);
+        break;
+      }
+      case RECORD_KIND.sessionEnd: {
+        const d = r.d as SessionEndData;
+        s.endedAt = r.ts;
+        s.endReason = d.reason;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  summaries(): SessionSummary[] {
+    return [...this.sessions.values()]
+      .map(({ relationSet, maskedSet, ...s }) => ({ ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() }))
+      .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.sessionId.localeCompare(b.sessionId)));
+  }
+}
+
+export function sessionMatches(s: SessionSummary, f: SessionFilter): boolean {
+  if (f.principal !== undefined && !principalMatches(s.principal, f.principal)) return false;
+  if (f.target !== undefined && s.target !== f.target) return false;
+  if (f.until !== undefined && Date.parse(s.startedAt) > f.until.getTime()) return false;
+  if (f.since !== undefined && Date.parse(s.endedAt ?? s.lastAt) < f.since.getTime()) return false;
+  if (f.table !== undefined && !s.relations.some((r) => relationMatches(r, f.table as string))) return false;
+  if (f.verdict !== undefined && s.verdicts[f.verdict] === 0) return false;
+  return true;
+}
+
+/** Sessions in the store matching `filter`, oldest first. */
+export async function listSessions(dir: string, filter: SessionFilter = {}): Promise<SessionSummary[]> {
+  const index = new SessionIndex();
+  for await (const rec of readStore(dir)) index.add(rec);
+  return index.summaries().filter((s) => sessionMatches(s, filter));
+}

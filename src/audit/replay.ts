@@ -1,0 +1,276 @@
+// One session as a timeline: what ran, with which parameters, what policy and the approvers
+// decided, what came back (masked). `followSession` tails the store for a live session.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { DEFAULT_LIMITS } from './config.js';
+import { TranscriptReadError } from './errors.js';
+import { parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
+import { readLines } from './line-reader.js';
+import { readStore, SessionIndex, type SessionSummary } from './reader.js';
+import { listTranscriptDir, parseSegmentFileName, segmentsOf } from './segment-files.js';
+import { countText, formatBytes, formatMs, formatOffset, indent, printable, shorten, textTable } from './text.js';
+import type { DecisionData, EventData, ResultData, SessionEndData, SessionStartData, StatementData, StatementParam } from './types.js';
+
+export type TimelineKind = 'session-start' | 'statement' | 'decision' | 'result' | 'event' | 'session-end';
+
+export type TimelineEntry =
+  | { kind: 'session-start'; seq: number; at: string; offsetMs: number; data: SessionStartData }
+  | { kind: 'statement'; seq: number; at: string; offsetMs: number; statementId: number; data: StatementData }
+  | { kind: 'decision'; seq: number; at: string; offsetMs: number; statementId: number; data: DecisionData }
+  | { kind: 'result'; seq: number; at: string; offsetMs: number; statementId: number; data: ResultData }
+  | { kind: 'event'; seq: number; at: string; offsetMs: number; data: EventData }
+  | { kind: 'session-end'; seq: number; at: string; offsetMs: number; data: SessionEndData };
+
+export interface SessionReplay {
+  sessionId: string;
+  instance: string;
+  summary: SessionSummary;
+  entries: TimelineEntry[];
+  ended: boolean;
+  /** Where the session's newest record is (follow starts there). */
+  position: { segment: number; seq: number };
+}
+
+const TIMELINE_KINDS: ReadonlySet<string> = new Set<TimelineKind>(['session-start', 'statement', 'decision', 'result', 'event', 'session-end']);
+
+export function toEntry(r: TranscriptRecord, startMs: number): TimelineEntry | undefined {
+  if (!TIMELINE_KINDS.has(r.k)) return undefined;
+  const base = { seq: r.seq, at: r.ts, offsetMs: Date.parse(r.ts) - startMs };
+  const st = (r.d as { st?: unknown }).st;
+  const statementId = typeof st === 'number' ? st : 0;
+  switch (r.k) {
+    case RECORD_KIND.sessionStart:
+      return { ...base, kind: 'session-start', data: r.d as SessionStartData };
+    case RECORD_KIND.statement:
+      return { ...base, kind: 'statement', statementId, data: r.d as StatementData };
+    case RECORD_KIND.decision:
+      return { ...base, kind: 'decision', statementId, data: r.d as DecisionData };
+    case RECORD_KIND.result:
+      return { ...base, kind: 'result', statementId, data: r.d as ResultData };
+    case RECORD_KIND.event:
+      return { ...base, kind: 'event', data: r.d as EventData };
+    default:
+      return { ...base, kind: 'session-end', data: r.d as SessionEndData };
+  }
+}
+
+/** Loads a session by id, or by a prefix of its id that names exactly one session. */
+export async function loadSession(dir: string, idOrPrefix: string): Promise<SessionReplay> {
+  if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
+  const bySid = new Map<string, { instance: string; records: TranscriptRecord[]; segment: number }>();
+  for await (const { record, instance, file } of readStore(dir, { sessionPrefix: idOrPrefix })) {
+    const sid = record.sid as string;
+    if (!sid.startsWith(idOrPrefix)) continue;
+    const segment = parseSegmentFileName(file)?.index ?? 0;
+    const entry = bySid.get(sid);
+    if (entry) {
+      entry.records.push(record);
+      entry.segment = segment;
+    } else bySid.set(sid, { instance, records: [record], segment });
+  }
+  const found = bySid.get(idOrPrefix) ?? (bySid.size === 1 ? [...bySid.values()][0] : undefined);
+  if (!found) {
+    if (bySid.size === 0) throw new TranscriptReadError(`no session '${idOrPrefix}' in ${dir}`);
+    const ids = [...bySid.keys()].slice(0, 10).join(', ');
+    throw new TranscriptReadError(`'${idOrPrefix}' names ${bySid.size} sessions (${ids}${bySid.size > 10 ? ', …' : ''}); give more of the id`);
+  }
+  const sessionId = (found.records[0] as TranscriptRecord).sid as string;
+  const index = new SessionIndex();
+  for (const record of found.records) index.add({ record, instance: found.instance, file: '', line: 0 });
+  const summary = index.summaries()[0] as SessionSummary;
+  const startMs = Date.parse(summary.startedAt);
+  const entries = found.records.map((r) => toEntry(r, startMs)).filter((e): e is TimelineEntry => e !== undefined);
+  const last = found.records[found.records.length - 1] as TranscriptRecord;
+  return {
+    sessionId,
+    instance: found.instance,
+    summary,
+    entries,
+    ended: summary.endedAt !== undefined,
+    position: { segment: found.segment, seq: last.seq },
+  };
+}
+
+export interface FollowOptions {
+  onEntry: (entry: TimelineEntry) => void;
+  signal?: AbortSignal;
+  /** How often to look for new records; default 200 ms. */
+  pollMs?: number;
+}
+
+/**
+ * Tails the session's instance from where `replay` ended, calling `onEntry` for each new record of
+ * the session, across segment rotations and writer restarts. Returns when the session ends or
+ * `signal` aborts.
+ */
+export async function followSession(dir: string, replay: SessionReplay, options: FollowOptions): Promise<'ended' | 'aborted'> {
+  if (replay.ended) return 'ended';
+  const pollMs = options.pollMs ?? 200;
+  const needle = Buffer.from(`"sid":${JSON.stringify(replay.sessionId)}`);
+  const startMs = Date.parse(replay.summary.startedAt);
+  let segment = replay.position.segment;
+  let lastSeq = replay.position.seq;
+  let offset = 0;
+  let lineNo = 1;
+  let drainBeforeSwitch: number | undefined;
+  while (!options.signal?.aborted) {
+    const current = segmentsOf(listTranscriptDir(dir)).find((s) => s.instance === replay.instance && s.index === segment);
+    let progressed = false;
+    if (current) {
+      for await (const raw of readLines(join(dir, current.name), { start: offset, firstLineNo: lineNo, maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
+        if (!raw.complete) break;
+        offset = raw.offset + raw.length + 1;
+        lineNo = raw.lineNo + 1;
+        progressed = true;
+        if (raw.oversized || !raw.bytes.includes(needle)) continue;
+        const parsed = parseLine(raw.bytes, false);
+        if (!parsed.ok || parsed.record.seq <= lastSeq || parsed.record.sid !== replay.sessionId) continue;
+        lastSeq = parsed.record.seq;
+        const entry = toEntry(parsed.record, startMs);
+        if (!entry) continue;
+        options.onEntry(entry);
+        if (entry.kind === 'session-end') return 'ended';
+      }
+    }
+    if (!progressed) {
+      if (drainBeforeSwitch !== undefined) {
+        segment = drainBeforeSwitch;
+        drainBeforeSwitch = undefined;
+        offset = 0;
+        lineNo = 1;
+        continue;
+      }
+      const newer = segmentsOf(listTranscriptDir(dir))
+        .filter((s) => s.instance === replay.instance && s.index > segment)
+        .sort((a, b) => a.index - b.index)[0];
+      if (newer) {
+        drainBeforeSwitch = newer.index; // read the current file once more, then move on
+        continue;
+      }
+      try {
+        await sleep(pollMs, undefined, options.signal ? { signal: options.signal } : {});
+      } catch {
+        return 'aborted';
+      }
+    }
+  }
+  return 'aborted';
+}
+
+// ---- text ----------------------------------------------------------------------------------------
+
+export function renderSessionHeader(s: SessionSummary): string {
+  const p = s.principal;
+  const lines = [`session ${printable(s.sessionId, true)}  ${s.protocol}  target ${printable(s.target, true)}  (instance ${s.instance})`];
+  if (p) {
+    const parts = [
+      printable(p.name, true),
+      `subject ${printable(p.subject, true)}`,
+      `issuer ${printable(p.issuer, true)}`,
+      ...(p.appId ? [`app ${printable(p.appId, true)}`] : []),
+      ...(p.objectId ? [`object ${printable(p.objectId, true)}`] : []),
+      `roles ${p.roles.length > 0 ? printable(p.roles.join(', '), true) : '-'}`,
+      `groups ${p.groupsOverage ? '(overage)' : p.groups.length > 0 ? printable(p.groups.join(', '), true) : '-'}`,
+      ...(p.tokenExpiresAt ? [`token expires ${p.tokenExpiresAt}`] : []),
+    ];
+    lines.push(`principal  ${parts.join('  ')}`);
+  } else {
+    lines.push('principal  (the session start record is not in the store)');
+  }
+  const c = s.client;
+  if (c) {
+    const tls = c.tls ? `TLS ${printable(c.tls.version, true)} ${printable(c.tls.cipher, true)}` : 'no TLS';
+    const app = c.application ? `  application ${printable(c.application, true)}` : '';
+    lines.push(`client     ${printable(c.address, true)}:${c.port}  ${tls}${app}`);
+  }
+  const end = s.endedAt ? `ended ${s.endedAt} (${printable(s.endReason ?? '', true)}), ${formatMs(Date.parse(s.endedAt) - Date.parse(s.startedAt))}` : 'not ended';
+  lines.push(`started    ${s.startedAt}  ${end}`);
+  const v = s.verdicts;
+  lines.push(
+    `statements ${s.statements}: ${v.allow} allow, ${v.mask} mask, ${v.hold} hold, ${v.deny} deny  approved ${s.approved}  refused ${s.refused}  errors ${s.errors}  rows ${s.rows}  ${formatBytes(s.bytes)}`,
+  );
+  return lines.join('\n');
+}
+
+function paramLabel(p: StatementParam, i: number): string {
+  return p.name ?? `$${i + 1}`;
+}
+
+function quoteValue(v: string | null, fullBytes?: number): string {
+  if (v === null) return 'NULL';
+  const q = `'${printable(shorten(v, 200), true).replace(/'/g, "''")}'`;
+  return fullBytes === undefined ? q : `${q}… (${formatBytes(fullBytes)})`;
+}
+
+/** Text for one timeline entry (several lines for statements and results). */
+export function renderEntry(e: TimelineEntry): string {
+  const t = formatOffset(e.offsetMs).padStart(10);
+  switch (e.kind) {
+    case 'session-start':
+      return `${t}  session start`;
+    case 'statement': {
+      const d = e.data;
+      const head = [`#${e.statementId}`, d.verdict.toUpperCase().padEnd(5), printable(d.cls?.class ?? 'unknown', true)];
+      if (d.cls?.relations?.length) head.push(printable(d.cls.relations.join(', '), true));
+      if (d.via) head.push(`(${printable(d.via, true)})`);
+      const lines = [`${t}  ${head.join('  ')}`, indent(printable(d.text), '            ')];
+      if (d.textBytes !== undefined) lines.push(`            … statement cut at the limit; full text ${formatBytes(d.textBytes)}, sha256 ${d.textSha256 ?? '?'}`);
+      d.params?.forEach((p, i) => lines.push(`            ${printable(paramLabel(p, i), true)} ${printable(p.type, true)} = ${quoteValue(p.value, p.fullBytes)}`));
+      if (d.paramsDropped) lines.push(`            … ${d.paramsDropped} more parameter(s) not recorded`);
+      if (d.rule || d.reason) lines.push(`            rule ${printable(d.rule ?? '-', true)}${d.reason ? `: ${printable(d.reason, true)}` : ''}`);
+      if (d.approval) {
+        const a = d.approval;
+        const decided = a.decision ? ` — ${a.decision.toUpperCase()}${a.approver ? ` by ${printable(a.approver, true)}` : ''}${a.reason ? `: "${printable(a.reason, true)}"` : ''}` : '';
+        lines.push(`            approval request ${printable(a.requestId, true)}${decided}`);
+      }
+      return lines.join('\n');
+    }
+    case 'decision': {
+      const d = e.data;
+      const by = d.approver ? ` by ${printable(d.approver, true)}` : '';
+      const why = d.reason ? `: "${printable(d.reason, true)}"` : '';
+      return `${t}  #${e.statementId}  ${d.decision.toUpperCase()}${by}${why}${d.requestId ? `  (request ${printable(d.requestId, true)})` : ''}`;
+    }
+    case 'result': {
+      const d = e.data;
+      const set = d.set ? ` set ${d.set}` : '';
+      const ms = d.ms === undefined ? '' : `, ${formatMs(d.ms)}`;
+      const lines: string[] = [];
+      if (d.error) {
+        lines.push(`${t}  #${e.statementId}${set} → ERROR ${printable(d.error.code, true)}: ${printable(d.error.message, true)}${ms}`);
+      } else {
+        lines.push(`${t}  #${e.statementId}${set} → ${countText(d.rows, 'row')}, ${formatBytes(d.bytes)}${ms}${d.tag ? `  ${printable(d.tag, true)}` : ''}`);
+      }
+      if (d.columns.length > 0) {
+        const cols = d.columns.map((c) => `${printable(c.name, true)} ${printable(c.type, true)}${c.masked ? ` [masked: ${printable(c.masked, true)}]` : ''}`);
+        lines.push(`            columns: ${cols.join(', ')}`);
+      }
+      const cap = d.capture;
+      if (cap.mode === 'digest') lines.push(`            rows sha256 ${cap.sha256} (${countText(cap.rows, 'row')})`);
+      else if ((cap.mode === 'first' || cap.mode === 'all') && cap.rows.length > 0) {
+        const header = d.columns.map((c) => printable(shorten(c.name, 40), true));
+        const rows = cap.rows.map((r) => r.map((v) => (v === null ? 'NULL' : printable(shorten(v, 60), true))));
+        lines.push(indent(textTable(header.length > 0 ? header : (rows[0] ?? []).map((_, i) => `col${i + 1}`), rows), '            '));
+        if (cap.truncated) lines.push(`            … ${d.rows - cap.rows.length > 0 ? `${d.rows - cap.rows.length} more row(s)` : 'more'} not captured`);
+      }
+      return lines.join('\n');
+    }
+    case 'event': {
+      const d = e.data;
+      const st = d.st === undefined ? '' : `  #${d.st}`;
+      return `${t}  event ${printable(d.kind, true)}${st}${d.code ? `  ${printable(d.code, true)}` : ''}${d.message ? `  ${printable(d.message, true)}` : ''}`;
+    }
+    case 'session-end':
+      return `${t}  session end (${printable(e.data.reason, true)}) after ${countText(e.data.statements, 'statement')}`;
+  }
+}
+
+export function renderReplayText(replay: SessionReplay): string {
+  return [renderSessionHeader(replay.summary), '', ...replay.entries.map(renderEntry), ...(replay.ended ? [] : ['', '(the session has not ended; use --follow to watch it)'])].join('\n');
+}
+
+/** The JSON document of `warden replay --format json`. */
+export function replayJson(replay: SessionReplay): { session: SessionSummary; entries: TimelineEntry[]; ended: boolean } {
+  return { session: replay.summary, entries: replay.entries, ended: replay.ended };
+}

@@ -1,0 +1,105 @@
+// `warden audit verify [path]`: checks that no transcript record was altered, removed, reordered or
+// inserted, and that every seal and checkpoint is signed by the trusted key. Exit 0 when intact
+// (warnings such as a torn tail after a crash do not fail it), 1 on any break, 2 on bad usage.
+
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptDir, UsageError, writeOut } from '../../audit/cli-support.js';
+import { defaultPublicKeyFile, loadVerifyKey } from '../../audit/keys.js';
+import { printable } from '../../audit/text.js';
+import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
+
+export const summary = 'verify transcript integrity: hash chain, segments, signed seals and checkpoints';
+
+const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir DIR] [--format text|json]
+
+  PATH               a transcript directory or one segment file (default: DIR/transcripts)
+  --public-key FILE  the trusted Ed25519 public key (PEM); default DIR/keys/transcript-ed25519.pub.pem.
+                     Pin a copy outside the warden host and pass it here.
+  --data-dir DIR     warden's data directory (default ${DEFAULT_DATA_DIR})
+  --format           text (default) or json
+
+Exit status: 0 intact, 1 integrity broken (or the store cannot be read), 2 usage error.`;
+
+export async function run(args: string[]): Promise<number> {
+  return runCommand('audit', USAGE, async () => {
+    const { values, positionals } = parseCommandArgs(args, {
+      'public-key': { type: 'string' },
+      'data-dir': { type: 'string' },
+      format: { type: 'string' },
+    });
+    if (values.help) {
+      writeOut(USAGE);
+      return 0;
+    }
+    const [sub, path, ...extra] = positionals;
+    if (sub !== 'verify') throw new UsageError(sub === undefined ? 'a subcommand is required' : `unknown subcommand '${sub}'`);
+    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
+    const target = path === undefined ? transcriptDir(values['data-dir']) : resolve(path);
+    const keyFile = values['public-key'] ?? guessPublicKey(target, values['data-dir']);
+    const key = await loadVerifyKey(keyFile);
+    const progress = process.stderr.isTTY && format === 'text' ? ttyProgress() : undefined;
+    let report: VerifyReport;
+    try {
+      report = await verify(target, { publicKey: key, ...(progress ? { onProgress: progress.update } : {}) });
+    } finally {
+      progress?.done();
+    }
+    if (format === 'json') writeOut(JSON.stringify(report, null, 2));
+    else writeOut(renderReport(report, keyFile, values['public-key'] === undefined));
+    return report.ok ? 0 : 1;
+  });
+}
+
+/** The data directory's published key: DIR/keys/… when given, else next to the transcripts. */
+function guessPublicKey(target: string, dataDir: string | undefined): string {
+  if (dataDir !== undefined) return defaultPublicKeyFile(resolve(dataDir));
+  const transcripts = existsSync(target) && statSync(target).isFile() ? dirname(target) : target;
+  return join(dirname(transcripts), 'keys', 'transcript-ed25519.pub.pem');
+}
+
+function renderReport(r: VerifyReport, keyFile: string, keyFromStore: boolean): string {
+  const out: string[] = [];
+  const errors = r.findings.filter((f) => f.severity === 'error').length;
+  const warnings = r.findings.filter((f) => f.severity === 'warning').length;
+  out.push(`${r.ok ? 'INTACT' : 'BROKEN'}  ${printable(r.path, true)}`);
+  out.push(`key ${r.keyIds.join(', ')} (${printable(keyFile, true)})`);
+  out.push(`${r.files} files, ${r.segments.length} segments, ${r.records} records; ${errors} errors, ${warnings} warnings`);
+  for (const i of r.instances) {
+    const seqs = i.firstSeq === undefined ? 'no records' : `seq ${i.firstSeq}–${i.lastSeq}`;
+    const signed = i.lastSigned === undefined ? 'nothing signed yet' : `signed up to seq ${i.lastSigned}${i.unsigned > 0 ? ` (${i.unsigned} newer records not yet signed)` : ''}`;
+    const head = i.head ? `, head: ${i.head.typ} of ${i.head.ts}` : ', no head file';
+    out.push(`instance ${printable(i.instance, true)}: ${i.segments} segments, ${seqs}, ${signed}${head}`);
+  }
+  if (r.findings.length > 0) {
+    out.push('', 'findings:');
+    for (const f of r.findings) {
+      const where = [f.file, f.line === undefined ? undefined : `line ${f.line}`, f.seq === undefined ? undefined : `seq ${f.seq}`].filter(Boolean).join(' ');
+      out.push(`  ${f.severity.padEnd(7)} ${f.kind.padEnd(19)} ${printable(where, true)}`);
+      out.push(`          ${printable(f.message, true)}`);
+    }
+  }
+  if (keyFromStore) {
+    out.push('', 'note: the public key was read from the data directory, which whoever can alter the transcripts can also replace; pin a copy elsewhere and pass --public-key.');
+  }
+  return out.join('\n');
+}
+
+function ttyProgress(): { update: (p: VerifyProgress) => void; done: () => void } {
+  let last = 0;
+  let shown = false;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      shown = true;
+      const pct = p.bytes === 0 ? 100 : Math.floor((p.bytesDone / p.bytes) * 100);
+      process.stderr.write(`\rverifying: ${p.filesDone}/${p.files} segments, ${pct}%\u001b[K`);
+    },
+    done() {
+      if (shown) process.stderr.write('\r\u001b[K');
+    },
+  };
+}
