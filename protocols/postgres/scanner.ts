@@ -12,8 +12,12 @@ import { ProtocolError } from '../errors.js';
 export interface ScanHandler {
   /** Called once per message header; `length` counts every byte of the message (type byte included). */
   whole(code: number, length: number): boolean;
-  /** A whole message: `buf[start, end)` is the complete message including type byte and length. */
-  onMessage(code: number, buf: Buffer, start: number, end: number): void;
+  /**
+   * A whole message: `buf[start, end)` is the complete message including type byte and length.
+   * Returning a Promise suspends the scanner right after this message until `resume()` is called
+   * (the consumer does that when the promise settles); the rest of the chunk is kept, not copied.
+   */
+  onMessage(code: number, buf: Buffer, start: number, end: number): void | Promise<unknown>;
   /** Bytes of streamed messages, in stream order. */
   onBytes(buf: Buffer, start: number, end: number): void;
 }
@@ -32,6 +36,9 @@ export class MessageScanner {
   private collectPos = 0;
   /** Bytes consumed before the current chunk, for error offsets. */
   private consumed = 0;
+  /** Set while a handler's promise holds the scanner; the unprocessed rest of the chunk waits in `rest`. */
+  suspended: Promise<unknown> | undefined;
+  private rest: Buffer | undefined;
 
   constructor(
     private readonly handler: ScanHandler,
@@ -44,6 +51,22 @@ export class MessageScanner {
     return this.state === 'header' && this.headerHave === 0;
   }
 
+  /** Continues after a suspension: processes the rest of the chunk that was held back. */
+  resume(): void {
+    this.suspended = undefined;
+    const rest = this.rest;
+    this.rest = undefined;
+    if (rest) {
+      this.consumed -= rest.length; // push() counts the whole chunk again
+      this.push(rest);
+    }
+  }
+
+  private suspend(p: Promise<unknown>, chunk: Buffer, i: number): void {
+    this.suspended = p;
+    if (i < chunk.length) this.rest = chunk.subarray(i);
+  }
+
   private checkLength(len: number, at: number): number {
     // The length field counts itself but not the type byte.
     if (len < 4) throw new ProtocolError(`invalid message length ${len}`, at);
@@ -54,6 +77,7 @@ export class MessageScanner {
   }
 
   push(chunk: Buffer): void {
+    if (this.suspended) throw new Error('MessageScanner.push while suspended');
     const h = this.handler;
     const n = chunk.length;
     let i = 0;
@@ -74,7 +98,14 @@ export class MessageScanner {
         this.collectPos += take;
         i += take;
         this.remaining -= take;
-        if (this.remaining === 0) this.deliverCollected();
+        if (this.remaining === 0) {
+          const p = this.deliverCollected();
+          if (p) {
+            this.suspend(p, chunk, i);
+            this.consumed += i;
+            return;
+          }
+        }
         continue;
       }
       if (this.headerHave === 0 && n - i >= HEADER) {
@@ -87,8 +118,13 @@ export class MessageScanner {
             run = -1;
           }
           if (n - i >= total) {
-            h.onMessage(code, chunk, i, i + total);
+            const p = h.onMessage(code, chunk, i, i + total);
             i += total;
+            if (p) {
+              this.suspend(p, chunk, i);
+              this.consumed += i;
+              return;
+            }
           } else {
             this.code = code;
             this.collect = Buffer.allocUnsafe(total);
@@ -127,7 +163,14 @@ export class MessageScanner {
         this.header.copy(this.collect, 0);
         this.collectPos = HEADER;
         this.state = 'collect';
-        if (this.remaining === 0) this.deliverCollected();
+        if (this.remaining === 0) {
+          const p = this.deliverCollected();
+          if (p) {
+            this.suspend(p, chunk, i);
+            this.consumed += i;
+            return;
+          }
+        }
       } else {
         h.onBytes(Buffer.from(this.header), 0, HEADER);
         if (this.remaining > 0) this.state = 'stream';
@@ -137,11 +180,11 @@ export class MessageScanner {
     this.consumed += n;
   }
 
-  private deliverCollected(): void {
+  private deliverCollected(): void | Promise<unknown> {
     const buf = this.collect as Buffer;
     this.collect = undefined;
     this.state = 'header';
-    this.handler.onMessage(this.code, buf, 0, buf.length);
+    return this.handler.onMessage(this.code, buf, 0, buf.length);
   }
 }
 
@@ -151,7 +194,9 @@ export function splitMessages(buf: Buffer, maxLength = 1 << 30): Buffer[] {
   const scanner = new MessageScanner(
     {
       whole: () => true,
-      onMessage: (_code, b, s, e) => out.push(b.subarray(s, e)),
+      onMessage: (_code, b, s, e) => {
+        out.push(b.subarray(s, e));
+      },
       onBytes: () => undefined,
     },
     maxLength,

@@ -28,7 +28,7 @@ import { ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { CancelRegistry, UpstreamCancelTarget } from './cancel-registry.js';
 import { MessageReader, DeadlineError, ConnectionClosedError } from './message-reader.js';
-import { PgRelay, type RelayEndReason } from './relay.js';
+import { PassThroughClient, PassThroughServer, PgRelay, type RelayEndReason } from './relay.js';
 import { SqlState } from './sqlstate.js';
 import { connectUpstream, sendUpstreamCancel, UpstreamError, type UpstreamSession } from './upstream.js';
 
@@ -314,12 +314,9 @@ export class PgClientSession {
     const queries = metrics.queriesTotal.bind(labels);
     const up = metrics.bytesTotal.bind({ direction: 'client_to_upstream' });
     const down = metrics.bytesTotal.bind({ direction: 'upstream_to_client' });
-    this.relay = new PgRelay(this.socket, upstream.socket, {
+    this.relay = new PgRelay(this.socket, upstream.socket, new PassThroughClient(() => queries.inc()), new PassThroughServer(), {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
       onEnd: (reason) => this.relayEnded(reason),
-      onClientMessage: (code) => {
-        if (code === Frontend.query || code === Frontend.execute) queries.inc();
-      },
       onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),
     });
     this.state = 'relaying';

@@ -1,8 +1,12 @@
 // The steady state of a PostgreSQL session: bytes flow both ways through MessageScanners.
-// Messages nobody needs to look at stream through untouched as slices of the chunk they came in
-// (one write per chunk, no copies); the few that matter are seen whole. Each direction applies
-// backpressure: when one socket's write buffer is full, the other socket stops being read, so
-// memory stays flat whatever the result size.
+// What happens to each message is decided by a direction handler (the pass-through handlers
+// below, or the statement flow in flow/ when policy, masking or recording apply). Messages
+// nobody needs to look at stream through untouched as slices of the chunk they came in.
+//
+// Each direction applies backpressure: when one socket's write buffer is full, the other socket
+// stops being read, so memory stays flat whatever the result size. A handler may also suspend
+// its direction (a statement held for approval, a masking plan waiting for the catalog): the
+// source socket is paused and the rest of the chunk waits, in order, until the handler is done.
 import type { Socket } from 'node:net';
 import { Backend, Frontend, TransactionStatus, type TransactionStatusByte } from '../../protocols/postgres/codes.js';
 import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
@@ -19,44 +23,135 @@ export type RelayEndReason =
   | { kind: 'protocol-error'; side: 'client' | 'upstream'; message: string }
   | { kind: 'terminated'; reason: string };
 
+/** Decides what one direction forwards. `out` is the batch written to the other socket. */
+export interface DirectionHandler {
+  /** Per message header: deliver this message whole (true) or let it stream through (false). */
+  whole(code: number, length: number): boolean;
+  /** A whole message. Append what to forward to `out`; return a Promise to suspend this direction until it settles. */
+  onMessage(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown>;
+  /** Bytes of streamed messages. */
+  onBytes(buf: Buffer, start: number, end: number, out: OutputBatch): void;
+}
+
 export interface RelayOptions {
   maxMessageBytes: number;
   /** Called once when both sockets are closed. */
   onEnd(reason: RelayEndReason): void;
-  /** Per-message observation hooks (metrics); must be cheap. */
-  onClientMessage?(code: number): void;
   onBytes?(direction: 'client_to_upstream' | 'upstream_to_client', n: number): void;
-  /** Called whenever the upstream reports ReadyForQuery and nothing from the client is pending. */
+  /** Called when the session becomes idle (ReadyForQuery forwarded, nothing pending from the client). */
   onIdle?(): void;
+  /** A handler's promise rejected: the session cannot continue safely. */
+  onHandlerError?(side: 'client' | 'upstream', err: unknown): void;
+}
+
+/** Forwards every client message untouched; watches only for Terminate. */
+export class PassThroughClient implements DirectionHandler {
+  constructor(private readonly onQuery?: () => void) {}
+  whole(code: number): boolean {
+    if (this.onQuery && (code === Frontend.query || code === Frontend.execute)) this.onQuery();
+    return code === Frontend.terminate;
+  }
+  onMessage(_code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    out.add(buf, start, end);
+  }
+  onBytes(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    out.add(buf, start, end);
+  }
+}
+
+/** Forwards every server message untouched. */
+export class PassThroughServer implements DirectionHandler {
+  whole(): boolean {
+    return false;
+  }
+  onMessage(_code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    out.add(buf, start, end);
+  }
+  onBytes(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    out.add(buf, start, end);
+  }
+}
+
+class Direction {
+  readonly batch = new OutputBatch();
+  readonly scanner: MessageScanner;
+  /** The source is paused because the destination's buffer is full. */
+  backpressured = false;
+
+  constructor(
+    readonly side: 'client' | 'upstream',
+    readonly src: Socket,
+    readonly dst: Socket,
+    handler: DirectionHandler,
+    maxMessageBytes: number,
+    private readonly watch: (code: number, buf: Buffer, start: number) => void,
+  ) {
+    const batch = this.batch;
+    const scan: ScanHandler = {
+      whole: (code, length) => code === Backend.readyForQuery || code === Frontend.terminate || handler.whole(code, length),
+      onMessage: (code, buf, start, end) => {
+        this.watch(code, buf, start);
+        return handler.onMessage(code, buf, start, end, batch);
+      },
+      onBytes: (buf, start, end) => handler.onBytes(buf, start, end, batch),
+    };
+    this.scanner = new MessageScanner(scan, maxMessageBytes);
+  }
+
+  get suspended(): boolean {
+    return this.scanner.suspended !== undefined;
+  }
+
+  /** Writes the batch; pauses the source when the destination is full. */
+  flush(): void {
+    if (!this.batch.flush(this.dst) && !this.backpressured) {
+      this.backpressured = true;
+      this.src.pause();
+    }
+  }
+
+  drained(): void {
+    if (!this.backpressured) return;
+    this.backpressured = false;
+    if (!this.suspended) this.src.resume();
+  }
 }
 
 export class PgRelay {
-  private readonly toUpstream = new OutputBatch();
-  private readonly toClient = new OutputBatch();
-  private readonly fromClient: MessageScanner;
-  private readonly fromUpstream: MessageScanner;
+  private readonly c2u: Direction;
+  private readonly u2c: Direction;
   private ended: RelayEndReason | undefined;
   private closedSockets = 0;
-  private clientPausedForUpstream = false;
-  private upstreamPausedForClient = false;
   /** Client messages forwarded since the upstream's last ReadyForQuery. */
   private clientPending = true;
   transactionStatus: TransactionStatusByte = TransactionStatus.idle;
   /** An end requested while the session was busy, carried out at the next idle point. */
   private endWhenIdle: ErrorSpec | undefined;
+  /** Messages for the client waiting for the server→client stream to reach a message boundary. */
+  private readonly injections: Buffer[] = [];
 
   constructor(
     private readonly client: Socket,
     private readonly upstream: Socket,
+    clientHandler: DirectionHandler,
+    serverHandler: DirectionHandler,
     private readonly opts: RelayOptions,
   ) {
-    this.fromClient = new MessageScanner(this.clientHandler(), opts.maxMessageBytes);
-    this.fromUpstream = new MessageScanner(this.upstreamHandler(), opts.maxMessageBytes);
+    this.c2u = new Direction('client', client, upstream, clientHandler, opts.maxMessageBytes, (code) => {
+      this.clientPending = true;
+      if (code === Frontend.terminate) this.ended ??= { kind: 'client-terminate' };
+    });
+    this.u2c = new Direction('upstream', upstream, client, serverHandler, opts.maxMessageBytes, (code, buf, start) => {
+      if (code === Backend.readyForQuery) {
+        this.transactionStatus = buf[start + 5] as TransactionStatusByte;
+        this.clientPending = false;
+      }
+    });
   }
 
   /** True when the upstream is waiting for the client (ReadyForQuery seen, nothing sent since). */
   get idle(): boolean {
-    return !this.clientPending && this.fromClient.atBoundary;
+    return !this.clientPending && this.c2u.scanner.atBoundary && !this.c2u.suspended && !this.u2c.suspended;
   }
 
   start(initialStatus: TransactionStatusByte): void {
@@ -64,104 +159,92 @@ export class PgRelay {
     this.clientPending = false;
     const c = this.client;
     const u = this.upstream;
-    c.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    u.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    c.on('data', (chunk: Buffer) => this.onData(this.c2u, chunk));
+    u.on('data', (chunk: Buffer) => this.onData(this.u2c, chunk));
     c.on('end', () => this.clientGone());
     c.on('close', () => this.socketClosed('client'));
     c.on('error', () => this.clientGone());
     u.on('end', () => this.upstreamGone());
     u.on('close', () => this.socketClosed('upstream'));
     u.on('error', () => this.upstreamGone());
-    c.on('drain', () => {
-      if (this.upstreamPausedForClient) {
-        this.upstreamPausedForClient = false;
-        u.resume();
-      }
-    });
-    u.on('drain', () => {
-      if (this.clientPausedForUpstream) {
-        this.clientPausedForUpstream = false;
-        c.resume();
-      }
-    });
+    c.on('drain', () => this.u2c.drained());
+    u.on('drain', () => this.c2u.drained());
     c.resume();
     u.resume();
   }
 
-  // client → upstream ---------------------------------------------------------------------------
-  private clientHandler(): ScanHandler {
-    return {
-      whole: (code) => {
-        this.opts.onClientMessage?.(code);
-        return code === Frontend.terminate;
-      },
-      onMessage: (code, buf, start, end) => {
-        if (code === Frontend.terminate) {
-          this.ended ??= { kind: 'client-terminate' };
-        }
-        this.clientPending = true;
-        this.toUpstream.add(buf, start, end);
-      },
-      onBytes: (buf, start, end) => {
-        this.clientPending = true;
-        this.toUpstream.add(buf, start, end);
-      },
-    };
-  }
-
-  private onClientData(chunk: Buffer): void {
-    if (this.ended && this.ended.kind !== 'client-terminate') return;
-    this.opts.onBytes?.('client_to_upstream', chunk.length);
+  private onData(d: Direction, chunk: Buffer): void {
+    if (this.ended && !(d === this.c2u && this.ended.kind === 'client-terminate')) return;
+    this.opts.onBytes?.(d === this.c2u ? 'client_to_upstream' : 'upstream_to_client', chunk.length);
     try {
-      this.fromClient.push(chunk);
+      d.scanner.push(chunk);
     } catch (err) {
-      this.toUpstream.clear();
-      this.protocolError('client', err);
+      d.batch.clear();
+      this.protocolError(d.side, err);
       return;
     }
-    if (!this.toUpstream.flush(this.upstream) && !this.clientPausedForUpstream) {
-      this.clientPausedForUpstream = true;
-      this.client.pause();
-    }
-    if (this.ended?.kind === 'client-terminate') this.upstream.end();
+    this.afterProcessing(d);
   }
 
-  // upstream → client ---------------------------------------------------------------------------
-  private upstreamHandler(): ScanHandler {
-    return {
-      whole: (code) => code === Backend.readyForQuery,
-      onMessage: (code, buf, start, end) => {
-        this.toClient.add(buf, start, end);
-        if (code === Backend.readyForQuery) {
-          this.transactionStatus = buf[start + 5] as TransactionStatusByte;
-          this.clientPending = false;
-        }
-      },
-      onBytes: (buf, start, end) => this.toClient.add(buf, start, end),
-    };
-  }
-
-  private onUpstreamData(chunk: Buffer): void {
-    if (this.ended) return;
-    this.opts.onBytes?.('upstream_to_client', chunk.length);
-    try {
-      this.fromUpstream.push(chunk);
-    } catch (err) {
-      this.toClient.clear();
-      this.protocolError('upstream', err);
+  /** Flushes a direction after processing, and waits out a suspension if one began. */
+  private afterProcessing(d: Direction): void {
+    if (d === this.u2c) this.injectAtBoundary();
+    d.flush();
+    const pending = d.scanner.suspended;
+    if (pending) {
+      d.src.pause();
+      pending.then(
+        () => this.resumeDirection(d),
+        (err: unknown) => {
+          d.batch.clear();
+          this.opts.onHandlerError?.(d.side, err);
+          this.finish(
+            { kind: 'terminated', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` },
+            { severity: 'FATAL', code: SqlState.internalError, message: 'internal error in warden; the session was closed' },
+          );
+        },
+      );
       return;
     }
-    if (!this.toClient.flush(this.client) && !this.upstreamPausedForClient) {
-      this.upstreamPausedForClient = true;
-      this.upstream.pause();
-    }
-    if (this.idle) {
+    if (d === this.c2u && this.ended?.kind === 'client-terminate') this.upstream.end();
+    if (d === this.u2c && this.idle) {
       if (this.endWhenIdle) {
         this.terminate(this.endWhenIdle);
         return;
       }
       this.opts.onIdle?.();
     }
+  }
+
+  private resumeDirection(d: Direction): void {
+    if (this.ended && this.ended.kind !== 'client-terminate') return;
+    try {
+      d.scanner.resume();
+    } catch (err) {
+      d.batch.clear();
+      this.protocolError(d.side, err);
+      return;
+    }
+    this.afterProcessing(d);
+    if (!d.suspended && !d.backpressured && !this.ended) d.src.resume();
+  }
+
+  /**
+   * Sends a message warden made (a notice, an error) to the client as soon as the server→client
+   * stream is between messages, so it never lands inside a message being relayed.
+   */
+  injectToClient(msg: Buffer): void {
+    this.injections.push(msg);
+    if (this.u2c.scanner.atBoundary) {
+      this.injectAtBoundary();
+      this.u2c.flush();
+    }
+  }
+
+  private injectAtBoundary(): void {
+    if (this.injections.length === 0 || !this.u2c.scanner.atBoundary) return;
+    for (const m of this.injections) this.u2c.batch.push(m);
+    this.injections.length = 0;
   }
 
   // endings -------------------------------------------------------------------------------------
@@ -182,7 +265,7 @@ export class PgRelay {
     }
     this.ended = { kind: 'client-disconnect' };
     // Let the upstream end the session cleanly when we are between messages.
-    if (this.fromClient.atBoundary) this.upstream.end(TERMINATE);
+    if (this.c2u.scanner.atBoundary) this.upstream.end(TERMINATE);
     else this.upstream.destroy();
     this.client.destroy();
   }
@@ -198,11 +281,16 @@ export class PgRelay {
     );
   }
 
-  private socketClosed(_side: 'client' | 'upstream'): void {
+  private socketClosed(side: 'client' | 'upstream'): void {
     this.closedSockets++;
-    if (_side === 'client' && !this.upstream.destroyed && this.ended?.kind !== 'client-terminate') this.clientGone();
-    if (_side === 'upstream' && !this.client.destroyed) this.upstreamGone();
+    if (side === 'client' && !this.upstream.destroyed && this.ended?.kind !== 'client-terminate') this.clientGone();
+    if (side === 'upstream' && !this.client.destroyed) this.upstreamGone();
     if (this.closedSockets === 2) this.opts.onEnd(this.ended ?? { kind: 'client-disconnect' });
+  }
+
+  /** Why the session ended, once it has. */
+  get endReason(): RelayEndReason | undefined {
+    return this.ended;
   }
 
   /**
@@ -222,13 +310,13 @@ export class PgRelay {
   private finish(reason: RelayEndReason, error: ErrorSpec | undefined): void {
     if (this.ended) return;
     this.ended = reason;
-    if (error && this.fromUpstream.atBoundary && !this.client.destroyed) {
+    if (error && this.u2c.scanner.atBoundary && !this.client.destroyed) {
       this.client.end(encodeErrorResponse(error));
     } else {
       this.client.destroy();
     }
     if (!this.upstream.destroyed) {
-      if (this.fromClient.atBoundary && reason.kind !== 'upstream-disconnect') this.upstream.end(TERMINATE);
+      if (this.c2u.scanner.atBoundary && reason.kind !== 'upstream-disconnect') this.upstream.end(TERMINATE);
       else this.upstream.destroy();
     }
     // A client that does not close its side within a moment is cut off.
