@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptDir, UsageError, writeOut } from '../../audit/cli-support.js';
 import { defaultPublicKeyFile, loadVerifyKey } from '../../audit/keys.js';
-import { printable } from '../../audit/text.js';
+import { countText, printable } from '../../audit/text.js';
 import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
 
 export const summary = 'verify transcript integrity: hash chain, segments, signed seals and checkpoints';
@@ -65,12 +65,12 @@ function renderReport(r: VerifyReport, keyFile: string, keyFromStore: boolean): 
   const warnings = r.findings.filter((f) => f.severity === 'warning').length;
   out.push(`${r.ok ? 'INTACT' : 'BROKEN'}  ${printable(r.path, true)}`);
   out.push(`key ${r.keyIds.join(', ')} (${printable(keyFile, true)})`);
-  out.push(`${r.files} files, ${r.segments.length} segments, ${r.records} records; ${errors} errors, ${warnings} warnings`);
+  out.push(`${countText(r.files, 'file')}, ${countText(r.segments.length, 'segment')}, ${countText(r.records, 'record')}; ${countText(errors, 'error')}, ${countText(warnings, 'warning')}`);
   for (const i of r.instances) {
     const seqs = i.firstSeq === undefined ? 'no records' : `seq ${i.firstSeq}–${i.lastSeq}`;
     const signed = i.lastSigned === undefined ? 'nothing signed yet' : `signed up to seq ${i.lastSigned}${i.unsigned > 0 ? ` (${i.unsigned} newer records not yet signed)` : ''}`;
     const head = i.head ? `, head: ${i.head.typ} of ${i.head.ts}` : ', no head file';
-    out.push(`instance ${printable(i.instance, true)}: ${i.segments} segments, ${seqs}, ${signed}${head}`);
+    out.push(`instance ${printable(i.instance, true)}: ${countText(i.segments, 'segment')}, ${seqs}, ${signed}${head}`);
   }
   if (r.findings.length > 0) {
     out.push('', 'findings:');

@@ -1,0 +1,219 @@
+// A scripted scenario (several sessions with holds, approvals, denials, masked columns) read back
+// through sessions list, replay and the access review — as library calls (asserting on the JSON
+// shapes) and through the real `warden` CLI in a child process.
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listSessions } from '../../src/audit/reader.js';
+import { loadSession, renderReplayText, replayJson } from '../../src/audit/replay.js';
+import { buildReview, renderReviewHtml, renderReviewText } from '../../src/audit/review.js';
+import { projectRoot } from '../../src/embedded/seed.js';
+import { readLinesOf, recordScenario, SCENARIO, segmentFiles, tempDataDir, transcriptsDir, writeLinesTo } from '../unit/audit-support.js';
+
+let data: { dir: string; cleanup: () => void };
+let dir: string;
+
+beforeAll(async () => {
+  data = tempDataDir();
+  dir = transcriptsDir(data.dir);
+  await recordScenario(data.dir);
+});
+afterAll(() => data.cleanup());
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), ...args], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('sessions list', () => {
+  it('lists every session with its facts', async () => {
+    const all = await listSessions(dir);
+    expect(all.map((s) => s.sessionId)).toEqual([SCENARIO.d, SCENARIO.a, SCENARIO.b, SCENARIO.c]);
+    const a = all.find((s) => s.sessionId === SCENARIO.a);
+    expect(a).toMatchObject({
+      protocol: 'postgres',
+      target: 'shop',
+      principal: { name: 'reporting-agent', subject: 'app-1234' },
+      client: { address: '10.1.2.3', tls: { version: 'TLSv1.3' }, application: 'agent-runner' },
+      startedAt: '2026-01-10T10:00:00.000Z',
+      endReason: 'client closed',
+      statements: 4,
+      verdicts: { allow: 0, mask: 1, hold: 2, deny: 1 },
+      classes: { read: 1, write: 2, ddl: 1 },
+      relations: ['public.customers', 'public.orders'],
+      maskedColumns: ['card_number (card-last4)', 'email (email-partial)'],
+      approved: 1,
+      refused: 1,
+      rows: 2,
+    });
+  });
+
+  it('filters by principal, time, target, table and verdict', async () => {
+    const ids = async (f: Parameters<typeof listSessions>[1]) => (await listSessions(dir, f)).map((s) => s.sessionId);
+    expect(await ids({ principal: 'reporting-agent' })).toEqual([SCENARIO.d, SCENARIO.a, SCENARIO.b]);
+    expect(await ids({ principal: 'app-9999' })).toEqual([SCENARIO.c]);
+    expect(await ids({ principal: 'reporting-agent', since: new Date('2026-01-01T00:00:00Z') })).toEqual([SCENARIO.a, SCENARIO.b]);
+    expect(await ids({ until: new Date('2026-01-10T12:00:00Z') })).toEqual([SCENARIO.d, SCENARIO.a]);
+    expect(await ids({ target: 'sales' })).toEqual([SCENARIO.b]);
+    expect(await ids({ table: 'customers' })).toEqual([SCENARIO.a]);
+    expect(await ids({ table: 'public.products' })).toEqual([SCENARIO.c]);
+    expect(await ids({ verdict: 'deny' })).toEqual([SCENARIO.a]);
+    expect(await ids({ verdict: 'allow', principal: 'reporting-agent' })).toEqual([SCENARIO.d, SCENARIO.b]);
+  });
+});
+
+describe('replay', () => {
+  it('gives the timeline with timings, parameters, verdicts, approvers and masked rows', async () => {
+    const replay = await loadSession(dir, 'sess-a');
+    const json = replayJson(replay);
+    expect(json.ended).toBe(true);
+    expect(json.entries.map((e) => e.kind)).toEqual(['session-start', 'statement', 'result', 'statement', 'decision', 'result', 'statement', 'statement', 'decision', 'event', 'session-end']);
+    expect(json.entries.map((e) => e.offsetMs)).toEqual([0, 120, 124, 1124, 31124, 31129, 33129, 34129, 94129, 94139, 94149]);
+    const [, select, selectResult, del, approval] = json.entries;
+    expect(select).toMatchObject({ kind: 'statement', statementId: 1, data: { verdict: 'mask', params: [{ type: 'int4', value: '5' }], via: 'extended' } });
+    expect(selectResult).toMatchObject({ kind: 'result', statementId: 1, data: { rows: 1, capture: { mode: 'first', rows: [['5', 'j***@example.com', '************4242']] } } });
+    expect(del).toMatchObject({ kind: 'statement', statementId: 2, data: { verdict: 'hold', approval: { requestId: 'req-1' }, rule: 'writes-need-approval' } });
+    expect(approval).toMatchObject({ kind: 'decision', statementId: 2, data: { decision: 'approved', approver: 'alice@example.com', reason: 'ticket 42: remove test order' } });
+
+    const text = renderReplayText(replay);
+    expect(text).toContain('principal  reporting-agent  subject app-1234');
+    expect(text).toContain('#1  MASK   read  public.customers  (extended)');
+    expect(text).toContain("$1 int4 = '5'");
+    expect(text).toContain('j***@example.com');
+    expect(text).toContain('[masked: email-partial]');
+    expect(text).toContain('#2  APPROVED by alice@example.com: "ticket 42: remove test order"');
+    expect(text).toContain('#3  DENY   ddl  public.customers');
+    expect(text).toContain('rule no-ddl: DDL is never allowed for agents');
+    expect(text).toContain('#4  DENIED by bob@example.com');
+    expect(text).toContain('session end (client closed) after 4 statements');
+  });
+
+  it('never lets recorded values drive the terminal', async () => {
+    const text = renderReplayText(await loadSession(dir, SCENARIO.b));
+    expect(text).not.toContain('\u001b');
+    expect(text).toContain('dbo.invoices\\u001b[31m');
+    expect(text).toContain("@region nvarchar(10) = 'EU\\u001b[2J'");
+    expect(text).toContain("#1 → ERROR 208: Invalid object name 'dbo.invoices'.");
+  });
+
+  it('refuses an ambiguous or unknown id', async () => {
+    await expect(loadSession(dir, 'sess-')).rejects.toThrow(/names 4 sessions/);
+    await expect(loadSession(dir, 'nope')).rejects.toThrow(/no session 'nope'/);
+  });
+});
+
+describe('access review', () => {
+  const january = { since: new Date('2026-01-01T00:00:00Z'), until: new Date('2026-02-01T00:00:00Z') };
+
+  it('reports targets, tables, masked columns, classes, approvals, denials and unused grants', async () => {
+    const r = await buildReview(dir, { principal: 'reporting-agent', ...january, grantedTargets: ['shop', 'sales', 'warehouse', 'archive'] });
+    expect(r.identities).toEqual([{ issuer: 'https://login.example.test/tenant/v2.0', subject: 'app-1234', appId: 'app-1234' }]);
+    expect(r.sessions).toMatchObject({ count: 2, first: '2026-01-10T10:00:00.000Z', errors: 1, endReasons: { 'client closed': 2 } });
+    expect(r.targets.map((t) => [t.target, t.protocol, t.sessions, t.statements])).toEqual([
+      ['sales', 'tds', 1, 1],
+      ['shop', 'postgres', 1, 4],
+    ]);
+    expect(r.tables.map((t) => [t.target, t.relation, t.statements, t.classes])).toEqual([
+      ['sales', 'dbo.invoices', 1, { read: 1 }],
+      ['shop', 'public.customers', 3, { read: 1, ddl: 1, write: 1 }],
+      ['shop', 'public.orders', 1, { write: 1 }],
+    ]);
+    expect(r.protectedColumns).toEqual([
+      { target: 'shop', column: 'card_number', table: 'public.customers', rule: 'card-last4', results: 1, rows: 1 },
+      { target: 'shop', column: 'email', table: 'public.customers', rule: 'email-partial', results: 1, rows: 1 },
+    ]);
+    expect(r.statementsByClass).toEqual([
+      { class: 'read', count: 2, verdicts: { allow: 1, deny: 0, hold: 0, mask: 1 } },
+      { class: 'write', count: 2, verdicts: { allow: 0, deny: 0, hold: 2, mask: 0 } },
+      { class: 'ddl', count: 1, verdicts: { allow: 0, deny: 1, hold: 0, mask: 0 } },
+    ]);
+    expect(r.approvals.map((a) => [a.statementId, a.decision, a.approver, a.reason, a.requestId])).toEqual([
+      [2, 'approved', 'alice@example.com', 'ticket 42: remove test order', 'req-1'],
+      [4, 'denied', 'bob@example.com', 'not during business hours', 'req-2'],
+    ]);
+    expect(r.denials.map((d) => [d.statementId, d.by, d.rule ?? d.approver, d.text])).toEqual([
+      [3, 'policy', 'no-ddl', 'DROP TABLE customers'],
+      [4, 'approver', 'bob@example.com', "UPDATE customers SET email = '<script>alert(1)</script>' WHERE id = 5"],
+    ]);
+    // archive was used, but in December: for January it is unused.
+    expect(r.unusedGrants).toEqual({ targets: ['archive', 'warehouse'] });
+  });
+
+  it('renders text and a standalone, escaped HTML page', async () => {
+    const r = await buildReview(dir, { principal: 'reporting-agent', ...january, grantedTargets: ['shop', 'warehouse'] });
+    const text = renderReviewText(r);
+    expect(text).toContain('Access review: reporting-agent');
+    expect(text).toContain('APPROVED by alice@example.com: "ticket 42: remove test order"');
+    expect(text).toMatch(/Granted but never used \(candidates for revocation\)\n {2}warehouse/);
+    const html = renderReviewHtml(r);
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(html).toContain('<style>');
+    expect(html).not.toMatch(/<(link|script|img)\b/i);
+    expect(html).not.toMatch(/https?:\/\/(?!login\.example\.test)/);
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('<li class="unused">warehouse</li>');
+  });
+});
+
+describe('the warden CLI', () => {
+  it('sessions list --format json, with filters', async () => {
+    const res = await cli(['sessions', 'list', '--data-dir', data.dir, '--principal', 'reporting-agent', '--since', '2026-01-01', '--format', 'json']);
+    expect(res.code).toBe(0);
+    expect((JSON.parse(res.stdout) as Array<{ sessionId: string }>).map((s) => s.sessionId)).toEqual([SCENARIO.a, SCENARIO.b]);
+    const text = await cli(['sessions', 'list', '--data-dir', data.dir, '--verdict', 'deny']);
+    expect(text.stdout).toContain(SCENARIO.a);
+    expect(text.stdout).toContain('1 session(s)');
+    const bad = await cli(['sessions', 'list', '--data-dir', data.dir, '--since', 'yesterday']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--since takes a duration');
+  });
+
+  it('replay by id prefix, text and json', async () => {
+    const text = await cli(['replay', 'sess-a', '--data-dir', data.dir]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('APPROVED by alice@example.com');
+    const json = await cli(['replay', SCENARIO.a, '--format', 'json', '--data-dir', data.dir]);
+    expect((JSON.parse(json.stdout) as { entries: unknown[] }).entries).toHaveLength(11);
+  });
+
+  it('review to an HTML file, and as JSON', async () => {
+    const out = join(data.dir, 'review.html');
+    const res = await cli(['review', '--principal', 'reporting-agent', '--since', '2026-01-01', '--until', '2026-02-01', '--granted', 'shop,warehouse', '--format', 'html', '--out', out, '--data-dir', data.dir]);
+    expect(res.code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('<li class="unused">warehouse</li>');
+    const json = await cli(['review', '--principal', 'reporting-agent', '--since', '2026-01-01', '--until', '2026-02-01', '--format', 'json', '--data-dir', data.dir]);
+    expect((JSON.parse(json.stdout) as { approvals: unknown[] }).approvals).toHaveLength(2);
+    expect((await cli(['review', '--data-dir', data.dir])).code).toBe(2);
+  });
+
+  it('audit verify exits 0 on an intact store and 1 with the finding after tampering', async () => {
+    const ok = await cli(['audit', 'verify', '--data-dir', data.dir]);
+    expect(ok.stdout).toContain('INTACT');
+    expect(ok.code).toBe(0);
+    const json = await cli(['audit', 'verify', transcriptsDir(data.dir), '--public-key', join(data.dir, 'keys', 'transcript-ed25519.pub.pem'), '--format', 'json']);
+    expect((JSON.parse(json.stdout) as { ok: boolean }).ok).toBe(true);
+
+    const file = segmentFiles(data.dir)[0] as string;
+    const original = readFileSync(file);
+    const lines = readLinesOf(file);
+    const i = lines.findIndex((l) => l.includes('bob@example.com'));
+    lines[i] = (lines[i] as string).replace('bob@example.com', 'eve@example.com');
+    writeLinesTo(file, lines);
+    try {
+      const broken = await cli(['audit', 'verify', '--data-dir', data.dir]);
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toContain('BROKEN');
+      expect(broken.stdout).toMatch(new RegExp(`error\\s+edited\\s+\\S+ line ${i + 1} seq \\d+`));
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+});
