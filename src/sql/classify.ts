@@ -7,7 +7,8 @@ import { as, deepFreeze, unwrap } from './ast.js';
 import { ddlInfo } from './ddl.js';
 import { DEFAULT_DANGEROUS_FUNCTIONS, FunctionMatcher } from './functions.js';
 import { kindAndTag, TRANSACTION_CONTROL } from './kinds.js';
-import { fingerprintStatement, normalizeStatement, parseStatements, type RawStatement } from './parser.js';
+import { fingerprintTree } from './fingerprint.js';
+import { normalizeStatement, parseStatements, type RawStatement } from './parser.js';
 import { collectRelations } from './relations.js';
 import { scanTree, type TreeScan } from './scan.js';
 import type { Classification, CopyInfo, StatementFlags, StatementInfo, TransactionControl } from './types.js';
@@ -71,10 +72,9 @@ export class SqlClassifier {
     const parsed = parseStatements(sql);
     if (!parsed.ok) return parsed;
     try {
-      const single = parsed.statements.length === 1;
-      return { ok: true, statements: parsed.statements.map((s) => this.describe(s, single ? sql : s.text)) };
+      return { ok: true, statements: parsed.statements.map((s) => this.describe(s)) };
     } catch (err) {
-      // A tree too deep for the walkers, or a fingerprint failure: not understood, so not harmless.
+      // A tree too deep for the walkers: not understood, so not harmless.
       return { ok: false, error: `statement could not be classified: ${err instanceof Error ? err.message : String(err)}` };
     }
   }
@@ -83,7 +83,7 @@ export class SqlClassifier {
     this.cache.clear();
   }
 
-  private describe(raw: RawStatement, fingerprintText: string): StatementInfo {
+  private describe(raw: RawStatement): StatementInfo {
     const { tree } = raw;
     const node = unwrap(tree);
     const tag = node?.tag ?? 'Unknown';
@@ -113,7 +113,7 @@ export class SqlClassifier {
       dangerousFunctions: scan.dangerousFunctions,
       functions: scan.functions,
       relations: collectRelations(tree),
-      fingerprint: fingerprintStatement(fingerprintText),
+      fingerprint: fingerprintTree(tree),
       normalized: normalizeStatement(raw.text),
       text: raw.text,
       start: raw.start,

@@ -1,7 +1,6 @@
 // PostgreSQL's own parser (libpg_query compiled to WASM). The module loads asynchronously once;
 // after `initSqlParser()` every call here is synchronous, so the hot path never awaits.
 import {
-  fingerprintSync,
   loadModule,
   normalizeSync,
   parseSync,
@@ -66,20 +65,25 @@ export function parseStatements(sql: string): ParseOutcome {
   return { ok: true, statements };
 }
 
-/** libpg_query's fingerprint: equal for statements that differ only in literal values. */
-export function fingerprintStatement(text: string): string {
-  assertReady();
-  return fingerprintSync(text);
-}
-
-/** The statement with literals replaced by `$n` (libpg_query's normalization), for display. */
+/**
+ * The statement with literals replaced by `$n` (libpg_query's normalization), for display. Should
+ * that fail, literals are blanked by pattern instead, so a display never shows values.
+ */
 export function normalizeStatement(text: string): string {
   assertReady();
   try {
     return normalizeSync(text);
   } catch {
-    return text;
+    return blankLiterals(text);
   }
+}
+
+/** Replaces quoted strings, dollar-quoted bodies and numbers with `?`. */
+export function blankLiterals(text: string): string {
+  return text
+    .replace(/\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\1\$/g, '?')
+    .replace(/(?:[EeBbXxNn]|[Uu]&)?'(?:[^']|'')*'/g, '?')
+    .replace(/(?<![\w$])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?/g, '?');
 }
 
 function errorText(err: unknown): string {

@@ -81,7 +81,7 @@ export interface StatementInfo {
   readonly copy?: CopyInfo;
   /** The prepared statement (EXECUTE, DEALLOCATE, PREPARE) or cursor (DECLARE, FETCH, CLOSE) named. */
   readonly targetName?: string;
-  /** libpg_query fingerprint: the same for statements that differ only in literal values. */
+  /** Hash of the parse tree without literal values, $n numbers and positions (see fingerprint.ts). */
   readonly fingerprint: string;
   /** The statement with literals replaced by `$n`, for display. */
   readonly normalized: string;

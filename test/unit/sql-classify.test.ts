@@ -1,6 +1,7 @@
 // classify(): a table of real statements covering every kind and flag, the tricky places where
 // danger hides (CTEs, subqueries, DEFAULTs, arguments), and texts that must fail closed.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { blankLiterals } from '../../src/sql/parser.js';
 import {
   classify,
   initSqlParser,
@@ -382,6 +383,25 @@ describe('classify(): texts and results', () => {
     expect(a.fingerprint).not.toBe(other.fingerprint);
     expect(a.normalized).not.toContain('alice');
     expect(a.normalized).toContain('$1');
+  });
+
+  it('keeps fingerprinting nested queries after thousands of calls (libpg-query fingerprintSync does not)', () => {
+    let sql = 'SELECT ssn AS x FROM customers';
+    for (let d = 0; d < 20; d++) sql = `SELECT q${d}.x FROM (${sql}) AS q${d}`;
+    const cl = new SqlClassifier();
+    const prints = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const c = cl.classifyUncached(`${sql} WHERE q19.x <> '${i}'`);
+      if (!c.ok) throw new Error(`call ${i}: ${c.error}`);
+      prints.add(c.statements[0]!.fingerprint);
+    }
+    expect(prints.size).toBe(1);
+  });
+
+  it('blanks literals by pattern when normalization is unavailable', () => {
+    expect(blankLiterals("SELECT * FROM t WHERE ssn = '941-74-7468' AND n > 12.5 AND id = $1 AND t1.x = E'a' AND b = $$x$$")).toBe(
+      'SELECT * FROM t WHERE ssn = ? AND n > ? AND id = $1 AND t1.x = ? AND b = ?',
+    );
   });
 
   it('gives each statement of a multi-statement text its own fingerprint', () => {
