@@ -7,9 +7,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { readYaml } from './document.js';
 import { ConfigError } from './problems.js';
+import { readApprovals } from './sections/approvals.js';
 import { readIdentity } from './sections/identity.js';
 import { readListen } from './sections/listen.js';
 import { readPrincipals } from './sections/principals.js';
+import { readRules } from './sections/rules.js';
 import { readServerTls } from './sections/server-tls.js';
 import { readSessions } from './sections/sessions.js';
 import { readTargets } from './sections/targets.js';
@@ -25,7 +27,7 @@ export const DEFAULT_DATA_DIR = './.warden';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PLAINTEXT_TOKEN_POLICIES: readonly PlaintextTokenPolicy[] = ['never', 'loopback'];
 
-const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions'] as const;
+const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions', 'rules', 'approvals'] as const;
 
 export interface LoadOptions {
   /** Where `${env:NAME}` values come from; default process.env. */
@@ -103,10 +105,20 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     ...(identity ? { issuers: identity.names } : {}),
   });
   const sessions = readSessions(s.get('sessions'));
+  const principalNames = principals ? new Set(principals.map((p) => p.name)) : undefined;
+  const rules = readRules(s.get('rules'), { ...(targets ? { targets: targets.names } : {}), ...(principalNames ? { principals: principalNames } : {}) });
+  const approvals = readApprovals(s.get('approvals'), {
+    dataDir,
+    ...(identity ? { issuers: identity.names } : {}),
+    ...(targets ? { targets: targets.names } : {}),
+    ...(rules ? { rules: rules.names } : {}),
+    ...(principalNames ? { principals: principalNames } : {}),
+  });
 
   if (listen === undefined || identity === undefined || targets === undefined || principals === undefined || sessions === undefined) {
     return undefined;
   }
+  if (rules === undefined || approvals === undefined) return undefined;
   return {
     dataDir,
     listen,
@@ -117,5 +129,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     targets: targets.targets,
     principals,
     sessions,
+    rules: rules.rules,
+    approvals,
   };
 }

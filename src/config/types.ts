@@ -2,6 +2,8 @@
 // The loader (src/config/load.ts) turns YAML into these types or reports every error with the
 // key path, line and column and the reason. Later features add their own sections here.
 
+import type { ApprovalsConfig, StatementRule } from '../approvals/config.js';
+
 export type Duration = number; // milliseconds, parsed from "30s", "5m", "2h", "1d" or a number of seconds
 
 export interface ListenConfig {
@@ -169,4 +171,8 @@ export interface WardenConfig {
   targets: Map<string, TargetConfig>;
   principals: PrincipalRule[];
   sessions: SessionsConfig;
+  /** Statement rules (allow / deny / hold), in order; see docs/approvals.md. */
+  rules?: StatementRule[];
+  /** How held statements are decided; defaults when absent (see defaultApprovalsConfig). */
+  approvals?: ApprovalsConfig;
 }
