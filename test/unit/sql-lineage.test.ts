@@ -420,6 +420,13 @@ describe('lineage(): laundering', () => {
     expect(launder('CREATE TABLE x AS SELECT my_func(ssn) FROM customers')[0]!.unresolved).toBe(true);
   });
 
+  it('says when a statement may copy data through code it cannot see', () => {
+    expect(run('SELECT 1').launderingComplete).toBe(true);
+    expect(run('CALL archive_customers()').launderingComplete).toBe(false);
+    expect(run("DO $$BEGIN INSERT INTO stash SELECT ssn FROM customers; END$$").launderingComplete).toBe(false);
+    expect(run('EXECUTE q').launderingComplete).toBe(false);
+  });
+
   it('reports renames, which hide data from rules that match by name', () => {
     expect(launder('ALTER TABLE customers RENAME COLUMN ssn TO harmless')).toEqual([
       { kind: 'rename', target: { table: 'customers' }, sources: cust('ssn'), unresolved: false },
@@ -433,6 +440,8 @@ describe('lineage(): limits', () => {
     if (!c.ok) throw new Error(c.error);
     const r = lineage(c.statements[0]!, catalog, { maxSteps: 3 });
     expect(r.output).toBe('opaque');
+    expect(r.launderingComplete).toBe(false);
+    expect(r.predicatesComplete).toBe(false);
     expect(r.unresolved[0]).toMatch(/work limit/);
   });
 

@@ -18,6 +18,9 @@ const DEFAULT_MAX_STEPS = 100_000;
 /** Utility statements that return rows we cannot describe here. */
 const OPAQUE = new Set(['ExecuteStmt', 'FetchStmt', 'CallStmt']);
 
+/** Statements that run code lineage cannot see, so may copy data anywhere. */
+const RUNS_UNSEEN_CODE = new Set(['ExecuteStmt', 'CallStmt', 'DoStmt']);
+
 function isStatementInfo(x: StatementInfo | Node): x is StatementInfo {
   return typeof (x as StatementInfo).nodeType === 'string' && (x as StatementInfo).tree !== undefined;
 }
@@ -34,9 +37,16 @@ export function lineage(input: StatementInfo | Node, catalog: CatalogView, optio
   try {
     out = analyzer.statement(tree);
   } catch (err) {
-    if (!(err instanceof BudgetExceeded) && !(err instanceof RangeError)) throw err;
-    const reason = err instanceof BudgetExceeded ? err.message : 'statement nested too deeply to analyse';
-    return { output: 'opaque', columns: [], shapeKnown: false, predicateColumns: [], predicatesComplete: false, laundering: [], unresolved: [reason] };
+    // Fail closed: a budget overrun, a tree too deep for the stack, or a defect here all leave
+    // the statement undescribed rather than half-described.
+    const reason =
+      err instanceof BudgetExceeded ? err.message
+      : err instanceof RangeError ? 'statement nested too deeply to analyse'
+      : `lineage analysis failed: ${err instanceof Error ? err.message : String(err)}`;
+    return {
+      output: 'opaque', columns: [], shapeKnown: false, predicateColumns: [], predicatesComplete: false,
+      laundering: [], launderingComplete: false, unresolved: [reason],
+    };
   }
   const columns = out.shape.cols.map((c) => outputColumn(c, ctx));
   return {
@@ -46,6 +56,7 @@ export function lineage(input: StatementInfo | Node, catalog: CatalogView, optio
     predicateColumns: ctx.predicates,
     predicatesComplete: ctx.sideReasons.length === 0,
     laundering: ctx.laundering,
+    launderingComplete: !RUNS_UNSEEN_CODE.has(unwrap(tree)?.tag ?? ''),
     unresolved: ctx.reasons,
   };
 }

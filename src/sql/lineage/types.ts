@@ -34,6 +34,10 @@ export type Transform =
 export interface OutputColumn {
   /** The column name PostgreSQL gives it (alias, column name, function name, or ?column?). */
   readonly name: string;
+  /**
+   * The columns the value derives from. For an unresolved column this is what could be traced
+   * plus hints (`{ table: 'unknown_t', column: 'x' }`, `column: '*'`), never the whole story.
+   */
   readonly sources: readonly SourceColumn[];
   readonly derivation: Derivation;
   /** The constructs the value passed through, sorted. */
@@ -89,6 +93,12 @@ export interface LineageResult {
   /** False when a predicate could not be fully traced (an unknown function or operator in WHERE…). */
   readonly predicatesComplete: boolean;
   readonly laundering: readonly Laundering[];
+  /**
+   * False when the statement runs code lineage cannot see (DO, CALL, EXECUTE) or the analysis
+   * failed: it may copy data anywhere. (Functions outside the known built-ins can write too;
+   * they show up in `unresolved` and make the statement not read-only.)
+   */
+  readonly launderingComplete: boolean;
   /** Every reason something was not resolved, for logs and approval prompts. */
   readonly unresolved: readonly string[];
 }
