@@ -67,7 +67,7 @@ function extraSeeds(): { frontend: Buffer[]; backend: Buffer[] } {
       encodeAuthentication({ type: 'cleartext-password' }),
       encodeAuthentication({ type: 'sasl', mechanisms: ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'] }),
       encodeAuthentication({ type: 'sasl-continue', data: Buffer.from('r=abc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096') }),
-      encodeAuthentication({ type: 'sasl-final', data: Buffer.from('v=6rriTRBVBX6xdkpfqYcBLN3hmXHRc3b8rqimzAnvF0k=') }),
+      encodeAuthentication({ type: 'sasl-final', data: Buffer.from('v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=') }),
       encodeNegotiateProtocolVersion({ newestMinor: 0, unrecognized: ['_pq_.compression'] }),
       encodeNotificationResponse({ processId: 4242, channel: 'orders', payload: '{"id":7}' }),
       encodeCopyResponse(Backend.copyBothResponse, { format: 1, columnFormats: [1, 1] }),
@@ -250,7 +250,7 @@ const RFC7677_CLIENT: ScramClient = {
   clientFirstBare: 'n=user,r=rOprNGfwEbeRWgbNEkqO',
 };
 export const RFC7677_SERVER_FIRST = 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096';
-export const RFC7677_SERVER_FINAL = 'v=6rriTRBVBX6xdkpfqYcBLN3hmXHRc3b8rqimzAnvF0k=';
+export const RFC7677_SERVER_FINAL = 'v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=';
 
 export function checkScram(serverFirst: Buffer, serverFinal: Buffer): void {
   // Keep the work bounded: a mutated iteration count can only shrink or stay four digits here.
