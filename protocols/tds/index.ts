@@ -1,0 +1,42 @@
+// The TDS codec's public surface: sans-I/O encoders and decoders for MS-TDS 7.1-7.4.
+// See README.md in this folder for the map of files and how a relay uses the token stream.
+
+export { ProtocolError } from '../errors.js';
+export * from './all-headers.js';
+export * from './colinfo.js';
+export * from './collation.js';
+export * from './colmetadata.js';
+export * from './code-pages.js';
+export * from './decimal.js';
+export * from './done.js';
+export * from './envchange.js';
+export * from './feature-ext.js';
+export * from './featureextack.js';
+export * from './fedauth-token.js';
+export * from './fedauthinfo.js';
+export * from './info-error.js';
+export * from './login7.js';
+export * from './loginack.js';
+export * from './nbcrow.js';
+export * from './offset.js';
+export * from './order.js';
+export * from './packet.js';
+export * from './prelogin.js';
+export * from './returnstatus.js';
+export * from './returnvalue.js';
+export * from './row.js';
+export * from './rpc-request.js';
+export * from './sessionstate.js';
+export * from './sql-batch.js';
+export * from './sspi.js';
+export * from './tabname.js';
+export * from './tds-version.js';
+export * from './temporal.js';
+export * from './token-codes.js';
+export * from './token-context.js';
+export * from './token-stream.js';
+export * from './tokens.js';
+export * from './trans-mgr-request.js';
+export * from './type-info.js';
+export * from './values.js';
+export { Reader, Writer } from './cursor.js';
