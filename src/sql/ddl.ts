@@ -68,8 +68,21 @@ function names(list: unknown): string[] {
   return out;
 }
 
+/** Object types whose command-tag word names the parent (ALTER TABLE for a column), not the object. */
+const OWN_WORDS: Readonly<Partial<Record<ObjectType, string>>> = {
+  OBJECT_COLUMN: 'column',
+  OBJECT_ATTRIBUTE: 'attribute',
+  OBJECT_TABCONSTRAINT: 'table constraint',
+  OBJECT_DOMCONSTRAINT: 'domain constraint',
+  OBJECT_AMOP: 'operator of access method',
+  OBJECT_AMPROC: 'function of access method',
+  OBJECT_PUBLICATION_NAMESPACE: 'publication schema',
+  OBJECT_PUBLICATION_REL: 'publication relation',
+};
+
 function info(type: ObjectType | string | undefined, objects: readonly (string | undefined)[]): DdlInfo {
-  const words = type && type.startsWith('OBJECT_') ? objectWords(type as ObjectType) : (type ?? 'object');
+  const own = type ? OWN_WORDS[type as ObjectType] : undefined;
+  const words = own ?? (type && type.startsWith('OBJECT_') ? objectWords(type as ObjectType) : (type ?? 'object'));
   return { objectType: words.toLowerCase(), objects: objects.filter((o): o is string => o !== undefined && o !== '') };
 }
 

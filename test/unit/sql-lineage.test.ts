@@ -209,6 +209,11 @@ describe('lineage(): output columns', () => {
     expect(names(r.columns[2])).toEqual(cust('ssn'));
   });
 
+  it('system columns carry no user data', () => {
+    const r = run('SELECT ctid, c.xmin, tableoid::regclass FROM customers c');
+    expect(r.columns.every((c) => !c.unresolved && c.sources.length === 0)).toBe(true);
+  });
+
   it('VALUES and literals derive from nothing', () => {
     const r = run("SELECT * FROM (VALUES (1, 'a'), (2, $1)) AS v(n, s)");
     expect(r.columns.map((c) => c.name)).toEqual(['n', 's']);

@@ -1,7 +1,7 @@
 // Name resolution the way PostgreSQL's parser does it (parse_relation.c, simplified): FROM items
 // per query level, innermost level first, CTEs in their own chain. A relation whose columns are
 // unknown makes a lookup that might land on it unresolved instead of guessing.
-import { derive, either, unresolved, wholeRow, withReason, type Lin } from './lin.js';
+import { CONSTANT, derive, either, unresolved, wholeRow, withReason, type Lin } from './lin.js';
 import type { SourceColumn } from './types.js';
 
 export interface Col {
@@ -130,9 +130,13 @@ export class Scope {
     // Not a column anywhere: PostgreSQL then tries a whole-row reference to a relation of that name.
     const rel = this.relation([col]);
     if (rel) return itemRow(rel);
+    if (SYSTEM_COLUMNS.has(col)) return CONSTANT;
     return unresolved(`column "${col}" not found`);
   }
 }
+
+/** System columns (row versions and addresses): not user data, and not in the catalog view. */
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
 
 function describe(i: RelItem): string {
   const base = i.refname ? `"${i.refname}"` : 'a FROM item';
@@ -146,6 +150,7 @@ function colOf(item: RelItem, col: string): Lin | undefined {
 }
 
 function missing(item: RelItem, col: string): Lin {
+  if (SYSTEM_COLUMNS.has(col)) return CONSTANT;
   if (!item.complete) {
     const hints = item.unknownRelation ? [{ ...item.unknownRelation, column: col }] : [];
     return unresolved(`column "${col}" of ${describe(item)} cannot be traced`, hints);
