@@ -10,6 +10,7 @@ import { ConfigError } from './problems.js';
 import { readApprovals } from './sections/approvals.js';
 import { readIdentity } from './sections/identity.js';
 import { readListen } from './sections/listen.js';
+import { readMasking } from './sections/masking.js';
 import { readPrincipals } from './sections/principals.js';
 import { readRules } from './sections/rules.js';
 import { readServerTls } from './sections/server-tls.js';
@@ -27,7 +28,7 @@ export const DEFAULT_DATA_DIR = './.warden';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PLAINTEXT_TOKEN_POLICIES: readonly PlaintextTokenPolicy[] = ['never', 'loopback'];
 
-const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions', 'rules', 'approvals'] as const;
+const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions', 'rules', 'approvals', 'masking'] as const;
 
 export interface LoadOptions {
   /** Where `${env:NAME}` values come from; default process.env. */
@@ -114,6 +115,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     ...(rules ? { rules: rules.names } : {}),
     ...(principalNames ? { principals: principalNames } : {}),
   });
+  const masking = s.has('masking') ? readMasking(s.get('masking'), principalNames ? { principals: principalNames } : {}) : undefined;
 
   if (listen === undefined || identity === undefined || targets === undefined || principals === undefined || sessions === undefined) {
     return undefined;
@@ -131,5 +133,6 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     sessions,
     rules: rules.rules,
     approvals,
+    ...(masking !== undefined ? { masking } : {}),
   };
 }

@@ -3,6 +3,7 @@
 // key path, line and column and the reason. Later features add their own sections here.
 
 import type { ApprovalsConfig, StatementRule } from '../approvals/config.js';
+import type { MaskingConfig } from './sections/masking.js';
 
 export type Duration = number; // milliseconds, parsed from "30s", "5m", "2h", "1d" or a number of seconds
 
@@ -171,6 +172,8 @@ export interface WardenConfig {
   targets: Map<string, TargetConfig>;
   principals: PrincipalRule[];
   sessions: SessionsConfig;
+  /** Wire-level masking rules (docs/masking.md); absent when the file has no `masking:` section. */
+  masking?: MaskingConfig;
   /** Statement rules (allow / deny / hold), in order; see docs/approvals.md. */
   rules?: StatementRule[];
   /** How held statements are decided; defaults when absent (see defaultApprovalsConfig). */
