@@ -214,7 +214,7 @@ describe('node-postgres through warden equals a direct connection', () => {
         { channel: 'orders_changed', payload: '', processId: pid },
       ]);
       // The notifier's BackendKeyData carries the upstream pid, as a direct connection's would.
-      expect(notifier.processID).toBe(pid);
+      expect((notifier as pg.Client & { processID: number }).processID).toBe(pid);
     } finally {
       await listener.end();
       await notifier.end();
