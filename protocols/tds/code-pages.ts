@@ -6,7 +6,9 @@
 // Single-byte pages decode losslessly: a byte the WHATWG table leaves undefined decodes to the
 // code point of the same number (what Windows does for cp1252 0x81), so it encodes back. CP437
 // and CP850 (old SQL collations) are not in WHATWG; their upper halves are spelled out below
-// (generated from Python's codecs, 2026-11-29). Double-byte pages (932/936/949/950) decode through
+// (generated from Python's codecs, 2026-11-29). So is CP1252's: Node's TextDecoder treats the
+// 'windows-1252' label as ISO-8859-1 and would turn 0x80 into U+0080 instead of the euro sign.
+// Double-byte pages (932/936/949/950) decode through
 // TextDecoder; their encoders are built by decoding every lead/trail pair.
 // Encoding a character the code page cannot hold is a RangeError naming it: no silent '?'.
 
@@ -33,6 +35,15 @@ export const CODE_PAGE = {
 } as const;
 
 const UPPER_HALF: Readonly<Record<number, string>> = {
+  1252:
+    '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+    '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178' +
+    '\u00a0\u00a1\u00a2\u00a3\u00a4\u00a5\u00a6\u00a7\u00a8\u00a9\u00aa\u00ab\u00ac\u00ad\u00ae\u00af' +
+    '\u00b0\u00b1\u00b2\u00b3\u00b4\u00b5\u00b6\u00b7\u00b8\u00b9\u00ba\u00bb\u00bc\u00bd\u00be\u00bf' +
+    '\u00c0\u00c1\u00c2\u00c3\u00c4\u00c5\u00c6\u00c7\u00c8\u00c9\u00ca\u00cb\u00cc\u00cd\u00ce\u00cf' +
+    '\u00d0\u00d1\u00d2\u00d3\u00d4\u00d5\u00d6\u00d7\u00d8\u00d9\u00da\u00db\u00dc\u00dd\u00de\u00df' +
+    '\u00e0\u00e1\u00e2\u00e3\u00e4\u00e5\u00e6\u00e7\u00e8\u00e9\u00ea\u00eb\u00ec\u00ed\u00ee\u00ef' +
+    '\u00f0\u00f1\u00f2\u00f3\u00f4\u00f5\u00f6\u00f7\u00f8\u00f9\u00fa\u00fb\u00fc\u00fd\u00fe\u00ff',
   437:
     '\u00c7\u00fc\u00e9\u00e2\u00e4\u00e0\u00e5\u00e7\u00ea\u00eb\u00e8\u00ef\u00ee\u00ec\u00c4\u00c5' +
     '\u00c9\u00e6\u00c6\u00f4\u00f6\u00f2\u00fb\u00f9\u00ff\u00d6\u00dc\u00a2\u00a3\u00a5\u20a7\u0192' +
@@ -62,7 +73,6 @@ const WHATWG_LABEL: Readonly<Record<number, string>> = {
   950: 'big5',
   1250: 'windows-1250',
   1251: 'windows-1251',
-  1252: 'windows-1252',
   1253: 'windows-1253',
   1254: 'windows-1254',
   1255: 'windows-1255',
