@@ -10,6 +10,7 @@
 // across segments. A line never contains a raw '\n' (JSON escapes it), so a line is a frame and
 // a missing final '\n' marks a torn write.
 
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /** Record kinds, as written in the `k` member. */
@@ -58,8 +59,12 @@ export interface TranscriptRecord<D = unknown> {
   hash: string;
 }
 
+type OneShotHash = (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string;
+/** crypto.hash (Node ≥ 20.12) skips the Hash object: about twice as fast for a record-sized input. */
+const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
+
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /**

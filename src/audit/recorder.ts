@@ -17,11 +17,13 @@ import type { SignedMark } from './jws.js';
 import { loadSigningKey } from './keys.js';
 import { SegmentWriter, type WriterHealth } from './segment-writer.js';
 import type {
+  ApprovalInfo,
   CapturedRows,
   DecisionData,
   EventData,
   PrincipalLike,
   ResultData,
+  ResultColumn,
   ResultInfo,
   SessionEndData,
   SessionEndInfo,
@@ -128,7 +130,8 @@ class SessionRecorder implements Recorder {
   sessionId: string | undefined;
   private phase: Phase = 'new';
   private statements = 0;
-  private readonly started = new Map<number, { wall: number; perf: number }>();
+  /** performance.now() when each open statement was recorded (for result durations). */
+  private readonly started = new Map<number, number>();
 
   constructor(
     private readonly writer: SegmentWriter,
@@ -162,25 +165,29 @@ class SessionRecorder implements Recorder {
   statement(info: StatementInfo): Promise<StatementId> {
     if (this.phase !== 'open') return misuse(`statement recorded ${this.phase === 'new' ? 'before sessionStart' : 'after sessionEnd'}`);
     const st = ++this.statements;
-    this.started.set(st, { wall: Date.now(), perf: performance.now() });
+    this.started.set(st, performance.now());
     if (this.started.size > MAX_OPEN_STATEMENTS) this.started.delete(this.started.keys().next().value as number);
+    // Built by assignment, in the order the members are written: this runs for every statement.
+    const limit = this.limits.messageBytes;
     const text = clip(info.text, this.limits.textBytes);
-    const params = info.params?.slice(0, this.limits.params).map((p) => this.param(p));
-    const dropped = (info.params?.length ?? 0) - (params?.length ?? 0);
-    const data: StatementData = {
-      st,
-      text: text.value,
-      ...(text.cut ? { textBytes: text.bytes, textSha256: sha256Hex(info.text) } : {}),
-      ...(params && params.length > 0 ? { params } : {}),
-      ...(dropped > 0 ? { paramsDropped: dropped } : {}),
-      cls: info.classification,
-      verdict: info.verdict,
-      ...optional('rule', info.rule, this.limits.messageBytes),
-      ...optional('reason', info.reason, this.limits.messageBytes),
-      ...(info.approval ? { approval: { ...info.approval } } : {}),
-      ...optional('via', info.via, this.limits.messageBytes),
-      ...optional('name', info.name, this.limits.messageBytes),
-    };
+    const data: StatementData = { st, text: text.value, cls: info.classification, verdict: info.verdict };
+    if (text.cut) {
+      data.textBytes = text.bytes;
+      data.textSha256 = sha256Hex(info.text);
+    }
+    const given = info.params;
+    if (given && given.length > 0) {
+      const n = Math.min(given.length, this.limits.params);
+      const params = new Array<StatementParam>(n);
+      for (let i = 0; i < n; i++) params[i] = this.param(given[i] as StatementParam);
+      data.params = params;
+      if (given.length > n) data.paramsDropped = given.length - n;
+    }
+    if (info.rule !== undefined) data.rule = clip(info.rule, limit).value;
+    if (info.reason !== undefined) data.reason = clip(info.reason, limit).value;
+    if (info.approval) data.approval = approvalInfo(info.approval, limit);
+    if (info.via !== undefined) data.via = clip(info.via, limit).value;
+    if (info.name !== undefined) data.name = clip(info.name, limit).value;
     return this.writer.append(RECORD_KIND.statement, this.sessionId, data).then(() => st);
   }
 
@@ -198,20 +205,20 @@ class SessionRecorder implements Recorder {
 
   result(info: ResultInfo): Promise<void> {
     if (this.phase !== 'open') return misuse('result outside a session');
-    const start = this.started.get(info.statementId);
-    let ms: number | undefined;
-    if (start) ms = info.endedAt ? info.endedAt.getTime() - start.wall : Math.round((performance.now() - start.perf) * 1000) / 1000;
-    const data: ResultData = {
-      st: info.statementId,
-      ...(info.set !== undefined && info.set !== 1 ? { set: info.set } : {}),
-      ...(ms === undefined ? {} : { ms }),
-      columns: info.columns.map((c) => ({ name: c.name, type: c.type, masked: c.masked, ...(c.table === undefined ? {} : { table: c.table }) })),
-      rows: info.rows,
-      bytes: info.bytes,
-      ...(info.error ? { error: { code: info.error.code, message: clip(info.error.message, this.limits.messageBytes).value } } : {}),
-      capture: boundCapture(info.capture, this.limits),
-      ...optional('tag', info.tag, this.limits.messageBytes),
-    };
+    const data: ResultData = { st: info.statementId, columns: [], rows: info.rows, bytes: info.bytes, capture: boundCapture(info.capture, this.limits) };
+    if (info.set !== undefined && info.set !== 1) data.set = info.set;
+    const started = this.started.get(info.statementId);
+    if (started !== undefined) {
+      const end = info.endedAt ? info.endedAt.getTime() - performance.timeOrigin : performance.now();
+      data.ms = Math.round((end - started) * 1000) / 1000;
+    }
+    for (const c of info.columns) {
+      const col: ResultColumn = { name: c.name, type: c.type, masked: c.masked };
+      if (c.table !== undefined) col.table = c.table;
+      data.columns.push(col);
+    }
+    if (info.error) data.error = { code: info.error.code, message: clip(info.error.message, this.limits.messageBytes).value };
+    if (info.tag !== undefined) data.tag = clip(info.tag, this.limits.messageBytes).value;
     return this.writer.append(RECORD_KIND.result, this.sessionId, data);
   }
 
@@ -252,6 +259,14 @@ class SessionRecorder implements Recorder {
     }
     return out;
   }
+}
+
+function approvalInfo(a: ApprovalInfo, limit: number): ApprovalInfo {
+  const out: ApprovalInfo = { requestId: clip(a.requestId, limit).value };
+  if (a.decision !== undefined) out.decision = a.decision;
+  if (a.approver !== undefined) out.approver = clip(a.approver, limit).value;
+  if (a.reason !== undefined) out.reason = clip(a.reason, limit).value;
+  return out;
 }
 
 function misuse(message: string): Promise<never> {

@@ -154,6 +154,9 @@ export class SegmentWriter {
   private lastMarkAt: number;
   private lastIntervalSync: number;
   private headSeq = 0;
+  /** The ISO form of the last record's millisecond, reused while the clock stays on it. */
+  private tsMs = Number.NaN;
+  private ts = '';
   private batchLines: string[] = [];
   private batchBytes = 0;
   private batchDone: Deferred | undefined;
@@ -303,7 +306,12 @@ export class SegmentWriter {
   // ---- records ----------------------------------------------------------------------------------
 
   private push(kind: RecordKind, sid: string | undefined, data: unknown): void {
-    const ts = new Date(this.clock()).toISOString();
+    const ms = this.clock();
+    if (ms !== this.tsMs) {
+      this.tsMs = ms;
+      this.ts = new Date(ms).toISOString();
+    }
+    const ts = this.ts;
     const { line, hash } = encodeRecord(this.nextSeq, ts, this.lastHash, kind, sid, data);
     const bytes = Buffer.byteLength(line);
     if (bytes > this.options.recordBytes) {
