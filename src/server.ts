@@ -14,6 +14,12 @@ import { createTokenVerifier } from './identity/verifier.js';
 import type { TokenVerifier } from './identity/types.js';
 import { PgListener } from './pg/listener.js';
 import { selfSignedCertificate } from './tls/self-signed.js';
+import { hostname } from 'node:os';
+import { transcriptConfig } from './audit/config.js';
+import { TranscriptStore } from './audit/recorder.js';
+import { sanitizeInstanceId } from './audit/segment-files.js';
+import type { SessionServices } from './services.js';
+import { initSqlParser } from './sql/parser.js';
 
 export interface WardenServer {
   config: WardenConfig;
@@ -55,6 +61,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     : undefined;
   const adminAddress = admin && config.listen.admin ? await admin.listen(config.listen.admin) : undefined;
   const adminUrl = adminAddress ? httpBase(adminAddress) : undefined;
+  const closers: (() => Promise<void>)[] = [];
 
   try {
     let devIssuer: DevIssuer | undefined;
@@ -67,10 +74,12 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     }
     const verifier = createTokenVerifier(config.identity, { logger, ...(devIssuer ? { devIssuer } : {}) });
     const tlsSetup = await secureContextFor(config);
+    const services = await startServices(config, logger, metrics);
+    closers.push(() => services.close());
 
     let postgres: AddressInfo | undefined;
     if (config.listen.postgres) {
-      pgListener = new PgListener({ config, verifier, secureContext: tlsSetup?.context, logger, metrics });
+      pgListener = new PgListener({ config, verifier, secureContext: tlsSetup?.context, logger, metrics, services });
       postgres = await pgListener.listen(config.listen.postgres);
       logger.info({ address: `${postgres.address}:${postgres.port}`, tls: Boolean(tlsSetup) }, 'PostgreSQL listener ready');
     }
@@ -91,6 +100,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
           }
           await stopped;
         }
+        for (const c of closers.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'error while closing'));
         await admin?.close();
       })();
       return closing;
@@ -110,7 +120,50 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       close,
     };
   } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
     await admin?.close();
     throw err;
   }
+}
+
+/** Transcripts, statement rules, approvals and masking, as configured. */
+async function startServices(config: WardenConfig, logger: Logger, metrics: Metrics): Promise<SessionServices & { close(): Promise<void> }> {
+  const t = config.transcripts;
+  const instanceId = t?.instanceId ?? sanitizeInstanceId(hostname());
+  let store: TranscriptStore | undefined;
+  if (t?.enabled) {
+    await initSqlParser();
+    store = await TranscriptStore.open(
+      transcriptConfig(config.dataDir, {
+        dir: t.dir,
+        instanceId: t.instanceId,
+        keyFile: t.keyFile,
+        createKey: t.createKey,
+        fsync: t.fsync,
+        fsyncIntervalMs: t.fsyncIntervalMs,
+        segmentMaxBytes: t.segmentMaxBytes,
+        segmentMaxAgeMs: t.segmentMaxAgeMs,
+        capture: { mode: t.capture, firstRows: t.captureRows },
+      }),
+      {
+        logger: logger.child({ component: 'transcripts' }),
+        onUnhealthy: (err) => {
+          metrics.transcriptFailuresTotal.inc();
+          logger.error({ err: err.message }, t.onWriteError === 'refuse' ? 'transcripts cannot be written: refusing statements until warden is restarted' : 'transcripts cannot be written: continuing unrecorded (on_write_error: continue)');
+        },
+      },
+    );
+    logger.info({ dir: t.dir, instance: t.instanceId, fsync: t.fsync }, 'recording transcripts');
+  }
+  return {
+    instanceId,
+    recorders: store,
+    transcripts: t,
+    policy: undefined,
+    approvals: undefined,
+    masking: undefined,
+    close: async () => {
+      await store?.close();
+    },
+  };
 }

@@ -83,6 +83,8 @@ export class Metrics {
   readonly bytesTotal = new Counter('warden_bytes_total', 'Bytes relayed, by direction (client_to_upstream, upstream_to_client).');
   readonly protocolErrorsTotal = new Counter('warden_protocol_errors_total', 'Sessions ended by a protocol error, by protocol and side.');
   readonly cancelsTotal = new Counter('warden_cancel_requests_total', 'Cancel requests, by result (forwarded, unknown_key).');
+  readonly transcriptFailuresTotal = new Counter('warden_transcript_write_failures_total', 'Times the transcript store became unwritable.');
+  readonly verdictsTotal = new Counter('warden_statement_verdicts_total', 'Statement verdicts, by protocol and verdict (allow, deny, hold, grant).');
 
   private readonly all: Metric[] = [
     this.sessionsActive,
@@ -94,6 +96,8 @@ export class Metrics {
     this.bytesTotal,
     this.protocolErrorsTotal,
     this.cancelsTotal,
+    this.verdictsTotal,
+    this.transcriptFailuresTotal,
   ];
 
   /** Lets other parts register their own metrics. */

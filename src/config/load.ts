@@ -16,6 +16,7 @@ import { readRules } from './sections/rules.js';
 import { readServerTls } from './sections/server-tls.js';
 import { readSessions } from './sections/sessions.js';
 import { readTargets } from './sections/targets.js';
+import { readTranscripts } from './sections/transcripts.js';
 import type { PlaintextTokenPolicy, WardenConfig } from './types.js';
 import { MiB, formatBytes } from './units.js';
 import type { Field } from './validate.js';
@@ -28,7 +29,7 @@ export const DEFAULT_DATA_DIR = './.warden';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PLAINTEXT_TOKEN_POLICIES: readonly PlaintextTokenPolicy[] = ['never', 'loopback'];
 
-const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions', 'rules', 'approvals', 'masking'] as const;
+const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'identity', 'targets', 'principals', 'sessions', 'rules', 'approvals', 'masking', 'transcripts'] as const;
 
 export interface LoadOptions {
   /** Where `${env:NAME}` values come from; default process.env. */
@@ -106,6 +107,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     ...(identity ? { issuers: identity.names } : {}),
   });
   const sessions = readSessions(s.get('sessions'));
+  const transcripts = readTranscripts(s.get('transcripts'), { dataDir, ...(targets ? { targets: new Set(targets.targets.keys()) } : {}) });
   const principalNames = principals ? new Set(principals.map((p) => p.name)) : undefined;
   const rules = readRules(s.get('rules'), { ...(targets ? { targets: targets.names } : {}), ...(principalNames ? { principals: principalNames } : {}) });
   const approvals = readApprovals(s.get('approvals'), {
@@ -117,7 +119,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
   });
   const masking = s.has('masking') ? readMasking(s.get('masking'), principalNames ? { principals: principalNames } : {}) : undefined;
 
-  if (listen === undefined || identity === undefined || targets === undefined || principals === undefined || sessions === undefined) {
+  if (listen === undefined || identity === undefined || targets === undefined || principals === undefined || sessions === undefined || transcripts === undefined) {
     return undefined;
   }
   if (rules === undefined || approvals === undefined) return undefined;

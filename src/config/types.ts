@@ -154,6 +154,25 @@ export interface SessionsConfig {
   loginTimeout: Duration;
 }
 
+/** `transcripts:` — see src/config/sections/transcripts.ts and docs/transcripts.md. */
+export interface TranscriptsConfig {
+  enabled: boolean;
+  dir: string;
+  instanceId: string;
+  keyFile: string;
+  /** Generate the key when absent (only for the default path; an explicit key_file must exist). */
+  createKey: boolean;
+  fsync: 'each' | 'interval';
+  fsyncIntervalMs: number;
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+  capture: 'none' | 'digest' | 'first' | 'all';
+  captureRows: number;
+  /** refuse: statements are refused while transcripts cannot be written (fail closed); continue: fail open. */
+  onWriteError: 'refuse' | 'continue';
+  targets: Map<string, { capture: 'none' | 'digest' | 'first' | 'all' }>;
+}
+
 export interface WardenConfig {
   /** Absolute path of the file this was loaded from, if any. */
   source?: string;
@@ -178,4 +197,6 @@ export interface WardenConfig {
   rules?: StatementRule[];
   /** How held statements are decided; defaults when absent (see defaultApprovalsConfig). */
   approvals?: ApprovalsConfig;
+  /** Session transcripts; the loader always fills it (absent only in hand-built configurations). */
+  transcripts?: TranscriptsConfig;
 }

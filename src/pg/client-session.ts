@@ -26,9 +26,13 @@ import {
 import { decodeStartupPacket, startupPacketLength, type StartupMessage } from '../../protocols/postgres/startup-message.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
+import type { Recorder } from '../audit/recorder.js';
+import type { SessionMasker } from '../masking/types.js';
+import type { SessionServices } from '../services.js';
+import { SessionFlow } from './flow/session-flow.js';
 import type { CancelRegistry, UpstreamCancelTarget } from './cancel-registry.js';
 import { MessageReader, DeadlineError, ConnectionClosedError } from './message-reader.js';
-import { PassThroughClient, PassThroughServer, PgRelay, type RelayEndReason } from './relay.js';
+import { PassThroughClient, PassThroughServer, PgRelay, type DirectionHandler, type RelayEndReason } from './relay.js';
 import { SqlState } from './sqlstate.js';
 import { connectUpstream, sendUpstreamCancel, UpstreamError, type UpstreamSession } from './upstream.js';
 
@@ -41,6 +45,7 @@ export interface PgSessionDeps {
   secureContext: tls.SecureContext | undefined;
   logger: Logger;
   metrics: Metrics;
+  services: SessionServices;
   cancels: CancelRegistry;
   /** Called when the session is established and when it ends, for the session registry. */
   onOpen(session: PgClientSession): void;
@@ -73,12 +78,15 @@ export class PgClientSession {
   principal: Principal | undefined;
   target: PostgresTargetConfig | undefined;
   private relay: PgRelay | undefined;
+  private flow: SessionFlow | undefined;
+  private recorder: Recorder | undefined;
   private upstream: UpstreamSession | undefined;
   private cancelTarget: UpstreamCancelTarget | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private closed = false;
   applicationName: string | undefined;
+  clientUser: string | undefined;
 
   constructor(
     raw: net.Socket,
@@ -100,6 +108,7 @@ export class PgClientSession {
       const startup = await this.negotiateStartup(deadline);
       if (!startup) return; // a CancelRequest, handled
       this.applicationName = startup.params.get('application_name');
+      this.clientUser = startup.params.get('user');
       const { principal, target } = await this.authenticate(startup, deadline);
       this.principal = principal;
       this.target = target;
@@ -298,26 +307,127 @@ export class PgClientSession {
       processId: upstream.backendKey.processId,
       secretKey: upstream.backendKey.secretKey,
       sessionId: this.id,
-      cancel: () => sendUpstreamCancel(target, upstream.backendKey),
+      cancel: () => (this.flow?.cancelHeld() ? Promise.resolve() : sendUpstreamCancel(target, upstream.backendKey)),
     };
+    let masker: SessionMasker | undefined;
+    try {
+      await this.startRecording(target);
+      masker = await this.startMasking(target);
+    } catch (err) {
+      upstream.socket.destroy();
+      throw err;
+    }
     const clientKey = this.deps.cancels.register(this.cancelTarget);
 
     const greeting = [encodeAuthentication({ type: 'ok' }), ...upstream.parameterStatus, ...upstream.notices, encodeBackendKeyData(clientKey), encodeReadyForQuery(upstream.transactionStatus)];
     this.socket.write(Buffer.concat(greeting));
-    this.startRelay(upstream);
+    this.startRelay(upstream, masker);
   }
 
-  private startRelay(upstream: UpstreamSession): void {
+  /** Opens this session's transcript (fail closed: no session runs unrecorded unless configured to). */
+  private async startRecording(target: PostgresTargetConfig): Promise<void> {
+    const { recorders, transcripts } = this.deps.services;
+    if (!recorders || !transcripts?.enabled) return;
+    if (!recorders.healthy && transcripts.onWriteError === 'refuse') {
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.ioError, message: 'warden cannot record sessions right now; try again later' },
+        { reason: 'transcripts unavailable' },
+      );
+    }
+    const recorder = recorders.recorder();
+    const principal = this.principal as Principal;
+    try {
+      await recorder.sessionStart({
+        sessionId: this.id,
+        protocol: 'postgres',
+        target: target.name,
+        principal,
+        client: {
+          address: this.remoteAddress ?? '',
+          port: this.remotePort ?? 0,
+          tls: this.tlsInfo ? { version: this.tlsInfo.protocol ?? '', cipher: this.tlsInfo.cipher ?? '' } : null,
+          ...(this.applicationName ? { application: this.applicationName } : {}),
+          ...(this.clientUser ? { user: this.clientUser } : {}),
+          database: target.name,
+        },
+      });
+      this.recorder = recorder;
+    } catch (err) {
+      if (transcripts.onWriteError === 'refuse') {
+        throw new Refusal(
+          { severity: 'FATAL', code: SqlState.ioError, message: 'warden cannot record sessions right now; try again later' },
+          { reason: 'transcripts unavailable', detail: (err as Error).message },
+        );
+      }
+      this.log.error({ err: (err as Error).message }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
+    }
+  }
+
+  private async startMasking(target: PostgresTargetConfig): Promise<SessionMasker | undefined> {
+    const engine = this.deps.services.masking;
+    if (!engine) return undefined;
+    try {
+      return await engine.session({ principal: this.principal as Principal, target: target.name });
+    } catch (err) {
+      // Without the catalog warden cannot tell protected columns apart: refuse the session.
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.connectionFailure, message: `warden could not load masking metadata for target "${target.name}"` },
+        { reason: 'masking unavailable', detail: (err as Error).message },
+      );
+    }
+  }
+
+  private startRelay(upstream: UpstreamSession, masker: SessionMasker | undefined): void {
     const { metrics } = this.deps;
     const target = this.target as PostgresTargetConfig;
     const labels = { protocol: 'postgres', target: target.name };
     const queries = metrics.queriesTotal.bind(labels);
     const up = metrics.bytesTotal.bind({ direction: 'client_to_upstream' });
     const down = metrics.bytesTotal.bind({ direction: 'upstream_to_client' });
-    this.relay = new PgRelay(this.socket, upstream.socket, new PassThroughClient(() => queries.inc()), new PassThroughServer(), {
+    const services = this.deps.services;
+    const principal = this.principal as Principal;
+    const ctx = { principal, target: target.name, protocol: 'postgres' as const };
+    const needsFlow =
+      this.recorder !== undefined ||
+      (services.policy !== undefined && !services.policy.permitsEverything(ctx)) ||
+      (masker !== undefined && !masker.inert);
+    let clientHandler: DirectionHandler = new PassThroughClient(() => queries.inc());
+    let serverHandler: DirectionHandler = new PassThroughServer();
+    if (needsFlow) {
+      const transcripts = services.transcripts;
+      const recorders = services.recorders;
+      const verdicts = {
+        allow: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'allow' }),
+        deny: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' }),
+        hold: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'hold' }),
+        grant: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'grant' }),
+      };
+      this.flow = new SessionFlow({
+        sessionId: this.id,
+        principal,
+        target: target.name,
+        clientAddress: this.remoteAddress ?? '',
+        instanceId: services.instanceId,
+        logger: this.log,
+        policy: services.policy,
+        approvals: services.approvals,
+        masker,
+        recorder: this.recorder,
+        capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
+        durableBeforeForward: transcripts?.fsync === 'each',
+        recordingHealthy: () => !this.recorder || !recorders || recorders.healthy || transcripts?.onWriteError === 'continue',
+        inject: (msg) => this.relay?.injectToClient(msg),
+        onQuery: () => queries.inc(),
+        onVerdict: (v) => verdicts[v].inc(),
+      });
+      clientHandler = this.flow.client;
+      serverHandler = this.flow.server;
+    }
+    this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
       onEnd: (reason) => this.relayEnded(reason),
       onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),
+      onHandlerError: (side, err) => this.log.error({ side, err: err instanceof Error ? err.message : String(err) }, 'statement flow failed; closing the session'),
     });
     this.state = 'relaying';
     metrics.sessionsTotal.inc(labels);
@@ -346,6 +456,10 @@ export class PgClientSession {
       this.log.warn({ side: reason.side, error: reason.message }, 'session closed on a protocol error');
     }
     this.log.info({ reason: reason.kind, durationMs: Date.now() - this.startedAt.getTime() }, 'session ended');
+    this.flow?.close('disconnected');
+    this.recorder
+      ?.sessionEnd({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) })
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed at session end'));
     this.markClosed();
   }
 

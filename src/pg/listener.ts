@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { ListenConfig, WardenConfig } from '../config/types.js';
 import type { TokenVerifier } from '../identity/types.js';
 import type { Metrics } from '../admin/metrics.js';
+import type { SessionServices } from '../services.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { PgClientSession } from './client-session.js';
 
@@ -14,6 +15,7 @@ export interface PgListenerDeps {
   secureContext: tls.SecureContext | undefined;
   logger: Logger;
   metrics: Metrics;
+  services: SessionServices;
 }
 
 export class PgListener {

@@ -21,6 +21,8 @@ export const SqlState = {
   internalError: 'XX000',
   /** Too many connections / resources. */
   tooManyConnections: '53300',
+  /** Transcripts cannot be written (fail closed). */
+  ioError: '58030',
   /** Query cancelled. */
   queryCanceled: '57014',
 } as const;

@@ -1,0 +1,79 @@
+// `transcripts:` — the tamper-evident record of every session (see docs/transcripts.md).
+//
+//   transcripts:
+//     enabled: true                 # record every session (default true)
+//     dir: ./.warden/transcripts    # default <data_dir>/transcripts
+//     instance_id: warden-1         # names this instance's chain; default the host name
+//     key_file: keys/transcript.pem # Ed25519 signing key; default <data_dir>/keys/transcript-ed25519.pem (generated)
+//     fsync: interval               # each: a statement is durable before it is forwarded; interval: fsync every fsync_interval
+//     fsync_interval: 1s
+//     segment_max_bytes: 64MiB
+//     segment_max_age: 1h
+//     capture: digest               # none | digest | first | all — result rows kept (as the client received them)
+//     capture_rows: 10              # rows kept by `first`
+//     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
+//     targets: { shop: { capture: first } }   # per-target capture
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { sanitizeInstanceId } from '../../audit/segment-files.js';
+import type { CaptureMode } from '../../audit/config.js';
+import type { TranscriptsConfig } from '../types.js';
+import { GiB, HOUR, MiB, MINUTE, SECOND } from '../units.js';
+import type { Field } from '../validate.js';
+
+export const CAPTURE_MODES: readonly CaptureMode[] = ['none', 'digest', 'first', 'all'];
+
+export function readTranscripts(field: Field, ctx: { dataDir: string; targets?: ReadonlySet<string> }): TranscriptsConfig | undefined {
+  if (!field.present) return defaultTranscripts(ctx.dataDir);
+  const s = field.section([
+    'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
+    'capture', 'capture_rows', 'on_write_error', 'targets',
+  ]);
+  if (!s) return undefined;
+  const d = defaultTranscripts(ctx.dataDir);
+  const keyFile = s.get('key_file').filePath();
+  const perTarget = new Map<string, { capture: CaptureMode }>();
+  const targetsField = s.get('targets');
+  if (targetsField.present) {
+    for (const [name, f] of targetsField.entries() ?? []) {
+      if (ctx.targets && !ctx.targets.has(name)) f.fail(`no target named "${name}"`);
+      const t = f.section(['capture']);
+      const mode = t?.get('capture').oneOf(CAPTURE_MODES);
+      if (mode) perTarget.set(name, { capture: mode });
+    }
+  }
+  const instance = s.get('instance_id').string({ check: (v) => (sanitizeInstanceId(v) === v ? undefined : 'may hold only letters, digits, "-", "_" and "."') });
+  return {
+    enabled: s.get('enabled').boolean() ?? d.enabled,
+    dir: s.get('dir').filePath() ?? d.dir,
+    instanceId: instance ?? d.instanceId,
+    keyFile: keyFile ?? d.keyFile,
+    createKey: keyFile === undefined,
+    fsync: s.get('fsync').oneOf(['each', 'interval'] as const) ?? d.fsync,
+    fsyncIntervalMs: s.get('fsync_interval').duration({ min: 10, max: MINUTE }) ?? d.fsyncIntervalMs,
+    segmentMaxBytes: s.get('segment_max_bytes').bytes({ min: MiB, max: 4 * GiB }) ?? d.segmentMaxBytes,
+    segmentMaxAgeMs: s.get('segment_max_age').duration({ min: SECOND, max: 24 * HOUR }) ?? d.segmentMaxAgeMs,
+    capture: s.get('capture').oneOf(CAPTURE_MODES) ?? d.capture,
+    captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
+    onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
+    targets: perTarget,
+  };
+}
+
+export function defaultTranscripts(dataDir: string): TranscriptsConfig {
+  return {
+    enabled: true,
+    dir: join(dataDir, 'transcripts'),
+    instanceId: sanitizeInstanceId(hostname()),
+    keyFile: join(dataDir, 'keys', 'transcript-ed25519.pem'),
+    createKey: true,
+    fsync: 'interval',
+    fsyncIntervalMs: SECOND,
+    segmentMaxBytes: 64 * MiB,
+    segmentMaxAgeMs: HOUR,
+    capture: 'digest',
+    captureRows: 10,
+    onWriteError: 'refuse',
+    targets: new Map(),
+  };
+}

@@ -1,0 +1,908 @@
+// The statement flow of one PostgreSQL session: the gate order of the design card, applied to
+// every message in both directions.
+//
+//   client → server:  decode → classify → verdict (allow | deny | hold) → record → forward
+//   server → client:  match the response to its statement → mask → record → forward
+//
+// It is the DirectionHandler pair the relay runs when any policy, masking or recording applies
+// to the session. Extended-protocol batches are tracked exactly (a queue of expected responses),
+// so pipelined clients get their results masked and recorded against the right statement, and a
+// refused or held statement keeps every later message in order behind it.
+import type { Logger } from '../../log.js';
+import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
+import {
+  commandTagRows,
+  decodeCommandComplete,
+  decodeCopyResponse,
+  decodeParameterDescription,
+  decodeRowDescription,
+  type FieldDescription,
+} from '../../../protocols/postgres/backend-messages.js';
+import { decodeNotice, encodeErrorResponse, encodeNoticeResponse, type ErrorSpec } from '../../../protocols/postgres/error-response.js';
+import {
+  decodeBind,
+  decodeClose,
+  decodeDescribe,
+  decodeExecute,
+  decodeParse,
+  decodeQuery,
+  formatAt,
+} from '../../../protocols/postgres/frontend-messages.js';
+import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
+import type { CapturePolicy } from '../../audit/config.js';
+import type { Recorder } from '../../audit/recorder.js';
+import { RowCapture } from '../../audit/recorder.js';
+import type { ResultColumn, StatementParam } from '../../audit/types.js';
+import type { Principal } from '../../identity/types.js';
+import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
+import { classify } from '../../sql/classify.js';
+import type { Classification, StatementInfo } from '../../sql/types.js';
+import type { OutputBatch } from '../output-batch.js';
+import type { DirectionHandler } from '../relay.js';
+import { displayParams } from './params.js';
+import { cancelled, denied, FAIL_TRANSACTION_QUERY } from './refusal.js';
+import { EXTENDED, type Expect, type Portal, type Prepared, type RecordedStatement } from './state.js';
+import { typeName } from './types.js';
+import { ALLOW, changesCatalog, decide, summarize } from './verdicts.js';
+
+export interface FlowDeps {
+  sessionId: string;
+  principal: Principal;
+  target: string;
+  clientAddress: string;
+  instanceId: string;
+  logger: Logger;
+  policy: StatementPolicy | undefined;
+  approvals: ApprovalService | undefined;
+  masker: SessionMasker | undefined;
+  recorder: Recorder | undefined;
+  capture: CapturePolicy;
+  /** fsync `each`: a statement's record must be durable before the statement is forwarded. */
+  durableBeforeForward: boolean;
+  /** False while transcripts cannot be written and the policy says to refuse statements then. */
+  recordingHealthy(): boolean;
+  /** Sends a message of warden's own to the client at the next message boundary. */
+  inject(msg: Buffer): void;
+  onQuery(): void;
+  onVerdict(action: 'allow' | 'deny' | 'hold' | 'grant'): void;
+}
+
+/** The result set being streamed to the client. */
+interface ResultSet {
+  rec: RecordedStatement | undefined;
+  fields: readonly FieldDescription[];
+  plan: RowMaskPlan | undefined;
+  copy: CopyMaskPlan | undefined;
+  capture: RowCapture | undefined;
+  set: number;
+  /** A masking failure: swallow the rest of the response until ReadyForQuery. */
+  aborted: boolean;
+}
+
+const CLIENT_WHOLE = new Uint8Array(256);
+for (const c of [
+  Frontend.query, Frontend.parse, Frontend.bind, Frontend.describe, Frontend.execute, Frontend.close,
+  Frontend.sync, Frontend.flush, Frontend.terminate, Frontend.functionCall,
+]) CLIENT_WHOLE[c] = 1;
+
+const SERVER_WHOLE = new Uint8Array(256);
+for (const c of [
+  Backend.parseComplete, Backend.bindComplete, Backend.closeComplete, Backend.noData, Backend.parameterDescription,
+  Backend.rowDescription, Backend.commandComplete, Backend.emptyQueryResponse, Backend.portalSuspended,
+  Backend.errorResponse, Backend.noticeResponse, Backend.notificationResponse, Backend.copyOutResponse,
+  Backend.copyInResponse, Backend.copyBothResponse, Backend.copyDone, Backend.functionCallResponse,
+]) SERVER_WHOLE[c] = 1;
+
+export class SessionFlow {
+  readonly client: DirectionHandler;
+  readonly server: DirectionHandler;
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly queue: Expect[] = [];
+  /** Extended batch refused by warden: drop client messages until Sync. */
+  private refusing: { error: ErrorSpec; rec: RecordedStatement | undefined } | undefined;
+  /** The current result set on the server → client side. */
+  private result: ResultSet | undefined;
+  /** Which statement of the current simple Query the next response belongs to. */
+  private stmtIndex = 0;
+  /** Result sets so far in the current response (transcripts number them). */
+  private resultSets = 0;
+  /** A statement currently held for approval, withdrawn on cancel. */
+  private holding: { withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended'): void; cancelled: boolean } | undefined;
+  private readonly ctx: PolicyContext;
+  /** Statements recorded so far (their ids in the transcript). */
+  private recorded = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: FlowDeps) {
+    this.ctx = { principal: deps.principal, target: deps.target, protocol: 'postgres' };
+    this.log = deps.logger;
+    const self = this;
+    this.client = {
+      whole: (code) => CLIENT_WHOLE[code] === 1,
+      onMessage: (code, buf, start, end, out) => self.fromClient(code, buf, start, end, out),
+      onBytes: (buf, start, end, out) => {
+        if (!self.refusing) out.add(buf, start, end);
+      },
+    };
+    this.server = {
+      whole: (code) => SERVER_WHOLE[code] === 1 || (code === Backend.dataRow && self.wantsRows()) || (code === Backend.copyData && (self.result?.copy?.active === true || self.result?.aborted === true)),
+      onMessage: (code, buf, start, end, out) => self.fromServer(code, buf, start, end, out),
+      onBytes: (buf, start, end, out) => {
+        if (!self.result?.aborted) out.add(buf, start, end);
+      },
+    };
+  }
+
+  /** True when a statement is held: a CancelRequest then withdraws it instead of reaching the server. */
+  cancelHeld(): boolean {
+    if (!this.holding) return false;
+    this.holding.cancelled = true;
+    this.holding.withdraw('cancelled');
+    return true;
+  }
+
+  /** The session is ending: withdraw a held statement. */
+  close(reason: 'disconnected' | 'session-ended'): void {
+    this.holding?.withdraw(reason);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // client → server
+
+  private fromClient(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
+    const msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+    if (this.refusing && code !== Frontend.sync && code !== Frontend.terminate) return; // PostgreSQL skips to Sync after an error
+    switch (code) {
+      case Frontend.query:
+        return this.onQuery(msg, out);
+      case Frontend.parse:
+        return this.onParse(msg, out);
+      case Frontend.bind:
+        return this.onBind(msg, out);
+      case Frontend.describe: {
+        const t = decodeDescribe(msg);
+        out.push(msg);
+        if (t.kind === 'statement') this.queue.push({ k: 'describe-stmt', stmt: this.statements.get(t.name) });
+        else this.queue.push({ k: 'describe-portal', portal: this.portals.get(t.name) });
+        return;
+      }
+      case Frontend.execute:
+        return this.onExecute(msg, out);
+      case Frontend.close: {
+        const t = decodeClose(msg);
+        if (t.kind === 'statement') this.statements.delete(t.name);
+        else this.portals.delete(t.name);
+        out.push(msg);
+        this.queue.push({ k: 'close' });
+        return;
+      }
+      case Frontend.sync:
+        return this.onSync(msg, out);
+      case Frontend.functionCall:
+        // The fast-path function call names a function by OID, out of reach of classification.
+        this.deps.onVerdict('deny');
+        this.failWith(out, denied('warden does not allow fast-path function calls'), undefined);
+        return;
+      default:
+        out.push(msg);
+    }
+  }
+
+  private classifyText(sql: string): Classification {
+    return classify(sql);
+  }
+
+  /** The verdict for a statement text: policy and masking checks, and refusal while transcripts cannot be written. */
+  private verdictFor(cls: Classification): StatementVerdict {
+    if (!this.deps.recordingHealthy()) {
+      return { action: 'deny', rule: 'transcripts', reason: 'the transcript store cannot be written; statements are refused until it recovers' };
+    }
+    return decide(this.ctx, cls, this.deps.policy, this.deps.masker);
+  }
+
+  private onQuery(msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+    this.deps.onQuery();
+    const sql = decodeQuery(msg);
+    const cls = this.classifyText(sql);
+    const verdict = this.verdictFor(cls);
+    const statements = cls.ok ? cls.statements : undefined;
+    const ddl = changesCatalog(cls);
+    if (verdict.action === 'allow') {
+      this.deps.onVerdict('allow');
+      const rec = this.record(sql, cls, verdict, 'simple');
+      return this.afterDurable(rec, () => {
+        out.push(msg);
+        this.queue.push({ k: 'query', statements, rec, ddl });
+      });
+    }
+    if (verdict.action === 'deny') {
+      this.deps.onVerdict('deny');
+      const rec = this.record(sql, cls, verdict, 'simple');
+      this.failWith(out, this.refusal(verdict), rec);
+      return;
+    }
+    return this.hold(sql, cls, verdict, 'simple', undefined, out, (rec, approved) => {
+      if (approved) {
+        out.push(msg);
+        this.queue.push({ k: 'query', statements, rec, ddl });
+      } else {
+        this.failWith(out, this.lastRefusal, rec);
+      }
+    });
+  }
+
+  private onParse(msg: Buffer, out: OutputBatch): void {
+    const p = decodeParse(msg);
+    const cls = this.classifyText(p.sql);
+    const verdict = this.verdictFor(cls);
+    const stmt: Prepared = {
+      name: p.name,
+      sql: p.sql,
+      classification: cls,
+      info: cls.ok && cls.statements.length === 1 ? cls.statements[0] : undefined,
+      verdict,
+      paramTypes: [...p.paramTypes],
+      fields: undefined,
+      approvedInBatch: false,
+    };
+    this.statements.set(p.name, stmt);
+    if (verdict.action === 'deny') {
+      // Refused at Parse, as PostgreSQL would report a statement it cannot prepare.
+      this.deps.onVerdict('deny');
+      const rec = this.record(p.sql, cls, verdict, 'extended', p.name || undefined);
+      this.refuseBatch(this.refusal(verdict), rec);
+      return;
+    }
+    out.push(msg);
+    this.queue.push({ k: 'parse', stmt });
+  }
+
+  private onBind(msg: Buffer, out: OutputBatch): void {
+    const b = decodeBind(msg);
+    const stmt = this.statements.get(b.statement);
+    const shown = this.deps.recorder || this.deps.approvals ? displayParams(b.params, b.paramFormats, stmt?.paramTypes ?? []) : undefined;
+    const portal: Portal = {
+      name: b.portal,
+      stmt,
+      resultFormats: b.resultFormats,
+      params: shown?.values ?? [],
+      fields: stmt?.fields ? withFormats(stmt.fields, b.resultFormats) : stmt?.fields,
+    };
+    this.portals.set(b.portal, portal);
+    out.push(msg);
+    this.queue.push({ k: 'bind', portal });
+  }
+
+  private onExecute(msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+    this.deps.onQuery();
+    const e = decodeExecute(msg);
+    const portal = this.portals.get(e.portal);
+    const stmt = portal?.stmt;
+    // Unknown portal: the server will report the error; nothing of ours runs.
+    let verdict: StatementVerdict = stmt ? (stmt.approvedInBatch ? ALLOW : stmt.verdict) : ALLOW;
+    if (!this.deps.recordingHealthy()) verdict = this.verdictFor(stmt?.classification ?? { ok: false, error: 'unknown portal' });
+    const sql = stmt?.sql ?? '';
+    const cls = stmt?.classification ?? { ok: false as const, error: 'unknown portal' };
+    const params = portal ? this.transcriptParams(portal) : undefined;
+    if (verdict.action === 'allow') {
+      this.deps.onVerdict('allow');
+      const rec = stmt ? this.record(sql, cls, verdict, 'extended', stmt.name || undefined, params) : undefined;
+      return this.afterDurable(rec, () => {
+        out.push(msg);
+        this.queue.push({ k: 'execute', portal, rec });
+      });
+    }
+    if (verdict.action === 'deny') {
+      this.deps.onVerdict('deny');
+      const rec = this.record(sql, cls, verdict, 'extended', stmt?.name || undefined, params);
+      this.refuseBatch(this.refusal(verdict), rec);
+      return;
+    }
+    return this.hold(sql, cls, verdict, 'extended', portal, out, (rec, approved) => {
+      if (approved) {
+        if (stmt) stmt.approvedInBatch = true;
+        out.push(msg);
+        this.queue.push({ k: 'execute', portal, rec });
+      } else {
+        this.refuseBatch(this.lastRefusal, rec);
+      }
+    });
+  }
+
+  private onSync(msg: Buffer, out: OutputBatch): void {
+    for (const s of this.statements.values()) s.approvedInBatch = false;
+    const refusing = this.refusing;
+    if (!refusing) {
+      out.push(msg);
+      this.queue.push({ k: 'sync', swallowReady: false });
+      return;
+    }
+    this.refusing = undefined;
+    // Our error takes the refused message's place; then the batch ends, and the server fails
+    // the transaction the way it would have for a failed statement.
+    this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
+    out.push(msg);
+    this.queue.push({ k: 'sync', swallowReady: true });
+    out.push(FAIL_TRANSACTION_QUERY);
+    this.queue.push({ k: 'fail-query', error: undefined, rec: undefined });
+  }
+
+  /** Simple-protocol refusal: the Query is replaced by one that fails the transaction; our error replaces the server's. */
+  private failWith(out: OutputBatch, error: ErrorSpec, rec: RecordedStatement | undefined): void {
+    out.push(FAIL_TRANSACTION_QUERY);
+    this.queue.push({ k: 'fail-query', error, rec });
+  }
+
+  /** Extended-protocol refusal: drop everything until Sync (as the server does after an error). */
+  private refuseBatch(error: ErrorSpec, rec: RecordedStatement | undefined): void {
+    this.refusing ??= { error, rec };
+  }
+
+  private lastRefusal: ErrorSpec = denied('statement refused');
+
+  private refusal(v: StatementVerdict): ErrorSpec {
+    if (v.action === 'allow') return denied('statement refused');
+    return denied(`statement refused by warden policy rule "${v.rule}": ${v.reason}`);
+  }
+
+  private transcriptParams(portal: Portal): StatementParam[] | undefined {
+    if (!this.deps.recorder || portal.params.length === 0) return undefined;
+    const types = portal.stmt?.paramTypes ?? [];
+    return portal.params.map((value, i) => ({ type: typeName(types[i] ?? 0), value }));
+  }
+
+  private record(
+    sql: string,
+    cls: Classification,
+    verdict: StatementVerdict,
+    via: string,
+    name?: string,
+    params?: StatementParam[],
+    approval?: { requestId: string },
+  ): RecordedStatement | undefined {
+    const r = this.deps.recorder;
+    if (!r) return undefined;
+    const p = r.statement({
+      text: sql,
+      classification: summarize(cls),
+      verdict: verdict.action,
+      ...(verdict.action !== 'allow' ? { rule: verdict.rule, reason: verdict.reason } : verdict.rule ? { rule: verdict.rule } : {}),
+      via,
+      ...(name ? { name } : {}),
+      ...(params ? { params } : {}),
+      ...(approval ? { approval } : {}),
+    });
+    // The recorder numbers statements from 1 in call order; this flow is its only caller.
+    const rec: RecordedStatement = { id: ++this.recorded };
+    const settled = p.then(
+      () => {
+        rec.durable = undefined;
+      },
+      (err: unknown) => {
+        this.log.error({ err: (err as Error).message }, 'transcript write failed');
+        throw err;
+      },
+    );
+    rec.durable = settled;
+    if (!this.deps.durableBeforeForward) {
+      settled.catch(() => undefined);
+    }
+    return rec;
+  }
+
+  /** Under fsync `each`, waits for the statement's record before forwarding (gate order: record → forward). */
+  private afterDurable(rec: RecordedStatement | undefined, forward: () => void): void | Promise<unknown> {
+    if (!rec?.durable || !this.deps.durableBeforeForward) {
+      forward();
+      return;
+    }
+    return rec.durable.then(forward);
+  }
+
+  private hold(
+    sql: string,
+    cls: Classification,
+    verdict: Exclude<StatementVerdict, { action: 'allow' }>,
+    via: string,
+    portal: Portal | undefined,
+    out: OutputBatch,
+    then: (rec: RecordedStatement | undefined, approved: boolean) => void,
+  ): Promise<unknown> {
+    const approvals = this.deps.approvals;
+    const params = portal ? this.transcriptParams(portal) : undefined;
+    const request: HoldRequest = {
+      sessionId: this.deps.sessionId,
+      instanceId: this.deps.instanceId,
+      protocol: 'postgres',
+      target: this.deps.target,
+      principal: this.deps.principal,
+      clientAddress: this.deps.clientAddress,
+      sql,
+      fingerprint: cls.ok ? cls.statements.map((s) => s.fingerprint).join(';') : `unparsed:${sql.length}`,
+      normalized: cls.ok ? cls.statements.map((s) => s.normalized).join('; ') : sql,
+      ...(portal && portal.params.length ? { params: portal.params } : {}),
+      rule: verdict.rule,
+      reason: verdict.reason,
+    };
+    const refuse = (error: ErrorSpec, rec: RecordedStatement | undefined): void => {
+      this.lastRefusal = error;
+      then(rec, false);
+    };
+    return (async () => {
+      if (!approvals) {
+        // Holding needs an approval service; without one a held statement is refused (fail closed).
+        this.deps.onVerdict('deny');
+        const rec = this.record(sql, cls, verdict, via, portal?.stmt?.name || undefined, params);
+        refuse(denied(`statement requires approval (rule "${verdict.rule}") but approvals are not configured`), rec);
+        return;
+      }
+      const grant = await approvals.findGrant(request).catch((err: unknown) => {
+        this.log.error({ err: (err as Error).message }, 'approval store unreachable while looking for a grant');
+        return undefined;
+      });
+      if (grant) {
+        this.deps.onVerdict('grant');
+        const rec = this.record(sql, cls, { action: 'allow', rule: verdict.rule }, via, portal?.stmt?.name || undefined, params, { requestId: `grant:${grant.id}` });
+        await this.durableIfNeeded(rec);
+        then(rec, true);
+        return;
+      }
+      this.deps.onVerdict('hold');
+      let holdHandle;
+      try {
+        holdHandle = await approvals.hold(request);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'approval store unreachable; refusing the held statement');
+        const rec = this.record(sql, cls, verdict, via, portal?.stmt?.name || undefined, params);
+        refuse(denied(`statement requires approval (rule "${verdict.rule}") but the approval store cannot be reached`, undefined, 'try again later'), rec);
+        return;
+      }
+      const rec = this.record(sql, cls, verdict, via, portal?.stmt?.name || undefined, params, { requestId: holdHandle.id });
+      const state = { withdraw: (r: 'cancelled' | 'disconnected' | 'session-ended') => holdHandle.withdraw(r), cancelled: false };
+      this.holding = state;
+      this.deps.inject(
+        encodeNoticeResponse({
+          severity: 'NOTICE',
+          code: '01000',
+          message: `warden: statement held for approval (request ${holdHandle.id}, rule "${verdict.rule}")`,
+          detail: `${verdict.reason}. Waiting until ${holdHandle.expiresAt.toISOString()} for an approver.`,
+          hint: `approve or deny at ${holdHandle.url}`,
+        }),
+      );
+      let outcome: HoldOutcome;
+      try {
+        outcome = await holdHandle.outcome;
+      } finally {
+        this.holding = undefined;
+      }
+      await this.recordDecision(rec, holdHandle.id, outcome);
+      if (outcome.decision === 'approved') {
+        then(rec, true);
+        return;
+      }
+      refuse(this.outcomeError(holdHandle.id, outcome, state.cancelled), rec);
+    })();
+  }
+
+  private outcomeError(id: string, outcome: HoldOutcome, cancelledByClient: boolean): ErrorSpec {
+    switch (outcome.decision) {
+      case 'denied':
+        return denied(`statement denied by ${outcome.approver} (request ${id})`, outcome.reason ? `reason: ${outcome.reason}` : undefined);
+      case 'expired':
+        return denied(`statement was not approved in time (request ${id})`);
+      case 'withdrawn':
+        return cancelledByClient ? cancelled() : denied(`approval request ${id} was withdrawn: ${outcome.reason}`);
+      case 'error':
+        return denied(`approval request ${id} failed: the approval store cannot be reached`, undefined, 'try again later');
+      case 'approved':
+        return denied('unreachable');
+    }
+  }
+
+  private async recordDecision(rec: RecordedStatement | undefined, requestId: string, outcome: HoldOutcome): Promise<void> {
+    const r = this.deps.recorder;
+    if (!r || !rec) return;
+    await rec.durable?.catch(() => undefined);
+    const decision = outcome.decision === 'approved' ? 'approved' : outcome.decision === 'denied' ? 'denied' : outcome.decision === 'expired' ? 'expired' : 'cancelled';
+    const p = r.statementDecision({
+      statementId: rec.id,
+      decision,
+      requestId,
+      ...('approver' in outcome ? { approver: outcome.approver } : {}),
+      ...('reason' in outcome && outcome.reason ? { reason: outcome.reason } : outcome.decision === 'error' ? { reason: outcome.message } : {}),
+    });
+    if (this.deps.durableBeforeForward) await p;
+    else p.catch(() => undefined);
+  }
+
+  private async durableIfNeeded(rec: RecordedStatement | undefined): Promise<void> {
+    if (rec?.durable && this.deps.durableBeforeForward) await rec.durable;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // server → client
+
+  private get masking(): boolean {
+    const m = this.deps.masker;
+    return m !== undefined && !m.inert;
+  }
+
+  /** Whether a DataRow must be seen whole (masked, captured, or the first row of an Execute). */
+  private wantsRows(): boolean {
+    const r = this.result;
+    if (r) return r.aborted || r.plan?.active === true || r.capture?.wantsValues === true || r.capture?.wantsWire === true;
+    return this.queue[0]?.k === 'execute' && (this.masking || this.deps.recorder !== undefined);
+  }
+
+  private fromServer(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
+    switch (code) {
+      case Backend.dataRow:
+        if (!this.result && this.queue[0]?.k === 'execute') {
+          // An Execute's rows come without a RowDescription: its result set starts here.
+          const started = this.startExecuteResult(this.queue[0], out);
+          if (started) return started.then(() => this.onDataRow(buf, start, end, out));
+        }
+        this.onDataRow(buf, start, end, out);
+        return;
+      case Backend.copyData:
+        this.onCopyData(buf, start, end, out);
+        return;
+      case Backend.noticeResponse:
+      case Backend.notificationResponse:
+        if (!this.result?.aborted) this.forwardScrubbed(buf, start, end, out);
+        return;
+      case Backend.parameterStatus:
+        out.add(buf, start, end);
+        return;
+      default:
+        return this.onResponse(code, buf, start, end, out);
+    }
+  }
+
+  private forwardScrubbed(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    const scrubbed = this.masking ? (this.deps.masker as SessionMasker).scrubMessage(buf, start, end) : undefined;
+    if (scrubbed) out.push(scrubbed);
+    else out.add(buf, start, end);
+  }
+
+  private onDataRow(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    const r = this.result;
+    if (!r) {
+      out.add(buf, start, end);
+      return;
+    }
+    if (r.aborted) return;
+    let wire: Buffer | undefined;
+    if (r.plan?.active) {
+      try {
+        wire = r.plan.rewriteDataRow(buf, start, end);
+      } catch (err) {
+        if (!(err instanceof MaskingError)) throw err;
+        this.abortResult(r, out, denied(`masking rule "${err.rule}" could not mask a value: ${err.message}`));
+        return;
+      }
+    }
+    if (wire) out.push(wire);
+    else out.add(buf, start, end);
+    const cap = r.capture;
+    if (cap) {
+      const bytes = wire ?? buf.subarray(start, end);
+      cap.add(bytes, cap.wantsValues ? rowValues(bytes, r.fields) : undefined);
+    }
+  }
+
+  private onCopyData(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    const r = this.result;
+    if (r?.aborted) return;
+    let wire: Buffer | undefined;
+    if (r?.copy?.active) {
+      try {
+        wire = r.copy.rewriteCopyData(buf, start, end);
+      } catch (err) {
+        if (!(err instanceof MaskingError)) throw err;
+        this.abortResult(r, out, denied(`masking rule "${err.rule}" could not mask a value: ${err.message}`));
+        return;
+      }
+    }
+    if (wire) out.push(wire);
+    else out.add(buf, start, end);
+  }
+
+  /**
+   * A masking failure mid-result: the client gets an error in place of the rest of the response;
+   * nothing more of it reaches the client until ReadyForQuery.
+   */
+  private abortResult(r: ResultSet, out: OutputBatch, error: ErrorSpec): void {
+    r.aborted = true;
+    out.push(encodeErrorResponse(error));
+    this.recordResult(r, undefined, { code: error.code, message: error.message });
+  }
+
+  private onResponse(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
+    this.runSynthetic(out);
+    const head = this.queue[0];
+    if (!head) {
+      // Nothing expected (a response warden did not track): pass it on.
+      out.add(buf, start, end);
+      return;
+    }
+    const msg = (): Buffer => (start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    const aborted = this.result?.aborted === true;
+    switch (code) {
+      case Backend.parseComplete:
+      case Backend.bindComplete:
+      case Backend.closeComplete:
+        this.queue.shift();
+        if (!aborted) out.add(buf, start, end);
+        return;
+      case Backend.parameterDescription:
+        if (head.k === 'describe-stmt' && head.stmt) head.stmt.paramTypes = decodeParameterDescription(msg());
+        if (!aborted) out.add(buf, start, end);
+        return;
+      case Backend.noData:
+        if (head.k === 'describe-stmt' && head.stmt) head.stmt.fields = null;
+        if (head.k === 'describe-portal' && head.portal) head.portal.fields = null;
+        this.queue.shift();
+        if (!aborted) out.add(buf, start, end);
+        return;
+      case Backend.rowDescription:
+        return this.onRowDescription(head, msg(), out);
+      case Backend.copyOutResponse:
+      case Backend.copyBothResponse:
+      case Backend.copyInResponse:
+        return this.onCopyResponse(head, code, msg(), out);
+      case Backend.commandComplete:
+      case Backend.emptyQueryResponse:
+      case Backend.portalSuspended: {
+        const tag = code === Backend.commandComplete ? decodeCommandComplete(msg()) : undefined;
+        if (head.k === 'execute') {
+          if (!this.result) this.result = this.resultFor(head.rec, executeFields(head.portal) ?? [], undefined);
+          this.queue.shift();
+        }
+        this.endResult(tag, undefined);
+        if (head.k === 'query') {
+          if (head.ddl || (tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag))) this.deps.masker?.invalidate();
+          this.stmtIndex++;
+        }
+        if (!aborted) out.add(buf, start, end);
+        return;
+      }
+      case Backend.copyDone:
+        if (!aborted) out.add(buf, start, end);
+        return;
+      case Backend.errorResponse:
+        this.onError(head, buf, start, end, out);
+        return;
+      case Backend.readyForQuery:
+        this.onReady(head, buf, start, end, out);
+        return;
+      default:
+        if (!aborted) out.add(buf, start, end);
+    }
+  }
+
+  /** Emits refusal errors that have become due (every response before them has been relayed). */
+  private runSynthetic(out: OutputBatch): void {
+    for (;;) {
+      const head = this.queue[0];
+      if (!head || head.k !== 'refused') return;
+      this.queue.shift();
+      out.push(encodeErrorResponse(head.error));
+      if (head.rec) this.recordResult(this.resultFor(head.rec, [], undefined), undefined, { code: head.error.code, message: head.error.message });
+    }
+  }
+
+  private resultFor(rec: RecordedStatement | undefined, fields: readonly FieldDescription[], plan: RowMaskPlan | undefined): ResultSet {
+    this.resultSets++;
+    const capture = this.deps.recorder && rec ? new RowCapture(this.deps.capture) : undefined;
+    return { rec, fields, plan, copy: undefined, capture, set: this.resultSets, aborted: false };
+  }
+
+  private onRowDescription(head: Expect, msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+    const fields = decodeRowDescription(msg);
+    if (head.k === 'describe-stmt') {
+      if (head.stmt) head.stmt.fields = fields;
+      this.queue.shift();
+      out.push(msg);
+      return;
+    }
+    if (head.k === 'describe-portal') {
+      if (head.portal) head.portal.fields = fields;
+      this.queue.shift();
+      out.push(msg);
+      return;
+    }
+    if (head.k !== 'query') {
+      out.push(msg);
+      return;
+    }
+    if (this.result?.aborted) return;
+    return this.beginResult(head.rec, fields, head.statements?.[this.stmtIndex], out, msg);
+  }
+
+  /** Starts a result set: builds the masking plan (maybe async), then forwards `first` (its RowDescription). */
+  private beginResult(
+    rec: RecordedStatement | undefined,
+    fields: readonly FieldDescription[],
+    stmt: StatementInfo | undefined,
+    out: OutputBatch,
+    first: Buffer | undefined,
+  ): void | Promise<unknown> {
+    const start = (plan: RowMaskPlan | undefined): void => {
+      const r = this.resultFor(rec, fields, plan);
+      this.result = r;
+      if (plan?.refuse) {
+        this.abortResult(r, out, denied(`masking rule "${plan.refuse.rule}": ${plan.refuse.message}`));
+        return;
+      }
+      if (first) out.push(first);
+    };
+    if (!this.masking) {
+      start(undefined);
+      return;
+    }
+    let planned: RowMaskPlan | Promise<RowMaskPlan>;
+    try {
+      planned = (this.deps.masker as SessionMasker).plan(fields, stmt);
+    } catch (err) {
+      planned = Promise.reject(err);
+    }
+    if (!(planned instanceof Promise)) {
+      start(planned);
+      return;
+    }
+    return planned.then(start, (err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'masking plan failed; refusing the result');
+      start(refusedPlan(fields, 'cannot resolve where the result columns come from'));
+    });
+  }
+
+  /** The first DataRow of an Execute starts its result set, described by the portal. */
+  private startExecuteResult(head: Extract<Expect, { k: 'execute' }>, out: OutputBatch): Promise<unknown> | undefined {
+    const fields = executeFields(head.portal);
+    if (!fields) {
+      const r = this.resultFor(head.rec, [], undefined);
+      this.result = r;
+      // Rows whose columns warden cannot identify are not sent when masking applies (fail closed).
+      if (this.masking) this.abortResult(r, out, denied('warden cannot identify the columns of this result; describe the statement before executing it'));
+      return undefined;
+    }
+    const p = this.beginResult(head.rec, fields, head.portal?.stmt?.info, out, undefined);
+    return p instanceof Promise ? p : undefined;
+  }
+
+  private onCopyResponse(head: Expect, code: number, msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+    if (this.result?.aborted) return;
+    const rec = head.k === 'query' || head.k === 'execute' ? head.rec : undefined;
+    const stmt = head.k === 'query' ? head.statements?.[this.stmtIndex] : head.k === 'execute' ? head.portal?.stmt?.info : undefined;
+    const r = this.resultFor(rec, [], undefined);
+    this.result = r;
+    if (code !== Backend.copyOutResponse || !this.masking) {
+      out.push(msg);
+      return;
+    }
+    const start = (plan: CopyMaskPlan): void => {
+      r.copy = plan;
+      if (plan.refuse) {
+        this.abortResult(r, out, denied(`masking rule "${plan.refuse.rule}": ${plan.refuse.message}`));
+        return;
+      }
+      out.push(msg);
+    };
+    let planned: CopyMaskPlan | Promise<CopyMaskPlan>;
+    try {
+      planned = (this.deps.masker as SessionMasker).copyPlan(decodeCopyResponse(msg), stmt);
+    } catch (err) {
+      planned = Promise.reject(err);
+    }
+    if (!(planned instanceof Promise)) {
+      start(planned);
+      return;
+    }
+    return planned.then(start, (err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'COPY masking plan failed; refusing the data');
+      start({ active: false, columns: [], refuse: { rule: 'catalog', message: 'cannot resolve where the copied columns come from' }, rewriteCopyData: () => undefined });
+    });
+  }
+
+  private endResult(tag: string | undefined, error: { code: string; message: string } | undefined): void {
+    const r = this.result;
+    this.result = undefined;
+    if (!r || r.aborted) return;
+    this.recordResult(r, tag, error);
+  }
+
+  private recordResult(r: ResultSet, tag: string | undefined, error: { code: string; message: string } | undefined): void {
+    const rec = r.rec;
+    const recorder = this.deps.recorder;
+    if (!recorder || !rec) return;
+    const columns: ResultColumn[] = r.fields.map((f, i) => ({
+      name: f.name,
+      type: typeName(f.typeOid),
+      masked: r.plan?.columns[i]?.rule ?? r.copy?.columns[i]?.rule ?? null,
+    }));
+    const capture = r.capture?.finish() ?? { mode: 'none' as const };
+    const rows = r.capture && r.capture.rows > 0 ? r.capture.rows : tag ? (commandTagRows(tag) ?? 0) : 0;
+    recorder
+      .result({
+        statementId: rec.id,
+        columns,
+        rows,
+        bytes: r.capture?.bytes ?? 0,
+        capture,
+        ...(tag ? { tag } : {}),
+        ...(error ? { error } : {}),
+        ...(r.set > 1 ? { set: r.set } : {}),
+      })
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+  }
+
+  private onError(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    if (head.k === 'fail-query') {
+      // The server's error for warden's internal statement: replaced by warden's, or swallowed.
+      if (head.error) {
+        out.push(encodeErrorResponse(head.error));
+        if (head.rec) this.recordResult(this.resultFor(head.rec, [], undefined), undefined, { code: head.error.code, message: head.error.message });
+      }
+      return;
+    }
+    const r = this.result;
+    this.result = undefined;
+    const notice = decodeNotice(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    const err = { code: notice.code, message: notice.message };
+    if (r && !r.aborted) this.recordResult(r, undefined, err);
+    else if (!r && (head.k === 'query' || head.k === 'execute') && head.rec) this.recordResult(this.resultFor(head.rec, [], undefined), undefined, err);
+    if (EXTENDED.has(head.k)) {
+      // PostgreSQL skips the rest of the batch until Sync: so do the expectations.
+      while (this.queue[0] && EXTENDED.has(this.queue[0].k)) this.queue.shift();
+    }
+    if (r?.aborted) return;
+    this.forwardScrubbed(buf, start, end, out);
+  }
+
+  private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    this.result = undefined;
+    this.stmtIndex = 0;
+    this.resultSets = 0;
+    this.queue.shift();
+    if (head.k === 'sync' && head.swallowReady) return;
+    out.add(buf, start, end);
+    this.runSynthetic(out);
+  }
+}
+
+/** The columns of an Execute's rows: the portal's description, or its statement's with the Bind formats. */
+function executeFields(portal: Portal | undefined): readonly FieldDescription[] | undefined {
+  if (!portal) return undefined;
+  if (portal.fields) return portal.fields;
+  if (portal.fields === null || portal.stmt?.fields === null) return [];
+  return portal.stmt?.fields ? withFormats(portal.stmt.fields, portal.resultFormats) : undefined;
+}
+
+function refusedPlan(fields: readonly FieldDescription[], message: string): RowMaskPlan {
+  return { active: false, columns: fields.map(() => null), refuse: { rule: 'catalog', message }, rewriteDataRow: () => undefined };
+}
+
+/** RowDescription fields with the formats a Bind asked for. */
+export function withFormats(fields: readonly FieldDescription[], resultFormats: readonly number[]): FieldDescription[] {
+  return fields.map((f, i) => ({ ...f, format: formatAt(resultFormats, i) }));
+}
+
+/** A DataRow's values as text for the transcript (binary values as hex). */
+function rowValues(msg: Buffer, fields: readonly FieldDescription[]): (string | null)[] {
+  const n = msg.readInt16BE(5);
+  const out: (string | null)[] = [];
+  let p = 7;
+  for (let i = 0; i < n; i++) {
+    const len = msg.readInt32BE(p);
+    p += 4;
+    if (len < 0) {
+      out.push(null);
+      continue;
+    }
+    out.push(fields[i]?.format === 1 ? `\\x${msg.toString('hex', p, p + len)}` : msg.toString('utf8', p, p + len));
+    p += len;
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+// What a PostgreSQL session's statement flow keeps track of: prepared statements and portals
+// (extended protocol), and the queue of responses the server owes — one entry per message
+// forwarded, in order — so each response is matched to the statement it belongs to (masking
+// plans, transcripts) even when the client pipelines.
+import type { FieldDescription } from '../../../protocols/postgres/backend-messages.js';
+import type { ErrorSpec } from '../../../protocols/postgres/error-response.js';
+import type { StatementVerdict } from '../../approvals/types.js';
+import type { Classification, StatementInfo } from '../../sql/types.js';
+
+/** A statement created by Parse (named, or the unnamed one). */
+export interface Prepared {
+  name: string;
+  sql: string;
+  classification: Classification;
+  /** The single statement it holds, when it parsed to exactly one. */
+  info: StatementInfo | undefined;
+  verdict: StatementVerdict;
+  /** Parameter types from Parse, completed by ParameterDescription. */
+  paramTypes: number[];
+  /** Result columns from a Describe of the statement (format codes all text, as PostgreSQL reports them). */
+  fields: readonly FieldDescription[] | null | undefined;
+  /** An approval given in the current batch covers further Executes of it until Sync. */
+  approvedInBatch: boolean;
+}
+
+/** A portal created by Bind. */
+export interface Portal {
+  name: string;
+  stmt: Prepared | undefined;
+  resultFormats: number[];
+  /** Parameters as display strings, for the transcript. */
+  params: (string | null)[];
+  /** Result columns with their final formats (from Describe portal, or the statement's + Bind formats). */
+  fields: readonly FieldDescription[] | null | undefined;
+}
+
+/** A statement recorded in the transcript, whose results are still to come. */
+export interface RecordedStatement {
+  id: number;
+  /** Set under fsync `each` until the record is durable. */
+  durable?: Promise<unknown> | undefined;
+}
+
+export type Expect =
+  | { k: 'parse'; stmt: Prepared }
+  | { k: 'bind'; portal: Portal }
+  | { k: 'describe-stmt'; stmt: Prepared | undefined }
+  | { k: 'describe-portal'; portal: Portal | undefined }
+  | { k: 'execute'; portal: Portal | undefined; rec: RecordedStatement | undefined }
+  | { k: 'close' }
+  | { k: 'sync'; swallowReady: boolean }
+  | { k: 'query'; statements: readonly StatementInfo[] | undefined; rec: RecordedStatement | undefined; ddl: boolean }
+  | { k: 'function-call' }
+  /** Our error for a refused message of an extended batch: sent when it becomes due, unless the server already failed the batch. */
+  | { k: 'refused'; error: ErrorSpec; rec: RecordedStatement | undefined }
+  /**
+   * An internal simple Query that raises an error, sent so that the server's transaction state
+   * becomes what PostgreSQL's would be after a failed statement. Its ErrorResponse is replaced
+   * by `error` (or swallowed when undefined); its ReadyForQuery reaches the client.
+   */
+  | { k: 'fail-query'; error: ErrorSpec | undefined; rec: RecordedStatement | undefined };
+
+/** Kinds that belong to an extended-protocol batch: skipped by the server after an error until Sync. */
+export const EXTENDED: ReadonlySet<Expect['k']> = new Set(['parse', 'bind', 'describe-stmt', 'describe-portal', 'execute', 'close', 'refused']);

@@ -1,0 +1,16 @@
+// The services a session may use beyond the relay itself; each is optional. startWarden builds
+// them from the configuration and hands them to the listeners.
+import type { ApprovalService, StatementPolicy } from './approvals/types.js';
+import type { RecorderFactory } from './audit/recorder.js';
+import type { TranscriptsConfig } from './config/types.js';
+import type { MaskingEngine } from './masking/types.js';
+
+export interface SessionServices {
+  /** Names this warden instance (transcripts, approval requests). */
+  instanceId: string;
+  recorders: RecorderFactory | undefined;
+  transcripts: TranscriptsConfig | undefined;
+  policy: StatementPolicy | undefined;
+  approvals: ApprovalService | undefined;
+  masking: MaskingEngine | undefined;
+}
