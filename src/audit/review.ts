@@ -69,6 +69,7 @@ export interface ReviewReport {
 interface SessionCtx {
   target: string;
   protocol: Protocol | 'unknown';
+  identity: ReviewReport['identities'][number];
   counted: boolean;
 }
 
@@ -116,6 +117,7 @@ export async function buildReview(dir: string, options: ReviewOptions): Promise<
     if (!ctx.counted) {
       ctx.counted = true;
       sessionCount += 1;
+      identities.set(JSON.stringify(ctx.identity), ctx.identity);
     }
     if (first === undefined || at < first) first = at;
     if (last === undefined || at > last) last = at;
@@ -127,12 +129,10 @@ export async function buildReview(dir: string, options: ReviewOptions): Promise<
     if (r.k === RECORD_KIND.sessionStart) {
       const d = r.d as SessionStartData;
       if (!principalMatches(d.principal, options.principal)) continue;
-      sessions.set(r.sid, { target: d.target, protocol: d.protocol, counted: false });
-      const id = { issuer: d.principal.issuer, subject: d.principal.subject, ...(d.principal.appId ? { appId: d.principal.appId } : {}), ...(d.principal.objectId ? { objectId: d.principal.objectId } : {}) };
-      if (inPeriod(r.ts)) {
-        identities.set(JSON.stringify(id), id);
-        touchTarget(sessions.get(r.sid) as SessionCtx, r.sid, r.ts);
-      }
+      const identity = { issuer: d.principal.issuer, subject: d.principal.subject, ...(d.principal.appId ? { appId: d.principal.appId } : {}), ...(d.principal.objectId ? { objectId: d.principal.objectId } : {}) };
+      const ctx: SessionCtx = { target: d.target, protocol: d.protocol, identity, counted: false };
+      sessions.set(r.sid, ctx);
+      if (inPeriod(r.ts)) touchTarget(ctx, r.sid, r.ts);
       continue;
     }
     const ctx = sessions.get(r.sid);

@@ -12,7 +12,8 @@
 // before is damaged; every record not yet acknowledged, and every later append, is rejected with a
 // TranscriptWriteError. Recovery is a new writer (a restart), which continues the chain from disk.
 
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, fstatSync, renameSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, fstatSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -153,7 +154,10 @@ export class SegmentWriter {
   private sinceMark = 0;
   private lastMarkAt: number;
   private lastIntervalSync: number;
+  /** Seq covered by the newest mark handed to the head file (this writer's, not a predecessor's). */
   private headSeq = 0;
+  private headPending: PendingHead | undefined;
+  private headDrain: Promise<void> | undefined;
   /** The ISO form of the last record's millisecond, reused while the clock stays on it. */
   private tsMs = Number.NaN;
   private ts = '';
@@ -212,7 +216,6 @@ export class SegmentWriter {
     } else if (headSeq !== undefined) {
       this.options.logger?.warn({ instance: this.instance, headSeq }, 'transcript head file names records that are no longer present');
     }
-    if (headSeq !== undefined) this.headSeq = headSeq;
     this.startSegment(tail.maxIndex + 1, after, tail.abandoned);
     if (!this.flushNow()) throw this.failure ?? new TranscriptWriteError('cannot write the segment header');
     fdatasyncSync(this.seg.fd);
@@ -300,6 +303,7 @@ export class SegmentWriter {
     }
     await new Promise<void>((resolve) => (seg.syncing ? seg.idleWaiters.push(resolve) : resolve()));
     seg.closeFd();
+    await this.headDrain;
     this.releaseLock();
   }
 
@@ -459,14 +463,25 @@ export class SegmentWriter {
     let newest: PendingHead | undefined;
     while (seg.heads.length > 0 && (seg.heads[0] as PendingHead).upTo <= seg.synced) newest = seg.heads.shift();
     if (newest && newest.mark.seq > this.headSeq) {
-      try {
-        writeHeadFile(this.options.dir, this.instance, newest.jws);
-      } catch (err) {
-        this.fail(err, 'cannot write the transcript head file');
-        return;
-      }
       this.headSeq = newest.mark.seq;
-      this.options.onCheckpoint?.(newest.mark, newest.jws);
+      this.headPending = newest;
+      if (!this.headDrain) this.headDrain = this.drainHeads();
+    }
+  }
+
+  /** Writes the newest durable mark to the head file, off the hot path; one write at a time. */
+  private async drainHeads(): Promise<void> {
+    try {
+      while (this.headPending && !this.failure) {
+        const head = this.headPending;
+        this.headPending = undefined;
+        await writeHeadFile(this.options.dir, this.instance, head.jws);
+        this.options.onCheckpoint?.(head.mark, head.jws);
+      }
+    } catch (err) {
+      this.fail(err, 'cannot write the transcript head file');
+    } finally {
+      this.headDrain = undefined;
     }
   }
 
@@ -582,17 +597,17 @@ export function parseHeadFile(text: string): string | undefined {
 }
 
 /** Replaces the head file atomically (write a temp file, fsync, rename). */
-function writeHeadFile(dir: string, instance: string, jws: string): void {
+async function writeHeadFile(dir: string, instance: string, jws: string): Promise<void> {
   const path = join(dir, headFileName(instance));
   const tmp = `${path}${TEMP_SUFFIX}`;
-  const fd = openSync(tmp, 'w', 0o644);
+  const handle = await open(tmp, 'w', 0o644);
   try {
-    writeSync(fd, `${JSON.stringify({ format: HEAD_FORMAT, jws })}\n`);
-    fdatasyncSync(fd);
+    await handle.writeFile(`${JSON.stringify({ format: HEAD_FORMAT, jws })}\n`);
+    await handle.datasync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
-  renameSync(tmp, path);
+  await rename(tmp, path);
 }
 
 function syncDir(dir: string): void {
