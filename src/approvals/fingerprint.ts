@@ -1,0 +1,77 @@
+// The unit a grant is given for. libpg_query's fingerprint ignores literal values, which is right
+// for `DELETE FROM orders WHERE id = 42` (a grant covers any id) but wrong where the literal IS
+// the statement: a DO block's body, the role in SET ROLE, the file in pg_read_file('…'), the
+// command in COPY … PROGRAM. Those statements are granted by their exact text and parameters.
+import { createHash } from 'node:crypto';
+import type { Classification, StatementInfo } from '../sql/types.js';
+import type { HoldRequest, PolicyContext } from './types.js';
+
+/** Kinds whose literals choose what happens (besides the flags checked below). */
+const LITERAL_KINDS: ReadonlySet<string> = new Set(['do', 'set_role', 'set_session_authorization', 'alter_system']);
+
+function digest(parts: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(`${p.length}:${p}`);
+  return h.digest('hex').slice(0, 32);
+}
+
+function paramParts(params: readonly (string | null)[] | undefined): string[] {
+  return (params ?? []).map((p) => (p === null ? '\u0000null' : `=${p}`));
+}
+
+/** True when the statement's literals decide what it does, so only the exact text may be granted. */
+export function literalSensitive(st: StatementInfo): boolean {
+  const f = st.flags;
+  return LITERAL_KINDS.has(st.kind) || st.dangerousFunctions.length > 0 || f.doBlock || f.sessionEscape || f.alterSystem ||
+    f.copyProgram || f.copyToFile || f.copyFromFile || f.privilegeChange;
+}
+
+/**
+ * The fingerprint grants are given for: libpg_query's fingerprint per statement, the exact text
+ * and parameters for literal-sensitive statements and for texts the parser could not read; a
+ * digest of the parts for several statements.
+ */
+export function approvalFingerprint(classification: Classification, sql: string, params?: readonly (string | null)[]): string {
+  if (!classification.ok) return `text:${digest([sql, ...paramParts(params)])}`;
+  const parts = classification.statements.map((st) =>
+    literalSensitive(st) ? `text:${digest([st.text, ...paramParts(params)])}` : st.fingerprint,
+  );
+  if (parts.length === 1) return parts[0]!;
+  return `multi:${digest(parts)}`;
+}
+
+/** The literal-free text shown to approvers (each statement's normalized form). */
+export function normalizedText(classification: Classification, sql: string): string {
+  if (!classification.ok) return sql;
+  return classification.statements.map((st) => st.normalized).join('; ');
+}
+
+export interface HoldRequestInput {
+  ctx: PolicyContext;
+  sessionId: string;
+  instanceId: string;
+  clientAddress: string;
+  sql: string;
+  classification: Classification;
+  verdict: { rule: string; reason: string };
+  params?: readonly (string | null)[];
+}
+
+/** Builds the HoldRequest for a held statement (what the relay passes to findGrant and hold). */
+export function buildHoldRequest(input: HoldRequestInput): HoldRequest {
+  const { ctx, classification, sql, params } = input;
+  return {
+    sessionId: input.sessionId,
+    instanceId: input.instanceId,
+    protocol: ctx.protocol,
+    target: ctx.target,
+    principal: ctx.principal,
+    clientAddress: input.clientAddress,
+    sql,
+    fingerprint: approvalFingerprint(classification, sql, params),
+    normalized: normalizedText(classification, sql),
+    ...(params !== undefined ? { params } : {}),
+    rule: input.verdict.rule,
+    reason: input.verdict.reason,
+  };
+}
