@@ -56,10 +56,8 @@ export class MessageScanner {
     this.suspended = undefined;
     const rest = this.rest;
     this.rest = undefined;
-    if (rest) {
-      this.consumed -= rest.length; // push() counts the whole chunk again
-      this.push(rest);
-    }
+    // Suspending counted the bytes processed so far; push() counts the rest as it goes.
+    if (rest) this.push(rest);
   }
 
   private suspend(p: Promise<unknown>, chunk: Buffer, i: number): void {
