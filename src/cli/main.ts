@@ -12,6 +12,7 @@ export interface Command {
 
 // One line per command; keep alphabetical.
 const commands: Record<string, () => Promise<Command>> = {
+  approvals: () => import('./commands/approvals.js'),
   audit: () => import('./commands/audit.js'),
   demo: () => import('./commands/demo.js'),
   replay: () => import('./commands/replay.js'),
