@@ -195,6 +195,7 @@ export class SegmentWriter {
       await writer.start();
     } catch (err) {
       clearInterval(writer.timer);
+      (writer.seg as Segment | undefined)?.closeFd();
       writer.releaseLock();
       throw err instanceof TranscriptWriteError ? err : new TranscriptWriteError(`cannot start a transcript segment: ${errnoCode(err) ?? String(err)}`, { cause: err });
     }
@@ -315,8 +316,13 @@ export class SegmentWriter {
       this.tsMs = ms;
       this.ts = new Date(ms).toISOString();
     }
-    const ts = this.ts;
-    const { line, hash } = encodeRecord(this.nextSeq, ts, this.lastHash, kind, sid, data);
+    let encoded: { line: string; hash: string };
+    try {
+      encoded = encodeRecord(this.nextSeq, this.ts, this.lastHash, kind, sid, data);
+    } catch (err) {
+      throw new TranscriptWriteError(`a ${kind} record cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { code: 'EENCODE', cause: err });
+    }
+    const { line, hash } = encoded;
     const bytes = Buffer.byteLength(line);
     if (bytes > this.options.recordBytes) {
       throw new TranscriptWriteError(`a ${kind} record of ${bytes} bytes exceeds the ${this.options.recordBytes}-byte record limit`, { code: 'ERECORDTOOLARGE' });
@@ -526,6 +532,7 @@ export class SegmentWriter {
   }
 
   private releaseLock(): void {
+    heldLocks.delete(this.lockPath);
     try {
       unlinkSync(this.lockPath);
     } catch {
@@ -541,17 +548,23 @@ interface LockHolder {
   host: string;
 }
 
+/** Lock files this process holds. A lock naming our own pid that is not in here was left by an
+ *  earlier process that had the same pid (a restarted container is pid 1 again). */
+const heldLocks = new Set<string>();
+
 function acquireLock(dir: string, instance: string): string {
   const path = join(dir, lockFileName(instance));
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }), { flag: 'wx', mode: 0o644 });
+      heldLocks.add(path);
       return path;
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw new TranscriptWriteError(`cannot create ${path}: ${errnoCode(err) ?? String(err)}`, { cause: err });
     }
     const holder = readLock(path);
-    if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
+    const stale = holder !== undefined && holder.host === hostname() && (holder.pid === process.pid ? !heldLocks.has(path) : !processAlive(holder.pid));
+    if (stale) {
       try {
         unlinkSync(path); // left by a writer that died
       } catch {

@@ -1,7 +1,8 @@
 // The recorder and segment writer: what lands in the files, chain continuity across rotation and
 // restarts, checkpoints, limits, locking, and failing closed when the file cannot be written.
 import { createHash } from 'node:crypto';
-import { closeSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TranscriptWriteError } from '../../src/audit/errors.js';
@@ -137,6 +138,17 @@ describe('recorder → segment files → verify', () => {
     expect((await verifyStore(data.dir)).ok).toBe(true);
   });
 
+  it('refuses a record that cannot be encoded as JSON, and stays healthy', async () => {
+    store = await openStore(data.dir);
+    const rec = store.recorder();
+    await rec.sessionStart({ sessionId: 's-enc', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client: { address: '127.0.0.1', port: 1, tls: null } });
+    const cls = { class: 'read', relations: [], oops: 1n } as unknown as { class: string; relations: string[] };
+    const err = await rec.statement({ text: 'SELECT 1', classification: cls, verdict: 'allow' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TranscriptWriteError);
+    expect((err as TranscriptWriteError).code).toBe('EENCODE');
+    expect(store.healthy).toBe(true);
+  });
+
   it('rejects calls out of order', async () => {
     store = await openStore(data.dir);
     const rec: Recorder = store.recorder();
@@ -221,6 +233,13 @@ describe('segments, checkpoints, restarts', () => {
     const other = await TranscriptStore.open(testConfig(data.dir, { instanceId: 'w2' }));
     await other.close();
     expect(readdirSync(transcriptsDir(data.dir)).filter((n) => n.startsWith('w2_'))).toHaveLength(1);
+  });
+
+  it('takes over a lock left by an earlier process with the same pid (a restarted container)', async () => {
+    mkdirSync(transcriptsDir(data.dir), { recursive: true });
+    writeFileSync(join(transcriptsDir(data.dir), 'w1.lock'), JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00Z' }));
+    store = await openStore(data.dir);
+    expect(store.healthy).toBe(true);
   });
 
   it('fails closed when the segment file cannot be written, and keeps what was written', async () => {
