@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../protocols/errors.js';
+import { LATIN1_CI_AS, UTF8, valueCases as cases } from './tds-support.js';
 import { CODE_PAGE, decodeCodePage, encodeCodePage } from '../../protocols/tds/code-pages.js';
 import { type Collation, codePageOf } from '../../protocols/tds/collation.js';
 import { Reader, Writer } from '../../protocols/tds/cursor.js';
@@ -10,8 +11,6 @@ import { formatDateTime2, formatDateTimeOffset, formatTime } from '../../protoco
 import { DATA_TYPE, type TypeInfo, measureTypeInfo, readTypeInfo, writeTypeInfo } from '../../protocols/tds/type-info.js';
 import { type Value, type ValueOptions, guidToBytes, measureValue, readValue, writeValue } from '../../protocols/tds/values.js';
 
-const LATIN1_CI_AS: Collation = { lcid: 0x0409, flags: 0x0d, version: 0, sortId: 52 };
-const UTF8: Collation = { lcid: 0x0409, flags: 0x40 | 0x0d, version: 2, sortId: 0 };
 const JAPANESE: Collation = { lcid: 0x0411, flags: 0x0d, version: 0, sortId: 0 };
 
 function enc(ti: TypeInfo, v: Value, opts: ValueOptions = {}): Buffer {
@@ -159,139 +158,6 @@ describe('code pages', () => {
     expect(() => dec(ti(unicodeOnly), Buffer.from('010041', 'hex'))).toThrow(/no supported code page/);
   });
 });
-
-// ---- round trips for every type -------------------------------------------------------------
-
-const bytesArb = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
-const nullable = <T extends Value>(a: fc.Arbitrary<T>): fc.Arbitrary<Value> => fc.option(a, { nil: null, freq: 5 });
-const decimalText = (precision: number, scale: number) =>
-  fc
-    .tuple(fc.boolean(), fc.bigInt({ min: 0n, max: 10n ** BigInt(precision) - 1n }))
-    .map(([neg, m]) => {
-      const digits = m.toString().padStart(scale + 1, '0');
-      const text = scale > 0 ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
-      return neg ? `-${text}` : text;
-    });
-const ticks = fc.integer({ min: 0, max: 863_999_999_999 });
-const days = fc.integer({ min: 0, max: 3_652_058 });
-/** datetime values: days since 1900 (1753..9999) and 1/300 s ticks, as the wire holds them. */
-const datetimes = fc
-  .tuple(fc.integer({ min: -53_690, max: 2_958_463 }), fc.integer({ min: 0, max: 25_919_999 }))
-  .map(([d, t]) => new Date((d - 25_567) * 86_400_000 + Math.round((t * 10) / 3)));
-
-interface Case {
-  readonly name: string;
-  readonly ti: TypeInfo | fc.Arbitrary<TypeInfo>;
-  readonly value: (ti: TypeInfo) => fc.Arbitrary<Value>;
-  readonly opts?: ValueOptions;
-}
-
-const cases: Case[] = [
-  { name: 'tinyint (INT1)', ti: { type: DATA_TYPE.INT1 }, value: () => fc.integer({ min: 0, max: 255 }) },
-  { name: 'smallint (INT2)', ti: { type: DATA_TYPE.INT2 }, value: () => fc.integer({ min: -32768, max: 32767 }) },
-  { name: 'int (INT4)', ti: { type: DATA_TYPE.INT4 }, value: () => fc.integer() },
-  { name: 'bigint (INT8)', ti: { type: DATA_TYPE.INT8 }, value: () => fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) },
-  { name: 'INTN 1', ti: { type: DATA_TYPE.INTN, length: 1 }, value: () => nullable(fc.integer({ min: 0, max: 255 })) },
-  { name: 'INTN 2', ti: { type: DATA_TYPE.INTN, length: 2 }, value: () => nullable(fc.integer({ min: -32768, max: 32767 })) },
-  { name: 'INTN 4', ti: { type: DATA_TYPE.INTN, length: 4 }, value: () => nullable(fc.integer()) },
-  { name: 'INTN 8', ti: { type: DATA_TYPE.INTN, length: 8 }, value: () => nullable(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })) },
-  { name: 'bit', ti: { type: DATA_TYPE.BIT }, value: () => fc.boolean() },
-  { name: 'BITN', ti: { type: DATA_TYPE.BITN, length: 1 }, value: () => nullable(fc.boolean()) },
-  { name: 'real (FLT4)', ti: { type: DATA_TYPE.FLT4 }, value: () => fc.float({ noNaN: true }) },
-  { name: 'float (FLT8)', ti: { type: DATA_TYPE.FLT8 }, value: () => fc.double({ noNaN: true }) },
-  { name: 'FLTN 4', ti: { type: DATA_TYPE.FLTN, length: 4 }, value: () => nullable(fc.float({ noNaN: true })) },
-  { name: 'FLTN 8', ti: { type: DATA_TYPE.FLTN, length: 8 }, value: () => nullable(fc.double({ noNaN: true })) },
-  { name: 'money', ti: { type: DATA_TYPE.MONEY }, value: () => decimalText(18, 4).filter((s) => !s.startsWith('-0.0000')) },
-  { name: 'MONEYN 4', ti: { type: DATA_TYPE.MONEYN, length: 4 }, value: () => nullable(fc.integer().map((n) => (n < 0 ? '-' : '') + (Math.abs(n) / 10000).toFixed(4))) },
-  { name: 'MONEYN 8', ti: { type: DATA_TYPE.MONEYN, length: 8 }, value: () => nullable(decimalText(18, 4).filter((s) => !s.startsWith('-0.0000'))) },
-  {
-    name: 'DECIMALN/NUMERICN',
-    ti: fc.integer({ min: 1, max: 38 }).chain((precision) =>
-      fc.record({
-        type: fc.constantFrom(DATA_TYPE.DECIMALN, DATA_TYPE.NUMERICN),
-        length: fc.constant(precision <= 9 ? 5 : precision <= 19 ? 9 : precision <= 28 ? 13 : 17),
-        precision: fc.constant(precision),
-        scale: fc.integer({ min: 0, max: precision }),
-      }),
-    ),
-    value: (ti) => nullable(decimalText(ti.precision!, ti.scale!)),
-  },
-  { name: 'date', ti: { type: DATA_TYPE.DATEN }, value: () => nullable(days.map((d) => new Date((d - 719_162) * 86_400_000))) },
-  {
-    name: 'time(n)',
-    ti: fc.integer({ min: 0, max: 7 }).map((scale) => ({ type: DATA_TYPE.TIMEN, scale })),
-    value: (ti) => nullable(ticks.map((t) => ({ kind: 'time' as const, ticks: t - (t % 10 ** (7 - ti.scale!)) }))),
-  },
-  {
-    name: 'datetime2(n)',
-    ti: fc.integer({ min: 0, max: 7 }).map((scale) => ({ type: DATA_TYPE.DATETIME2N, scale })),
-    value: (ti) => nullable(fc.record({ kind: fc.constant('datetime2' as const), days, ticks: ticks.map((t) => t - (t % 10 ** (7 - ti.scale!))) })),
-  },
-  {
-    name: 'datetimeoffset(n)',
-    ti: fc.integer({ min: 0, max: 7 }).map((scale) => ({ type: DATA_TYPE.DATETIMEOFFSETN, scale })),
-    value: (ti) =>
-      nullable(
-        fc.record({
-          kind: fc.constant('datetimeoffset' as const),
-          days,
-          ticks: ticks.map((t) => t - (t % 10 ** (7 - ti.scale!))),
-          offsetMinutes: fc.integer({ min: -840, max: 840 }),
-        }),
-      ),
-  },
-  { name: 'datetime', ti: { type: DATA_TYPE.DATETIME }, value: () => datetimes },
-  { name: 'DATETIMN 8', ti: { type: DATA_TYPE.DATETIMN, length: 8 }, value: () => nullable(datetimes) },
-  {
-    name: 'smalldatetime (DATETIMN 4)',
-    ti: { type: DATA_TYPE.DATETIMN, length: 4 },
-    value: () => nullable(fc.integer({ min: 0, max: 65535 * 1440 - 1 }).map((min) => new Date(Date.UTC(1900, 0, 1) + min * 60_000))),
-  },
-  {
-    name: 'uniqueidentifier',
-    ti: { type: DATA_TYPE.GUID, length: 16 },
-    value: () => nullable(fc.uuid().map((u) => u.toUpperCase())),
-  },
-  {
-    name: 'char/varchar (CP1252)',
-    ti: fc.record({ type: fc.constantFrom(DATA_TYPE.BIGCHAR, DATA_TYPE.BIGVARCHR), length: fc.constant(8000), collation: fc.constant(LATIN1_CI_AS) }),
-    value: () => nullable(fc.string({ unit: fc.constantFrom(...'abcXYZ019 éüñ€ŠœŸ—…'), maxLength: 50 })),
-  },
-  {
-    name: 'varchar (UTF-8 collation)',
-    ti: { type: DATA_TYPE.BIGVARCHR, length: 8000, collation: UTF8 },
-    value: () => nullable(fc.string({ unit: 'grapheme', maxLength: 30 })),
-  },
-  {
-    name: 'nchar/nvarchar',
-    ti: fc.record({ type: fc.constantFrom(DATA_TYPE.NCHAR, DATA_TYPE.NVARCHAR), length: fc.constant(8000), collation: fc.constant(LATIN1_CI_AS) }),
-    value: () => nullable(fc.string({ unit: 'binary', maxLength: 50 })),
-  },
-  {
-    name: 'nvarchar(max) PLP',
-    ti: { type: DATA_TYPE.NVARCHAR, length: 0xffff, collation: LATIN1_CI_AS },
-    value: () => nullable(fc.string({ unit: 'binary', maxLength: 300 })),
-    opts: { plpChunkSize: 64 },
-  },
-  { name: 'varchar(max) PLP', ti: { type: DATA_TYPE.BIGVARCHR, length: 0xffff, collation: LATIN1_CI_AS }, value: () => nullable(fc.string({ maxLength: 100 })) },
-  {
-    name: 'binary/varbinary',
-    ti: fc.record({ type: fc.constantFrom(DATA_TYPE.BIGBINARY, DATA_TYPE.BIGVARBIN), length: fc.constant(8000) }),
-    value: () => nullable(bytesArb(100)),
-  },
-  { name: 'varbinary(max) PLP', ti: { type: DATA_TYPE.BIGVARBIN, length: 0xffff }, value: () => nullable(bytesArb(200)), opts: { plpUnknownLength: true } },
-  { name: 'image (row)', ti: { type: DATA_TYPE.IMAGE, length: 0x7fffffff }, value: () => nullable(bytesArb(50)), opts: { textPointers: true } },
-  { name: 'text (parameter)', ti: { type: DATA_TYPE.TEXT, length: 0x7fffffff, collation: LATIN1_CI_AS }, value: () => nullable(fc.string({ maxLength: 50 })) },
-  { name: 'xml', ti: { type: DATA_TYPE.XML }, value: () => nullable(fc.string({ maxLength: 50 }).map((s) => `<a>${s.replace(/[<&]/g, '')}</a>`)) },
-  {
-    name: 'udt',
-    ti: { type: DATA_TYPE.UDT, length: 0xffff, udt: { dbName: 'shop', schemaName: 'sys', typeName: 'hierarchyid', assemblyName: 'Microsoft.SqlServer.Types' } },
-    value: () => nullable(bytesArb(20)),
-  },
-  { name: 'sql_variant (raw)', ti: { type: DATA_TYPE.SSVARIANT, length: 8016 }, value: () => nullable(bytesArb(20).filter((b) => b.length > 0)) },
-  { name: 'legacy varbinary', ti: { type: DATA_TYPE.VARBINARY, length: 255 }, value: () => nullable(bytesArb(255).filter((b) => b.length > 0)) },
-  { name: 'NULL type', ti: { type: DATA_TYPE.NULL }, value: () => fc.constant(null) },
-];
 
 describe('round trips for every type', () => {
   for (const c of cases) {
