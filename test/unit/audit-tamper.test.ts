@@ -152,6 +152,22 @@ describe('verify names each alteration precisely', () => {
     expect(report.findings[0]?.message).toContain('segment 2 of instance w1 is missing');
   });
 
+  it('missing-segment: the first segment deleted', async () => {
+    const files = await buildStore();
+    rmSync(files[0] as string);
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual(['missing-segment']);
+    expect(report.findings[0]?.message).toContain("the start of instance w1's chain is missing");
+  });
+
+  it('truncated: the newest segment deleted (the head names it)', async () => {
+    const files = await buildStore();
+    rmSync(files[files.length - 1] as string);
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual(['truncated']);
+    expect(report.findings[0]?.message).toContain('the newest records were removed');
+  });
+
   it('segment-order: two segment files swapped', async () => {
     const files = await buildStore();
     const [a, b] = [files[1] as string, files[2] as string];
@@ -223,6 +239,26 @@ describe('verify names each alteration precisely', () => {
     writeFileSync(headPath, JSON.stringify({ ...head, jws: signMark(otherKey, { ...peekMark(head.jws)!, seq: 1 }) }));
     const report = await verifyStore(data.dir);
     expect(report.findings.find((f) => f.kind === 'bad-signature')).toMatchObject({ file: 'w1.head.json' });
+  });
+});
+
+describe('several instances in one directory', () => {
+  it('verifies each chain on its own', async () => {
+    const one = await openStore(data.dir, { instanceId: 'w1' });
+    const two = await openStore(data.dir, { instanceId: 'w2' });
+    await recordSession(one, 'one', 3);
+    await recordSession(two, 'two', 3);
+    await Promise.all([one.close(), two.close()]);
+    const report = await verifyStore(data.dir);
+    expect(report.findings).toEqual([]);
+    expect(report.instances.map((i) => [i.instance, i.segments, i.firstSeq])).toEqual([
+      ['w1', 1, 1],
+      ['w2', 1, 1],
+    ]);
+    rmSync(join(transcriptsDir(data.dir), 'w2.head.json'));
+    const noHead = await verifyStore(data.dir);
+    expect(noHead.ok).toBe(true);
+    expect(noHead.findings).toMatchObject([{ kind: 'head-missing', severity: 'warning', instance: 'w2' }]);
   });
 });
 
