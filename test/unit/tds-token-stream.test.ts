@@ -160,10 +160,10 @@ describe('token stream on captured replies', () => {
       out.push(bytes);
     }
     const rewritten = Buffer.concat(out);
-    const rows = decodeTokens(rewritten, V74).filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW') as { values: unknown[] }[];
+    const rows = decodeTokens(rewritten, V74).filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW') as { values: readonly unknown[] }[];
     expect(rows[0]!.values[4]).toBe('************1111');
     expect(rows.map((x) => x.values[1])).toEqual(
-      (r.tokens.filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW') as { values: unknown[] }[]).map((x) => x.values[1]),
+      (r.tokens.filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW') as { values: readonly unknown[] }[]).map((x) => x.values[1]),
     );
     // And it re-packetizes into a valid message.
     const a = new MessageAssembler();

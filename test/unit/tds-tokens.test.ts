@@ -35,8 +35,9 @@ const BABELFISH = { decimalLength: 'minimal', plpChunkSize: 32000 } as const;
 
 type Kind = Token['kind'];
 const kinds = (ts: readonly Token[]): Kind[] => ts.map((t) => t.kind);
-const only = <K extends Kind>(ts: readonly Token[], k: K): Extract<Token, { kind: K }>[] =>
-  ts.filter((t): t is Extract<Token, { kind: K }> => t.kind === k);
+/** Tokens of one kind (an intersection, not Extract: INFO/ERROR and the DONEs share interfaces). */
+const only = <K extends Kind>(ts: readonly Token[], k: K): (Token & { kind: K })[] =>
+  ts.filter((t): t is Token & { kind: K } => t.kind === k);
 
 /** Decodes every server message after PRELOGIN, following the login's TDS version. */
 function responses(conn: CapturedConnection): Token[][] {
@@ -323,7 +324,7 @@ describe('round trips for every token kind', () => {
       const bytes = encodeTokens(tokens, ctx);
       expect(decodeTokens(bytes, ctx)).toEqual(tokens);
       expect(encodeTokens(decodeTokens(bytes, ctx), ctx).equals(bytes)).toBe(true);
-      const columns = (tokens.find((t) => t.kind === 'COLMETADATA') as { columns: ColumnMetadata[] }).columns;
+      const columns = only(tokens, 'COLMETADATA')[0]!.columns!;
       for (const t of tokens) {
         const one = encodeToken(t, ctx, columns);
         expect(decodeToken(one, ctx, columns)).toEqual(t);
