@@ -296,7 +296,9 @@ function decide(set: RuleSet, classification: Classification): StatementVerdict 
   let best: StatementVerdict = { action: 'allow' };
   statements.forEach((st, index) => {
     const verdict = verdictFor(set, st, statements.length > 1 ? `statement ${index + 1} of ${statements.length}: ` : '');
-    if (STRICTNESS[verdict.action] > STRICTNESS[best.action]) best = verdict;
+    const stricter = STRICTNESS[verdict.action] - STRICTNESS[best.action];
+    // Ties keep the first statement's verdict, but a named allow rule beats the default allow.
+    if (stricter > 0 || (stricter === 0 && best.rule === undefined && verdict.rule !== undefined)) best = verdict;
   });
   return best;
 }
