@@ -4,7 +4,11 @@
 //   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { PostgresTargetConfig } from '../src/config/types.js';
+import { defaultTranscripts } from '../src/config/sections/transcripts.js';
 import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess } from './lib.js';
 
 const { values } = parseArgs({
@@ -16,9 +20,12 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'simple' },
     scale: { type: 'string', default: '10' },
     tls: { type: 'boolean', default: false },
+    /** Also run warden with transcripts on (fsync interval, digest capture), to report recording on vs off. */
+    record: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
+const tmpDir = (prefix: string): string => mkdtempSync(join(tmpdir(), prefix));
 const rounds = Number(values.rounds);
 
 const server = await benchPostgres();
@@ -48,6 +55,12 @@ try {
     connectTimeout: 5000,
   };
   const warden = await startWardenProcess([target], values.tls ? { tls: { selfSigned: true } } : {});
+  const recording = values.record
+    ? await startWardenProcess([target], {
+        ...(values.tls ? { tls: { selfSigned: true } } : {}),
+        transcripts: { ...defaultTranscripts(tmpDir('warden-bench-rec-')), capture: 'digest' },
+      })
+    : undefined;
   const bouncer = await startPgbouncer(server, 'bench');
   if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
 
@@ -56,6 +69,7 @@ try {
     { name: 'direct', args: ['-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } },
     { name: 'warden', args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: warden.token, PGSSLMODE: values.tls ? 'require' : 'disable' } },
   ];
+  if (recording) setups.push({ name: 'warden+rec', args: ['-h', '127.0.0.1', '-p', String(recording.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: recording.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   const pipe = await startPipeRelay(server.host, server.port);
   setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
   if (bouncer) setups.push({ name: 'pgbouncer', args: ['-h', '127.0.0.1', '-p', String(bouncer.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
@@ -82,12 +96,14 @@ try {
     ratios: {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
+      ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
       ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
     },
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   await warden.stop();
+  await recording?.stop();
   await bouncer?.stop();
   await pipe.stop();
 } finally {

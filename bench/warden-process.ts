@@ -7,7 +7,13 @@ import { silentLogger } from '../src/log.js';
 import { startWarden } from '../src/server.js';
 
 const raw = JSON.parse(process.env.WARDEN_BENCH_CONFIG ?? '{}') as Omit<WardenConfig, 'targets'> & { targets: TargetConfig[] };
-const config: WardenConfig = { ...raw, targets: new Map(raw.targets.map((t) => [t.name, t])) };
+type RawTranscripts = Omit<NonNullable<WardenConfig['transcripts']>, 'targets'> & { targets?: unknown };
+const rawT = (raw as { transcripts?: RawTranscripts }).transcripts;
+const config: WardenConfig = {
+  ...raw,
+  targets: new Map(raw.targets.map((t) => [t.name, t])),
+  ...(rawT ? { transcripts: { ...rawT, targets: new Map() } } : {}),
+};
 const warden = await startWarden(config, { logger: silentLogger });
 process.stdout.write(
   `${JSON.stringify({ port: warden.postgres?.port, adminUrl: warden.adminUrl, pid: process.pid })}\n`,

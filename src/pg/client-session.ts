@@ -420,6 +420,7 @@ export class PgClientSession {
         onQuery: () => queries.inc(),
         onVerdict: (v) => verdicts[v].inc(),
       });
+      for (const [name, value] of upstream.parameters) this.flow.noteParameter(name, value);
       clientHandler = this.flow.client;
       serverHandler = this.flow.server;
     }

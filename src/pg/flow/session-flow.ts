@@ -35,7 +35,8 @@ import { RowCapture } from '../../audit/recorder.js';
 import type { ResultColumn, StatementParam } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
-import { classify } from '../../sql/classify.js';
+import { classifyStatement } from '../../sql/fast.js';
+import { decodeParameterStatus } from '../../../protocols/postgres/session-messages.js';
 import type { Classification, StatementInfo } from '../../sql/types.js';
 import type { OutputBatch } from '../output-batch.js';
 import type { DirectionHandler } from '../relay.js';
@@ -79,6 +80,9 @@ interface ResultSet {
   aborted: boolean;
 }
 
+/** Client-only encodings whose multi-byte characters can contain a backslash byte. */
+const UNSAFE_CLIENT_ENCODINGS = new Set(['SJIS', 'SHIFT_JIS_2004', 'BIG5', 'GBK', 'UHC', 'GB18030', 'JOHAB']);
+
 const CLIENT_WHOLE = new Uint8Array(256);
 for (const c of [
   Frontend.query, Frontend.parse, Frontend.bind, Frontend.describe, Frontend.execute, Frontend.close,
@@ -91,6 +95,7 @@ for (const c of [
   Backend.rowDescription, Backend.commandComplete, Backend.emptyQueryResponse, Backend.portalSuspended,
   Backend.errorResponse, Backend.noticeResponse, Backend.notificationResponse, Backend.copyOutResponse,
   Backend.copyInResponse, Backend.copyBothResponse, Backend.copyDone, Backend.functionCallResponse,
+  Backend.parameterStatus,
 ]) SERVER_WHOLE[c] = 1;
 
 export class SessionFlow {
@@ -152,45 +157,65 @@ export class SessionFlow {
 
   private fromClient(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
     const msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+    // Forwarding adds the original range, so consecutive messages of one chunk go out as one write.
+    const fwd = (): void => out.add(buf, start, end);
     if (this.refusing && code !== Frontend.sync && code !== Frontend.terminate) return; // PostgreSQL skips to Sync after an error
     switch (code) {
       case Frontend.query:
-        return this.onQuery(msg, out);
+        return this.onQuery(msg, fwd, out);
       case Frontend.parse:
-        return this.onParse(msg, out);
+        return this.onParse(msg, fwd);
       case Frontend.bind:
-        return this.onBind(msg, out);
+        return this.onBind(msg, fwd);
       case Frontend.describe: {
         const t = decodeDescribe(msg);
-        out.push(msg);
+        fwd();
         if (t.kind === 'statement') this.queue.push({ k: 'describe-stmt', stmt: this.statements.get(t.name) });
         else this.queue.push({ k: 'describe-portal', portal: this.portals.get(t.name) });
         return;
       }
       case Frontend.execute:
-        return this.onExecute(msg, out);
+        return this.onExecute(msg, fwd);
       case Frontend.close: {
         const t = decodeClose(msg);
         if (t.kind === 'statement') this.statements.delete(t.name);
         else this.portals.delete(t.name);
-        out.push(msg);
+        fwd();
         this.queue.push({ k: 'close' });
         return;
       }
       case Frontend.sync:
-        return this.onSync(msg, out);
+        return this.onSync(fwd, out);
       case Frontend.functionCall:
         // The fast-path function call names a function by OID, out of reach of classification.
         this.deps.onVerdict('deny');
         this.failWith(out, denied('warden does not allow fast-path function calls'), undefined);
         return;
       default:
-        out.push(msg);
+        fwd();
     }
   }
 
   private classifyText(sql: string): Classification {
-    return classify(sql);
+    if (this.lexingMismatch) return { ok: false, error: this.lexingMismatch };
+    return classifyStatement(sql);
+  }
+
+  /**
+   * Set when the server would read statement text differently from warden's parser: with
+   * standard_conforming_strings off a backslash escapes a quote (so a string could hide a
+   * statement), and some client encodings put backslashes inside characters. Every statement is
+   * then treated as not understood (fail closed).
+   */
+  private lexingMismatch: string | undefined;
+
+  /** Tracks the server parameters that change how statement text is read. */
+  noteParameter(name: string, value: string): void {
+    if (name === 'standard_conforming_strings') {
+      this.lexingMismatch = value === 'on' ? undefined : 'standard_conforming_strings is off: warden cannot read statements reliably';
+    } else if (name === 'client_encoding' && UNSAFE_CLIENT_ENCODINGS.has(value.toUpperCase())) {
+      this.lexingMismatch = `client_encoding ${value} is not supported by warden's statement checks; use UTF8`;
+    }
   }
 
   /** The verdict for a statement text: policy and masking checks, and refusal while transcripts cannot be written. */
@@ -201,7 +226,7 @@ export class SessionFlow {
     return decide(this.ctx, cls, this.deps.policy, this.deps.masker);
   }
 
-  private onQuery(msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+  private onQuery(msg: Buffer, fwd: () => void, out: OutputBatch): void | Promise<unknown> {
     this.deps.onQuery();
     const sql = decodeQuery(msg);
     const cls = this.classifyText(sql);
@@ -212,7 +237,7 @@ export class SessionFlow {
       this.deps.onVerdict('allow');
       const rec = this.record(sql, cls, verdict, 'simple');
       return this.afterDurable(rec, () => {
-        out.push(msg);
+        fwd();
         this.queue.push({ k: 'query', statements, rec, ddl });
       });
     }
@@ -222,9 +247,9 @@ export class SessionFlow {
       this.failWith(out, this.refusal(verdict), rec);
       return;
     }
-    return this.hold(sql, cls, verdict, 'simple', undefined, out, (rec, approved) => {
+    return this.hold(sql, cls, verdict, 'simple', undefined, (rec, approved) => {
       if (approved) {
-        out.push(msg);
+        fwd();
         this.queue.push({ k: 'query', statements, rec, ddl });
       } else {
         this.failWith(out, this.lastRefusal, rec);
@@ -232,7 +257,7 @@ export class SessionFlow {
     });
   }
 
-  private onParse(msg: Buffer, out: OutputBatch): void {
+  private onParse(msg: Buffer, fwd: () => void): void {
     const p = decodeParse(msg);
     const cls = this.classifyText(p.sql);
     const verdict = this.verdictFor(cls);
@@ -254,11 +279,11 @@ export class SessionFlow {
       this.refuseBatch(this.refusal(verdict), rec);
       return;
     }
-    out.push(msg);
+    fwd();
     this.queue.push({ k: 'parse', stmt });
   }
 
-  private onBind(msg: Buffer, out: OutputBatch): void {
+  private onBind(msg: Buffer, fwd: () => void): void {
     const b = decodeBind(msg);
     const stmt = this.statements.get(b.statement);
     const shown = this.deps.recorder || this.deps.approvals ? displayParams(b.params, b.paramFormats, stmt?.paramTypes ?? []) : undefined;
@@ -270,11 +295,11 @@ export class SessionFlow {
       fields: stmt?.fields ? withFormats(stmt.fields, b.resultFormats) : stmt?.fields,
     };
     this.portals.set(b.portal, portal);
-    out.push(msg);
+    fwd();
     this.queue.push({ k: 'bind', portal });
   }
 
-  private onExecute(msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+  private onExecute(msg: Buffer, fwd: () => void): void | Promise<unknown> {
     this.deps.onQuery();
     const e = decodeExecute(msg);
     const portal = this.portals.get(e.portal);
@@ -289,7 +314,7 @@ export class SessionFlow {
       this.deps.onVerdict('allow');
       const rec = stmt ? this.record(sql, cls, verdict, 'extended', stmt.name || undefined, params) : undefined;
       return this.afterDurable(rec, () => {
-        out.push(msg);
+        fwd();
         this.queue.push({ k: 'execute', portal, rec });
       });
     }
@@ -299,10 +324,10 @@ export class SessionFlow {
       this.refuseBatch(this.refusal(verdict), rec);
       return;
     }
-    return this.hold(sql, cls, verdict, 'extended', portal, out, (rec, approved) => {
+    return this.hold(sql, cls, verdict, 'extended', portal, (rec, approved) => {
       if (approved) {
         if (stmt) stmt.approvedInBatch = true;
-        out.push(msg);
+        fwd();
         this.queue.push({ k: 'execute', portal, rec });
       } else {
         this.refuseBatch(this.lastRefusal, rec);
@@ -310,11 +335,11 @@ export class SessionFlow {
     });
   }
 
-  private onSync(msg: Buffer, out: OutputBatch): void {
+  private onSync(fwd: () => void, out: OutputBatch): void {
     for (const s of this.statements.values()) s.approvedInBatch = false;
     const refusing = this.refusing;
     if (!refusing) {
-      out.push(msg);
+      fwd();
       this.queue.push({ k: 'sync', swallowReady: false });
       return;
     }
@@ -322,7 +347,7 @@ export class SessionFlow {
     // Our error takes the refused message's place; then the batch ends, and the server fails
     // the transaction the way it would have for a failed statement.
     this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
-    out.push(msg);
+    fwd();
     this.queue.push({ k: 'sync', swallowReady: true });
     out.push(FAIL_TRANSACTION_QUERY);
     this.queue.push({ k: 'fail-query', error: undefined, rec: undefined });
@@ -406,7 +431,6 @@ export class SessionFlow {
     verdict: Exclude<StatementVerdict, { action: 'allow' }>,
     via: string,
     portal: Portal | undefined,
-    out: OutputBatch,
     then: (rec: RecordedStatement | undefined, approved: boolean) => void,
   ): Promise<unknown> {
     const approvals = this.deps.approvals;
@@ -552,9 +576,12 @@ export class SessionFlow {
       case Backend.notificationResponse:
         if (!this.result?.aborted) this.forwardScrubbed(buf, start, end, out);
         return;
-      case Backend.parameterStatus:
+      case Backend.parameterStatus: {
+        const p = decodeParameterStatus(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        this.noteParameter(p.name, p.value);
         out.add(buf, start, end);
         return;
+      }
       default:
         return this.onResponse(code, buf, start, end, out);
     }
@@ -647,7 +674,7 @@ export class SessionFlow {
         if (!aborted) out.add(buf, start, end);
         return;
       case Backend.rowDescription:
-        return this.onRowDescription(head, msg(), out);
+        return this.onRowDescription(head, buf, start, end, out);
       case Backend.copyOutResponse:
       case Backend.copyBothResponse:
       case Backend.copyInResponse:
@@ -699,26 +726,27 @@ export class SessionFlow {
     return { rec, fields, plan, copy: undefined, capture, set: this.resultSets, aborted: false };
   }
 
-  private onRowDescription(head: Expect, msg: Buffer, out: OutputBatch): void | Promise<unknown> {
-    const fields = decodeRowDescription(msg);
+  private onRowDescription(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
+    const fields = decodeRowDescription(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    const fwd = (): void => out.add(buf, start, end);
     if (head.k === 'describe-stmt') {
       if (head.stmt) head.stmt.fields = fields;
       this.queue.shift();
-      out.push(msg);
+      fwd();
       return;
     }
     if (head.k === 'describe-portal') {
       if (head.portal) head.portal.fields = fields;
       this.queue.shift();
-      out.push(msg);
+      fwd();
       return;
     }
     if (head.k !== 'query') {
-      out.push(msg);
+      fwd();
       return;
     }
     if (this.result?.aborted) return;
-    return this.beginResult(head.rec, fields, head.statements?.[this.stmtIndex], out, msg);
+    return this.beginResult(head.rec, fields, head.statements?.[this.stmtIndex], out, fwd);
   }
 
   /** Starts a result set: builds the masking plan (maybe async), then forwards `first` (its RowDescription). */
@@ -727,7 +755,7 @@ export class SessionFlow {
     fields: readonly FieldDescription[],
     stmt: StatementInfo | undefined,
     out: OutputBatch,
-    first: Buffer | undefined,
+    first: (() => void) | undefined,
   ): void | Promise<unknown> {
     const start = (plan: RowMaskPlan | undefined): void => {
       const r = this.resultFor(rec, fields, plan);
@@ -736,7 +764,7 @@ export class SessionFlow {
         this.abortResult(r, out, denied(`masking rule "${plan.refuse.rule}": ${plan.refuse.message}`));
         return;
       }
-      if (first) out.push(first);
+      first?.();
     };
     if (!this.masking) {
       start(undefined);
