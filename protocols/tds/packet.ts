@@ -3,7 +3,7 @@
 // the last one flagged EOM).
 //
 // `MessageAssembler` frames a byte stream: one growable buffer with start/end cursors takes the
-// chunks as they arrive (no Buffer.concat per chunk); `nextPacket()` hands out whole packets as
+// chunks as they arrive (no Buffer.concat per chunk; bytes handed out are never overwritten); `nextPacket()` hands out whole packets as
 // views, `nextMessage()` joins a message's packets into one payload. Every declared length is
 // checked before anything is buffered for it: a packet length below 8 or above the negotiated
 // packet size, a message above `maxMessageSize`, a packet type that changes mid-message, or an
@@ -48,6 +48,7 @@ export const MIN_PACKET_SIZE = 512;
 export const MAX_PACKET_SIZE = 32767;
 /** Default cap on one message's payload (a LOGIN7 may not exceed 128 KiB; requests can be big). */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+const MIN_BUFFER = 64 * 1024;
 
 export interface PacketHeader {
   readonly type: number;
@@ -145,9 +146,9 @@ export function packetize(
 
 export interface Packet {
   readonly header: PacketHeader;
-  /** The whole packet, header included: a view that stays valid until the next `push`. */
+  /** The whole packet, header included: a view the assembler never writes over. */
   readonly bytes: Buffer;
-  /** The packet data after the header: a view that stays valid until the next `push`. */
+  /** The packet data after the header (a view, like `bytes`). */
   readonly payload: Buffer;
 }
 
@@ -196,7 +197,7 @@ export class MessageAssembler {
     if (!Number.isInteger(this.maxMessageSize) || this.maxMessageSize < 0) {
       throw new RangeError(`maxMessageSize must be a non-negative integer, got ${this.maxMessageSize}`);
     }
-    this.buf = Buffer.allocUnsafe(this.packetSizeLimit);
+    this.buf = Buffer.allocUnsafe(MIN_BUFFER);
   }
 
   get packetSize(): number {
@@ -218,7 +219,10 @@ export class MessageAssembler {
     return this.msgType >= 0;
   }
 
-  /** Appends received bytes. Views handed out earlier become invalid. */
+  /**
+   * Appends received bytes. Bytes already handed out as packets are never written over: when the
+   * buffer is full the unread tail moves to a fresh buffer, so earlier packet views stay valid.
+   */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const pending = this.end - this.start;
@@ -230,15 +234,9 @@ export class MessageAssembler {
       );
     }
     if (this.end + chunk.length > this.buf.length) {
-      if (pending + chunk.length <= this.buf.length) {
-        this.buf.copyWithin(0, this.start, this.end);
-      } else {
-        let size = this.buf.length * 2;
-        while (size < pending + chunk.length) size *= 2;
-        const next = Buffer.allocUnsafe(size);
-        this.buf.copy(next, 0, this.start, this.end);
-        this.buf = next;
-      }
+      const next = Buffer.allocUnsafe(Math.max(MIN_BUFFER, 2 * (pending + chunk.length)));
+      this.buf.copy(next, 0, this.start, this.end);
+      this.buf = next;
       this.start = 0;
       this.end = pending;
     }
@@ -268,11 +266,6 @@ export class MessageAssembler {
     if (available < length) return undefined;
     this.start += length;
     this.consumed += length;
-    if (this.start === this.end) {
-      this.start = 0;
-      this.end = 0;
-      // The views below still point at valid bytes: nothing overwrites them before the next push.
-    }
     const bytes = this.buf.subarray(at, at + length);
     return { header: decodePacketHeader(bytes), bytes, payload: bytes.subarray(PACKET_HEADER_LENGTH) };
   }

@@ -25,6 +25,7 @@ import { type Token, frameToken, readToken, writeToken } from './tokens.js';
 import { NEED_MORE } from './type-info.js';
 
 export const DEFAULT_MAX_TOKEN_LENGTH = 64 * 1024 * 1024;
+const MIN_BUFFER = 64 * 1024;
 
 export interface TokenStreamOptions extends TokenContext {
   /** Decode ROW/NBCROW values (default true). A relay that forwards rows as bytes sets false. */
@@ -41,7 +42,8 @@ export interface ParsedToken {
   readonly start: number;
   /** Offset just past the token within the message payload. */
   readonly end: number;
-  /** The token's bytes (token byte included): a view valid until the next feed(). */
+  /** The token's bytes (token byte included): a view into the parser's buffer that is never
+   * written over, so it can be forwarded as it is. */
   readonly bytes: Buffer;
   /** The decoded token; undefined for ROW/NBCROW when decodeRows is false. */
   readonly token: Token | undefined;
@@ -92,20 +94,18 @@ export class TokenStreamParser {
     return this.end - this.start;
   }
 
-  /** Appends payload bytes. Token views returned earlier become invalid. */
+  /**
+   * Appends payload bytes. Bytes already handed out are never written over: when the buffer is
+   * full the unparsed tail moves to a fresh buffer, so earlier token views stay valid.
+   */
   feed(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    const pending = this.end - this.start;
     if (this.end + chunk.length > this.buf.length) {
-      if (pending + chunk.length <= this.buf.length && this.start > 0) {
-        this.buf.copyWithin(0, this.start, this.end);
-      } else {
-        let size = Math.max(4096, this.buf.length * 2);
-        while (size < pending + chunk.length) size *= 2;
-        const next = Buffer.allocUnsafe(size);
-        this.buf.copy(next, 0, this.start, this.end);
-        this.buf = next;
-      }
+      const pending = this.end - this.start;
+      const size = Math.max(MIN_BUFFER, 2 * (pending + chunk.length));
+      const next = Buffer.allocUnsafe(size);
+      this.buf.copy(next, 0, this.start, this.end);
+      this.buf = next;
       this.base += this.start;
       this.start = 0;
       this.end = pending;
@@ -149,12 +149,6 @@ export class TokenStreamParser {
       token,
       ...(rowColumns ? { columns: rowColumns } : {}),
     };
-    if (this.start === this.end) {
-      // Everything consumed: the next feed() can reuse the buffer from its start.
-      this.base += this.start;
-      this.start = 0;
-      this.end = 0;
-    }
     return parsed;
   }
 
@@ -167,9 +161,7 @@ export class TokenStreamParser {
     if (this.start !== this.end) {
       throw new ProtocolError(`message ended inside a token (${this.end - this.start} bytes left)`, this.base + this.start);
     }
-    this.base = 0;
-    this.start = 0;
-    this.end = 0;
+    this.base = -this.start;
   }
 }
 

@@ -189,6 +189,18 @@ describe('MessageAssembler on captured streams', () => {
     );
   });
 
+  it('never writes over packets it handed out, however the stream is cut', () => {
+    const bytes = multi.serverBytes;
+    const a = new MessageAssembler();
+    const packets = [];
+    for (let at = 0; at < bytes.length; at += 1000) {
+      a.push(bytes.subarray(at, at + 1000));
+      for (let p = a.nextPacket(); p; p = a.nextPacket()) packets.push(p); // views, no copies
+    }
+    const joined = Buffer.concat(packets.map((p) => p.bytes));
+    expect(joined.equals(bytes)).toBe(true);
+  });
+
   it('hands out packets as views with the header fields', () => {
     const a = new MessageAssembler();
     a.push(multi.clientBytes);

@@ -252,7 +252,22 @@ describe('token stream bounds', () => {
     expect(() => fresh.next()).toThrow(/NoMetaData without earlier metadata/);
   });
 
-  it('offsets are message-relative even after the buffer is compacted', () => {
+  it('never writes over bytes it handed out: views taken early are intact at the end', () => {
+    const r = all.find((x) => x.payload.length > 30000)!;
+    const p = new TokenStreamParser({ tdsVersion: r.tdsVersion, decodeRows: false, ...(r.columns ? { columns: r.columns } : {}) });
+    const views: ParsedToken[] = [];
+    for (let at = 0; at < r.payload.length; at += 700) {
+      p.feed(r.payload.subarray(at, at + 700));
+      for (let t = p.next(); t; t = p.next()) views.push(t); // no copies
+    }
+    p.endOfMessage();
+    expectSameBuffers(views.map((t) => t.bytes), views.map((t) => r.payload.subarray(t.start, t.end)), 'token');
+    // The next message starts again at offset 0.
+    p.feed(Buffer.from('fd0000000000000000000000000000', 'hex').subarray(0, 13));
+    expect(p.next()).toMatchObject({ start: 0, end: 13 });
+  });
+
+  it('offsets are message-relative even after the buffer is moved', () => {
     const r = all.find((x) => x.payload.length > 30000)!;
     const got = parse(r, split(r.payload, Array.from({ length: 40 }, (_, i) => (i + 1) * 1000)));
     expectSameBuffers(got.map((t) => t.bytes), got.map((t) => r.payload.subarray(t.start, t.end)), 'token');
