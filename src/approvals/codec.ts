@@ -74,6 +74,7 @@ export function decisionFromJson(v: unknown, what: string): RequestDecision {
 export function requestFromJson(v: unknown): ApprovalRequest {
   const what = 'request';
   const o = obj(v, what);
+  const id = str(o, 'id', what);
   const status = str(o, 'status', what);
   if (!(REQUEST_STATUSES as readonly string[]).includes(status)) throw new RecordFormatError(`request.status ${JSON.stringify(status)} is unknown`);
   const protocol = str(o, 'protocol', what);
@@ -85,7 +86,7 @@ export function requestFromJson(v: unknown): ApprovalRequest {
     params = o.params as (string | null)[];
   }
   return {
-    id: str(o, 'id', what),
+    id,
     status: status as RequestStatus,
     createdAt: date(o, 'createdAt', what),
     expiresAt: date(o, 'expiresAt', what),

@@ -88,15 +88,17 @@ export class PostgresApprovalStore implements ApprovalStore {
   /** Creates the tables and starts listening; rejects (and keeps retrying the listener) when the server is down. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresApprovalStore> {
     const store = new PostgresApprovalStore(opts);
-    store.listen();
+    const listening = store.listen();
     await store.ready();
+    // Changes made from now on reach this instance (unless the listener failed: then it retries, and polls cover).
+    await listening;
     return store;
   }
 
   /** Opens without waiting for the server: calls reject (store_unavailable) until it answers. */
   static openLazily(opts: PostgresStoreOptions): PostgresApprovalStore {
     const store = new PostgresApprovalStore(opts);
-    store.listen();
+    void store.listen();
     store.ready().catch((err: unknown) => store.log.error({ err: (err as Error).message }, 'approvals store unreachable; held statements will be denied until it answers'));
     return store;
   }
@@ -274,9 +276,12 @@ export class PostgresApprovalStore implements ApprovalStore {
     return JSON.stringify({ e: event, id });
   }
 
-  /** A dedicated connection LISTENing for changes; reconnects with backoff when it drops. */
-  private listen(): void {
-    if (this.closed) return;
+  /**
+   * A dedicated connection LISTENing for changes; reconnects with backoff when it drops. Resolves
+   * when this attempt is listening or has failed.
+   */
+  private listen(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const client = new pg.Client(clientConfig(this.opts.config));
     this.listener = client;
     let lost = false;
@@ -286,7 +291,7 @@ export class PostgresApprovalStore implements ApprovalStore {
       if (this.listener === client) this.listener = undefined;
       client.end().catch(() => undefined);
       this.log.warn({ err: err?.message, retryMs: this.reconnectDelay }, 'approvals notifications lost; reconnecting (polling meanwhile)');
-      this.reconnectTimer = setTimeout(() => this.listen(), this.reconnectDelay);
+      this.reconnectTimer = setTimeout(() => void this.listen(), this.reconnectDelay);
       this.reconnectTimer.unref();
       this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
     };
@@ -310,7 +315,7 @@ export class PostgresApprovalStore implements ApprovalStore {
         }
       }
     });
-    client
+    return client
       .connect()
       .then(() => client.query(`LISTEN "${this.channel}"`))
       .then(() => {
