@@ -224,6 +224,33 @@ describe('MessageAssembler on captured streams', () => {
   });
 });
 
+describe('TLS inside TDS (what a relay must switch on)', () => {
+  it('frames the TLS handshake carried in PRELOGIN packets, then refuses the bare TLS records', () => {
+    const tls = loadCapture(CAPTURES.tediousTls)[0]!;
+    const a = new MessageAssembler();
+    a.push(tls.clientBytes);
+    const types = [a.nextMessage()!, a.nextMessage()!, a.nextMessage()!].map((m) => [m.type, m.payload[0]]);
+    // PRELOGIN, then two PRELOGIN-wrapped handshake flights (TLS record type 0x16).
+    expect(types).toEqual([[PACKET_TYPE.PRELOGIN, 0x00], [PACKET_TYPE.PRELOGIN, 0x16], [PACKET_TYPE.PRELOGIN, 0x16]]);
+    expect(() => a.nextMessage()).toThrow(/unknown packet type 0x17/); // application data: TLS from here on
+  });
+
+  it('after a login-only handshake (ENCRYPT_OFF both ways) the stream is plaintext TDS again', () => {
+    const conn = loadCapture(CAPTURES.freetdsLoginOnlyTls)[0]!;
+    const client = conn.clientBytes;
+    const a = new MessageAssembler();
+    // PRELOGIN, two handshake flights, then the LOGIN7 inside one bare TLS record (5-byte header).
+    let at = 0;
+    for (let i = 0; i < 3; i++) at += client.readUInt16BE(at + 2);
+    expect(client[at]).toBe(0x17);
+    at += 5 + client.readUInt16BE(at + 3);
+    a.push(client.subarray(at));
+    const m = a.nextMessage()!;
+    expect(m.type).toBe(PACKET_TYPE.SQL_BATCH);
+    expect(m.payload.subarray(22).toString('utf16le')).toMatch(/^SELECT id, full_name, ssn, card_number FROM customers WHERE id <= 3/);
+  });
+});
+
 describe('MessageAssembler bounds and malformed framing', () => {
   const header = (type: number, status: number, length: number): Buffer =>
     encodePacketHeader({ type, status, length, spid: 0, packetId: 1, window: 0 });
