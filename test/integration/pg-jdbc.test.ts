@@ -58,7 +58,7 @@ describe.skipIf(skip)('pgJDBC through warden', () => {
       'prepared(3) row: | 1 | Alice Testperson | 941-74-7468 | 4111111111111111 | 42657.09 | 1953-09-07 | 2024-01-01 00:00:00.062907 | 2025-01-10 00:15:30.123457+00 | f | \\x89504e470d0a1a0a0000000d49484452 | 3d9c1724-11e2-4b8f-ab0d-549b6f03675a | -0.215685 | 13610 | 9007199254740993',
     );
     expect(viaWarden).toContain('typed-params row: | 2001.02 | 9007199254740993 | 1999-12-31 | t');
-    expect(viaWarden.filter((l) => /^server-prepared row: \| S_\d+ | f$/.test(l)).length).toBeGreaterThanOrEqual(2);
+    expect(viaWarden.filter((l) => /^server-prepared row: \| S_\d+ \| f$/.test(l)).length).toBeGreaterThanOrEqual(2);
     expect(viaWarden).toContain('batch counts: [1, 1, 1]');
     expect(viaWarden).toContain('in-tx row: | 3');
     expect(viaWarden).toContain('after-rollback row: | 20');
