@@ -7,15 +7,14 @@
 // the statement or ends the session (fail closed). Gate order: record the statement before it is
 // forwarded upstream; record the (masked) result before it is released to the client.
 
-import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { CapturePolicy, TranscriptConfig, TranscriptLimits } from './config.js';
-import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptWriteError } from './errors.js';
 import { RECORD_KIND, sha256Hex } from './frame.js';
 import type { SignedMark } from './jws.js';
 import { loadSigningKey } from './keys.js';
 import { SegmentWriter, type WriterHealth } from './segment-writer.js';
+import { clip } from './text.js';
 import type {
   ApprovalInfo,
   CapturedRows,
@@ -37,6 +36,8 @@ import type {
   StatementParam,
   TranscriptPrincipal,
 } from './types.js';
+
+export { RowCapture } from './row-capture.js';
 
 export interface Recorder {
   /** Set by sessionStart. */
@@ -296,20 +297,6 @@ function optional<K extends string>(key: K, value: string | undefined, maxBytes:
   return value === undefined ? {} : ({ [key]: clip(value, maxBytes).value } as { [P in K]?: string });
 }
 
-interface Clipped {
-  value: string;
-  cut: boolean;
-  bytes: number;
-}
-
-/** Cuts `s` to at most `maxBytes` UTF-8 bytes (a split character at the cut becomes U+FFFD). */
-export function clip(s: string, maxBytes: number): Clipped {
-  if (s.length * 3 <= maxBytes) return { value: s, cut: false, bytes: -1 };
-  const bytes = Buffer.byteLength(s);
-  if (bytes <= maxBytes) return { value: s, cut: false, bytes };
-  return { value: Buffer.from(s).subarray(0, maxBytes).toString('utf8'), cut: true, bytes };
-}
-
 function boundCapture(c: CapturedRows, limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'>): CapturedRows {
   if (c.mode === 'none' || c.mode === 'digest') return { ...c };
   const kept: Array<Array<string | null>> = [];
@@ -326,74 +313,6 @@ function boundCapture(c: CapturedRows, limits: Pick<TranscriptLimits, 'valueByte
     kept.push(cells);
   }
   return c.mode === 'first' ? { mode: 'first', limit: c.limit, rows: kept, truncated } : { mode: 'all', rows: kept, truncated };
-}
-
-/**
- * Builds a result's CapturedRows while the relay sends rows. Under `digest` it hashes each row's
- * wire bytes as sent (PG DataRow, TDS ROW/NBCROW token, after masking), so an auditor holding a
- * capture of the traffic can match it; under `first`/`all` it keeps the (masked) text values.
- */
-export class RowCapture {
-  rows = 0;
-  bytes = 0;
-  private readonly hash;
-  private readonly kept: Array<Array<string | null>> = [];
-  private keptBytes = 0;
-  private truncated = false;
-
-  constructor(
-    private readonly policy: CapturePolicy,
-    private readonly limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'> = DEFAULT_LIMITS,
-  ) {
-    this.hash = policy.mode === 'digest' ? createHash('sha256') : undefined;
-  }
-
-  /** True while `add` wants the row's text values (the relay may skip decoding otherwise). */
-  get wantsValues(): boolean {
-    if (this.truncated) return false;
-    if (this.policy.mode === 'all') return true;
-    return this.policy.mode === 'first' && this.kept.length < this.policy.firstRows;
-  }
-
-  get wantsWire(): boolean {
-    return this.policy.mode === 'digest';
-  }
-
-  /** One row as sent: its wire bytes (for the digest and the byte count) and, when wanted, its values. */
-  add(wire: Uint8Array | null, values?: readonly (string | null)[]): void {
-    this.rows += 1;
-    if (wire) this.bytes += wire.length;
-    if (this.hash) {
-      if (wire) this.hash.update(wire);
-      else if (values) this.hash.update(`${JSON.stringify(values)}\n`);
-      return;
-    }
-    if (!values || !this.wantsValues) {
-      if (this.policy.mode === 'first' && this.kept.length >= this.policy.firstRows) this.truncated = true;
-      return;
-    }
-    const cells = values.map((v) => (v === null ? null : clip(v, this.limits.valueBytes).value));
-    const size = cells.reduce((n, v) => n + (v === null ? 4 : Buffer.byteLength(v)), 0);
-    if (this.keptBytes + size > this.limits.captureBytes) {
-      this.truncated = true;
-      return;
-    }
-    this.keptBytes += size;
-    this.kept.push(cells);
-  }
-
-  finish(): CapturedRows {
-    switch (this.policy.mode) {
-      case 'none':
-        return { mode: 'none' };
-      case 'digest':
-        return { mode: 'digest', sha256: (this.hash as ReturnType<typeof createHash>).digest('hex'), rows: this.rows };
-      case 'first':
-        return { mode: 'first', limit: this.policy.firstRows, rows: this.kept, truncated: this.truncated || this.rows > this.kept.length };
-      case 'all':
-        return { mode: 'all', rows: this.kept, truncated: this.truncated };
-    }
-  }
 }
 
 /** Recording turned off: every call succeeds at once and nothing is kept. */

@@ -12,17 +12,19 @@
 // before is damaged; every record not yet acknowledged, and every later append, is rejected with a
 // TranscriptWriteError. Recovery is a new writer (a restart), which continues the chain from disk.
 
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, fstatSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { FsyncPolicy } from './config.js';
 import { errnoCode, TranscriptWriteError } from './errors.js';
-import { encodeRecord, endOfLastLine, FORMAT_VERSION, GENESIS_HASH, parseLine, RECORD_KIND, type RecordKind } from './frame.js';
+import { findChainTail } from './chain-tail.js';
+import { encodeRecord, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, type RecordKind } from './frame.js';
+import { parseHeadFile, writeHeadFile } from './head-file.js';
+import { acquireLock, releaseLock } from './instance-lock.js';
 import { signMark, verifyMark, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
-import { headFileName, listTranscriptDir, lockFileName, sanitizeInstanceId, segmentFileName, segmentsOf, TEMP_SUFFIX } from './segment-files.js';
+import { headFileName, sanitizeInstanceId, segmentFileName } from './segment-files.js';
 
 export interface SegmentWriterOptions {
   /** The transcripts directory (created if absent). */
@@ -532,95 +534,8 @@ export class SegmentWriter {
   }
 
   private releaseLock(): void {
-    heldLocks.delete(this.lockPath);
-    try {
-      unlinkSync(this.lockPath);
-    } catch {
-      // already gone
-    }
+    releaseLock(this.lockPath);
   }
-}
-
-// ---- files next to the segments --------------------------------------------------------------
-
-interface LockHolder {
-  pid: number;
-  host: string;
-}
-
-/** Lock files this process holds. A lock naming our own pid that is not in here was left by an
- *  earlier process that had the same pid (a restarted container is pid 1 again). */
-const heldLocks = new Set<string>();
-
-function acquireLock(dir: string, instance: string): string {
-  const path = join(dir, lockFileName(instance));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }), { flag: 'wx', mode: 0o644 });
-      heldLocks.add(path);
-      return path;
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw new TranscriptWriteError(`cannot create ${path}: ${errnoCode(err) ?? String(err)}`, { cause: err });
-    }
-    const holder = readLock(path);
-    const stale = holder !== undefined && holder.host === hostname() && (holder.pid === process.pid ? !heldLocks.has(path) : !processAlive(holder.pid));
-    if (stale) {
-      try {
-        unlinkSync(path); // left by a writer that died
-      } catch {
-        // someone else removed it; try again
-      }
-      continue;
-    }
-    throw new TranscriptWriteError(
-      `transcript instance '${instance}' already has a writer (${holder ? `pid ${holder.pid} on ${holder.host}` : 'unreadable lock'}, ${path}); give each warden process its own instance id`,
-      { code: 'ELOCKED' },
-    );
-  }
-  throw new TranscriptWriteError(`cannot take the transcript lock ${path}`, { code: 'ELOCKED' });
-}
-
-function readLock(path: string): LockHolder | undefined {
-  try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
-    return typeof v.pid === 'number' && typeof v.host === 'string' ? { pid: v.pid, host: v.host } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
-
-export const HEAD_FORMAT = 'warden-transcript-head';
-
-export function parseHeadFile(text: string): string | undefined {
-  try {
-    const v = JSON.parse(text) as { format?: unknown; jws?: unknown };
-    return v.format === HEAD_FORMAT && typeof v.jws === 'string' ? v.jws : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Replaces the head file atomically (write a temp file, fsync, rename). */
-async function writeHeadFile(dir: string, instance: string, jws: string): Promise<void> {
-  const path = join(dir, headFileName(instance));
-  const tmp = `${path}${TEMP_SUFFIX}`;
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(`${JSON.stringify({ format: HEAD_FORMAT, jws })}\n`);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
 }
 
 function syncDir(dir: string): void {
@@ -630,62 +545,4 @@ function syncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
-}
-
-// ---- where the chain ended ----------------------------------------------------------------------
-
-interface ChainTail {
-  maxIndex: number;
-  last?: OpenAfter;
-  abandoned: string[];
-}
-
-/** Finds the instance's newest whole record on disk, newest segment first. */
-export function findChainTail(dir: string, instance: string, recordBytes: number): ChainTail {
-  const segments = segmentsOf(listTranscriptDir(dir)).filter((s) => s.instance === instance);
-  const maxIndex = segments.reduce((m, s) => Math.max(m, s.index), 0);
-  const abandoned: string[] = [];
-  for (const s of segments.reverse()) {
-    const tail = readTail(join(dir, s.name), recordBytes);
-    if (tail) return { maxIndex, abandoned, last: { segment: s.index, file: s.name, ...tail } };
-    abandoned.push(s.name);
-  }
-  return { maxIndex, abandoned };
-}
-
-function readTail(path: string, recordBytes: number): Omit<OpenAfter, 'segment' | 'file'> | undefined {
-  const fd = openSync(path, 'r');
-  let buf: Buffer;
-  let windowStart: number;
-  try {
-    const size = fstatSync(fd).size;
-    const window = Math.min(size, 2 * recordBytes + 2);
-    windowStart = size - window;
-    buf = Buffer.alloc(window);
-    let got = 0;
-    while (got < window) {
-      const n = readSync(fd, buf, got, window - got, windowStart + got);
-      if (n === 0) break;
-      got += n;
-    }
-    buf = buf.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-  const end = endOfLastLine(buf);
-  const tornBytes = buf.length - end;
-  let lineEnd = end - 1; // index of a '\n'
-  let isLast = true;
-  while (lineEnd >= 0) {
-    const start = lineEnd === 0 ? 0 : buf.lastIndexOf(0x0a, lineEnd - 1) + 1;
-    if (start === 0 && windowStart > 0) break; // the window begins inside this line
-    const parsed = parseLine(buf.subarray(start, lineEnd));
-    if (parsed.ok && parsed.hashOk) {
-      const r = parsed.record;
-      return { lastSeq: r.seq, lastHash: r.hash, sealed: isLast && tornBytes === 0 && r.k === RECORD_KIND.seal, tornBytes };
-    }
-    isLast = false;
-    lineEnd = start - 1;
-  }
-  return undefined;
 }

@@ -56,3 +56,17 @@ export function textTable(header: string[], rows: string[][]): string {
 export function countText(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+export interface Clipped {
+  value: string;
+  cut: boolean;
+  bytes: number;
+}
+
+/** Cuts `s` to at most `maxBytes` UTF-8 bytes (a split character at the cut becomes U+FFFD). */
+export function clip(s: string, maxBytes: number): Clipped {
+  if (s.length * 3 <= maxBytes) return { value: s, cut: false, bytes: -1 };
+  const bytes = Buffer.byteLength(s);
+  if (bytes <= maxBytes) return { value: s, cut: false, bytes };
+  return { value: Buffer.from(s).subarray(0, maxBytes).toString('utf8'), cut: true, bytes };
+}

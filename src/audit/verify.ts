@@ -14,7 +14,7 @@ import { GENESIS_HASH } from './frame.js';
 import { verifyMark, type SignedMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf, type DirEntry } from './segment-files.js';
-import { parseHeadFile } from './segment-writer.js';
+import { parseHeadFile } from './head-file.js';
 import { capFindings, FINDING, finding, type Finding } from './verify-findings.js';
 import { verifySegment, type SegmentResult } from './verify-segment.js';
 
