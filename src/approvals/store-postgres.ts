@@ -36,6 +36,8 @@ const STORE_EVENTS: ReadonlySet<string> = new Set<StoreEvent>(['request.created'
 export interface PostgresStoreOptions {
   config: PostgresStoreConfig;
   logger?: Logger;
+  /** LISTEN for changes (default true); off only to exercise the polling fallback. */
+  notifications?: boolean;
 }
 
 type Row = Record<string, unknown>;
@@ -281,7 +283,7 @@ export class PostgresApprovalStore implements ApprovalStore {
    * when this attempt is listening or has failed.
    */
   private listen(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed || this.opts.notifications === false) return Promise.resolve();
     const client = new pg.Client(clientConfig(this.opts.config));
     this.listener = client;
     let lost = false;
