@@ -28,6 +28,8 @@ export interface AppliedMask {
   strategy: string;
   /** Why the column is covered: "customers.ssn (table column)", "derived from customers.ssn via concat", "content: card number". */
   because: string;
+  /** Content classifiers: only values in which a classifier finds something are masked (the matches, in place). */
+  conditional?: boolean;
 }
 
 /** Thrown when a value cannot be masked and the rule says the query must fail. The relay turns it into SQLSTATE 42501. */

@@ -1,0 +1,137 @@
+// Side channels: values can leave through ErrorResponse / NoticeResponse fields and
+// NotificationResponse payloads as well as through rows.
+//
+//   - Integrity errors quote key values and whole rows (23505 "Key (email)=(…) already exists",
+//     23503, 23P01, 23502/23514 "Failing row contains (…)"): the values are redacted when a key
+//     column (or, for a failing row, any column) of the table named by the error is protected.
+//   - When the statement that caused the message touched protected data (or that is not known):
+//     every quoted part of the message, detail, hint and context is redacted (a failed cast
+//     quotes the value: invalid input syntax for type integer: "941-74-7468"), JSON parse
+//     context lines and byte sequences too, the internal query is dropped, and messages that are
+//     free text written by code (RAISE, class P0, notices) are replaced whole. Syntax errors
+//     (42601) only quote the statement's own text and are left alone.
+//   - Content classifiers run over every text field and notification payload.
+import { decodeNotificationResponse, encodeNotificationResponse } from '../../protocols/postgres/backend-messages.js';
+import { Backend, ErrorField } from '../../protocols/postgres/codes.js';
+import { decodeErrorFields, encodeErrorFields } from '../../protocols/postgres/error-response.js';
+import { findMatches } from './classifiers.js';
+import type { MaskingContext } from './context.js';
+import { compileStrategy } from './strategies/index.js';
+
+export const REDACTED = '****';
+export const MASKED_MESSAGE = '[message hidden by warden: it may hold protected values]';
+
+const TEXT_FIELDS = [ErrorField.message, ErrorField.detail, ErrorField.hint, ErrorField.where, ErrorField.internalQuery] as const;
+const SYNTAX_ERROR = '42601';
+const FREE_TEXT_SEVERITIES = new Set(['NOTICE', 'WARNING', 'INFO', 'LOG', 'DEBUG']);
+
+const KEY_DETAIL = /Key \(([^)]*)\)=\((.*?)\)( already exists| is not present in table| is still referenced from table| conflicts with existing key| conflicts with key)/gs;
+const FAILING_ROW = /(Failing row contains )\((.*)\)/s;
+const QUOTED = /"(?:[^"\\]|\\.)*"/g;
+const BYTE_SEQUENCE = /(byte sequence )(0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*)/gi;
+
+export interface ScrubOptions {
+  /** The statement that caused the message touched protected data, or it is not known. */
+  touched: boolean;
+}
+
+/** Rewrites one ErrorResponse, NoticeResponse or NotificationResponse; undefined when unchanged. */
+export function scrubMessage(ctx: MaskingContext, buf: Buffer, start: number, end: number, opts: ScrubOptions): Buffer | undefined {
+  const msg = buf.subarray(start, end);
+  const type = msg[0];
+  if (type === Backend.notificationResponse) {
+    const n = decodeNotificationResponse(msg);
+    const payload = scrubContent(ctx, n.payload);
+    return payload === n.payload ? undefined : encodeNotificationResponse({ ...n, payload });
+  }
+  if (type !== Backend.errorResponse && type !== Backend.noticeResponse) return undefined;
+  const fields = decodeErrorFields(msg, type);
+  const out = scrubFields(ctx, fields, opts);
+  return out ? encodeErrorFields(type, out) : undefined;
+}
+
+function scrubFields(ctx: MaskingContext, fields: Map<number, string>, opts: ScrubOptions): [number, string][] | undefined {
+  const code = fields.get(ErrorField.code) ?? '';
+  const severity = fields.get(ErrorField.severityNonLocalized) ?? fields.get(ErrorField.severity) ?? '';
+  const hasColumnRules = ctx.rules.columnRules.length > 0;
+  const touched = opts.touched && hasColumnRules && code !== SYNTAX_ERROR;
+  const where = fields.get(ErrorField.where) ?? '';
+  const freeText = code.startsWith('P0') || (FREE_TEXT_SEVERITIES.has(severity) && (code === '00000' || code.startsWith('01'))) || /PL\/pgSQL|SQL function/.test(where);
+  const table = fields.get(ErrorField.table);
+  const schema = fields.get(ErrorField.schema);
+  let changed = false;
+  const out: [number, string][] = [];
+  for (const [f, value] of fields) {
+    let v = value;
+    if ((TEXT_FIELDS as readonly number[]).includes(f)) {
+      if (hasColumnRules && (f === ErrorField.detail || f === ErrorField.message)) v = scrubIntegrity(ctx, v, schema, table, opts.touched);
+      if (touched) {
+        if (f === ErrorField.internalQuery) v = REDACTED;
+        else if (freeText && f !== ErrorField.where) v = MASKED_MESSAGE;
+        else v = scrubQuoted(v);
+      }
+      v = scrubContent(ctx, v);
+    }
+    if (v !== value) changed = true;
+    out.push([f, v]);
+  }
+  return changed ? out : undefined;
+}
+
+/** Key (…)=(…) and Failing row contains (…): redacted when the table's columns are protected. */
+function scrubIntegrity(ctx: MaskingContext, text: string, schema: string | undefined, table: string | undefined, touched: boolean): string {
+  const protectedColumn = (column: string, other?: string): boolean => {
+    if (touched) return true;
+    if (table === undefined && other === undefined) return true; // no table named: be conservative
+    for (const t of [table, other]) {
+      if (t === undefined) continue;
+      if (ctx.rules.ruleFor(schema, t, column)) return true;
+      const snap = ctx.catalog.current();
+      if (snap) for (const rel of snap.candidates(schema, t)) if (ctx.coverage(snap).relationColumn(rel, column).rules.size > 0) return true;
+    }
+    return false;
+  };
+  let v = text.replace(KEY_DETAIL, (all: string, colsText: string, _vals: string, tail: string) => {
+    const other = /table "([^"]+)"/.exec(text.slice(text.indexOf(all) + all.length))?.[1];
+    const cols = colsText.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+    return cols.some((c) => protectedColumn(c, other)) ? `Key (${colsText})=(${REDACTED})${tail}` : all;
+  });
+  // "conflicts with existing key (a)=(1)": the second key of an exclusion violation.
+  v = v.replace(/(existing key \(([^)]*)\)=\()(.*?)(\)\.?)$/s, (all, head: string, colsText: string, _vals: string, tail: string) =>
+    colsText.split(',').some((c) => protectedColumn(c.trim())) ? `${head}${REDACTED}${tail}` : all,
+  );
+  const failing = FAILING_ROW.exec(v);
+  if (failing) {
+    const snap = ctx.catalog.current();
+    const rels = snap && table !== undefined ? snap.candidates(schema, table) : [];
+    const anyProtected = touched || table === undefined || rels.length === 0 || rels.some((rel) => rel.columns.some((c) => protectedColumn(c.name)));
+    if (anyProtected) v = v.replace(FAILING_ROW, `$1(${REDACTED})`);
+  }
+  return v;
+}
+
+function scrubQuoted(text: string): string {
+  let v = text.replace(QUOTED, `"${REDACTED}"`).replace(BYTE_SEQUENCE, `$1${REDACTED}`);
+  // JSON parse errors show the input as context: "JSON data, line 1: 941-74..."
+  v = v.replace(/^(JSON data, line \d+: ).*$/gm, `$1${REDACTED}`);
+  return v;
+}
+
+/** Masks what content classifiers find in free text (error fields, notification payloads). */
+export function scrubContent(ctx: MaskingContext, text: string): string {
+  if (ctx.contentRules.length === 0 || text === '') return text;
+  const classifiers = ctx.contentRules.flatMap((r) => r.classifiers);
+  const matches = findMatches(text, classifiers);
+  if (matches.length === 0) return text;
+  let out = '';
+  let last = 0;
+  for (const m of matches) {
+    const rule = ctx.contentRules.find((r) => r.classifiers.some((c) => c.name === m.classifier));
+    const found = text.slice(m.start, m.end);
+    let masked: string | null | undefined = REDACTED;
+    if (rule && rule.strategy.kind !== 'null') masked = compileStrategy(rule.strategy)(found, { kind: 'text', type: { oid: 25, kind: 'text' } });
+    out += text.slice(last, m.start) + (typeof masked === 'string' ? masked : (rule?.redactText ?? REDACTED));
+    last = m.end;
+  }
+  return out + text.slice(last);
+}

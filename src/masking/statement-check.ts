@@ -1,0 +1,133 @@
+// Statement-level checks before a statement is forwarded:
+//   - inference: a protected column steers the result through a predicate (WHERE ssn LIKE '9%',
+//     a range on salary, JOIN ON, HAVING, ORDER BY, GROUP BY, …) — masking the output does not
+//     hide what the predicate reveals. `IS NULL` tests are allowed (NULL is never masked).
+//   - laundering: a statement copies protected values where masking no longer sees them
+//     (CREATE TABLE AS, SELECT INTO, INSERT … SELECT, UPDATE … SET x = ssn, COPY … TO a file or
+//     program, renaming a protected column or table), or runs code lineage cannot see (DO, CALL,
+//     a function outside the known built-ins in a statement that may write).
+// Each covering rule says allow, deny or hold for each; the strictest finding decides. A
+// statement that cannot be parsed is treated as touching every protected column.
+import type { PredicateClause, StatementInfo } from '../sql/index.js';
+import type { MaskingContext } from './context.js';
+import type { Covered } from './coverage.js';
+import type { CompiledRule } from './rules.js';
+import type { MaskVerdict } from './types.js';
+
+type Concern = 'inference' | 'laundering';
+
+export interface Finding {
+  concern: Concern;
+  rule: CompiledRule;
+  reason: string;
+}
+
+export interface StatementCheck {
+  verdict: MaskVerdict;
+  /** The statement reads or steers by protected data (for side-channel scrubbing). */
+  touched: boolean;
+  findings: Finding[];
+}
+
+const CLAUSE: Readonly<Record<PredicateClause, string>> = {
+  where: 'WHERE',
+  join: 'JOIN ON',
+  having: 'HAVING',
+  order_by: 'ORDER BY',
+  group_by: 'GROUP BY',
+  window: 'a window (PARTITION BY / ORDER BY)',
+  distinct_on: 'DISTINCT ON',
+  limit: 'LIMIT / OFFSET',
+  set_operation: 'a set operation (UNION / INTERSECT / EXCEPT)',
+};
+
+const LAUNDERING: Readonly<Record<string, string>> = {
+  create_table_as: 'CREATE TABLE AS',
+  select_into: 'SELECT INTO',
+  create_matview: 'CREATE MATERIALIZED VIEW',
+  create_view: 'CREATE VIEW',
+  insert_select: 'INSERT',
+  update_set: 'UPDATE … SET',
+  merge: 'MERGE',
+  copy_to_file: 'COPY … TO a file',
+  copy_to_program: 'COPY … TO PROGRAM',
+  rename: 'renaming',
+};
+
+function cols(c: Covered, rule: CompiledRule): string {
+  return [...(c.rules.get(rule) ?? [])].sort().join(', ');
+}
+
+export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefined): StatementCheck {
+  const rules = ctx.rules.columnRules;
+  if (rules.length === 0) return { verdict: { action: 'allow' }, touched: false, findings: [] };
+  const findings: Finding[] = [];
+  const every = (concern: Concern, reason: string): void => {
+    for (const rule of rules) findings.push({ concern, rule, reason });
+  };
+  const covering = (concern: Concern, c: Covered, reason: (rule: CompiledRule) => string, unresolved: string): boolean => {
+    for (const rule of c.rules.keys()) findings.push({ concern, rule, reason: reason(rule) });
+    if (c.unresolved.length > 0) every(concern, `${unresolved} (${c.unresolved[0]})`);
+    return c.rules.size > 0 || c.unresolved.length > 0;
+  };
+  let touched = false;
+  const snap = ctx.catalog.current();
+  if (!stmt || !snap) {
+    const why = !stmt ? 'the statement could not be parsed: treated as touching every protected column' : 'the catalog is not loaded';
+    every('inference', why);
+    every('laundering', why);
+    return { verdict: verdictOf(findings), touched: true, findings };
+  }
+  const lin = ctx.lineageOf(stmt, snap);
+  const cov = ctx.coverage(snap);
+
+  let outputUntraceable = false;
+  for (const oc of lin.columns) {
+    const c = cov.outputColumn(oc);
+    if (c.rules.size > 0 || c.unresolved.length > 0) touched = true;
+    if (oc.unresolved && (c.rules.size > 0 || c.unresolved.length > 0)) outputUntraceable = true;
+  }
+  if (lin.output === 'opaque') touched = true;
+
+  if (!lin.launderingComplete && stmt.nodeType !== 'ExecuteStmt') {
+    // EXECUTE runs a statement that was itself checked when it was prepared.
+    every('laundering', `${stmt.commandTag} runs code warden cannot trace, which may copy protected values`);
+    touched = true;
+  }
+  if (!stmt.readOnly && outputUntraceable) {
+    every('laundering', 'protected values pass through code warden cannot trace in a statement that may write');
+  }
+  for (const l of lin.laundering) {
+    const what = LAUNDERING[l.kind] ?? l.kind;
+    if (l.unresolved) {
+      every('laundering', `${what} copies values warden cannot trace`);
+      touched = true;
+    }
+    for (const s of l.sources) {
+      const c = cov.source(s);
+      if (covering('laundering', c, (r) => `${what} copies ${cols(c, r)}`, `${what} copies a value warden cannot trace`)) touched = true;
+    }
+  }
+
+  if (!lin.predicatesComplete) {
+    every('inference', 'a condition could not be traced (it may test protected values)');
+    touched = true;
+  }
+  for (const p of lin.predicateColumns) {
+    if (p.comparedWith === 'null') continue;
+    const c = cov.source(p.column);
+    const how = p.comparedWith === 'none' ? '' : ` (compared with ${p.comparedWith === 'constant' ? 'a constant' : p.comparedWith === 'parameter' ? 'a parameter' : p.comparedWith === 'pattern' ? 'a pattern' : 'a column'})`;
+    if (covering('inference', c, (r) => `${CLAUSE[p.clause]} on ${cols(c, r)}${how}`, `${CLAUSE[p.clause]} on a value warden cannot trace`)) touched = true;
+  }
+  return { verdict: verdictOf(findings), touched, findings };
+}
+
+function verdictOf(findings: readonly Finding[]): MaskVerdict {
+  const pickSetting = (f: Finding): 'allow' | 'deny' | 'hold' => (f.concern === 'inference' ? f.rule.inference : f.rule.laundering);
+  const rank = { allow: 0, hold: 1, deny: 2 } as const;
+  let best: Finding | undefined;
+  for (const f of findings) if (!best || rank[pickSetting(f)] > rank[pickSetting(best)]) best = f;
+  if (!best || pickSetting(best) === 'allow') return { action: 'allow' };
+  const setting = pickSetting(best) as 'deny' | 'hold';
+  return { action: setting, rule: best.rule.name, reason: `${best.reason}: ${best.concern} is ${setting === 'deny' ? 'denied' : 'held for approval'} by masking rule "${best.rule.name}"` };
+}

@@ -1,0 +1,109 @@
+// Real PostgreSQL result bytes for the masking tests: a raw protocol connection (logged in by
+// warden's own upstream connector) that sends a query — simple, or extended with chosen result
+// formats — and returns every backend message up to ReadyForQuery, exactly as the server sent
+// them. Helpers decode the messages the tests look at.
+import type { Socket } from 'node:net';
+import {
+  decodeCopyResponse,
+  decodeDataRow,
+  decodeRowDescription,
+  type CopyResponse,
+  type FieldDescription,
+} from '../../protocols/postgres/backend-messages.js';
+import { Backend } from '../../protocols/postgres/codes.js';
+import { decodeNotice, type Notice } from '../../protocols/postgres/error-response.js';
+import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC, TERMINATE } from '../../protocols/postgres/frontend-messages.js';
+import { splitMessages } from '../../protocols/postgres/scanner.js';
+import type { PostgresTargetConfig } from '../../src/config/types.js';
+import { connectUpstream } from '../../src/pg/upstream.js';
+
+export class RawPg {
+  private buffered: Buffer[] = [];
+  private waiter: (() => void) | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buffered.push(d);
+      this.waiter?.();
+    });
+    socket.resume();
+  }
+
+  static async connect(target: PostgresTargetConfig): Promise<RawPg> {
+    const s = await connectUpstream(target, new Map([['client_encoding', 'UTF8'], ['DateStyle', 'ISO'], ['TimeZone', 'UTC']]), { maxMessageBytes: 1 << 30 });
+    return new RawPg(s.socket);
+  }
+
+  /** Backend messages up to and including ReadyForQuery. */
+  private async untilReady(): Promise<Buffer[]> {
+    for (;;) {
+      const all = Buffer.concat(this.buffered);
+      // ReadyForQuery is 'Z' int32(5) status: look for a whole-message boundary ending with it.
+      try {
+        const msgs = splitMessages(all);
+        const last = msgs[msgs.length - 1];
+        if (last && last[0] === Backend.readyForQuery) {
+          this.buffered = [];
+          return msgs;
+        }
+      } catch {
+        // a partial message: wait for more
+      }
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
+      this.waiter = undefined;
+    }
+  }
+
+  async query(sql: string): Promise<Buffer[]> {
+    this.socket.write(encodeQuery(sql));
+    return this.untilReady();
+  }
+
+  /** Parse + Bind (text parameters, chosen result formats) + Describe portal + Execute + Sync. */
+  async extended(sql: string, params: (string | null)[] = [], resultFormats: number[] = [1]): Promise<Buffer[]> {
+    this.socket.write(
+      Buffer.concat([
+        encodeParse({ name: '', sql, paramTypes: [] }),
+        encodeBind({ portal: '', statement: '', paramFormats: [], params: params.map((p) => (p === null ? null : Buffer.from(p))), resultFormats }),
+        encodeDescribe({ kind: 'portal', name: '' }),
+        encodeExecute({ portal: '', maxRows: 0 }),
+        SYNC,
+      ]),
+    );
+    return this.untilReady();
+  }
+
+  async close(): Promise<void> {
+    this.socket.end(TERMINATE);
+    this.socket.destroy();
+  }
+}
+
+export const ofType = (msgs: readonly Buffer[], code: number): Buffer[] => msgs.filter((m) => m[0] === code);
+
+export function fieldsOf(msgs: readonly Buffer[]): FieldDescription[] {
+  const rd = ofType(msgs, Backend.rowDescription)[0];
+  if (!rd) throw new Error(`no RowDescription in ${msgs.map((m) => String.fromCharCode(m[0] ?? 63)).join('')}`);
+  return decodeRowDescription(rd);
+}
+
+export function rowsOf(msgs: readonly Buffer[]): Buffer[] {
+  return ofType(msgs, Backend.dataRow);
+}
+
+export function values(row: Buffer): (string | null)[] {
+  return decodeDataRow(row).map((v) => (v === null ? null : v.toString('utf8')));
+}
+
+export function copyResponseOf(msgs: readonly Buffer[]): CopyResponse {
+  const m = ofType(msgs, Backend.copyOutResponse)[0];
+  if (!m) throw new Error('no CopyOutResponse');
+  return decodeCopyResponse(m);
+}
+
+export function errorOf(msgs: readonly Buffer[]): Notice | undefined {
+  const m = ofType(msgs, Backend.errorResponse)[0];
+  return m ? decodeNotice(m) : undefined;
+}
