@@ -87,6 +87,8 @@ export class WebhookNotifier {
   private idleWaiters: Array<() => void> = [];
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly timers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+  /** Aborts attempts in flight when closing. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly config: WebhookConfig,
@@ -114,9 +116,10 @@ export class WebhookNotifier {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops: queued announcements are dropped, waits between retries end. */
+  /** Stops: queued announcements are dropped, attempts in flight and waits between retries end. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
     if (this.queue.length > 0) this.log.warn({ dropped: this.queue.length }, 'closing with webhook announcements not sent');
     this.queue.length = 0;
     for (const t of this.timers) {
@@ -186,7 +189,7 @@ export class WebhookNotifier {
         headers,
         body: d.body,
         redirect: 'error',
-        signal: AbortSignal.timeout(this.config.timeout),
+        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeout), this.stopping.signal]),
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return { ok: true };
