@@ -176,6 +176,9 @@ export class PgRelay {
   private onData(d: Direction, chunk: Buffer): void {
     if (this.ended && !(d === this.c2u && this.ended.kind === 'client-terminate')) return;
     this.opts.onBytes?.(d === this.c2u ? 'client_to_upstream' : 'upstream_to_client', chunk.length);
+    // Any client bytes (streamed messages included, not only whole ones) mean the session is busy
+    // until the upstream's next ReadyForQuery.
+    if (d === this.c2u) this.clientPending = true;
     try {
       d.scanner.push(chunk);
     } catch (err) {
