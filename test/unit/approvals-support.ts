@@ -1,16 +1,27 @@
 // Real parts for the approvals tests: stores on real files and on the harness PostgreSQL (one
 // fresh schema per test), sample requests and principals, a TCP forwarder that can cut the store
-// off (an unreachable database, for real), and small waiting helpers.
+// off (an unreachable database, for real), a running approvals server (admin HTTP server, dev
+// issuer tokens, startApprovals), a JSON client and a server-sent events client.
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { PostgresStoreConfig } from '../../src/approvals/config.js';
 import { newId, principalKeyOf, requesterInfo, type ActorInfo, type ApprovalRequest } from '../../src/approvals/model.js';
 import type { HoldRequest } from '../../src/approvals/types.js';
 import type { Principal } from '../../src/identity/types.js';
 import { testPostgres } from '../helpers/pg-env.js';
+import { AdminServer, httpBase } from '../../src/admin/server.js';
+import { Metrics } from '../../src/admin/metrics.js';
+import type { ApprovalsConfig, ApproverRule, PostgresStoreConfig, StatementRule } from '../../src/approvals/config.js';
+import { startApprovals, type Approvals } from '../../src/approvals/start.js';
+import type { WardenConfig } from '../../src/config/types.js';
+import { DevIssuer, type MintOptions } from '../../src/identity/dev-issuer.js';
+import { devIssuerHttpHandler } from '../../src/identity/dev-issuer-http.js';
+import { createTokenVerifier } from '../../src/identity/verifier.js';
+import type { TokenVerifier } from '../../src/identity/types.js';
+import { initSqlParser } from '../../src/sql/index.js';
+import { silentLogger } from '../../src/log.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -168,5 +179,164 @@ export async function forwarder(): Promise<Forwarder> {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+// ---- a running approvals server: admin HTTP server, dev issuer, verifier, startApprovals ------
+
+export const APPROVER_ROLE = 'Warden.Approver';
+export const AGENT_ROLE = 'Warden.Agent';
+
+export interface ApprovalsServer {
+  url: string;
+  approvals: Approvals;
+  dev: DevIssuer;
+  verifier: TokenVerifier;
+  dataDir: string;
+  /** A dev-issuer token. */
+  token(subject: string, opts?: Partial<MintOptions>): Promise<string>;
+  /** The principal an agent token maps to (as the relay would build it). */
+  agent(subject: string, name?: string): Promise<Principal>;
+  stop(): Promise<void>;
+}
+
+export interface ApprovalsServerOptions {
+  approvals?: Partial<ApprovalsConfig>;
+  rules?: StatementRule[];
+  instanceId?: string;
+  /** Share the dev issuer key between servers (several instances trust the same tokens). */
+  keyFile?: string;
+}
+
+/** The approvers every integration test uses: dev-issuer tokens with the approver role decide anything. */
+export const TEST_APPROVERS: ApproverRule[] = [
+  { name: 'approvers', match: { issuer: 'dev', roles: [APPROVER_ROLE] }, targets: ['*'], rules: ['*'], principals: ['*'], mayGrant: true },
+];
+
+export async function startApprovalsServer(opts: ApprovalsServerOptions = {}): Promise<ApprovalsServer> {
+  await initSqlParser();
+  const dataDir = tempDir('warden-approvals-server-');
+  const admin = new AdminServer({ metrics: new Metrics(), logger: silentLogger, health: () => ({}) });
+  const address = await admin.listen({ host: '127.0.0.1', port: 0 });
+  const url = httpBase(address);
+  const dev = await DevIssuer.load({
+    enabled: true,
+    issuer: `${url}/dev-issuer`,
+    keyFile: opts.keyFile ?? join(dataDir, 'keys', 'dev-issuer.pem'),
+    audience: 'api://warden',
+    tenant: '11111111-2222-3333-4444-555555555555',
+  });
+  admin.use(devIssuerHttpHandler(dev));
+  const verifier = createTokenVerifier({ issuers: [] }, { devIssuer: dev });
+  const config: WardenConfig = {
+    dataDir,
+    listen: { admin: { host: '127.0.0.1', port: 0 } },
+    plaintextTokens: 'never',
+    log: { level: 'silent' },
+    identity: { issuers: [] },
+    targets: new Map(),
+    principals: [],
+    sessions: { shutdownGrace: 1000, maxMessageBytes: 1 << 20, loginTimeout: 10_000 },
+    rules: opts.rules ?? [],
+    approvals: {
+      timeout: 60_000,
+      grantMax: 3_600_000,
+      approvers: TEST_APPROVERS,
+      store: { type: 'embedded', dir: join(dataDir, 'approvals'), retention: 86_400_000 },
+      storeGrace: 1000,
+      ...opts.approvals,
+    },
+  };
+  const approvals = await startApprovals(config, { verifier, admin, adminUrl: url, instanceId: opts.instanceId ?? 'instance-a', logger: silentLogger });
+  return {
+    url,
+    approvals,
+    dev,
+    verifier,
+    dataDir,
+    token: (subject, o = {}) => dev.mint({ subject, ...o }),
+    async agent(subject, name = 'support-agent') {
+      const identity = await verifier.verify(await dev.mint({ subject, roles: [AGENT_ROLE] }));
+      return { ...identity, name };
+    },
+    async stop() {
+      await approvals.close();
+      await admin.close();
+    },
+  };
+}
+
+/** A JSON call to the admin API. */
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, any>; headers: Headers }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, any>), headers: res.headers };
+}
+
+export interface SseEvent {
+  id?: string;
+  event: string;
+  data: Record<string, any>;
+}
+
+/** A real server-sent events client over fetch: collects events until closed. */
+export interface SseClient {
+  status: number;
+  events: SseEvent[];
+  /** Waits for the first event named `event` matching `pick` (from the start of the stream). */
+  next(event: string, pick?: (e: SseEvent) => boolean, ms?: number): Promise<SseEvent>;
+  close(): void;
+}
+
+export async function sse(base: string, token: string | undefined, lastEventId?: string): Promise<SseClient> {
+  const controller = new AbortController();
+  const res = await fetch(`${base}/approvals/events`, {
+    headers: { ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    signal: controller.signal,
+  });
+  const events: SseEvent[] = [];
+  if (res.ok && res.body) {
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let cut: number;
+          while ((cut = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            const lines = block.split('\n');
+            const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
+            const id = lines.find((l) => l.startsWith('id: '))?.slice(4);
+            const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('');
+            if (event !== undefined) events.push({ event, data: data === '' ? {} : (JSON.parse(data) as Record<string, any>), ...(id ? { id } : {}) });
+          }
+        }
+      } catch {
+        // aborted
+      }
+    })();
+  } else {
+    await res.body?.cancel();
+  }
+  return {
+    status: res.status,
+    events,
+    next: (event, pick = () => true, ms = 5000) => eventually(() => events.find((e) => e.event === event && pick(e)), ms, `SSE event ${event}`),
+    close: () => controller.abort(),
   };
 }
