@@ -85,10 +85,15 @@ class Direction {
     handler: DirectionHandler,
     maxMessageBytes: number,
     private readonly watch: (code: number, buf: Buffer, start: number) => void,
+    /** Sees every message header, streamed or whole. */
+    header: (code: number) => void,
   ) {
     const batch = this.batch;
     const scan: ScanHandler = {
-      whole: (code, length) => code === Backend.readyForQuery || code === Frontend.terminate || handler.whole(code, length),
+      whole: (code, length) => {
+        header(code);
+        return code === Backend.readyForQuery || code === Frontend.terminate || handler.whole(code, length);
+      },
       onMessage: (code, buf, start, end) => {
         this.watch(code, buf, start);
         return handler.onMessage(code, buf, start, end, batch);
@@ -124,6 +129,14 @@ export class PgRelay {
   private closedSockets = 0;
   /** Client messages forwarded since the upstream's last ReadyForQuery. */
   private clientPending = true;
+  /**
+   * Sync points the client sent (Query, Sync, FunctionCall: each answered by one ReadyForQuery)
+   * not answered yet, oldest first. With pipelining the first ReadyForQuery does not make the
+   * session idle while later ones are still due.
+   */
+  private readonly awaitingReady: number[] = [];
+  /** The upstream is in COPY FROM STDIN and the client has not ended it: it ignores Sync then. */
+  private copyIn = false;
   transactionStatus: TransactionStatusByte = TransactionStatus.idle;
   /** An end requested while the session was busy, carried out at the next idle point. */
   private endWhenIdle: ErrorSpec | undefined;
@@ -137,21 +150,60 @@ export class PgRelay {
     serverHandler: DirectionHandler,
     private readonly opts: RelayOptions,
   ) {
-    this.c2u = new Direction('client', client, upstream, clientHandler, opts.maxMessageBytes, (code) => {
-      this.clientPending = true;
-      if (code === Frontend.terminate) this.ended ??= { kind: 'client-terminate' };
-    });
-    this.u2c = new Direction('upstream', upstream, client, serverHandler, opts.maxMessageBytes, (code, buf, start) => {
-      if (code === Backend.readyForQuery) {
-        this.transactionStatus = buf[start + 5] as TransactionStatusByte;
-        this.clientPending = false;
-      }
-    });
+    this.c2u = new Direction(
+      'client',
+      client,
+      upstream,
+      clientHandler,
+      opts.maxMessageBytes,
+      (code) => {
+        this.clientPending = true;
+        if (code === Frontend.terminate) this.ended ??= { kind: 'client-terminate' };
+      },
+      (code) => this.clientHeader(code),
+    );
+    this.u2c = new Direction(
+      'upstream',
+      upstream,
+      client,
+      serverHandler,
+      opts.maxMessageBytes,
+      (code, buf, start) => {
+        if (code === Backend.readyForQuery) {
+          this.transactionStatus = buf[start + 5] as TransactionStatusByte;
+          this.clientPending = false;
+          this.awaitingReady.shift();
+        }
+      },
+      (code) => {
+        if (code !== Backend.copyInResponse) return;
+        // PostgreSQL ignores Sync during COPY FROM STDIN (libpq sends one right after an
+        // extended-protocol COPY): those queued after the COPY will get no ReadyForQuery.
+        this.copyIn = true;
+        while (this.awaitingReady[0] === Frontend.sync) this.awaitingReady.shift();
+      },
+    );
+  }
+
+  private clientHeader(code: number): void {
+    switch (code) {
+      case Frontend.query:
+      case Frontend.functionCall:
+        this.awaitingReady.push(code);
+        break;
+      case Frontend.sync:
+        if (!this.copyIn) this.awaitingReady.push(code);
+        break;
+      case Frontend.copyDone:
+      case Frontend.copyFail:
+        this.copyIn = false;
+        break;
+    }
   }
 
   /** True when the upstream is waiting for the client (ReadyForQuery seen, nothing sent since). */
   get idle(): boolean {
-    return !this.clientPending && this.c2u.scanner.atBoundary && !this.c2u.suspended && !this.u2c.suspended;
+    return !this.clientPending && this.awaitingReady.length === 0 && this.c2u.scanner.atBoundary && !this.c2u.suspended && !this.u2c.suspended;
   }
 
   start(initialStatus: TransactionStatusByte): void {
