@@ -59,6 +59,13 @@ export const LOGIN7_FIXED_LENGTH = 94;
 /** [MS-TDS] 2.2.6.4: a LOGIN7 stream must not be longer than 128K - 1 bytes. */
 export const LOGIN7_MAX_LENGTH = 128 * 1024 - 1;
 const MAX_NAME_CHARS = 128;
+/**
+ * The spec caps Password at 128 characters (SQL Server's own limit for SQL logins), but drivers
+ * send whatever they are given, and an OIDC access token sent as the password (FreeTDS, jTDS,
+ * ODBC with a token as the password) is a few thousand characters. A relay has to read it; the
+ * cap here only keeps the field inside the 128 KiB LOGIN7.
+ */
+export const LOGIN7_MAX_PASSWORD_CHARS = 16 * 1024;
 const MAX_ATTACH_DB_FILE_CHARS = 260;
 const CB_SSPI_USE_LONG = 0xffff;
 const CLIENT_ID_LENGTH = 6;
@@ -173,7 +180,7 @@ export function decodeLogin7(payload: Buffer): Login7 {
   };
   const hostName = text(host, 'HostName', MAX_NAME_CHARS).toString('utf16le');
   const userName = text(user, 'UserName', MAX_NAME_CHARS).toString('utf16le');
-  const password = deobfuscatePassword(text(pass, 'Password', MAX_NAME_CHARS));
+  const password = deobfuscatePassword(text(pass, 'Password', LOGIN7_MAX_PASSWORD_CHARS));
   const appName = text(app, 'AppName', MAX_NAME_CHARS).toString('utf16le');
   const serverName = text(server, 'ServerName', MAX_NAME_CHARS).toString('utf16le');
   const clientInterfaceName = text(cltInt, 'CltIntName', MAX_NAME_CHARS).toString('utf16le');
@@ -265,7 +272,7 @@ export function encodeLogin7(login: Login7): Buffer {
   };
   addText(login.hostName, 'HostName', MAX_NAME_CHARS);
   addText(login.userName, 'UserName', MAX_NAME_CHARS);
-  addText(login.password, 'Password', MAX_NAME_CHARS, obfuscatePassword(login.password));
+  addText(login.password, 'Password', LOGIN7_MAX_PASSWORD_CHARS, obfuscatePassword(login.password));
   addText(login.appName, 'AppName', MAX_NAME_CHARS);
   addText(login.serverName, 'ServerName', MAX_NAME_CHARS);
   let extensionPointerAt = -1;
