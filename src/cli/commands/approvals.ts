@@ -118,8 +118,7 @@ async function call(client: Client, method: string, path: string, body?: unknown
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    throw new ApiError(`cannot reach warden at ${client.base}: ${e.cause?.code ?? e.message}`);
+    throw new ApiError(`cannot reach warden at ${client.base}: ${networkReason(err)}`);
   }
   const text = await res.text();
   let data: Record<string, unknown> = {};
@@ -131,6 +130,13 @@ async function call(client: Client, method: string, path: string, body?: unknown
   }
   if (!res.ok) throw new ApiError(`HTTP ${res.status}: ${typeof data.error === 'string' ? data.error : res.statusText}`);
   return data;
+}
+
+/** fetch() says "fetch failed"; the reason (ECONNREFUSED, a TLS error, a timeout) is in its cause. */
+function networkReason(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return 'no answer within 30 s';
+  return e.cause?.code ?? e.cause?.message ?? e.message;
 }
 
 type Row = Record<string, unknown>;
@@ -312,7 +318,7 @@ async function watch(client: Client, json: boolean, io: CommandIO): Promise<numb
       res = await fetch(`${client.base}/approvals/events`, { headers: { authorization: `Bearer ${client.token}` }, signal: controller.signal });
     } catch (err) {
       if (controller.signal.aborted) return 0;
-      throw new ApiError(`cannot reach warden at ${client.base}: ${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
+      throw new ApiError(`cannot reach warden at ${client.base}: ${networkReason(err)}`);
     }
     if (!res.ok || !res.body) {
       const data = (await res.json().catch(() => ({}))) as Row;
