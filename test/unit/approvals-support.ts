@@ -198,14 +198,16 @@ export interface ApprovalsServer {
   /** The principal an agent token maps to (as the relay would build it). */
   agent(subject: string, name?: string): Promise<Principal>;
   stop(): Promise<void>;
+  /** Dies without withdrawing anything: the store is closed first, so it keeps the requests pending. */
+  crash(): Promise<void>;
 }
 
 export interface ApprovalsServerOptions {
   approvals?: Partial<ApprovalsConfig>;
   rules?: StatementRule[];
   instanceId?: string;
-  /** Share the dev issuer key between servers (several instances trust the same tokens). */
-  keyFile?: string;
+  /** Trust this dev issuer (another instance's) instead of starting one: tokens work on both. */
+  trust?: DevIssuer;
 }
 
 /** The approvers every integration test uses: dev-issuer tokens with the approver role decide anything. */
@@ -219,14 +221,14 @@ export async function startApprovalsServer(opts: ApprovalsServerOptions = {}): P
   const admin = new AdminServer({ metrics: new Metrics(), logger: silentLogger, health: () => ({}) });
   const address = await admin.listen({ host: '127.0.0.1', port: 0 });
   const url = httpBase(address);
-  const dev = await DevIssuer.load({
+  const dev = opts.trust ?? await DevIssuer.load({
     enabled: true,
     issuer: `${url}/dev-issuer`,
-    keyFile: opts.keyFile ?? join(dataDir, 'keys', 'dev-issuer.pem'),
+    keyFile: join(dataDir, 'keys', 'dev-issuer.pem'),
     audience: 'api://warden',
     tenant: '11111111-2222-3333-4444-555555555555',
   });
-  admin.use(devIssuerHttpHandler(dev));
+  if (!opts.trust) admin.use(devIssuerHttpHandler(dev));
   const verifier = createTokenVerifier({ issuers: [] }, { devIssuer: dev });
   const config: WardenConfig = {
     dataDir,
@@ -262,6 +264,11 @@ export async function startApprovalsServer(opts: ApprovalsServerOptions = {}): P
     async stop() {
       await approvals.close();
       await admin.close();
+    },
+    async crash() {
+      await approvals.store.close();
+      await admin.close();
+      await approvals.close();
     },
   };
 }
