@@ -127,7 +127,8 @@ export class ApprovalServiceImpl implements ApprovalService {
       status: 'pending',
       createdAt: now,
       expiresAt,
-      instanceId: request.instanceId || this.instanceId,
+      // This service's id, whatever the relay passed: restart recovery looks requests up by it.
+      instanceId: this.instanceId,
       sessionId: request.sessionId,
       protocol: request.protocol,
       target: request.target,
