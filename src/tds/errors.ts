@@ -1,0 +1,142 @@
+// Every error warden itself sends a TDS client is built here: the ERROR token ([MS-TDS] 2.2.7.10)
+// with SQL Server's error number and class where SQL Server has one, then a DONE/DONEPROC with
+// the error bit, as one tabular result message. Messages are short and safe to show; the detail
+// behind them stays in warden's log.
+import {
+  DONE_STATUS,
+  encodeTokens,
+  packetize,
+  PACKET_TYPE,
+  type DoneKind,
+  type InfoErrorToken,
+  type Token,
+} from '../../protocols/tds/index.js';
+
+/** Error numbers warden answers with (SQL Server's, where one fits). */
+export const TDS_ERROR = {
+  /** Login failed for user '%.*ls'.%.*ls — every refused login (bad token, no policy, no TLS). */
+  LOGIN_FAILED: 18456,
+  /** Cannot open database "%.*ls" requested by the login. The login failed. */
+  CANNOT_OPEN_DATABASE: 4060,
+  /** The %ls permission was denied on the object … — a statement refused by policy. */
+  PERMISSION_DENIED: 229,
+  /** User-defined (RAISERROR's default): statements warden refuses for reasons of its own. */
+  WARDEN: 50000,
+  /** The incoming tabular data stream (TDS) protocol stream is incorrect. */
+  PROTOCOL: 4002,
+  /** SHUTDOWN is in progress. */
+  SHUTDOWN: 6005,
+  /** A fatal error occurred while processing the request (warden's internal errors). */
+  INTERNAL: 50001,
+} as const;
+
+/** Severity classes. [MS-TDS] 2.2.7.10: 11-16 user errors, 20+ end the connection. */
+export const TDS_CLASS = {
+  INFO: 0,
+  /** 11: the object (here, the database) does not exist. */
+  NOT_FOUND: 11,
+  /** 14: insufficient permission (login failures and denied statements). */
+  PERMISSION: 14,
+  /** 16: general user error. */
+  USER: 16,
+  /** 20: fatal to the connection. */
+  FATAL: 20,
+} as const;
+
+/** The name warden puts in ServerName of its own errors. */
+export const WARDEN_SERVER_NAME = 'warden';
+
+export interface TdsErrorSpec {
+  readonly number: number;
+  readonly class: number;
+  readonly state?: number;
+  readonly message: string;
+}
+
+/** Thrown in the login flow to end it with a TDS error to the client. `logDetail` goes to the log only. */
+export class TdsRefusal extends Error {
+  constructor(
+    readonly spec: TdsErrorSpec,
+    readonly logDetail: Record<string, unknown> = {},
+    /** Counted in warden_auth_failures_total under this reason. */
+    readonly authFailure?: string,
+  ) {
+    super(spec.message);
+  }
+}
+
+/** The user name SQL Server shows for a login that carried no user name (token logins). */
+export const TOKEN_PRINCIPAL = '<token-identified principal>';
+
+export function loginFailed(user: string, reason: string): TdsErrorSpec {
+  return {
+    number: TDS_ERROR.LOGIN_FAILED,
+    class: TDS_CLASS.PERMISSION,
+    state: 1,
+    message: `Login failed for user '${user || TOKEN_PRINCIPAL}'. Reason: ${reason}.`,
+  };
+}
+
+export function cannotOpenDatabase(name: string): TdsErrorSpec {
+  return {
+    number: TDS_ERROR.CANNOT_OPEN_DATABASE,
+    class: TDS_CLASS.NOT_FOUND,
+    state: 1,
+    message: `Cannot open database "${name}" requested by the login. The login failed. (warden has no target of that name)`,
+  };
+}
+
+export function protocolViolation(detail: string): TdsErrorSpec {
+  return {
+    number: TDS_ERROR.PROTOCOL,
+    class: TDS_CLASS.FATAL,
+    state: 1,
+    message: `The incoming tabular data stream (TDS) protocol stream is incorrect: ${detail}`,
+  };
+}
+
+export function internalError(): TdsErrorSpec {
+  return { number: TDS_ERROR.INTERNAL, class: TDS_CLASS.FATAL, state: 1, message: 'internal error in warden; the session was closed' };
+}
+
+export function shuttingDown(): TdsErrorSpec {
+  return { number: TDS_ERROR.SHUTDOWN, class: TDS_CLASS.FATAL, state: 1, message: 'warden is shutting down; the session was closed' };
+}
+
+/** A statement refused by a policy rule: SQL Server's permission error, with warden's reason. */
+export function statementDenied(message: string): TdsErrorSpec {
+  return { number: TDS_ERROR.PERMISSION_DENIED, class: TDS_CLASS.PERMISSION, state: 1, message };
+}
+
+/** A statement warden refuses for a reason of its own (transcripts down, approvals not available). */
+export function statementRefused(message: string): TdsErrorSpec {
+  return { number: TDS_ERROR.WARDEN, class: TDS_CLASS.USER, state: 1, message };
+}
+
+export function errorToken(spec: TdsErrorSpec): InfoErrorToken {
+  return {
+    kind: 'ERROR',
+    number: spec.number,
+    state: spec.state ?? 1,
+    class: spec.class,
+    message: spec.message,
+    serverName: WARDEN_SERVER_NAME,
+    procName: '',
+    lineNumber: 1,
+  };
+}
+
+export interface ErrorMessageOptions {
+  readonly tdsVersion: number;
+  readonly packetSize: number;
+  readonly spid?: number;
+  /** DONEPROC for RPC requests, DONE otherwise. */
+  readonly done?: DoneKind;
+}
+
+/** One tabular result message: the ERROR tokens, then the final DONE with the error bit. */
+export function errorMessage(specs: readonly TdsErrorSpec[], opts: ErrorMessageOptions): Buffer {
+  const tokens: Token[] = specs.map(errorToken);
+  tokens.push({ kind: opts.done ?? 'DONE', status: DONE_STATUS.ERROR, curCmd: 0, rowCount: 0n });
+  return packetize(PACKET_TYPE.TABULAR_RESULT, encodeTokens(tokens, { tdsVersion: opts.tdsVersion }), opts.packetSize, opts.spid ?? 0);
+}
