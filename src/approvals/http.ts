@@ -27,6 +27,7 @@ import { grantView, requestView } from './views.js';
 
 const MAX_BODY_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 15_000;
+const MAX_STREAM_BUFFER = 4 * 1024 * 1024;
 const ID = /^(?:apr|grt)_[0-9a-z]{1,40}$/;
 const DISPLAY_CLAIMS = ['preferred_username', 'upn', 'email', 'unique_name', 'name'] as const;
 
@@ -166,7 +167,12 @@ export function approvalsHttp(opts: ApprovalsHttpOptions): ApprovalsHttp {
     res.write('retry: 3000\n: connected\n\n');
     const lastId = Number.parseInt(String(req.headers['last-event-id'] ?? ''), 10);
     const unsubscribe = opts.service.events.subscribe((e) => {
-      res.write(`id: ${e.seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      // A client that stops reading is cut off rather than buffered without bound; it can resume with Last-Event-ID.
+      if (res.writableLength > MAX_STREAM_BUFFER) {
+        res.destroy();
+        return;
+      }
+      res.write(`id: ${e.seq}\nevent: ${e.event}\ndata: ${e.json}\n\n`);
     }, Number.isSafeInteger(lastId) ? lastId : undefined);
     const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
