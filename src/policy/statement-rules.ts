@@ -25,6 +25,8 @@ import type { Classification, RelationRef, StatementFlags, StatementInfo } from 
 export const UNPARSEABLE_RULE = 'unparseable';
 
 const STRICTNESS = { allow: 0, hold: 1, deny: 2 } as const;
+/** Distinct (target, principal name, roles, groups) rule sets kept. */
+const MAX_SHARED_RULE_SETS = 4096;
 
 const FLAG_TEXT: Record<keyof typeof RULE_FLAGS, (st: StatementInfo) => string> = {
   no_where: (st) => `${st.commandTag} without a WHERE clause`,
@@ -234,6 +236,7 @@ export class RuleStatementPolicy implements StatementPolicy {
   private readonly ruleSets = new WeakMap<Principal, Map<string, RuleSet>>();
   private readonly verdicts = new WeakMap<Classification, WeakMap<RuleSet, StatementVerdict>>();
   private readonly maxTargets: number;
+  private readonly byScope = new Map<string, RuleSet>();
 
   constructor(rules: readonly StatementRule[], opts: StatementPolicyOptions = {}) {
     this.compiled = rules.map(compileRule);
@@ -275,9 +278,22 @@ export class RuleStatementPolicy implements StatementPolicy {
     }
     let set = byTarget.get(ctx.target);
     if (!set) {
-      set = { rules: this.compiled.filter((c) => c.applies(ctx.principal, ctx.target)) };
+      set = this.sharedRuleSet(ctx);
       if (byTarget.size >= this.maxTargets) byTarget.clear();
       byTarget.set(ctx.target, set);
+    }
+    return set;
+  }
+
+  /** Equal principals (another session of the same agent) share one rule set, and so its verdicts. */
+  private sharedRuleSet(ctx: PolicyContext): RuleSet {
+    const p = ctx.principal;
+    const key = JSON.stringify([ctx.target, p.name, p.roles, p.groupsOverage ? null : p.groups]);
+    let set = this.byScope.get(key);
+    if (!set) {
+      set = { rules: this.compiled.filter((c) => c.applies(p, ctx.target)) };
+      if (this.byScope.size >= MAX_SHARED_RULE_SETS) this.byScope.clear();
+      this.byScope.set(key, set);
     }
     return set;
   }

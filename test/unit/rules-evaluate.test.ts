@@ -313,6 +313,14 @@ describe('caching', () => {
     expect(policy.evaluate(ctx(p, 'crm'), c)).toEqual(first);
   });
 
+  it('shares verdicts between equal principals of different sessions', () => {
+    const policy = createStatementPolicy(recommended);
+    const c = classify('DROP TABLE orders');
+    const first = policy.evaluate(ctx(principal('support-agent')), c);
+    expect(policy.evaluate(ctx(principal('support-agent')), c)).toBe(first);
+    expect(policy.evaluate(ctx(principal('support-agent', { roles: ['Other'] })), c)).not.toBe(first);
+  });
+
   it('keeps verdicts per principal: the same text can be allowed for one and denied for another', () => {
     const policy = createStatementPolicy(recommended);
     const c = classify('INSERT INTO orders (customer_id) VALUES (1)');
