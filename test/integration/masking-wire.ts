@@ -75,6 +75,28 @@ export class RawPg {
     return this.untilReady();
   }
 
+  /**
+   * Sends `value` to PostgreSQL as a parameter of type `typeOid` in `format` and reads it back as
+   * text: the type's own input (text) or receive (binary) function judges whether it is valid.
+   * Returns the text, or the error message.
+   */
+  async roundTrip(typeOid: number, value: Buffer | null, format: number): Promise<{ text: string | null } | { error: string }> {
+    this.socket.write(
+      Buffer.concat([
+        encodeParse({ name: '', sql: 'SELECT $1::text', paramTypes: [typeOid] }),
+        encodeBind({ portal: '', statement: '', paramFormats: [format], params: [value], resultFormats: [0] }),
+        encodeExecute({ portal: '', maxRows: 0 }),
+        SYNC,
+      ]),
+    );
+    const msgs = await this.untilReady();
+    const err = errorOf(msgs);
+    if (err) return { error: `${err.code}: ${err.message}` };
+    const row = rowsOf(msgs)[0];
+    if (!row) return { error: 'no row' };
+    return { text: values(row)[0] ?? null };
+  }
+
   async close(): Promise<void> {
     this.socket.end(TERMINATE);
     this.socket.destroy();

@@ -27,8 +27,10 @@ export function formatPreserving(value: string, t: ScalarType, o: FormatOptions)
   const chars = [...value];
   const stream = keyedStream(o.key, value, chars.length);
   const n = chars.length;
+  // A float's exponent stays: new digits there could overflow the type.
+  const exponent = t.kind === 'float4' || t.kind === 'float8' ? chars.findIndex((c) => c === 'e' || c === 'E') : -1;
   const out = chars.map((ch, i) => {
-    if (i < o.keepFirst || i >= n - o.keepLast) return ch;
+    if (i < o.keepFirst || i >= n - o.keepLast || (exponent >= 0 && i > exponent)) return ch;
     const r = stream[i % stream.length] as number;
     if (t.kind === 'uuid') return /[0-9a-fA-F]/.test(ch) ? (HEX[r % 16] as string) : ch;
     if (/\p{Nd}/u.test(ch)) return DIGITS[r % 10] as string;

@@ -26,38 +26,36 @@ const isContinuation = (b: number): boolean => (b & 0xc0) === 0x80;
 export function partialBytes(src: Uint8Array, start: number, len: number, o: PartialOptions, mask: Uint8Array, out: Uint8Array): number {
   const end = start + len;
   let n = 0;
-  for (let i = start; i < end; i++) if (!isContinuation(src[i] as number)) n++;
+  for (let i = start; i < end; i++) if (((src[i] as number) & 0xc0) !== 0x80) n++;
+  const keep = o.keepFirst + o.keepLast;
+  const masked = n <= keep ? n : n - keep;
   let w = 0;
-  const writeMask = (count: number): void => {
-    if (mask.length === 1) {
-      out.fill(mask[0] as number, w, w + count);
-      w += count;
-      return;
-    }
-    for (let k = 0; k < count; k++) {
-      out.set(mask, w);
-      w += mask.length;
-    }
-  };
-  if (n <= o.keepFirst + o.keepLast) {
-    writeMask(n);
-    return w;
-  }
-  // Byte offset after the first keepFirst characters.
   let head = start;
-  for (let c = 0; c < o.keepFirst; c++) {
-    head++;
-    while (head < end && isContinuation(src[head] as number)) head++;
-  }
-  // Byte offset where the last keepLast characters start.
   let tail = end;
-  for (let c = 0; c < o.keepLast; c++) {
-    tail--;
-    while (tail > start && isContinuation(src[tail] as number)) tail--;
+  if (n > keep) {
+    if (n === len) {
+      // ASCII: characters are bytes.
+      head = start + o.keepFirst;
+      tail = end - o.keepLast;
+    } else {
+      for (let c = 0; c < o.keepFirst; c++) {
+        head++;
+        while (head < end && isContinuation(src[head] as number)) head++;
+      }
+      for (let c = 0; c < o.keepLast; c++) {
+        tail--;
+        while (tail > start && isContinuation(src[tail] as number)) tail--;
+      }
+    }
+    for (let i = start; i < head; i++) out[w++] = src[i] as number;
   }
-  for (let i = start; i < head; i++) out[w++] = src[i] as number;
-  writeMask(n - o.keepFirst - o.keepLast);
-  for (let i = tail; i < end; i++) out[w++] = src[i] as number;
+  if (mask.length === 1) {
+    const m = mask[0] as number;
+    for (let k = 0; k < masked; k++) out[w++] = m;
+  } else {
+    for (let k = 0; k < masked; k++) for (let j = 0; j < mask.length; j++) out[w++] = mask[j] as number;
+  }
+  if (n > keep) for (let i = tail; i < end; i++) out[w++] = src[i] as number;
   return w;
 }
 
