@@ -27,17 +27,21 @@ export function literalSensitive(st: StatementInfo): boolean {
 }
 
 /**
- * The fingerprint grants are given for: libpg_query's fingerprint per statement, the exact text
- * and parameters for literal-sensitive statements and for texts the parser could not read; a
- * digest of the parts for several statements.
+ * The fingerprint grants are given for: libpg_query's fingerprint per statement (a digest of them
+ * for several statements); the exact text and parameters when any statement is literal-sensitive
+ * or the text could not be parsed. The exact text is `sql` itself, never a statement's `text`: a
+ * classification may be shared by texts that differ in numeric literals.
  */
 export function approvalFingerprint(classification: Classification, sql: string, params?: readonly (string | null)[]): string {
-  if (!classification.ok) return `text:${digest([sql, ...paramParts(params)])}`;
-  const parts = classification.statements.map((st) =>
-    literalSensitive(st) ? `text:${digest([st.text, ...paramParts(params)])}` : st.fingerprint,
-  );
+  if (!classification.ok || classification.statements.some(literalSensitive)) return exactFingerprint(sql, params);
+  const parts = classification.statements.map((st) => st.fingerprint);
   if (parts.length === 1) return parts[0]!;
   return `multi:${digest(parts)}`;
+}
+
+/** Grants for exactly this text and these parameters. */
+export function exactFingerprint(sql: string, params?: readonly (string | null)[]): string {
+  return `text:${digest([sql, ...paramParts(params)])}`;
 }
 
 /** The literal-free text shown to approvers (each statement's normalized form). */
@@ -73,5 +77,6 @@ export function buildHoldRequest(input: HoldRequestInput): HoldRequest {
     ...(params !== undefined ? { params } : {}),
     rule: input.verdict.rule,
     reason: input.verdict.reason,
+    classification,
   };
 }

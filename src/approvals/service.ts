@@ -12,10 +12,9 @@
 // approvers see every change exactly once, whichever instance made it.
 import { hostname } from 'node:os';
 import { silentLogger, type Logger } from '../log.js';
-import { classify, isSqlParserReady } from '../sql/index.js';
 import { actorOf, grantScope, isRequester, requestScope, type Approver, type ApproverPolicy } from './approvers.js';
 import { ApprovalEvents } from './events.js';
-import { approvalFingerprint } from './fingerprint.js';
+import { approvalFingerprint, exactFingerprint } from './fingerprint.js';
 import {
   ApprovalError,
   newId,
@@ -285,13 +284,15 @@ export class ApprovalServiceImpl implements ApprovalService {
   // ---- internals ----------------------------------------------------------------------------
 
   /**
-   * The grant unit. For PostgreSQL statements it is recomputed from the text, so that a statement
-   * whose literals decide what it does is only ever granted by its exact text and parameters.
+   * The grant unit. For PostgreSQL it comes from the relay's own classification when the relay
+   * passes it (a statement whose literals decide what it does is granted by its exact text and
+   * parameters); without one, only the exact text and parameters (the relay's fingerprint cannot
+   * be checked). TDS relays' fingerprints are taken as given.
    */
   private fingerprintOf(request: HoldRequest): string {
     if (request.protocol !== 'postgres') return request.fingerprint;
-    const classification = isSqlParserReady() ? classify(request.sql) : { ok: false as const, error: 'parser not loaded' };
-    return approvalFingerprint(classification, request.sql, request.params);
+    if (request.classification) return approvalFingerprint(request.classification, request.sql, request.params);
+    return exactFingerprint(request.sql, request.params);
   }
 
   private withdraw(id: string, reason: 'cancelled' | 'disconnected' | 'session-ended'): void {

@@ -56,6 +56,12 @@ export interface HoldRequest {
   params?: readonly (string | null)[];
   rule: string;
   reason: string;
+  /**
+   * The classification the verdict was made from (what the relay's classifier said, ok:false
+   * included). With it, approvals derive the grant unit with approvalFingerprint(); without it a
+   * PostgreSQL statement is only ever granted by its exact text and parameters.
+   */
+  classification?: Classification;
 }
 
 export type HoldOutcome =

@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 async function held(extra: Partial<HoldRequest> = {}): Promise<Hold> {
-  return server.approvals.service.hold({ ...agentRequest, ...extra });
+  return server.approvals.service.hold(holdRequest({ principal: agentRequest.principal, ...extra }));
 }
 
 describe('authentication and authorization', () => {
@@ -138,14 +138,14 @@ describe('grants', () => {
     expect(grant).toMatchObject({ status: 'live', target: 'shop', principal: { name: 'support-agent' }, request_id: hold.id, approver: { label: 'dev:alice@example.com' } });
     expect(Date.parse(grant.expires_at) - Date.now()).toBeGreaterThan(14 * 60_000);
     expect(await hold.outcome).toMatchObject({ decision: 'approved', scope: 'grant', grantId: grant.id });
-    expect(await server.approvals.service.findGrant({ ...agentRequest, sql: 'DELETE FROM orders WHERE id = 1000' })).toMatchObject({ id: grant.id });
+    expect(await server.approvals.service.findGrant(holdRequest({ principal: agentRequest.principal, sql: 'DELETE FROM orders WHERE id = 1000' }))).toMatchObject({ id: grant.id });
 
     const live = await api(server.url, 'GET', '/grants', approver);
     expect(live.body.grants.map((g: { id: string }) => g.id)).toContain(grant.id);
     expect((await api(server.url, 'DELETE', `/grants/${grant.id}`, nobody)).status).toBe(403);
     const revoked = await api(server.url, 'DELETE', `/grants/${grant.id}`, otherApprover, { reason: 'batch done' });
     expect(revoked).toMatchObject({ status: 200, body: { grant: { id: grant.id, status: 'revoked', revoke_reason: 'batch done', revoked_by: { label: 'dev:bob' } } } });
-    expect(await server.approvals.service.findGrant({ ...agentRequest, sql: 'DELETE FROM orders WHERE id = 1000' })).toBeUndefined();
+    expect(await server.approvals.service.findGrant(holdRequest({ principal: agentRequest.principal, sql: 'DELETE FROM orders WHERE id = 1000' }))).toBeUndefined();
     expect((await api(server.url, 'DELETE', `/grants/${grant.id}`, otherApprover)).status).toBe(409);
     expect((await api(server.url, 'DELETE', '/grants/grt_000000000000', otherApprover)).status).toBe(404);
     expect((await api(server.url, 'GET', '/grants', approver)).body.grants.map((g: { id: string }) => g.id)).not.toContain(grant.id);

@@ -112,7 +112,7 @@ describe('two instances, one PostgreSQL store', () => {
       await new Promise((r) => setTimeout(r, 200));
       expect(stream.events.filter((e) => e.event === 'request.created' && e.data.request?.id === hold.id)).toHaveLength(1);
       // The grant given on A covers the next statement on B.
-      expect(await b.approvals.service.findGrant({ ...(await agentRequest(b, 'warden-b')), sql: 'DELETE FROM orders WHERE id = 5' })).toBeDefined();
+      expect(await b.approvals.service.findGrant(holdRequest({ instanceId: 'warden-b', principal: await b.agent('agent-app'), sql: 'DELETE FROM orders WHERE id = 5' }))).toBeDefined();
     } finally {
       stream.close();
     }

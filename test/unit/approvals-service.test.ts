@@ -11,7 +11,8 @@ import { EmbeddedApprovalStore } from '../../src/approvals/store-embedded.js';
 import { PostgresApprovalStore } from '../../src/approvals/store-postgres.js';
 import type { HoldOutcome } from '../../src/approvals/types.js';
 import type { VerifiedIdentity } from '../../src/identity/types.js';
-import { initSqlParser } from '../../src/sql/index.js';
+import { classify, initSqlParser } from '../../src/sql/index.js';
+import { approvalFingerprint } from '../../src/approvals/fingerprint.js';
 import { dropSchema, forwarder, holdRequest, pgStoreConfig, principal, sleep, storeUrl, tempDir, uniqueSchema } from './approvals-support.js';
 
 const ISS = 'http://127.0.0.1:9/dev-issuer';
@@ -222,6 +223,26 @@ describe('grants', () => {
     }
   });
 
+  it('cover only the exact text when the relay passes no classification, or one that says unparseable', async () => {
+    const s = await service(await embeddedStore());
+    const { classification: _dropped, ...unclassified } = holdRequest();
+    const hold = await s.hold(unclassified);
+    await s.decide(alice, hold.id, { action: 'approve', grantMinutes: 10 });
+    await hold.outcome;
+    const { classification: _also, ...sameText } = holdRequest();
+    expect(await s.findGrant(sameText)).toBeDefined();
+    expect(await s.findGrant(holdRequest({ sql: 'DELETE FROM orders WHERE id = 7' }))).toBeUndefined();
+
+    // The relay could not trust its parser for this session (e.g. standard_conforming_strings off):
+    // the text parses here, but only that exact text may be granted.
+    const opaque = { ok: false as const, error: 'standard_conforming_strings is off' };
+    const held = await s.hold(holdRequest({ sql: "SELECT 'a'", classification: opaque, principal: principal('other') }));
+    await s.decide(alice, held.id, { action: 'approve', grantMinutes: 10 });
+    await held.outcome;
+    expect(await s.findGrant(holdRequest({ sql: "SELECT 'a'", classification: opaque, principal: principal('other') }))).toBeDefined();
+    expect(await s.findGrant(holdRequest({ sql: "SELECT 'a\\'; DROP TABLE orders; --'", classification: opaque, principal: principal('other') }))).toBeUndefined();
+  });
+
   it('expire, and can be revoked by an approver who covers them', async () => {
     let clock = Date.now();
     const s = await service(await embeddedStore(), { now: () => new Date(clock) });
@@ -241,6 +262,32 @@ describe('grants', () => {
     expect(revoked).toMatchObject({ id: second.id, revokeReason: 'no longer needed', revokedBy: { label: 'dev:bob' } });
     expect(await s.findGrant(holdRequest())).toBeUndefined();
     await expect(s.revoke(alice, second.id, undefined)).rejects.toMatchObject({ code: 'conflict', message: `grant ${second.id} is already revoked` });
+  });
+});
+
+describe('approvalFingerprint', () => {
+  it('uses the given text, never a shared classification\'s, for literal-sensitive statements', () => {
+    // The relay's hot path may hand out one classification for texts that differ in numbers.
+    const shared = classify('SELECT pg_terminate_backend(123)');
+    expect(approvalFingerprint(shared, 'SELECT pg_terminate_backend(456)')).not.toBe(approvalFingerprint(shared, 'SELECT pg_terminate_backend(123)'));
+    expect(approvalFingerprint(shared, 'SELECT pg_terminate_backend(123)')).toMatch(/^text:/);
+  });
+
+  it('is libpg_query\'s fingerprint for ordinary statements, a digest of them for several', () => {
+    const one = classify('DELETE FROM orders WHERE id = 1');
+    expect(approvalFingerprint(one, 'DELETE FROM orders WHERE id = 1')).toBe(one.ok ? one.statements[0]!.fingerprint : '');
+    const two = approvalFingerprint(classify('SELECT 1; DELETE FROM orders WHERE id = 1'), 'SELECT 1; DELETE FROM orders WHERE id = 1');
+    expect(two).toMatch(/^multi:/);
+    expect(approvalFingerprint(classify('SELECT 2; DELETE FROM orders WHERE id = 9'), 'SELECT 2; DELETE FROM orders WHERE id = 9')).toBe(two);
+    expect(approvalFingerprint(classify('DELETE FROM orders WHERE id = 9; SELECT 2'), 'DELETE FROM orders WHERE id = 9; SELECT 2')).not.toBe(two);
+  });
+
+  it('includes parameters in exact fingerprints, and tells NULL from the text "null"', () => {
+    const c = classify('SELECT pg_read_file($1)');
+    const fp = (params: (string | null)[]) => approvalFingerprint(c, 'SELECT pg_read_file($1)', params);
+    expect(fp(['/a'])).not.toBe(fp(['/b']));
+    expect(fp([null])).not.toBe(fp(['null']));
+    expect(fp(['/a'])).toBe(fp(['/a']));
   });
 });
 

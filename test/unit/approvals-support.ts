@@ -20,7 +20,7 @@ import { DevIssuer, type MintOptions } from '../../src/identity/dev-issuer.js';
 import { devIssuerHttpHandler } from '../../src/identity/dev-issuer-http.js';
 import { createTokenVerifier } from '../../src/identity/verifier.js';
 import type { TokenVerifier } from '../../src/identity/types.js';
-import { initSqlParser } from '../../src/sql/index.js';
+import { classify, initSqlParser } from '../../src/sql/index.js';
 import { silentLogger } from '../../src/log.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -69,8 +69,9 @@ export function principal(name = 'support-agent', extra: Partial<Principal> = {}
   };
 }
 
+/** A request as the relay builds it, classified by its SQL (the parser must be loaded). */
 export function holdRequest(extra: Partial<HoldRequest> = {}): HoldRequest {
-  return {
+  const req: HoldRequest = {
     sessionId: 'sess-1',
     instanceId: 'instance-a',
     protocol: 'postgres',
@@ -84,6 +85,7 @@ export function holdRequest(extra: Partial<HoldRequest> = {}): HoldRequest {
     reason: 'DELETE: needs approval (rule "order-deletes")',
     ...extra,
   };
+  return 'classification' in extra ? req : { ...req, classification: classify(req.sql) };
 }
 
 /** A stored request, as the service would write it. */
