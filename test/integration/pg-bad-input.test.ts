@@ -165,6 +165,35 @@ describe('garbage during startup and login', () => {
     socket.destroy();
   });
 
+  it('a client that stalls in the startup phase or the TLS handshake is cut at the login timeout', async () => {
+    const quick = await startTestWarden({ mutate: (c) => (c.sessions.loginTimeout = 400) });
+    try {
+      const silent = await tcpConnect(quick.host, quick.port);
+      const silentReader = new RawReader(silent);
+      const started = Date.now();
+      expect(await fatalAndClose(silentReader)).toMatchObject({ code: '08P01', message: 'login timed out' });
+      expect(Date.now() - started).toBeLessThan(2000);
+      // Half a TLS handshake: SSLRequest answered 'S', then nothing.
+      const half = await tcpConnect(quick.host, quick.port);
+      half.write(encodeSslRequest());
+      expect(await readByte(half)).toBe(0x53);
+      half.resume();
+      expect(await closed(half, 3000)).toBe(true);
+      // Startup sent, password never: the token wait is bounded too.
+      let slow: net.Socket = await tcpConnect(quick.host, quick.port);
+      slow.write(encodeSslRequest());
+      expect(await readByte(slow)).toBe(0x53);
+      slow = await startTls(slow, quick.ca);
+      const slowReader = new RawReader(slow);
+      slow.write(encodeStartupMessage([['user', 'agent'], ['database', 'shop']]));
+      const msgs = await slowReader.untilClosed(3000);
+      expect(errorIn(msgs)).toMatchObject({ code: '08P01', message: 'login timed out' });
+      expect(quick.warden.pgListener?.openSessions).toBe(0);
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it('a second SSLRequest inside TLS is refused', async () => {
     let socket: net.Socket = await tcpConnect(w.host, w.port);
     socket.write(encodeSslRequest());

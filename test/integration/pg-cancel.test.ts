@@ -107,6 +107,16 @@ describe('CancelRequest through warden', () => {
     await c.end();
   }, 20_000);
 
+  it('cancels on a target reached over verify-full TLS (the cancel goes upstream over TLS too)', async () => {
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop_tls', ssl: { ca: w.ca } }) as Keyed;
+    await c.connect();
+    expect((await c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows).toEqual([{ ssl: true }]);
+    const r = await cancelRun(c, () => sendCancel(w.port, c.processID, c.secretKey));
+    expect(r.error?.code).toBe('57014');
+    expect(r.ms).toBeLessThan(3000);
+    await c.end();
+  }, 20_000);
+
   it('a forged key (right pid, wrong secret; or unknown pid) cancels nothing', async () => {
     const before = w.warden.metrics.cancelsTotal.get({ protocol: 'postgres', result: 'unknown_key' });
     const c = await viaWarden();
