@@ -14,8 +14,35 @@ import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeNotice, type Notice } from '../../protocols/postgres/error-response.js';
 import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC, TERMINATE } from '../../protocols/postgres/frontend-messages.js';
 import { splitMessages } from '../../protocols/postgres/scanner.js';
+import { readYaml } from '../../src/config/document.js';
+import { readMasking, type MaskingConfig } from '../../src/config/sections/masking.js';
 import type { PostgresTargetConfig } from '../../src/config/types.js';
+import type { Principal } from '../../src/identity/types.js';
 import { connectUpstream } from '../../src/pg/upstream.js';
+import { TEST_ROLES, testPostgres, type TestRole } from '../helpers/pg-env.js';
+
+/** The harness PostgreSQL as a target. */
+export function harnessTarget(role: TestRole = TEST_ROLES.scram, name = 'shop'): PostgresTargetConfig {
+  const pg = testPostgres();
+  return { name, protocol: 'postgres', host: pg.host, port: pg.port, database: 'shop', user: role.user, password: role.password, tls: { mode: 'disable' }, connectTimeout: 5000 };
+}
+
+/** The harness superuser as a target (for creating schemas and views in tests). */
+export function superuserTarget(): PostgresTargetConfig {
+  const pg = testPostgres();
+  return { ...harnessTarget(), user: 'postgres', password: pg.superuserPassword };
+}
+
+/** A `masking:` section read with the real config reader; throws on any problem. */
+export function maskingConfig(yaml: string): MaskingConfig {
+  const { value, problems } = readYaml(yaml, (root) => readMasking(root.section(['masking'])!.get('masking')));
+  if (problems.length > 0 || !value) throw new Error(problems.map((p) => `${p.line}:${p.col} ${p.path}: ${p.reason}`).join('\n'));
+  return value;
+}
+
+export function principal(name = 'agent', extra: Partial<Principal> = {}): Principal {
+  return { name, issuerName: 'dev', issuer: 'http://127.0.0.1/dev-issuer', subject: name, subjectClaim: 'sub', roles: [], groups: [], groupsOverage: false, audience: 'api://warden', ...extra };
+}
 
 export class RawPg {
   private buffered: Buffer[] = [];
