@@ -2,9 +2,11 @@
 // <dataDir>/transcripts/, chains them by hash, signs checkpoints and seals, rotates segments.
 //
 // Hot path: `append` encodes and hashes the record synchronously (so the chain order is the call
-// order) and adds the line to the current batch. All records appended in one turn of the event
-// loop are written with one pwrite in a setImmediate callback; under `each` they also share one
-// fdatasync (group commit). A rotation writes and fsyncs the old segment synchronously; it happens
+// order) and adds the line to the current batch. Under `each`, all records appended in one turn
+// of the event loop are written with one pwrite in a setImmediate callback and share one
+// fdatasync (group commit). Under `interval`, nobody waits for the write, so records gather for
+// up to WRITE_DELAY_MS (or BATCH_FLUSH_BYTES) and go out in one pwrite: at thousands of
+// statements a second that is a few writes instead of thousands. A rotation writes and fsyncs the old segment synchronously; it happens
 // once per segment.
 //
 // Failure: any write, truncate or fsync error makes the writer unhealthy for good. A partially
@@ -25,6 +27,11 @@ import { acquireLock, releaseLock } from './instance-lock.js';
 import { signMark, verifyMark, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
 import { headFileName, sanitizeInstanceId, segmentFileName } from './segment-files.js';
+
+/** Under fsync `interval`: how long appended records may wait to be written together. */
+const WRITE_DELAY_MS = 5;
+/** … and how much may gather before it is written at once. */
+const BATCH_FLUSH_BYTES = 256 * 1024;
 
 export interface SegmentWriterOptions {
   /** The transcripts directory (created if absent). */
@@ -165,6 +172,7 @@ export class SegmentWriter {
   private ts = '';
   private batchLines: string[] = [];
   private batchBytes = 0;
+
   private batchDone: Deferred | undefined;
   private flushScheduled = false;
   private failure: TranscriptWriteError | undefined;
@@ -402,12 +410,18 @@ export class SegmentWriter {
   // ---- writing ----------------------------------------------------------------------------------
 
   private scheduleFlush(): void {
+    if (this.options.fsync === 'interval' && this.batchBytes >= BATCH_FLUSH_BYTES) {
+      this.flushNow();
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.flushScheduled = false;
       this.flushNow();
-    });
+    };
+    if (this.options.fsync === 'interval') setTimeout(run, Math.min(WRITE_DELAY_MS, this.options.fsyncIntervalMs));
+    else setImmediate(run);
   }
 
   /** Writes the current batch to the active segment. False when the writer failed. */
