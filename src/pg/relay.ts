@@ -137,6 +137,8 @@ export class PgRelay {
   private readonly awaitingReady: number[] = [];
   /** The upstream is in COPY FROM STDIN and the client has not ended it: it ignores Sync then. */
   private copyIn = false;
+  /** Type of the last message header from the upstream. */
+  private lastFromUpstream = 0;
   transactionStatus: TransactionStatusByte = TransactionStatus.idle;
   /** An end requested while the session was busy, carried out at the next idle point. */
   private endWhenIdle: ErrorSpec | undefined;
@@ -176,6 +178,7 @@ export class PgRelay {
         }
       },
       (code) => {
+        this.lastFromUpstream = code;
         if (code !== Backend.copyInResponse) return;
         // PostgreSQL ignores Sync during COPY FROM STDIN (libpq sends one right after an
         // extended-protocol COPY): those queued after the COPY will get no ReadyForQuery.
@@ -330,9 +333,12 @@ export class PgRelay {
       this.client.end();
       return;
     }
+    // A server that closes right after an ErrorResponse has said why (FATAL: terminated by an
+    // administrator, idle timeout, shutdown …): pass the close on as a direct connection sees it.
+    const explained = this.lastFromUpstream === Backend.errorResponse && this.u2c.scanner.atBoundary;
     this.finish(
       { kind: 'upstream-disconnect' },
-      { severity: 'FATAL', code: SqlState.connectionFailure, message: 'the connection to the target was lost' },
+      explained ? undefined : { severity: 'FATAL', code: SqlState.connectionFailure, message: 'the connection to the target was lost' },
     );
   }
 
@@ -367,6 +373,8 @@ export class PgRelay {
     this.ended = reason;
     if (error && this.u2c.scanner.atBoundary && !this.client.destroyed) {
       this.client.end(encodeErrorResponse(error));
+    } else if (!error && this.u2c.scanner.atBoundary) {
+      this.client.end(); // what was relayed is whole; let it drain
     } else {
       this.client.destroy();
     }
