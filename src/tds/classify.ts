@@ -1,0 +1,1202 @@
+// A conservative T-SQL classifier: what each statement of a SQLBatch (or an RPC's statement text)
+// does, in the same Classification shape the PostgreSQL classifier gives (src/sql/types.ts), so
+// the statement rules, transcripts and approvals read both alike.
+//
+// T-SQL has no parser here, so this works on tokens (tsql-lexer.ts): it splits the batch into
+// statements at the keywords that start one (T-SQL needs no semicolons), names each statement's
+// kind from its leading keywords, and collects the tables after FROM/JOIN/INTO/UPDATE/…, the
+// functions and procedures called, and the flags the policy reads. It errs on the side of
+// danger: a text it cannot read (unterminated strings, dynamic SQL from a variable, a procedure
+// named by a variable, ODBC escapes, GO) is `ok: false`, which policy treats as touching
+// everything; a function it does not know makes a statement "may write"; and if any keyword that
+// writes appears anywhere in a batch whose statements all look read-only, none of them is.
+//
+// How the PostgreSQL vocabulary maps (see docs/sqlserver.md): DENY is `revoke`; CREATE/ALTER/DROP
+// of logins, users and roles is `role`; EXEC of a procedure is `call`, EXEC of a string is `do`
+// (with the doBlock flag); USE, EXECUTE AS, SETUSER and REVERT set sessionEscape; sp_configure,
+// RECONFIGURE, ALTER DATABASE and ALTER SERVER set alterSystem; xp_cmdshell sets copyProgram,
+// BULK INSERT and OPENROWSET(BULK …) copyFromFile, BACKUP copyToFile. Commands that reach outside
+// the database (SHUTDOWN, KILL, DBCC, BACKUP, RESTORE, linked servers) are listed among the
+// dangerous functions next to the dangerous procedures (xp_*, sp_configure, sp_OA*, …).
+import { createHash } from 'node:crypto';
+import type { Node } from 'libpg-query';
+import { LRUCache } from 'lru-cache';
+import type { Classification, DdlInfo, RelationAccess, RelationRef, StatementFlags, StatementInfo, StatementKind, TransactionControl } from '../sql/types.js';
+import { lexTsql, LexError, type SqlToken } from './tsql-lexer.js';
+import {
+  BUILTIN_FUNCTIONS,
+  isDangerousRoutine,
+  NOT_FUNCTIONS,
+  PRIVILEGE_PROCEDURES,
+  READ_ONLY_PROCEDURES,
+  STATEMENT_STARTERS,
+  TYPE_NAMES,
+} from './tsql-names.js';
+
+/** Stands in for the parse tree T-SQL statements do not have (lineage then knows nothing: fail closed). */
+const NO_TREE: Node = Object.freeze({ List: { items: [] } }) as Node;
+
+const MAX_SQL_LENGTH = 4 * 1024 * 1024;
+const MAX_DYNAMIC_DEPTH = 3;
+const CACHE_TEXT_LIMIT = 64 * 1024;
+
+class NotUnderstood extends Error {
+  override readonly name = 'NotUnderstood';
+}
+
+const cache = new LRUCache<string, Classification>({ max: 4096 });
+
+/** Classifies a T-SQL text. The same text gives the same (frozen) object, so verdicts can be cached per classification. */
+export function classifyTsql(sql: string): Classification {
+  const cached = sql.length <= CACHE_TEXT_LIMIT ? cache.get(sql) : undefined;
+  if (cached) return cached;
+  const result = deepFreeze(classifyText(sql, 0));
+  if (sql.length <= CACHE_TEXT_LIMIT) cache.set(sql, result);
+  return result;
+}
+
+function classifyText(sql: string, depth: number): Classification {
+  if (sql.length > MAX_SQL_LENGTH) return { ok: false, error: `statement text longer than ${MAX_SQL_LENGTH} characters` };
+  let tokens: SqlToken[];
+  try {
+    tokens = lexTsql(sql);
+  } catch (err) {
+    if (err instanceof LexError) return { ok: false, error: err.message };
+    throw err;
+  }
+  if (tokens.some((x) => x.kind === 'op' && (x.text === '{' || x.text === '}'))) return { ok: false, error: 'ODBC escape sequences are not understood' };
+  try {
+    const statements = new Batch(sql, tokens, depth).statements();
+    return { ok: true, statements };
+  } catch (err) {
+    if (err instanceof NotUnderstood) return { ok: false, error: err.message };
+    throw err;
+  }
+}
+
+// ---- statements ------------------------------------------------------------------------------
+
+/** What a statement's leading keywords make it, before its body is read. */
+interface Head {
+  kind: StatementKind;
+  tag: string;
+  /** The keyword the splitting rules look at (SELECT, INSERT, CREATE, GRANT, …). */
+  verb: string;
+  /** Index of the first token after the leading keywords. */
+  next: number;
+  /** CREATE/ALTER PROCEDURE/FUNCTION/TRIGGER/VIEW and CREATE SCHEMA run to the end of the batch. */
+  body?: boolean;
+}
+
+const TRAN_WORDS = new Set(['TRAN', 'TRANSACTION', 'WORK']);
+const JOINS = new Set(['JOIN', 'APPLY']);
+/** Keywords that write when they appear anywhere in a batch (the safety net of readOnly). */
+const WRITE_WORDS = new Set([
+  'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE', 'CREATE', 'ALTER', 'DROP', 'GRANT', 'REVOKE', 'DENY', 'BULK', 'BACKUP', 'RESTORE', 'DBCC', 'KILL', 'SHUTDOWN', 'RECONFIGURE', 'WRITETEXT', 'UPDATETEXT', 'SEND', 'RECEIVE',
+  'SETUSER', 'CHECKPOINT', 'ENABLE', 'DISABLE', 'OPENROWSET', 'OPENQUERY', 'OPENDATASOURCE',
+]);
+const OBJECT_TYPE_WORDS = new Set([
+  'TABLE', 'VIEW', 'INDEX', 'PROCEDURE', 'PROC', 'FUNCTION', 'TRIGGER', 'SCHEMA', 'DATABASE', 'LOGIN', 'USER', 'ROLE',
+  'TYPE', 'SEQUENCE', 'SYNONYM', 'STATISTICS', 'APPLICATION', 'SERVER', 'CREDENTIAL', 'CERTIFICATE', 'ASSEMBLY',
+  'PARTITION', 'FULLTEXT', 'XML', 'EVENT', 'SESSION', 'ENDPOINT', 'QUEUE', 'SERVICE', 'CONTRACT', 'MESSAGE',
+  'ASYMMETRIC', 'SYMMETRIC', 'MASTER', 'KEY', 'RULE', 'DEFAULT', 'AGGREGATE', 'COLUMN', 'ENCRYPTION', 'EXTERNAL',
+  'DATA', 'SOURCE', 'FILE', 'FORMAT', 'RESOURCE', 'POOL', 'WORKLOAD', 'GROUP', 'AUDIT', 'SPECIFICATION', 'SECURITY',
+  'POLICY', 'SEARCH', 'PROPERTY', 'LIST', 'STOPLIST', 'CATALOG', 'BROKER', 'PRIORITY', 'ROUTE', 'REMOTE', 'BINDING',
+  'UNIQUE', 'CLUSTERED', 'NONCLUSTERED', 'COLUMNSTORE', 'SPATIAL', 'PRIMARY', 'SELECTIVE', 'SECONDARY', 'OR',
+  'CONFIGURATION', 'GOVERNOR', 'NOTIFICATION', 'SIGNATURE', 'COUNTER', 'AUTHORIZATION', 'LANGUAGE', 'LIBRARY',
+]);
+const BODY_OBJECTS = new Set(['PROCEDURE', 'PROC', 'FUNCTION', 'TRIGGER', 'VIEW']);
+
+const KIND_READ_ONLY: ReadonlySet<StatementKind> = new Set(['select', 'set', 'transaction', 'fetch', 'close_cursor', 'deallocate', 'declare_cursor', 'show']);
+
+class Batch {
+  private readonly n: number;
+
+  constructor(
+    private readonly sql: string,
+    private readonly t: readonly SqlToken[],
+    private readonly depth: number,
+  ) {
+    this.n = t.length;
+  }
+
+  statements(): StatementInfo[] {
+    const out: StatementInfo[] = [];
+    let i = 0;
+    while (i < this.n) {
+      const tok = this.t[i]!;
+      if (tok.kind === 'punct' && tok.text === ';') {
+        i++;
+        continue;
+      }
+      // a label `name:`
+      if (tok.kind === 'word' && !STATEMENT_STARTERS.has(tok.value) && this.t[i + 1]?.text === ':') {
+        i += 2;
+        continue;
+      }
+      const end = this.statement(i, out.length === 0, out);
+      if (end <= i) throw new NotUnderstood(`cannot read the statement at offset ${tok.start}`);
+      i = end;
+    }
+    // The safety net: a write keyword anywhere makes no statement of this batch read-only.
+    if (out.length > 0 && out.every((s) => s.readOnly) && this.writesAnywhere()) {
+      for (let k = 0; k < out.length; k++) out[k] = { ...out[k]!, readOnly: false };
+    }
+    return out;
+  }
+
+  private writesAnywhere(): boolean {
+    for (let i = 0; i < this.n; i++) {
+      const tok = this.t[i]!;
+      if (tok.kind !== 'word') continue;
+      if (WRITE_WORDS.has(tok.value)) return true;
+      if (tok.value === 'INTO' && this.t[i + 1]?.kind !== 'variable') return true;
+      if (tok.value === 'NEXT' && this.t[i + 1]?.value === 'VALUE') return true;
+    }
+    return false;
+  }
+
+  /** Reads the statement starting at `i`, appends what it found (one statement, or several from dynamic SQL), returns where it ends. */
+  private statement(i: number, first: boolean, out: StatementInfo[]): number {
+    const tok = this.t[i]!;
+    let head: Head;
+    let cte: [number, number] | undefined;
+    if (tok.kind === 'word' && tok.value === 'WITH' && this.isCte(i)) {
+      const main = this.skipCtes(i + 1);
+      head = this.head(main, false);
+      if (!['select', 'insert', 'update', 'delete', 'merge'].includes(head.kind)) throw new NotUnderstood(`WITH before ${head.tag}`);
+      cte = [i + 1, main];
+    } else {
+      head = this.head(i, first);
+    }
+    const end = head.body ? this.n : this.findEnd(head);
+    const info = this.describe(i, end, head, cte);
+    out.push(...info);
+    return end;
+  }
+
+  private word(i: number): string | undefined {
+    const tok = this.t[i];
+    return tok?.kind === 'word' ? tok.value : undefined;
+  }
+
+  private head(i: number, first: boolean): Head {
+    const tok = this.t[i];
+    if (!tok) throw new NotUnderstood('statement ends too early');
+    const w = tok.kind === 'word' ? tok.value : '';
+    const w1 = this.word(i + 1);
+    const h = (kind: StatementKind, tag: string, next = i + 1): Head => ({ kind, tag, verb: w, next });
+    switch (w) {
+      case 'SELECT':
+        return h('select', 'SELECT');
+      case 'INSERT':
+        return h('insert', 'INSERT');
+      case 'UPDATE':
+        return w1 === 'STATISTICS' ? h('analyze', 'UPDATE STATISTICS', i + 2) : h('update', 'UPDATE');
+      case 'DELETE':
+        return h('delete', 'DELETE');
+      case 'MERGE':
+        return h('merge', 'MERGE');
+      case 'TRUNCATE':
+        return h('truncate', 'TRUNCATE TABLE');
+      case 'CREATE':
+      case 'ALTER':
+      case 'DROP':
+        return this.ddlHead(i, w);
+      case 'GRANT':
+        return h('grant', 'GRANT');
+      case 'REVOKE':
+        return h('revoke', 'REVOKE');
+      case 'DENY':
+        return h('revoke', 'DENY');
+      case 'EXEC':
+      case 'EXECUTE':
+        if (w1 === 'AS') return h('set_role', 'EXECUTE AS', i + 2);
+        return h('call', 'EXECUTE');
+      case 'BEGIN':
+        if (w1 === 'TRAN' || w1 === 'TRANSACTION') return h('transaction', 'BEGIN TRANSACTION', i + 2);
+        if (w1 === 'DISTRIBUTED') return h('transaction', 'BEGIN DISTRIBUTED TRANSACTION', i + 3);
+        if (w1 === 'TRY' || w1 === 'CATCH') return h('other', `BEGIN ${w1}`, i + 2);
+        if (w1 === 'DIALOG' || w1 === 'CONVERSATION') return h('other', `BEGIN ${w1}`, i + 2);
+        return h('other', 'BEGIN');
+      case 'END':
+        if (w1 === 'TRY' || w1 === 'CATCH') return h('other', `END ${w1}`, i + 2);
+        if (w1 === 'CONVERSATION') return h('other', 'END CONVERSATION', i + 2);
+        return h('other', 'END');
+      case 'COMMIT':
+        return h('transaction', 'COMMIT TRANSACTION', TRAN_WORDS.has(w1 ?? '') ? i + 2 : i + 1);
+      case 'ROLLBACK':
+        return h('transaction', 'ROLLBACK TRANSACTION', TRAN_WORDS.has(w1 ?? '') ? i + 2 : i + 1);
+      case 'SAVE':
+        return h('transaction', 'SAVE TRANSACTION', TRAN_WORDS.has(w1 ?? '') ? i + 2 : i + 1);
+      case 'SET':
+        return h('set', 'SET');
+      case 'USE':
+        return h('set', 'USE');
+      case 'DECLARE':
+        return this.t[i + 2]?.kind === 'word' && (this.word(i + 2) === 'CURSOR' || this.word(i + 3) === 'CURSOR')
+          ? h('declare_cursor', 'DECLARE CURSOR')
+          : h('set', 'DECLARE');
+      case 'OPEN':
+        return h('fetch', 'OPEN');
+      case 'FETCH':
+        return h('fetch', 'FETCH');
+      case 'CLOSE':
+        return h('close_cursor', 'CLOSE');
+      case 'DEALLOCATE':
+        return h('deallocate', 'DEALLOCATE');
+      case 'IF':
+      case 'ELSE':
+      case 'WHILE':
+      case 'RETURN':
+      case 'BREAK':
+      case 'CONTINUE':
+      case 'GOTO':
+      case 'PRINT':
+      case 'RAISERROR':
+      case 'THROW':
+      case 'WAITFOR':
+        return h('other', w);
+      case 'BULK':
+        if (w1 !== 'INSERT') throw new NotUnderstood('BULK without INSERT');
+        return h('copy', 'BULK INSERT', i + 2);
+      case 'BACKUP':
+      case 'RESTORE':
+      case 'DBCC':
+      case 'KILL':
+      case 'SHUTDOWN':
+      case 'CHECKPOINT':
+      case 'READTEXT':
+      case 'WRITETEXT':
+      case 'UPDATETEXT':
+      case 'RECEIVE':
+      case 'SEND':
+      case 'GET':
+      case 'MOVE':
+        return h('other', w);
+      case 'RECONFIGURE':
+        return h('alter_system', 'RECONFIGURE');
+      case 'SETUSER':
+        return h('set_role', 'SETUSER');
+      case 'REVERT':
+        return h('reset', 'REVERT');
+      case 'ENABLE':
+      case 'DISABLE':
+        return h('alter', `${w} TRIGGER`);
+      case 'GO':
+        throw new NotUnderstood('GO is a client-side batch separator, not T-SQL');
+      default:
+        // A batch may start by naming a procedure without EXEC.
+        if (first && (tok.kind === 'word' || tok.kind === 'qident') && !STATEMENT_STARTERS.has(w)) {
+          return { kind: 'call', tag: 'EXECUTE', verb: 'EXEC', next: i };
+        }
+        throw new NotUnderstood(`unknown statement starting with "${tok.text.slice(0, 40)}"`);
+    }
+  }
+
+  private ddlHead(i: number, verb: string): Head {
+    let j = i + 1;
+    const words: string[] = [];
+    while (j < this.n && this.t[j]!.kind === 'word' && OBJECT_TYPE_WORDS.has(this.t[j]!.value)) {
+      const v = this.t[j]!.value;
+      // CREATE OR ALTER
+      if (v === 'OR' && this.word(j + 1) === 'ALTER') {
+        j += 2;
+        continue;
+      }
+      words.push(v === 'PROC' ? 'PROCEDURE' : v);
+      j++;
+      // one object type, except multi-word ones (APPLICATION ROLE, MASTER KEY, EVENT SESSION, …)
+      if (!['APPLICATION', 'SERVER', 'ASYMMETRIC', 'SYMMETRIC', 'MASTER', 'EVENT', 'EXTERNAL', 'FULLTEXT', 'XML', 'PARTITION', 'UNIQUE', 'CLUSTERED', 'NONCLUSTERED', 'COLUMNSTORE', 'SPATIAL', 'PRIMARY', 'SELECTIVE', 'SECONDARY', 'DATA', 'FILE', 'RESOURCE', 'WORKLOAD', 'SECURITY', 'SEARCH', 'BROKER', 'REMOTE', 'COLUMN', 'MESSAGE', 'DATABASE', 'AUDIT', 'ENCRYPTION', 'CRYPTOGRAPHIC'].includes(v)) break;
+    }
+    if (words.length === 0) throw new NotUnderstood(`${verb} of an object type warden does not know`);
+    const objectType = words.filter((x) => !['UNIQUE', 'CLUSTERED', 'NONCLUSTERED', 'PRIMARY', 'SELECTIVE', 'SECONDARY'].includes(x)).join(' ');
+    const main = words.find((x) => BODY_OBJECTS.has(x));
+    const last = words[words.length - 1];
+    const kind: StatementKind = last === 'LOGIN' || last === 'USER' || last === 'ROLE' ? 'role' : (verb.toLowerCase() as StatementKind);
+    const body = (verb !== 'DROP' && main !== undefined) || (verb === 'CREATE' && objectType === 'SCHEMA');
+    return { kind, tag: `${verb} ${objectType}`, verb, next: j, ...(body ? { body } : {}) };
+  }
+
+  private isCte(i: number): boolean {
+    const a = this.t[i + 1];
+    if (!a) return false;
+    if (a.kind === 'word' && a.value === 'XMLNAMESPACES') return true;
+    if (a.kind !== 'word' && a.kind !== 'qident') return false;
+    let j = i + 2;
+    if (this.t[j]?.text === '(') {
+      j = this.skipParens(j);
+    }
+    return this.word(j) === 'AS' && this.t[j + 1]?.text === '(';
+  }
+
+  /** Skips `name [(cols)] AS (…) [, …]` (and XMLNAMESPACES(…)); returns the index of the main statement keyword. */
+  private skipCtes(i: number): number {
+    let j = i;
+    for (;;) {
+      if (this.word(j) === 'XMLNAMESPACES') {
+        j = this.skipParens(j + 1);
+      } else {
+        j++; // name
+        if (this.t[j]?.text === '(') j = this.skipParens(j);
+        if (this.word(j) !== 'AS') throw new NotUnderstood('WITH without AS');
+        j = this.skipParens(j + 1);
+      }
+      if (this.t[j]?.text === ',') {
+        j++;
+        continue;
+      }
+      return j;
+    }
+  }
+
+  /** Index after the parenthesis group opening at `i`. */
+  private skipParens(i: number): number {
+    if (this.t[i]?.text !== '(') throw new NotUnderstood('expected (');
+    let depth = 0;
+    for (let j = i; j < this.n; j++) {
+      const x = this.t[j]!.text;
+      if (this.t[j]!.kind !== 'punct') continue;
+      if (x === '(') depth++;
+      else if (x === ')') {
+        depth--;
+        if (depth === 0) return j + 1;
+      }
+    }
+    throw new NotUnderstood('unbalanced parentheses');
+  }
+
+  /** Where the statement whose head is `head` ends: at `;`, at the end, or at the next statement keyword it does not absorb. */
+  private findEnd(head: Head): number {
+    let depth = 0;
+    let caseDepth = 0;
+    let sawTo = false;
+    let setSeen = false;
+    let insertSource = false;
+    const nameEnd = this.objectNameEnd(head);
+    for (let j = head.next; j < this.n; j++) {
+      const tok = this.t[j]!;
+      if (tok.kind === 'punct') {
+        if (tok.text === '(') depth++;
+        else if (tok.text === ')') {
+          depth--;
+          if (depth < 0) throw new NotUnderstood('unbalanced parentheses');
+        } else if (tok.text === ';' && depth === 0) return j;
+        continue;
+      }
+      if (depth > 0 || tok.kind !== 'word') continue;
+      const k = tok.value;
+      if (k === 'CASE') {
+        caseDepth++;
+        continue;
+      }
+      if (caseDepth > 0 && (k === 'END' || k === 'ELSE')) {
+        if (k === 'END') caseDepth--;
+        continue;
+      }
+      if ((k === 'TO' || k === 'FROM') && (head.verb === 'GRANT' || head.verb === 'REVOKE' || head.verb === 'DENY')) sawTo = true;
+      if (head.verb === 'INSERT' && (k === 'VALUES' || k === 'DEFAULT')) insertSource = true;
+      if (!STATEMENT_STARTERS.has(k)) continue;
+      const prev = this.t[j - 1];
+      const p = prev?.kind === 'word' ? prev.value : prev?.text;
+      if (this.continues(head, k, p, j, { sawTo, setSeen, insertSource, nameEnd })) {
+        if (k === 'SET') setSeen = true;
+        if (head.verb === 'INSERT' && (k === 'SELECT' || k === 'EXEC' || k === 'EXECUTE')) insertSource = true;
+        continue;
+      }
+      return j;
+    }
+    if (depth !== 0) throw new NotUnderstood('unbalanced parentheses');
+    return this.n;
+  }
+
+  /** For ALTER: the index just after `ALTER <type> <name>`, where the first action keyword goes. */
+  private objectNameEnd(head: Head): number {
+    if (head.verb !== 'ALTER') return -1;
+    return this.nameEndAt(head.next);
+  }
+
+  private nameEndAt(i: number): number {
+    let j = i;
+    if (this.t[j]?.kind !== 'word' && this.t[j]?.kind !== 'qident') return j;
+    j++;
+    while (this.t[j]?.text === '.') {
+      j++;
+      if (this.t[j]?.kind === 'word' || this.t[j]?.kind === 'qident') j++;
+    }
+    return j;
+  }
+
+  private continues(head: Head, k: string, prev: string | undefined, j: number, s: { sawTo: boolean; setSeen: boolean; insertSource: boolean; nameEnd: number }): boolean {
+    const v = head.verb;
+    if ((v === 'GRANT' || v === 'REVOKE' || v === 'DENY') && !s.sawTo) return true;
+    switch (k) {
+      case 'SELECT':
+        if (prev === 'UNION' || prev === 'ALL' || prev === 'EXCEPT' || prev === 'INTERSECT' || prev === 'FOR') return true;
+        if (v === 'INSERT' && !s.insertSource) return true;
+        if (v === 'DECLARE' && head.kind === 'declare_cursor') return true;
+        return false;
+      case 'SET':
+        if (v === 'UPDATE' && !s.setSeen) return true;
+        if (v === 'MERGE' || (v === 'ALTER' && j === s.nameEnd)) return true;
+        return (prev === 'DELETE' || prev === 'UPDATE') && (v === 'CREATE' || v === 'ALTER');
+      case 'INSERT':
+      case 'UPDATE':
+      case 'DELETE':
+        if (v === 'MERGE' && prev === 'THEN') return true;
+        if (prev === 'ON' && (v === 'CREATE' || v === 'ALTER')) return true;
+        return prev === 'FOR' && head.kind === 'declare_cursor';
+      case 'EXEC':
+      case 'EXECUTE':
+        return v === 'INSERT' && !s.insertSource;
+      case 'DROP':
+      case 'ALTER':
+      case 'ENABLE':
+      case 'DISABLE':
+      case 'WITH':
+        if (v === 'ALTER' && j === s.nameEnd) return true;
+        if (k === 'WITH') return !this.isCte(j);
+        return false;
+      case 'IF':
+        return (v === 'DROP' || v === 'ALTER') && this.word(j + 1) === 'EXISTS';
+      case 'FETCH':
+        return prev === 'ROWS' || prev === 'ROW';
+      default:
+        return false;
+    }
+  }
+
+  // ---- describing one statement ----------------------------------------------------------------
+
+  private describe(start: number, end: number, head: Head, cte: [number, number] | undefined): StatementInfo[] {
+    const toks = this.t.slice(start, end);
+    const text = toks.length ? this.sql.slice(toks[0]!.start, toks[toks.length - 1]!.end) : '';
+    const scan = new StatementScan(this.t, start, head.next, end, head, cte);
+    const flags: Mutable<StatementFlags> = {
+      noWhere: false,
+      dataModifyingCte: false,
+      privilegeChange: false,
+      sessionEscape: false,
+      alterSystem: false,
+      doBlock: false,
+      copyProgram: false,
+      copyToFile: false,
+      copyFromFile: false,
+    };
+    let kind = head.kind;
+    let tag = head.tag;
+    let readOnly = KIND_READ_ONLY.has(kind);
+    let ddl: DdlInfo | undefined;
+    let targetName: string | undefined;
+    let copy: StatementInfo['copy'];
+    const extra: StatementInfo[] = [];
+    const dangerous = new Set<string>();
+
+    switch (head.verb) {
+      case 'SELECT':
+        if (scan.selectInto) {
+          kind = 'create';
+          tag = 'SELECT INTO';
+          readOnly = false;
+        }
+        break;
+      case 'INSERT':
+        if (scan.insertBulk) {
+          kind = 'copy';
+          tag = 'INSERT BULK';
+          copy = { direction: 'from', endpoint: 'client' };
+        }
+        break;
+      case 'UPDATE':
+      case 'DELETE':
+        if (kind === 'update' || kind === 'delete') flags.noWhere = !scan.hasWhereReadingColumns();
+        break;
+      case 'CREATE':
+      case 'ALTER':
+      case 'DROP': {
+        const objectType = head.tag.slice(head.verb.length + 1).toLowerCase();
+        ddl = { objectType, objects: scan.ddlObjects };
+        if (kind === 'role') flags.privilegeChange = true;
+        if (head.verb === 'ALTER' && (objectType === 'database' || objectType.startsWith('server') || objectType.startsWith('resource'))) flags.alterSystem = true;
+        if (objectType === 'authorization' || objectType.startsWith('server role') || objectType.includes('application role')) flags.privilegeChange = true;
+        if (head.verb === 'ALTER' && objectType === 'role') flags.privilegeChange = true;
+        if (head.body && scan.executeAsOwner) flags.privilegeChange = true;
+        if (head.verb === 'DROP' && objectType === 'database') dangerous.add('DROP DATABASE');
+        break;
+      }
+      case 'GRANT':
+      case 'REVOKE':
+      case 'DENY':
+        flags.privilegeChange = true;
+        break;
+      case 'EXEC':
+      case 'EXECUTE':
+        if (kind === 'set_role') {
+          flags.sessionEscape = true;
+          break;
+        }
+        ({ kind, readOnly } = this.describeExec(head.next, end, flags, dangerous, extra, scan));
+        if (kind === 'do') tag = 'EXECUTE (dynamic SQL)';
+        break;
+      case 'USE':
+        flags.sessionEscape = true;
+        targetName = scan.firstName;
+        break;
+      case 'SETUSER':
+      case 'REVERT':
+        flags.sessionEscape = true;
+        break;
+      case 'RECONFIGURE':
+        flags.alterSystem = true;
+        break;
+      case 'BULK':
+        flags.copyFromFile = true;
+        copy = { direction: 'from', endpoint: 'file', ...(scan.fromFile !== undefined ? { target: scan.fromFile } : {}) };
+        break;
+      case 'BACKUP':
+        flags.copyToFile = true;
+        dangerous.add('BACKUP');
+        break;
+      case 'RESTORE':
+      case 'DBCC':
+      case 'KILL':
+      case 'SHUTDOWN':
+        dangerous.add(head.verb);
+        break;
+      case 'WAITFOR':
+        readOnly = scan.waitforDelay;
+        break;
+      case 'IF':
+      case 'ELSE':
+      case 'WHILE':
+      case 'RETURN':
+      case 'BREAK':
+      case 'CONTINUE':
+      case 'GOTO':
+      case 'PRINT':
+      case 'RAISERROR':
+      case 'THROW':
+      case 'BEGIN':
+      case 'END':
+        readOnly = head.tag !== 'BEGIN DIALOG' && head.tag !== 'BEGIN CONVERSATION' && head.tag !== 'END CONVERSATION';
+        break;
+      case 'DECLARE':
+        if (kind === 'declare_cursor' && scan.forUpdate) readOnly = false;
+        break;
+      case 'TRUNCATE':
+        break;
+    }
+    if (kind === 'transaction') readOnly = true;
+
+    // What every statement is checked for, whatever its kind.
+    for (const f of scan.functions) if (isDangerousRoutine(lastPart(f))) dangerous.add(f);
+    if (scan.linkedServer) dangerous.add('linked server');
+    if (scan.openRowsetBulk) flags.copyFromFile = true;
+    for (const d of scan.execs) {
+      const r = this.describeExec(d.at, d.end, flags, dangerous, extra, scan);
+      if (!r.readOnly) readOnly = false;
+    }
+    if (dangerous.size > 0 || scan.writes) readOnly = false;
+    if (!head.body && scan.functions.some((f) => !knownReadOnlyRoutine(f))) readOnly = false;
+    if (scan.functions.some((f) => lastPart(f) === 'XP_CMDSHELL')) flags.copyProgram = true;
+    if (scan.functions.some((f) => lastPart(f) === 'SP_CONFIGURE')) flags.alterSystem = true;
+    if (scan.functions.some((f) => PRIVILEGE_PROCEDURES.has(lastPart(f)))) flags.privilegeChange = true;
+    if (scan.functions.some((f) => lastPart(f) === 'SP_SETAPPROLE')) flags.sessionEscape = true;
+    if (cte && (kind === 'update' || kind === 'delete' || kind === 'insert' || kind === 'merge')) scan.widenAccess(kind);
+
+    const relations = head.body ? scan.relations.filter((r) => r.access === 'ddl') : scan.relations;
+    const info: StatementInfo = {
+      kind,
+      nodeType: `TSQL ${tag}`,
+      commandTag: tag,
+      readOnly,
+      flags: { ...flags, ...(kind === 'transaction' ? { transactionControl: transactionControl(tag) } : {}) },
+      dangerousFunctions: [...dangerous],
+      functions: scan.functions,
+      relations,
+      ...(ddl ? { ddl } : {}),
+      ...(copy ? { copy } : {}),
+      ...(targetName !== undefined ? { targetName } : {}),
+      fingerprint: fingerprint(toks),
+      normalized: normalize(this.sql, toks),
+      text,
+      start: toks[0]?.start ?? 0,
+      tree: NO_TREE,
+    };
+    return [info, ...extra];
+  }
+
+  /**
+   * EXEC at `i` (after the EXEC keyword): a procedure call, or dynamic SQL. Dynamic SQL from
+   * literals is classified in turn (its statements are appended to `extra`); from anything else it
+   * is not understood.
+   */
+  private describeExec(i: number, end: number, flags: Mutable<StatementFlags>, dangerous: Set<string>, extra: StatementInfo[], scan: StatementScan): { kind: StatementKind; readOnly: boolean } {
+    let j = i;
+    const tok = this.t[j];
+    if (!tok) throw new NotUnderstood('EXEC without a procedure');
+    if (tok.text === '(') {
+      const close = this.skipParens(j);
+      const text = literalConcat(this.t, j + 1, close - 1);
+      if (text === undefined) throw new NotUnderstood('EXEC of dynamic SQL built at run time');
+      if (this.word(close) === 'AT') dangerous.add('linked server');
+      flags.doBlock = true;
+      this.dynamic(text, extra);
+      return { kind: 'do', readOnly: extra.every((s) => s.readOnly) };
+    }
+    if (tok.kind === 'variable') {
+      if (this.t[j + 1]?.text !== '=') throw new NotUnderstood('EXEC of a procedure named by a variable');
+      j += 2;
+    }
+    const nameEnd = this.nameEndAt(j);
+    if (nameEnd === j) throw new NotUnderstood('EXEC of something that is not a procedure name');
+    if (this.t[nameEnd]?.kind === 'variable' && this.t[nameEnd - 1]?.kind === 'variable') throw new NotUnderstood('EXEC of a procedure named by a variable');
+    const name = qualifiedName(this.t, j, nameEnd);
+    const upper = lastPart(name);
+    scan.addFunction(name);
+    if (upper === 'SP_EXECUTESQL' || upper === 'SP_PREPEXEC' || upper === 'SP_PREPARE' || upper === 'SP_CURSOROPEN' || upper === 'SP_CURSORPREPARE' || upper === 'SP_CURSORPREPEXEC') {
+      // The statement is a parameter: classify it when it is a literal.
+      const first = this.firstArgument(nameEnd, end, upper);
+      if (first === undefined) throw new NotUnderstood(`${name} with a statement built at run time`);
+      flags.doBlock = true;
+      this.dynamic(first, extra);
+      return { kind: 'do', readOnly: extra.every((s) => s.readOnly) };
+    }
+    if (upper === 'SP_EXECUTE' || upper === 'SP_CURSOREXECUTE' || upper === 'SP_CURSOR') {
+      throw new NotUnderstood(`${name} runs a statement prepared elsewhere`);
+    }
+    if (upper === 'SP_MSFOREACHTABLE' || upper === 'SP_MSFOREACHDB') flags.doBlock = true;
+    if (isDangerousRoutine(upper)) dangerous.add(name);
+    return { kind: 'call', readOnly: READ_ONLY_PROCEDURES.has(upper) };
+  }
+
+  /** The statement argument of sp_executesql & co. when given as a literal (by position or @stmt=). */
+  private firstArgument(i: number, end: number, proc: string): string | undefined {
+    const position = proc === 'SP_EXECUTESQL' || proc === 'SP_CURSOROPEN' ? 0 : proc === 'SP_CURSORPREPEXEC' ? 3 : 2;
+    const args: Array<[number, number]> = [];
+    let depth = 0;
+    let from = i;
+    for (let j = i; j <= end; j++) {
+      const x = this.t[j];
+      if (j === end || (depth === 0 && x?.text === ',')) {
+        args.push([from, j]);
+        from = j + 1;
+        if (j === end) break;
+        continue;
+      }
+      if (x?.text === '(') depth++;
+      if (x?.text === ')') depth--;
+    }
+    for (const [a, b] of args) {
+      if (this.t[a]?.kind === 'variable' && this.t[a + 1]?.text === '=' && ['@STMT', '@STATEMENT', '@SQL'].includes(this.t[a]!.value)) {
+        return literalConcat(this.t, a + 2, b);
+      }
+    }
+    const arg = args[proc === 'SP_CURSOROPEN' ? 1 : position];
+    if (!arg) return undefined;
+    const [a, b] = arg;
+    if (this.t[a]?.kind === 'variable' && this.t[a + 1]?.text === '=') return literalConcat(this.t, a + 2, b);
+    return literalConcat(this.t, a, b);
+  }
+
+  private dynamic(text: string, extra: StatementInfo[]): void {
+    if (this.depth >= MAX_DYNAMIC_DEPTH) throw new NotUnderstood('dynamic SQL nested too deeply');
+    const inner = classifyText(text, this.depth + 1);
+    if (!inner.ok) throw new NotUnderstood(`dynamic SQL: ${inner.error}`);
+    extra.push(...inner.statements);
+  }
+}
+
+// ---- the body of one statement --------------------------------------------------------------
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** One pass over a statement's tokens: relations, functions, embedded EXECs, and a few facts. */
+class StatementScan {
+  readonly relations: RelationRef[] = [];
+  readonly functions: string[] = [];
+  readonly execs: Array<{ at: number; end: number }> = [];
+  readonly ddlObjects: string[] = [];
+  selectInto = false;
+  writes = false;
+  forUpdate = false;
+  executeAsOwner = false;
+  linkedServer = false;
+  openRowsetBulk = false;
+  waitforDelay = false;
+  /** INSERT BULK: a bulk load from the client follows (tedious, bcp). */
+  insertBulk = false;
+  fromFile: string | undefined;
+  firstName: string | undefined;
+  private readonly cteNames = new Set<string>();
+  private whereAt = -1;
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly t: readonly SqlToken[],
+    private readonly start: number,
+    private readonly from: number,
+    private readonly to: number,
+    private readonly head: Head,
+    private readonly cte: [number, number] | undefined,
+  ) {
+    this.collectCtes();
+    this.run();
+  }
+
+  addFunction(name: string): void {
+    if (!this.functions.includes(name)) this.functions.push(name);
+  }
+
+  private addRelation(at: number, end: number, access: RelationAccess): void {
+    const parts = nameParts(this.t, at, end);
+    if (parts.length === 0) return;
+    const name = parts[parts.length - 1]!;
+    if (name.startsWith('@')) return; // a table variable
+    if (parts.length === 1 && this.cteNames.has(name.toUpperCase())) return;
+    if (parts.length >= 4) this.linkedServer = true;
+    const ref: RelationRef =
+      parts.length >= 3
+        ? { catalog: parts[parts.length - 3]!, ...(parts[parts.length - 2] ? { schema: parts[parts.length - 2]! } : {}), name, access }
+        : parts.length === 2
+          ? { ...(parts[0] ? { schema: parts[0] } : {}), name, access }
+          : { name, access };
+    const key = `${ref.catalog ?? ''}.${ref.schema ?? ''}.${ref.name}.${access}`.toUpperCase();
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.relations.push(ref);
+  }
+
+  /** DML on a CTE, or on tables joined in: every table read may be the one written. */
+  widenAccess(kind: 'update' | 'delete' | 'insert' | 'merge'): void {
+    const access: RelationAccess = kind === 'merge' ? 'update' : kind;
+    for (const r of [...this.relations]) if (r.access === 'read') this.addRelationRef({ ...r, access });
+  }
+
+  private addRelationRef(ref: RelationRef): void {
+    const key = `${ref.catalog ?? ''}.${ref.schema ?? ''}.${ref.name}.${ref.access}`.toUpperCase();
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.relations.push(ref);
+  }
+
+  private collectCtes(): void {
+    // names defined by WITH … AS ( anywhere in the statement
+    for (let j = this.start; j < this.to; j++) {
+      if (this.t[j]?.kind === 'word' && this.t[j]!.value === 'AS' && this.t[j + 1]?.text === '(') {
+        let k = j - 1;
+        if (this.t[k]?.text === ')') {
+          let depth = 0;
+          for (; k >= 0; k--) {
+            if (this.t[k]!.text === ')') depth++;
+            else if (this.t[k]!.text === '(') {
+              depth--;
+              if (depth === 0) break;
+            }
+          }
+          k--;
+        }
+        const prev = this.t[k - 1];
+        const nameTok = this.t[k];
+        if (nameTok && (nameTok.kind === 'word' || nameTok.kind === 'qident') && prev && (prev.value === 'WITH' || prev.text === ',')) {
+          this.cteNames.add(nameTok.value.toUpperCase());
+        }
+      }
+    }
+  }
+
+  private word(i: number): string | undefined {
+    const x = this.t[i];
+    return x?.kind === 'word' ? x.value : undefined;
+  }
+
+  private isName(i: number): boolean {
+    const x = this.t[i];
+    return x !== undefined && i < this.to && (x.kind === 'qident' || (x.kind === 'word' && !NAME_STOP.has(x.value)) || x.kind === 'variable');
+  }
+
+  private nameEnd(i: number): number {
+    let j = i;
+    if (!this.isName(j) && this.t[j]?.text !== '.') return j;
+    if (this.t[j]?.text !== '.') j++;
+    while (j < this.to && this.t[j]?.text === '.') {
+      j++;
+      if (j < this.to && (this.t[j]?.kind === 'word' || this.t[j]?.kind === 'qident')) j++;
+    }
+    return j;
+  }
+
+  /** Skips TOP (n) [PERCENT] [WITH TIES]. */
+  private skipTop(i: number): number {
+    if (this.word(i) !== 'TOP') return i;
+    let j = i + 1;
+    if (this.t[j]?.text === '(') {
+      let depth = 0;
+      for (; j < this.to; j++) {
+        if (this.t[j]!.text === '(') depth++;
+        if (this.t[j]!.text === ')' && --depth === 0) break;
+      }
+      j++;
+    } else j++;
+    if (this.word(j) === 'PERCENT') j++;
+    return j;
+  }
+
+  /** A table reference at `i` in a FROM list: name [alias] [WITH (hints)], or a function/subquery. Returns the index after it. */
+  private tableRef(i: number, access: RelationAccess, extra?: RelationAccess): number {
+    const x = this.t[i];
+    if (!x || x.text === '(') return i;
+    const end = this.nameEnd(i);
+    if (end === i) return i;
+    if (this.t[end]?.text === '(') {
+      const name = qualifiedName(this.t, i, end);
+      this.addFunction(name);
+      if (lastPart(name) === 'OPENROWSET' && this.word(end + 1) === 'BULK') this.openRowsetBulk = true;
+      return end;
+    }
+    this.addRelation(i, end, access);
+    if (extra) this.addRelation(i, end, extra);
+    return end;
+  }
+
+  hasWhereReadingColumns(): boolean {
+    if (this.whereAt < 0) return false;
+    if (this.word(this.whereAt + 1) === 'CURRENT' && this.word(this.whereAt + 2) === 'OF') return true;
+    let depth = 0;
+    for (let j = this.whereAt + 1; j < this.to; j++) {
+      const x = this.t[j]!;
+      if (x.text === '(') depth++;
+      if (x.text === ')') depth--;
+      if (depth < 0) break;
+      if (x.kind === 'qident') return true;
+      if (x.kind === 'word' && !WHERE_KEYWORDS.has(x.value) && !BUILTIN_FUNCTIONS.has(x.value)) return true;
+      if (depth === 0 && x.kind === 'word' && (x.value === 'OPTION' || x.value === 'OUTPUT')) break;
+    }
+    return false;
+  }
+
+  private run(): void {
+    const t = this.t;
+    const v = this.head.verb;
+    const dmlAccess: RelationAccess | undefined = v === 'UPDATE' && this.head.kind === 'update' ? 'update' : v === 'DELETE' ? 'delete' : undefined;
+    let i = this.from;
+    // the statement's own target
+    if (v === 'INSERT' || v === 'UPDATE' || v === 'DELETE' || v === 'MERGE') {
+      i = this.skipTop(i);
+      if (v === 'INSERT' && this.word(i) === 'BULK') {
+        this.insertBulk = true;
+        i++;
+      }
+      if (v === 'INSERT' && this.word(i) === 'INTO') i++;
+      if (v === 'MERGE' && this.word(i) === 'INTO') i++;
+      if (v === 'DELETE' && this.word(i) === 'FROM') i++;
+      const end = this.nameEnd(i);
+      if (end > i) {
+        if (v === 'MERGE') {
+          for (const a of mergeActions(t, i, this.to)) this.addRelation(i, end, a);
+        } else {
+          this.addRelation(i, end, v === 'INSERT' ? 'insert' : (dmlAccess ?? 'update'));
+        }
+        i = end;
+      }
+    } else if (v === 'TRUNCATE') {
+      if (this.word(i) === 'TABLE') i++;
+      const end = this.nameEnd(i);
+      this.addRelation(i, end, 'truncate');
+      i = end;
+    } else if (v === 'BULK') {
+      const end = this.nameEnd(i);
+      this.addRelation(i, end, 'insert');
+      i = end;
+      if (this.word(i) === 'FROM' && t[i + 1]?.kind === 'string') this.fromFile = t[i + 1]!.value;
+    } else if (v === 'CREATE' || v === 'ALTER' || v === 'DROP') {
+      i = this.ddlNames(i);
+    } else if (v === 'USE') {
+      if (t[i] && (t[i]!.kind === 'word' || t[i]!.kind === 'qident')) this.firstName = t[i]!.value;
+    } else if (v === 'WAITFOR') {
+      this.waitforDelay = this.word(i) === 'DELAY' || this.word(i) === 'TIME';
+    } else if (v === 'GRANT' || v === 'REVOKE' || v === 'DENY') {
+      for (let j = i; j < this.to; j++) {
+        if (this.word(j) === 'ON') {
+          let k = j + 1;
+          if (t[k + 1]?.text === '::') k += 2;
+          const end = this.nameEnd(k);
+          this.addRelation(k, end, 'ddl');
+          break;
+        }
+      }
+      return;
+    }
+    if (this.head.body) {
+      // CREATE PROCEDURE/FUNCTION/TRIGGER/VIEW …: the body does not run now. Still note what it
+      // calls (xp_cmdshell inside a procedure is worth flagging) and WITH EXECUTE AS OWNER.
+      for (let j = i; j < this.to; j++) {
+        const x = t[j]!;
+        if (x.kind === 'word' && x.value === 'EXECUTE' && this.word(j + 1) === 'AS' && (this.word(j + 2) === 'OWNER' || this.word(j + 2) === 'SELF' || t[j + 2]?.kind === 'string')) this.executeAsOwner = true;
+        if ((x.kind === 'word' || x.kind === 'qident') && t[j + 1]?.text === '(' && isRoutineCandidate(x) && !this.isRelationContext(j)) this.addFunction(qualifiedName(t, this.nameStart(j), j + 1));
+        if (x.kind === 'word' && (x.value === 'EXEC' || x.value === 'EXECUTE') && this.word(j + 1) !== 'AS') {
+          const end = this.nameEnd(j + 1);
+          if (end > j + 1) this.addFunction(qualifiedName(t, j + 1, end));
+        }
+      }
+      return;
+    }
+    if (this.cte) this.scanRange(this.cte[0], this.cte[1], undefined);
+    this.scanRange(i, this.to, dmlAccess);
+  }
+
+  /** Tables after FROM/JOIN/USING/INTO, functions called, EXECs inside, WHERE, and a few facts, in [from, to). */
+  private scanRange(from: number, to: number, dmlAccess: RelationAccess | undefined): void {
+    const t = this.t;
+    const v = this.head.verb;
+    let depth = 0;
+    /** Paren depth of the FROM clause being read (its commas start more tables), or -1. */
+    let fromDepth = -1;
+    for (let j = from; j < to; j++) {
+      const x = t[j]!;
+      if (x.kind === 'punct') {
+        if (x.text === '(') depth++;
+        else if (x.text === ')') {
+          depth--;
+          if (depth < fromDepth) fromDepth = -1;
+        } else if (x.text === ',' && depth === fromDepth) {
+          j = this.tableList(j + 1, dmlAccess, false) - 1;
+        }
+        continue;
+      }
+      if (x.kind === 'word') {
+        const w = x.value;
+        if (depth === fromDepth && FROM_CLAUSE_END.has(w)) fromDepth = -1;
+        if (w === 'FROM' || JOINS.has(w)) {
+          const p = this.word(j - 1);
+          if (w === 'FROM' && (p === 'NEXT' || p === 'PRIOR' || p === 'FIRST' || p === 'LAST' || p === 'ABSOLUTE' || p === 'RELATIVE' || v === 'FETCH' || v === 'REVOKE' || v === 'DEALLOCATE')) continue;
+          if (w === 'FROM') fromDepth = depth;
+          j = this.tableList(j + 1, dmlAccess, w === 'FROM') - 1;
+          continue;
+        }
+        if (w === 'USING' && v === 'MERGE') {
+          const after = this.tableRef(j + 1, 'read');
+          j = Math.max(j, after - 1);
+          continue;
+        }
+        if (w === 'INTO' && v !== 'INSERT' && v !== 'MERGE' && t[j + 1]?.kind !== 'variable') {
+          // SELECT … INTO t, OUTPUT … INTO t
+          const end = this.nameEnd(j + 1);
+          if (end > j + 1) {
+            this.addRelation(j + 1, end, 'insert');
+            if (v === 'SELECT') this.selectInto = true;
+            else this.writes = true;
+          }
+          continue;
+        }
+        if (w === 'WHERE' && this.whereAt < 0) this.whereAt = j;
+        if (w === 'NEXT' && this.word(j + 1) === 'VALUE' && this.word(j + 2) === 'FOR') this.writes = true;
+        if (w === 'FOR' && this.word(j + 1) === 'UPDATE') this.forUpdate = true;
+        if ((w === 'EXEC' || w === 'EXECUTE') && j > this.from && this.word(j + 1) !== 'AS') {
+          this.execs.push({ at: j + 1, end: to });
+          this.writes = true;
+          continue;
+        }
+      }
+      if ((x.kind === 'word' || x.kind === 'qident') && t[j + 1]?.text === '(' && isRoutineCandidate(x) && !this.isRelationContext(j)) {
+        const name = qualifiedName(t, this.nameStart(j), j + 1);
+        this.addFunction(name);
+        if (lastPart(name) === 'OPENROWSET' && this.word(j + 2) === 'BULK') this.openRowsetBulk = true;
+      }
+    }
+  }
+
+  /** FROM a [alias], b … (several when `list`) or one JOIN/APPLY source; returns the index after it. */
+  private tableList(i: number, dmlAccess: RelationAccess | undefined, list: boolean): number {
+    let k = i;
+    for (;;) {
+      const after = this.tableRef(k, 'read', dmlAccess);
+      if (after === k) return k;
+      k = this.skipAlias(after);
+      if (!list || this.t[k]?.text !== ',') return k;
+      k++;
+    }
+  }
+
+  /** Start of the multi-part name ending at `j`. */
+  private nameStart(j: number): number {
+    let k = j;
+    while (k >= 2 && this.t[k - 1]?.text === '.' && (this.t[k - 2]?.kind === 'word' || this.t[k - 2]?.kind === 'qident')) k -= 2;
+    return k;
+  }
+
+  /** `INSERT INTO t (cols)`, `CREATE TABLE t (…)`, `REFERENCES t (c)`, `ON t (c)`: names followed by '(' that are not calls. */
+  private isRelationContext(j: number): boolean {
+    const start = this.nameStart(j);
+    const before = this.word(start - 1);
+    return before === 'INTO' || before === 'TABLE' || before === 'REFERENCES' || before === 'ON' || before === 'VIEW' || before === 'INDEX' || before === 'TYPE' || before === 'PROCEDURE' || before === 'PROC' || before === 'FUNCTION' || this.t[start - 1]?.text === '.';
+  }
+
+  private skipAlias(i: number): number {
+    let j = i;
+    if (this.word(j) === 'AS') j++;
+    const x = this.t[j];
+    if (x && j < this.to && (x.kind === 'qident' || (x.kind === 'word' && !ALIAS_STOP.has(x.value) && !STATEMENT_STARTERS.has(x.value)))) j++;
+    if (this.word(j) === 'WITH' && this.t[j + 1]?.text === '(') {
+      let depth = 0;
+      for (j = j + 1; j < this.to; j++) {
+        if (this.t[j]!.text === '(') depth++;
+        if (this.t[j]!.text === ')' && --depth === 0) break;
+      }
+      j++;
+    }
+    return j;
+  }
+
+  /** CREATE/ALTER/DROP: the objects named, with relations for tables, views and indexes. */
+  private ddlNames(i: number): number {
+    const type = this.head.tag.slice(this.head.verb.length + 1);
+    let j = i;
+    if (this.word(j) === 'IF' && this.word(j + 1) === 'EXISTS') j += 2;
+    if (this.word(j) === 'IF' && this.word(j + 1) === 'NOT' && this.word(j + 2) === 'EXISTS') j += 3;
+    for (;;) {
+      const end = this.nameEnd(j);
+      if (end === j) return j;
+      this.ddlObjects.push(this.t.slice(j, end).map((x) => x.text).join(''));
+      if (type === 'TABLE' || type === 'VIEW') this.addRelation(j, end, 'ddl');
+      j = end;
+      if ((type.endsWith('INDEX') || type === 'TRIGGER' || type === 'STATISTICS') && this.word(j) === 'ON') {
+        const tEnd = this.nameEnd(j + 1);
+        this.addRelation(j + 1, tEnd, 'ddl');
+        j = tEnd;
+      }
+      if (this.head.verb === 'DROP' && this.t[j]?.text === ',') {
+        j++;
+        continue;
+      }
+      return j;
+    }
+  }
+}
+
+/** Words that end a name or alias position rather than being one. */
+const NAME_STOP = new Set([
+  'WHERE', 'ON', 'JOIN', 'INNER', 'LEFT', 'RIGHT', 'FULL', 'CROSS', 'OUTER', 'GROUP', 'ORDER', 'HAVING', 'UNION', 'EXCEPT',
+  'INTERSECT', 'SET', 'FROM', 'SELECT', 'VALUES', 'OUTPUT', 'OPTION', 'WITH', 'USING', 'WHEN', 'THEN', 'AS', 'DEFAULT',
+  'FOR', 'INTO', 'SELECT', 'DELETE', 'UPDATE', 'INSERT', 'EXEC', 'EXECUTE', 'TOP', 'IF', 'EXISTS', 'NOT', 'PIVOT', 'UNPIVOT',
+  'APPLY', 'TABLESAMPLE', 'FETCH', 'OFFSET', 'BEGIN', 'END',
+]);
+/** Keywords that end a FROM clause. */
+const FROM_CLAUSE_END = new Set(['WHERE', 'GROUP', 'HAVING', 'ORDER', 'UNION', 'EXCEPT', 'INTERSECT', 'OPTION', 'FOR', 'WINDOW', 'SET', 'OUTPUT', 'WHEN', 'USING']);
+const ALIAS_STOP = new Set([...NAME_STOP, 'AND', 'OR', 'NATURAL', 'LIMIT', 'RETURNING']);
+const WHERE_KEYWORDS = new Set(['AND', 'OR', 'NOT', 'NULL', 'IS', 'IN', 'LIKE', 'BETWEEN', 'EXISTS', 'TRUE', 'FALSE', 'CASE', 'WHEN', 'THEN', 'ELSE', 'END', 'ESCAPE', 'COLLATE', 'OPTION', 'OUTPUT']);
+
+function isRoutineCandidate(x: SqlToken): boolean {
+  if (x.kind === 'qident') return true;
+  return !NOT_FUNCTIONS.has(x.value) && !TYPE_NAMES.has(x.value) && !STATEMENT_STARTERS.has(x.value);
+}
+
+/** XML data type methods (`col.value('…', 'int')`): computing only, except modify(). */
+const XML_METHODS = new Set(['VALUE', 'QUERY', 'EXIST', 'NODES']);
+
+/** A routine known to compute only: a built-in function, an XML method, or a catalog-reading system procedure. */
+function knownReadOnlyRoutine(name: string): boolean {
+  const last = lastPart(name);
+  if (BUILTIN_FUNCTIONS.has(last) || READ_ONLY_PROCEDURES.has(last)) return true;
+  return name.includes('.') && XML_METHODS.has(last);
+}
+
+function mergeActions(t: readonly SqlToken[], from: number, to: number): RelationAccess[] {
+  const out = new Set<RelationAccess>();
+  for (let j = from; j < to; j++) {
+    if (t[j]?.kind !== 'word' || t[j - 1]?.value !== 'THEN') continue;
+    if (t[j]!.value === 'INSERT') out.add('insert');
+    if (t[j]!.value === 'UPDATE') out.add('update');
+    if (t[j]!.value === 'DELETE') out.add('delete');
+  }
+  if (out.size === 0) out.add('update');
+  return [...out];
+}
+
+/** The parts of a multi-part name between `from` and `to` (`db..t` gives ['db', '', 't']). */
+function nameParts(t: readonly SqlToken[], from: number, to: number): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let j = from; j < to; j++) {
+    const x = t[j]!;
+    if (x.text === '.') {
+      parts.push(cur);
+      cur = '';
+    } else cur = x.kind === 'qident' ? x.value : x.text;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+function qualifiedName(t: readonly SqlToken[], from: number, to: number): string {
+  return nameParts(t, from, to).join('.');
+}
+
+function lastPart(name: string): string {
+  const i = name.lastIndexOf('.');
+  return (i < 0 ? name : name.slice(i + 1)).toUpperCase();
+}
+
+/** The value of `'a' + N'b' + …` between from and to, or undefined when anything but string literals is there. */
+function literalConcat(t: readonly SqlToken[], from: number, to: number): string | undefined {
+  let out = '';
+  let expectString = true;
+  for (let j = from; j < to; j++) {
+    const x = t[j]!;
+    if (expectString) {
+      if (x.kind !== 'string') return undefined;
+      out += x.value;
+    } else if (x.text !== '+') return undefined;
+    expectString = !expectString;
+  }
+  return expectString ? undefined : out;
+}
+
+function transactionControl(tag: string): TransactionControl {
+  if (tag.startsWith('BEGIN')) return 'begin';
+  if (tag.startsWith('COMMIT')) return 'commit';
+  if (tag.startsWith('SAVE')) return 'savepoint';
+  return 'rollback';
+}
+
+/** Literal-insensitive digest of the statement's tokens (names case-folded, as SQL Server's default collation compares them). */
+function fingerprint(toks: readonly SqlToken[]): string {
+  const h = createHash('sha256').update('tsql\n');
+  for (const x of toks) {
+    const part = x.kind === 'string' || x.kind === 'number' ? '?' : x.kind === 'qident' ? `[${x.value.toLowerCase()}]` : x.kind === 'word' ? x.value : x.text.toLowerCase();
+    h.update(part).update(' ');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The statement with its literals replaced by $1, $2, … (for approvers and transcripts). */
+function normalize(sql: string, toks: readonly SqlToken[]): string {
+  if (toks.length === 0) return '';
+  let out = '';
+  let at = toks[0]!.start;
+  let n = 0;
+  for (const x of toks) {
+    if (x.kind !== 'string' && x.kind !== 'number') continue;
+    out += `${sql.slice(at, x.start)}$${++n}`;
+    at = x.end;
+  }
+  return out + sql.slice(at, toks[toks.length - 1]!.end);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
+
+// ---- RPC ---------------------------------------------------------------------------------------
+
+/** A procedure called by name through RPC: an EXEC of it. */
+export function classifyProcedure(name: string): Classification {
+  const quoted = /^[\p{L}_#@$][\p{L}\p{N}_#@$]*(\.[\p{L}_#@$][\p{L}\p{N}_#@$]*)*$/u.test(name) || /^(\[[^\]]*\]|[\p{L}_][\p{L}\p{N}_]*)(\.(\[[^\]]*\]|[\p{L}_][\p{L}\p{N}_]*))*$/u.test(name)
+    ? name
+    : `[${name.replace(/]/g, ']]')}]`;
+  return classifyTsql(`EXEC ${quoted}`);
+}
