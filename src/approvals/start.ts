@@ -42,8 +42,11 @@ export interface Approvals {
 export async function openStore(config: ApprovalsConfig, logger: Logger): Promise<ApprovalStore> {
   const s = config.store;
   if (s.type === 'embedded') return EmbeddedApprovalStore.open({ dir: s.dir, retentionMs: s.retention, logger });
-  // A shared store that is down at start does not stop warden: held statements are refused until it answers.
-  return PostgresApprovalStore.openLazily({ config: s, logger });
+  // A shared store that is down at start does not stop warden: held statements are refused until
+  // it answers. When it is up, warden starts listening before it serves.
+  const store = PostgresApprovalStore.openLazily({ config: s, logger });
+  await store.started;
+  return store;
 }
 
 export async function startApprovals(config: WardenConfig, deps: ApprovalsDeps): Promise<Approvals> {

@@ -97,13 +97,22 @@ export class PostgresApprovalStore implements ApprovalStore {
     return store;
   }
 
-  /** Opens without waiting for the server: calls reject (store_unavailable) until it answers. */
+  /**
+   * Opens without requiring the server: calls reject (store_unavailable) until it answers.
+   * `started` settles once the first attempt to create the tables and listen is over.
+   */
   static openLazily(opts: PostgresStoreOptions): PostgresApprovalStore {
     const store = new PostgresApprovalStore(opts);
-    void store.listen();
-    store.ready().catch((err: unknown) => store.log.error({ err: (err as Error).message }, 'approvals store unreachable; held statements will be denied until it answers'));
+    const listening = store.listen();
+    const tables = store.ready().catch((err: unknown) => {
+      store.log.error({ err: (err as Error).message }, 'approvals store unreachable; held statements will be denied until it answers');
+    });
+    store.started = Promise.all([listening, tables]).then(() => undefined);
     return store;
   }
+
+  /** Settles when the first connection attempts (tables, listener) are over, whatever their result. */
+  started: Promise<void> = Promise.resolve();
 
   // ---- requests -----------------------------------------------------------------------------
 

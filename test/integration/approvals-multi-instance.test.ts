@@ -103,11 +103,11 @@ describe('two instances, one PostgreSQL store', () => {
     const stream = await sse(b.url, token);
     try {
       const hold = await a.approvals.service.hold(await agentRequest(a, 'warden-a'));
-      const created = await stream.next('request.created', (e) => e.data.request?.id === hold.id, 3000);
+      const created = await stream.next('request.created', (e) => e.data.request?.id === hold.id, 10_000);
       expect(created.data.request).toMatchObject({ instance_id: 'warden-a', status: 'pending', url: `${b.url}/approvals/ui?request=${hold.id}` });
       await api(a.url, 'POST', `/approvals/${hold.id}/approve`, token, { grant_minutes: 10 });
-      await stream.next('request.decided', (e) => e.data.request?.id === hold.id, 3000);
-      await stream.next('grant.created', (e) => e.data.grant?.request_id === hold.id, 3000);
+      await stream.next('request.decided', (e) => e.data.request?.id === hold.id, 10_000);
+      await stream.next('grant.created', (e) => e.data.grant?.request_id === hold.id, 10_000);
       // Each change arrives once, even though both instances heard it.
       await new Promise((r) => setTimeout(r, 200));
       expect(stream.events.filter((e) => e.event === 'request.created' && e.data.request?.id === hold.id)).toHaveLength(1);
