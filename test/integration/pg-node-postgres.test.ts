@@ -2,6 +2,7 @@
 // and the results must be equal (extended protocol, named statements, binary results, pipelining
 // with an error at Bind, failed transactions, LISTEN/NOTIFY, notices, ParameterStatus, cursors,
 // a 200k-row result).
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directUrl } from '../helpers/pg-env.js';
@@ -220,6 +221,19 @@ describe('node-postgres through warden equals a direct connection', () => {
       await notifier.end();
     }
   });
+
+  it('single messages of tens of MB in both directions (an 8 MB parameter, a 16 MB value)', async () => {
+    const big = 'ü✓x'.repeat((8 * 1024 * 1024) / 6);
+    const r = await both(async (c) => {
+      const up = await c.query('SELECT md5($1::text) AS h, octet_length($1::text) AS n', [big]);
+      const down = await c.query({ text: "SELECT repeat(md5('warden'), 500000) AS v", rowMode: 'array' });
+      const v = (down.rows[0] as string[])[0] as string;
+      return { up: up.rows[0], downLength: v.length, downHash: createHash('md5').update(v).digest('hex') };
+    });
+    expect(r.warden).toEqual(r.direct);
+    expect(r.warden.up).toEqual({ h: createHash('md5').update(big).digest('hex'), n: Buffer.byteLength(big) });
+    expect(r.warden.downLength).toBe(16_000_000);
+  }, 60_000);
 
   it('a 200 000-row result arrives complete and equal', async () => {
     const sql = "SELECT g AS id, md5(g::text) AS h, repeat('x', g % 50) AS pad FROM generate_series(1, 200000) g";
