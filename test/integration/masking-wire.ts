@@ -4,7 +4,9 @@
 // them. Helpers decode the messages the tests look at.
 import type { Socket } from 'node:net';
 import {
+  copyDataPayload,
   decodeCopyResponse,
+  encodeCopyData,
   decodeDataRow,
   decodeRowDescription,
   type CopyResponse,
@@ -13,7 +15,6 @@ import {
 import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeNotice, type Notice } from '../../protocols/postgres/error-response.js';
 import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC, TERMINATE } from '../../protocols/postgres/frontend-messages.js';
-import { splitMessages } from '../../protocols/postgres/scanner.js';
 import { readYaml } from '../../src/config/document.js';
 import { readMasking, type MaskingConfig } from '../../src/config/sections/masking.js';
 import type { PostgresTargetConfig } from '../../src/config/types.js';
@@ -61,26 +62,40 @@ export class RawPg {
     return new RawPg(s.socket);
   }
 
-  /** Backend messages up to and including ReadyForQuery. */
-  private async untilReady(): Promise<Buffer[]> {
+  /** Backend messages up to and including the first one of type `code` (default ReadyForQuery). */
+  private async until(code: number = Backend.readyForQuery): Promise<Buffer[]> {
     for (;;) {
       const all = Buffer.concat(this.buffered);
-      // ReadyForQuery is 'Z' int32(5) status: look for a whole-message boundary ending with it.
-      try {
-        const msgs = splitMessages(all);
-        const last = msgs[msgs.length - 1];
-        if (last && last[0] === Backend.readyForQuery) {
-          this.buffered = [];
+      const msgs: Buffer[] = [];
+      let p = 0;
+      while (p + 5 <= all.length) {
+        const len = all.readInt32BE(p + 1);
+        if (p + 1 + len > all.length) break;
+        const m = all.subarray(p, p + 1 + len);
+        msgs.push(m);
+        p += 1 + len;
+        if (m[0] === code) {
+          this.buffered = p < all.length ? [Buffer.from(all.subarray(p))] : [];
           return msgs;
         }
-      } catch {
-        // a partial message: wait for more
       }
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
       });
       this.waiter = undefined;
     }
+  }
+
+  private untilReady(): Promise<Buffer[]> {
+    return this.until();
+  }
+
+  /** COPY … FROM STDIN with `data` as the CopyData payloads; returns the messages up to ReadyForQuery. */
+  async copyIn(sql: string, data: readonly Buffer[]): Promise<Buffer[]> {
+    this.socket.write(encodeQuery(sql));
+    const first = await this.until(Backend.copyInResponse);
+    this.socket.write(Buffer.concat([...data.map((d) => encodeCopyData(d)), Buffer.from([0x63, 0, 0, 0, 4])]));
+    return [...first, ...(await this.untilReady())];
   }
 
   async query(sql: string): Promise<Buffer[]> {
@@ -150,6 +165,11 @@ export function copyResponseOf(msgs: readonly Buffer[]): CopyResponse {
   const m = ofType(msgs, Backend.copyOutResponse)[0];
   if (!m) throw new Error('no CopyOutResponse');
   return decodeCopyResponse(m);
+}
+
+/** The payloads of the CopyData messages. */
+export function copyDataOf(msgs: readonly Buffer[]): Buffer[] {
+  return ofType(msgs, Backend.copyData).map((m) => copyDataPayload(m));
 }
 
 export function errorOf(msgs: readonly Buffer[]): Notice | undefined {

@@ -8,8 +8,7 @@ import type { MaskStrategyConfig } from '../../src/config/sections/masking.js';
 import { valueType } from '../../src/masking/pg-types.js';
 import { compileMasker, MASK_NULL, MASK_UNCHANGED, type MaskAction } from '../../src/masking/value-masker.js';
 import { decodeDataRow, type FieldDescription } from '../../protocols/postgres/backend-messages.js';
-import { fieldsOf, RawPg, rowsOf } from '../integration/masking-wire.js';
-import { TEST_ROLES, testPostgres } from '../helpers/pg-env.js';
+import { fieldsOf, harnessTarget, RawPg, rowsOf } from '../integration/masking-wire.js';
 
 const SAMPLE = `SELECT 'Alice Testperson'::text AS t, 'alice@example.com'::varchar(40) AS vc, '941-74-7468'::char(11) AS ssn,
   'x'::"char" AS ch, 'nm'::name AS nm, (-42)::int2 AS i2, 2147483647::int4 AS i4, 9007199254740993::int8 AS i8,
@@ -39,11 +38,7 @@ let text: (Buffer | null)[];
 let binary: (Buffer | null)[];
 
 beforeAll(async () => {
-  const pg = testPostgres();
-  raw = await RawPg.connect({
-    name: 'shop', protocol: 'postgres', host: pg.host, port: pg.port, database: 'shop',
-    user: TEST_ROLES.scram.user, password: TEST_ROLES.scram.password, tls: { mode: 'disable' }, connectTimeout: 5000,
-  });
+  raw = await RawPg.connect(harnessTarget());
   const t = await raw.extended(SAMPLE, [], [0]);
   const b = await raw.extended(SAMPLE, [], [1]);
   fields = fieldsOf(t);
