@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   approvals: () => import('./commands/approvals.js'),
   audit: () => import('./commands/audit.js'),
   demo: () => import('./commands/demo.js'),
+  'explain-mask': () => import('./commands/explain-mask.js'),
   replay: () => import('./commands/replay.js'),
   review: () => import('./commands/review.js'),
   sessions: () => import('./commands/sessions.js'),
