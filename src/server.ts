@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { WardenConfig } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './admin/metrics.js';
-import { AdminServer, httpBase } from './admin/server.js';
+import { AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { devIssuerHttpHandler } from './identity/dev-issuer-http.js';
 import { createTokenVerifier } from './identity/verifier.js';
@@ -20,6 +20,8 @@ import { TranscriptStore } from './audit/recorder.js';
 import { sanitizeInstanceId } from './audit/segment-files.js';
 import type { SessionServices } from './services.js';
 import { initSqlParser } from './sql/parser.js';
+import { startApprovals, type Approvals } from './approvals/start.js';
+import type { AdminServer } from './admin/server.js';
 
 export interface WardenServer {
   config: WardenConfig;
@@ -53,7 +55,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
   let pgListener: PgListener | undefined;
 
   const admin = config.listen.admin
-    ? new AdminServer({
+    ? new AdminHttpServer({
         metrics,
         logger: logger.child({ component: 'admin' }),
         health: () => ({ sessions: pgListener?.openSessions ?? 0 }),
@@ -74,7 +76,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     }
     const verifier = createTokenVerifier(config.identity, { logger, ...(devIssuer ? { devIssuer } : {}) });
     const tlsSetup = await secureContextFor(config);
-    const services = await startServices(config, logger, metrics);
+    const services = await startServices(config, logger, metrics, { verifier, admin, adminUrl });
     closers.push(() => services.close());
 
     let postgres: AddressInfo | undefined;
@@ -127,7 +129,12 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
 }
 
 /** Transcripts, statement rules, approvals and masking, as configured. */
-async function startServices(config: WardenConfig, logger: Logger, metrics: Metrics): Promise<SessionServices & { close(): Promise<void> }> {
+async function startServices(
+  config: WardenConfig,
+  logger: Logger,
+  metrics: Metrics,
+  deps: { verifier: TokenVerifier; admin: AdminServer | undefined; adminUrl: string | undefined },
+): Promise<SessionServices & { close(): Promise<void> }> {
   const t = config.transcripts;
   const instanceId = t?.instanceId ?? sanitizeInstanceId(hostname());
   let store: TranscriptStore | undefined;
@@ -155,14 +162,31 @@ async function startServices(config: WardenConfig, logger: Logger, metrics: Metr
     );
     logger.info({ dir: t.dir, instance: t.instanceId, fsync: t.fsync }, 'recording transcripts');
   }
+  let approvals: Approvals | undefined;
+  try {
+    if (config.rules !== undefined || config.approvals !== undefined) {
+      await initSqlParser();
+      approvals = await startApprovals(config, {
+        logger,
+        verifier: deps.verifier,
+        ...(deps.admin ? { admin: deps.admin } : {}),
+        ...(deps.adminUrl ? { adminUrl: deps.adminUrl } : {}),
+        instanceId,
+      });
+    }
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
   return {
     instanceId,
     recorders: store,
     transcripts: t,
-    policy: undefined,
-    approvals: undefined,
+    policy: approvals?.policy,
+    approvals: approvals?.service,
     masking: undefined,
     close: async () => {
+      await approvals?.close();
       await store?.close();
     },
   };

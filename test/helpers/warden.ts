@@ -7,9 +7,12 @@ import type { PostgresTargetConfig, PrincipalRule, WardenConfig } from '../../sr
 import type { MintOptions } from '../../src/identity/dev-issuer.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { startWarden, type WardenServer } from '../../src/server.js';
+import { parseConfig } from '../../src/config/load.js';
 import { testPostgres, TEST_ROLES, type TestRole } from './pg-env.js';
 
 export const AGENT_ROLE = 'Warden.Agent';
+/** Role that the YAML base's `approver` principal (and approver rules in tests) match. */
+export const APPROVER_ROLE = 'Warden.Approver';
 
 export interface TestWarden {
   warden: WardenServer;
@@ -49,10 +52,39 @@ export interface TestWardenOptions {
   plaintextTokens?: WardenConfig['plaintextTokens'];
   logger?: Logger;
   mutate?: (config: WardenConfig) => void;
+  /**
+   * Extra top-level YAML sections (rules:, approvals:, masking:, transcripts: …), read by the real
+   * configuration loader against a base that matches the defaults above; `{{dataDir}}` is replaced.
+   */
+  yaml?: string;
+  /** Reuse this data directory (e.g. to restart warden on the same state). */
+  dataDir?: string;
+}
+
+/** The sections the loader reads from `yaml`, merged into the hand-built configuration. */
+function yamlSections(yamlText: string, dataDir: string, targets: readonly PostgresTargetConfig[]): Partial<WardenConfig> {
+  const base = [
+    `data_dir: ${JSON.stringify(dataDir)}`,
+    'listen: { postgres: { host: 127.0.0.1, port: 0 }, admin: { host: 127.0.0.1, port: 0 } }',
+    'tls: { self_signed: true }',
+    'identity: { issuers: [], dev_issuer: { enabled: true } }',
+    'targets:',
+    ...targets.map((t) => `  ${t.name}: { protocol: postgres, host: ${t.host}, port: ${t.port}, database: ${t.database}, user: ${t.user}, password: x, tls: { mode: disable } }`),
+    'principals:',
+    `  - { name: agent, match: { issuer: dev, roles: [${AGENT_ROLE}] }, targets: ["*"] }`,
+    `  - { name: approver, match: { issuer: dev, roles: [${APPROVER_ROLE}] }, targets: [shop] }`,
+  ].join('\n');
+  const parsed = parseConfig(`${base}\n${yamlText.replaceAll('{{dataDir}}', dataDir)}`, { source: 'test.yaml', baseDir: dataDir });
+  const out: Partial<WardenConfig> = {};
+  if (parsed.rules) out.rules = parsed.rules;
+  if (parsed.approvals) out.approvals = parsed.approvals;
+  if (parsed.masking) out.masking = parsed.masking;
+  if (/^transcripts:/m.test(yamlText) && parsed.transcripts) out.transcripts = parsed.transcripts;
+  return out;
 }
 
 export async function startTestWarden(opts: TestWardenOptions = {}): Promise<TestWarden> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'warden-test-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'warden-test-'));
   const pg = testPostgres();
   const targets = opts.targets ?? [
     pgTarget('shop', TEST_ROLES.scram),
@@ -84,6 +116,7 @@ export async function startTestWarden(opts: TestWardenOptions = {}): Promise<Tes
     ],
     sessions: { shutdownGrace: 2000, maxMessageBytes: 1 << 30, loginTimeout: 10_000 },
   };
+  if (opts.yaml) Object.assign(config, yamlSections(opts.yaml, dataDir, targets));
   opts.mutate?.(config);
   const warden = await startWarden(config, { logger: opts.logger ?? silentLogger });
   const address = warden.postgres;
@@ -106,7 +139,7 @@ export async function startTestWarden(opts: TestWardenOptions = {}): Promise<Tes
     },
     stop: async () => {
       await warden.close(500);
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -448,6 +448,9 @@ export class SessionFlow {
       ...(portal && portal.params.length ? { params: portal.params } : {}),
       rule: verdict.rule,
       reason: verdict.reason,
+      // The approval service derives the grant fingerprint from the classification (exact text
+      // for statements where the literal is the point: DO blocks, SET ROLE, file access, …).
+      classification: cls,
     };
     const refuse = (error: ErrorSpec, rec: RecordedStatement | undefined): void => {
       this.lastRefusal = error;
