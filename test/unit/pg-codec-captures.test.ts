@@ -3,7 +3,9 @@
 // fields the capture notes say it does. This file covers the round trip of everything and the
 // psql captures; pg-codec-extended.test.ts covers the extended-protocol clients.
 import { describe, expect, it } from 'vitest';
-import { allCapturedConnections, loadCapture, STARTUP_CODES } from '../../fixtures/pg/captures.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { allCapturedConnections, CAPTURE_FILES, capturePath, loadCapture, STARTUP_CODES } from '../../fixtures/pg/captures.js';
 import { splitMessages } from '../../protocols/postgres/scanner.js';
 import { Backend, ErrorField, StartupCode, TransactionStatus } from '../../protocols/postgres/codes.js';
 import { decodeNotice } from '../../protocols/postgres/error-response.js';
@@ -25,6 +27,14 @@ function backendOf<T extends BackendMessage['type']>(msgs: BackendMessage[], typ
 
 describe('every captured message', () => {
   const conns = allCapturedConnections();
+
+  it('the capture files are the ones fixtures/pg/captures/README.md lists (SHA-256)', () => {
+    const readme = readFileSync(new URL('../../fixtures/pg/captures/README.md', import.meta.url), 'utf8');
+    for (const file of CAPTURE_FILES) {
+      const sum = createHash('sha256').update(readFileSync(capturePath(file))).digest('hex');
+      expect(readme).toContain(`${sum}  ${file}`);
+    }
+  });
 
   it('the fixtures hold the connections the capture notes describe', () => {
     expect(conns.map((c) => `${c.file}#${c.index}`)).toEqual([
