@@ -67,7 +67,7 @@ describe('CancelRequest through warden', () => {
       // What node-postgres' Client#cancel does: a new connection carrying the BackendKeyData it got.
       const r = await cancelRun(c, () => sendCancel(port, c.processID, c.secretKey));
       outcomes.push({ via, code: r.error?.code, message: r.error?.message });
-      expect(r.ms).toBeLessThan(3000);
+      expect(r.ms).toBeLessThan(5000);
       expect((await c.query('SELECT 1 AS after')).rows).toEqual([{ after: 1 }]);
       await c.end();
     }
@@ -103,7 +103,7 @@ describe('CancelRequest through warden', () => {
       expect(await closed(s, 5000)).toBe(true);
     });
     expect(r.error?.code).toBe('57014');
-    expect(r.ms).toBeLessThan(3000);
+    expect(r.ms).toBeLessThan(5000);
     await c.end();
   }, 20_000);
 
@@ -113,7 +113,7 @@ describe('CancelRequest through warden', () => {
     expect((await c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows).toEqual([{ ssl: true }]);
     const r = await cancelRun(c, () => sendCancel(w.port, c.processID, c.secretKey));
     expect(r.error?.code).toBe('57014');
-    expect(r.ms).toBeLessThan(3000);
+    expect(r.ms).toBeLessThan(5000);
     await c.end();
   }, 20_000);
 
@@ -165,6 +165,6 @@ describe.skipIf(missingClient('psql'))('psql SIGINT through warden', () => {
     expect(viaW.code).toBe(d.code);
     expect(viaW.stderr).toContain('ERROR:  canceling statement due to user request');
     expect(viaW.code).toBe(1);
-    expect(viaW.ms).toBeLessThan(4000);
+    expect(viaW.ms).toBeLessThan(8000);
   }, 40_000);
 });
