@@ -13,6 +13,7 @@ import { devIssuerHttpHandler } from './identity/dev-issuer-http.js';
 import { createTokenVerifier } from './identity/verifier.js';
 import type { TokenVerifier } from './identity/types.js';
 import { PgListener } from './pg/listener.js';
+import { TdsListener } from './tds/listener.js';
 import { selfSignedCertificate } from './tls/self-signed.js';
 import { hostname } from 'node:os';
 import { transcriptConfig } from './audit/config.js';
@@ -35,6 +36,8 @@ export interface WardenServer {
   admin: AddressInfo | undefined;
   adminUrl: string | undefined;
   pgListener: PgListener | undefined;
+  tds: AddressInfo | undefined;
+  tdsListener: TdsListener | undefined;
   /** Stops accepting, lets sessions end at their next idle point for up to `graceMs`, then closes the rest. */
   close(graceMs?: number): Promise<void>;
 }
@@ -43,22 +46,23 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-async function secureContextFor(config: WardenConfig): Promise<{ context: tls.SecureContext; cert: string } | undefined> {
+async function secureContextFor(config: WardenConfig): Promise<{ context: tls.SecureContext; cert: string; key: string } | undefined> {
   if (!config.tls) return undefined;
   const pair = config.tls.selfSigned ? await selfSignedCertificate('localhost') : { cert: config.tls.cert, key: config.tls.key };
-  return { context: tls.createSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }), cert: pair.cert };
+  return { context: tls.createSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }), cert: pair.cert, key: pair.key };
 }
 
 export async function startWarden(config: WardenConfig, opts: StartOptions = {}): Promise<WardenServer> {
   const logger = opts.logger ?? createLogger({ level: config.log.level });
   const metrics = new Metrics();
   let pgListener: PgListener | undefined;
+  let tdsListener: TdsListener | undefined;
 
   const admin = config.listen.admin
     ? new AdminHttpServer({
         metrics,
         logger: logger.child({ component: 'admin' }),
-        health: () => ({ sessions: pgListener?.openSessions ?? 0 }),
+        health: () => ({ sessions: (pgListener?.openSessions ?? 0) + (tdsListener?.openSessions ?? 0) }),
       })
     : undefined;
   const adminAddress = admin && config.listen.admin ? await admin.listen(config.listen.admin) : undefined;
@@ -85,13 +89,19 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       postgres = await pgListener.listen(config.listen.postgres);
       logger.info({ address: `${postgres.address}:${postgres.port}`, tls: Boolean(tlsSetup) }, 'PostgreSQL listener ready');
     }
+    let tds: AddressInfo | undefined;
+    if (config.listen.tds) {
+      tdsListener = new TdsListener({ config, verifier, certificate: tlsSetup ? { cert: tlsSetup.cert, key: tlsSetup.key } : undefined, logger, metrics, services });
+      tds = await tdsListener.listen(config.listen.tds);
+      logger.info({ address: `${tds.address}:${tds.port}`, tls: Boolean(tlsSetup) }, 'TDS listener ready');
+    }
     if (adminUrl) logger.info({ url: adminUrl }, 'admin server ready');
 
     let closing: Promise<void> | undefined;
     const close = (graceMs = config.sessions.shutdownGrace): Promise<void> => {
       closing ??= (async () => {
-        const listener = pgListener;
-        if (listener) {
+        await Promise.all([pgListener, tdsListener].map(async (listener) => {
+          if (!listener) return;
           const stopped = listener.stopAccepting();
           listener.endSessions(false);
           const deadline = Date.now() + graceMs;
@@ -101,7 +111,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
             listener.endSessions(true);
           }
           await stopped;
-        }
+        }));
         for (const c of closers.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'error while closing'));
         await admin?.close();
       })();
@@ -119,6 +129,8 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       admin: adminAddress,
       adminUrl,
       pgListener,
+      tds,
+      tdsListener,
       close,
     };
   } catch (err) {

@@ -1,0 +1,303 @@
+// The statement flow of one TDS session, in the gate order of the design card:
+//
+//   client → target:  decode → classify → verdict (allow | deny | hold) → record → forward
+//   target → client:  match each token to its request and statement → record → forward
+//
+// It is the TdsFlowHandler the relay calls. TDS answers one request at a time, so responses are
+// matched to requests with a FIFO of forwarded requests; within an RPC request of several calls,
+// each DONEPROC ends one call. Result sets (COLMETADATA … DONE), row counts and errors are
+// recorded per statement. Holding a statement for approval is not offered on TDS sessions yet:
+// a `hold` verdict is refused with a message saying approval is needed.
+import {
+  decodeToken,
+  DONE_STATUS,
+  TOKEN,
+  type ColumnMetadata,
+  type DoneToken,
+  type ParsedToken,
+  type Value,
+} from '../../protocols/tds/index.js';
+import type { PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
+import type { CapturePolicy } from '../audit/config.js';
+import { RowCapture, type Recorder } from '../audit/recorder.js';
+import type { ResultColumn } from '../audit/types.js';
+import type { Principal } from '../identity/types.js';
+import type { Logger } from '../log.js';
+import { decide, summarize } from '../pg/flow/verdicts.js';
+import type { Classification } from '../sql/types.js';
+import { displayValue, sqlTypeName } from './display.js';
+import { errorMessage, statementDenied, statementRefused, type TdsErrorSpec } from './errors.js';
+import type { RequestOutcome, TdsFlowHandler, TdsRequest } from './relay.js';
+import { describeRequest, type PreparedStatement, type RequestStatement } from './requests.js';
+
+export interface TdsFlowDeps {
+  sessionId: string;
+  principal: Principal;
+  target: string;
+  logger: Logger;
+  policy: StatementPolicy | undefined;
+  recorder: Recorder | undefined;
+  capture: CapturePolicy;
+  /** fsync `each`: a statement's record must be durable before the statement is forwarded. */
+  durableBeforeForward: boolean;
+  /** False while transcripts cannot be written and the policy says to refuse statements then. */
+  recordingHealthy(): boolean;
+  /** The negotiated TDS version (from LOGINACK). */
+  tdsVersion: number;
+  /** Packet size and SPID for warden's own answers. */
+  answerOptions(requestType: number): { tdsVersion: number; packetSize: number; spid: number; done: 'DONE' | 'DONEPROC' };
+  maxValueLength: number;
+  onQuery(): void;
+  onVerdict(action: 'allow' | 'deny' | 'hold'): void;
+  onAttention(): void;
+}
+
+interface Recorded {
+  id: number;
+  durable: Promise<unknown> | undefined;
+}
+
+/** A forwarded request whose response is coming. */
+interface InFlight {
+  statements: RequestStatement[];
+  recs: (Recorded | undefined)[];
+  /** Which statement (RPC call) the response is at. */
+  at: number;
+  /** Result sets recorded so far. */
+  sets: number;
+}
+
+interface OpenResult {
+  columns: readonly ColumnMetadata[];
+  capture: RowCapture | undefined;
+  rows: number;
+}
+
+const DONE_CODES: ReadonlySet<number> = new Set([TOKEN.DONE, TOKEN.DONEPROC, TOKEN.DONEINPROC]);
+
+export class TdsStatementFlow implements TdsFlowHandler {
+  private readonly ctx: PolicyContext;
+  private readonly inFlight: InFlight[] = [];
+  private readonly prepared = new Map<number, PreparedStatement>();
+  private result: OpenResult | undefined;
+  private error: { code: string; message: string } | undefined;
+  private recorded = 0;
+  private bulkAllowed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: TdsFlowDeps) {
+    this.ctx = { principal: deps.principal, target: deps.target, protocol: 'tds' };
+    this.log = deps.logger;
+  }
+
+  // client → target ------------------------------------------------------------------------------
+
+  onRequest(req: TdsRequest, out: RequestOutcome): void | Promise<unknown> {
+    this.deps.onQuery();
+    this.bulkAllowed = false;
+    const statements = describeRequest(req.type, req.payload, { tdsVersion: this.deps.tdsVersion, maxValueLength: this.deps.maxValueLength, prepared: this.prepared });
+    const cls = combine(statements.map((s) => s.classification));
+    const verdict = this.verdictFor(cls);
+    if (verdict.action === 'allow') {
+      this.deps.onVerdict('allow');
+      const recs = statements.map((s) => this.record(s, verdict));
+      for (const s of statements) if (s.unprepares !== undefined) this.prepared.delete(s.unprepares);
+      const forward = (): void => {
+        out.forward();
+        this.inFlight.push({ statements, recs, at: 0, sets: 0 });
+        // INSERT BULK: the client's BULK_LOAD message follows the response.
+        this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
+      };
+      const durable = recs.map((r) => r?.durable).filter((p): p is Promise<unknown> => p !== undefined);
+      if (!this.deps.durableBeforeForward || durable.length === 0) {
+        forward();
+        return;
+      }
+      return Promise.all(durable).then(forward);
+    }
+    const held = verdict.action === 'hold';
+    this.deps.onVerdict(held ? 'hold' : 'deny');
+    const spec: TdsErrorSpec =
+      verdict.rule === 'transcripts'
+        ? statementRefused(verdict.reason)
+        : held
+          ? statementDenied(`statement requires approval (warden rule "${verdict.rule}"): ${verdict.reason}; warden does not hold SQL Server statements for approval yet, so it was refused`)
+          : statementDenied(`statement refused by warden policy rule "${verdict.rule}": ${verdict.reason}`);
+    const recs = statements.map((s) => this.record(s, verdict));
+    for (const r of recs) if (r) this.recordResult(r, [], 0, { mode: 'none' }, undefined, { code: String(spec.number), message: spec.message }, 1);
+    out.respond(errorMessage([spec], this.deps.answerOptions(req.type)));
+  }
+
+  onAttention(): void {
+    this.deps.onAttention();
+    this.deps.recorder?.event({ kind: 'cancel', message: 'ATTENTION' }).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+  }
+
+  bulkLoadAllowed(): boolean {
+    if (!this.bulkAllowed) return false;
+    this.bulkAllowed = false;
+    this.inFlight.push({ statements: [], recs: [], at: 0, sets: 0 });
+    return true;
+  }
+
+  private verdictFor(cls: Classification): StatementVerdict {
+    if (!this.deps.recordingHealthy()) {
+      return { action: 'deny', rule: 'transcripts', reason: 'the transcript store cannot be written; statements are refused until it recovers' };
+    }
+    return decide(this.ctx, cls, this.deps.policy, undefined);
+  }
+
+  private record(s: RequestStatement, verdict: StatementVerdict): Recorded | undefined {
+    const r = this.deps.recorder;
+    if (!r) return undefined;
+    const p = r.statement({
+      text: s.text,
+      classification: summarize(s.classification),
+      verdict: verdict.action,
+      ...(verdict.action !== 'allow' ? { rule: verdict.rule, reason: verdict.reason } : verdict.rule ? { rule: verdict.rule } : {}),
+      via: s.via,
+      ...(s.name ? { name: s.name } : {}),
+      ...(s.params && s.params.length > 0 ? { params: s.params } : {}),
+    });
+    // The recorder numbers statements from 1 in call order; this flow is its only caller.
+    const rec: Recorded = { id: ++this.recorded, durable: undefined };
+    rec.durable = p.then(
+      () => {
+        rec.durable = undefined;
+      },
+      (err: unknown) => {
+        this.log.error({ err: (err as Error).message }, 'transcript write failed');
+        throw err;
+      },
+    );
+    if (!this.deps.durableBeforeForward) rec.durable.catch(() => undefined);
+    return rec;
+  }
+
+  // target → client ------------------------------------------------------------------------------
+
+  onToken(t: ParsedToken): void {
+    const cur = this.inFlight[0];
+    if (!cur) return; // an attention's answer, or nothing warden forwarded
+    switch (t.code) {
+      case TOKEN.COLMETADATA:
+        if (t.token?.kind === 'COLMETADATA' && t.token.columns !== null) {
+          this.endResult(cur, undefined);
+          this.result = { columns: t.token.columns, capture: this.deps.recorder ? new RowCapture(this.deps.capture) : undefined, rows: 0 };
+        }
+        return;
+      case TOKEN.ROW:
+      case TOKEN.NBCROW: {
+        const r = this.result;
+        if (!r) return;
+        r.rows++;
+        const cap = r.capture;
+        if (cap) cap.add(t.bytes, cap.wantsValues ? this.rowValues(t) : undefined);
+        return;
+      }
+      case TOKEN.ERROR:
+        if (t.token?.kind === 'ERROR' && t.token.class > 10) this.error ??= { code: String(t.token.number), message: t.token.message };
+        return;
+      case TOKEN.RETURNVALUE: {
+        const s = cur.statements[cur.at];
+        if (s?.prepares && t.token?.kind === 'RETURNVALUE' && (typeof t.token.value === 'number' || typeof t.token.value === 'bigint')) {
+          this.prepared.set(Number(t.token.value), { text: s.text, classification: s.classification });
+        }
+        return;
+      }
+      default:
+        if (DONE_CODES.has(t.code) && t.token && (t.token.kind === 'DONE' || t.token.kind === 'DONEPROC' || t.token.kind === 'DONEINPROC')) this.onDone(cur, t.token);
+    }
+  }
+
+  private onDone(cur: InFlight, done: DoneToken): void {
+    if (this.result || (done.status & (DONE_STATUS.COUNT | DONE_STATUS.ATTN)) !== 0 || this.error) this.endResult(cur, done);
+    // Each call of an RPC request ends with its DONEPROC.
+    if (done.kind === 'DONEPROC' && cur.at < cur.statements.length - 1) cur.at++;
+  }
+
+  private endResult(cur: InFlight, done: DoneToken | undefined): void {
+    const r = this.result;
+    const error = this.error;
+    this.result = undefined;
+    this.error = undefined;
+    const rec = cur.recs[cur.at];
+    if (!rec || (!r && !done && !error)) return;
+    const counted = done && (done.status & DONE_STATUS.COUNT) !== 0 ? Number(done.rowCount) : undefined;
+    const columns: ResultColumn[] = (r?.columns ?? []).map((c) => ({ name: c.name, type: sqlTypeName(c.typeInfo), masked: null, ...(c.tableName ? { table: c.tableName.join('.') } : {}) }));
+    const tag = done ? doneTag(done) : undefined;
+    cur.sets++;
+    this.recordResult(rec, columns, r ? r.rows : (counted ?? 0), r?.capture?.finish() ?? { mode: 'none' }, tag, error, cur.sets, r?.capture?.bytes ?? 0);
+  }
+
+  private recordResult(
+    rec: Recorded,
+    columns: ResultColumn[],
+    rows: number,
+    capture: ReturnType<RowCapture['finish']>,
+    tag: string | undefined,
+    error: { code: string; message: string } | undefined,
+    set: number,
+    bytes = 0,
+  ): void {
+    this.deps.recorder
+      ?.result({ statementId: rec.id, columns, rows, bytes, capture, ...(tag ? { tag } : {}), ...(error ? { error } : {}), ...(set > 1 ? { set } : {}) })
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+  }
+
+  onResponseEnd(): void {
+    const cur = this.inFlight.shift();
+    if (cur && (this.result || this.error)) this.endResult(cur, undefined);
+    this.result = undefined;
+    this.error = undefined;
+  }
+
+  /** A row's values as text for the transcript (decoded only when the capture keeps values). */
+  private rowValues(t: ParsedToken): (string | null)[] | undefined {
+    const cols = t.columns;
+    if (!cols) return undefined;
+    try {
+      const row = decodeToken(t.bytes, { tdsVersion: this.deps.tdsVersion }, cols);
+      if (row.kind !== 'ROW' && row.kind !== 'NBCROW') return undefined;
+      return row.values.map((v: Value, i) => displayValue(v, cols[i]?.typeInfo));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** When no policy or transcript applies: every request goes on as it came. */
+export class PassThroughFlow implements TdsFlowHandler {
+  constructor(
+    private readonly onQuery: () => void,
+    private readonly attention: () => void,
+  ) {}
+  onRequest(_req: TdsRequest, out: RequestOutcome): void {
+    this.onQuery();
+    out.forward();
+  }
+  onAttention(): void {
+    this.attention();
+  }
+  bulkLoadAllowed(): boolean {
+    return true;
+  }
+  onToken(): void {}
+  onResponseEnd(): void {}
+}
+
+function doneTag(d: DoneToken): string {
+  const parts: string[] = [d.kind];
+  if (d.status & DONE_STATUS.COUNT) parts.push(String(d.rowCount));
+  if (d.status & DONE_STATUS.ERROR) parts.push('ERROR');
+  if (d.status & DONE_STATUS.ATTN) parts.push('ATTN');
+  return parts.join(' ');
+}
+
+/** One classification for a request of several statements (RPC calls): not understood if any part is not. */
+function combine(list: readonly Classification[]): Classification {
+  if (list.length === 1) return list[0] as Classification;
+  const bad = list.find((c) => !c.ok);
+  if (bad) return bad;
+  return { ok: true, statements: list.flatMap((c) => (c.ok ? c.statements : [])) };
+}
