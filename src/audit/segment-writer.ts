@@ -420,9 +420,15 @@ export class SegmentWriter {
       this.flushScheduled = false;
       this.flushNow();
     };
-    if (this.options.fsync === 'interval') setTimeout(run, Math.min(WRITE_DELAY_MS, this.options.fsyncIntervalMs));
+    // At low rates a record is written on the next turn of the event loop; at high rates writes
+    // are spaced WRITE_DELAY_MS apart, each carrying everything appended meanwhile.
+    const wait = this.options.fsync === 'interval' ? this.lastWriteAt + Math.min(WRITE_DELAY_MS, this.options.fsyncIntervalMs) - Date.now() : 0;
+    if (wait > 0) setTimeout(run, wait);
     else setImmediate(run);
   }
+
+  /** When the last batch was written (Date.now()). */
+  private lastWriteAt = 0;
 
   /** Writes the current batch to the active segment. False when the writer failed. */
   private flushNow(): boolean {
@@ -451,6 +457,7 @@ export class SegmentWriter {
       return false;
     }
     seg.size += data.length;
+    this.lastWriteAt = Date.now();
     if (this.options.fsync === 'each') {
       if (done) seg.groups.push({ upTo: seg.size, done });
       this.startSync(seg);

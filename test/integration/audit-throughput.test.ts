@@ -22,10 +22,13 @@ async function burst(factory: RecorderFactory, pairs: number, tag: string): Prom
     recs.map((r, i) => r.sessionStart({ sessionId: `${tag}-${i}`, protocol: 'postgres', target: 'bench', principal: PRINCIPAL, client: { address: '127.0.0.1', port: 30000 + i, tls: null } })),
   );
   const started = performance.now();
+  // As the relays record: statement before forwarding, result before releasing, without waiting
+  // for either to be written (under `interval`); every promise is collected and awaited at the end.
+  const pending: Promise<unknown>[] = [];
   await Promise.all(
-    recs.map(async (r) => {
+    recs.map(async (r, n) => {
       for (let i = 0; i < pairs / SESSIONS; i++) {
-        const st = await r.statement({
+        const sp = r.statement({
           text: 'UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2',
           params: [
             { type: 'int4', value: String(i % 5000) },
@@ -34,10 +37,14 @@ async function burst(factory: RecorderFactory, pairs: number, tag: string): Prom
           classification: { class: 'write', relations: ['public.pgbench_accounts'] },
           verdict: 'allow',
         });
-        await r.result({ statementId: st, columns: [], rows: 1, bytes: 0, capture: { mode: 'digest', sha256: '0'.repeat(64), rows: 0 }, tag: 'UPDATE 1' });
+        const rp = r.result({ statementId: i + 1, columns: [], rows: 1, bytes: 0, capture: { mode: 'digest', sha256: '0'.repeat(64), rows: 0 }, tag: 'UPDATE 1' });
+        pending.push(sp, rp);
+        // Yield now and then, as a relay does between network reads.
+        if (i % 64 === n % 64) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }),
   );
+  await Promise.all(pending);
   const ms = performance.now() - started;
   await Promise.all(recs.map((r) => r.sessionEnd('done')));
   return ms;
