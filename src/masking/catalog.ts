@@ -20,6 +20,7 @@ const KINDS = `('r', 'p', 'f', 'v', 'm')`;
 /** First OID of user-created objects (FirstNormalObjectId): types below it are built in. */
 const FIRST_NORMAL_OID = 16384;
 const ORIGIN_CACHE = 10_000;
+const DEFAULT_MAX_AGE_MS = 60_000;
 
 const RELATIONS_SQL = `
   SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
@@ -101,23 +102,35 @@ export class TargetCatalog {
   private readonly origins = new LRUCache<string, ColumnOrigin>({ max: ORIGIN_CACHE });
   private closed = false;
 
-  constructor(readonly target: PostgresTargetConfig) {}
+  constructor(
+    readonly target: PostgresTargetConfig,
+    /**
+     * A snapshot older than this is read again before the next plan (DDL run by other sessions,
+     * which no invalidate() reports). Synchronous checks keep using it until the new one is in.
+     */
+    private readonly maxAgeMs = DEFAULT_MAX_AGE_MS,
+  ) {}
 
-  /** The latest snapshot, if one was loaded (synchronous callers use it while a reload runs). */
+  /**
+   * The current snapshot for synchronous callers; undefined while none is loaded or after
+   * invalidate() until the reload is done (a snapshot from before DDL could misjudge a view that
+   * was just redefined, so it is not used).
+   */
   current(): CatalogSnapshot | undefined {
     return this.snapshot;
   }
 
-  /** The snapshot, loading it first when there is none or it was invalidated. */
+  /** The snapshot, loading it first when there is none, it was invalidated, or it is too old. */
   ready(): Promise<CatalogSnapshot> {
     if (this.loading) return this.loading;
-    if (this.snapshot) return Promise.resolve(this.snapshot);
+    if (this.snapshot && Date.now() - this.snapshot.loadedAt < this.maxAgeMs) return Promise.resolve(this.snapshot);
     return this.reload();
   }
 
   /** DDL ran: forget what is known and start reading it again. */
   invalidate(): void {
     this.origins.clear();
+    this.snapshot = undefined;
     this.loading = undefined;
     void this.reload().catch(() => undefined);
   }
@@ -128,6 +141,7 @@ export class TargetCatalog {
         if (this.loading === p) {
           this.snapshot = s;
           this.loading = undefined;
+          this.origins.clear();
         }
         return s;
       },

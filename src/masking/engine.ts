@@ -26,6 +26,8 @@ import {
 export interface MaskingEngineOptions {
   masking: MaskingConfig | undefined;
   targets: ReadonlyMap<string, TargetConfig>;
+  /** Catalog snapshots older than this are read again before the next plan; default 60 s. */
+  catalogMaxAgeMs?: number;
 }
 
 /** A session masker whose principal no rule applies to: every call is a no-op. */
@@ -37,6 +39,11 @@ const INERT: SessionMasker = {
   scrubMessage: () => undefined,
   invalidate: () => undefined,
 };
+
+/** The optional `ready()` of session maskers (see Masker.ready). */
+export async function maskerReady(m: SessionMasker): Promise<void> {
+  if (m instanceof Masker) await m.ready();
+}
 
 export class Masker implements SessionMasker {
   readonly inert = false;
@@ -84,6 +91,15 @@ export class Masker implements SessionMasker {
   invalidate(): void {
     this.ctx.catalog.invalidate();
   }
+
+  /**
+   * An addition to the contract: resolves when the catalog is current again after invalidate().
+   * Until then checkStatement() denies (it cannot judge against a catalog from before the DDL),
+   * so the relay should await this before checking the next statement.
+   */
+  async ready(): Promise<void> {
+    await this.ctx.catalog.ready();
+  }
 }
 
 export class WardenMaskingEngine implements MaskingEngine {
@@ -105,7 +121,7 @@ export class WardenMaskingEngine implements MaskingEngine {
       const t = this.opts.targets.get(target);
       if (!t) throw new MaskingError('masking', `target "${target}" is not configured`);
       if (t.protocol !== 'postgres') throw new MaskingError('masking', `masking of target "${target}" (${t.protocol}) is not supported yet`);
-      c = new TargetCatalog(t);
+      c = new TargetCatalog(t, this.opts.catalogMaxAgeMs);
       this.catalogs.set(target, c);
     }
     return c;

@@ -73,7 +73,7 @@ export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefi
   let touched = false;
   const snap = ctx.catalog.current();
   if (!stmt || !snap) {
-    const why = !stmt ? 'the statement could not be parsed: treated as touching every protected column' : 'the catalog is not loaded';
+    const why = !stmt ? 'the statement could not be parsed: treated as touching every protected column' : 'the catalog of the target is being read again after DDL; retry the statement';
     every('inference', why);
     every('laundering', why);
     return { verdict: verdictOf(findings), touched: true, findings };

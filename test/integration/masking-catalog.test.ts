@@ -226,6 +226,25 @@ describe('catalog lifecycle', () => {
     expect(r.plan.columns[0]?.because).toContain('derived from public.customers.email');
   });
 
+  it('a view redefined under the same OID is judged by its new definition after invalidate()', async () => {
+    await admin.query(`CREATE VIEW ${S}.v4 AS SELECT id, full_name::text AS x FROM public.customers`);
+    await admin.query(`GRANT SELECT ON ${S}.v4 TO warden_scram`);
+    masker.invalidate();
+    await masker.ready();
+    expect((await run(`SELECT x FROM ${S}.v4 WHERE id = 1`)).rows).toEqual([['Alice Testperson']]);
+    await admin.query(`CREATE OR REPLACE VIEW ${S}.v4 AS SELECT id, ssn::text AS x FROM public.customers`);
+    masker.invalidate();
+    // Until the catalog is read again, statements cannot be judged: they are refused, not guessed.
+    const during = masker.checkStatement(stmtOf(`SELECT x FROM ${S}.v4`));
+    expect(during.action === 'deny' && during.reason).toContain('being read again');
+    await masker.ready();
+    expect(masker.checkStatement(stmtOf(`SELECT x FROM ${S}.v4`)).action).toBe('allow');
+    expect(masker.checkStatement(stmtOf(`SELECT id FROM ${S}.v4 WHERE x LIKE '9%'`)).action).toBe('deny');
+    const r = await run(`SELECT x FROM ${S}.v4 WHERE id = 1`);
+    expect(r.masks).toEqual(['ssn/partial']);
+    expect(r.rows).toEqual([['*******7468']]);
+  });
+
   it('session() fails closed when the catalog cannot be loaded', async () => {
     const bad = createMaskingEngine({ masking: CONFIG, targets: new Map([['shop', { ...harnessTarget(), password: 'wrong' }]]) });
     await expect(bad.session({ principal: principal(), target: 'shop' })).rejects.toThrow(/cannot load the catalog/);
