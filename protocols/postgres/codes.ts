@@ -112,3 +112,24 @@ export const FormatCode = {
 
 /** The startup packet is small; PostgreSQL itself caps it at 10000 bytes (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_PACKET = 10_000;
+
+/** Total length (type byte included) of frontend messages that have no variable part. */
+export const FRONTEND_FIXED_LENGTH: Readonly<Partial<Record<number, number>>> = {
+  [Frontend.sync]: 5,
+  [Frontend.flush]: 5,
+  [Frontend.terminate]: 5,
+  [Frontend.copyDone]: 5,
+};
+
+/** Total length (type byte included) of backend messages that have no variable part. */
+export const BACKEND_FIXED_LENGTH: Readonly<Partial<Record<number, number>>> = {
+  [Backend.parseComplete]: 5,
+  [Backend.bindComplete]: 5,
+  [Backend.closeComplete]: 5,
+  [Backend.noData]: 5,
+  [Backend.emptyQueryResponse]: 5,
+  [Backend.portalSuspended]: 5,
+  [Backend.copyDone]: 5,
+  [Backend.readyForQuery]: 6,
+  [Backend.backendKeyData]: 13,
+};

@@ -23,6 +23,8 @@ export interface ScanHandler {
 }
 
 const HEADER = 5;
+/** First allocation for a whole message that spans chunks; it grows as its bytes arrive. */
+const INITIAL_COLLECT = 64 * 1024;
 type State = 'header' | 'stream' | 'collect';
 
 export class MessageScanner {
@@ -34,6 +36,8 @@ export class MessageScanner {
   private remaining = 0;
   private collect: Buffer | undefined;
   private collectPos = 0;
+  /** Declared length of the message being collected. */
+  private total = 0;
   /** Bytes consumed before the current chunk, for error offsets. */
   private consumed = 0;
   /** Set while a handler's promise holds the scanner; the unprocessed rest of the chunk waits in `rest`. */
@@ -90,8 +94,8 @@ export class MessageScanner {
         continue;
       }
       if (this.state === 'collect') {
-        const buf = this.collect as Buffer;
         const take = Math.min(this.remaining, n - i);
+        const buf = this.room(take);
         chunk.copy(buf, this.collectPos, i, i + take);
         this.collectPos += take;
         i += take;
@@ -125,7 +129,8 @@ export class MessageScanner {
             }
           } else {
             this.code = code;
-            this.collect = Buffer.allocUnsafe(total);
+            this.total = total;
+            this.collect = Buffer.allocUnsafe(Math.min(total, Math.max(INITIAL_COLLECT, n - i)));
             chunk.copy(this.collect, 0, i, n);
             this.collectPos = n - i;
             this.remaining = total - (n - i);
@@ -157,7 +162,8 @@ export class MessageScanner {
       this.code = code;
       this.remaining = total - HEADER;
       if (h.whole(code, total)) {
-        this.collect = Buffer.allocUnsafe(total);
+        this.total = total;
+        this.collect = Buffer.allocUnsafe(Math.min(total, INITIAL_COLLECT));
         this.header.copy(this.collect, 0);
         this.collectPos = HEADER;
         this.state = 'collect';
@@ -176,6 +182,22 @@ export class MessageScanner {
     }
     if (run >= 0) h.onBytes(chunk, run, i);
     this.consumed += n;
+  }
+
+  /**
+   * The collect buffer with room for `more` bytes. It grows with the bytes that actually arrive
+   * (doubling, up to the declared length), so a peer that declares a huge message and sends
+   * little of it costs little memory.
+   */
+  private room(more: number): Buffer {
+    let buf = this.collect as Buffer;
+    const need = this.collectPos + more;
+    if (need <= buf.length) return buf;
+    const grown = Buffer.allocUnsafe(Math.min(this.total, Math.max(need, buf.length * 2)));
+    buf.copy(grown, 0, 0, this.collectPos);
+    buf = grown;
+    this.collect = grown;
+    return buf;
   }
 
   private deliverCollected(): void | Promise<unknown> {

@@ -8,7 +8,7 @@
 // its direction (a statement held for approval, a masking plan waiting for the catalog): the
 // source socket is paused and the rest of the chunk waits, in order, until the handler is done.
 import type { Socket } from 'node:net';
-import { Backend, Frontend, TransactionStatus, type TransactionStatusByte } from '../../protocols/postgres/codes.js';
+import { Backend, BACKEND_FIXED_LENGTH, Frontend, FRONTEND_FIXED_LENGTH, TransactionStatus, type TransactionStatusByte } from '../../protocols/postgres/codes.js';
 import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
 import { TERMINATE } from '../../protocols/postgres/frontend-messages.js';
 import { MessageScanner, type ScanHandler } from '../../protocols/postgres/scanner.js';
@@ -89,8 +89,14 @@ class Direction {
     header: (code: number) => void,
   ) {
     const batch = this.batch;
+    const fixed = side === 'client' ? FRONTEND_FIXED_LENGTH : BACKEND_FIXED_LENGTH;
     const scan: ScanHandler = {
       whole: (code, length) => {
+        const expected = fixed[code];
+        if (expected !== undefined && expected !== length) {
+          // A Terminate "of 1 GiB" must not make anyone wait for (or buffer) a gigabyte.
+          throw new ProtocolError(`message '${String.fromCharCode(code)}' must be ${expected} bytes long, not ${length}`);
+        }
         header(code);
         return code === Backend.readyForQuery || code === Frontend.terminate || handler.whole(code, length);
       },
