@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PostgresTargetConfig, PrincipalRule, WardenConfig } from '../../src/config/types.js';
+import type { PostgresTargetConfig, PrincipalRule, TdsTargetConfig, WardenConfig } from '../../src/config/types.js';
 import type { MintOptions } from '../../src/identity/dev-issuer.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { startWarden, type WardenServer } from '../../src/server.js';
@@ -59,10 +59,13 @@ export interface TestWardenOptions {
   yaml?: string;
   /** Reuse this data directory (e.g. to restart warden on the same state). */
   dataDir?: string;
+  /** TDS targets (test/helpers/tds.ts); with them, or with `listenTds`, warden opens its TDS listener too. */
+  tdsTargets?: TdsTargetConfig[];
+  listenTds?: boolean;
 }
 
 /** The sections the loader reads from `yaml`, merged into the hand-built configuration. */
-function yamlSections(yamlText: string, dataDir: string, targets: readonly PostgresTargetConfig[]): Partial<WardenConfig> {
+function yamlSections(yamlText: string, dataDir: string, targets: readonly PostgresTargetConfig[], tdsTargets: readonly TdsTargetConfig[] = []): Partial<WardenConfig> {
   const base = [
     `data_dir: ${JSON.stringify(dataDir)}`,
     'listen: { postgres: { host: 127.0.0.1, port: 0 }, admin: { host: 127.0.0.1, port: 0 } }',
@@ -70,6 +73,7 @@ function yamlSections(yamlText: string, dataDir: string, targets: readonly Postg
     'identity: { issuers: [], dev_issuer: { enabled: true } }',
     'targets:',
     ...targets.map((t) => `  ${t.name}: { protocol: postgres, host: ${t.host}, port: ${t.port}, database: ${t.database}, user: ${t.user}, password: x, tls: { mode: disable } }`),
+    ...tdsTargets.map((t) => `  ${t.name}: { protocol: tds, host: ${t.host}, port: ${t.port}, database: ${t.database}, user: x, password: x, tls: { mode: disable } }`),
     'principals:',
     `  - { name: agent, match: { issuer: dev, roles: [${AGENT_ROLE}] }, targets: ["*"] }`,
     `  - { name: approver, match: { issuer: dev, roles: [${APPROVER_ROLE}] }, targets: [shop] }`,
@@ -97,6 +101,7 @@ export async function startTestWarden(opts: TestWardenOptions = {}): Promise<Tes
     listen: {
       postgres: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
+      ...(opts.tdsTargets || opts.listenTds ? { tds: { host: '127.0.0.1', port: 0 } } : {}),
     },
     ...(opts.tls === false ? {} : { tls: { selfSigned: true as const } }),
     plaintextTokens: opts.plaintextTokens ?? 'never',
@@ -110,13 +115,13 @@ export async function startTestWarden(opts: TestWardenOptions = {}): Promise<Tes
         tenant: '11111111-2222-3333-4444-555555555555',
       },
     },
-    targets: new Map(targets.map((t) => [t.name, t])),
+    targets: new Map([...targets, ...(opts.tdsTargets ?? [])].map((t) => [t.name, t])),
     principals: opts.principals ?? [
       { name: 'agent', match: { issuer: 'dev', roles: [AGENT_ROLE] }, targets: ['*'], onTokenExpiry: 'end' },
     ],
     sessions: { shutdownGrace: 2000, maxMessageBytes: 1 << 30, loginTimeout: 10_000 },
   };
-  if (opts.yaml) Object.assign(config, yamlSections(opts.yaml, dataDir, targets));
+  if (opts.yaml) Object.assign(config, yamlSections(opts.yaml, dataDir, targets, opts.tdsTargets));
   opts.mutate?.(config);
   const warden = await startWarden(config, { logger: opts.logger ?? silentLogger });
   const address = warden.postgres;

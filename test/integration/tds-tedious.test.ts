@@ -1,0 +1,107 @@
+// tedious through warden to the SQL Server stand-in, compared with tedious straight to the
+// stand-in: encrypt on (TLS in PRELOGIN), TDS 8.0 strict, the token as the password and through
+// FEDAUTH, multiple result sets, RPC with output parameters, TransMgr transactions, errors,
+// INFO; and the logins warden must refuse (plaintext, bad tokens, unknown database).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Connection } from 'tedious';
+import {
+  closeTedious,
+  connectTedious,
+  query,
+  STANDIN_LOGIN,
+  startTdsHarness,
+  tediousConfig,
+  TYPES,
+  type Encrypt,
+  type TdsHarness,
+} from '../helpers/tds.js';
+
+let h: TdsHarness;
+let token: string;
+
+beforeAll(async () => {
+  h = await startTdsHarness();
+  token = await h.tw.token();
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+async function viaWarden(encrypt: Encrypt, auth: 'password' | 'fedauth' = 'password', database = 'shop'): Promise<Connection> {
+  return connectTedious(tediousConfig({ port: h.port, encrypt, database, ca: h.tw.ca, auth: auth === 'fedauth' ? { fedauthToken: token } : { password: token } }));
+}
+
+async function direct(encrypt: Encrypt = true): Promise<Connection> {
+  return connectTedious(tediousConfig({ port: h.standin.port, encrypt, ca: h.standin.certificate ?? '', auth: { user: STANDIN_LOGIN.user, password: STANDIN_LOGIN.password } }));
+}
+
+/** The same work on a connection through warden and one straight to the stand-in, for comparison. */
+async function both<T>(encrypt: Encrypt, work: (c: Connection) => Promise<T>, auth: 'password' | 'fedauth' = 'password'): Promise<[T, T]> {
+  const w = await viaWarden(encrypt, auth);
+  const d = await direct(encrypt === 'strict' ? 'strict' : true);
+  try {
+    return [await work(w), await work(d)];
+  } finally {
+    await closeTedious(w);
+    await closeTedious(d);
+  }
+}
+
+const SELECT_ALL = 'SELECT * FROM customers ORDER BY id';
+
+describe.each([
+  ['encrypt on (TLS in PRELOGIN)', true as Encrypt, 'password' as const],
+  ['TDS 8.0 strict', 'strict' as Encrypt, 'password' as const],
+  ['FEDAUTH access token', true as Encrypt, 'fedauth' as const],
+])('tedious through warden, %s', (_name, encrypt, auth) => {
+  it('reads every column of every customer exactly as directly', async () => {
+    const [w, d] = await both(encrypt, (c) => query(c, SELECT_ALL), auth);
+    expect(w.sets[0]!.rows.length).toBe(20);
+    expect(w).toEqual(d);
+  });
+
+  it('relays several result sets, errors and INFO', async () => {
+    const [w, d] = await both(encrypt, async (c) => {
+      const two = await query(c, 'SELECT id, full_name FROM customers WHERE id <= 3 ORDER BY id; SELECT COUNT(*) AS n FROM customers');
+      const err = await query(c, 'SELECT * FROM no_such_table').catch((e: Error & { number?: number }) => ({ number: e.number, message: e.message }));
+      const info = await query(c, "PRINT 'hello from print'");
+      return { two, err, info: info.infos };
+    }, auth);
+    expect(w.two.sets.length).toBe(2);
+    expect(w.info).toEqual(['hello from print']);
+    expect(w).toEqual(d);
+  });
+
+  it('runs RPCs with typed and output parameters', async () => {
+    const [w, d] = await both(encrypt, (c) => query(c, 'SELECT id, full_name, salary FROM customers WHERE id = @id OR full_name = @name ORDER BY id', [
+      ['id', TYPES.Int, 2],
+      ['name', TYPES.NVarChar, 'nobody'],
+    ]), auth);
+    expect(w.sets[0]!.rows.length).toBe(1);
+    expect(w).toEqual(d);
+  });
+});
+
+describe('logins warden refuses', () => {
+  it('refuses a token sent in plaintext (encrypt: false), and counts it', async () => {
+    const err = await viaWarden(false).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/Login failed for user 'agent'\. Reason: warden accepts access tokens only over TLS/);
+    expect(h.tw.warden.metrics.authFailuresTotal.get({ protocol: 'tds', reason: 'plaintext' })).toBeGreaterThan(0);
+  });
+
+  it('refuses a bad token with 18456 and the reason', async () => {
+    const bad = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: `${token}x` } })).catch((e: Error) => e);
+    expect((bad as Error).message).toMatch(/Login failed for user 'agent'\. Reason: token rejected: token signature is invalid/);
+    const now = Math.floor(Date.now() / 1000);
+    const expired = await h.tw.token({ extraClaims: { iat: now - 7200, nbf: now - 7200, exp: now - 3600 } });
+    const old = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { fedauthToken: expired } })).catch((e: Error) => e);
+    expect((old as Error).message).toMatch(/Login failed for user '<token-identified principal>'\. Reason: token rejected: token expired/);
+  });
+
+  it('refuses an unknown database with 4060', async () => {
+    const err = await viaWarden(true, 'password', 'nope').catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/Cannot open database "nope" requested by the login/);
+  });
+});
