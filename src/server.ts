@@ -107,8 +107,11 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
           const deadline = Date.now() + graceMs;
           while (listener.openSessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
           if (listener.openSessions > 0) {
-            logger.warn({ sessions: listener.openSessions }, 'grace period over; closing the remaining sessions');
+            logger.warn({ sessions: listener.openSessions }, 'grace period over; cancelling and closing the remaining sessions');
             listener.endSessions(true);
+            // Let their endings (transcript session-end records, withdrawn holds) happen before the services close.
+            const hard = Date.now() + 3000;
+            while (listener.openSessions > 0 && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
           }
           await stopped;
         }));

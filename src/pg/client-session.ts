@@ -62,6 +62,12 @@ class Refusal extends Error {
   }
 }
 
+/** How long a session may go on past its token's expiry waiting for an idle point. */
+const EXPIRY_HARD_GRACE_MS = 60_000;
+
+/** Settings the `options` startup parameter may not carry: they change who the session acts as. */
+const FORBIDDEN_OPTION_SETTINGS = new Set(['role', 'session_authorization']);
+
 const MAX_PASSWORD_MESSAGE = 64 * 1024; // tokens with many claims are a few KiB; nothing legitimate is larger
 
 const isLoopback = (addr: string | undefined): boolean =>
@@ -200,6 +206,13 @@ export class PgClientSession {
     const protocolOptions = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
     if (minor > 0 || protocolOptions.length) {
       this.socket.write(encodeNegotiateProtocolVersion({ newestMinor: 0, unrecognized: protocolOptions }));
+    }
+    const forbidden = forbiddenOptions(params.get('options') ?? '');
+    if (forbidden) {
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.insufficientPrivilege, message: `warden does not allow setting "${forbidden}" at connection start` },
+        { reason: 'forbidden startup option', setting: forbidden },
+      );
     }
     const user = params.get('user');
     if (!user) {
@@ -479,15 +492,33 @@ export class PgClientSession {
       code: SqlState.invalidAuthorizationSpecification,
       message: 'access token expired; reconnect with a fresh token',
     };
-    if (this.relay) this.relay.terminate(spec, true);
-    else this.failLogin(new Refusal(spec));
+    if (this.relay) {
+      this.relay.terminate(spec, true);
+      // A session that never becomes idle (a long query, a busy pipeline) is not allowed to
+      // outlive its token for long: after the grace its statement is cancelled and it is closed.
+      setTimeout(() => this.forceEnd('token expired'), EXPIRY_HARD_GRACE_MS).unref();
+    } else {
+      this.failLogin(new Refusal(spec));
+    }
+  }
+
+  /** Cancels whatever the upstream is running, then closes both sides at once. */
+  private forceEnd(reason: string): void {
+    const relay = this.relay;
+    if (!relay || relay.endReason) return;
+    this.log.warn({ reason }, 'closing the session now');
+    if (!relay.idle && this.cancelTarget) {
+      this.cancelTarget.cancel().catch((err: Error) => this.log.warn({ err: err.message }, 'could not cancel the running statement'));
+    }
+    this.flow?.close('session-ended');
+    relay.destroy(reason);
   }
 
   /** Ends the session at its next idle point with 57P01 (shutdown), or at once when `now`. */
   shutdown(now: boolean): void {
     const spec: ErrorSpec = { severity: 'FATAL', code: SqlState.adminShutdown, message: 'terminating connection because warden is shutting down' };
     if (this.relay) {
-      if (now) this.relay.destroy('shutdown');
+      if (now) this.forceEnd('shutdown');
       else this.relay.terminate(spec, true);
     } else {
       this.failLogin(new Refusal(spec));
@@ -574,3 +605,35 @@ function readStartupPacket(socket: net.Socket, deadline: number): Promise<{ pack
   });
 }
 
+
+/**
+ * The first setting in an `options` startup parameter (`-c name=value`, `--name=value`, quoted
+ * or backslash-escaped as libpq allows) that may not be set through warden, if any.
+ */
+export function forbiddenOptions(options: string): string | undefined {
+  const words: string[] = [];
+  let cur = '';
+  for (let i = 0; i < options.length; i++) {
+    const ch = options[i] as string;
+    if (ch === '\\' && i + 1 < options.length) {
+      cur += options[++i];
+    } else if (/\s/.test(ch)) {
+      if (cur) words.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  if (cur) words.push(cur);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i] as string;
+    let setting: string | undefined;
+    if (w === '-c') setting = words[++i];
+    else if (w.startsWith('-c')) setting = w.slice(2);
+    else if (w.startsWith('--')) setting = w.slice(2);
+    if (setting === undefined) continue;
+    const name = setting.split('=')[0]?.trim().toLowerCase().replace(/-/g, '_') ?? '';
+    if (FORBIDDEN_OPTION_SETTINGS.has(name)) return name;
+  }
+  return undefined;
+}

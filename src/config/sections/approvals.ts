@@ -28,6 +28,7 @@ import type { Field } from '../validate.js';
 import { hostName, httpUrl, name } from './checks.js';
 import { DEV_ISSUER_NAME } from './identity.js';
 import { readCertificates } from './pem.js';
+import { readPrincipalMatch } from './principals.js';
 
 export const STORE_TYPES = ['embedded', 'postgres'] as const;
 export const WEBHOOK_FORMATS: readonly WebhookFormat[] = ['json', 'slack'];
@@ -92,7 +93,7 @@ function readApprover(field: Field, refs: ApprovalsRefs, names: Map<string, numb
     if (first !== undefined) nameField.fail(`duplicate approver name "${approverName}" (first used at line ${first})`);
     else names.set(approverName, nameField.line);
   }
-  const match = readApproverMatch(s.need('match'), refs);
+  const match = readPrincipalMatch(s.need('match'), refs);
   const targets = scopeList(s.get('targets'), refs.targets, 'target');
   const rules = scopeList(s.get('rules'), refs.rules, 'rule');
   const principals = scopeList(s.get('principals'), refs.principals, 'principal');
@@ -110,36 +111,6 @@ function scopeList(field: Field, known: ReadonlySet<string> | undefined, what: s
     const list = known.size === 0 ? 'none are configured' : `known ${what}s: ${[...known].join(', ')}`;
     return f.fail(`unknown ${what} "${value}"${didYouMean(value, [...known])}; ${list} (or "*" for all)`);
   }, { nonEmpty: true });
-}
-
-function readApproverMatch(field: Field, refs: ApprovalsRefs): PrincipalMatch | undefined {
-  if (!field.present) return undefined;
-  const s = field.section(['issuer', 'subject', 'roles', 'groups']);
-  if (!s) return undefined;
-  const issuerField = s.get('issuer');
-  let issuer = issuerField.string();
-  if (issuer !== undefined && refs.issuers !== undefined && !refs.issuers.has(issuer)) {
-    const known = [...refs.issuers];
-    issuer = issuer === DEV_ISSUER_NAME
-      ? issuerField.fail('refers to the development issuer, which is not enabled (set identity.dev_issuer.enabled: true)')
-      : issuerField.fail(`unknown issuer "${issuer}"${didYouMean(issuer, known)}; ${known.length === 0 ? 'none are configured' : `known issuers: ${known.join(', ')}`}`);
-  }
-  const read = {
-    issuer,
-    subject: s.get('subject').string(),
-    roles: s.get('roles').strings({ nonEmpty: true }),
-    groups: s.get('groups').strings({ nonEmpty: true }),
-  };
-  const written = (['issuer', 'subject', 'roles', 'groups'] as const).filter((key) => s.has(key));
-  // An empty match would make every valid token an approver.
-  if (written.length === 0) return s.fail('must name at least one of issuer, subject, roles, groups');
-  if (written.some((key) => read[key] === undefined)) return undefined;
-  const match: PrincipalMatch = {};
-  if (read.issuer !== undefined) match.issuer = read.issuer;
-  if (read.subject !== undefined) match.subject = read.subject;
-  if (read.roles !== undefined) match.roles = read.roles;
-  if (read.groups !== undefined) match.groups = read.groups;
-  return match;
 }
 
 function readStore(field: Field, dataDir: string): ApprovalStoreConfig | undefined {

@@ -38,14 +38,15 @@ function readPrincipal(field: Field, refs: PrincipalRefs, names: Map<string, num
     if (first !== undefined) nameField.fail(`duplicate principal name "${ruleName}" (first used at line ${first})`);
     else names.set(ruleName, nameField.line);
   }
-  const match = readMatch(s.need('match'), refs);
+  const match = readPrincipalMatch(s.need('match'), refs);
   const targets = s.need('targets').list((f) => targetRef(f, refs), { nonEmpty: true });
   const onTokenExpiry = s.get('on_token_expiry').oneOf(TOKEN_EXPIRY) ?? 'end';
   if (ruleName === undefined || match === undefined || targets === undefined) return undefined;
   return { name: ruleName, match, targets, onTokenExpiry };
 }
 
-function readMatch(field: Field, refs: PrincipalRefs): PrincipalMatch | undefined {
+/** A `match:` map (issuer, subject, roles, groups), shared by principals, approvers and auditors. */
+export function readPrincipalMatch(field: Field, refs: Pick<PrincipalRefs, 'issuers'>): PrincipalMatch | undefined {
   if (!field.present) return undefined;
   const s = field.section(['issuer', 'subject', 'roles', 'groups']);
   if (!s) return undefined;
@@ -56,7 +57,7 @@ function readMatch(field: Field, refs: PrincipalRefs): PrincipalMatch | undefine
     groups: s.get('groups').strings({ nonEmpty: true }),
   };
   const written = (['issuer', 'subject', 'roles', 'groups'] as const).filter((key) => s.has(key));
-  // An empty match would admit every valid token from every issuer.
+  // An empty match would admit every valid token from every issuer (or make it an approver, an auditor).
   if (written.length === 0) return s.fail('must name at least one of issuer, subject, roles, groups');
   // A field that is written but invalid (already reported) must not silently widen the match.
   if (written.some((key) => read[key] === undefined)) return undefined;
@@ -68,7 +69,7 @@ function readMatch(field: Field, refs: PrincipalRefs): PrincipalMatch | undefine
   return match;
 }
 
-function issuerRef(field: Field, refs: PrincipalRefs): string | undefined {
+function issuerRef(field: Field, refs: Pick<PrincipalRefs, 'issuers'>): string | undefined {
   const value = field.string();
   if (value === undefined || refs.issuers === undefined || refs.issuers.has(value)) return value;
   if (value === DEV_ISSUER_NAME) return field.fail('refers to the development issuer, which is not enabled (set identity.dev_issuer.enabled: true)');
