@@ -18,6 +18,8 @@ import { selfSignedCertificate } from './tls/self-signed.js';
 import { hostname } from 'node:os';
 import { transcriptConfig } from './audit/config.js';
 import { TranscriptStore } from './audit/recorder.js';
+import { transcriptsHttp } from './audit/http.js';
+import { publicKeyFileFor } from './audit/keys.js';
 import { sanitizeInstanceId } from './audit/segment-files.js';
 import type { SessionServices } from './services.js';
 import { initSqlParser } from './sql/parser.js';
@@ -176,6 +178,21 @@ async function startServices(
       },
     );
     logger.info({ dir: t.dir, instance: t.instanceId, fsync: t.fsync }, 'recording transcripts');
+  }
+  if (t && deps.admin) {
+    const recording = store;
+    deps.admin.use(
+      transcriptsHttp({
+        dir: t.dir,
+        publicKeyFile: publicKeyFileFor(t.keyFile),
+        auditors: t.auditors,
+        verifier: deps.verifier,
+        principals: config.principals,
+        targets: [...config.targets.keys()],
+        health: () => recording?.health(),
+        logger: logger.child({ component: 'transcripts-api' }),
+      }),
+    );
   }
   let approvals: Approvals | undefined;
   try {

@@ -107,7 +107,11 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     ...(identity ? { issuers: identity.names } : {}),
   });
   const sessions = readSessions(s.get('sessions'));
-  const transcripts = readTranscripts(s.get('transcripts'), { dataDir, ...(targets ? { targets: new Set(targets.targets.keys()) } : {}) });
+  const transcripts = readTranscripts(s.get('transcripts'), {
+    dataDir,
+    ...(targets ? { targets: new Set(targets.targets.keys()) } : {}),
+    ...(identity ? { issuers: identity.names } : {}),
+  });
   const principalNames = principals ? new Set(principals.map((p) => p.name)) : undefined;
   const rules = readRules(s.get('rules'), { ...(targets ? { targets: targets.names } : {}), ...(principalNames ? { principals: principalNames } : {}) });
   const approvals = readApprovals(s.get('approvals'), {
@@ -136,5 +140,6 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     rules: rules.rules,
     approvals,
     ...(masking !== undefined ? { masking } : {}),
+    transcripts,
   };
 }

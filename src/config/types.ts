@@ -171,6 +171,8 @@ export interface TranscriptsConfig {
   /** refuse: statements are refused while transcripts cannot be written (fail closed); continue: fail open. */
   onWriteError: 'refuse' | 'continue';
   targets: Map<string, { capture: 'none' | 'digest' | 'first' | 'all' }>;
+  /** Who may read transcripts over the admin API (tokens from the configured issuers). */
+  auditors: { name: string; match: PrincipalMatch }[];
 }
 
 export interface WardenConfig {

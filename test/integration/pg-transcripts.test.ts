@@ -80,3 +80,45 @@ describe('transcripts through the PostgreSQL relay', () => {
     expect(report.ok).toBe(true);
   });
 });
+
+describe('transcripts over the admin API', () => {
+  it('lists, replays, reviews and verifies for auditors only', async () => {
+    const a = await startTestWarden({
+      yaml: `
+transcripts:
+  capture: first
+  auditors:
+    - { name: auditors, match: { issuer: dev, roles: [Warden.Auditor] } }
+`,
+    });
+    try {
+      const c = new pg.Client({ host: a.host, port: a.port, user: 'agent', password: await a.token(), database: 'shop', ssl: { ca: a.ca } });
+      await c.connect();
+      await c.query('SELECT full_name FROM customers WHERE id = 1');
+      await c.end();
+      await new Promise((r) => setTimeout(r, 200)); // the session-end record follows the close
+      const auditor = await a.token({ subject: 'auditor-1', roles: ['Warden.Auditor'] });
+      const get = async (path: string, token = auditor) => {
+        const res = await fetch(`${a.warden.adminUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        return { status: res.status, body: res.headers.get('content-type')?.includes('json') ? ((await res.json()) as any) : await res.text() };
+      };
+      const list = await get('/sessions?principal=agent&since=1h');
+      expect(list.body).toMatchObject({ sessions: expect.any(Array) });
+      expect(list.status).toBe(200);
+      expect(list.body.sessions).toHaveLength(1);
+      const id = list.body.sessions[0].sessionId as string;
+      const replay = await get(`/sessions/${id}`);
+      expect(JSON.stringify(replay.body)).toContain('Alice Testperson');
+      const review = await get('/review?principal=agent&since=1h');
+      expect(review.status).toBe(200);
+      expect(JSON.stringify(review.body)).toContain('customers');
+      const html = await get('/review?principal=agent&since=1h&format=html');
+      expect(html.body).toContain('<h1>Access review: agent</h1>');
+      expect((await get('/transcripts/verify')).status).toBe(200);
+      expect((await get('/sessions', await a.token())).status).toBe(403); // an agent is not an auditor
+      expect((await get('/sessions', 'garbage')).status).toBe(401);
+    } finally {
+      await a.stop();
+    }
+  });
+});

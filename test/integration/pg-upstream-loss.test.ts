@@ -67,7 +67,7 @@ type Keyed = pg.Client & { processID: number };
 
 async function errorsAfter(c: Keyed, act: (c: Keyed) => Promise<void>): Promise<string[]> {
   const errors: string[] = [];
-  c.on('error', (e: pg.DatabaseError) => errors.push(`${e.code ?? '-'} ${e.message}`));
+  c.on('error', (e: Error) => void errors.push(`${(e as pg.DatabaseError).code ?? '-'} ${e.message}`));
   await act(c);
   for (let i = 0; i < 50 && errors.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   return errors;

@@ -13,6 +13,8 @@
 //     capture_rows: 10              # rows kept by `first`
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
 //     targets: { shop: { capture: first } }   # per-target capture
+//     auditors:                     # who may read transcripts over the admin API
+//       - { name: audit-team, match: { issuer: azure, groups: [<group id>] } }
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { sanitizeInstanceId } from '../../audit/segment-files.js';
@@ -20,14 +22,18 @@ import type { CaptureMode } from '../../audit/config.js';
 import type { TranscriptsConfig } from '../types.js';
 import { GiB, HOUR, MiB, MINUTE, SECOND } from '../units.js';
 import type { Field } from '../validate.js';
+import { readPrincipalMatch } from './principals.js';
 
 export const CAPTURE_MODES: readonly CaptureMode[] = ['none', 'digest', 'first', 'all'];
 
-export function readTranscripts(field: Field, ctx: { dataDir: string; targets?: ReadonlySet<string> }): TranscriptsConfig | undefined {
+export function readTranscripts(
+  field: Field,
+  ctx: { dataDir: string; targets?: ReadonlySet<string>; issuers?: ReadonlySet<string> },
+): TranscriptsConfig | undefined {
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
-    'capture', 'capture_rows', 'on_write_error', 'targets',
+    'capture', 'capture_rows', 'on_write_error', 'targets', 'auditors',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -42,6 +48,17 @@ export function readTranscripts(field: Field, ctx: { dataDir: string; targets?: 
       if (mode) perTarget.set(name, { capture: mode });
     }
   }
+  const auditorNames = new Set<string>();
+  const auditors = s.get('auditors').list((f) => {
+    const a = f.section(['name', 'match']);
+    if (!a) return undefined;
+    const nameField = a.need('name');
+    const name = nameField.string({ check: (v) => (/^[A-Za-z0-9_.-]{1,64}$/.test(v) ? undefined : 'must be 1 to 64 letters, digits, "_", "-" or "."') });
+    if (name !== undefined && auditorNames.has(name)) nameField.fail(`duplicate auditor name "${name}"`);
+    if (name !== undefined) auditorNames.add(name);
+    const match = readPrincipalMatch(a.need('match'), ctx.issuers ? { issuers: ctx.issuers } : {});
+    return name === undefined || match === undefined ? undefined : { name, match };
+  });
   const instance = s.get('instance_id').string({ check: (v) => (sanitizeInstanceId(v) === v ? undefined : 'may hold only letters, digits, "-", "_" and "."') });
   return {
     enabled: s.get('enabled').boolean() ?? d.enabled,
@@ -57,6 +74,7 @@ export function readTranscripts(field: Field, ctx: { dataDir: string; targets?: 
     captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
     targets: perTarget,
+    auditors: auditors ?? d.auditors,
   };
 }
 
@@ -75,5 +93,6 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     captureRows: 10,
     onWriteError: 'refuse',
     targets: new Map(),
+    auditors: [],
   };
 }

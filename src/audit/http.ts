@@ -1,0 +1,169 @@
+// The transcripts on the admin HTTP API, for auditors (the same data as `warden sessions`,
+// `replay`, `review` and `audit verify`):
+//
+//   GET /sessions?principal=&target=&since=&until=&table=&verdict=   → { sessions: [...] }
+//   GET /sessions/:id                                                 → the replay (timeline) as JSON
+//   GET /review?principal=NAME&since=30d&until=now&format=json|html   → the access-review report
+//   GET /transcripts/verify                                           → the integrity report
+//   GET /transcripts/health                                           → the writer's state
+//
+// Every call needs `Authorization: Bearer <access token>` from a trusted issuer, matching one of
+// `transcripts.auditors`. With no auditors configured nobody can read transcripts over HTTP.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PrincipalMatch, PrincipalRule } from '../config/types.js';
+import { AuthError, type TokenVerifier, type VerifiedIdentity } from '../identity/types.js';
+import type { Logger } from '../log.js';
+import { ruleMatches } from '../policy/principals.js';
+import { sendJson } from '../admin/server.js';
+import { parseWhen } from './cli-support.js';
+import { TranscriptReadError } from './errors.js';
+import { loadVerifyKey } from './keys.js';
+import { listSessions, type SessionFilter } from './reader.js';
+import { loadSession, replayJson } from './replay.js';
+import { buildReview, renderReviewHtml } from './review.js';
+import type { WriterHealth } from './segment-writer.js';
+import { verify } from './verify.js';
+import type { Verdict } from './types.js';
+
+export interface AuditorRule {
+  name: string;
+  match: PrincipalMatch;
+}
+
+export interface TranscriptsHttpOptions {
+  dir: string;
+  publicKeyFile: string;
+  auditors: readonly AuditorRule[];
+  verifier: TokenVerifier;
+  /** Principal rules, so the review can list granted targets never used. */
+  principals: readonly PrincipalRule[];
+  /** All target names (to expand "*" grants). */
+  targets: readonly string[];
+  health(): WriterHealth | undefined;
+  logger: Logger;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const VERDICTS: readonly Verdict[] = ['allow', 'deny', 'hold', 'mask'];
+
+export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const auditorOf = async (req: IncomingMessage): Promise<{ identity: VerifiedIdentity; rule: AuditorRule }> => {
+    const header = req.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) throw new HttpError(401, 'missing bearer token (send Authorization: Bearer <access token>)');
+    let identity: VerifiedIdentity;
+    try {
+      identity = await opts.verifier.verify(m[1] as string);
+    } catch (err) {
+      throw new HttpError(401, err instanceof AuthError ? err.reason : 'token could not be verified');
+    }
+    const rule = opts.auditors.find((a) => ruleMatches(identity, a.match));
+    if (!rule) {
+      throw new HttpError(403, opts.auditors.length === 0 ? 'no auditors are configured (transcripts.auditors)' : 'this identity is not an auditor');
+    }
+    return { identity, rule };
+  };
+
+  const grantedTargets = (principal: string): string[] | undefined => {
+    const rule = opts.principals.find((p) => p.name === principal);
+    if (!rule) return undefined;
+    return rule.targets.includes('*') ? [...opts.targets] : [...rule.targets];
+  };
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const isOurs = path === '/sessions' || path.startsWith('/sessions/') || path === '/review' || path.startsWith('/transcripts/');
+    if (!isOurs) return false;
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed (use GET)');
+      const auditor = await auditorOf(req);
+      opts.logger.info({ auditor: auditor.rule.name, subject: auditor.identity.subject, path }, 'transcript access');
+      const now = new Date();
+      const q = (k: string): string | undefined => url.searchParams.get(k) ?? undefined;
+      const when = (k: string, fallback?: string): Date | undefined => {
+        const v = q(k) ?? fallback;
+        if (v === undefined) return undefined;
+        try {
+          return parseWhen(v, now, k);
+        } catch (err) {
+          throw new HttpError(400, (err as Error).message);
+        }
+      };
+      if (path === '/sessions') {
+        const verdict = q('verdict');
+        if (verdict !== undefined && !(VERDICTS as readonly string[]).includes(verdict)) throw new HttpError(400, `verdict must be one of ${VERDICTS.join(', ')}`);
+        const since = when('since');
+        const until = when('until');
+        const filter: SessionFilter = {
+          ...(q('principal') ? { principal: q('principal') as string } : {}),
+          ...(q('target') ? { target: q('target') as string } : {}),
+          ...(q('table') ? { table: q('table') as string } : {}),
+          ...(verdict ? { verdict: verdict as Verdict } : {}),
+          ...(since ? { since } : {}),
+          ...(until ? { until } : {}),
+        };
+        sendJson(res, 200, { sessions: await listSessions(opts.dir, filter) });
+        return true;
+      }
+      if (path.startsWith('/sessions/')) {
+        const id = decodeURIComponent(path.slice('/sessions/'.length));
+        if (!/^[A-Za-z0-9._:-]{4,128}$/.test(id)) throw new HttpError(400, 'invalid session id');
+        sendJson(res, 200, replayJson(await loadSession(opts.dir, id)));
+        return true;
+      }
+      if (path === '/review') {
+        const principal = q('principal');
+        if (!principal) throw new HttpError(400, 'principal is required (?principal=NAME)');
+        const granted = grantedTargets(principal);
+        const report = await buildReview(opts.dir, {
+          principal,
+          since: when('since', '30d') as Date,
+          until: when('until', 'now') as Date,
+          ...(granted ? { grantedTargets: granted } : {}),
+        });
+        if (q('format') === 'html') {
+          const body = renderReviewHtml(report);
+          res.writeHead(200, {
+            'content-type': 'text/html; charset=utf-8',
+            'content-length': Buffer.byteLength(body),
+            'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+            'x-content-type-options': 'nosniff',
+          });
+          res.end(body);
+        } else {
+          sendJson(res, 200, report);
+        }
+        return true;
+      }
+      if (path === '/transcripts/verify') {
+        const report = await verify(opts.dir, { publicKey: await loadVerifyKey(opts.publicKeyFile) });
+        sendJson(res, report.ok ? 200 : 409, report);
+        return true;
+      }
+      if (path === '/transcripts/health') {
+        sendJson(res, 200, opts.health() ?? { recording: false });
+        return true;
+      }
+      throw new HttpError(404, 'not found');
+    } catch (err) {
+      if (err instanceof HttpError) {
+        sendJson(res, err.status, { error: err.message });
+        return true;
+      }
+      if (err instanceof TranscriptReadError) {
+        sendJson(res, 404, { error: err.message });
+        return true;
+      }
+      throw err;
+    }
+  };
+}
