@@ -354,7 +354,7 @@ export class TdsClientSession {
     const needsFlow = this.recorder !== undefined || (services.policy !== undefined && !services.policy.permitsEverything(ctx));
     const maxRequestBytes = Math.min(this.deps.config.sessions.maxMessageBytes, 1 << 30);
     let relay: TdsRelay | undefined;
-    let handler: TdsFlowHandler = new PassThroughFlow(() => queries.inc(), () => cancels.inc());
+    let handler: TdsFlowHandler = new PassThroughFlow({ tdsVersion: upstream.tdsVersion, maxValueLength: maxRequestBytes }, () => queries.inc(), () => cancels.inc());
     if (needsFlow) {
       const transcripts = services.transcripts;
       const recorders = services.recorders;

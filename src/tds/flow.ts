@@ -28,7 +28,7 @@ import type { Classification } from '../sql/types.js';
 import { displayValue, sqlTypeName } from './display.js';
 import { errorMessage, statementDenied, statementRefused, type TdsErrorSpec } from './errors.js';
 import type { RequestOutcome, TdsFlowHandler, TdsRequest } from './relay.js';
-import { describeRequest, type PreparedStatement, type RequestStatement } from './requests.js';
+import { describeRequest, validateRequest, type PreparedStatement, type RequestStatement } from './requests.js';
 
 export interface TdsFlowDeps {
   sessionId: string;
@@ -266,14 +266,16 @@ export class TdsStatementFlow implements TdsFlowHandler {
   }
 }
 
-/** When no policy or transcript applies: every request goes on as it came. */
+/** When no policy or transcript applies: every well-formed request goes on as it came. */
 export class PassThroughFlow implements TdsFlowHandler {
   constructor(
+    private readonly opts: { tdsVersion: number; maxValueLength: number },
     private readonly onQuery: () => void,
     private readonly attention: () => void,
   ) {}
-  onRequest(_req: TdsRequest, out: RequestOutcome): void {
+  onRequest(req: TdsRequest, out: RequestOutcome): void {
     this.onQuery();
+    validateRequest(req.type, req.payload, this.opts);
     out.forward();
   }
   onAttention(): void {

@@ -91,6 +91,15 @@ export function describeRequest(type: number, payload: Buffer, opts: DescribeOpt
   }
 }
 
+/** Decodes a request without classifying it (pass-through sessions still refuse malformed requests). */
+export function validateRequest(type: number, payload: Buffer, opts: Pick<DescribeOptions, 'tdsVersion' | 'maxValueLength'>): void {
+  const ctx = { tdsVersion: opts.tdsVersion };
+  if (type === PACKET_TYPE.SQL_BATCH) decodeSqlBatch(payload, ctx);
+  else if (type === PACKET_TYPE.RPC) decodeRpcRequest(payload, ctx, { maxValueLength: opts.maxValueLength });
+  else if (type === PACKET_TYPE.TRANSACTION_MANAGER) decodeTransMgrRequest(payload, ctx);
+  else throw new ProtocolError(`packet type 0x${type.toString(16)} is not a request`);
+}
+
 function describeCall(call: RpcCall, prepared: ReadonlyMap<number, PreparedStatement>): RequestStatement {
   const id = procId(call);
   const p = call.parameters;

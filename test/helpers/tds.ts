@@ -1,6 +1,24 @@
 // TDS test support: the SQL Server stand-in in front of the harness PostgreSQL, warden with a
 // TDS target pointing at it, and small promise wrappers around tedious.
+import net from 'node:net';
 import { Connection, Request, TYPES, type ConnectionConfiguration } from 'tedious';
+import {
+  decodeTokens,
+  DEFAULT_PACKET_SIZE,
+  encodeLogin7,
+  encodePrelogin,
+  encodeSqlBatch,
+  ENCRYPTION,
+  MAX_PACKET_SIZE,
+  MessageAssembler,
+  packetize,
+  PACKET_TYPE,
+  TDS_VERSION,
+  transactionHeaders,
+  type Login7,
+  type Message,
+  type Token,
+} from '../../protocols/tds/index.js';
 import type { TdsTargetConfig } from '../../src/config/types.js';
 import { startSqlServerStandIn, type SqlServerStandIn, type StandInOptions } from '../../fixtures/sqlserver-standin/index.js';
 import { testPostgres, TEST_ROLES } from './pg-env.js';
@@ -160,3 +178,100 @@ export function closeTedious(c: Connection): Promise<void> {
 }
 
 export { TYPES };
+
+// ---- a raw TDS client (malformed input, ATTENTION) ----------------------------------------------
+
+export interface RawTds {
+  socket: net.Socket;
+  /** The next whole message from the server (rejects when the connection closes first). */
+  next(timeoutMs?: number): Promise<Message>;
+  /** Resolves once the server has closed the connection. */
+  closed: Promise<void>;
+  send(type: number, payload: Buffer, packetSize?: number): void;
+}
+
+export async function rawConnect(port: number): Promise<RawTds> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('error', () => undefined);
+  const assembler = new MessageAssembler({ packetSize: MAX_PACKET_SIZE });
+  const queue: Message[] = [];
+  const waiters: ((m: Message | undefined) => void)[] = [];
+  let ended = false;
+  const closed = new Promise<void>((resolve) => socket.once('close', () => {
+    ended = true;
+    for (const w of waiters.splice(0)) w(undefined);
+    resolve();
+  }));
+  socket.on('data', (chunk: Buffer) => {
+    assembler.push(chunk);
+    for (let m = assembler.nextMessage(); m; m = assembler.nextMessage()) {
+      const w = waiters.shift();
+      if (w) w(m);
+      else queue.push(m);
+    }
+  });
+  return {
+    socket,
+    closed,
+    send: (type, payload, packetSize = DEFAULT_PACKET_SIZE) => socket.write(packetize(type, payload, packetSize)),
+    next: (timeoutMs = 10_000) => {
+      const q = queue.shift();
+      if (q) return Promise.resolve(q);
+      if (ended) return Promise.reject(new Error('connection closed'));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no message in time')), timeoutMs);
+        waiters.push((m) => {
+          clearTimeout(timer);
+          if (m) resolve(m);
+          else reject(new Error('connection closed'));
+        });
+      });
+    },
+  };
+}
+
+/** A LOGIN7 as tedious would send it, for `database`, with `password` (the token). */
+export function login7(password: string, database = 'shop', extra: Partial<Login7> = {}): Login7 {
+  return {
+    tdsVersion: TDS_VERSION.V7_4,
+    packetSize: 4096,
+    clientProgVer: 0,
+    clientPid: process.pid,
+    connectionId: 0,
+    optionFlags1: 0xe0,
+    optionFlags2: 0x03,
+    typeFlags: 0,
+    optionFlags3: 0,
+    clientTimeZone: 0,
+    clientLcid: 0x0409,
+    hostName: 'raw-test',
+    userName: 'agent',
+    password,
+    appName: 'warden-raw-test',
+    serverName: 'localhost',
+    clientInterfaceName: 'raw',
+    language: '',
+    database,
+    clientId: Buffer.alloc(6),
+    sspi: Buffer.alloc(0),
+    attachDbFile: '',
+    changePassword: '',
+    ...extra,
+  };
+}
+
+/** PRELOGIN without encryption, then LOGIN7 with `password`; returns the login response's tokens. */
+export async function rawLogin(raw: RawTds, password: string, database = 'shop'): Promise<Token[]> {
+  raw.send(PACKET_TYPE.PRELOGIN, encodePrelogin({ version: { major: 1, minor: 0, build: 0, subBuild: 0 }, encryption: ENCRYPTION.ENCRYPT_NOT_SUP }));
+  await raw.next();
+  raw.send(PACKET_TYPE.LOGIN7, encodeLogin7(login7(password, database)));
+  return decodeTokens((await raw.next()).payload, { tdsVersion: TDS_VERSION.V7_4 });
+}
+
+export function batch(sql: string): Buffer {
+  return encodeSqlBatch({ headers: transactionHeaders(), sql }, { tdsVersion: TDS_VERSION.V7_4 });
+}

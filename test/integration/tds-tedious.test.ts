@@ -105,3 +105,62 @@ describe('logins warden refuses', () => {
     expect((err as Error).message).toMatch(/Cannot open database "nope" requested by the login/);
   });
 });
+
+describe('tedious sessions through warden', () => {
+  it('runs TransMgr transactions (beginTransaction / rollbackTransaction) as directly', async () => {
+    const txn = async (c: Connection): Promise<{ inside: unknown; after: unknown }> => {
+      await new Promise<void>((r, j) => c.beginTransaction((e) => (e ? j(e) : r())));
+      await query(c, "INSERT INTO customers (full_name, email) VALUES (N'Rolled Back', 'rolled-back-tedious@example.com')");
+      const inside = (await query(c, "SELECT COUNT(*) FROM customers WHERE email = 'rolled-back-tedious@example.com'")).sets[0]!.rows;
+      await new Promise<void>((r, j) => c.rollbackTransaction((e) => (e ? j(e) : r())));
+      const after = (await query(c, "SELECT COUNT(*) FROM customers WHERE email = 'rolled-back-tedious@example.com'")).sets[0]!.rows;
+      return { inside, after };
+    };
+    const [w, d] = await both(true, txn);
+    expect(w).toEqual({ inside: [[1]], after: [[0]] });
+    expect(w).toEqual(d);
+  });
+
+  it('logs in upstream with an access token (FEDAUTH) when the target has one', async () => {
+    const c = await viaWarden(true, 'password', 'shop_token');
+    try {
+      expect((await query(c, 'SELECT COUNT(*) FROM customers')).sets[0]!.rows).toEqual([[20]]);
+    } finally {
+      await closeTedious(c);
+    }
+  });
+
+  it('keeps other sessions going when one is refused', async () => {
+    const c = await viaWarden(true);
+    try {
+      await expect(viaWarden(false)).rejects.toThrow(/only over TLS/);
+      expect((await query(c, 'SELECT 7')).sets[0]!.rows).toEqual([[7]]);
+    } finally {
+      await closeTedious(c);
+    }
+  });
+});
+
+describe('plaintext_tokens: loopback', () => {
+  let lh: TdsHarness;
+  beforeAll(async () => {
+    lh = await startTdsHarness({ plaintextTokens: 'loopback' });
+  });
+  afterAll(async () => {
+    await lh?.stop();
+  });
+
+  it('accepts a token in plaintext from loopback (encrypt: false), with results as directly', async () => {
+    const t = await lh.tw.token();
+    const w = await connectTedious(tediousConfig({ port: lh.port, encrypt: false, auth: { password: t } }));
+    const d = await connectTedious(tediousConfig({ port: lh.standin.port, encrypt: false, auth: { user: STANDIN_LOGIN.user, password: STANDIN_LOGIN.password } }));
+    try {
+      const [a, b] = [await query(w, SELECT_ALL), await query(d, SELECT_ALL)];
+      expect(a.sets[0]!.rows.length).toBe(20);
+      expect(a).toEqual(b);
+    } finally {
+      await closeTedious(w);
+      await closeTedious(d);
+    }
+  });
+});
