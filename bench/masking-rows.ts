@@ -3,7 +3,7 @@
 // run (the ratio is the number to watch; absolute numbers depend on the machine). Content
 // classifiers are measured separately: they must decode and scan every value.
 //
-//   npm run build && node dist/bench/masking-rows.js [--rows 20000] [--rounds 7] [--seconds 0.5]
+//   npm run build && node dist/bench/masking-rows.js [--rows 20000] [--rounds 21] [--seconds 0.2]
 import { parseArgs } from 'node:util';
 import { encodeDataRow } from '../protocols/postgres/backend-messages.js';
 import type { MaskStrategyConfig } from '../src/config/sections/masking.js';
@@ -13,7 +13,7 @@ import { valueType, TypeOid } from '../src/masking/pg-types.js';
 import { compileMasker, contentMasker, type ValueMasker } from '../src/masking/value-masker.js';
 
 const { values: args } = parseArgs({
-  options: { rows: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '7' }, seconds: { type: 'string', default: '0.5' } },
+  options: { rows: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '21' }, seconds: { type: 'string', default: '0.2' } },
 });
 const ROWS = Number(args.rows);
 const ROUNDS = Number(args.rounds);

@@ -159,18 +159,39 @@ const SPACE = 0x20;
 function partialMasker(o: PartialOptions, t: ValueType): ValueMasker {
   const mask = Buffer.from(o.maskChar, 'utf8');
   const fixed = t.fixedChars;
+  const { keepFirst, keepLast } = o;
+  const keep = keepFirst + keepLast;
+  const maskByte = mask.length === 1 ? (mask[0] as number) : -1;
   const m: ValueMasker = {
     out: Buffer.allocUnsafe(256),
     mask(src, start, len) {
       if (fixed !== undefined) while (len > 0 && src[start + len - 1] === SPACE) len--;
       const need = partialBytesMax(len, mask) + (fixed ?? 0);
       if (m.out.length < need) m.out = Buffer.allocUnsafe(Math.max(need, m.out.length * 2));
-      let w = partialBytes(src, start, len, o, mask, m.out);
+      const out = m.out;
+      const end = start + len;
+      let ascii = maskByte >= 0;
+      for (let i = start; ascii && i < end; i++) if ((src[i] as number) >= 0x80) ascii = false;
+      let w: number;
+      if (ascii) {
+        // ASCII text and a one-byte mask: characters are bytes.
+        w = 0;
+        if (len <= keep) {
+          for (; w < len; w++) out[w] = maskByte;
+        } else {
+          const tail = end - keepLast;
+          for (let i = start; i < start + keepFirst; i++) out[w++] = src[i] as number;
+          for (let i = start + keepFirst; i < tail; i++) out[w++] = maskByte;
+          for (let i = tail; i < end; i++) out[w++] = src[i] as number;
+        }
+      } else {
+        w = partialBytes(src, start, len, o, mask, out);
+      }
       if (fixed !== undefined) {
         let chars = 0;
-        for (let i = start; i < start + len; i++) if (((src[i] as number) & 0xc0) !== 0x80) chars++;
+        for (let i = start; i < end; i++) if (((src[i] as number) & 0xc0) !== 0x80) chars++;
         if (chars < fixed) {
-          m.out.fill(SPACE, w, w + fixed - chars);
+          out.fill(SPACE, w, w + fixed - chars);
           w += fixed - chars;
         }
       }
