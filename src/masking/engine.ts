@@ -38,12 +38,9 @@ const INERT: SessionMasker = {
   copyPlan: (copy) => ({ active: false, columns: copy.columnFormats.map(() => null), rewriteCopyData: () => undefined }),
   scrubMessage: () => undefined,
   invalidate: () => undefined,
+  ready: () => Promise.resolve(),
 };
 
-/** The optional `ready()` of session maskers (see Masker.ready). */
-export async function maskerReady(m: SessionMasker): Promise<void> {
-  if (m instanceof Masker) await m.ready();
-}
 
 export class Masker implements SessionMasker {
   readonly inert = false;
@@ -77,12 +74,7 @@ export class Masker implements SessionMasker {
     return planCopy(this.ctx, copy, stmt);
   }
 
-  /**
-   * `stmt` (an addition to the contract, optional): the statement the message answers. With it,
-   * quoted values are redacted only when that statement touched protected data; without it, when
-   * any statement of the session did. `null` says the message answers no statement
-   * (a notification from another session).
-   */
+  /** See SessionMasker.scrubMessage (and its optional `stmt`). */
   scrubMessage(buf: Buffer, start: number, end: number, stmt?: StatementInfo | null): Buffer | undefined {
     const touched = stmt === undefined ? this.touchedOnce : stmt === null ? false : checkStatement(this.ctx, stmt).touched;
     return scrubMessage(this.ctx, buf, start, end, { touched });
@@ -92,11 +84,7 @@ export class Masker implements SessionMasker {
     this.ctx.catalog.invalidate();
   }
 
-  /**
-   * An addition to the contract: resolves when the catalog is current again after invalidate().
-   * Until then checkStatement() denies (it cannot judge against a catalog from before the DDL),
-   * so the relay should await this before checking the next statement.
-   */
+  /** See SessionMasker.ready. */
   async ready(): Promise<void> {
     await this.ctx.catalog.ready();
   }

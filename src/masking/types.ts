@@ -8,7 +8,7 @@
 //   plan = await masker.plan(fields, stmt)                           // at each result set's RowDescription
 //   plan.rewriteDataRow(buf, start, end)                             // every DataRow of that result set
 //   masker.copyPlan(copyResponse, stmt) / plan.rewriteCopyData(...)  // COPY … TO STDOUT
-//   masker.scrubNotice(msg)                                          // ErrorResponse / NoticeResponse / NotificationResponse
+//   masker.scrubMessage(buf, start, end)                             // ErrorResponse / NoticeResponse / NotificationResponse
 //   masker.invalidate()                                              // after DDL ran on the target
 import type { FieldDescription } from '../../protocols/postgres/backend-messages.js';
 import type { CopyResponse } from '../../protocols/postgres/backend-messages.js';
@@ -69,8 +69,9 @@ export interface CopyMaskPlan {
   readonly refuse?: { rule: string; message: string };
   /**
    * Rewrites one CopyData message `buf[start, end)`. PostgreSQL sends one row per CopyData in COPY
-   * TO STDOUT (and the binary header/trailer in their own messages); the plan keeps whatever state
-   * the binary format needs. Returns the new message or undefined when unchanged.
+   * TO STDOUT (binary format: the header arrives with the first row, the trailer alone); the plan
+   * keeps whatever state the format needs, including a row split across messages. Returns the new
+   * message or undefined when unchanged.
    */
   rewriteCopyData(buf: Buffer, start: number, end: number): Buffer | undefined;
 }
@@ -97,10 +98,20 @@ export interface SessionMasker {
    * Side channels: returns a rewritten ErrorResponse / NoticeResponse / NotificationResponse with
    * protected values removed from its fields (DETAIL of a unique violation, a failed cast quoting
    * a value, a notification payload), or undefined when unchanged.
+   *
+   * `stmt` (optional, added by the masking engine): the statement the message answers, or null
+   * when it answers none (a notification). With it, quoted values are redacted only when that
+   * statement touched protected data; without it, whenever any statement of the session did.
    */
-  scrubMessage(buf: Buffer, start: number, end: number): Buffer | undefined;
+  scrubMessage(buf: Buffer, start: number, end: number, stmt?: StatementInfo | null): Buffer | undefined;
   /** DDL ran on the target: drop cached catalog knowledge. */
   invalidate(): void;
+  /**
+   * (Added by the masking engine.) Resolves when the catalog is current again after invalidate().
+   * Until then checkStatement() denies rather than judge against a catalog from before the DDL,
+   * so the relay should await this before checking the next statement.
+   */
+  ready?(): Promise<void>;
 }
 
 export interface MaskingEngine {

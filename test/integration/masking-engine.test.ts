@@ -276,10 +276,34 @@ describe('COPY … TO STDOUT', () => {
   it('binary format, including a header in the first row message', async () => {
     const { data, masked } = await copyOut('COPY customers (id, ssn, email, salary) TO STDOUT WITH (FORMAT binary)');
     expect(data[0]!.subarray(0, 11).toString('latin1')).toBe('PGCOPY\n\xff\r\n\0');
+    // PostgreSQL sends the 19-byte header together with the first row, not in a message of its own.
+    expect(data[0]!.length).toBeGreaterThan(19);
     expect(Buffer.concat(masked).includes(ALICE.ssn)).toBe(false);
     const rows = await reload('id, ssn, email, salary', 'FORMAT binary', masked);
     expect(rows[0]).toMatchObject({ id: 1, ssn: '*******7468', email: 'a****@example.com' });
     expect(rows[0]!.salary).not.toBe(ALICE.salary);
+  });
+
+  it('fuzz: malformed COPY data fails with MaskingError, nothing else', async () => {
+    const { default: fc } = await import('fast-check');
+    for (const sql of ['COPY customers (id, ssn) TO STDOUT', 'COPY customers (id, ssn) TO STDOUT (FORMAT csv)', 'COPY customers (id, ssn) TO STDOUT (FORMAT binary)']) {
+      const format = sql.includes('binary') ? 1 : 0;
+      const plan = await masker.copyPlan({ format, columnFormats: [format, format] }, stmtOf(sql));
+      fc.assert(
+        fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 4 }), (chunks) => {
+          for (const c of chunks) {
+            const m = encodeCopyData(Buffer.from(c));
+            try {
+              plan.rewriteCopyData(m, 0, m.length);
+            } catch (err) {
+              expect(err).toBeInstanceOf(MaskingError);
+              return;
+            }
+          }
+        }),
+        { numRuns: 300 },
+      );
+    }
   });
 
   it('refuses when the COPY statement is not known', async () => {

@@ -105,6 +105,24 @@ describe('DataRowRewriter', () => {
     }
   });
 
+  it('fuzz: any bytes either rewrite to a well-formed row or fail with MaskingError, nothing else', () => {
+    const rw = new DataRowRewriter(3, [undefined, masker({ kind: 'partial', keepFirst: 0, keepLast: 2, maskChar: '*' }), masker({ kind: 'redact', text: '****' })], 'fuzz');
+    const valid = encodeDataRow([Buffer.from('a'), Buffer.from('secret'), null]);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 }), (noise, at, byte) => {
+        for (const input of [Buffer.from(noise), Buffer.concat([Buffer.from([0x44]), Buffer.from(noise)]), Object.assign(Buffer.from(valid), { [at]: byte })]) {
+          try {
+            const out = rw.rewrite(input, 0, input.length);
+            if (out) expect(decodeDataRow(out)).toHaveLength(3);
+          } catch (err) {
+            expect(err).toBeInstanceOf(MaskingError);
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('content scanners mask what they find in place and leave other values unchanged', () => {
     const rules = [
       { rule: 'pii', classifiers: [BUILTIN.email], strategy: { kind: 'email', keepDomain: true, keepFirstLetter: false, maskChar: '*' } as const, redactText: '****' },
