@@ -4,6 +4,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { join, resolve } from 'node:path';
 import { TranscriptReadError } from './errors.js';
+import { publicKeyFileFor } from './keys.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { WardenConfig } from '../config/types.js';
 
 export const DEFAULT_DATA_DIR = './.warden';
 
@@ -24,6 +27,41 @@ export function parseCommandArgs<O extends Options>(args: string[], options: O) 
 
 export function transcriptDir(dataDir: string | undefined): string {
   return join(resolve(dataDir ?? DEFAULT_DATA_DIR), 'transcripts');
+}
+
+export interface TranscriptLocation {
+  dir: string;
+  /** The published public key, when known (from the configuration). */
+  publicKeyFile?: string;
+  config?: WardenConfig;
+}
+
+/**
+ * Where the transcripts are: from `--config FILE` (its transcripts section, so a custom `dir`
+ * or `key_file` is honoured), else `--data-dir DIR` / ./.warden.
+ */
+export async function transcriptLocation(values: { config?: string | undefined; 'data-dir'?: string | undefined }): Promise<TranscriptLocation> {
+  if (values.config !== undefined) {
+    if (values['data-dir'] !== undefined) throw new UsageError('give --config or --data-dir, not both');
+    let config: WardenConfig;
+    try {
+      config = await loadConfig(values.config);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new TranscriptReadError(`invalid configuration:\n${err.message}`);
+      throw err;
+    }
+    const t = config.transcripts;
+    if (!t) return { dir: transcriptDir(config.dataDir), config };
+    return { dir: t.dir, publicKeyFile: publicKeyFileFor(t.keyFile), config };
+  }
+  return { dir: transcriptDir(values['data-dir']) };
+}
+
+/** The targets a principal rule grants (names; "*" expanded), for the access review. */
+export function grantedTargets(config: WardenConfig, principal: string): string[] | undefined {
+  const rule = config.principals.find((p) => p.name === principal);
+  if (!rule) return undefined;
+  return rule.targets.includes('*') ? [...config.targets.keys()] : [...rule.targets];
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };

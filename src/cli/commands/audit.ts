@@ -4,19 +4,20 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptDir, UsageError, writeOut } from '../../audit/cli-support.js';
+import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { defaultPublicKeyFile, loadVerifyKey } from '../../audit/keys.js';
 import { countText, printable } from '../../audit/text.js';
 import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
 
 export const summary = 'verify transcript integrity: hash chain, segments, signed seals and checkpoints';
 
-const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir DIR] [--format text|json]
+const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir DIR | --config FILE] [--format text|json]
 
   PATH               a transcript directory or one segment file (default: DIR/transcripts)
   --public-key FILE  the trusted Ed25519 public key (PEM); default DIR/keys/transcript-ed25519.pub.pem.
                      Pin a copy outside the warden host and pass it here.
   --data-dir DIR     warden's data directory (default ${DEFAULT_DATA_DIR})
+  --config FILE      read the data directory and transcript settings from warden's configuration
   --format           text (default) or json
 
 Exit status: 0 intact, 1 integrity broken (or the store cannot be read), 2 usage error.`;
@@ -26,6 +27,7 @@ export async function run(args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs(args, {
       'public-key': { type: 'string' },
       'data-dir': { type: 'string' },
+      config: { type: 'string', short: 'c' },
       format: { type: 'string' },
     });
     if (values.help) {
@@ -36,8 +38,9 @@ export async function run(args: string[]): Promise<number> {
     if (sub !== 'verify') throw new UsageError(sub === undefined ? 'a subcommand is required' : `unknown subcommand '${sub}'`);
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
-    const target = path === undefined ? transcriptDir(values['data-dir']) : resolve(path);
-    const keyFile = values['public-key'] ?? guessPublicKey(target, values['data-dir']);
+    const where = path === undefined ? await transcriptLocation(values) : undefined;
+    const target = where ? where.dir : resolve(path as string);
+    const keyFile = values['public-key'] ?? where?.publicKeyFile ?? guessPublicKey(target, values['data-dir']);
     const key = await loadVerifyKey(keyFile);
     const progress = process.stderr.isTTY && format === 'text' ? ttyProgress() : undefined;
     let report: VerifyReport;

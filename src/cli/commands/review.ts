@@ -2,13 +2,13 @@
 // text, JSON or a standalone HTML page.
 
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptDir, UsageError, writeOut } from '../../audit/cli-support.js';
+import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, grantedTargets, UsageError, writeOut } from '../../audit/cli-support.js';
 import { buildReview, renderReviewHtml, renderReviewText } from '../../audit/review.js';
 
 export const summary = 'access-review report for one principal: targets, tables, masked columns, approvals, unused grants';
 
 const USAGE = `usage: warden review --principal NAME [--since WHEN] [--until WHEN] [--granted T1,T2,…]
-                    [--format text|json|html] [--out FILE] [--data-dir DIR]
+                    [--format text|json|html] [--out FILE] [--data-dir DIR | --config FILE]
 
   --principal  policy principal name, or the token's subject, app id or object id
   --since      start of the period (default 30d); WHEN is 30d, 12h, 2w, now, or an ISO date/time
@@ -17,7 +17,8 @@ const USAGE = `usage: warden review --principal NAME [--since WHEN] [--until WHE
                candidates for revocation
   --format     text (default), json, or html (a standalone page)
   --out        write the report to FILE instead of standard output
-  --data-dir   warden's data directory (default ${DEFAULT_DATA_DIR})`;
+  --data-dir   warden's data directory (default ${DEFAULT_DATA_DIR})
+  --config     read the data directory and transcript settings from warden's configuration`;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand('review', USAGE, async () => {
@@ -29,6 +30,7 @@ export async function run(args: string[]): Promise<number> {
       format: { type: 'string' },
       out: { type: 'string' },
       'data-dir': { type: 'string' },
+      config: { type: 'string', short: 'c' },
     });
     if (values.help) {
       writeOut(USAGE);
@@ -41,8 +43,11 @@ export async function run(args: string[]): Promise<number> {
     const since = parseWhen(values.since ?? '30d', now, '--since');
     const until = parseWhen(values.until ?? 'now', now, '--until');
     if (since > until) throw new UsageError('--since is after --until');
-    const granted = values.granted?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
-    const report = await buildReview(transcriptDir(values['data-dir']), {
+    const where = await transcriptLocation(values);
+    const granted =
+      values.granted?.split(',').map((t) => t.trim()).filter((t) => t.length > 0) ??
+      (where.config ? grantedTargets(where.config, values.principal) : undefined);
+    const report = await buildReview(where.dir, {
       principal: values.principal,
       since,
       until,

@@ -1,7 +1,7 @@
 // `warden sessions list`: the sessions in the transcript store, filtered by principal, target,
 // time, table touched and verdict.
 
-import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptDir, UsageError, writeOut } from '../../audit/cli-support.js';
+import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { listSessions, type SessionFilter, type SessionSummary } from '../../audit/reader.js';
 import { printable, shorten, textTable } from '../../audit/text.js';
 import { VERDICTS } from '../../audit/types.js';
@@ -9,14 +9,15 @@ import { VERDICTS } from '../../audit/types.js';
 export const summary = 'list recorded sessions (filter by principal, target, time, table, verdict)';
 
 const USAGE = `usage: warden sessions list [--principal NAME] [--target NAME] [--since WHEN] [--until WHEN]
-                           [--table NAME] [--verdict allow|deny|hold|mask] [--format text|json] [--data-dir DIR]
+                           [--table NAME] [--verdict allow|deny|hold|mask] [--format text|json] [--data-dir DIR | --config FILE]
 
   --principal   policy principal name, or the token's subject, app id or object id
   --target      target name
   --since/--until  sessions active in that window; WHEN is 30d, 12h, 45m, 2w, now, or an ISO date/time
   --table       sessions whose statements touched this table ("customers" matches "public.customers")
   --verdict     sessions with at least one statement of this verdict
-  --data-dir    warden's data directory (default ${DEFAULT_DATA_DIR})`;
+  --data-dir    warden's data directory (default ${DEFAULT_DATA_DIR})
+  --config      read the data directory and transcript settings from warden's configuration`;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand('sessions', USAGE, async () => {
@@ -29,6 +30,7 @@ export async function run(args: string[]): Promise<number> {
       verdict: { type: 'string' },
       format: { type: 'string' },
       'data-dir': { type: 'string' },
+      config: { type: 'string', short: 'c' },
     });
     if (values.help) {
       writeOut(USAGE);
@@ -46,7 +48,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.table !== undefined) filter.table = values.table;
     if (values.verdict !== undefined) filter.verdict = oneOf(values.verdict, VERDICTS, '--verdict', 'allow');
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
-    const sessions = await listSessions(transcriptDir(values['data-dir']), filter);
+    const sessions = await listSessions((await transcriptLocation(values)).dir, filter);
     writeOut(format === 'json' ? JSON.stringify(sessions, null, 2) : renderSessions(sessions));
     return 0;
   });

@@ -5,6 +5,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DevIssuerConfig } from '../../config/types.js';
+import { ConfigError, loadConfig } from '../../config/load.js';
+import { devIssuerUrl } from '../../config/sections/identity.js';
 import {
   DEFAULT_DEV_AUDIENCE,
   DEFAULT_DEV_ISSUER_URL,
@@ -38,6 +40,7 @@ options:
   --issuer <url>        issuer URL (default ${DEFAULT_DEV_ISSUER_URL})
   --key-file <path>     issuer private key, created if absent (default <data dir>/keys/dev-issuer.pem)
   --data-dir <dir>      warden data directory (default ${DEFAULT_DATA_DIR})
+  -c, --config <file>   take the issuer, key file, audience and tenant from warden's configuration
   --json                print {"token", "expires_at", "claims"} instead of the bare token
   -h, --help            show this help`;
 
@@ -57,6 +60,7 @@ export interface MintFlags {
   issuer?: string;
   keyFile?: string;
   dataDir?: string;
+  config?: string;
   json: boolean;
   help: boolean;
 }
@@ -97,6 +101,7 @@ export function parseMintFlags(args: string[]): MintFlags {
         issuer: { type: 'string' },
         'key-file': { type: 'string' },
         'data-dir': { type: 'string' },
+        config: { type: 'string', short: 'c' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -119,6 +124,7 @@ export function parseMintFlags(args: string[]): MintFlags {
   if (values.issuer !== undefined) flags.issuer = values.issuer;
   if (values['key-file'] !== undefined) flags.keyFile = values['key-file'];
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
+  if (values.config !== undefined) flags.config = values.config;
   return flags;
 }
 
@@ -154,6 +160,21 @@ export async function mintDevToken(config: DevIssuerLoadConfig, opts: MintOption
   return { ...(await issuer.mintWithClaims(opts)), keyGenerated: issuer.keyGenerated };
 }
 
+/** The dev issuer section of a configuration file, with its issuer URL worked out as warden does. */
+async function devIssuerFromConfigFile(path: string): Promise<Partial<DevIssuerConfig>> {
+  let cfg;
+  try {
+    cfg = await loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`invalid configuration:\n${err.message}`);
+    throw err;
+  }
+  const dev = cfg.identity.devIssuer;
+  if (!dev?.enabled) throw new UsageError(`${path} does not enable identity.dev_issuer`);
+  const issuer = dev.issuer ?? (cfg.listen.admin ? devIssuerUrl(cfg.listen.admin) : undefined);
+  return { ...dev, ...(issuer ? { issuer } : {}) };
+}
+
 export interface CommandIO {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
@@ -178,7 +199,7 @@ export async function run(args: string[], io: CommandIO = process): Promise<numb
       io.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    config = devIssuerConfigFromFlags(flags);
+    config = devIssuerConfigFromFlags(flags, flags.config !== undefined ? await devIssuerFromConfigFile(flags.config) : undefined);
     opts = mintOptionsFromFlags(flags);
     json = flags.json;
   } catch (err) {
