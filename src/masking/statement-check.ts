@@ -24,7 +24,7 @@ export interface Finding {
 
 export interface StatementCheck {
   verdict: MaskVerdict;
-  /** The statement reads or steers by protected data (for side-channel scrubbing). */
+  /** The statement reads or steers by protected data, or may run code that does (for side-channel scrubbing). */
   touched: boolean;
   findings: Finding[];
 }
@@ -70,7 +70,8 @@ export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefi
     if (c.unresolved.length > 0) every(concern, `${unresolved} (${c.unresolved[0]})`);
     return c.rules.size > 0 || c.unresolved.length > 0;
   };
-  let touched = false;
+  // A statement that may write can fire triggers and run functions that read anything.
+  let touched = stmt !== undefined && !stmt.readOnly;
   const snap = ctx.catalog.current();
   if (!stmt || !snap) {
     const why = !stmt ? 'the statement could not be parsed: treated as touching every protected column' : 'the catalog of the target is being read again after DDL; retry the statement';
