@@ -1,0 +1,451 @@
+// Test support for the SQL Server stand-in: a stand-in over a database of its own (the shop
+// schema and rows, loaded fresh), the scenario every TDS client runs, what node-postgres reads
+// for the same rows, a recording TCP proxy and a pcap writer (for tshark).
+
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import pg from 'pg';
+import { Connection, Request, TYPES } from 'tedious';
+import { seedShop } from '../../src/embedded/seed.js';
+import { type SqlServerStandIn, type StandInOptions, startSqlServerStandIn } from '../../fixtures/sqlserver-standin/index.js';
+import { testPostgres } from '../helpers/pg-env.js';
+
+export const LOGIN = { user: 'standin_tester', password: 'Standin-pw-1' } as const;
+
+export interface StandInHarness {
+  readonly standin: SqlServerStandIn;
+  readonly port: number;
+  /** The PostgreSQL database behind the stand-in (superuser URL). */
+  readonly pgUrl: string;
+  stop(): Promise<void>;
+}
+
+export function superuserUrl(database = 'postgres'): string {
+  const p = testPostgres();
+  return `postgres://postgres:${encodeURIComponent(p.superuserPassword)}@${p.host}:${p.port}/${database}`;
+}
+
+/** A stand-in over database `standin_<name>`, freshly loaded with the shop schema and rows. */
+export async function startStandIn(name: string, extra: Partial<StandInOptions> = {}): Promise<StandInHarness> {
+  const p = testPostgres();
+  const database = `standin_${name}`;
+  await seedShop(superuserUrl(), database);
+  const standin = await startSqlServerStandIn({
+    postgres: { host: p.host, port: p.port, user: 'postgres', password: p.superuserPassword, database },
+    logins: [LOGIN],
+    tls: 'self-signed',
+    ...extra,
+  });
+  return {
+    standin,
+    port: standin.port,
+    pgUrl: superuserUrl(database),
+    stop: () => standin.stop(),
+  };
+}
+
+/** Rows as PostgreSQL's text (no type parsing), the way the stand-in reads them too. */
+export async function pgRows(url: string, sql: string, values: unknown[] = []): Promise<(string | null)[][]> {
+  const c = new pg.Client({ connectionString: url, options: '-c TimeZone=UTC -c DateStyle=ISO,YMD' });
+  await c.connect();
+  try {
+    const r = await c.query({ text: sql, values, rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
+    return r.rows as (string | null)[][];
+  } finally {
+    await c.end();
+  }
+}
+
+/** The first column of the first row, as text. */
+export async function pgScalar(url: string, sql: string, values: unknown[] = []): Promise<string | null> {
+  return (await pgRows(url, sql, values))[0]?.[0] ?? null;
+}
+
+/** The queries every client runs, with how to read the expected answer from PostgreSQL. */
+export const SCENARIO = {
+  selectAll: 'SELECT * FROM customers ORDER BY id',
+  twoResults:
+    'SELECT id, full_name, email FROM customers WHERE id <= 3 ORDER BY id; ' +
+    'SELECT COUNT(*) AS n, SUM(salary) AS total_salary, MAX(balance) AS max_balance FROM customers',
+  twoResultsPg: [
+    'SELECT id, full_name, email FROM customers WHERE id <= 3 ORDER BY id',
+    'SELECT count(*), sum(salary), max(balance) FROM customers',
+  ],
+  divideByZero: 'SELECT 1/0 AS boom',
+  invalidObject: 'SELECT * FROM no_such_table',
+  print: "PRINT 'hello from print'",
+  rollbackEmail: 'rolled-back@example.com',
+  executeSqlOutput: {
+    statement: "SET @cnt = (SELECT COUNT(*) FROM customers WHERE salary > @min); SET @label = N'over ' + CAST(@min AS nvarchar(20))",
+    params: '@min decimal(12, 2), @cnt int OUTPUT, @label nvarchar(4000) OUTPUT',
+    min: '100000.50',
+    pg: 'SELECT count(*) FROM customers WHERE salary > 100000.50',
+  },
+  executeSqlRows: {
+    statement: 'SELECT id, full_name, ssn, salary FROM customers WHERE id = @id OR full_name = @name ORDER BY id',
+    params: '@id int, @name nvarchar(40)',
+    id: 2,
+    name: 'Hana 花子 Dummy',
+    pg: "SELECT id, full_name, ssn, salary FROM customers WHERE id = 2 OR full_name = 'Hana 花子 Dummy' ORDER BY id",
+  },
+  procedure: { minRank: 1000, status: 7, pg: 'SELECT count(*) FROM customers WHERE is_active AND rank >= 1000' },
+  prepared: {
+    pg: (n: number) => `SELECT id, full_name, email FROM customers WHERE id <= ${n} ORDER BY id`,
+  },
+  large: "SELECT REPLICATE(CAST(N'ab' AS nvarchar(max)), 50000) AS long_text, notes FROM customers WHERE id = 2",
+  largePg: "SELECT repeat('ab', 50000), notes FROM customers WHERE id = 2",
+  sleep: 'SELECT 1 AS slept FROM (SELECT pg_sleep(30) AS x) s',
+} as const;
+
+/** PostgreSQL queries still running on the stand-in's connections to `database` (besides ours). */
+export async function runningStandInQueries(database: string): Promise<string[]> {
+  const rows = await pgRows(
+    superuserUrl(),
+    `SELECT query FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND application_name LIKE 'sqlserver-standin%'`,
+    [database],
+  );
+  return rows.map((r) => r[0] ?? '');
+}
+
+export async function waitFor(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+// ---------------------------------------------------------------------------------------------
+// recording proxy and pcap writer
+
+export interface RecordedChunk {
+  readonly fromClient: boolean;
+  readonly data: Buffer;
+}
+
+export interface RecordingProxy {
+  readonly port: number;
+  readonly connections: RecordedChunk[][];
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to `target` that keeps every chunk of every connection, in order. */
+export async function recordingProxy(target: number): Promise<RecordingProxy> {
+  const connections: RecordedChunk[][] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const log: RecordedChunk[] = [];
+    connections.push(log);
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.on('data', (d: Buffer) => {
+      log.push({ fromClient: true, data: Buffer.from(d) });
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      log.push({ fromClient: false, data: Buffer.from(d) });
+      client.write(d);
+    });
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const MAX_SEGMENT = 16_000;
+
+/**
+ * Writes the recorded connections as a classic pcap (Ethernet, IPv4 127.0.0.1, TCP with a
+ * handshake and correct sequence numbers; checksums left 0, which tshark does not verify by
+ * default). Each connection gets client port 40000+i; the server port is `serverPort`.
+ */
+export function writePcap(path: string, connections: readonly (readonly RecordedChunk[])[], serverPort: number): void {
+  const frames: Buffer[] = [];
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(262144, 16);
+  header.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
+  frames.push(header);
+  let t = 1_700_000_000_000_000; // microseconds
+  const frame = (fromClient: boolean, clientPort: number, seq: number, ack: number, flags: number, payload: Buffer): void => {
+    const tcp = Buffer.alloc(20);
+    tcp.writeUInt16BE(fromClient ? clientPort : serverPort, 0);
+    tcp.writeUInt16BE(fromClient ? serverPort : clientPort, 2);
+    tcp.writeUInt32BE(seq >>> 0, 4);
+    tcp.writeUInt32BE(ack >>> 0, 8);
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    tcp.writeUInt16BE(65535, 14);
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(20 + 20 + payload.length, 2);
+    ip[8] = 64;
+    ip[9] = 6;
+    Buffer.from([127, 0, 0, 1]).copy(ip, 12);
+    Buffer.from([127, 0, 0, 1]).copy(ip, 16);
+    const eth = Buffer.alloc(14);
+    eth.writeUInt16BE(0x0800, 12);
+    const packet = Buffer.concat([eth, ip, tcp, payload]);
+    const rec = Buffer.alloc(16);
+    t += 100;
+    rec.writeUInt32LE(Math.floor(t / 1_000_000), 0);
+    rec.writeUInt32LE(t % 1_000_000, 4);
+    rec.writeUInt32LE(packet.length, 8);
+    rec.writeUInt32LE(packet.length, 12);
+    frames.push(rec, packet);
+  };
+  const SYN = 0x02;
+  const ACK = 0x10;
+  const PSH = 0x08;
+  const FIN = 0x01;
+  connections.forEach((chunks, i) => {
+    const port = 40000 + i;
+    let cseq = 1000;
+    let sseq = 5000;
+    frame(true, port, cseq, 0, SYN, Buffer.alloc(0));
+    frame(false, port, sseq, cseq + 1, SYN | ACK, Buffer.alloc(0));
+    cseq++;
+    sseq++;
+    frame(true, port, cseq, sseq, ACK, Buffer.alloc(0));
+    for (const c of chunks) {
+      for (let off = 0; off < c.data.length; off += MAX_SEGMENT) {
+        const part = c.data.subarray(off, off + MAX_SEGMENT);
+        if (c.fromClient) {
+          frame(true, port, cseq, sseq, ACK | PSH, part);
+          cseq += part.length;
+        } else {
+          frame(false, port, sseq, cseq, ACK | PSH, part);
+          sseq += part.length;
+        }
+      }
+    }
+    frame(true, port, cseq, sseq, FIN | ACK, Buffer.alloc(0));
+    frame(false, port, sseq, cseq + 1, FIN | ACK, Buffer.alloc(0));
+  });
+  writeFileSync(path, Buffer.concat(frames));
+}
+
+// ---------------------------------------------------------------------------------------------
+// tedious
+
+export interface TediousConnectOptions {
+  readonly port: number;
+  readonly encrypt: boolean | 'strict';
+  /** The stand-in's certificate: verified for 'strict' (tedious checks it there). */
+  readonly ca?: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
+  readonly database?: string;
+  readonly tdsVersion?: string;
+}
+
+export interface TediousSet {
+  readonly columns: string[];
+  readonly rows: unknown[][];
+}
+
+export interface TediousResult {
+  readonly sets: TediousSet[];
+  readonly error?: { readonly number: number; readonly message: string };
+  readonly infos: { readonly number: number; readonly message: string }[];
+  readonly outputs: Record<string, unknown>;
+  readonly returnStatus?: number;
+  /** The row count tedious reports for the request (undefined under SET NOCOUNT ON). */
+  readonly rowCount?: number;
+}
+
+export interface TediousSession {
+  readonly connection: Connection;
+  batch(sql: string): Promise<TediousResult>;
+  execSql(sql: string, params: readonly TediousParam[]): Promise<TediousResult>;
+  procedure(name: string, params: readonly TediousParam[]): Promise<TediousResult>;
+  close(): Promise<void>;
+}
+
+export interface TediousParam {
+  readonly name: string;
+  readonly type: keyof typeof TYPES;
+  readonly value: unknown;
+  readonly output?: boolean;
+  readonly options?: Record<string, unknown>;
+}
+
+export async function tedious(o: TediousConnectOptions): Promise<TediousSession> {
+  const authentication = o.token
+    ? { type: 'azure-active-directory-access-token' as const, options: { token: o.token } }
+    : { type: 'default' as const, options: { userName: o.user ?? LOGIN.user, password: o.password ?? LOGIN.password } };
+  const connection = new Connection({
+    server: '127.0.0.1',
+    authentication,
+    options: {
+      port: o.port,
+      database: o.database ?? 'shop',
+      encrypt: o.encrypt,
+      trustServerCertificate: true,
+      ...(o.ca ? { cryptoCredentialsDetails: { ca: o.ca } } : {}),
+      ...(o.tdsVersion ? { tdsVersion: o.tdsVersion } : {}),
+      connectTimeout: 15_000,
+      requestTimeout: 60_000,
+    },
+  } as ConstructorParameters<typeof Connection>[0]);
+  await new Promise<void>((resolve, reject) => {
+    connection.once('connect', (err) => (err ? reject(err) : resolve()));
+    connection.connect();
+  });
+  let infos: { number: number; message: string }[] = [];
+  connection.on('infoMessage', (i: { number: number; message: string }) => infos.push({ number: i.number, message: i.message }));
+  const run = (request: Request, start: (r: Request) => void): Promise<TediousResult> =>
+    new Promise((resolve) => {
+      infos = [];
+      const sets: TediousSet[] = [];
+      const outputs: Record<string, unknown> = {};
+      let returnStatus: number | undefined;
+      request.on('columnMetadata', (cols: { colName: string }[] | Record<string, { colName: string }>) => {
+        const list = Array.isArray(cols) ? cols : Object.values(cols);
+        sets.push({ columns: list.map((c) => c.colName), rows: [] });
+      });
+      request.on('row', (cols: { value: unknown }[]) => sets[sets.length - 1]!.rows.push(cols.map((c) => c.value)));
+      request.on('returnValue', (name: string, value: unknown) => (outputs[name] = value));
+      request.on('doneProc', (_rc: number | undefined, _more: boolean, status: number) => (returnStatus = status));
+      (request as unknown as { callback: (err?: Error & { number?: number }, rowCount?: number) => void }).callback = (err, rowCount) => {
+        resolve({
+          sets,
+          ...(rowCount !== undefined ? { rowCount } : {}),
+          infos,
+          outputs,
+          ...(returnStatus !== undefined ? { returnStatus } : {}),
+          ...(err ? { error: { number: err.number ?? -1, message: err.message } } : {}),
+        });
+      };
+      start(request);
+    });
+  const addParams = (r: Request, params: readonly TediousParam[]): void => {
+    for (const p of params) {
+      const type = TYPES[p.type] as Parameters<Request['addParameter']>[1];
+      if (p.output) r.addOutputParameter(p.name, type, p.value, p.options);
+      else r.addParameter(p.name, type, p.value, p.options);
+    }
+  };
+  return {
+    connection,
+    batch: (sql) => run(new Request(sql, () => undefined), (r) => connection.execSqlBatch(r)),
+    execSql: (sql, params) =>
+      run(new Request(sql, () => undefined), (r) => {
+        addParams(r, params);
+        connection.execSql(r);
+      }),
+    procedure: (name, params) =>
+      run(new Request(name, () => undefined), (r) => {
+        addParams(r, params);
+        connection.callProcedure(r);
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        connection.once('end', () => resolve());
+        connection.close();
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// what each client should show for PostgreSQL's values
+
+export type ValueKind = 'int' | 'bigint' | 'text' | 'numeric' | 'float' | 'date' | 'timestamp' | 'timestamptz' | 'bool' | 'bytea' | 'uuid';
+
+/** The shop's customers columns, in order. */
+export const CUSTOMER_KINDS: readonly ValueKind[] = [
+  'int', 'text', 'text', 'text', 'text', 'numeric', 'numeric', 'date', 'timestamp', 'timestamptz', 'bool', 'text',
+  'bytea', 'uuid', 'float', 'int', 'bigint',
+];
+
+export const CUSTOMER_COLUMNS = [
+  'id', 'full_name', 'email', 'ssn', 'card_number', 'salary', 'balance', 'birth_date', 'created_at', 'last_login',
+  'is_active', 'notes', 'avatar', 'external_id', 'score', 'rank', 'big',
+];
+
+export type ClientKind = 'tedious' | 'jtds' | 'tsql';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** FreeTDS's default date format: "Sep  7 1953 12:00AM" (minutes, truncated). */
+function freetdsDate(text: string): string {
+  const m = /^(\d{4})-(\d\d)-(\d\d)(?: (\d\d):(\d\d))?/.exec(text)!;
+  const hour = Number(m[4] ?? 0);
+  const h12 = hour % 12 === 0 ? 12 : hour % 12;
+  return `${MONTHS[Number(m[2]) - 1]} ${String(Number(m[3])).padStart(2, ' ')} ${m[1]} ${String(h12).padStart(2, '0')}:${m[5] ?? '00'}${hour < 12 ? 'AM' : 'PM'}`;
+}
+
+/** 'YYYY-MM-DD hh:mm:ss[.ffffff]' with the fraction as 7 digits (SQL Server's datetime2(7) text). */
+function sevenDigits(text: string): string {
+  const m = /^(\S+ \d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(text)!;
+  return `${m[1]}.${(m[2] ?? '').padEnd(7, '0')}${m[3]}`;
+}
+
+/** What `client` returns for PostgreSQL's text `v` of kind `k`, in comparable form (see comparable()). */
+export function expectedValue(client: ClientKind, k: ValueKind, v: string | null): unknown {
+  if (v === null) return client === 'tsql' ? 'NULL' : null;
+  switch (k) {
+    case 'int':
+      return client === 'tedious' ? Number(v) : v;
+    case 'bigint':
+    case 'text':
+      return v;
+    case 'numeric':
+    case 'float':
+      return Number(v);
+    case 'bool':
+      return client === 'tsql' ? (v === 't' ? '1' : '0') : v === 't';
+    case 'bytea':
+      return v.slice(2);
+    case 'uuid':
+      return v.toUpperCase();
+    case 'date':
+      if (client === 'tedious') return `${v}T00:00:00.000Z`;
+      return client === 'tsql' ? freetdsDate(v) : v;
+    case 'timestamp':
+    case 'timestamptz': {
+      if (client === 'tsql') return freetdsDate(v);
+      if (client === 'jtds') {
+        const t = sevenDigits(v.replace(/\+00$/, ''));
+        return k === 'timestamptz' ? `${t} +00:00` : t;
+      }
+      const m = /^(\S+) (\d\d:\d\d:\d\d)(?:\.(\d+))?/.exec(v)!;
+      return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(3, '0').slice(0, 3)}Z`;
+    }
+  }
+}
+
+/** A client's value in the form expectedValue() produces. */
+export function comparable(k: ValueKind, v: unknown): unknown {
+  if (v === null || v === undefined) return v ?? null;
+  if (v instanceof Date) return v.toISOString();
+  if (Buffer.isBuffer(v)) return v.toString('hex');
+  if ((k === 'numeric' || k === 'float') && typeof v === 'string' && v !== 'NULL') return Number(v);
+  if (k === 'bytea' && typeof v === 'string') return v.replace(/^0x/i, '').toLowerCase();
+  if (k === 'uuid' && typeof v === 'string') return v.toUpperCase();
+  return v;
+}
+
+export function expectedRows(client: ClientKind, kinds: readonly ValueKind[], rows: readonly (readonly (string | null)[])[]): unknown[][] {
+  return rows.map((r) => r.map((v, i) => expectedValue(client, kinds[i]!, v)));
+}
+
+export function comparableRows(kinds: readonly ValueKind[], rows: readonly (readonly unknown[])[]): unknown[][] {
+  return rows.map((r) => r.map((v, i) => comparable(kinds[i]!, v)));
+}
