@@ -34,6 +34,7 @@ import {
   TDS_VERSION,
   isSupportedVersion,
   type Login7,
+  type Message,
   type Prelogin,
 } from '../../protocols/tds/index.js';
 import { ProtocolError } from '../../protocols/errors.js';
@@ -104,6 +105,8 @@ export class TdsClientSession {
   encryption: TdsEncryption = 'none';
   private tlsInfo: TlsSessionInfo | undefined;
   private login: Login7 | undefined;
+  /** A LOGIN7 that came without PRELOGIN. */
+  private earlyLogin: Message | undefined;
   principal: Principal | undefined;
   target: TdsTargetConfig | undefined;
   private relay: TdsRelay | undefined;
@@ -157,10 +160,16 @@ export class TdsClientSession {
       this.encryption = 'strict';
       this.state = 'prelogin';
     }
-    const reader = new TdsMessageReader(this.socket, { packetSize: MAX_PACKET_SIZE, maxMessageSize: MAX_PRELOGIN });
+    const reader = new TdsMessageReader(this.socket, { packetSize: MAX_PACKET_SIZE, maxMessageSize: LOGIN7_MAX_LENGTH });
     const msg = await reader.next(deadline);
     if (!reader.detach()) throw new ProtocolError('data sent after PRELOGIN before its answer');
+    if (msg.type === PACKET_TYPE.LOGIN7 && this.encryption === 'none') {
+      // TDS 7.1 clients may log in without PRELOGIN (jTDS with ssl=off): no encryption, then.
+      this.earlyLogin = msg;
+      return;
+    }
     if (msg.type !== PACKET_TYPE.PRELOGIN) throw new ProtocolError(`expected PRELOGIN, got packet type 0x${msg.type.toString(16)}`);
+    if (msg.payload.length > MAX_PRELOGIN) throw new ProtocolError(`PRELOGIN of ${msg.payload.length} bytes`);
     const prelogin = decodePrelogin(msg.payload);
     const answer = this.answerPrelogin(prelogin);
     this.socket.write(packetize(PACKET_TYPE.TABULAR_RESULT, encodePrelogin(answer), DEFAULT_PACKET_SIZE));
@@ -205,9 +214,13 @@ export class TdsClientSession {
 
   private async readLogin(deadline: number): Promise<Login7> {
     this.state = 'login';
-    const reader = new TdsMessageReader(this.socket, { packetSize: MAX_PACKET_SIZE, maxMessageSize: LOGIN7_MAX_LENGTH });
-    const msg = await reader.next(deadline);
-    const clean = reader.detach();
+    let msg = this.earlyLogin;
+    let clean = true;
+    if (!msg) {
+      const reader = new TdsMessageReader(this.socket, { packetSize: MAX_PACKET_SIZE, maxMessageSize: LOGIN7_MAX_LENGTH });
+      msg = await reader.next(deadline);
+      clean = reader.detach();
+    }
     if (this.encryption === 'login-only') {
       // Login-only encryption: the rest of the session is plaintext on the TCP socket.
       this.adapter?.detach();
