@@ -87,6 +87,8 @@ const TLS_HANDSHAKE_RECORD = 0x16;
 const MAX_PRELOGIN = 4096;
 /** The version warden announces in PRELOGIN (the target's comes in LOGINACK). */
 const WARDEN_VERSION = { major: 16, minor: 0, build: 0, subBuild: 0 };
+/** The longest password FreeTDS sends (it cuts every LOGIN7 string there). */
+const FREETDS_PASSWORD_LIMIT = 128;
 /** Cap on one token of a response while relaying (PLP values are checked as they grow). */
 const MAX_TOKEN_BYTES = 256 * 1024 * 1024;
 
@@ -274,7 +276,11 @@ export class TdsClientSession {
       identity = await this.deps.verifier.verify(token);
     } catch (err) {
       if (err instanceof AuthError) {
-        throw new TdsRefusal(loginFailed(user, `token rejected: ${err.reason}`), { reason: err.reason, detail: err.detail }, err.reason);
+        // FreeTDS (and drivers built on it) cut every LOGIN7 string, the password too, to 128
+        // characters: no access token fits. Say so rather than leave "malformed token" unexplained.
+        const cut = token === login.password && token.length === FREETDS_PASSWORD_LIMIT && err.reason === 'malformed token';
+        const reason = cut ? `token rejected: ${err.reason} (the password arrived cut to ${FREETDS_PASSWORD_LIMIT} characters, as FreeTDS sends it; use a driver that sends the whole access token)` : `token rejected: ${err.reason}`;
+        throw new TdsRefusal(loginFailed(user, reason), { reason: err.reason, detail: err.detail, ...(cut ? { truncatedPassword: true } : {}) }, err.reason);
       }
       throw err;
     }

@@ -196,7 +196,13 @@ export async function rawConnect(port: number): Promise<RawTds> {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
+  return rawConnectOn(socket);
+}
+
+/** A raw TDS client on a connected socket (e.g. back in plaintext after login-only TLS). */
+export async function rawConnectOn(socket: net.Socket): Promise<RawTds> {
   socket.on('error', () => undefined);
+  socket.resume();
   const assembler = new MessageAssembler({ packetSize: MAX_PACKET_SIZE });
   const queue: Message[] = [];
   const waiters: ((m: Message | undefined) => void)[] = [];

@@ -3,8 +3,10 @@
 // closes; ATTENTION through warden cancels a running statement.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  decodePrelogin,
   decodeTokens,
   DONE_STATUS,
+  packetize,
   encodeLogin7,
   encodePrelogin,
   encodeRpcRequest,
@@ -17,6 +19,7 @@ import {
   type Message,
   type Token,
 } from '../../protocols/tds/index.js';
+import { connectPreloginTls } from '../../src/tds/tls.js';
 import {
   batch,
   closeTedious,
@@ -24,6 +27,7 @@ import {
   login7,
   query,
   rawConnect,
+  rawConnectOn,
   rawLogin,
   startTdsHarness,
   tediousConfig,
@@ -161,6 +165,39 @@ describe('ATTENTION', () => {
     const rows = tokensOf(await raw.next()).filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW');
     expect(rows.map((r) => (r as unknown as { values: unknown[] }).values)).toEqual([[42]]);
     expect(h.tw.warden.metrics.cancelsTotal.get({ protocol: 'tds', result: 'forwarded' })).toBeGreaterThan(0);
+    raw.socket.destroy();
+  });
+});
+
+describe('login-only encryption (ENCRYPT_OFF), with plaintext tokens refused', () => {
+  let strict: TdsHarness;
+  beforeAll(async () => {
+    strict = await startTdsHarness();
+  });
+  afterAll(async () => {
+    await strict?.stop();
+  });
+
+  it('reads LOGIN7 through TLS in PRELOGIN packets, then serves the session in plaintext', async () => {
+    const raw = await rawConnect(strict.port);
+    raw.send(PACKET_TYPE.PRELOGIN, encodePrelogin({ version: { major: 1, minor: 0, build: 0, subBuild: 0 }, encryption: ENCRYPTION.ENCRYPT_OFF }));
+    // The PRELOGIN answer: login-only encryption.
+    const answer = await raw.next();
+    expect(decodePrelogin(answer.payload).encryption).toBe(ENCRYPTION.ENCRYPT_OFF);
+    // The raw client's data listener must not see the handshake: hand the socket to a TLS client.
+    raw.socket.removeAllListeners('data');
+    const target = { name: 'w', protocol: 'tds' as const, host: 'localhost', port: strict.port, database: 'shop', tls: { mode: 'verify-full' as const, ca: strict.tw.ca }, connectTimeout: 5000 };
+    const { secure, adapter } = await connectPreloginTls(raw.socket, target, Date.now() + 5000);
+    secure.write(packetize(PACKET_TYPE.LOGIN7, encodeLogin7(login7(await strict.tw.token())), 4096));
+    // After LOGIN7 both sides drop TLS: the login response comes in plaintext.
+    adapter.detach();
+    secure.destroy();
+    const plain = await rawConnectOn(raw.socket);
+    const tokens = tokensOf(await plain.next());
+    expect(tokens.some((t) => t.kind === 'LOGINACK')).toBe(true);
+    plain.send(PACKET_TYPE.SQL_BATCH, batch('SELECT COUNT(*) AS n FROM customers'));
+    const rows = tokensOf(await plain.next()).filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW');
+    expect(rows.map((r) => (r as unknown as { values: unknown[] }).values)).toEqual([[20]]);
     raw.socket.destroy();
   });
 });
