@@ -433,7 +433,7 @@ export function expectedValue(client: ClientKind, k: ValueKind, v: string | null
 
 /** A client's value in the form expectedValue() produces. */
 export function comparable(k: ValueKind, v: unknown): unknown {
-  if (v === null || v === undefined) return v ?? null;
+  if (v === null || v === undefined || v === 'NULL') return v ?? null;
   if (v instanceof Date) return v.toISOString();
   if (Buffer.isBuffer(v)) return v.toString('hex');
   if ((k === 'numeric' || k === 'float') && typeof v === 'string' && v !== 'NULL') return Number(v);
