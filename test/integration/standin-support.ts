@@ -7,6 +7,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { Connection, Request, TYPES } from 'tedious';
 import { seedShop } from '../../src/embedded/seed.js';
+import { MAX_PACKET_SIZE, type Message, MessageAssembler } from '../../protocols/tds/index.js';
 import { type SqlServerStandIn, type StandInOptions, startSqlServerStandIn } from '../../fixtures/sqlserver-standin/index.js';
 import { testPostgres } from '../helpers/pg-env.js';
 
@@ -25,15 +26,18 @@ export function superuserUrl(database = 'postgres'): string {
   return `postgres://postgres:${encodeURIComponent(p.superuserPassword)}@${p.host}:${p.port}/${database}`;
 }
 
-/** A stand-in over database `standin_<name>`, freshly loaded with the shop schema and rows. */
-export async function startStandIn(name: string, extra: Partial<StandInOptions> = {}): Promise<StandInHarness> {
+/**
+ * A stand-in over database `standin_<name>`, freshly loaded with the shop schema and rows; with
+ * a self-signed certificate unless `withTls` is false (then it answers ENCRYPT_NOT_SUP).
+ */
+export async function startStandIn(name: string, extra: Partial<StandInOptions> = {}, withTls = true): Promise<StandInHarness> {
   const p = testPostgres();
   const database = `standin_${name}`;
   await seedShop(superuserUrl(), database);
   const standin = await startSqlServerStandIn({
     postgres: { host: p.host, port: p.port, user: 'postgres', password: p.superuserPassword, database },
     logins: [LOGIN],
-    tls: 'self-signed',
+    ...(withTls ? { tls: 'self-signed' as const } : {}),
     ...extra,
   });
   return {
@@ -448,4 +452,68 @@ export function expectedRows(client: ClientKind, kinds: readonly ValueKind[], ro
 
 export function comparableRows(kinds: readonly ValueKind[], rows: readonly (readonly unknown[])[]): unknown[][] {
   return rows.map((r) => r.map((v, i) => comparable(kinds[i]!, v)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// a raw TDS client: bytes in, whole server messages out
+
+export class RawTds {
+  private readonly assembler = new MessageAssembler({ packetSize: MAX_PACKET_SIZE });
+  private readonly messages: Message[] = [];
+  private waiting: (() => void) | undefined;
+  private ended = false;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.assembler.push(d);
+      for (let m = this.assembler.nextMessage(); m; m = this.assembler.nextMessage()) this.messages.push(m);
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(port: number): Promise<RawTds> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new RawTds(s)));
+      s.once('error', reject);
+    });
+  }
+
+  send(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next whole message from the server (rejects on timeout or when the server hangs up). */
+  async next(timeoutMs = 15_000): Promise<Message> {
+    const until = Date.now() + timeoutMs;
+    while (this.messages.length === 0) {
+      if (this.ended) throw new Error('the server closed the connection');
+      const left = until - Date.now();
+      if (left <= 0) throw new Error('no message from the server in time');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiting = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.waiting = undefined;
+    }
+    return this.messages.shift()!;
+  }
+
+  /** True once the server has closed the connection. */
+  async closedByServer(timeoutMs = 5000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (!this.ended && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    return this.ended;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }
