@@ -25,6 +25,8 @@ import type { SessionServices } from './services.js';
 import { initSqlParser } from './sql/parser.js';
 import { startApprovals, type Approvals } from './approvals/start.js';
 import type { AdminServer } from './admin/server.js';
+import { createMaskingEngine } from './masking/engine.js';
+import type { MaskingEngine } from './masking/types.js';
 
 export interface WardenServer {
   config: WardenConfig;
@@ -210,14 +212,21 @@ async function startServices(
     await store?.close();
     throw err;
   }
+  let masking: MaskingEngine | undefined;
+  if (config.masking) {
+    await initSqlParser();
+    masking = createMaskingEngine({ masking: config.masking, targets: config.targets });
+    logger.info({ rules: config.masking.rules.length }, 'masking ready');
+  }
   return {
     instanceId,
     recorders: store,
     transcripts: t,
     policy: approvals?.policy,
     approvals: approvals?.service,
-    masking: undefined,
+    masking,
     close: async () => {
+      await masking?.close();
       await approvals?.close();
       await store?.close();
     },

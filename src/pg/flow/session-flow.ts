@@ -117,6 +117,11 @@ export class SessionFlow {
   private readonly ctx: PolicyContext;
   /** Statements recorded so far (their ids in the transcript). */
   private recorded = 0;
+  /** SQL-level PREPARE and DECLARE CURSOR statements, by name. */
+  private readonly sqlPrepared = new Map<string, StatementInfo>();
+  private readonly cursors = new Map<string, StatementInfo>();
+  /** Set after DDL while the masking catalog reloads. */
+  private catalogPending: Promise<unknown> | undefined;
   private readonly log: Logger;
 
   constructor(private readonly deps: FlowDeps) {
@@ -160,6 +165,14 @@ export class SessionFlow {
     // Forwarding adds the original range, so consecutive messages of one chunk go out as one write.
     const fwd = (): void => out.add(buf, start, end);
     if (this.refusing && code !== Frontend.sync && code !== Frontend.terminate) return; // PostgreSQL skips to Sync after an error
+    if (this.catalogPending && (code === Frontend.query || code === Frontend.parse)) {
+      // DDL changed the catalog: judge the next statement against the current one, not the old.
+      const pending = this.catalogPending;
+      return pending.then(() => {
+        if (this.catalogPending === pending) this.catalogPending = undefined;
+        return this.fromClient(code, buf, start, end, out);
+      });
+    }
     switch (code) {
       case Frontend.query:
         return this.onQuery(msg, fwd, out);
@@ -238,6 +251,7 @@ export class SessionFlow {
       const rec = this.record(sql, cls, verdict, 'simple');
       return this.afterDurable(rec, () => {
         fwd();
+        this.notePrepared(statements);
         this.queue.push({ k: 'query', statements, rec, ddl });
       });
     }
@@ -576,8 +590,10 @@ export class SessionFlow {
         this.onCopyData(buf, start, end, out);
         return;
       case Backend.noticeResponse:
-      case Backend.notificationResponse:
         if (!this.result?.aborted) this.forwardScrubbed(buf, start, end, out);
+        return;
+      case Backend.notificationResponse:
+        this.forwardScrubbed(buf, start, end, out, null);
         return;
       case Backend.parameterStatus: {
         const p = decodeParameterStatus(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
@@ -590,10 +606,56 @@ export class SessionFlow {
     }
   }
 
-  private forwardScrubbed(buf: Buffer, start: number, end: number, out: OutputBatch): void {
-    const scrubbed = this.masking ? (this.deps.masker as SessionMasker).scrubMessage(buf, start, end) : undefined;
+  /** Statement the current response answers (for scrubbing errors and notices), null for none. */
+  private forwardScrubbed(buf: Buffer, start: number, end: number, out: OutputBatch, stmt: StatementInfo | null | undefined = this.currentStatement()): void {
+    const scrubbed = this.masking ? (this.deps.masker as SessionMasker).scrubMessage(buf, start, end, stmt) : undefined;
     if (scrubbed) out.push(scrubbed);
     else out.add(buf, start, end);
+  }
+
+  /** The statement the response at the head of the queue belongs to, as masking should see it. */
+  private currentStatement(): StatementInfo | undefined {
+    const head = this.queue[0];
+    if (!head) return undefined;
+    switch (head.k) {
+      case 'query':
+        return this.resolved(head.statements?.[this.stmtIndex]);
+      case 'execute':
+        return this.resolved(head.portal?.stmt?.info);
+      case 'parse':
+        return head.stmt.info;
+      case 'bind':
+        return head.portal.stmt?.info;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * EXECUTE and FETCH return rows of a statement prepared or declared earlier in the session:
+   * masking must see that statement (its lineage), not the EXECUTE.
+   */
+  private resolved(info: StatementInfo | undefined): StatementInfo | undefined {
+    if (!info?.targetName) return info;
+    if (info.kind === 'execute') return this.sqlPrepared.get(info.targetName) ?? info;
+    if (info.kind === 'fetch') return this.cursors.get(info.targetName) ?? info;
+    return info;
+  }
+
+  /** Remembers PREPARE and DECLARE CURSOR statements sent in simple queries. */
+  private notePrepared(statements: readonly StatementInfo[] | undefined): void {
+    for (const st of statements ?? []) {
+      if (!st.targetName) continue;
+      if (st.kind === 'prepare') this.sqlPrepared.set(st.targetName, st);
+      else if (st.kind === 'declare_cursor') this.cursors.set(st.targetName, st);
+    }
+  }
+
+  private catalogChanged(): void {
+    const m = this.deps.masker;
+    if (!m) return;
+    m.invalidate();
+    this.catalogPending = m.ready?.().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'catalog reload failed'));
   }
 
   private onDataRow(buf: Buffer, start: number, end: number, out: OutputBatch): void {
@@ -692,7 +754,7 @@ export class SessionFlow {
         }
         this.endResult(tag, undefined);
         if (head.k === 'query') {
-          if (head.ddl || (tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag))) this.deps.masker?.invalidate();
+          if (head.ddl || (tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag))) this.catalogChanged();
           this.stmtIndex++;
         }
         if (!aborted) out.add(buf, start, end);
@@ -739,7 +801,13 @@ export class SessionFlow {
       return;
     }
     if (head.k === 'describe-portal') {
-      if (head.portal) head.portal.fields = fields;
+      if (head.portal) {
+        head.portal.fields = fields;
+        // Clients that describe a portal once and then re-execute the statement without
+        // describing again (pgJDBC) rely on this description: keep it on the statement too
+        // (later portals apply their own Bind formats to it).
+        if (head.portal.stmt && head.portal.stmt.fields === undefined) head.portal.stmt.fields = fields;
+      }
       this.queue.shift();
       fwd();
       return;
@@ -749,7 +817,7 @@ export class SessionFlow {
       return;
     }
     if (this.result?.aborted) return;
-    return this.beginResult(head.rec, fields, head.statements?.[this.stmtIndex], out, fwd);
+    return this.beginResult(head.rec, fields, this.resolved(head.statements?.[this.stmtIndex]), out, fwd);
   }
 
   /** Starts a result set: builds the masking plan (maybe async), then forwards `first` (its RowDescription). */
@@ -799,14 +867,14 @@ export class SessionFlow {
       if (this.masking) this.abortResult(r, out, denied('warden cannot identify the columns of this result; describe the statement before executing it'));
       return undefined;
     }
-    const p = this.beginResult(head.rec, fields, head.portal?.stmt?.info, out, undefined);
+    const p = this.beginResult(head.rec, fields, this.resolved(head.portal?.stmt?.info), out, undefined);
     return p instanceof Promise ? p : undefined;
   }
 
   private onCopyResponse(head: Expect, code: number, msg: Buffer, out: OutputBatch): void | Promise<unknown> {
     if (this.result?.aborted) return;
     const rec = head.k === 'query' || head.k === 'execute' ? head.rec : undefined;
-    const stmt = head.k === 'query' ? head.statements?.[this.stmtIndex] : head.k === 'execute' ? head.portal?.stmt?.info : undefined;
+    const stmt = this.resolved(head.k === 'query' ? head.statements?.[this.stmtIndex] : head.k === 'execute' ? head.portal?.stmt?.info : undefined);
     const r = this.resultFor(rec, [], undefined);
     this.result = r;
     if (code !== Backend.copyOutResponse || !this.masking) {
@@ -878,6 +946,7 @@ export class SessionFlow {
       }
       return;
     }
+    const stmt = this.currentStatement();
     const r = this.result;
     this.result = undefined;
     const notice = decodeNotice(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
@@ -889,7 +958,7 @@ export class SessionFlow {
       while (this.queue[0] && EXTENDED.has(this.queue[0].k)) this.queue.shift();
     }
     if (r?.aborted) return;
-    this.forwardScrubbed(buf, start, end, out);
+    this.forwardScrubbed(buf, start, end, out, stmt);
   }
 
   private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {

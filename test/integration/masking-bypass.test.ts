@@ -1,0 +1,345 @@
+// The masking bypass suite: an agent tries every way we know to get a protected value out —
+// aliases, views, whole-row JSON, expressions, CTEs, UNION, cursors, PREPARE, binary results,
+// COPY in every format, errors that quote values, notifications, encodings — through warden with
+// real clients against the real PostgreSQL. A tap between client and warden keeps every byte
+// warden sends; no protected value may appear in it, in any encoding we can think of.
+import net from 'node:net';
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backend } from '../../protocols/postgres/codes.js';
+import { decodeDataRow } from '../../protocols/postgres/backend-messages.js';
+import { decodeNotice } from '../../protocols/postgres/error-response.js';
+import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../protocols/postgres/frontend-messages.js';
+import { rawLogin, type RawSession } from '../helpers/pg-raw.js';
+import { directUrl } from '../helpers/pg-env.js';
+import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+
+// WARDEN_BYPASS_SELFTEST=1 runs the suite with masking off: then every attempt must be caught
+// leaking (proof that the needles and the tap would see a leak).
+const SELFTEST = process.env.WARDEN_BYPASS_SELFTEST === '1';
+const MASKING = SELFTEST ? '' : `
+masking:
+  rules:
+    - name: national-ids
+      columns: [customers.ssn]
+      strategy: partial
+      options: { keep_last: 0 }
+    - name: cards
+      columns: [customers.card_number]
+      strategy: partial
+      options: { keep_last: 4 }
+    - name: emails
+      columns: [customers.email]
+      strategy: email
+    - name: salaries
+      columns: [customers.salary]
+      strategy: "null"
+    - name: names
+      columns: [customers.full_name]
+      strategy: hash
+      options: { key: bypass-suite-hmac-key-0123456789 }
+`;
+
+/** A TCP tap: clients connect here; every byte warden sends back is kept. */
+class Tap {
+  readonly fromWarden: Buffer[] = [];
+  private readonly server: net.Server;
+  port = 0;
+  constructor(private readonly target: number) {
+    this.server = net.createServer((client) => {
+      const up = net.connect(this.target, '127.0.0.1');
+      client.pipe(up);
+      up.on('data', (d: Buffer) => {
+        this.fromWarden.push(Buffer.from(d));
+        client.write(d);
+      });
+      const end = (): void => {
+        client.destroy();
+        up.destroy();
+      };
+      client.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+    });
+  }
+  listen(): Promise<void> {
+    return new Promise((r) => this.server.listen(0, '127.0.0.1', () => {
+      this.port = (this.server.address() as net.AddressInfo).port;
+      r();
+    }));
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.fromWarden);
+  }
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+interface Protected {
+  ssn: string[];
+  card: string[];
+  email: string[];
+  salary: string[];
+  name: string[];
+}
+
+let w: TestWarden;
+let tap: Tap;
+let secrets: Protected;
+let needles: { label: string; bytes: Buffer }[];
+
+function encodings(label: string, value: string): { label: string; bytes: Buffer }[] {
+  const out = new Map<string, Buffer>();
+  const add = (how: string, s: string | Buffer): void => {
+    const b = typeof s === 'string' ? Buffer.from(s) : s;
+    if (b.length >= 6) out.set(`${label} ${how}`, b);
+  };
+  add('text', value);
+  add('upper', value.toUpperCase());
+  add('lower', value.toLowerCase());
+  add('reversed', [...value].reverse().join(''));
+  add('hex', Buffer.from(value).toString('hex'));
+  add('HEX', Buffer.from(value).toString('hex').toUpperCase());
+  add('base64', Buffer.from(value).toString('base64').replace(/=+$/, ''));
+  add('json', JSON.stringify(value).slice(1, -1));
+  add('utf16', Buffer.from(value, 'utf16le'));
+  const digits = value.replace(/\D/g, '');
+  if (digits.length >= 9) add('digits', digits);
+  return [...out].map(([l, bytes]) => ({ label: l, bytes }));
+}
+
+function leaks(bytes: Buffer): string[] {
+  return needles.filter((n) => bytes.includes(n.bytes)).map((n) => n.label);
+}
+
+beforeAll(async () => {
+  w = await startTestWarden({ yaml: MASKING, plaintextTokens: 'loopback' });
+  tap = new Tap(w.port);
+  await tap.listen();
+  const d = new pg.Client({ connectionString: directUrl() });
+  await d.connect();
+  const r = await d.query('SELECT ssn, card_number, email, salary::text, full_name FROM customers');
+  await d.query('DROP TABLE IF EXISTS bypass_copy');
+  await d.end();
+  const col = (k: string): string[] => r.rows.map((row) => row[k] as string | null).filter((v): v is string => v !== null).map((v) => v.trim());
+  secrets = { ssn: col('ssn'), card: col('card_number'), email: col('email'), salary: col('salary'), name: col('full_name') };
+  needles = [
+    ...secrets.ssn.flatMap((v) => encodings(`ssn ${v}`, v)),
+    ...secrets.card.flatMap((v) => encodings(`card ${v}`, v)),
+    ...secrets.email.flatMap((v) => encodings(`email ${v}`, v)),
+    ...secrets.salary.filter((v) => v.length >= 8).flatMap((v) => [{ label: `salary ${v}`, bytes: Buffer.from(v) }]),
+    ...secrets.name.filter((v) => v.length >= 8).flatMap((v) => encodings(`name ${v}`, v)),
+  ];
+  expect(needles.length).toBeGreaterThan(200);
+});
+
+afterAll(async () => {
+  await tap?.close();
+  await w?.stop();
+});
+
+async function session(): Promise<RawSession> {
+  return rawLogin({ host: '127.0.0.1', port: tap.port, database: 'shop', password: await w.token() });
+}
+
+interface Outcome {
+  rows: (Buffer | null)[][];
+  errors: { code: string; message: string; detail?: string }[];
+  bytes: Buffer;
+}
+
+/** Runs one simple Query on a raw session; returns rows, errors, and the bytes warden sent for it. */
+async function simple(s: RawSession, sql: string): Promise<Outcome> {
+  const before = s.reader.received;
+  s.socket.write(encodeQuery(sql));
+  const msgs = await s.reader.until(Backend.readyForQuery, 20_000);
+  void before;
+  return outcome(msgs);
+}
+
+function outcome(msgs: Buffer[]): Outcome {
+  const rows: (Buffer | null)[][] = [];
+  const errors: Outcome['errors'] = [];
+  for (const m of msgs) {
+    if (m[0] === Backend.dataRow) rows.push(decodeDataRow(m));
+    if (m[0] === Backend.errorResponse) {
+      const n = decodeNotice(m);
+      errors.push({ code: n.code, message: n.message, ...(n.detail ? { detail: n.detail } : {}) });
+    }
+  }
+  return { rows, errors, bytes: Buffer.concat(msgs) };
+}
+
+/** Extended protocol with every result column in binary format. */
+async function extendedBinary(s: RawSession, sql: string, params: (string | null)[] = []): Promise<Outcome> {
+  s.socket.write(
+    Buffer.concat([
+      encodeParse({ name: '', sql, paramTypes: [] }),
+      encodeBind({ portal: '', statement: '', paramFormats: [], params: params.map((p) => (p === null ? null : Buffer.from(p))), resultFormats: [1] }),
+      encodeDescribe({ kind: 'portal', name: '' }),
+      encodeExecute({ portal: '', maxRows: 0 }),
+      SYNC,
+    ]),
+  );
+  return outcome(await s.reader.until(Backend.readyForQuery, 20_000));
+}
+
+const ATTEMPTS: string[] = [
+  'SELECT ssn, card_number, email, salary, full_name FROM customers',
+  'SELECT * FROM customers',
+  'SELECT c.ssn AS harmless, c.card_number AS also_harmless FROM customers AS c',
+  'SELECT * FROM active_customers',
+  'SELECT row_to_json(c) FROM customers c',
+  'SELECT to_jsonb(c) FROM customers c',
+  'SELECT json_agg(c) FROM customers c',
+  'SELECT c FROM customers c',
+  'SELECT ROW(c.*)::text FROM customers c',
+  "SELECT upper(ssn), lower(email), ssn || '', concat(card_number, ''), format('%s', ssn) FROM customers",
+  'SELECT reverse(ssn), reverse(card_number) FROM customers',
+  "SELECT encode(convert_to(ssn, 'UTF8'), 'hex'), encode(convert_to(card_number, 'UTF8'), 'base64') FROM customers",
+  'SELECT ssn::bytea, card_number::bytea FROM customers',
+  "SELECT replace(ssn, '-', ''), translate(card_number, '0123456789', '0123456789') FROM customers",
+  'SELECT substr(ssn, 1, 6), substr(ssn, 5) FROM customers',
+  'WITH x AS (SELECT ssn, email FROM customers) SELECT * FROM x',
+  'WITH RECURSIVE r(v, n) AS (SELECT ssn, 1 FROM customers UNION ALL SELECT v, n + 1 FROM r WHERE n < 2) SELECT v FROM r',
+  'SELECT (SELECT ssn FROM customers ORDER BY id LIMIT 1)',
+  "SELECT ssn FROM customers UNION SELECT 'nothing'",
+  'SELECT CASE WHEN true THEN ssn ELSE card_number END FROM customers',
+  'SELECT string_agg(ssn, \',\'), array_agg(card_number), array_to_string(array_agg(email), \';\') FROM customers',
+  'SELECT ARRAY[ssn, email] FROM customers',
+  'SELECT t.v FROM customers c, LATERAL (SELECT c.ssn AS v) t',
+  'SELECT v FROM (VALUES (1)) x, LATERAL (SELECT card_number AS v FROM customers) y',
+  'SELECT jsonb_build_object(\'s\', ssn, \'c\', card_number) FROM customers',
+  'SELECT xmlelement(name x, ssn) FROM customers',
+  'SELECT md5(ssn), sha256(convert_to(ssn, \'UTF8\')) FROM customers',
+  'SELECT salary, salary * 1, salary::text, round(salary) FROM customers',
+  'SELECT full_name, initcap(full_name) FROM customers',
+  'SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE tablename = \'customers\'',
+  'SELECT ssn FROM customers WHERE ssn LIKE \'941%\'',
+  'SELECT id FROM customers WHERE salary > 100000',
+  'SELECT id FROM customers ORDER BY ssn',
+  'CREATE TEMP TABLE leak AS SELECT ssn FROM customers',
+  'SELECT ssn INTO TEMP leak2 FROM customers',
+  'SELECT ssn::int FROM customers',
+  'SELECT card_number::numeric FROM customers',
+  "SELECT (ssn || 'x')::date FROM customers",
+  "INSERT INTO customers (id, full_name, email) VALUES (999, 'Dup', 'alice.testperson1@example.com')",
+  'SELECT pg_notify(\'leaks\', ssn) FROM customers',
+  "DO $$ DECLARE v text; BEGIN SELECT ssn INTO v FROM customers WHERE id = 1; RAISE NOTICE 'value %', v; END $$",
+  "SELECT set_config('x.y', ssn, false) FROM customers LIMIT 1",
+  'COPY customers TO STDOUT',
+  'COPY customers TO STDOUT (FORMAT csv, HEADER)',
+  'COPY customers TO STDOUT (FORMAT binary)',
+  'COPY (SELECT ssn, email FROM customers) TO STDOUT',
+  'COPY (SELECT row_to_json(c) FROM customers c) TO STDOUT',
+  'SELECT totally broken sql with ssn',
+];
+
+describe('no protected value leaves warden', () => {
+  it('ordinary results are masked, not refused (the suite is not vacuous)', async () => {
+    const s = await session();
+    const r = await simple(s, 'SELECT id, ssn, card_number, email FROM customers ORDER BY id');
+    expect(r.errors).toEqual([]);
+    expect(r.rows).toHaveLength(20);
+    expect(r.rows[0]?.[0]?.toString()).toBe('1');
+    expect(r.rows[0]?.[1]?.toString()).toMatch(/^\*+$/);
+    expect(r.rows[0]?.[2]?.toString()).toBe('************1111');
+    expect(r.rows[0]?.[3]?.toString()).toMatch(/^\*+@example\.com$/);
+    s.socket.destroy();
+  });
+
+  for (const sql of ATTEMPTS) {
+    it(`simple protocol: ${sql.slice(0, 90)}`, async () => {
+      const s = await session();
+      await simple(s, 'LISTEN leaks');
+      const r = await simple(s, sql);
+      await simple(s, 'ROLLBACK').catch(() => undefined);
+      expect(leaks(r.bytes)).toEqual([]);
+      // The session survives every attempt.
+      const ok = await simple(s, 'SELECT 1');
+      expect(ok.rows).toHaveLength(1);
+      s.socket.destroy();
+    });
+  }
+
+  it('extended protocol with binary results, parameters, cursors and PREPARE', async () => {
+    const s = await session();
+    for (const sql of ATTEMPTS.filter((q) => q.startsWith('SELECT') && !q.includes('pg_notify'))) {
+      const r = await extendedBinary(s, sql);
+      expect(leaks(r.bytes), sql).toEqual([]);
+    }
+    const byParam = await extendedBinary(s, 'SELECT ssn, email FROM customers WHERE id = $1', ['1']);
+    expect(byParam.rows).toHaveLength(1);
+    for (const q of [
+      'BEGIN',
+      'DECLARE cur CURSOR FOR SELECT ssn, card_number FROM customers',
+      'FETCH ALL FROM cur',
+      'COMMIT',
+      'PREPARE p AS SELECT ssn, email FROM customers',
+      'EXECUTE p',
+    ]) {
+      const r = await simple(s, q);
+      expect(leaks(r.bytes), q).toEqual([]);
+    }
+    s.socket.destroy();
+  });
+
+  it('node-postgres with binary results and named statements', async () => {
+    const c = new pg.Client({ host: '127.0.0.1', port: tap.port, user: 'agent', password: await w.token(), database: 'shop' });
+    await c.connect();
+    const r1 = await c.query({ text: 'SELECT ssn, card_number, email, salary, full_name FROM customers', binary: true } as pg.QueryConfig);
+    expect(r1.rows).toHaveLength(20);
+    const r2 = await c.query({ name: 'named', text: 'SELECT * FROM customers WHERE id = ANY($1::int[])', values: [[1, 2, 3]] });
+    expect(r2.rows).toHaveLength(3);
+    expect(r2.rows[0].salary).toBeNull();
+    await c.query({ name: 'named', text: 'SELECT * FROM customers WHERE id = ANY($1::int[])', values: [[4]] });
+    await c.end();
+    expect(leaks(tap.bytes())).toEqual([]);
+  });
+
+  it('property: random wrappers around protected columns never leak (fast-check)', async () => {
+    const s = await session();
+    const column = fc.constantFrom('ssn', 'card_number', 'email', 'c.ssn', 'customers.card_number');
+    const wrap = fc.constantFrom(
+      (e: string) => `upper(${e})`,
+      (e: string) => `(${e})::text`,
+      (e: string) => `${e} || ''`,
+      (e: string) => `coalesce(${e}, 'n')`,
+      (e: string) => `trim(${e})`,
+      (e: string) => `concat('', ${e})`,
+      (e: string) => `(SELECT ${e})`,
+      (e: string) => `CASE WHEN id > 0 THEN ${e} END`,
+      (e: string) => `nullif(${e}, '')`,
+      (e: string) => `left(${e}, 100)`,
+      (e: string) => `lower(${e})`,
+      (e: string) => `replace(${e}, '-', '-')`,
+    );
+    const shape = fc.constantFrom(
+      (e: string) => `SELECT ${e} AS v FROM customers c`,
+      (e: string) => `SELECT v FROM (SELECT ${e} AS v FROM customers c) s`,
+      (e: string) => `WITH w AS (SELECT ${e} AS v FROM customers c) SELECT v FROM w`,
+      (e: string) => `SELECT ${e} AS v FROM customers c UNION ALL SELECT 'x'`,
+      (e: string) => `SELECT json_build_object('v', ${e}) FROM customers c`,
+      (e: string) => `SELECT string_agg(${e}, ';') FROM customers c`,
+    );
+    let masked = 0;
+    await fc.assert(
+      fc.asyncProperty(column, fc.array(wrap, { maxLength: 4 }), shape, async (col, wrappers, sh) => {
+        const expr = wrappers.reduce((e, f) => f(e), col.startsWith('customers.') ? col.replace('customers.', 'c.') : col);
+        const sql = sh(expr);
+        const r = await simple(s, sql);
+        if (r.errors.length === 0) masked++;
+        expect(leaks(r.bytes), sql).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+    expect(masked).toBeGreaterThan(10);
+    s.socket.destroy();
+  });
+
+  it('nothing leaked anywhere in the whole run', () => {
+    expect(tap.bytes().length).toBeGreaterThan(10_000);
+    expect(leaks(tap.bytes())).toEqual([]);
+  });
+});
