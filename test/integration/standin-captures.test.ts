@@ -44,7 +44,7 @@ function normalize(v: unknown): unknown {
   // PostgreSQL's timestamptz keeps the instant, not the offset it was written with: the
   // stand-in sends every datetimeoffset at +00:00 (Babelfish kept the original offsets).
   if (typeof v === 'object' && v !== null && 'kind' in v && v.kind === 'datetimeoffset') {
-    const { days, ticks } = v as { days: number; ticks: number };
+    const { days, ticks } = v as unknown as { days: number; ticks: number };
     return { kind: 'datetimeoffset', days, ticks };
   }
   if (typeof v === 'bigint') return v.toString();
