@@ -121,6 +121,22 @@ describe('tedious sessions through warden', () => {
     expect(w).toEqual(d);
   });
 
+  it('cancels a running statement with ATTENTION, as directly, and the session goes on', async () => {
+    const cancelOn = async (c: Connection): Promise<{ code: string | undefined; quick: boolean; after: unknown }> => {
+      const started = Date.now();
+      const running = query(c, "WAITFOR DELAY '00:00:20'").catch((e: Error & { code?: string }) => e);
+      await new Promise((r) => setTimeout(r, 500));
+      c.cancel();
+      const err = (await running) as { code?: string };
+      const quick = Date.now() - started < 10_000;
+      return { code: err.code, quick, after: (await query(c, 'SELECT 42')).sets[0]!.rows };
+    };
+    const [w, d] = await both(true, cancelOn);
+    expect(w).toEqual({ code: 'ECANCEL', quick: true, after: [[42]] });
+    expect(w).toEqual(d);
+    expect(h.tw.warden.metrics.cancelsTotal.get({ protocol: 'tds', result: 'forwarded' })).toBeGreaterThan(0);
+  });
+
   it('logs in upstream with an access token (FEDAUTH) when the target has one', async () => {
     const c = await viaWarden(true, 'password', 'shop_token');
     try {
