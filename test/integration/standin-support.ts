@@ -261,6 +261,8 @@ export interface TediousConnectOptions {
 
 export interface TediousSet {
   readonly columns: string[];
+  /** tedious's name for each column's TDS type (IntN, NVarChar, DateTime2, ...). */
+  readonly types: string[];
   readonly rows: unknown[][];
 }
 
@@ -320,9 +322,10 @@ export async function tedious(o: TediousConnectOptions): Promise<TediousSession>
       const sets: TediousSet[] = [];
       const outputs: Record<string, unknown> = {};
       let returnStatus: number | undefined;
-      request.on('columnMetadata', (cols: { colName: string }[] | Record<string, { colName: string }>) => {
+      type Column = { colName: string; type: { name: string } };
+      request.on('columnMetadata', (cols: Column[] | Record<string, Column>) => {
         const list = Array.isArray(cols) ? cols : Object.values(cols);
-        sets.push({ columns: list.map((c) => c.colName), rows: [] });
+        sets.push({ columns: list.map((c) => c.colName), types: list.map((c) => c.type.name), rows: [] });
       });
       request.on('row', (cols: { value: unknown }[]) => sets[sets.length - 1]!.rows.push(cols.map((c) => c.value)));
       request.on('returnValue', (name: string, value: unknown) => (outputs[name] = value));

@@ -168,6 +168,33 @@ describe.each([
   });
 });
 
+describe('tedious: types', () => {
+  it('PostgreSQL types arrive as their TDS types, values and NULLs alike', async () => {
+    const c = await tedious({ port: h.port, encrypt: false });
+    const r = await c.batch(
+      "SELECT CAST(7 AS smallint) AS i2, 7 AS i4, CAST(7 AS bigint) AS i8, CAST(1 AS bit) AS b, CAST(12.34 AS decimal(10, 2)) AS dec, " +
+        "CAST(1.5 AS real) AS f4, CAST(1.5 AS float) AS f8, N'ü' AS nv, CAST('ab' AS char(3)) AS ch, CAST(N'x' AS nvarchar(max)) AS nmax, " +
+        "CAST(0x0102 AS varbinary(max)) AS bin, CAST('2024-02-29' AS date) AS d, CAST('12:34:56.123456' AS time) AS t, " +
+        "CAST('2024-02-29 10:11:12.345678' AS datetime2) AS dt2, CAST('2024-02-29 10:00:00 +05:30' AS datetimeoffset) AS dto, " +
+        "CAST('3d9c1724-11e2-4b8f-ab0d-549b6f03675a' AS uniqueidentifier) AS g",
+    );
+    expect(r.error).toBeUndefined();
+    const types = ['IntN', 'IntN', 'IntN', 'BitN', 'DecimalN', 'FloatN', 'FloatN', 'NVarChar', 'NChar', 'NVarChar', 'VarBinary', 'Date', 'Time', 'DateTime2', 'DateTimeOffset', 'UniqueIdentifier'];
+    expect(r.sets[0]!.types).toEqual(types);
+    expect(r.sets[0]!.rows[0]!.map((v) => (v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? v.toString('hex') : v))).toEqual([
+      7, 7, '7', true, 12.34, 1.5, 1.5, 'ü', 'ab ', 'x', '0102', '2024-02-29T00:00:00.000Z', '1970-01-01T12:34:56.123Z',
+      '2024-02-29T10:11:12.345Z', '2024-02-29T04:30:00.000Z', '3D9C1724-11E2-4B8F-AB0D-549B6F03675A',
+    ]);
+    const nulls = await c.batch(
+      'SELECT CAST(NULL AS int) AS a, CAST(NULL AS bit) AS b, CAST(NULL AS decimal(5, 1)) AS c, CAST(NULL AS float) AS d, ' +
+        'CAST(NULL AS nvarchar(10)) AS e, CAST(NULL AS nvarchar(max)) AS f, CAST(NULL AS varbinary(max)) AS g, CAST(NULL AS date) AS h, ' +
+        'CAST(NULL AS time) AS i, CAST(NULL AS datetime2) AS j, CAST(NULL AS datetimeoffset) AS k, CAST(NULL AS uniqueidentifier) AS l',
+    );
+    expect(nulls.sets[0]!.rows).toEqual([new Array(12).fill(null)]);
+    await c.close();
+  });
+});
+
 describe('tedious: logins', () => {
   it('a wrong password is error 18456 and no session', async () => {
     await expect(tedious({ port: h.port, encrypt: false, password: 'wrong' })).rejects.toThrow(`Login failed for user '${LOGIN.user}'.`);
