@@ -176,6 +176,11 @@ export class TdsStatementFlow implements TdsFlowHandler {
 
   // target → client ------------------------------------------------------------------------------
 
+  /** No row is rewritten on TDS sessions yet (masking rules do not apply to them). */
+  rewriting(): boolean {
+    return false;
+  }
+
   onToken(t: ParsedToken): void {
     const cur = this.inFlight[0];
     if (!cur) return; // an attention's answer, or nothing warden forwarded
@@ -285,6 +290,9 @@ export class PassThroughFlow implements TdsFlowHandler {
     return true;
   }
   onToken(): void {}
+  rewriting(): boolean {
+    return false;
+  }
   onResponseEnd(): void {}
 }
 

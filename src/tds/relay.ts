@@ -7,9 +7,10 @@
 // on; BULK_LOAD data streams through after an allowed INSERT BULK. Anything else is a protocol
 // error that ends only this session.
 //
-// target → client: every packet's payload is fed to the codec's TokenStreamParser (bounded,
-// incremental, resumable across packets), so the handler sees each token as it completes; the
-// packets themselves go on unchanged (see response-stream.ts for the rewriting path). TDS is
+// target → client: every packet goes through a ResponseStream (response-stream.ts), which feeds
+// the codec's TokenStreamParser (bounded, incremental, resumable across packets) so the handler
+// sees each token as it completes, and forwards the packets unchanged — or re-packetises the rest
+// of a message once the handler rewrites a token. TDS is
 // strictly request → response, so warden keeps a queue of what the client is owed: target
 // responses, its own answers (sent when every response before them is complete), and
 // attentions (owed until a DONE with the ATTN bit).
@@ -20,13 +21,14 @@ import {
   MessageAssembler,
   PACKET_STATUS,
   PACKET_TYPE,
-  TokenStreamParser,
+  TOKEN,
   type Packet,
   type ParsedToken,
 } from '../../protocols/tds/index.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { OutputBatch } from '../pg/output-batch.js';
 import { errorMessage, internalError, protocolViolation, type TdsErrorSpec } from './errors.js';
+import { ResponseStream } from './response-stream.js';
 
 export type RelayEndReason =
   | { kind: 'client-disconnect' }
@@ -59,8 +61,10 @@ export interface TdsFlowHandler {
   onAttention(): void;
   /** May a BULK_LOAD message go through now (an allowed INSERT BULK came before)? */
   bulkLoadAllowed(): boolean;
-  /** One token of the target's response, as soon as it is complete. */
-  onToken(t: ParsedToken): void;
+  /** One token of the target's response, as soon as it is complete; return bytes to replace it. */
+  onToken(t: ParsedToken): Buffer | undefined | void;
+  /** True while onToken may replace tokens (the relay then holds packets until their tokens are complete). */
+  rewriting(): boolean;
   /** The target finished its response to one forwarded request. */
   onResponseEnd(): void;
 }
@@ -83,7 +87,7 @@ type Owed = { k: 'response' } | { k: 'answer'; message: Buffer } | { k: 'attenti
 export class TdsRelay {
   private readonly fromClient: MessageAssembler;
   private readonly fromUpstream: MessageAssembler;
-  private readonly tokens: TokenStreamParser;
+  private readonly responses: ResponseStream;
   private readonly toUpstream = new OutputBatch();
   private readonly toClient = new OutputBatch();
   private readonly owed: Owed[] = [];
@@ -113,7 +117,13 @@ export class TdsRelay {
   ) {
     this.fromClient = new MessageAssembler({ packetSize: opts.packetSize, maxMessageSize: opts.maxRequestBytes });
     this.fromUpstream = new MessageAssembler({ packetSize: opts.packetSize, maxMessageSize: opts.maxRequestBytes });
-    this.tokens = new TokenStreamParser({ tdsVersion: opts.tdsVersion, decodeRows: false, maxTokenLength: opts.maxTokenBytes });
+    this.responses = new ResponseStream({
+      tdsVersion: opts.tdsVersion,
+      packetSize: opts.packetSize,
+      maxTokenBytes: opts.maxTokenBytes,
+      onToken: (t) => this.onToken(t),
+      rewriting: () => handler.rewriting(),
+    });
   }
 
   /** True when the target owes nothing and no request is being gathered or judged. */
@@ -275,7 +285,7 @@ export class TdsRelay {
 
   /** The options for an error message to the client (DONEPROC after an RPC). */
   errorOptions(requestType: number): { tdsVersion: number; packetSize: number; spid: number; done: 'DONE' | 'DONEPROC' } {
-    return { tdsVersion: this.tokens.tdsVersion, packetSize: this.opts.packetSize, spid: this.opts.spid, done: requestType === PACKET_TYPE.RPC ? 'DONEPROC' : 'DONE' };
+    return { tdsVersion: this.responses.tdsVersion, packetSize: this.opts.packetSize, spid: this.opts.spid, done: requestType === PACKET_TYPE.RPC ? 'DONEPROC' : 'DONE' };
   }
 
   // target → client ------------------------------------------------------------------------------
@@ -297,24 +307,25 @@ export class TdsRelay {
 
   private upstreamPacket(p: Packet): void {
     if (p.header.type !== PACKET_TYPE.TABULAR_RESULT) throw new ProtocolError(`packet type 0x${p.header.type.toString(16)} from the target`);
-    this.tokens.feed(p.payload);
-    for (let t = this.tokens.next(); t; t = this.tokens.next()) {
-      if ((t.code === 0xfd || t.code === 0xfe || t.code === 0xff) && t.token && 'status' in t.token && (t.token.status & DONE_STATUS.ATTN) !== 0) this.attnSeen = true;
-      if (t.token?.kind === 'ENVCHANGE' && t.token.type === ENVCHANGE_TYPE.PACKET_SIZE && t.token.format === 'text') this.packetSizeChanged(Number(t.token.newValue));
-      this.handler.onToken(t);
-    }
-    this.toClient.add(p.bytes, 0, p.bytes.length);
     const eom = (p.header.status & PACKET_STATUS.EOM) !== 0;
+    this.responses.push(p, (b) => this.toClient.push(b));
     this.midResponse = !eom;
-    if (!eom) return;
-    this.tokens.endOfMessage();
-    this.responseEnded();
+    if (eom) this.responseEnded();
+  }
+
+  /** Watches for what the relay itself needs (DONE with ATTN, packet size), then asks the handler. */
+  private onToken(t: ParsedToken): Buffer | undefined {
+    const tok = t.token;
+    if ((t.code === TOKEN.DONE || t.code === TOKEN.DONEPROC || t.code === TOKEN.DONEINPROC) && tok && 'status' in tok && (tok.status & DONE_STATUS.ATTN) !== 0) this.attnSeen = true;
+    if (tok?.kind === 'ENVCHANGE' && tok.type === ENVCHANGE_TYPE.PACKET_SIZE && tok.format === 'text') this.packetSizeChanged(Number(tok.newValue));
+    return this.handler.onToken(t) ?? undefined;
   }
 
   private packetSizeChanged(size: number): void {
     if (!Number.isInteger(size)) throw new ProtocolError(`invalid packet size ${size} in ENVCHANGE`);
     this.fromClient.setPacketSize(size);
     this.fromUpstream.setPacketSize(size);
+    this.responses.setPacketSize(size);
     this.opts.packetSize = size;
   }
 
@@ -423,7 +434,7 @@ export class TdsRelay {
     this.ended = reason;
     const waiting = this.owed.length > 0 || this.gathering.length > 0 || this.suspended !== undefined || reason.kind === 'protocol-error';
     if (error && waiting && !this.midResponse && !this.client.destroyed) {
-      this.client.end(errorMessage([error], { tdsVersion: this.tokens.tdsVersion, packetSize: this.opts.packetSize, spid: this.opts.spid }));
+      this.client.end(errorMessage([error], { tdsVersion: this.responses.tdsVersion, packetSize: this.opts.packetSize, spid: this.opts.spid }));
     } else {
       this.client.end();
     }
