@@ -138,13 +138,13 @@ export function upstreamLogin7(target: TdsTargetConfig, client: Login7, prelogin
  * Connects to `target` and logs in on behalf of the agent whose LOGIN7 is `client`. Resolves once
  * the target's login response is complete; the socket is then paused with nothing buffered.
  */
-export async function connectTdsUpstream(target: TdsTargetConfig, client: Login7): Promise<TdsUpstreamSession> {
+export async function connectTdsUpstream(target: TdsTargetConfig, client: Login7, opts: { strict?: boolean } = {}): Promise<TdsUpstreamSession> {
   const deadline = Date.now() + target.connectTimeout;
   try {
-    return await attempt(target, client, deadline, false);
+    return await attempt(target, client, deadline, opts.strict === true);
   } catch (err) {
     // A target that forces strict encryption closes the connection on a plaintext PRELOGIN.
-    if (err instanceof EarlyClose && target.tls.mode !== 'disable') return attempt(target, client, deadline, true);
+    if (err instanceof EarlyClose && target.tls.mode !== 'disable' && opts.strict !== true) return attempt(target, client, deadline, true);
     if (err instanceof EarlyClose) throw new UpstreamError('unreachable', 'could not connect to the target', err.message);
     throw err;
   }

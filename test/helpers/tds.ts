@@ -29,14 +29,16 @@ export const STANDIN_LOGIN = { user: 'warden_svc', password: 'standin-secret-7' 
 /** The access token warden presents through FEDAUTH for the `shop_token` target. */
 export const STANDIN_ACCESS_TOKEN = 'upstream-token-for-warden-only';
 
-export async function startStandIn(opts: Partial<StandInOptions> = {}): Promise<SqlServerStandIn> {
+/** The stand-in on the harness PostgreSQL; `noTls` starts it without a certificate (it then answers ENCRYPT_NOT_SUP). */
+export async function startStandIn(opts: Partial<StandInOptions> & { noTls?: boolean } = {}): Promise<SqlServerStandIn> {
   const pg = testPostgres();
+  const { noTls, ...rest } = opts;
   return startSqlServerStandIn({
     postgres: { host: pg.host, port: pg.port, user: TEST_ROLES.scram.user, password: TEST_ROLES.scram.password, database: 'shop' },
     logins: [STANDIN_LOGIN],
-    tls: 'self-signed',
+    ...(noTls ? {} : { tls: 'self-signed' as const }),
     acceptAccessToken: (t) => t === STANDIN_ACCESS_TOKEN,
-    ...opts,
+    ...rest,
   });
 }
 
