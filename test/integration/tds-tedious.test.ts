@@ -180,3 +180,39 @@ describe('plaintext_tokens: loopback', () => {
     }
   });
 });
+
+describe('session endings', () => {
+  let eh: TdsHarness;
+  beforeAll(async () => {
+    eh = await startTdsHarness();
+  });
+  afterAll(async () => {
+    await eh?.stop();
+  });
+
+  it('ends a session whose token expired at its next request, with 18456 saying so', async () => {
+    const short = await eh.tw.token({ ttlSeconds: 2 });
+    const c = await connectTedious(tediousConfig({ port: eh.port, encrypt: true, auth: { password: short } }));
+    try {
+      expect((await query(c, 'SELECT 1')).sets[0]!.rows).toEqual([[1]]);
+      await new Promise((r) => setTimeout(r, 2500));
+      const err = await query(c, 'SELECT 2').catch((e: Error & { number?: number }) => e);
+      expect(err).toMatchObject({ number: 18456, message: 'access token expired; reconnect with a fresh token' });
+    } finally {
+      await closeTedious(c);
+    }
+  });
+
+  it('on shutdown closes idle sessions at once and lets a running statement finish first', async () => {
+    const idle = await connectTedious(tediousConfig({ port: eh.port, encrypt: true, auth: { password: await eh.tw.token() } }));
+    const busy = await connectTedious(tediousConfig({ port: eh.port, encrypt: true, auth: { password: await eh.tw.token() } }));
+    const idleEnded = new Promise<void>((r) => idle.once('end', () => r()));
+    const running = query(busy, "WAITFOR DELAY '00:00:01'; SELECT 'finished' AS state");
+    await new Promise((r) => setTimeout(r, 300));
+    const closing = eh.tw.warden.close(10_000);
+    await idleEnded;
+    expect((await running).sets.at(-1)!.rows).toEqual([['finished']]);
+    await closing;
+    expect(eh.tw.warden.tdsListener?.openSessions).toBe(0);
+  });
+});
