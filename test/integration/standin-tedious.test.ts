@@ -12,16 +12,15 @@ import {
   LOGIN,
   SCENARIO,
   type StandInHarness,
-  type TediousSession,
   comparableRows,
   expectedRows,
   pgRows,
   pgScalar,
   runningStandInQueries,
   startStandIn,
-  tedious,
   waitFor,
 } from './standin-support.js';
+import { type TediousSession, tedious } from './standin-tedious-client.js';
 
 let h: StandInHarness;
 

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPTURES, loadCapture } from '../../fixtures/tds/captures.js';
 import { findClient, missingClient } from '../helpers/clients.js';
 import { run } from '../helpers/run.js';
-import { LOGIN, RawTds, type RecordingProxy, SCENARIO, type StandInHarness, recordingProxy, startStandIn, tedious, writePcap } from './standin-support.js';
+import { type RecordingProxy, recordingProxy, writePcap } from './standin-pcap.js';
+import { LOGIN, RawTds, SCENARIO, type StandInHarness, startStandIn } from './standin-support.js';
+import { tedious } from './standin-tedious-client.js';
 
 const skip = missingClient('tshark');
 const PCAP_SERVER_PORT = 14330;
