@@ -18,6 +18,7 @@ import {
   pgScalar,
   runningStandInQueries,
   startStandIn,
+  superuserUrl,
   waitFor,
 } from './standin-support.js';
 import { type TediousSession, tedious } from './standin-tedious-client.js';
@@ -265,6 +266,17 @@ describe('tedious: batch semantics', () => {
     );
     expect(r.error).toBeUndefined();
     expect(r.sets.map((s) => s.rows)).toEqual([[[1, 'Alice Testperson'], [2, 'Bob Example']], [[2, 'xy', 3]]]);
+  });
+
+  it('when PostgreSQL ends the session\'s connection, the client gets a severity-20 error and the session ends', async () => {
+    const victim = await tedious({ port: h.port, encrypt: false });
+    const spid = (await victim.batch('SELECT @@SPID AS spid')).sets[0]!.rows[0]![0] as number;
+    await pgRows(superuserUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`sqlserver-standin spid ${spid}`]);
+    victim.connection.on('error', () => undefined); // tedious reports the closed socket too
+    const ended = new Promise<void>((resolve) => victim.connection.once('end', () => resolve()));
+    const r = await victim.batch('SELECT 1 AS never');
+    expect(r.error?.message).toMatch(/lost its PostgreSQL connection/);
+    await ended;
   });
 
   it('RESETCONNECTION undoes session options', async () => {
