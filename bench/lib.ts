@@ -89,7 +89,8 @@ export async function startWardenProcess(targets: TargetConfig[], extra: Partial
     targets,
   };
   const script = fileURLToPath(new URL('./warden-process.js', import.meta.url));
-  const child = spawn(process.execPath, [script], {
+  // The same V8 flag as the warden command (see src/cli/main.ts's first line).
+  const child = spawn(process.execPath, ['--liftoff-only', script], {
     env: { ...process.env, WARDEN_BENCH_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

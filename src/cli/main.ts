@@ -1,6 +1,9 @@
-#!/usr/bin/env node
-// The `warden` command line. Each subcommand lives in src/cli/commands/<name>.ts and exports
-// `run(args: string[]): Promise<number>` (the exit code) and a one-line `summary`.
+#!/usr/bin/env -S node --liftoff-only
+// The `warden` command line. It runs node with --liftoff-only: the SQL parser is a large
+// WebAssembly module, and V8's background tier-up of it cost a third of warden's CPU under load
+// (see src/sql/parser.ts); parse results are cached, so baseline code is plenty.
+// Each subcommand lives in src/cli/commands/<name>.ts and exports `run(args: string[]):
+// Promise<number>` (the exit code) and a one-line `summary`.
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,6 @@
 // PostgreSQL's own parser (libpg_query compiled to WASM). The module loads asynchronously once;
 // after `initSqlParser()` every call here is synchronous, so the hot path never awaits.
+import v8 from 'node:v8';
 import {
   loadModule,
   normalizeSync,
@@ -14,6 +15,11 @@ let loading: Promise<void> | undefined;
 /** Loads the WASM parser. Safe to call more than once; later calls share the first load. */
 export function initSqlParser(): Promise<void> {
   if (ready) return Promise.resolve();
+  // libpg-query is PostgreSQL's whole parser compiled to WebAssembly. V8 would tier its hot
+  // functions up to TurboFan in background threads, and for a module this size that compile
+  // work took a third of warden's CPU for the first minutes of load (measured with perf under
+  // pgbench). Parses are cached, so the baseline (Liftoff) code is fast enough: keep to it.
+  if (!loading) v8.setFlagsFromString('--liftoff-only');
   loading ??= loadModule().then(() => {
     ready = true;
   });
