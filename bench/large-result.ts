@@ -8,11 +8,16 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import type { PostgresTargetConfig } from '../src/config/types.js';
-import { benchPostgres, BENCH_PASSWORD, log, median, ratio, startWardenProcess } from './lib.js';
+import { TWO_MASKED_COLUMNS } from './configs.js';
+import { benchPostgres, BENCH_PASSWORD, log, median, ratio, startWardenProcess, type BenchTarget } from './lib.js';
 
 const { values } = parseArgs({
-  options: { rows: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
+    /** Mask two of the five columns (ssn, email) on the way through warden. */
+    masked: { type: 'boolean', default: false },
+  },
 });
 const rows = Number(values.rows);
 const rounds = Number(values.rounds);
@@ -46,11 +51,8 @@ try {
   await db.query('VACUUM ANALYZE people');
   await db.end();
 
-  const target: PostgresTargetConfig = {
-    name: 'big', protocol: 'postgres', host: server.host, port: server.port, database: 'big',
-    user: 'postgres', password: BENCH_PASSWORD, tls: { mode: 'disable' }, connectTimeout: 5000,
-  };
-  const warden = await startWardenProcess([target]);
+  const target: BenchTarget = { name: 'big', host: server.host, port: server.port, database: 'big', user: 'postgres', password: BENCH_PASSWORD };
+  const warden = await startWardenProcess([target], values.masked ? TWO_MASKED_COLUMNS : '');
   const idleRss = warden.rss();
   const psql = existsSync(join(server.binDir, 'psql')) ? join(server.binDir, 'psql') : 'psql';
   const queries = {
@@ -74,7 +76,7 @@ try {
   }
   const m = (k: string): number => median(times[k] ?? [NaN]);
   const report = {
-    benchmark: `${rows}-row result, psql`,
+    benchmark: `${rows}-row result, psql${values.masked ? ', two masked columns' : ''}`,
     rounds,
     ms: Object.fromEntries(Object.keys(times).map((k) => [k, Math.round(m(k))])),
     ratios: {

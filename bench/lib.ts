@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort, startPostgres, type PostgresServer } from '../src/embedded/postgres.js';
-import type { TargetConfig, WardenConfig } from '../src/config/types.js';
+import { DEV_ISSUER_DEFAULTS } from '../src/config/sections/identity.js';
 import { DevIssuer } from '../src/identity/dev-issuer.js';
 
 export const BENCH_PASSWORD = 'bench-superuser';
@@ -71,27 +71,50 @@ function procStatus(pid: number, field: string): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-/** Starts warden (compiled, dist/) in its own process in front of `targets`. */
-export async function startWardenProcess(targets: TargetConfig[], extra: Partial<WardenConfig> = {}): Promise<WardenProcess> {
+export interface BenchTarget {
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}
+
+/**
+ * Starts warden (compiled, dist/) in its own process in front of `targets`, from a YAML
+ * configuration written like a user's (`extraYaml` adds sections: rules, masking, transcripts,
+ * tls …), read by the real loader.
+ */
+export async function startWardenProcess(targets: BenchTarget[], extraYaml = ''): Promise<WardenProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
-  const keyFile = join(dataDir, 'dev-issuer.pem');
+  const keyFile = join(dataDir, 'keys', 'dev-issuer.pem');
   const adminPort = await freePort();
   const issuer = `http://127.0.0.1:${adminPort}/dev-issuer`;
-  const config = {
-    dataDir,
-    listen: { postgres: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: adminPort } },
-    plaintextTokens: 'loopback',
-    log: { level: 'silent' },
-    identity: { issuers: [], devIssuer: { enabled: true, issuer, keyFile, audience: 'api://warden', tenant: '11111111-2222-3333-4444-555555555555' } },
-    principals: [{ name: 'bench-agent', match: { issuer: 'dev', roles: [AGENT_ROLE] }, targets: ['*'], onTokenExpiry: 'continue' }],
-    sessions: { shutdownGrace: 1000, maxMessageBytes: 1 << 30, loginTimeout: 10_000 },
-    ...extra,
-    targets,
-  };
+  const configFile = join(dataDir, 'warden.yaml');
+  const env: NodeJS.ProcessEnv = {};
+  const yaml = [
+    `data_dir: ${JSON.stringify(dataDir)}`,
+    `listen: { postgres: { host: 127.0.0.1, port: 0 }, admin: { host: 127.0.0.1, port: ${adminPort} } }`,
+    'plaintext_tokens: loopback',
+    'log: { level: silent }',
+    `identity: { issuers: [], dev_issuer: { enabled: true, issuer: "${issuer}" } }`,
+    'targets:',
+    ...targets.map((t, i) => {
+      env[`BENCH_TARGET_PASSWORD_${i}`] = t.password;
+      return `  ${t.name}: { protocol: postgres, host: ${t.host}, port: ${t.port}, database: ${t.database}, user: ${t.user}, password: "\${env:BENCH_TARGET_PASSWORD_${i}}", tls: { mode: disable } }`;
+    }),
+    'principals:',
+    `  - { name: bench-agent, match: { issuer: dev, roles: [${AGENT_ROLE}] }, targets: ["*"], on_token_expiry: continue }`,
+    'sessions: { shutdown_grace: 1s }',
+    extraYaml.includes('transcripts:') ? '' : 'transcripts: { enabled: false }',
+    extraYaml,
+    '',
+  ].join('\n');
+  writeFileSync(configFile, yaml);
   const script = fileURLToPath(new URL('./warden-process.js', import.meta.url));
   // The same V8 flag as the warden command (see src/cli/main.ts's first line).
-  const child = spawn(process.execPath, ['--liftoff-only', script], {
-    env: { ...process.env, WARDEN_BENCH_CONFIG: JSON.stringify(config) },
+  const child = spawn(process.execPath, ['--liftoff-only', script, configFile], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {
@@ -100,7 +123,7 @@ export async function startWardenProcess(targets: TargetConfig[], extra: Partial
     child.once('exit', (code) => reject(new Error(`warden exited with ${code} before it was ready`)));
   });
   const info = JSON.parse(line) as { port: number; pid: number };
-  const dev = await DevIssuer.load({ enabled: true, issuer, keyFile, audience: 'api://warden', tenant: '11111111-2222-3333-4444-555555555555' });
+  const dev = await DevIssuer.load({ enabled: true, issuer, keyFile, audience: DEV_ISSUER_DEFAULTS.audience, tenant: DEV_ISSUER_DEFAULTS.tenant });
   const token = await dev.mint({ subject: 'bench-agent', roles: [AGENT_ROLE], ttlSeconds: 3600 });
   return {
     port: info.port,

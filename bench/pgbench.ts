@@ -4,12 +4,8 @@
 //   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { PostgresTargetConfig } from '../src/config/types.js';
-import { defaultTranscripts } from '../src/config/sections/transcripts.js';
-import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess } from './lib.js';
+import { RECOMMENDED_RULES } from './configs.js';
+import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess, type BenchTarget } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,10 +18,11 @@ const { values } = parseArgs({
     tls: { type: 'boolean', default: false },
     /** Also run warden with transcripts on (fsync interval, digest capture), to report recording on vs off. */
     record: { type: 'boolean', default: false },
+    /** Also run warden with the recommended statement rules loaded, to report rules vs none. */
+    rules: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
-const tmpDir = (prefix: string): string => mkdtempSync(join(tmpdir(), prefix));
 const rounds = Number(values.rounds);
 
 const server = await benchPostgres();
@@ -43,24 +40,12 @@ try {
     if (!/done/.test(e.message)) throw e;
   });
 
-  const target: PostgresTargetConfig = {
-    name: 'bench',
-    protocol: 'postgres',
-    host: server.host,
-    port: server.port,
-    database: 'bench',
-    user: 'postgres',
-    password: BENCH_PASSWORD,
-    tls: { mode: 'disable' },
-    connectTimeout: 5000,
-  };
-  const warden = await startWardenProcess([target], values.tls ? { tls: { selfSigned: true } } : {});
-  const recording = values.record
-    ? await startWardenProcess([target], {
-        ...(values.tls ? { tls: { selfSigned: true } } : {}),
-        transcripts: { ...defaultTranscripts(tmpDir('warden-bench-rec-')), capture: 'digest' },
-      })
-    : undefined;
+  const target: BenchTarget = { name: 'bench', host: server.host, port: server.port, database: 'bench', user: 'postgres', password: BENCH_PASSWORD };
+  const tlsYaml = values.tls ? 'tls: { self_signed: true }' : '';
+  const warden = await startWardenProcess([target], tlsYaml);
+  // The recommended statement rules (docs/approvals.md), and transcripts (fsync interval, digest capture).
+  const rules = values.rules ? await startWardenProcess([target], `${tlsYaml}\n${RECOMMENDED_RULES}`) : undefined;
+  const recording = values.record ? await startWardenProcess([target], `${tlsYaml}\ntranscripts: { enabled: true, capture: digest }`) : undefined;
   const bouncer = await startPgbouncer(server, 'bench');
   if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
 
@@ -69,6 +54,7 @@ try {
     { name: 'direct', args: ['-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } },
     { name: 'warden', args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: warden.token, PGSSLMODE: values.tls ? 'require' : 'disable' } },
   ];
+  if (rules) setups.push({ name: 'warden+rules', args: ['-h', '127.0.0.1', '-p', String(rules.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: rules.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   if (recording) setups.push({ name: 'warden+rec', args: ['-h', '127.0.0.1', '-p', String(recording.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: recording.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   const pipe = await startPipeRelay(server.host, server.port);
   setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
@@ -97,13 +83,16 @@ try {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
       ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
+      ...(rules ? { rules_vs_none: Number(ratio(med('warden+rules'), med('warden'))) } : {}),
       ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
     },
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),
+    ...(recording ? { wardenWithRecordingPeakRssMiB: Math.round(recording.peakRss() / 1048576) } : {}),
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   await warden.stop();
   await recording?.stop();
+  await rules?.stop();
   await bouncer?.stop();
   await pipe.stop();
 } finally {

@@ -2,7 +2,8 @@
 // from the SQL Server stand-in, each in its own process: wall time as tedious sees it (every row
 // delivered), the ratio warden/direct per mode — TLS in PRELOGIN on both hops ("tls"), and
 // plaintext ("plain", tokens allowed from loopback) — and warden's peak resident memory, which
-// must stay flat however large the result (streaming with backpressure).
+// must stay flat however large the result (streaming with backpressure). warden's CPU time per
+// query is reported too: on a shared machine it is steadier than wall time.
 //
 //   npm run build && node dist/bench/tds-large-result.js [--rows 200000] [--rounds 3] [--transcripts]
 //   npx tsx bench/tds-large-result.ts …   (from source, no build)
@@ -58,6 +59,13 @@ function script(relative: string): string[] {
 function procStatus(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** CPU time the process has used (user + system), in milliseconds: unaffected by other load on the machine. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
 function firstLine(child: ChildProcess, what: string): Promise<string> {
@@ -165,6 +173,7 @@ async function driver(): Promise<void> {
     } as Record<string, ConnectionConfiguration>;
     const idleRss = procStatus(info.pid, 'VmRSS');
     const times: Record<string, number[]> = {};
+    const wardenCpu: Record<string, number[]> = {};
     const sql = 'SELECT * FROM people';
     // One warm-up of each, then alternate the order round by round.
     for (const [name, cfg] of Object.entries(setups)) {
@@ -179,7 +188,9 @@ async function driver(): Promise<void> {
         for (const via of order) {
           const key = `${mode}/${via}`;
           const c = await connect(setups[key] as ConnectionConfiguration);
+          const cpuBefore = cpuMs(info.pid);
           const [ms, n] = await timeQuery(c, sql);
+          if (via === 'warden') (wardenCpu[mode] ??= []).push(cpuMs(info.pid) - cpuBefore);
           c.close();
           if (n !== rows) throw new Error(`${key}: ${n} rows, expected ${rows}`);
           (times[key] ??= []).push(ms);
@@ -197,6 +208,8 @@ async function driver(): Promise<void> {
         tls_warden_vs_direct: Number(ratio(m('tls/warden'), m('tls/direct'))),
         plain_warden_vs_direct: Number(ratio(m('plain/warden'), m('plain/direct'))),
       },
+      // warden's own CPU per query: what the relay costs, whatever else runs on the machine.
+      wardenCpuMsPerQuery: Object.fromEntries(Object.entries(wardenCpu).map(([k, v]) => [k, Math.round(median(v))])),
       wardenRssMiB: { idle: Math.round(idleRss / 1048576), peak: Math.round(procStatus(info.pid, 'VmHWM') / 1048576) },
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

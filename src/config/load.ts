@@ -137,8 +137,9 @@ function readConfig(rootField: Field): WardenConfig | undefined {
     targets: targets.targets,
     principals,
     sessions,
-    rules: rules.rules,
-    approvals,
+    // Statement control is on when the file has a rules: or approvals: section; without either,
+    // warden classifies statements only for masking and transcripts (see docs/approvals.md).
+    ...(s.has('rules') || s.has('approvals') ? { rules: rules.rules, approvals } : {}),
     ...(masking !== undefined ? { masking } : {}),
     transcripts,
   };

@@ -26,8 +26,14 @@ function problemsOf(extra: string, env: NodeJS.ProcessEnv = {}): Problem[] {
 const reasons = (extra: string, env: NodeJS.ProcessEnv = {}): string[] => problemsOf(extra, env).map((p) => `${p.path}: ${p.reason}`);
 
 describe('defaults', () => {
-  it('no rules, and approvals with an embedded store under data_dir', () => {
+  it('without rules: or approvals: there is no statement control', () => {
     const c = parse('');
+    expect(c.rules).toBeUndefined();
+    expect(c.approvals).toBeUndefined();
+  });
+
+  it('an approvals: section alone means no rules, and an embedded store under data_dir', () => {
+    const c = parse('approvals: {}');
     expect(c.rules).toEqual([]);
     expect(c.approvals).toEqual({
       timeout: 300_000,
