@@ -229,7 +229,7 @@ export class TdsRelay {
 
   private request(packets: Packet[]): void {
     const head = packets[0] as Packet;
-    const payload = packets.length === 1 ? Buffer.from(head.payload) : Buffer.concat(packets.map((x) => x.payload));
+    const payload = packets.length === 1 ? head.payload : Buffer.concat(packets.map((x) => x.payload));
     const req: TdsRequest = {
       type: head.header.type,
       payload,
