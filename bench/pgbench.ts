@@ -44,8 +44,10 @@ try {
   const tlsYaml = values.tls ? 'tls: { self_signed: true }' : '';
   const warden = await startWardenProcess([target], tlsYaml);
   // The recommended statement rules (docs/approvals.md), and transcripts (fsync interval, digest capture).
-  const rules = values.rules ? await startWardenProcess([target], `${tlsYaml}\n${RECOMMENDED_RULES}`) : undefined;
-  const recording = values.record ? await startWardenProcess([target], `${tlsYaml}\ntranscripts: { enabled: true, capture: digest }`) : undefined;
+  const recordingYaml = 'transcripts: { enabled: true, capture: digest }';
+  const recording = values.record || values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}`) : undefined;
+  // Rules are compared against the same warden without them (both recording, as deployed).
+  const rules = values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}\n${RECOMMENDED_RULES}`) : undefined;
   const bouncer = await startPgbouncer(server, 'bench');
   if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
 
@@ -54,7 +56,7 @@ try {
     { name: 'direct', args: ['-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } },
     { name: 'warden', args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: warden.token, PGSSLMODE: values.tls ? 'require' : 'disable' } },
   ];
-  if (rules) setups.push({ name: 'warden+rules', args: ['-h', '127.0.0.1', '-p', String(rules.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: rules.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
+  if (rules) setups.push({ name: 'warden+rec+rules', args: ['-h', '127.0.0.1', '-p', String(rules.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: rules.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   if (recording) setups.push({ name: 'warden+rec', args: ['-h', '127.0.0.1', '-p', String(recording.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: recording.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   const pipe = await startPipeRelay(server.host, server.port);
   setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
@@ -83,7 +85,7 @@ try {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
       ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
-      ...(rules ? { rules_vs_none: Number(ratio(med('warden+rules'), med('warden'))) } : {}),
+      ...(rules ? { rules_vs_none: Number(ratio(med('warden+rec+rules'), med('warden+rec'))) } : {}),
       ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
     },
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),

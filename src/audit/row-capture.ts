@@ -4,6 +4,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { DEFAULT_LIMITS, type CapturePolicy, type TranscriptLimits } from './config.js';
 import { clip } from './text.js';
+import { sha256Hex } from './frame.js';
+
+/** Results up to this size are digested in one call at the end instead of a running hash. */
+const SMALL_DIGEST_BYTES = 16 * 1024;
 import type { CapturedRows } from './types.js';
 
 /**
@@ -14,7 +18,11 @@ import type { CapturedRows } from './types.js';
 export class RowCapture {
   rows = 0;
   bytes = 0;
-  private readonly hash: Hash | undefined;
+  /** The running digest, created once a result outgrows `pending` (most results are a few rows). */
+  private hash: Hash | undefined;
+  /** Under `digest`: the first rows' bytes, hashed in one call at finish() while they stay small. */
+  private pending: Uint8Array[] | undefined;
+  private pendingBytes = 0;
   private readonly kept: Array<Array<string | null>> = [];
   private keptBytes = 0;
   private truncated = false;
@@ -23,7 +31,23 @@ export class RowCapture {
     private readonly policy: CapturePolicy,
     private readonly limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'> = DEFAULT_LIMITS,
   ) {
-    this.hash = policy.mode === 'digest' ? createHash('sha256') : undefined;
+    if (policy.mode === 'digest') this.pending = [];
+  }
+
+  private digestUpdate(data: Uint8Array | string): void {
+    if (this.hash) {
+      this.hash.update(data);
+      return;
+    }
+    const pending = this.pending as Uint8Array[];
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes > SMALL_DIGEST_BYTES) {
+      this.hash = createHash('sha256');
+      for (const b of pending) this.hash.update(b);
+      this.pending = undefined;
+    }
   }
 
   /** True while `add` wants the row's text values (the relay may skip decoding otherwise). */
@@ -41,9 +65,9 @@ export class RowCapture {
   add(wire: Uint8Array | null, values?: readonly (string | null)[]): void {
     this.rows += 1;
     if (wire) this.bytes += wire.length;
-    if (this.hash) {
-      if (wire) this.hash.update(wire);
-      else if (values) this.hash.update(`${JSON.stringify(values)}\n`);
+    if (this.policy.mode === 'digest') {
+      if (wire) this.digestUpdate(wire);
+      else if (values) this.digestUpdate(`${JSON.stringify(values)}\n`);
       return;
     }
     if (!values || !this.wantsValues) {
@@ -65,7 +89,7 @@ export class RowCapture {
       case 'none':
         return { mode: 'none' };
       case 'digest':
-        return { mode: 'digest', sha256: (this.hash as Hash).digest('hex'), rows: this.rows };
+        return { mode: 'digest', sha256: this.hash ? this.hash.digest('hex') : sha256Hex(Buffer.concat(this.pending ?? [])), rows: this.rows };
       case 'first':
         return { mode: 'first', limit: this.policy.firstRows, rows: this.kept, truncated: this.truncated || this.rows > this.kept.length };
       case 'all':

@@ -115,6 +115,7 @@ export class SessionFlow {
   /** A statement currently held for approval, withdrawn on cancel. */
   private holding: { withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended'): void; cancelled: boolean } | undefined;
   private readonly ctx: PolicyContext;
+  private readonly logWriteFailure = (err: unknown): void => this.log.error({ err: (err as Error).message }, 'transcript write failed');
   /** Statements recorded so far (their ids in the transcript). */
   private recorded = 0;
   /** SQL-level PREPARE and DECLARE CURSOR statements, by name. */
@@ -414,18 +415,20 @@ export class SessionFlow {
     });
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: RecordedStatement = { id: ++this.recorded };
-    const settled = p.then(
-      () => {
-        rec.durable = undefined;
-      },
-      (err: unknown) => {
-        this.log.error({ err: (err as Error).message }, 'transcript write failed');
-        throw err;
-      },
-    );
-    rec.durable = settled;
-    if (!this.deps.durableBeforeForward) {
-      settled.catch(() => undefined);
+    if (this.deps.durableBeforeForward) {
+      // fsync `each`: the statement waits for this before it is forwarded.
+      rec.durable = p.then(
+        () => {
+          rec.durable = undefined;
+        },
+        (err: unknown) => {
+          this.log.error({ err: (err as Error).message }, 'transcript write failed');
+          throw err;
+        },
+      );
+    } else {
+      // fsync `interval`: nobody waits; a failure makes the store unhealthy, which refuses later statements.
+      p.catch(this.logWriteFailure);
     }
     return rec;
   }
