@@ -11,6 +11,7 @@ import { AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { devIssuerHttpHandler } from './identity/dev-issuer-http.js';
 import { createTokenVerifier } from './identity/verifier.js';
+import { TicketStore, ticketsHttp, withTickets } from './identity/tickets.js';
 import type { TokenVerifier } from './identity/types.js';
 import { PgListener } from './pg/listener.js';
 import { TdsListener } from './tds/listener.js';
@@ -83,19 +84,24 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       if (admin) admin.use(devIssuerHttpHandler(devIssuer, new URL(devIssuer.issuer).pathname));
     }
     const verifier = createTokenVerifier(config.identity, { logger, ...(devIssuer ? { devIssuer } : {}) });
+    // Agents may log in with a session ticket exchanged for their token (clients whose password
+    // field is too short for a token); approvers and auditors always use the token itself.
+    const tickets = new TicketStore();
+    if (admin) admin.use(ticketsHttp(verifier, tickets, logger.child({ component: 'tickets' })));
+    const agentVerifier = withTickets(verifier, tickets);
     const tlsSetup = await secureContextFor(config);
     const services = await startServices(config, logger, metrics, { verifier, admin, adminUrl });
     closers.push(() => services.close());
 
     let postgres: AddressInfo | undefined;
     if (config.listen.postgres) {
-      pgListener = new PgListener({ config, verifier, secureContext: tlsSetup?.context, logger, metrics, services });
+      pgListener = new PgListener({ config, verifier: agentVerifier, secureContext: tlsSetup?.context, logger, metrics, services });
       postgres = await pgListener.listen(config.listen.postgres);
       logger.info({ address: `${postgres.address}:${postgres.port}`, tls: Boolean(tlsSetup) }, 'PostgreSQL listener ready');
     }
     let tds: AddressInfo | undefined;
     if (config.listen.tds) {
-      tdsListener = new TdsListener({ config, verifier, certificate: tlsSetup ? { cert: tlsSetup.cert, key: tlsSetup.key } : undefined, logger, metrics, services });
+      tdsListener = new TdsListener({ config, verifier: agentVerifier, certificate: tlsSetup ? { cert: tlsSetup.cert, key: tlsSetup.key } : undefined, logger, metrics, services });
       tds = await tdsListener.listen(config.listen.tds);
       logger.info({ address: `${tds.address}:${tds.port}`, tls: Boolean(tlsSetup) }, 'TDS listener ready');
     }

@@ -1,6 +1,7 @@
 // FreeTDS `tsql` (TDS 7.4, GnuTLS) against warden. FreeTDS cuts every LOGIN7 string — the
-// password too — to 128 characters, so no OIDC access token survives as its password: what can be
-// shown with tsql is the protocol around it. With `encryption = require` (TLS in PRELOGIN for the
+// password too — to 128 characters, so no OIDC access token survives as its password: tsql users
+// exchange their token for a session ticket (POST /tickets) and log in with that, getting the
+// same rows as from the stand-in directly. A token itself is refused, naming the cut. With `encryption = require` (TLS in PRELOGIN for the
 // whole session) and the default `request` (login-only TLS: the handshake in PRELOGIN packets,
 // LOGIN7 in TLS, then plaintext) warden completes the handshake, reads the LOGIN7 through TLS and
 // answers with a login error tsql prints, naming the cut; with `encryption = off` warden refuses
@@ -57,5 +58,40 @@ describe.skipIf(skip)('FreeTDS tsql against warden', () => {
     const r = await tsql(h.port, 'agent', await h.tw.token(), 'off');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Login failed for user 'agent'\. Reason: warden accepts access tokens only over TLS/);
+  });
+
+  async function ticket(token: string): Promise<string> {
+    const res = await fetch(`${h.tw.warden.adminUrl}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { ticket: string; expires_at: string };
+    expect(body.ticket).toMatch(/^wdt_[A-Za-z0-9_-]{32}$/);
+    return body.ticket;
+  }
+
+  it.each(['require', 'request'])('encryption = %s with a session ticket: the same rows as the stand-in directly', async (enc) => {
+    const direct = await tsql(h.standin.port, STANDIN_LOGIN.user, STANDIN_LOGIN.password, 'require');
+    const r = await tsql(h.port, 'agent', await ticket(await h.tw.token()), enc);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = (out: string): string[] => out.split('\n').filter((l) => /^\d+\t/.test(l));
+    expect(rows(r.stdout)).toEqual(rows(direct.stdout));
+    expect(rows(r.stdout)).toHaveLength(3);
+  });
+
+  it('a ticket is refused in plaintext like a token, and an unknown ticket is refused', async () => {
+    const t = await ticket(await h.tw.token());
+    const plain = await tsql(h.port, 'agent', t, 'off');
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toMatch(/only over TLS/);
+    const forged = await tsql(h.port, 'agent', `wdt_${'A'.repeat(32)}`, 'require');
+    expect(forged.code).not.toBe(0);
+    expect(forged.stderr).toMatch(/ticket is unknown or expired/);
+  });
+
+  it('tickets are exchanged only for valid tokens', async () => {
+    const bad = await fetch(`${h.tw.warden.adminUrl}/tickets`, { method: 'POST', headers: { authorization: 'Bearer nonsense' } });
+    expect(bad.status).toBe(401);
+    const t = await ticket(await h.tw.token());
+    const chained = await fetch(`${h.tw.warden.adminUrl}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${t}` } });
+    expect(chained.status).toBe(401);
   });
 });

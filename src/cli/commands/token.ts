@@ -24,6 +24,11 @@ export const DEFAULT_DATA_DIR = './.warden';
 const DEFAULT_TTL = '1h';
 
 const USAGE = `usage: warden token mint --subject <client> [options]
+       warden token ticket [--url <admin url>] [--token <access token>] [--ttl <duration>]
+
+ticket: exchanges an access token ($WARDEN_TOKEN, or --token) for a short session ticket at
+warden's admin API (default $WARDEN_ADMIN_URL or http://127.0.0.1:9187); clients whose password
+field is too short for a token (FreeTDS tsql) log in with the ticket instead.
 
 Mints an access token signed by warden's development issuer, shaped like an Azure AD app-only
 token. Present it as the database password when connecting through warden.
@@ -186,6 +191,7 @@ export async function run(args: string[], io: CommandIO = process): Promise<numb
     io.stdout.write(`${USAGE}\n`);
     return sub === undefined ? 2 : 0;
   }
+  if (sub === 'ticket') return ticketCommand(rest, io);
   if (sub !== 'mint') {
     io.stderr.write(`warden token: unknown subcommand '${sub}'\n${USAGE}\n`);
     return 2;
@@ -219,6 +225,50 @@ export async function run(args: string[], io: CommandIO = process): Promise<numb
     return 0;
   } catch (err) {
     io.stderr.write(`warden token mint: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function ticketCommand(args: string[], io: CommandIO): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, ttl: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    io.stderr.write(`warden token ticket: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const token = values.token ?? process.env.WARDEN_TOKEN;
+  if (!token) {
+    io.stderr.write('warden token ticket: give the access token with --token or $WARDEN_TOKEN\n');
+    return 2;
+  }
+  const url = (values.url ?? process.env.WARDEN_ADMIN_URL ?? 'http://127.0.0.1:9187').replace(/\/+$/, '');
+  let ttl: number | undefined;
+  try {
+    if (values.ttl !== undefined) ttl = parseTtl(values.ttl);
+  } catch (err) {
+    io.stderr.write(`warden token ticket: ${(err as Error).message}\n`);
+    return 2;
+  }
+  try {
+    const res = await fetch(`${url}/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(ttl !== undefined ? { body: JSON.stringify({ ttl_seconds: ttl }) } : {}),
+    });
+    const body = (await res.json().catch(() => ({}))) as { ticket?: string; expires_at?: string; error?: string };
+    if (!res.ok || !body.ticket) {
+      io.stderr.write(`warden token ticket: ${res.status} ${body.error ?? res.statusText}\n`);
+      return 1;
+    }
+    io.stdout.write(`${body.ticket}\n`);
+    return 0;
+  } catch (err) {
+    io.stderr.write(`warden token ticket: cannot reach ${url}: ${(err as Error).message}\n`);
     return 1;
   }
 }
