@@ -296,6 +296,19 @@ export class TdsClientSession {
     if (!mayReach(matched.rule, target.name)) {
       throw new TdsRefusal(loginFailed(user, `principal "${matched.principal.name}" may not connect to target "${target.name}"`), { reason: 'target not granted', principal: matched.principal.name }, 'target not granted');
     }
+    const masking = this.deps.services.masking;
+    if (masking) {
+      // warden does not rewrite SQL Server rows yet: a principal that masking rules cover must
+      // not reach a SQL Server target at all, or it would read the values in clear (fail closed).
+      const masker = await masking.session({ principal: matched.principal, target: target.name }).catch(() => undefined);
+      if (!masker || !masker.inert) {
+        throw new TdsRefusal(
+          loginFailed(user, `masking rules apply to principal "${matched.principal.name}", and warden cannot mask SQL Server results yet`),
+          { reason: 'masking unsupported', principal: matched.principal.name },
+          'masking unsupported',
+        );
+      }
+    }
     if (matched.rule.onTokenExpiry === 'end' && matched.principal.expiresAt) this.scheduleExpiry(matched.principal.expiresAt);
     return { principal: matched.principal, target };
   }

