@@ -1,7 +1,7 @@
 // Shared parts of the benchmarks: a PostgreSQL server, pgbouncer, warden in its own process,
 // and helpers to run pgbench and read a process's peak memory.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -60,6 +60,10 @@ export interface WardenProcess {
   pid: number;
   token: string;
   child: ChildProcess;
+  dataDir: string;
+  adminUrl: string;
+  /** Mints another token from the same dev issuer (e.g. an approver's). */
+  mint(subject: string, roles: string[]): Promise<string>;
   /** Peak resident memory of the warden process so far, in bytes (VmHWM). */
   peakRss(): number;
   rss(): number;
@@ -122,7 +126,7 @@ export async function startWardenProcess(targets: BenchTarget[], extraYaml = '')
     rl.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`warden exited with ${code} before it was ready`)));
   });
-  const info = JSON.parse(line) as { port: number; pid: number };
+  const info = JSON.parse(line) as { port: number; pid: number; adminUrl: string };
   const dev = await DevIssuer.load({ enabled: true, issuer, keyFile, audience: DEV_ISSUER_DEFAULTS.audience, tenant: DEV_ISSUER_DEFAULTS.tenant });
   const token = await dev.mint({ subject: 'bench-agent', roles: [AGENT_ROLE], ttlSeconds: 3600 });
   return {
@@ -130,6 +134,9 @@ export async function startWardenProcess(targets: BenchTarget[], extraYaml = '')
     pid: info.pid,
     token,
     child,
+    dataDir,
+    adminUrl: info.adminUrl,
+    mint: (subject, roles) => dev.mint({ subject, roles, ttlSeconds: 3600 }),
     peakRss: () => procStatus(info.pid, 'VmHWM'),
     rss: () => procStatus(info.pid, 'VmRSS'),
     stop: () =>
@@ -252,4 +259,14 @@ export async function startPipeRelay(host: string, port: number): Promise<PipeRe
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Total size of the files under `dir` (recursively), in bytes. */
+export function dirBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? dirBytes(p) : statSync(p).size;
+  }
+  return total;
 }

@@ -4,8 +4,9 @@
 //   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { join } from 'node:path';
 import { RECOMMENDED_RULES } from './configs.js';
-import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess, type BenchTarget } from './lib.js';
+import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess, dirBytes, type BenchTarget } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -94,6 +95,12 @@ try {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   await warden.stop();
   await recording?.stop();
+  if (recording) {
+    // Every statement of every recorded run: pgbench -S runs one statement per transaction.
+    const statements = Math.round((results.get('warden+rec') ?? []).reduce((a, tps) => a + tps * seconds, 0));
+    const bytes = dirBytes(join(recording.dataDir, 'transcripts'));
+    process.stdout.write(`${JSON.stringify({ transcriptBytes: bytes, statementsRecorded: statements, transcriptBytesPerStatement: Math.round(bytes / Math.max(1, statements)) })}\n`);
+  }
   await rules?.stop();
   await bouncer?.stop();
   await pipe.stop();
