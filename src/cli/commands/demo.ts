@@ -65,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
         ticket: demo.ticket,
         tds: { ...demo.tds, password: demo.ticket, encryption: 'require' },
         config: demo.configPath,
-        upstream: { host: demo.postgres.host, port: demo.postgres.port, source: demo.postgres.source },
+        upstream: { host: demo.postgres.host, port: demo.postgres.port, source: demo.postgres.source, data_dir: demo.postgres.dataDir },
       })}\n`,
     );
   } else {
