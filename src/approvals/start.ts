@@ -27,7 +27,7 @@ export interface ApprovalsDeps {
   admin?: AdminServer;
   /** The admin server's URL, for links in notices (approvals.base_url wins). */
   adminUrl?: string;
-  /** Names this instance in requests; default approvals.instance_id, else the host name. */
+  /** Names this instance in requests when approvals.instance_id is not set (startWarden passes the transcripts' instance id); else the host name. */
   instanceId?: string;
 }
 
@@ -62,7 +62,9 @@ export async function startApprovals(config: WardenConfig, deps: ApprovalsDeps):
   const service = new ApprovalServiceImpl({
     store,
     approvers: new ApproverPolicy(cfg.approvers),
-    instanceId: deps.instanceId ?? cfg.instanceId ?? hostname(),
+    // The configured approvals.instance_id wins: restart recovery withdraws every pending request
+    // filed under this id, so instances sharing a store must keep the distinct ids they were given.
+    instanceId: cfg.instanceId ?? deps.instanceId ?? hostname(),
     timeoutMs: cfg.timeout,
     grantMaxMs: cfg.grantMax,
     storeGraceMs: cfg.storeGrace,
