@@ -754,6 +754,9 @@ export class SessionFlow {
         if (head.k === 'execute') {
           if (!this.result) this.result = this.resultFor(head.rec, executeFields(head.portal) ?? [], undefined);
           this.queue.shift();
+        } else if (head.k === 'query' && !this.result && code === Backend.commandComplete) {
+          // A command without rows (INSERT, CREATE …): its result is the tag and the row count.
+          this.result = this.resultFor(head.rec, [], undefined);
         }
         this.endResult(tag, undefined);
         if (head.k === 'query') {
