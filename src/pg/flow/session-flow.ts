@@ -16,6 +16,7 @@ import {
   decodeCopyResponse,
   decodeParameterDescription,
   decodeRowDescription,
+  type CopyResponse,
   type FieldDescription,
 } from '../../../protocols/postgres/backend-messages.js';
 import { decodeNotice, encodeErrorResponse, encodeNoticeResponse, type ErrorSpec } from '../../../protocols/postgres/error-response.js';
@@ -881,7 +882,8 @@ export class SessionFlow {
     if (this.result?.aborted) return;
     const rec = head.k === 'query' || head.k === 'execute' ? head.rec : undefined;
     const stmt = this.resolved(head.k === 'query' ? head.statements?.[this.stmtIndex] : head.k === 'execute' ? head.portal?.stmt?.info : undefined);
-    const r = this.resultFor(rec, [], undefined);
+    const copy = decodeCopyResponse(msg);
+    const r = this.resultFor(rec, copyColumns(copy), undefined);
     this.result = r;
     if (code !== Backend.copyOutResponse || !this.masking) {
       out.push(msg);
@@ -897,7 +899,7 @@ export class SessionFlow {
     };
     let planned: CopyMaskPlan | Promise<CopyMaskPlan>;
     try {
-      planned = (this.deps.masker as SessionMasker).copyPlan(decodeCopyResponse(msg), stmt);
+      planned = (this.deps.masker as SessionMasker).copyPlan(copy, stmt);
     } catch (err) {
       planned = Promise.reject(err);
     }
@@ -984,6 +986,14 @@ function executeFields(portal: Portal | undefined): readonly FieldDescription[] 
   if (portal.fields) return portal.fields;
   if (portal.fields === null || portal.stmt?.fields === null) return [];
   return portal.stmt?.fields ? withFormats(portal.stmt.fields, portal.resultFormats) : undefined;
+}
+
+/**
+ * The columns of a COPY for its result record. The protocol names no columns and no types, only
+ * how many there are: they are listed by position, so each can carry the masking rule applied to it.
+ */
+function copyColumns(copy: CopyResponse): FieldDescription[] {
+  return copy.columnFormats.map((format, i) => ({ name: `column ${i + 1}`, tableOid: 0, columnAttr: 0, typeOid: 0, typeSize: -1, typeModifier: -1, format }));
 }
 
 function refusedPlan(fields: readonly FieldDescription[], message: string): RowMaskPlan {
