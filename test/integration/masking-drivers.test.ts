@@ -95,3 +95,23 @@ describe('drivers decode masked results', () => {
     }
   }, 120_000);
 });
+
+describe('catalog queries under masking', () => {
+  it.skipIf(missingClient('psql'))('psql \\d works for a masked principal, and a catalog query cannot smuggle table data into a condition', async () => {
+    const caFile = join(dir, 'ca-d.pem');
+    writeFileSync(caFile, w.ca);
+    const conn = `host=127.0.0.1 port=${w.port} dbname=shop user=agent sslmode=verify-full sslrootcert=${caFile}`;
+    const d = await run(findClient('psql') as string, ['-X', '-c', '\\d customers', conn], { env: { PGPASSWORD: await w.token() }, timeoutMs: 30_000 });
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toContain('card_number');
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    await c.connect();
+    const smuggled = await c
+      .query("SELECT relname FROM pg_catalog.pg_class WHERE pg_catalog.query_to_xml('select ssn from customers', true, false, '')::text LIKE '%941%'")
+      .catch((e: pg.DatabaseError) => e);
+    expect((smuggled as pg.DatabaseError).code).toBe('42501');
+    const stats = await c.query("SELECT attname FROM pg_catalog.pg_stats WHERE tablename = 'customers' AND most_common_vals::text LIKE '%941%'").catch((e: pg.DatabaseError) => e);
+    expect((stats as pg.DatabaseError).code).toBe('42501');
+    await c.end();
+  });
+});
