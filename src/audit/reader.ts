@@ -113,7 +113,7 @@ export function relationMatches(relation: string, table: string): boolean {
 
 /** Folds records into per-session summaries. */
 export class SessionIndex {
-  readonly sessions = new Map<string, SessionSummary & { relationSet: Set<string>; maskedSet: Set<string> }>();
+  readonly sessions = new Map<string, SessionSummary & { relationSet: Set<string>; maskedSet: Set<string>; maskedStatements: Set<number> }>();
 
   add({ record: r, instance }: StoredRecord): void {
     if (r.sid === undefined) return;
@@ -138,6 +138,7 @@ export class SessionIndex {
         bytes: 0,
         relationSet: new Set(),
         maskedSet: new Set(),
+        maskedStatements: new Set(),
       };
       this.sessions.set(r.sid, s);
     }
@@ -156,6 +157,7 @@ export class SessionIndex {
         const d = r.d as StatementData;
         s.statements += 1;
         if (d.verdict in s.verdicts) s.verdicts[d.verdict] += 1;
+        if (d.verdict === 'mask') s.maskedStatements.add(d.st);
         const cls = d.cls?.class ?? 'unknown';
         s.classes[cls] = (s.classes[cls] ?? 0) + 1;
         for (const rel of Array.isArray(d.cls?.relations) ? d.cls.relations : []) s.relationSet.add(rel);
@@ -175,6 +177,12 @@ export class SessionIndex {
         s.bytes += d.bytes;
         if (d.error) s.errors += 1;
         for (const c of d.columns) if (c.masked !== null) s.maskedSet.add(`${c.name} (${c.masked})`);
+        // A statement's verdict is written before its results exist: one whose results came back
+        // masked counts under `mask` too.
+        if (d.columns.some((c) => c.masked !== null) && !s.maskedStatements.has(d.st)) {
+          s.maskedStatements.add(d.st);
+          s.verdicts.mask += 1;
+        }
         break;
       }
       case RECORD_KIND.sessionEnd: {
@@ -190,7 +198,7 @@ export class SessionIndex {
 
   summaries(): SessionSummary[] {
     return [...this.sessions.values()]
-      .map(({ relationSet, maskedSet, ...s }) => ({ ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() }))
+      .map(({ relationSet, maskedSet, maskedStatements: _masked, ...s }) => ({ ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() }))
       .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.sessionId.localeCompare(b.sessionId)));
   }
 }
