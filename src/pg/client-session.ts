@@ -496,29 +496,32 @@ export class PgClientSession {
       this.relay.terminate(spec, true);
       // A session that never becomes idle (a long query, a busy pipeline) is not allowed to
       // outlive its token for long: after the grace its statement is cancelled and it is closed.
-      setTimeout(() => this.forceEnd('token expired'), EXPIRY_HARD_GRACE_MS).unref();
+      setTimeout(() => this.forceEnd(spec), EXPIRY_HARD_GRACE_MS).unref();
     } else {
       this.failLogin(new Refusal(spec));
     }
   }
 
   /** Cancels whatever the upstream is running, then closes both sides at once. */
-  private forceEnd(reason: string): void {
+  private forceEnd(spec: ErrorSpec): void {
     const relay = this.relay;
     if (!relay || relay.endReason) return;
-    this.log.warn({ reason }, 'closing the session now');
-    if (!relay.idle && this.cancelTarget) {
-      this.cancelTarget.cancel().catch((err: Error) => this.log.warn({ err: err.message }, 'could not cancel the running statement'));
+    this.log.warn({ reason: spec.message }, 'closing the session now');
+    // A held statement is withdrawn (it never ran); a running one is cancelled upstream.
+    const withdrew = this.flow?.close('session-ended') ?? false;
+    const upstream = this.upstream;
+    const target = this.target;
+    if (!withdrew && !relay.idle && upstream && target) {
+      sendUpstreamCancel(target, upstream.backendKey).catch((err: Error) => this.log.warn({ err: err.message }, 'could not cancel the running statement'));
     }
-    this.flow?.close('session-ended');
-    relay.destroy(reason);
+    relay.terminate(spec);
   }
 
   /** Ends the session at its next idle point with 57P01 (shutdown), or at once when `now`. */
   shutdown(now: boolean): void {
     const spec: ErrorSpec = { severity: 'FATAL', code: SqlState.adminShutdown, message: 'terminating connection because warden is shutting down' };
     if (this.relay) {
-      if (now) this.forceEnd('shutdown');
+      if (now) this.forceEnd(spec);
       else this.relay.terminate(spec, true);
     } else {
       this.failLogin(new Refusal(spec));

@@ -155,8 +155,11 @@ export class SessionFlow {
   }
 
   /** The session is ending: withdraw a held statement. */
-  close(reason: 'disconnected' | 'session-ended'): void {
-    this.holding?.withdraw(reason);
+  /** Withdraws a held statement, if any; true when one was held (so nothing of it runs upstream). */
+  close(reason: 'disconnected' | 'session-ended'): boolean {
+    if (!this.holding) return false;
+    this.holding.withdraw(reason);
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------------
