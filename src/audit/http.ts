@@ -160,7 +160,9 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
         return true;
       }
       if (err instanceof TranscriptReadError) {
-        sendJson(res, 404, { error: err.message });
+        // Its message may name server paths: log it, answer without them.
+        opts.logger.warn({ err: err.message, path }, 'transcript read failed');
+        sendJson(res, 404, { error: err.message.split(opts.dir).join('the transcript store') });
         return true;
       }
       throw err;

@@ -109,7 +109,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
   const sessions = readSessions(s.get('sessions'));
   const transcripts = readTranscripts(s.get('transcripts'), {
     dataDir,
-    ...(targets ? { targets: new Set(targets.targets.keys()) } : {}),
+    ...(targets ? { targets: targets.names } : {}),
     ...(identity ? { issuers: identity.names } : {}),
   });
   const principalNames = principals ? new Set(principals.map((p) => p.name)) : undefined;

@@ -279,7 +279,7 @@ export class TdsClientSession {
         // FreeTDS (and drivers built on it) cut every LOGIN7 string, the password too, to 128
         // characters: no access token fits. Say so rather than leave "malformed token" unexplained.
         const cut = token === login.password && token.length === FREETDS_PASSWORD_LIMIT && err.reason === 'malformed token';
-        const reason = cut ? `token rejected: ${err.reason} (the password arrived cut to ${FREETDS_PASSWORD_LIMIT} characters, as FreeTDS sends it; use a driver that sends the whole access token)` : `token rejected: ${err.reason}`;
+        const reason = cut ? `token rejected: ${err.reason} (the password arrived cut to ${FREETDS_PASSWORD_LIMIT} characters, as FreeTDS sends it; log in with a session ticket instead: warden token ticket, or POST /tickets on the admin port)` : `token rejected: ${err.reason}`;
         throw new TdsRefusal(loginFailed(user, reason), { reason: err.reason, detail: err.detail, ...(cut ? { truncatedPassword: true } : {}) }, err.reason);
       }
       throw err;
