@@ -1,7 +1,6 @@
 // The framing shared by the COPY rewriters: CopyData payloads in, complete units (rows, the
 // binary header) rewritten, a partial unit carried over to the next message (PostgreSQL sends
 // one row per CopyData, but nothing here relies on it).
-import { encodeCopyData } from '../../protocols/postgres/backend-messages.js';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { MaskingError } from './types.js';
 import { MASK_NULL, MASK_UNCHANGED, type ValueMasker } from './value-masker.js';
@@ -36,7 +35,15 @@ export abstract class CopyRewriter {
     if (rest > MAX_PENDING) throw this.fail('a row larger than the carry-over limit');
     this.pending = rest > 0 ? Buffer.from(data.subarray(consumed)) : undefined;
     if (!changed && !hadPending && rest === 0) return undefined;
-    return encodeCopyData(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+    // One allocation: the CopyData header and every part.
+    let size = 5;
+    for (const p of parts) size += p.length;
+    const msg = Buffer.allocUnsafe(size);
+    msg[0] = Backend.copyData;
+    msg.writeInt32BE(size - 1, 1);
+    let at = 5;
+    for (const p of parts) at += p.copy(msg, at);
+    return msg;
   }
 
   /** Applies column `i`'s masker to a value; returns its new bytes, null for NULL, or undefined when unchanged. */

@@ -5,9 +5,10 @@
 // escaped (text) or always quoted (CSV, so it is never read as NULL).
 import type { CopyFormat } from './copy.js';
 import { CopyRewriter } from './copy-stream.js';
-import type { ValueMasker } from './value-masker.js';
+import { MASK_NULL, MASK_UNCHANGED, type ValueMasker } from './value-masker.js';
 
 const NEWLINE = 0x0a;
+const NEWLINE_BUFFER = Buffer.of(NEWLINE);
 const BACKSLASH = 0x5c;
 const ESCAPES: Readonly<Record<number, number>> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
 const ESCAPE_OUT: Readonly<Record<number, number>> = { 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74, 0x0b: 0x76 };
@@ -21,21 +22,22 @@ export class TextCopyRewriter extends CopyRewriter {
   }
 
   protected process(data: Buffer): { parts: Buffer[]; consumed: number; changed: boolean } {
+    if (this.fmt.format !== 'csv') return this.processText(data);
     const parts: Buffer[] = [];
     let changed = false;
     let pos = 0;
     for (;;) {
-      const end = this.fmt.format === 'csv' ? this.csvRecordEnd(data, pos) : data.indexOf(NEWLINE, pos);
+      const end = this.csvRecordEnd(data, pos);
       if (end < 0) break;
       const line = data.subarray(pos, end);
       if (this.headerPending) {
         this.headerPending = false;
         parts.push(data.subarray(pos, end + 1));
       } else {
-        const out = this.fmt.format === 'csv' ? this.csvRow(line) : this.textRow(line);
+        const out = this.csvRow(line);
         if (out) {
           changed = true;
-          parts.push(out, Buffer.from([NEWLINE]));
+          parts.push(out, NEWLINE_BUFFER);
         } else {
           parts.push(data.subarray(pos, end + 1));
         }
@@ -43,6 +45,124 @@ export class TextCopyRewriter extends CopyRewriter {
       pos = end + 1;
     }
     return { parts, consumed: pos, changed };
+  }
+
+  /** Output of the text format, reused between messages (one allocation per changed message). */
+  private out = Buffer.allocUnsafe(64 * 1024);
+  private outLen = 0;
+  /** Field boundaries of the current row: start and end of each field. */
+  private bounds = new Int32Array(2);
+
+  private emit(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.outLen + n > this.out.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outLen + n));
+      this.out.copy(grown, 0, 0, this.outLen);
+      this.out = grown;
+    }
+    if (n > 32) {
+      src.copy(this.out, this.outLen, start, end);
+      this.outLen += n;
+      return;
+    }
+    // Fields are short: a loop beats Buffer.copy's call overhead.
+    const out = this.out;
+    let o = this.outLen;
+    for (let i = start; i < end; i++) out[o++] = src[i] as number;
+    this.outLen = o;
+  }
+
+  private emitByte(b: number): void {
+    if (this.outLen + 1 > this.out.length) this.emit(Buffer.of(b), 0, 1);
+    else this.out[this.outLen++] = b;
+  }
+
+  /**
+   * Text format in one pass: each row's fields are found in place; untouched fields are copied,
+   * masked ones unescaped (only when they hold a backslash), masked and escaped back.
+   */
+  private processText(data: Buffer): { parts: Buffer[]; consumed: number; changed: boolean } {
+    const { delimiter, nullString } = this.fmt;
+    const columns = this.columns;
+    if (this.bounds.length < columns * 2) this.bounds = new Int32Array(columns * 2);
+    const bounds = this.bounds;
+    this.outLen = 0;
+    let changed = false;
+    let pos = 0;
+    for (;;) {
+      const end = data.indexOf(NEWLINE, pos);
+      if (end < 0) break;
+      if (this.headerPending) {
+        this.headerPending = false;
+        this.emit(data, pos, end + 1);
+        pos = end + 1;
+        continue;
+      }
+      // Field boundaries (an escaped delimiter belongs to its value).
+      let f = 0;
+      let s = pos;
+      for (let i = pos; i <= end; i++) {
+        const c = i === end ? delimiter : (data[i] as number);
+        if (c === BACKSLASH) {
+          i++;
+          continue;
+        }
+        if (c === delimiter) {
+          if (f >= columns) throw this.fail(`more than ${columns} fields`);
+          bounds[f * 2] = s;
+          bounds[f * 2 + 1] = i;
+          f++;
+          s = i + 1;
+        }
+      }
+      if (f !== columns) throw this.fail(`${f} fields, ${columns} columns expected`);
+      for (let k = 0; k < columns; k++) {
+        if (k > 0) this.emitByte(delimiter);
+        const fs = bounds[k * 2] as number;
+        const fe = bounds[k * 2 + 1] as number;
+        const m = this.maskers[k];
+        if (!m || (fe - fs === nullString.length && data.compare(nullString, 0, nullString.length, fs, fe) === 0)) {
+          this.emit(data, fs, fe);
+          continue;
+        }
+        let escaped = false;
+        for (let i = fs; i < fe; i++) {
+          if (data[i] === BACKSLASH) {
+            escaped = true;
+            break;
+          }
+        }
+        // The masker reads the value in place unless it must be unescaped first.
+        const value = escaped ? unescapeText(data.subarray(fs, fe)) : data;
+        const r = escaped ? m.mask(value, 0, value.length) : m.mask(data, fs, fe - fs);
+        if (r === MASK_UNCHANGED) {
+          this.emit(data, fs, fe);
+          continue;
+        }
+        changed = true;
+        if (r === MASK_NULL) this.emit(nullString, 0, nullString.length);
+        else this.emitEscaped(m.out, r, delimiter);
+      }
+      this.emitByte(NEWLINE);
+      pos = end + 1;
+    }
+    return { parts: changed ? [this.out.subarray(0, this.outLen)] : [data.subarray(0, pos)], consumed: pos, changed };
+  }
+
+  private emitEscaped(value: Buffer, length: number, delimiter: number): void {
+    for (let i = 0; i < length; i++) {
+      const c = value[i] as number;
+      const e = ESCAPE_OUT[c];
+      if (e !== undefined) {
+        this.emitByte(BACKSLASH);
+        this.emitByte(e);
+      } else if (c === BACKSLASH || c === delimiter) {
+        this.emitByte(BACKSLASH);
+        this.emitByte(c);
+      } else {
+        this.emitByte(c);
+      }
+    }
   }
 
   /** Index of the newline ending the CSV record at `pos` (newlines inside quotes belong to the value), or -1. */
@@ -146,8 +266,9 @@ export class TextCopyRewriter extends CopyRewriter {
 
 function joinFields(fields: Buffer[], delimiter: number): Buffer {
   const parts: Buffer[] = [];
+  const sep = Buffer.of(delimiter);
   fields.forEach((f, i) => {
-    if (i > 0) parts.push(Buffer.from([delimiter]));
+    if (i > 0) parts.push(sep);
     parts.push(f);
   });
   return Buffer.concat(parts);
