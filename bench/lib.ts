@@ -117,7 +117,7 @@ export async function startWardenProcess(targets: BenchTarget[], extraYaml = '')
   writeFileSync(configFile, yaml);
   const script = fileURLToPath(new URL('./warden-process.js', import.meta.url));
   // The same V8 flag as the warden command (see src/cli/main.ts's first line).
-  const child = spawn(process.execPath, ['--liftoff-only', script, configFile], {
+  const child = spawn(process.execPath, ['--liftoff-only', ...(process.env.WARDEN_NODE_FLAGS ? process.env.WARDEN_NODE_FLAGS.split(' ') : []), script, configFile], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

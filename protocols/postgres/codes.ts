@@ -113,23 +113,32 @@ export const FormatCode = {
 /** The startup packet is small; PostgreSQL itself caps it at 10000 bytes (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_PACKET = 10_000;
 
-/** Total length (type byte included) of frontend messages that have no variable part. */
-export const FRONTEND_FIXED_LENGTH: Readonly<Partial<Record<number, number>>> = {
-  [Frontend.sync]: 5,
-  [Frontend.flush]: 5,
-  [Frontend.terminate]: 5,
-  [Frontend.copyDone]: 5,
-};
+function lengthTable(entries: [number, number][]): Uint8Array {
+  const t = new Uint8Array(256);
+  for (const [code, length] of entries) t[code] = length;
+  return t;
+}
 
-/** Total length (type byte included) of backend messages that have no variable part. */
-export const BACKEND_FIXED_LENGTH: Readonly<Partial<Record<number, number>>> = {
-  [Backend.parseComplete]: 5,
-  [Backend.bindComplete]: 5,
-  [Backend.closeComplete]: 5,
-  [Backend.noData]: 5,
-  [Backend.emptyQueryResponse]: 5,
-  [Backend.portalSuspended]: 5,
-  [Backend.copyDone]: 5,
-  [Backend.readyForQuery]: 6,
-  [Backend.backendKeyData]: 13,
-};
+/**
+ * Total length (type byte included) of frontend messages that have no variable part, by type
+ * byte; 0 for the others. A typed array: the relay reads it for every message header.
+ */
+export const FRONTEND_FIXED_LENGTH: Uint8Array = lengthTable([
+  [Frontend.sync, 5],
+  [Frontend.flush, 5],
+  [Frontend.terminate, 5],
+  [Frontend.copyDone, 5],
+]);
+
+/** The same for backend messages. */
+export const BACKEND_FIXED_LENGTH: Uint8Array = lengthTable([
+  [Backend.parseComplete, 5],
+  [Backend.bindComplete, 5],
+  [Backend.closeComplete, 5],
+  [Backend.noData, 5],
+  [Backend.emptyQueryResponse, 5],
+  [Backend.portalSuspended, 5],
+  [Backend.copyDone, 5],
+  [Backend.readyForQuery, 6],
+  [Backend.backendKeyData, 13],
+]);

@@ -92,8 +92,8 @@ class Direction {
     const fixed = side === 'client' ? FRONTEND_FIXED_LENGTH : BACKEND_FIXED_LENGTH;
     const scan: ScanHandler = {
       whole: (code, length) => {
-        const expected = fixed[code];
-        if (expected !== undefined && expected !== length) {
+        const expected = fixed[code] as number;
+        if (expected !== 0 && expected !== length) {
           // A Terminate "of 1 GiB" must not make anyone wait for (or buffer) a gigabyte.
           throw new ProtocolError(`message '${String.fromCharCode(code)}' must be ${expected} bytes long, not ${length}`);
         }
