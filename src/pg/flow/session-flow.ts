@@ -802,7 +802,8 @@ export class SessionFlow {
   }
 
   private onRowDescription(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
-    const fields = decodeRowDescription(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    // Columns matter to masking and transcripts only; statement rules alone never read them.
+    const fields = this.masking || this.deps.recorder ? decodeRowDescription(start === 0 && end === buf.length ? buf : buf.subarray(start, end)) : NO_FIELDS;
     const fwd = (): void => out.add(buf, start, end);
     if (head.k === 'describe-stmt') {
       if (head.stmt) head.stmt.fields = fields;
@@ -1002,6 +1003,8 @@ function copyColumns(copy: CopyResponse): FieldDescription[] {
 function refusedPlan(fields: readonly FieldDescription[], message: string): RowMaskPlan {
   return { active: false, columns: fields.map(() => null), refuse: { rule: 'catalog', message }, rewriteDataRow: () => undefined };
 }
+
+const NO_FIELDS: readonly FieldDescription[] = Object.freeze([]);
 
 /** RowDescription fields with the formats a Bind asked for. */
 export function withFormats(fields: readonly FieldDescription[], resultFormats: readonly number[]): FieldDescription[] {

@@ -34,8 +34,15 @@ const DDL_KINDS = new Set(['create', 'alter', 'drop', 'truncate', 'comment', 're
 const ADMIN_KINDS = new Set(['grant', 'revoke', 'role', 'alter_system', 'set_role', 'set_session_authorization', 'do', 'vacuum', 'analyze']);
 
 /** True when the text holds DDL, after which catalog knowledge must be refreshed. */
+const catalogChanges = new WeakMap<Classification, boolean>();
+
 export function changesCatalog(cls: Classification): boolean {
-  return !cls.ok || cls.statements.some((s) => DDL_KINDS.has(s.kind) || s.flags.privilegeChange);
+  let v = catalogChanges.get(cls);
+  if (v === undefined) {
+    v = !cls.ok || cls.statements.some((s) => DDL_KINDS.has(s.kind) || s.flags.privilegeChange);
+    catalogChanges.set(cls, v);
+  }
+  return v;
 }
 
 const summaries = new WeakMap<Classification, ClassificationSummary>();
