@@ -20,6 +20,8 @@ import { hostname } from 'node:os';
 import { transcriptConfig } from './audit/config.js';
 import { TranscriptStore } from './audit/recorder.js';
 import { transcriptsHttp } from './audit/http.js';
+import { TranscriptShipper, type ShipHealth } from './audit/ship.js';
+import { PostgresTranscriptStore } from './audit/store-postgres.js';
 import { publicKeyFileFor } from './audit/keys.js';
 import { sanitizeInstanceId } from './audit/segment-files.js';
 import type { SessionServices } from './services.js';
@@ -62,12 +64,19 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
   const metrics = new Metrics();
   let pgListener: PgListener | undefined;
   let tdsListener: TdsListener | undefined;
+  let shipHealth: (() => ShipHealth | undefined) | undefined;
 
   const admin = config.listen.admin
     ? new AdminHttpServer({
         metrics,
         logger: logger.child({ component: 'admin' }),
-        health: () => ({ sessions: (pgListener?.openSessions ?? 0) + (tdsListener?.openSessions ?? 0) }),
+        health: () => {
+          const ship = shipHealth?.();
+          return {
+            sessions: (pgListener?.openSessions ?? 0) + (tdsListener?.openSessions ?? 0),
+            ...(ship ? { transcript_shipping: { state: ship.state, lag_records: ship.lagRecords, lag_seconds: ship.lagSeconds } } : {}),
+          };
+        },
       })
     : undefined;
   const adminAddress = admin && config.listen.admin ? await admin.listen(config.listen.admin) : undefined;
@@ -92,6 +101,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     const tlsSetup = await secureContextFor(config);
     const services = await startServices(config, logger, metrics, { verifier, admin, adminUrl });
     closers.push(() => services.close());
+    shipHealth = services.shipHealth;
 
     let postgres: AddressInfo | undefined;
     if (config.listen.postgres) {
@@ -159,7 +169,7 @@ async function startServices(
   logger: Logger,
   metrics: Metrics,
   deps: { verifier: TokenVerifier; admin: AdminServer | undefined; adminUrl: string | undefined },
-): Promise<SessionServices & { close(): Promise<void> }> {
+): Promise<SessionServices & { close(): Promise<void>; shipHealth(): ShipHealth | undefined }> {
   const t = config.transcripts;
   const instanceId = t?.instanceId ?? sanitizeInstanceId(hostname());
   let store: TranscriptStore | undefined;
@@ -187,6 +197,30 @@ async function startServices(
     );
     logger.info({ dir: t.dir, instance: t.instanceId, fsync: t.fsync }, 'recording transcripts');
   }
+  // The shared store (multi-instance): this instance ships its records there; auditors read all of them.
+  const shared = t?.ship ? new PostgresTranscriptStore(t.ship, { logger }) : undefined;
+  const recorded = store;
+  const shipper =
+    shared && t?.ship && recorded
+      ? TranscriptShipper.start({
+          store: shared,
+          dir: t.dir,
+          instance: recorded.writer.instance,
+          keyId: recorded.keyId,
+          publicKeyFile: recorded.publicKeyFile,
+          batch: t.ship.batch,
+          intervalMs: t.ship.intervalMs,
+          localSeq: () => recorded.health().seq,
+          logger,
+          metrics,
+        })
+      : undefined;
+  if (shipper && t?.ship) logger.info({ schema: t.ship.schema, batch: t.ship.batch }, 'shipping transcripts to the shared store');
+  const closeTranscripts = async (): Promise<void> => {
+    await store?.close(); // seals the segment, which the shipper then sends
+    await shipper?.close();
+    await shared?.close();
+  };
   if (t && deps.admin) {
     const recording = store;
     deps.admin.use(
@@ -198,6 +232,8 @@ async function startServices(
         principals: config.principals,
         targets: [...config.targets.keys()],
         health: () => recording?.health(),
+        ...(shared ? { shared } : {}),
+        shipHealth: () => shipper?.health(),
         logger: logger.child({ component: 'transcripts-api' }),
       }),
     );
@@ -215,7 +251,7 @@ async function startServices(
       });
     }
   } catch (err) {
-    await store?.close();
+    await closeTranscripts();
     throw err;
   }
   let masking: MaskingEngine | undefined;
@@ -231,10 +267,11 @@ async function startServices(
     policy: approvals?.policy,
     approvals: approvals?.service,
     masking,
+    shipHealth: () => shipper?.health(),
     close: async () => {
       await masking?.close();
       await approvals?.close();
-      await store?.close();
+      await closeTranscripts();
     },
   };
 }

@@ -5,7 +5,10 @@
 //   GET /sessions/:id                                                 → the replay (timeline) as JSON
 //   GET /review?principal=NAME&since=30d&until=now&format=json|html   → the access-review report
 //   GET /transcripts/verify                                           → the integrity report
-//   GET /transcripts/health                                           → the writer's state
+//   GET /transcripts/health                                           → the writer's (and shipper's) state
+//
+// With a shared store configured (transcripts.ship), the reads and verify use it — the sessions of
+// every instance — unless `?source=local` asks for this instance's files.
 //
 // Every call needs `Authorization: Bearer <access token>` from a trusted issuer, matching one of
 // `transcripts.auditors`. With no auditors configured nobody can read transcripts over HTTP.
@@ -18,10 +21,13 @@ import { sendJson } from '../admin/server.js';
 import { parseWhen } from './cli-support.js';
 import { TranscriptReadError } from './errors.js';
 import { loadVerifyKey } from './keys.js';
-import { listSessions, type SessionFilter } from './reader.js';
+import { listSessions, type RecordSource, type SessionFilter } from './reader.js';
 import { loadSession, replayJson } from './replay.js';
 import { buildReview, renderReviewHtml } from './review.js';
 import type { WriterHealth } from './segment-writer.js';
+import type { ShipHealth } from './ship.js';
+import type { PostgresTranscriptStore } from './store-postgres.js';
+import { verifyStore } from './store-postgres-verify.js';
 import { verify } from './verify.js';
 import type { Verdict } from './types.js';
 
@@ -40,6 +46,9 @@ export interface TranscriptsHttpOptions {
   /** All target names (to expand "*" grants). */
   targets: readonly string[];
   health(): WriterHealth | undefined;
+  /** The shared store the instances ship to: read by default when given. */
+  shared?: PostgresTranscriptStore;
+  shipHealth?(): ShipHealth | undefined;
   logger: Logger;
 }
 
@@ -89,6 +98,11 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
       opts.logger.info({ auditor: auditor.rule.name, subject: auditor.identity.subject, path }, 'transcript access');
       const now = new Date();
       const q = (k: string): string | undefined => url.searchParams.get(k) ?? undefined;
+      const sourceParam = q('source');
+      if (sourceParam !== undefined && sourceParam !== 'local' && sourceParam !== 'store') throw new HttpError(400, 'source must be local or store');
+      if (sourceParam === 'store' && !opts.shared) throw new HttpError(400, 'no shared store is configured (transcripts.ship)');
+      const shared = sourceParam === 'local' ? undefined : opts.shared;
+      const source: string | RecordSource = shared ? shared.source() : opts.dir;
       const when = (k: string, fallback?: string): Date | undefined => {
         const v = q(k) ?? fallback;
         if (v === undefined) return undefined;
@@ -111,20 +125,20 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
           ...(since ? { since } : {}),
           ...(until ? { until } : {}),
         };
-        sendJson(res, 200, { sessions: await listSessions(opts.dir, filter) });
+        sendJson(res, 200, { sessions: await listSessions(source, filter) });
         return true;
       }
       if (path.startsWith('/sessions/')) {
         const id = decodeURIComponent(path.slice('/sessions/'.length));
         if (!/^[A-Za-z0-9._:-]{4,128}$/.test(id)) throw new HttpError(400, 'invalid session id');
-        sendJson(res, 200, replayJson(await loadSession(opts.dir, id)));
+        sendJson(res, 200, replayJson(await loadSession(source, id)));
         return true;
       }
       if (path === '/review') {
         const principal = q('principal');
         if (!principal) throw new HttpError(400, 'principal is required (?principal=NAME)');
         const granted = grantedTargets(principal);
-        const report = await buildReview(opts.dir, {
+        const report = await buildReview(source, {
           principal,
           since: when('since', '30d') as Date,
           until: when('until', 'now') as Date,
@@ -145,12 +159,13 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
         return true;
       }
       if (path === '/transcripts/verify') {
-        const report = await verify(opts.dir, { publicKey: await loadVerifyKey(opts.publicKeyFile) });
+        const report = shared ? await verifyStore(shared) : await verify(opts.dir, { publicKey: await loadVerifyKey(opts.publicKeyFile) });
         sendJson(res, report.ok ? 200 : 409, report);
         return true;
       }
       if (path === '/transcripts/health') {
-        sendJson(res, 200, opts.health() ?? { recording: false });
+        const shipping = opts.shipHealth?.();
+        sendJson(res, 200, { ...(opts.health() ?? { recording: false }), ...(shipping ? { shipping } : {}) });
         return true;
       }
       throw new HttpError(404, 'not found');

@@ -2,6 +2,10 @@
 // are parsed without recomputing hashes, and unreadable lines are skipped (run `warden audit
 // verify` for integrity). Files are streamed; memory grows with the number of sessions listed,
 // not with the size of the store.
+//
+// Listing, replay and review take a RecordSource: a transcript directory (a path is read as one),
+// or the shared PostgreSQL store the instances ship to (store-postgres.ts), which yields the same
+// records for every instance.
 
 import { existsSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './config.js';
@@ -36,6 +40,26 @@ export interface ReadOptions {
   instance?: string;
   /** Start at this segment file of `instance` (by segment number). */
   fromSegment?: number;
+  /** Only session records (those with a `sid`): the store's own records are skipped. */
+  sessionsOnly?: boolean;
+}
+
+/** Where listing, replay and review read records from. */
+export interface RecordSource {
+  /** Names the source in messages: a directory, or the shared store. */
+  readonly name: string;
+  /** The records, instance by instance, each instance's in chain order. */
+  records(options?: ReadOptions): AsyncIterable<StoredRecord>;
+}
+
+/** A transcript directory as a record source. */
+export function directorySource(dir: string): RecordSource {
+  return { name: dir, records: (options) => readStore(dir, options) };
+}
+
+/** A path is a transcript directory. */
+export function sourceOf(from: string | RecordSource): RecordSource {
+  return typeof from === 'string' ? directorySource(from) : from;
 }
 
 /** Every record of the store, instance by instance, in chain order. */
@@ -49,7 +73,7 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
       if (!raw.complete || raw.oversized) continue;
       if (needle && !raw.bytes.includes(needle)) continue;
       const parsed = parseLine(raw.bytes, false);
-      if (!parsed.ok) continue;
+      if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined)) continue;
       yield { record: parsed.record, instance: seg.instance, file: seg.name, line: raw.lineNo };
     }
   }
@@ -213,9 +237,9 @@ export function sessionMatches(s: SessionSummary, f: SessionFilter): boolean {
   return true;
 }
 
-/** Sessions in the store matching `filter`, oldest first. */
-export async function listSessions(dir: string, filter: SessionFilter = {}): Promise<SessionSummary[]> {
+/** Sessions in a transcript directory or another source matching `filter`, oldest first. */
+export async function listSessions(from: string | RecordSource, filter: SessionFilter = {}): Promise<SessionSummary[]> {
   const index = new SessionIndex();
-  for await (const rec of readStore(dir)) index.add(rec);
+  for await (const rec of sourceOf(from).records({ sessionsOnly: true })) index.add(rec);
   return index.summaries().filter((s) => sessionMatches(s, filter));
 }

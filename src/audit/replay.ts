@@ -7,7 +7,7 @@ import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError } from './errors.js';
 import { parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
-import { readStore, SessionIndex, type SessionSummary } from './reader.js';
+import { SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf } from './segment-files.js';
 import { countText, formatBytes, formatMs, formatOffset, indent, printable, shorten, textTable } from './text.js';
 import type { DecisionData, EventData, ResultData, SessionEndData, SessionStartData, StatementData, StatementParam } from './types.js';
@@ -56,10 +56,11 @@ export function toEntry(r: TranscriptRecord, startMs: number): TimelineEntry | u
 }
 
 /** Loads a session by id, or by a prefix of its id that names exactly one session. */
-export async function loadSession(dir: string, idOrPrefix: string): Promise<SessionReplay> {
+export async function loadSession(from: string | RecordSource, idOrPrefix: string): Promise<SessionReplay> {
   if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
+  const source = sourceOf(from);
   const bySid = new Map<string, { instance: string; records: TranscriptRecord[]; segment: number }>();
-  for await (const { record, instance, file } of readStore(dir, { sessionPrefix: idOrPrefix })) {
+  for await (const { record, instance, file } of source.records({ sessionPrefix: idOrPrefix })) {
     const sid = record.sid as string;
     if (!sid.startsWith(idOrPrefix)) continue;
     const segment = parseSegmentFileName(file)?.index ?? 0;
@@ -71,7 +72,7 @@ export async function loadSession(dir: string, idOrPrefix: string): Promise<Sess
   }
   const found = bySid.get(idOrPrefix) ?? (bySid.size === 1 ? [...bySid.values()][0] : undefined);
   if (!found) {
-    if (bySid.size === 0) throw new TranscriptReadError(`no session '${idOrPrefix}' in ${dir}`);
+    if (bySid.size === 0) throw new TranscriptReadError(`no session '${idOrPrefix}' in ${source.name}`);
     const ids = [...bySid.keys()].slice(0, 10).join(', ');
     throw new TranscriptReadError(`'${idOrPrefix}' names ${bySid.size} sessions (${ids}${bySid.size > 10 ? ', …' : ''}); give more of the id`);
   }

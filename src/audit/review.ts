@@ -3,7 +3,7 @@
 // approved (by whom, why) or refused, and which granted targets it never used.
 
 import { RECORD_KIND } from './frame.js';
-import { principalMatches, readStore } from './reader.js';
+import { principalMatches, sourceOf, type RecordSource } from './reader.js';
 import { countText, escapeHtml, formatBytes, printable, shorten, textTable } from './text.js';
 import { VERDICTS, type ApprovalDecision, type DecisionData, type Protocol, type ResultData, type SessionEndData, type SessionStartData, type StatementData, type TranscriptPrincipal, type Verdict } from './types.js';
 
@@ -77,7 +77,8 @@ function zeroVerdicts(): Record<Verdict, number> {
   return Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>;
 }
 
-export async function buildReview(dir: string, options: ReviewOptions): Promise<ReviewReport> {
+/** The report from a transcript directory or another record source (the shared store). */
+export async function buildReview(from: string | RecordSource, options: ReviewOptions): Promise<ReviewReport> {
   const since = options.since.getTime();
   const until = options.until.getTime();
   const maxText = options.maxTextChars ?? 500;
@@ -124,7 +125,7 @@ export async function buildReview(dir: string, options: ReviewOptions): Promise<
     return t;
   };
 
-  for await (const { record: r } of readStore(dir)) {
+  for await (const { record: r } of sourceOf(from).records({ sessionsOnly: true })) {
     if (r.sid === undefined) continue;
     if (r.k === RECORD_KIND.sessionStart) {
       const d = r.d as SessionStartData;

@@ -5,7 +5,7 @@
 import { FORMAT_VERSION, parseLine, RECORD_KIND, type RecordKind } from './frame.js';
 import { verifyMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
-import { readLines } from './line-reader.js';
+import { readLines, type RawLine } from './line-reader.js';
 import type { OpenAfter, OpenData } from './segment-writer.js';
 import { FINDING, finding, type Finding } from './verify-findings.js';
 
@@ -48,19 +48,28 @@ export interface SegmentProgress {
   bytes: number;
 }
 
-export async function verifySegment(
-  path: string,
-  file: string,
-  keys: readonly VerifyKey[],
-  options: { maxRecordBytes: number; want?: ReadonlySet<number>; onBytes?: (bytes: number) => void },
-): Promise<SegmentResult> {
+export interface SegmentCheckOptions {
+  maxRecordBytes: number;
+  want?: ReadonlySet<number>;
+  onBytes?: (bytes: number) => void;
+}
+
+export function verifySegment(path: string, file: string, keys: readonly VerifyKey[], options: SegmentCheckOptions): Promise<SegmentResult> {
+  return verifySegmentLines(readLines(path, { maxLineBytes: options.maxRecordBytes + 1 }), file, keys, options);
+}
+
+/**
+ * The same checks over a segment's lines from any source, in the order the source holds them (the
+ * shared store gives its rows in key order). `file` names the segment in findings.
+ */
+export async function verifySegmentLines(lines: AsyncIterable<RawLine>, file: string, keys: readonly VerifyKey[], options: SegmentCheckOptions): Promise<SegmentResult> {
   const entries: Entry[] = [];
   const bad: BadLine[] = [];
   const findings: Finding[] = [];
   let torn: SegmentResult['torn'];
   let bytes = 0;
   let sinceReport = 0;
-  for await (const raw of readLines(path, { maxLineBytes: options.maxRecordBytes + 1 })) {
+  for await (const raw of lines) {
     bytes += raw.length + (raw.complete ? 1 : 0);
     sinceReport += raw.length + 1;
     if (sinceReport > 1 << 20) {

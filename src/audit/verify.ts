@@ -77,7 +77,8 @@ export interface VerifyReport {
 
 type SegmentEntry = Extract<DirEntry, { kind: 'segment' }>;
 
-interface Scanned {
+/** One segment: where it is (a file, or the store's rows of it) and what its own checks found. */
+export interface Scanned {
   entry: SegmentEntry;
   result: SegmentResult;
 }
@@ -144,7 +145,6 @@ export async function verify(path: string, options: VerifyOptions): Promise<Veri
     for (const s of scanned) singleFileNotes(s, findings);
   }
   const capped = capFindings(findings);
-  const errorFiles = new Set(capped.filter((f) => f.severity === 'error' && f.file !== undefined).map((f) => f.file));
   return {
     ok: !capped.some((f) => f.severity === 'error'),
     path,
@@ -152,24 +152,31 @@ export async function verify(path: string, options: VerifyOptions): Promise<Veri
     files: entries.length,
     records: scanned.reduce((n, s) => n + s.result.records, 0),
     instances,
-    segments: scanned.map(({ entry, result: r }) => ({
-      file: entry.name,
-      ...(r.open ? { instance: r.open.instance, segment: r.open.segment } : entry.instance ? { instance: entry.instance, segment: entry.index } : {}),
-      records: r.records,
-      ...(r.first ? { firstSeq: r.first.seq } : {}),
-      ...(r.last ? { lastSeq: r.last.seq } : {}),
-      sealed: r.sealed,
-      checkpoints: r.checkpoints,
-      tornBytes: r.torn?.bytes ?? 0,
-      status: errorFiles.has(entry.name) ? 'broken' : r.sealed ? 'intact' : 'open',
-    })),
+    segments: summarizeSegments(scanned, capped),
     findings: capped,
   };
 }
 
+/** Per segment: records, seq range, seal, and whether an error points at it. */
+export function summarizeSegments(scanned: readonly Scanned[], findings: readonly Finding[]): SegmentSummary[] {
+  const errorFiles = new Set(findings.filter((f) => f.severity === 'error' && f.file !== undefined).map((f) => f.file));
+  return scanned.map(({ entry, result: r }) => ({
+    file: entry.name,
+    ...(r.open ? { instance: r.open.instance, segment: r.open.segment } : entry.instance ? { instance: entry.instance, segment: entry.index } : {}),
+    records: r.records,
+    ...(r.first ? { firstSeq: r.first.seq } : {}),
+    ...(r.last ? { lastSeq: r.last.seq } : {}),
+    sealed: r.sealed,
+    checkpoints: r.checkpoints,
+    tornBytes: r.torn?.bytes ?? 0,
+    status: errorFiles.has(entry.name) ? 'broken' : r.sealed ? 'intact' : 'open',
+  }));
+}
+
 // ---- head files -------------------------------------------------------------------------------
 
-interface HeadInfo {
+/** An instance's signed head (its file, or the store's copy), already verified. */
+export interface HeadInfo {
   file: string;
   mark: SignedMark;
 }
@@ -210,7 +217,8 @@ function indexOf(s: Scanned): number {
   return s.result.open?.segment ?? s.entry.index;
 }
 
-function checkInstance(instance: string, scanned: Scanned[], head: HeadInfo | undefined, findings: Finding[]): InstanceSummary {
+/** Links one instance's segments into its chain: numbering, names, links, crash recoveries, the head. */
+export function checkInstance(instance: string, scanned: Scanned[], head: HeadInfo | undefined, findings: Finding[]): InstanceSummary {
   const at = (s: Scanned) => ({ file: s.entry.name, instance, segment: indexOf(s) });
   // Names against contents.
   for (const s of scanned) {

@@ -3,6 +3,7 @@
 // key path, line and column and the reason. Later features add their own sections here.
 
 import type { ApprovalsConfig, StatementRule } from '../approvals/config.js';
+import type { TranscriptShipConfig } from '../audit/ship-config.js';
 import type { MaskingConfig } from './sections/masking.js';
 
 export type Duration = number; // milliseconds, parsed from "30s", "5m", "2h", "1d" or a number of seconds
@@ -173,6 +174,8 @@ export interface TranscriptsConfig {
   targets: Map<string, { capture: 'none' | 'digest' | 'first' | 'all' }>;
   /** Who may read transcripts over the admin API (tokens from the configured issuers). */
   auditors: { name: string; match: PrincipalMatch }[];
+  /** Also ship every record to this shared PostgreSQL store (multi-instance setups). */
+  ship?: TranscriptShipConfig;
 }
 
 export interface WardenConfig {

@@ -6,12 +6,15 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { defaultPublicKeyFile, loadVerifyKey } from '../../audit/keys.js';
+import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
+import { verifyStore } from '../../audit/store-postgres-verify.js';
 import { countText, printable } from '../../audit/text.js';
 import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
 
 export const summary = 'verify transcript integrity: hash chain, segments, signed seals and checkpoints';
 
 const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir DIR | --config FILE] [--format text|json]
+       warden audit verify --from-store [--public-key FILE]… [--config FILE] [--format text|json]
 
   PATH               a transcript directory or one segment file (default: DIR/transcripts)
   --public-key FILE  the trusted Ed25519 public key (PEM); default DIR/keys/transcript-ed25519.pub.pem.
@@ -19,13 +22,17 @@ const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir
   --data-dir DIR     warden's data directory (default ${DEFAULT_DATA_DIR})
   --config FILE      read the data directory and transcript settings from warden's configuration
   --format           text (default) or json
+${FROM_STORE_USAGE}
+                With --from-store, each instance's records are checked against the public keys it
+                registered in the store, unless --public-key (once per instance key) pins them.
 
 Exit status: 0 intact, 1 integrity broken (or the store cannot be read), 2 usage error.`;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand('audit', USAGE, async () => {
     const { values, positionals } = parseCommandArgs(args, {
-      'public-key': { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+      'from-store': { type: 'boolean' },
       'data-dir': { type: 'string' },
       config: { type: 'string', short: 'c' },
       format: { type: 'string' },
@@ -38,19 +45,35 @@ export async function run(args: string[]): Promise<number> {
     if (sub !== 'verify') throw new UsageError(sub === undefined ? 'a subcommand is required' : `unknown subcommand '${sub}'`);
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
+    const pinned = values['public-key'] ?? [];
+    if (values['from-store']) {
+      if (path !== undefined) throw new UsageError('give a PATH or --from-store, not both');
+      const shared = openSharedStore(await transcriptLocation(values));
+      let report: VerifyReport;
+      try {
+        const keys = await Promise.all(pinned.map((f) => loadVerifyKey(f)));
+        report = await verifyStore(shared, keys.length > 0 ? { publicKey: keys } : {});
+      } finally {
+        await shared.close();
+      }
+      if (format === 'json') writeOut(JSON.stringify(report, null, 2));
+      else writeOut(renderReport(report, pinned.length > 0 ? pinned.join(', ') : 'registered in the store', pinned.length === 0));
+      return report.ok ? 0 : 1;
+    }
     const where = path === undefined ? await transcriptLocation(values) : undefined;
     const target = where ? where.dir : resolve(path as string);
-    const keyFile = values['public-key'] ?? where?.publicKeyFile ?? guessPublicKey(target, values['data-dir']);
-    const key = await loadVerifyKey(keyFile);
+    const keyFiles = pinned.length > 0 ? pinned : [where?.publicKeyFile ?? guessPublicKey(target, values['data-dir'])];
+    const keys = await Promise.all(keyFiles.map((f) => loadVerifyKey(f)));
+    const keyFile = keyFiles.join(', ');
     const progress = process.stderr.isTTY && format === 'text' ? ttyProgress() : undefined;
     let report: VerifyReport;
     try {
-      report = await verify(target, { publicKey: key, ...(progress ? { onProgress: progress.update } : {}) });
+      report = await verify(target, { publicKey: keys, ...(progress ? { onProgress: progress.update } : {}) });
     } finally {
       progress?.done();
     }
     if (format === 'json') writeOut(JSON.stringify(report, null, 2));
-    else writeOut(renderReport(report, keyFile, values['public-key'] === undefined));
+    else writeOut(renderReport(report, keyFile, pinned.length === 0));
     return report.ok ? 0 : 1;
   });
 }
@@ -84,7 +107,8 @@ function renderReport(r: VerifyReport, keyFile: string, keyFromStore: boolean): 
     }
   }
   if (keyFromStore) {
-    out.push('', 'note: the public key was read from the data directory, which whoever can alter the transcripts can also replace; pin a copy elsewhere and pass --public-key.');
+    const where = 'keysFromStore' in r ? 'the shared store' : 'the data directory';
+    out.push('', `note: the public key was read from ${where}, which whoever can alter the transcripts can also replace; pin a copy elsewhere and pass --public-key.`);
   }
   return out.join('\n');
 }

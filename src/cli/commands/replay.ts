@@ -2,18 +2,20 @@
 // printing a live session's records until it ends (or Ctrl-C).
 
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
-import { followSession, loadSession, renderEntry, renderReplayText, replayJson } from '../../audit/replay.js';
+import { followSession, loadSession, renderEntry, renderReplayText, replayJson, type SessionReplay } from '../../audit/replay.js';
+import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 
 export const summary = 'replay one recorded session as a timeline (--follow for a live one)';
 
-const USAGE = `usage: warden replay SESSION-ID [--follow] [--format text|json] [--data-dir DIR | --config FILE]
+const USAGE = `usage: warden replay SESSION-ID [--follow] [--format text|json] [--data-dir DIR | --config FILE] [--from-store]
 
   SESSION-ID   the session id, or a prefix naming exactly one session
   --follow     keep printing new records of a live session until it ends
   --format     text (default) or json; with --follow, json prints one JSON object per line
                ({"session": …} first, then one per timeline entry)
   --data-dir   warden's data directory (default ${DEFAULT_DATA_DIR})
-  --config     read the data directory and transcript settings from warden's configuration`;
+  --config     read the data directory and transcript settings from warden's configuration
+${FROM_STORE_USAGE} (not with --follow)`;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand('replay', USAGE, async () => {
@@ -22,6 +24,7 @@ export async function run(args: string[]): Promise<number> {
       format: { type: 'string' },
       'data-dir': { type: 'string' },
       config: { type: 'string', short: 'c' },
+      'from-store': { type: 'boolean' },
     });
     if (values.help) {
       writeOut(USAGE);
@@ -31,8 +34,16 @@ export async function run(args: string[]): Promise<number> {
     if (id === undefined) throw new UsageError('a session id is required');
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
-    const dir = (await transcriptLocation(values)).dir;
-    const replay = await loadSession(dir, id);
+    if (values['from-store'] && values.follow) throw new UsageError('--follow watches the local files; it cannot be combined with --from-store');
+    const where = await transcriptLocation(values);
+    const dir = where.dir;
+    const shared = values['from-store'] ? openSharedStore(where) : undefined;
+    let replay: SessionReplay;
+    try {
+      replay = await loadSession(shared ? shared.source() : dir, id);
+    } finally {
+      await shared?.close();
+    }
     if (!values.follow) {
       writeOut(format === 'json' ? JSON.stringify(replayJson(replay), null, 2) : renderReplayText(replay));
       return 0;

@@ -3,12 +3,13 @@
 
 import { writeFileSync } from 'node:fs';
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, grantedTargets, UsageError, writeOut } from '../../audit/cli-support.js';
-import { buildReview, renderReviewHtml, renderReviewText } from '../../audit/review.js';
+import { buildReview, renderReviewHtml, renderReviewText, type ReviewReport } from '../../audit/review.js';
+import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 
 export const summary = 'access-review report for one principal: targets, tables, masked columns, approvals, unused grants';
 
 const USAGE = `usage: warden review --principal NAME [--since WHEN] [--until WHEN] [--granted T1,T2,…]
-                    [--format text|json|html] [--out FILE] [--data-dir DIR | --config FILE]
+                    [--format text|json|html] [--out FILE] [--data-dir DIR | --config FILE] [--from-store]
 
   --principal  policy principal name, or the token's subject, app id or object id
   --since      start of the period (default 30d); WHEN is 30d, 12h, 2w, now, or an ISO date/time
@@ -18,7 +19,8 @@ const USAGE = `usage: warden review --principal NAME [--since WHEN] [--until WHE
   --format     text (default), json, or html (a standalone page)
   --out        write the report to FILE instead of standard output
   --data-dir   warden's data directory (default ${DEFAULT_DATA_DIR})
-  --config     read the data directory and transcript settings from warden's configuration`;
+  --config     read the data directory and transcript settings from warden's configuration
+${FROM_STORE_USAGE}`;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand('review', USAGE, async () => {
@@ -31,6 +33,7 @@ export async function run(args: string[]): Promise<number> {
       out: { type: 'string' },
       'data-dir': { type: 'string' },
       config: { type: 'string', short: 'c' },
+      'from-store': { type: 'boolean' },
     });
     if (values.help) {
       writeOut(USAGE);
@@ -47,12 +50,18 @@ export async function run(args: string[]): Promise<number> {
     const granted =
       values.granted?.split(',').map((t) => t.trim()).filter((t) => t.length > 0) ??
       (where.config ? grantedTargets(where.config, values.principal) : undefined);
-    const report = await buildReview(where.dir, {
-      principal: values.principal,
-      since,
-      until,
-      ...(granted ? { grantedTargets: granted } : {}),
-    });
+    const shared = values['from-store'] ? openSharedStore(where) : undefined;
+    let report: ReviewReport;
+    try {
+      report = await buildReview(shared ? shared.source() : where.dir, {
+        principal: values.principal,
+        since,
+        until,
+        ...(granted ? { grantedTargets: granted } : {}),
+      });
+    } finally {
+      await shared?.close();
+    }
     const text = format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'html' ? renderReviewHtml(report) : renderReviewText(report);
     if (values.out !== undefined) writeFileSync(values.out, text);
     else process.stdout.write(text);

@@ -3,6 +3,7 @@
 
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { listSessions, type SessionFilter, type SessionSummary } from '../../audit/reader.js';
+import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 import { printable, shorten, textTable } from '../../audit/text.js';
 import { VERDICTS } from '../../audit/types.js';
 
@@ -10,6 +11,7 @@ export const summary = 'list recorded sessions (filter by principal, target, tim
 
 const USAGE = `usage: warden sessions list [--principal NAME] [--target NAME] [--since WHEN] [--until WHEN]
                            [--table NAME] [--verdict allow|deny|hold|mask] [--format text|json] [--data-dir DIR | --config FILE]
+                           [--from-store]
 
   --principal   policy principal name, or the token's subject, app id or object id
   --target      target name
@@ -17,7 +19,8 @@ const USAGE = `usage: warden sessions list [--principal NAME] [--target NAME] [-
   --table       sessions whose statements touched this table ("customers" matches "public.customers")
   --verdict     sessions with at least one statement of this verdict
   --data-dir    warden's data directory (default ${DEFAULT_DATA_DIR})
-  --config      read the data directory and transcript settings from warden's configuration`;
+  --config      read the data directory and transcript settings from warden's configuration
+${FROM_STORE_USAGE}`;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand('sessions', USAGE, async () => {
@@ -31,6 +34,7 @@ export async function run(args: string[]): Promise<number> {
       format: { type: 'string' },
       'data-dir': { type: 'string' },
       config: { type: 'string', short: 'c' },
+      'from-store': { type: 'boolean' },
     });
     if (values.help) {
       writeOut(USAGE);
@@ -48,7 +52,14 @@ export async function run(args: string[]): Promise<number> {
     if (values.table !== undefined) filter.table = values.table;
     if (values.verdict !== undefined) filter.verdict = oneOf(values.verdict, VERDICTS, '--verdict', 'allow');
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
-    const sessions = await listSessions((await transcriptLocation(values)).dir, filter);
+    const where = await transcriptLocation(values);
+    const shared = values['from-store'] ? openSharedStore(where) : undefined;
+    let sessions: SessionSummary[];
+    try {
+      sessions = await listSessions(shared ? shared.source() : where.dir, filter);
+    } finally {
+      await shared?.close();
+    }
     writeOut(format === 'json' ? JSON.stringify(sessions, null, 2) : renderSessions(sessions));
     return 0;
   });

@@ -15,13 +15,22 @@
 //     targets: { shop: { capture: first } }   # per-target capture
 //     auditors:                     # who may read transcripts over the admin API
 //       - { name: audit-team, match: { issuer: azure, groups: [<group id>] } }
+//     ship:                         # also copy every record to a shared PostgreSQL store (multi-instance)
+//       url: "${env:WARDEN_TRANSCRIPT_STORE_URL}"   # or host/port/database/user/password (+ tls)
+//       schema: warden              # tables transcript_records, transcript_instances, transcript_keys
+//       batch: 500                  # records per transaction
+//       interval: 1s                # how often to look for new records once caught up
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { sanitizeInstanceId } from '../../audit/segment-files.js';
 import type { CaptureMode } from '../../audit/config.js';
+import { SHIP_DEFAULTS, type TranscriptShipConfig } from '../../audit/ship-config.js';
 import type { TranscriptsConfig } from '../types.js';
 import { GiB, HOUR, MiB, MINUTE, SECOND } from '../units.js';
 import type { Field } from '../validate.js';
+import { STORE_TLS_MODES } from './approvals.js';
+import { hostName } from './checks.js';
+import { readCertificates } from './pem.js';
 import { readPrincipalMatch } from './principals.js';
 
 export const CAPTURE_MODES: readonly CaptureMode[] = ['none', 'digest', 'first', 'all'];
@@ -33,7 +42,7 @@ export function readTranscripts(
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
-    'capture', 'capture_rows', 'on_write_error', 'targets', 'auditors',
+    'capture', 'capture_rows', 'on_write_error', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -59,6 +68,8 @@ export function readTranscripts(
     const match = readPrincipalMatch(a.need('match'), ctx.issuers ? { issuers: ctx.issuers } : {});
     return name === undefined || match === undefined ? undefined : { name, match };
   });
+  const ship = s.has('ship') ? readShip(s.get('ship')) : undefined;
+  if (s.has('ship') && ship === undefined) return undefined;
   const instance = s.get('instance_id').string({ check: (v) => (sanitizeInstanceId(v) === v ? undefined : 'may hold only letters, digits, "-", "_" and "."') });
   return {
     enabled: s.get('enabled').boolean() ?? d.enabled,
@@ -75,7 +86,67 @@ export function readTranscripts(
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
     targets: perTarget,
     auditors: auditors ?? d.auditors,
+    ...(ship ? { ship } : {}),
   };
+}
+
+const SHIP_KEYS = ['url', 'host', 'port', 'database', 'user', 'password', 'tls', 'schema', 'timeout', 'batch', 'interval'] as const;
+const PG_PART_KEYS = ['host', 'port', 'database', 'user', 'password', 'tls'] as const;
+/** Lower-case so the schema needs no quoting. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/** `ship:` — the shared PostgreSQL store, written as the approvals store is (url, or the parts with tls). */
+function readShip(field: Field): TranscriptShipConfig | undefined {
+  const s = field.section(SHIP_KEYS);
+  if (!s) return undefined;
+  const schema = s.get('schema').string({ check: (v) => (SCHEMA_NAME.test(v) ? undefined : 'must be a lower-case SQL name (letters, digits, "_"; at most 48)') });
+  const timeout = s.get('timeout').duration({ min: 100, max: MINUTE });
+  const batch = s.get('batch').integer({ min: 1, max: 10_000 });
+  const interval = s.get('interval').duration({ min: 10, max: 10 * MINUTE });
+  let ok = !(
+    (s.has('schema') && schema === undefined) ||
+    (s.has('timeout') && timeout === undefined) ||
+    (s.has('batch') && batch === undefined) ||
+    (s.has('interval') && interval === undefined)
+  );
+  const ship: TranscriptShipConfig = {
+    schema: schema ?? SHIP_DEFAULTS.schema,
+    timeout: timeout ?? SHIP_DEFAULTS.timeout,
+    batch: batch ?? SHIP_DEFAULTS.batch,
+    intervalMs: interval ?? SHIP_DEFAULTS.intervalMs,
+  };
+  if (s.has('url')) {
+    for (const key of PG_PART_KEYS) s.forbid(key, 'cannot be combined with url (write the connection as a URL or as parts, not both)');
+    const url = s.get('url').string({ secret: true, check: (v) => (/^postgres(ql)?:\/\//.test(v) ? undefined : 'must be a postgres:// URL') });
+    if (url === undefined) return undefined;
+    ship.url = url;
+  } else {
+    const hint = ' (or write the connection as url: postgres://…)';
+    const host = s.need('host', hint).string({ check: hostName });
+    const port = s.get('port').integer({ min: 1, max: 65535 }) ?? 5432;
+    const database = s.need('database', hint).string();
+    const user = s.need('user', hint).string();
+    const password = s.need('password', hint).string({ secret: true });
+    const tls = readShipTls(s.get('tls'));
+    if (host === undefined || database === undefined || user === undefined || password === undefined || tls === undefined) ok = false;
+    else Object.assign(ship, { host, port, database, user, password, tls });
+  }
+  return ok ? ship : undefined;
+}
+
+function readShipTls(field: Field): TranscriptShipConfig['tls'] | undefined {
+  const s = field.section(['mode', 'ca_file']);
+  if (!s) return undefined;
+  const modeField = s.get('mode');
+  const mode = modeField.oneOf(STORE_TLS_MODES) ?? (modeField.present ? undefined : 'disable');
+  if (mode === undefined) return undefined;
+  const caField = s.get('ca_file');
+  const verifying = mode === 'verify-ca' || mode === 'verify-full';
+  if (verifying) caField.required(` for mode ${mode} (the PEM certificates of the CA that signed the server's certificate)`);
+  else if (caField.present) caField.fail(`is only used with mode verify-ca or verify-full (mode is ${mode})`);
+  if (!verifying) return { mode };
+  const ca = readCertificates(caField, 'CA certificate');
+  return ca === undefined ? undefined : { mode, ca: ca.pem };
 }
 
 export function defaultTranscripts(dataDir: string): TranscriptsConfig {
