@@ -425,26 +425,55 @@ function startOf(seg: SegmentName | undefined): Cursor | undefined {
   return seg === undefined ? undefined : { segment: seg.index, file: seg.name, offset: 0, lineNo: 1 };
 }
 
+/**
+ * The members every record line starts with, in the order the writer puts them (frame.ts):
+ * `{"seq":…,"ts":"…","prev":"…","k":"…"[,"sid":"…"],"d":`. Reading only this head keeps the
+ * shipper from parsing whole records (a result with captured rows can be hundreds of KiB).
+ */
+const RECORD_HEAD = /^\{"seq":(\d{1,15}),"ts":"([^"\\]*)","prev":"[0-9a-f]{64}","k":"([a-z-]{1,32})"(?:,"sid":("(?:[^"\\]|\\.)*"))?,"d":/;
+/** Longest head: a 128-character session id written with \uXXXX escapes fits well within. */
+const HEAD_BYTES = 2048;
+
+interface RecordHead {
+  seq: number;
+  ts: string;
+  kind: string;
+  sid: string | undefined;
+}
+
+/** The head of a record line, or undefined when the line is not one (a damaged line is not shipped). */
+function headOf(line: Buffer): RecordHead | undefined {
+  const m = RECORD_HEAD.exec(line.toString('utf8', 0, Math.min(line.length, HEAD_BYTES)));
+  if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
+  let sid: string | undefined;
+  if (m[4] !== undefined) {
+    try {
+      sid = JSON.parse(m[4]) as string;
+    } catch {
+      return undefined;
+    }
+  }
+  return { seq: Number(m[1]), ts: m[2], kind: m[3], sid };
+}
+
 /** The row for one local line; undefined when the line is not a record. */
 function rowOf(raw: RawLine, seg: SegmentName): ShippedRow | undefined {
-  const parsed = parseLine(raw.bytes, false);
-  if (!parsed.ok) return undefined;
-  const r = parsed.record;
+  const head = headOf(raw.bytes);
+  if (!head) return undefined;
   return {
-    seq: r.seq,
+    seq: head.seq,
     segment: seg.index,
     file: seg.name,
-    ts: Number.isNaN(Date.parse(r.ts)) ? null : r.ts,
-    kind: r.k,
-    sid: r.sid ?? null,
+    ts: Number.isNaN(Date.parse(head.ts)) ? null : head.ts,
+    kind: head.kind,
+    sid: head.sid ?? null,
     // Copied: the reader's chunk is not kept alive by a batch waiting for the store.
     line: Buffer.from(raw.bytes),
   };
 }
 
 function seqOf(raw: RawLine): number | undefined {
-  const parsed = parseLine(raw.bytes, false);
-  return parsed.ok ? parsed.record.seq : undefined;
+  return headOf(raw.bytes)?.seq;
 }
 
 function markOf(line: Buffer): string | undefined {

@@ -22,8 +22,10 @@ import type { TranscriptStoreLocation } from './ship-config.js';
 const POOL_SIZE = 2;
 /** SQLSTATE of a missing table: nothing was shipped to this schema yet. */
 const UNDEFINED_TABLE = '42P01';
-/** Rows fetched per query when reading (keyset pagination: memory stays bounded). */
+/** Rows fetched per query when reading (keyset pagination: memory stays bounded) … */
 const PAGE_ROWS = 2000;
+/** … and bytes of lines per query (a page always holds at least one row). */
+const PAGE_BYTES = 16 * 1024 * 1024;
 
 /** One record as shipped. */
 export interface ShippedRow {
@@ -61,16 +63,33 @@ export class ShipConflictError extends Error {
 
 type Row = Record<string, unknown>;
 
+/**
+ * One page of `select` (which selects `line`) in `order`: at most PAGE_ROWS rows, and only as many
+ * as fit in PAGE_BYTES of lines, but always the first one. An empty page is the end.
+ */
+function pageOf(select: string, order: string, page: { rows: number; bytes: number }): string {
+  return `SELECT * FROM (
+    SELECT p.*, sum(octet_length(p.line)) OVER (ORDER BY ${order}) AS upto
+    FROM (${select} ORDER BY ${order} LIMIT ${page.rows}) p
+  ) q WHERE q.upto - octet_length(q.line) < ${page.bytes} ORDER BY ${order}`;
+}
+
 export class PostgresTranscriptStore {
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly log: Logger;
   private readonly t: { records: string; instances: string; keys: string };
+  private readonly page: { rows: number; bytes: number };
   private setup: Promise<void> | undefined;
   private closed = false;
 
-  constructor(config: TranscriptStoreLocation, options: { logger?: Logger } = {}) {
+  /** `page` bounds what one reading query fetches (tests make it small). */
+  constructor(config: TranscriptStoreLocation, options: { logger?: Logger; page?: { rows: number; bytes: number } } = {}) {
     this.schema = config.schema;
+    this.page = options.page ?? { rows: PAGE_ROWS, bytes: PAGE_BYTES };
+    if (!(Number.isSafeInteger(this.page.rows) && this.page.rows > 0 && Number.isSafeInteger(this.page.bytes) && this.page.bytes > 0)) {
+      throw new RangeError('a page holds at least one row and one byte');
+    }
     this.log = (options.logger ?? silentLogger).child({ component: 'transcript-store' });
     this.t = {
       records: `"${config.schema}".transcript_records`,
@@ -183,14 +202,16 @@ export class PostgresTranscriptStore {
     let after: { instance: string; seq: number } = { instance: '', seq: -1 };
     for (;;) {
       const rows = await this.read(
-        `SELECT instance, seq, file, line FROM ${this.t.records}
-         WHERE ($1::text IS NULL OR instance = $1)
-           AND ($2::boolean IS NOT TRUE OR sid IS NOT NULL)
-           AND ($3::text IS NULL OR left(sid, length($3)) = $3)
-           AND ($4::integer IS NULL OR segment >= $4)
-           AND (instance, seq) > ($5, $6)
-         ORDER BY instance, seq
-         LIMIT ${PAGE_ROWS}`,
+        pageOf(
+          `SELECT instance, seq, file, line FROM ${this.t.records}
+           WHERE ($1::text IS NULL OR instance = $1)
+             AND ($2::boolean IS NOT TRUE OR sid IS NOT NULL)
+             AND ($3::text IS NULL OR left(sid, length($3)) = $3)
+             AND ($4::integer IS NULL OR segment >= $4)
+             AND (instance, seq) > ($5, $6)`,
+          'instance, seq',
+          this.page,
+        ),
         [options.instance ?? null, options.sessionsOnly === true || prefix !== null, prefix, options.fromSegment ?? null, after.instance, after.seq],
       );
       for (const row of rows) {
@@ -200,7 +221,7 @@ export class PostgresTranscriptStore {
         yield { record: parsed.record, instance, file: row.file as string, line: 0 };
       }
       const last = rows[rows.length - 1];
-      if (rows.length < PAGE_ROWS || !last) return;
+      if (!last) return;
       after = { instance: last.instance as string, seq: Number(last.seq) };
     }
   }
@@ -226,15 +247,16 @@ export class PostgresTranscriptStore {
   async *rowsOf(instance: string, file: string): AsyncGenerator<StoreRow> {
     let after = -1;
     for (;;) {
-      const rows = await this.read(
-        `SELECT seq, segment, ts, kind, sid, line FROM ${this.t.records} WHERE instance = $1 AND file = $2 AND seq > $3 ORDER BY seq LIMIT ${PAGE_ROWS}`,
-        [instance, file, after],
-      );
+      const rows = await this.read(pageOf(`SELECT seq, segment, ts, kind, sid, line FROM ${this.t.records} WHERE instance = $1 AND file = $2 AND seq > $3`, 'seq', this.page), [
+        instance,
+        file,
+        after,
+      ]);
       for (const r of rows) {
         yield { seq: Number(r.seq), segment: Number(r.segment), ts: (r.ts as Date | null) ?? null, kind: r.kind as string, sid: (r.sid as string | null) ?? null, line: r.line as Buffer };
       }
       const last = rows[rows.length - 1];
-      if (rows.length < PAGE_ROWS || !last) return;
+      if (!last) return;
       after = Number(last.seq);
     }
   }

@@ -15,7 +15,7 @@ import { loadSession, replayJson } from '../../src/audit/replay.js';
 import { buildReview } from '../../src/audit/review.js';
 import { TranscriptShipper, type ShipperOptions } from '../../src/audit/ship.js';
 import type { TranscriptShipConfig } from '../../src/audit/ship-config.js';
-import { PostgresTranscriptStore } from '../../src/audit/store-postgres.js';
+import { PostgresTranscriptStore, ShipConflictError } from '../../src/audit/store-postgres.js';
 import { verifyStore, type StoreVerifyReport } from '../../src/audit/store-postgres-verify.js';
 import { projectRoot } from '../../src/embedded/seed.js';
 import { testPostgres } from '../helpers/pg-env.js';
@@ -207,6 +207,35 @@ describe('two instances shipping to one store', () => {
     expect(report.segments.every((s) => s.status === 'intact')).toBe(true);
   });
 
+  it('reads the same in pages of a few rows, or of one row when a page holds fewer bytes than a line', async () => {
+    const whole = await listSessions(shared.source());
+    const report = await verifyStore(shared);
+    for (const page of [{ rows: 5, bytes: 1 << 20 }, { rows: 1000, bytes: 1 }]) {
+      const paged = new PostgresTranscriptStore(shipConfig(), { page });
+      try {
+        expect(await listSessions(paged.source())).toEqual(whole);
+        expect(replayJson(await loadSession(paged.source(), 'sess-a-2'))).toEqual(replayJson(await loadSession(shared.source(), 'sess-a-2')));
+        const again = await verifyStore(paged);
+        expect(again.ok).toBe(true);
+        expect(again.records).toBe(report.records);
+      } finally {
+        await paged.close();
+      }
+    }
+  });
+
+  it('a batch sent again is accepted; another record under a shipped seq is refused', async () => {
+    const [row] = await sql<{ seq: string; segment: number; file: string; ts: Date; kind: string; sid: string | null; line: Buffer }>(
+      `SELECT seq, segment, file, ts, kind, sid, line FROM ${SCHEMA}.transcript_records WHERE instance = 'wb' AND kind = 'statement' ORDER BY seq LIMIT 1`,
+    );
+    if (!row) throw new Error('no statement of wb');
+    const shipped = { seq: Number(row.seq), segment: row.segment, file: row.file, ts: row.ts.toISOString(), kind: row.kind, sid: row.sid, line: row.line };
+    await shared.ship('wb', [shipped], undefined); // a commit whose acknowledgement was lost, sent again
+    const other = Buffer.from(row.line.toString('utf8').replace('customers', 'suppliers'));
+    await expect(shared.ship('wb', [{ ...shipped, line: other }], undefined)).rejects.toBeInstanceOf(ShipConflictError);
+    expect((await verifyStore(shared)).ok).toBe(true);
+  });
+
   describe('tampering with the shipped rows', () => {
     type Row = { seq: string; segment: number; file: string; ts: Date; kind: string; sid: string | null; line: Buffer };
     const rowAt = async (seq: number): Promise<Row> => {
@@ -367,6 +396,9 @@ describe('an unreachable store', () => {
 
     const started = performance.now();
     await recordSessions(c.store, 'sess-c', 3, 'shop');
+    // A session id the JSON escapes: its sid column must still be the id itself.
+    const odd = 'sess-c-"q"\\ü-✓\u2028';
+    await (await recordSession(c.store, odd, 1)).sessionEnd('client closed');
     const took = performance.now() - started;
     await eventually(() => shipper.health().failures >= 3, 10_000, 'several failed attempts');
     const down = shipper.health();
@@ -400,7 +432,9 @@ describe('an unreachable store', () => {
     expect(lines.shipped).toEqual(lines.local);
     expect((await verifyStore(shared, { instance: 'wc' })).ok).toBe(true);
     expect((await verifyLocal(c.dir)).ok).toBe(true);
-    expect((await listSessions(shared.source())).filter((s) => s.instance === 'wc')).toHaveLength(7);
+    expect((await listSessions(shared.source())).filter((s) => s.instance === 'wc')).toHaveLength(8);
+    expect(await sql(`SELECT DISTINCT sid FROM ${SCHEMA}.transcript_records WHERE instance = 'wc' AND sid LIKE 'sess-c-"%'`)).toEqual([{ sid: odd }]);
+    expect((await loadSession(shared.source(), odd)).entries).toHaveLength(4);
   });
 });
 
