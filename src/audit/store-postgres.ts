@@ -10,7 +10,7 @@
 // `segment`, `file`, `ts`, `kind` and `sid` are copied out of the line for queries; verify checks
 // them against it. The shipper creates the tables if absent, under an advisory lock (instances
 // starting together do not collide); readers never create anything, so auditors may use a role
-// that can only SELECT.
+// that can only SELECT, and the instances one that can only add records (docs/transcripts.md).
 import pg from 'pg';
 import { clientConfig } from '../approvals/store-postgres.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -278,6 +278,10 @@ export class PostgresTranscriptStore {
   private async createTables(): Promise<void> {
     const client = await this.pool.connect();
     try {
+      // Tables created beforehand (by their owner) need no DDL, so the instances may use a role that
+      // can only INSERT records: CREATE … IF NOT EXISTS checks the CREATE privilege first.
+      const found = await client.query('SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL AS ok', [this.t.records, this.t.instances, this.t.keys]);
+      if ((found.rows[0] as Row | undefined)?.ok === true) return;
       await client.query('BEGIN');
       // Instances starting together would otherwise race on CREATE … IF NOT EXISTS.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`warden transcripts schema ${this.schema}`]);

@@ -5,6 +5,7 @@
 // (a TCP forwarder cut and restored) and after the writer restarted; an instance id reused by
 // another chain stops shipping instead of mixing chains. Local verify passes throughout.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,8 +35,8 @@ function shipConfig(port?: number): TranscriptShipConfig {
   return { url: url(DATABASE, port), schema: SCHEMA, timeout: 1500, batch: 7, intervalMs: 50 };
 }
 
-async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], database = DATABASE): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url(database) });
+async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], database = DATABASE, connectionString = url(database)): Promise<T[]> {
+  const c = new pg.Client({ connectionString });
   await c.connect();
   try {
     return (await c.query<T>(text, values)).rows;
@@ -45,6 +46,8 @@ async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: 
 }
 
 const cleanups: Array<() => void | Promise<void>> = [];
+/** Roles made by this file, dropped once the database is gone. */
+const roles: string[] = [];
 
 beforeAll(async () => {
   await sql(`CREATE DATABASE ${DATABASE}`, [], 'postgres');
@@ -53,6 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
   await sql(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`, [], 'postgres');
+  for (const role of roles) await sql(`DROP ROLE IF EXISTS ${role}`, [], 'postgres');
 });
 
 /** A data directory with a transcript store of `instance` (checkpoints every 10 records). */
@@ -492,5 +496,39 @@ describe('a restarted writer', () => {
     await other.store.close();
     await shipper.close();
     expect((await verifyStore(shared, { instance: 'wd' })).ok).toBe(true);
+  });
+});
+
+describe('an instance role that may only add records', () => {
+  it('ships through tables made beforehand, and cannot change or remove what it shipped', async () => {
+    const owner = new PostgresTranscriptStore(shipConfig());
+    cleanups.push(() => owner.close());
+    await owner.ready();
+    const role = `warden_ship_${Math.random().toString(36).slice(2, 8)}`;
+    const password = randomBytes(12).toString('hex');
+    roles.push(role);
+    await sql(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`, [], 'postgres');
+    await sql(`GRANT USAGE ON SCHEMA ${SCHEMA} TO ${role}`);
+    await sql(`GRANT SELECT, INSERT ON ${SCHEMA}.transcript_records, ${SCHEMA}.transcript_keys TO ${role}`);
+    await sql(`GRANT SELECT, INSERT, UPDATE ON ${SCHEMA}.transcript_instances TO ${role}`);
+    const p = testPostgres();
+    const asRole = `postgres://${role}:${password}@${p.host}:${p.port}/${DATABASE}`;
+    const restricted = new PostgresTranscriptStore({ url: asRole, schema: SCHEMA, timeout: 1500 });
+    cleanups.push(() => restricted.close());
+
+    const e = await instance('we');
+    const shipper = ship(restricted, e);
+    await recordSessions(e.store, 'sess-e', 2, 'shop');
+    await caughtUp(shipper, 'the restricted instance');
+    await e.store.close();
+    await shipper.close();
+    expect(shipper.health()).toMatchObject({ failures: 0, lagRecords: 0 });
+    const lines = await localAndShipped(e.dir, 'we');
+    expect(lines.shipped).toEqual(lines.local);
+
+    await expect(sql(`UPDATE ${SCHEMA}.transcript_records SET line = line WHERE instance = 'we'`, [], DATABASE, asRole)).rejects.toThrow(/permission denied/);
+    await expect(sql(`DELETE FROM ${SCHEMA}.transcript_records WHERE instance = 'we'`, [], DATABASE, asRole)).rejects.toThrow(/permission denied/);
+    await expect(sql(`DELETE FROM ${SCHEMA}.transcript_keys WHERE instance = 'we'`, [], DATABASE, asRole)).rejects.toThrow(/permission denied/);
+    expect((await verifyStore(owner, { instance: 'we' })).ok).toBe(true);
   });
 });
