@@ -91,7 +91,8 @@ function renderReport(r: VerifyReport, keyFile: string, keyFromStore: boolean): 
   const warnings = r.findings.filter((f) => f.severity === 'warning').length;
   out.push(`${r.ok ? 'INTACT' : 'BROKEN'}  ${printable(r.path, true)}`);
   out.push(`key ${r.keyIds.join(', ')} (${printable(keyFile, true)})`);
-  out.push(`${countText(r.files, 'file')}, ${countText(r.segments.length, 'segment')}, ${countText(r.records, 'record')}; ${countText(errors, 'error')}, ${countText(warnings, 'warning')}`);
+  const files = 'keysFromStore' in r ? '' : `${countText(r.files, 'file')}, `; // the store has rows, not files
+  out.push(`${files}${countText(r.segments.length, 'segment')}, ${countText(r.records, 'record')}; ${countText(errors, 'error')}, ${countText(warnings, 'warning')}`);
   for (const i of r.instances) {
     const seqs = i.firstSeq === undefined ? 'no records' : `seq ${i.firstSeq}–${i.lastSeq}`;
     const signed = i.lastSigned === undefined ? 'nothing signed yet' : `signed up to seq ${i.lastSigned}${i.unsigned > 0 ? ` (${i.unsigned} newer records not yet signed)` : ''}`;
@@ -107,8 +108,12 @@ function renderReport(r: VerifyReport, keyFile: string, keyFromStore: boolean): 
     }
   }
   if (keyFromStore) {
-    const where = 'keysFromStore' in r ? 'the shared store' : 'the data directory';
-    out.push('', `note: the public key was read from ${where}, which whoever can alter the transcripts can also replace; pin a copy elsewhere and pass --public-key.`);
+    out.push(
+      '',
+      'keysFromStore' in r
+        ? 'note: the public keys were read from the shared store, which whoever can alter its rows can also replace; pin copies elsewhere and pass --public-key.'
+        : 'note: the public key was read from the data directory, which whoever can alter the transcripts can also replace; pin a copy elsewhere and pass --public-key.',
+    );
   }
   return out.join('\n');
 }
