@@ -192,7 +192,8 @@ export class TranscriptShipper {
       this.stopping = true;
       this.wake?.();
       await this.loop;
-      if (this.state !== 'diverged' && drainMs > 0) await this.drain(this.clock() + drainMs);
+      // A store that just failed is not waited for again: what is left goes at the next start.
+      if (this.state !== 'diverged' && this.state !== 'retrying' && drainMs > 0) await this.drain(this.clock() + drainMs);
       this.state = 'closed';
       this.health();
     })();

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresTranscriptStore } from '../../src/audit/store-postgres.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { verifyStore } from '../../src/audit/store-postgres-verify.js';
 import { testPostgres } from '../helpers/pg-env.js';
 import { startTestWarden, type TestWarden } from '../helpers/warden.js';
@@ -128,5 +129,50 @@ describe('two wardens, one transcript store', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('the transcripts.ship section', () => {
+  const base = [
+    'listen: { postgres: { host: 127.0.0.1, port: 6432 } }',
+    'plaintext_tokens: loopback',
+    'identity: { dev_issuer: { enabled: true } }',
+    'targets: { shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p } }',
+    'principals: [{ name: agent, match: { issuer: dev }, targets: [shop] }]',
+    'transcripts:',
+    '  ship:',
+  ].join('\n');
+  const parse = (ship: string, env: NodeJS.ProcessEnv = {}) => parseConfig(`${base}\n${ship}`, { source: 'warden.yaml', env, baseDir: '/etc/warden' });
+  const problems = (ship: string, env: NodeJS.ProcessEnv = {}): string[] => {
+    try {
+      parse(ship, env);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.reason}`);
+      throw err;
+    }
+    throw new Error('expected the configuration to be rejected');
+  };
+
+  it('reads a URL from the environment, or the parts with TLS, with defaults', () => {
+    const fromEnv = parse('    url: "${env:STORE_URL}"', { STORE_URL: 'postgres://w:s3cret@db:5432/audit' });
+    expect(fromEnv.transcripts?.ship).toEqual({ url: 'postgres://w:s3cret@db:5432/audit', schema: 'warden', timeout: 5000, batch: 500, intervalMs: 1000 });
+    const parts = parse('    { host: db.internal, database: audit, user: w, password: "${env:PW}", tls: { mode: require }, schema: audit_x, batch: 50, interval: 200ms, timeout: 2s }', { PW: 's3cret' });
+    expect(parts.transcripts?.ship).toEqual({ host: 'db.internal', port: 5432, database: 'audit', user: 'w', password: 's3cret', tls: { mode: 'require' }, schema: 'audit_x', timeout: 2000, batch: 50, intervalMs: 200 });
+    expect(parse('    url: postgres://x@db/audit').transcripts?.ship?.url).toBe('postgres://x@db/audit');
+  });
+
+  it('refuses what it cannot use, never showing the password', () => {
+    expect(problems('    { url: "postgres://db/a", host: db }')).toEqual(['transcripts.ship.host: cannot be combined with url (write the connection as a URL or as parts, not both)']);
+    expect(problems('    { url: "https://db/a" }')).toEqual(['transcripts.ship.url: must be a postgres:// URL']);
+    expect(problems('    { url: "postgres://db/a", schema: Audit, batch: 0, interval: 1ms }')).toEqual([
+      'transcripts.ship.schema: must be a lower-case SQL name (letters, digits, "_"; at most 48), got "Audit"',
+      'transcripts.ship.batch: must be an integer between 1 and 10000, got 0',
+      'transcripts.ship.interval: must be between 10ms and 10m, got "1ms"',
+    ]);
+    expect(problems('    { host: db, database: a, user: w }')).toEqual([expect.stringMatching(/^transcripts\.ship\.password: is required/)]);
+    expect(problems('    { url: "${env:NOPE}" }')).toEqual(['transcripts.ship.url: environment variable NOPE is not set']);
+    const hidden = problems('    { url: "${env:U}" }', { U: 'mysql://w:s3cret@db/a' });
+    expect(hidden).toEqual(['transcripts.ship.url: must be a postgres:// URL']);
+    expect(problems('    { host: db, database: a, user: w, password: s3cret, tls: { mode: verify-full } }').join('\n')).not.toContain('s3cret');
   });
 });
