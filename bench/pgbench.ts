@@ -2,6 +2,7 @@
 // all three see the same machine state; reports median tps and ratios.
 //
 //   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
+//                              [--record] [--rules] [--flow] [--tls]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     record: { type: 'boolean', default: false },
     /** Also run warden with the recommended statement rules loaded, to report rules vs none. */
     rules: { type: 'boolean', default: false },
+    /** Also run warden with the recommended rules and no transcripts: the statement flow without recording. */
+    flow: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -49,6 +52,8 @@ try {
   const recording = values.record || values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}`) : undefined;
   // Rules are compared against the same warden without them (both recording, as deployed).
   const rules = values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}\n${RECOMMENDED_RULES}`) : undefined;
+  // Rules alone run the statement flow (decode, classify, verdict) without recording anything.
+  const flow = values.flow ? await startWardenProcess([target], `${tlsYaml}\n${RECOMMENDED_RULES}`) : undefined;
   const bouncer = await startPgbouncer(server, 'bench');
   if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
 
@@ -58,6 +63,7 @@ try {
     { name: 'warden', args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: warden.token, PGSSLMODE: values.tls ? 'require' : 'disable' } },
   ];
   if (rules) setups.push({ name: 'warden+rec+rules', args: ['-h', '127.0.0.1', '-p', String(rules.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: rules.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
+  if (flow) setups.push({ name: 'warden+rules', args: ['-h', '127.0.0.1', '-p', String(flow.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: flow.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   if (recording) setups.push({ name: 'warden+rec', args: ['-h', '127.0.0.1', '-p', String(recording.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: recording.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
   const pipe = await startPipeRelay(server.host, server.port);
   setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
@@ -87,6 +93,8 @@ try {
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
       ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
       ...(rules ? { rules_vs_none: Number(ratio(med('warden+rec+rules'), med('warden+rec'))) } : {}),
+      ...(flow ? { rules_only_vs_off: Number(ratio(med('warden+rules'), med('warden'))) } : {}),
+      ...(flow && recording ? { recording_vs_rules_only: Number(ratio(med('warden+rec'), med('warden+rules'))) } : {}),
       ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
     },
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),
@@ -102,6 +110,7 @@ try {
     process.stdout.write(`${JSON.stringify({ transcriptBytes: bytes, statementsRecorded: statements, transcriptBytesPerStatement: Math.round(bytes / Math.max(1, statements)) })}\n`);
   }
   await rules?.stop();
+  await flow?.stop();
   await bouncer?.stop();
   await pipe.stop();
 } finally {

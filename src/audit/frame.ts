@@ -80,12 +80,58 @@ export function encodeRecord(
   sid: string | undefined,
   data: unknown,
 ): { line: string; hash: string } {
-  const body =
-    `${RECORD_START}${seq},"ts":"${ts}","prev":"${prev}","k":"${kind}"` +
-    (sid === undefined ? '' : `,"sid":${JSON.stringify(sid)}`) +
-    `,"d":${JSON.stringify(data)}}`;
+  return encodeRecordJson(seq, ts, prev, kind, sid === undefined ? undefined : JSON.stringify(sid), JSON.stringify(data));
+}
+
+/** encodeRecord with the session id and the data already serialized (`sidJson` a JSON string, `dJson` an object). */
+export function encodeRecordJson(
+  seq: number,
+  ts: string,
+  prev: string,
+  kind: RecordKind,
+  sidJson: string | undefined,
+  dJson: string,
+): { line: string; hash: string } {
+  const body = `${RECORD_START}${seq},"ts":"${ts}","prev":"${prev}","k":"${kind}"${sidJson === undefined ? '' : `,"sid":${sidJson}`},"d":${dJson}}`;
   const hash = sha256Hex(body);
   return { line: `${body.slice(0, -1)}${HASH_MEMBER}${hash}"}\n`, hash };
+}
+
+/**
+ * Bytes of the line encodeRecordJson makes (with its '\n'), from the UTF-8 sizes of the two
+ * serialized parts: everything else in a line is ASCII.
+ */
+export function encodedRecordBytes(seq: number, ts: string, kind: RecordKind, sidJsonBytes: number | undefined, dJsonBytes: number): number {
+  // {"seq":N,"ts":"…","prev":"<64>","k":"…"[,"sid":…],"d":…  then ,"hash":"<64>"}  and '\n'
+  return (
+    RECORD_START.length + String(seq).length + 7 + ts.length + 10 + HASH_HEX_CHARS + 7 + kind.length + 1 +
+    (sidJsonBytes === undefined ? 0 : 7 + sidJsonBytes) + 5 + dJsonBytes + HASH_SUFFIX_BYTES + 1
+  );
+}
+
+/** The member of a statement record's `d` that carries its first result, when it was recorded
+ *  before the statement's record was written (see expandRecord). */
+export const MERGED_RESULT_MEMBER = 'result';
+
+/**
+ * A statement whose first result arrived while its record was still waiting to be written is
+ * written as one record: the statement's `d` with a `result` member holding the result's `d`
+ * without `st`. This splits such a record into the two records readers know: the statement (`d`
+ * without `result`) and the result, with the statement's `seq`, `prev` and `hash` (it is covered
+ * by that line's hash) and `ts` moved on by the result's `ms`. Any other record is returned as is.
+ */
+export function expandRecord(r: TranscriptRecord): TranscriptRecord[] {
+  if (r.k !== RECORD_KIND.statement) return [r];
+  const d = r.d as Record<string, unknown>;
+  const result = d[MERGED_RESULT_MEMBER];
+  if (!result || typeof result !== 'object' || Array.isArray(result)) return [r];
+  const { [MERGED_RESULT_MEMBER]: _result, ...statement } = d;
+  const ms = (result as { ms?: unknown }).ms;
+  const at = Date.parse(r.ts) + (typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.round(ms) : 0);
+  return [
+    { ...r, d: statement },
+    { ...r, ts: Number.isFinite(at) ? new Date(at).toISOString() : r.ts, k: RECORD_KIND.result, d: { st: d.st, ...(result as object) } },
+  ];
 }
 
 export type ParsedLine =

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError } from './errors.js';
-import { parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
+import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
 import { listTranscriptDir, segmentsOf } from './segment-files.js';
 import {
@@ -74,7 +74,8 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
       if (needle && !raw.bytes.includes(needle)) continue;
       const parsed = parseLine(raw.bytes, false);
       if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined)) continue;
-      yield { record: parsed.record, instance: seg.instance, file: seg.name, line: raw.lineNo };
+      // A statement written with its first result is read as the two records it stands for.
+      for (const record of expandRecord(parsed.record)) yield { record, instance: seg.instance, file: seg.name, line: raw.lineNo };
     }
   }
 }

@@ -6,14 +6,21 @@
 // the fsync policy and rejects with TranscriptWriteError when it cannot be: the relay then refuses
 // the statement or ends the session (fail closed). Gate order: record the statement before it is
 // forwarded upstream; record the (masked) result before it is released to the client.
+//
+// Under fsync `interval` nobody waits for a record, so the relays use statementNoWait/resultNoWait:
+// no promise per record; a record that cannot be taken throws, and a write that fails later makes
+// the store unhealthy (the relays then refuse statements). A statement's first result that comes
+// back before the statement's record is written joins that record (see frame.ts, expandRecord):
+// one line, one hash, for the common statement that runs within the write window.
 
 import type { Logger } from '../log.js';
 import type { CapturePolicy, TranscriptConfig, TranscriptLimits } from './config.js';
 import { TranscriptWriteError } from './errors.js';
-import { RECORD_KIND, sha256Hex } from './frame.js';
+import { MERGED_RESULT_MEMBER, RECORD_KIND, sha256Hex } from './frame.js';
 import type { SignedMark } from './jws.js';
 import { loadSigningKey } from './keys.js';
-import { SegmentWriter, type WriterHealth } from './segment-writer.js';
+import { resultJson, statementJson } from './record-json.js';
+import { SegmentWriter, type PendingRecord, type WriterHealth } from './segment-writer.js';
 import { clip } from './text.js';
 import type {
   ApprovalInfo,
@@ -45,10 +52,17 @@ export interface Recorder {
   sessionStart(info: SessionStartInfo): Promise<void>;
   /** Records a statement (before it is forwarded, or refused); resolves to its id in the session. */
   statement(info: StatementInfo): Promise<StatementId>;
+  /**
+   * statement() for callers that do not wait for the write (fsync `interval`): returns the id.
+   * Throws TranscriptWriteError when the record cannot be taken (store unhealthy, record too large).
+   */
+  statementNoWait(info: StatementInfo): StatementId;
   /** The approver's decision on a held statement. */
   statementDecision(info: StatementDecisionInfo): Promise<void>;
   /** A statement's result (once per result set), before the result is released to the client. */
   result(info: ResultInfo): Promise<void>;
+  /** result() for callers that do not wait for the write; throws like statementNoWait. */
+  resultNoWait(info: ResultInfo): void;
   /** Cancel, notice, protocol error, token expiry, … */
   event(info: SessionEventInfo): Promise<void>;
   sessionEnd(reason: string | SessionEndInfo): Promise<void>;
@@ -129,10 +143,19 @@ type Phase = 'new' | 'open' | 'ended';
 
 class SessionRecorder implements Recorder {
   sessionId: string | undefined;
+  private sidJson: string | undefined;
   private phase: Phase = 'new';
   private statements = 0;
-  /** performance.now() when each open statement was recorded (for result durations). */
+  /** The session's last record when it is a statement (its first result may join it), and its id. */
+  private lastStatement: PendingRecord | undefined;
+  private lastStatementId = 0;
+  /**
+   * performance.now() when each open statement was recorded (for result durations), from
+   * statement `oldestStarted` on. Results come back in statement order, so a result of statement
+   * N closes every statement before N.
+   */
   private readonly started = new Map<number, number>();
+  private oldestStarted = 1;
 
   constructor(
     private readonly writer: SegmentWriter,
@@ -145,6 +168,7 @@ class SessionRecorder implements Recorder {
       return misuse(`a session id must be 1 to ${MAX_SESSION_ID_CHARS} characters`);
     }
     this.sessionId = info.sessionId;
+    this.sidJson = JSON.stringify(info.sessionId);
     this.phase = 'open';
     const data: SessionStartData = {
       protocol: info.protocol,
@@ -165,9 +189,27 @@ class SessionRecorder implements Recorder {
 
   statement(info: StatementInfo): Promise<StatementId> {
     if (this.phase !== 'open') return misuse(`statement recorded ${this.phase === 'new' ? 'before sessionStart' : 'after sessionEnd'}`);
+    let record: PendingRecord;
+    try {
+      record = this.recordStatement(info, true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const st = this.statements;
+    return (record.done as Promise<void>).then(() => st);
+  }
+
+  statementNoWait(info: StatementInfo): StatementId {
+    if (this.phase !== 'open') throw misuseError(`statement recorded ${this.phase === 'new' ? 'before sessionStart' : 'after sessionEnd'}`);
+    this.recordStatement(info, false);
+    return this.statements;
+  }
+
+  private recordStatement(info: StatementInfo, wait: boolean): PendingRecord {
+    this.lastStatement = undefined;
     const st = ++this.statements;
     this.started.set(st, performance.now());
-    if (this.started.size > MAX_OPEN_STATEMENTS) this.started.delete(this.started.keys().next().value as number);
+    if (st - this.oldestStarted >= MAX_OPEN_STATEMENTS) this.started.delete(this.oldestStarted++);
     // Built by assignment, in the order the members are written: this runs for every statement.
     const limit = this.limits.messageBytes;
     const text = clip(info.text, this.limits.textBytes);
@@ -189,11 +231,15 @@ class SessionRecorder implements Recorder {
     if (info.approval) data.approval = approvalInfo(info.approval, limit);
     if (info.via !== undefined) data.via = clip(info.via, limit).value;
     if (info.name !== undefined) data.name = clip(info.name, limit).value;
-    return this.writer.append(RECORD_KIND.statement, this.sessionId, data).then(() => st);
+    const record = this.writer.appendJson(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementJson, data), wait);
+    this.lastStatement = record;
+    this.lastStatementId = st;
+    return record;
   }
 
   statementDecision(info: StatementDecisionInfo): Promise<void> {
     if (this.phase !== 'open') return misuse('statementDecision outside a session');
+    this.lastStatement = undefined;
     const data: DecisionData = {
       st: info.statementId,
       decision: info.decision,
@@ -206,25 +252,46 @@ class SessionRecorder implements Recorder {
 
   result(info: ResultInfo): Promise<void> {
     if (this.phase !== 'open') return misuse('result outside a session');
-    const data: ResultData = { st: info.statementId, columns: [], rows: info.rows, bytes: info.bytes, capture: boundCapture(info.capture, this.limits) };
+    try {
+      return this.recordResult(info, true) as Promise<void>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  resultNoWait(info: ResultInfo): void {
+    if (this.phase !== 'open') throw misuseError('result outside a session');
+    this.recordResult(info, false);
+  }
+
+  /** With `wait`, returns the promise of the record's batch. */
+  private recordResult(info: ResultInfo, wait: boolean): Promise<void> | undefined {
+    // The columns and the capture are written member by member (record-json.ts): whatever else a
+    // caller's objects carry stays out without copying them.
+    const st = info.statementId;
+    const data: ResultData = { st, columns: info.columns as ResultColumn[], rows: info.rows, bytes: info.bytes, capture: boundCapture(info.capture, this.limits) };
     if (info.set !== undefined && info.set !== 1) data.set = info.set;
-    const started = this.started.get(info.statementId);
+    while (this.oldestStarted < st) this.started.delete(this.oldestStarted++);
+    const started = this.started.get(st);
     if (started !== undefined) {
       const end = info.endedAt ? info.endedAt.getTime() - performance.timeOrigin : performance.now();
       data.ms = Math.round((end - started) * 1000) / 1000;
     }
-    for (const c of info.columns) {
-      const col: ResultColumn = { name: c.name, type: c.type, masked: c.masked };
-      if (c.table !== undefined) col.table = c.table;
-      data.columns.push(col);
-    }
     if (info.error) data.error = { code: info.error.code, message: clip(info.error.message, this.limits.messageBytes).value };
     if (info.tag !== undefined) data.tag = clip(info.tag, this.limits.messageBytes).value;
-    return this.writer.append(RECORD_KIND.result, this.sessionId, data);
+    const last = this.lastStatement;
+    this.lastStatement = undefined;
+    if (last && this.lastStatementId === st && data.set === undefined && !last.chained) {
+      // The statement's record is still in the batch: the result joins it.
+      const merged = this.writer.extend(last, MERGED_RESULT_MEMBER, encoded(RECORD_KIND.result, resultWithoutSt, data), wait);
+      if (merged !== false) return wait ? (merged as Promise<void>) : undefined;
+    }
+    return this.writer.appendJson(RECORD_KIND.result, this.sidJson, encoded(RECORD_KIND.result, resultJson, data), wait).done;
   }
 
   event(info: SessionEventInfo): Promise<void> {
     if (this.phase !== 'open') return misuse('event outside a session');
+    this.lastStatement = undefined;
     const data: EventData = {
       kind: info.kind,
       ...(info.statementId === undefined ? {} : { st: info.statementId }),
@@ -239,6 +306,7 @@ class SessionRecorder implements Recorder {
     if (this.phase !== 'open') return misuse(this.phase === 'new' ? 'sessionEnd before sessionStart' : 'sessionEnd called twice');
     this.phase = 'ended';
     this.started.clear();
+    this.lastStatement = undefined;
     const info = typeof reason === 'string' ? { reason } : reason;
     const data: SessionEndData = {
       reason: clip(info.reason, this.limits.messageBytes).value,
@@ -270,8 +338,25 @@ function approvalInfo(a: ApprovalInfo, limit: number): ApprovalInfo {
   return out;
 }
 
+function misuseError(message: string): TranscriptWriteError {
+  return new TranscriptWriteError(`recorder misuse: ${message}`, { code: 'EMISUSE' });
+}
+
 function misuse(message: string): Promise<never> {
-  return Promise.reject(new TranscriptWriteError(`recorder misuse: ${message}`, { code: 'EMISUSE' }));
+  return Promise.reject(misuseError(message));
+}
+
+function resultWithoutSt(d: ResultData): string {
+  return resultJson(d, false);
+}
+
+/** Serializes a record's data; a value JSON cannot hold (a BigInt, a cycle) is EENCODE. */
+function encoded<D>(kind: string, json: (d: D) => string, data: D): string {
+  try {
+    return json(data);
+  } catch (err) {
+    throw new TranscriptWriteError(`a ${kind} record cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { code: 'EENCODE', cause: err });
+  }
 }
 
 /** Copies only the fields a transcript may hold; whatever else a principal object carries stays out. */
@@ -298,7 +383,7 @@ function optional<K extends string>(key: K, value: string | undefined, maxBytes:
 }
 
 function boundCapture(c: CapturedRows, limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'>): CapturedRows {
-  if (c.mode === 'none' || c.mode === 'digest') return { ...c };
+  if (c.mode === 'none' || c.mode === 'digest') return c; // written member by member
   const kept: Array<Array<string | null>> = [];
   let budget = limits.captureBytes;
   let truncated = c.truncated;
@@ -328,8 +413,10 @@ export const disabledRecorders: RecorderFactory = {
         return Promise.resolve();
       },
       statement: () => Promise.resolve(++statements),
+      statementNoWait: () => ++statements,
       statementDecision: () => Promise.resolve(),
       result: () => Promise.resolve(),
+      resultNoWait: () => undefined,
       event: () => Promise.resolve(),
       sessionEnd: () => Promise.resolve(),
     };

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError } from './errors.js';
-import { parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
+import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
 import { SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf } from './segment-files.js';
@@ -128,10 +128,12 @@ export async function followSession(dir: string, replay: SessionReplay, options:
         const parsed = parseLine(raw.bytes, false);
         if (!parsed.ok || parsed.record.seq <= lastSeq || parsed.record.sid !== replay.sessionId) continue;
         lastSeq = parsed.record.seq;
-        const entry = toEntry(parsed.record, startMs);
-        if (!entry) continue;
-        options.onEntry(entry);
-        if (entry.kind === 'session-end') return 'ended';
+        for (const record of expandRecord(parsed.record)) {
+          const entry = toEntry(record, startMs);
+          if (!entry) continue;
+          options.onEntry(entry);
+          if (entry.kind === 'session-end') return 'ended';
+        }
       }
     }
     if (!progressed) {

@@ -89,11 +89,16 @@ export class RowCapture {
       case 'none':
         return { mode: 'none' };
       case 'digest':
-        return { mode: 'digest', sha256: this.hash ? this.hash.digest('hex') : sha256Hex(Buffer.concat(this.pending ?? [])), rows: this.rows };
+        return { mode: 'digest', sha256: this.hash ? this.hash.digest('hex') : sha256Hex(oneBuffer(this.pending ?? [])), rows: this.rows };
       case 'first':
         return { mode: 'first', limit: this.policy.firstRows, rows: this.kept, truncated: this.truncated || this.rows > this.kept.length };
       case 'all':
         return { mode: 'all', rows: this.kept, truncated: this.truncated };
     }
   }
+}
+
+/** The chunks as one buffer; a single chunk (most results are one row) as it is. */
+function oneBuffer(chunks: Uint8Array[]): Uint8Array {
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks);
 }

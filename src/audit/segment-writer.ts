@@ -1,13 +1,17 @@
 // The one transcript writer of a warden process: appends records to segment files under
 // <dataDir>/transcripts/, chains them by hash, signs checkpoints and seals, rotates segments.
 //
-// Hot path: `append` encodes and hashes the record synchronously (so the chain order is the call
-// order) and adds the line to the current batch. Under `each`, all records appended in one turn
-// of the event loop are written with one pwrite in a setImmediate callback and share one
-// fdatasync (group commit). Under `interval`, nobody waits for the write, so records gather for
-// up to WRITE_DELAY_MS (or BATCH_FLUSH_BYTES) and go out in one pwrite: at thousands of
-// statements a second that is a few writes instead of thousands. A rotation writes and fsyncs the old segment synchronously; it happens
-// once per segment.
+// Hot path: `append` serializes the record's data, fixes its place in the chain (`seq`) and its
+// time synchronously, in call order, and adds it to the current batch in memory; the batch is
+// chained (each line built and hashed over the previous one) when it is written, or earlier when
+// a checkpoint needs the chain's hash. Until then a record can still gain a member (`extend`):
+// a statement whose result arrives before its record is written becomes one record (frame.ts).
+// Under `each`, all records appended in one turn of the event loop are written with one pwrite
+// in a setImmediate callback and share one fdatasync (group commit). Under `interval`, nobody
+// waits for the write, so records gather for up to WRITE_DELAY_MS (or BATCH_FLUSH_BYTES) and go
+// out in one pwrite: at thousands of statements a second that is a few writes instead of
+// thousands. A rotation writes and fsyncs the old segment synchronously; it happens once per
+// segment.
 //
 // Failure: any write, truncate or fsync error makes the writer unhealthy for good. A partially
 // written batch is cut back off the file (ftruncate to the last whole batch), so nothing written
@@ -21,7 +25,7 @@ import type { Logger } from '../log.js';
 import type { FsyncPolicy } from './config.js';
 import { errnoCode, TranscriptWriteError } from './errors.js';
 import { findChainTail } from './chain-tail.js';
-import { encodeRecord, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, type RecordKind } from './frame.js';
+import { encodedRecordBytes, encodeRecordJson, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, type RecordKind } from './frame.js';
 import { parseHeadFile, writeHeadFile } from './head-file.js';
 import { acquireLock, releaseLock } from './instance-lock.js';
 import { signMark, verifyMark, type SignedMark } from './jws.js';
@@ -112,6 +116,25 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
+/**
+ * A record appended to the current batch and not yet chained: its data serialized, its `seq` and
+ * time fixed. Until it is chained, `extend` may add a member to its data.
+ */
+export interface PendingRecord {
+  readonly seq: number;
+  readonly ts: string;
+  readonly kind: RecordKind;
+  readonly sidJson: string | undefined;
+  /** The record's `d`, serialized. */
+  d: string;
+  /** Bytes of its line once encoded. */
+  bytes: number;
+  /** Set once the record is hashed into the chain: it can no longer change. */
+  chained: boolean;
+  /** When asked for (appendJson's `wait`): settles with the batch it is written in. */
+  done?: Promise<void>;
+}
+
 interface PendingHead {
   upTo: number;
   mark: SignedMark;
@@ -170,7 +193,11 @@ export class SegmentWriter {
   /** The ISO form of the last record's millisecond, reused while the clock stays on it. */
   private tsMs = Number.NaN;
   private ts = '';
+  /** Records of the current batch not yet chained, in order; they follow `batchLines`. */
+  private pending: PendingRecord[] = [];
+  /** Lines of the current batch already chained. */
   private batchLines: string[] = [];
+  /** Bytes of the current batch: its lines and its pending records. */
   private batchBytes = 0;
 
   private batchDone: Deferred | undefined;
@@ -251,19 +278,51 @@ export class SegmentWriter {
    * TranscriptWriteError when it cannot be (or when the writer is unhealthy or closed).
    */
   append(kind: RecordKind, sid: string | undefined, data: unknown): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new TranscriptWriteError('the transcript writer is closed', { code: 'ECLOSED' }));
+    let dJson: string | undefined;
     try {
-      this.push(kind, sid, data);
+      dJson = JSON.stringify(data) as string | undefined;
+      if (dJson === undefined) throw new TypeError('no JSON value');
+    } catch (err) {
+      return Promise.reject(new TranscriptWriteError(`a ${kind} record cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { code: 'EENCODE', cause: err }));
+    }
+    try {
+      return this.appendJson(kind, sid === undefined ? undefined : JSON.stringify(sid), dJson, true).done as Promise<void>;
     } catch (err) {
       return Promise.reject(err);
     }
-    const done = this.batchDone ?? (this.batchDone = deferred());
-    const seg = this.seg;
-    if (seg.size + this.batchBytes >= this.options.segmentMaxBytes) this.rotate();
+  }
+
+  /**
+   * Appends a record whose session id (`sidJson`, a JSON string) and data (`dJson`, a JSON object)
+   * are serialized already, and returns it. With `wait`, its `done` settles like append's
+   * promise; without, nothing waits for it, and a failure to write it makes the writer unhealthy
+   * (and is logged) like any other. Throws TranscriptWriteError when the record cannot be taken:
+   * the writer is unhealthy or closed, or the record is over the size limit.
+   */
+  appendJson(kind: RecordKind, sidJson: string | undefined, dJson: string, wait = false): PendingRecord {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new TranscriptWriteError('the transcript writer is closed', { code: 'ECLOSED' });
+    const record = this.add(kind, sidJson, dJson);
+    if (wait) record.done = (this.batchDone ??= deferred()).promise;
+    if (this.seg.size + this.batchBytes >= this.options.segmentMaxBytes) this.rotate();
     else if (this.sinceMark >= this.options.checkpointEveryRecords) this.mark('checkpoint');
     this.scheduleFlush();
-    return done.promise;
+    return record;
+  }
+
+  /**
+   * Adds `"member":json` to the data of a record not yet chained (still in the batch in memory).
+   * False when it is chained already, or would outgrow the record limit: the caller then appends
+   * its own record. With `wait`, returns the promise of the record's batch instead of true.
+   */
+  extend(record: PendingRecord, member: string, json: string, wait = false): boolean | Promise<void> {
+    if (record.chained || this.failure) return false;
+    const added = member.length + 4 + Buffer.byteLength(json); // ,"member":json
+    if (record.bytes + added > this.options.recordBytes) return false;
+    record.d = `${record.d.slice(0, -1)},"${member}":${json}}`;
+    record.bytes += added;
+    this.batchBytes += added;
+    return wait ? (this.batchDone ??= deferred()).promise : true;
   }
 
   health(): WriterHealth {
@@ -320,33 +379,45 @@ export class SegmentWriter {
 
   // ---- records ----------------------------------------------------------------------------------
 
-  private push(kind: RecordKind, sid: string | undefined, data: unknown): void {
+  /** Takes a record into the current batch: its place in the chain and its time are fixed here. */
+  private add(kind: RecordKind, sidJson: string | undefined, dJson: string): PendingRecord {
     const ms = this.clock();
     if (ms !== this.tsMs) {
       this.tsMs = ms;
       this.ts = new Date(ms).toISOString();
     }
-    let encoded: { line: string; hash: string };
-    try {
-      encoded = encodeRecord(this.nextSeq, this.ts, this.lastHash, kind, sid, data);
-    } catch (err) {
-      throw new TranscriptWriteError(`a ${kind} record cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { code: 'EENCODE', cause: err });
-    }
-    const { line, hash } = encoded;
-    const bytes = Buffer.byteLength(line);
+    const bytes = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson === undefined ? undefined : Buffer.byteLength(sidJson), Buffer.byteLength(dJson));
     if (bytes > this.options.recordBytes) {
       throw new TranscriptWriteError(`a ${kind} record of ${bytes} bytes exceeds the ${this.options.recordBytes}-byte record limit`, { code: 'ERECORDTOOLARGE' });
     }
+    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, bytes, chained: false };
     this.nextSeq += 1;
-    this.lastHash = hash;
     this.seg.records += 1;
     if (kind !== RECORD_KIND.checkpoint) this.sinceMark += 1;
-    this.batchLines.push(line);
+    this.pending.push(record);
     this.batchBytes += bytes;
+    return record;
+  }
+
+  /** Chains the batch's pending records, in order: builds and hashes each line over the previous one. */
+  private chainPending(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.pending = [];
+    let prev = this.lastHash;
+    for (const r of pending) {
+      const { line, hash } = encodeRecordJson(r.seq, r.ts, prev, r.kind, r.sidJson, r.d);
+      r.chained = true;
+      r.d = ''; // a recorder may hold the record a while; the line has what it said
+      this.batchLines.push(line);
+      prev = hash;
+    }
+    this.lastHash = prev;
   }
 
   /** Signs the chain up to the last record and appends the checkpoint or seal that says so. */
   private mark(typ: 'checkpoint' | 'seal'): void {
+    this.chainPending();
     const seg = this.seg;
     const now = this.clock();
     const mark: SignedMark = {
@@ -361,7 +432,7 @@ export class SegmentWriter {
       ts: new Date(now).toISOString(),
     };
     const jws = signMark(this.options.key, mark);
-    this.push(typ === 'seal' ? RECORD_KIND.seal : RECORD_KIND.checkpoint, undefined, { jws });
+    this.add(typ === 'seal' ? RECORD_KIND.seal : RECORD_KIND.checkpoint, undefined, JSON.stringify({ jws }));
     seg.heads.push({ upTo: seg.size + this.batchBytes, mark, jws });
     this.sinceMark = 0;
     this.lastMarkAt = now;
@@ -383,7 +454,7 @@ export class SegmentWriter {
       after,
       ...(abandoned.length > 0 ? { abandoned } : {}),
     };
-    this.push(RECORD_KIND.open, undefined, data);
+    this.add(RECORD_KIND.open, undefined, JSON.stringify(data));
   }
 
   /** Seals the active segment, makes it durable, and starts the next one. Synchronous. */
@@ -433,6 +504,7 @@ export class SegmentWriter {
   /** Writes the current batch to the active segment. False when the writer failed. */
   private flushNow(): boolean {
     if (this.failure) return false;
+    this.chainPending();
     if (this.batchLines.length === 0) return true;
     const seg = this.seg;
     const data = Buffer.from(this.batchLines.length === 1 ? (this.batchLines[0] as string) : this.batchLines.join(''), 'utf8');
@@ -546,6 +618,7 @@ export class SegmentWriter {
     clearInterval(this.timer);
     this.batchDone?.reject(err);
     this.batchDone = undefined;
+    this.pending = [];
     this.batchLines = [];
     this.batchBytes = 0;
     for (const g of this.seg.groups.splice(0)) g.done.reject(err);

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { clientConfig } from '../approvals/store-postgres.js';
 import { silentLogger, type Logger } from '../log.js';
 import { errnoCode, TranscriptReadError } from './errors.js';
-import { parseLine } from './frame.js';
+import { expandRecord, parseLine } from './frame.js';
 import type { ReadOptions, RecordSource, StoredRecord } from './reader.js';
 import type { TranscriptStoreLocation } from './ship-config.js';
 
@@ -218,7 +218,8 @@ export class PostgresTranscriptStore {
         const instance = row.instance as string;
         const parsed = parseLine(row.line as Buffer, false);
         if (!parsed.ok) continue;
-        yield { record: parsed.record, instance, file: row.file as string, line: 0 };
+        // A statement written with its first result is read as the two records it stands for.
+        for (const record of expandRecord(parsed.record)) yield { record, instance, file: row.file as string, line: 0 };
       }
       const last = rows[rows.length - 1];
       if (!last) return;

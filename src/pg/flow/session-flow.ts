@@ -33,7 +33,7 @@ import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, Statemen
 import type { CapturePolicy } from '../../audit/config.js';
 import type { Recorder } from '../../audit/recorder.js';
 import { RowCapture } from '../../audit/recorder.js';
-import type { ResultColumn, StatementParam } from '../../audit/types.js';
+import type { ResultColumn, ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
 import { classifyStatement } from '../../sql/fast.js';
@@ -407,21 +407,20 @@ export class SessionFlow {
   ): RecordedStatement | undefined {
     const r = this.deps.recorder;
     if (!r) return undefined;
-    const p = r.statement({
-      text: sql,
-      classification: summarize(cls),
-      verdict: verdict.action,
-      ...(verdict.action !== 'allow' ? { rule: verdict.rule, reason: verdict.reason } : verdict.rule ? { rule: verdict.rule } : {}),
-      via,
-      ...(name ? { name } : {}),
-      ...(params ? { params } : {}),
-      ...(approval ? { approval } : {}),
-    });
+    // Built by assignment: this runs for every statement.
+    const info: RecordedStatementInfo = { text: sql, classification: summarize(cls), verdict: verdict.action, via };
+    if (verdict.action !== 'allow') {
+      info.rule = verdict.rule;
+      info.reason = verdict.reason;
+    } else if (verdict.rule) info.rule = verdict.rule;
+    if (name) info.name = name;
+    if (params) info.params = params;
+    if (approval) info.approval = approval;
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: RecordedStatement = { id: ++this.recorded };
     if (this.deps.durableBeforeForward) {
       // fsync `each`: the statement waits for this before it is forwarded.
-      rec.durable = p.then(
+      rec.durable = r.statement(info).then(
         () => {
           rec.durable = undefined;
         },
@@ -431,8 +430,13 @@ export class SessionFlow {
         },
       );
     } else {
-      // fsync `interval`: nobody waits; a failure makes the store unhealthy, which refuses later statements.
-      p.catch(this.logWriteFailure);
+      // fsync `interval`: nobody waits (the record is in the writer's batch before the statement is
+      // forwarded); a write that fails makes the store unhealthy, which refuses later statements.
+      try {
+        r.statementNoWait(info);
+      } catch (err) {
+        this.logWriteFailure(err);
+      }
     }
     return rec;
   }
@@ -935,18 +939,16 @@ export class SessionFlow {
     }));
     const capture = r.capture?.finish() ?? { mode: 'none' as const };
     const rows = r.capture && r.capture.rows > 0 ? r.capture.rows : tag ? (commandTagRows(tag) ?? 0) : 0;
-    recorder
-      .result({
-        statementId: rec.id,
-        columns,
-        rows,
-        bytes: r.capture?.bytes ?? 0,
-        capture,
-        ...(tag ? { tag } : {}),
-        ...(error ? { error } : {}),
-        ...(r.set > 1 ? { set: r.set } : {}),
-      })
-      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    const info: ResultInfo = { statementId: rec.id, columns, rows, bytes: r.capture?.bytes ?? 0, capture };
+    if (tag) info.tag = tag;
+    if (error) info.error = error;
+    if (r.set > 1) info.set = r.set;
+    // Nobody waits for a result's record: a write that fails makes the store unhealthy.
+    try {
+      recorder.resultNoWait(info);
+    } catch (err) {
+      this.logWriteFailure(err);
+    }
   }
 
   private onError(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
