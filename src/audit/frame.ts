@@ -92,9 +92,19 @@ export function encodeRecordJson(
   sidJson: string | undefined,
   dJson: string,
 ): { line: string; hash: string } {
-  const body = `${RECORD_START}${seq},"ts":"${ts}","prev":"${prev}","k":"${kind}"${sidJson === undefined ? '' : `,"sid":${sidJson}`},"d":${dJson}}`;
+  const body = recordBody(seq, ts, prev, kind, sidJson, dJson);
   const hash = sha256Hex(body);
-  return { line: `${body.slice(0, -1)}${HASH_MEMBER}${hash}"}\n`, hash };
+  return { line: `${body.slice(0, -1)}${hashTail(hash)}`, hash };
+}
+
+/** A record's line without its `hash` member: the text its hash is taken over. */
+export function recordBody(seq: number, ts: string, prev: string, kind: RecordKind, sidJson: string | undefined, dJson: string): string {
+  return `${RECORD_START}${seq},"ts":"${ts}","prev":"${prev}","k":"${kind}"${sidJson === undefined ? '' : `,"sid":${sidJson}`},"d":${dJson}}`;
+}
+
+/** What replaces the body's closing `}` to make the line: `,"hash":"<hash>"}` and '\n' (ASCII, HASH_SUFFIX_BYTES + 1 bytes). */
+export function hashTail(hash: string): string {
+  return `${HASH_MEMBER}${hash}"}\n`;
 }
 
 /**

@@ -100,6 +100,24 @@ function columnJson(c: ResultColumn): string {
   return `${out}}`;
 }
 
+/**
+ * Serialized columns arrays that cannot change (frozen), by array. A relay hands the same frozen
+ * array for every result of the same shape (src/pg/flow/result-columns.ts); anything else is
+ * written afresh each time.
+ */
+const frozenColumnsJson = new WeakMap<readonly ResultColumn[], string>();
+
+function columnsJson(columns: readonly ResultColumn[]): string {
+  const frozen = Object.isFrozen(columns) && columns.every((c) => Object.isFrozen(c));
+  let json = frozen ? frozenColumnsJson.get(columns) : undefined;
+  if (json !== undefined) return json;
+  json = '[';
+  for (let i = 0; i < columns.length; i++) json += (i === 0 ? '' : ',') + columnJson(columns[i] as ResultColumn);
+  json += ']';
+  if (frozen) frozenColumnsJson.set(columns, json);
+  return json;
+}
+
 function captureJson(c: CapturedRows): string {
   switch (c.mode) {
     case 'none':
@@ -117,9 +135,8 @@ function captureJson(c: CapturedRows): string {
  * order as JSON.stringify(data).
  */
 export function resultJson(d: ResultData, withSt = true): string {
-  let out = withSt ? `{"st":${num(d.st)},"columns":[` : '{"columns":[';
-  for (let i = 0; i < d.columns.length; i++) out += (i === 0 ? '' : ',') + columnJson(d.columns[i] as ResultColumn);
-  out += `],"rows":${num(d.rows)},"bytes":${num(d.bytes)},"capture":${captureJson(d.capture)}`;
+  let out = withSt ? `{"st":${num(d.st)},"columns":${columnsJson(d.columns)}` : `{"columns":${columnsJson(d.columns)}`;
+  out += `,"rows":${num(d.rows)},"bytes":${num(d.bytes)},"capture":${captureJson(d.capture)}`;
   if (d.set !== undefined) out += `,"set":${num(d.set)}`;
   if (d.ms !== undefined) out += `,"ms":${millis(d.ms)}`;
   if (d.error !== undefined) out += `,"error":{"code":${str(d.error.code)},"message":${str(d.error.message)}}`;

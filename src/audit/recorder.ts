@@ -149,13 +149,7 @@ class SessionRecorder implements Recorder {
   /** The session's last record when it is a statement (its first result may join it), and its id. */
   private lastStatement: PendingRecord | undefined;
   private lastStatementId = 0;
-  /**
-   * performance.now() when each open statement was recorded (for result durations), from
-   * statement `oldestStarted` on. Results come back in statement order, so a result of statement
-   * N closes every statement before N.
-   */
-  private readonly started = new Map<number, number>();
-  private oldestStarted = 1;
+  private readonly started = new StartTimes();
 
   constructor(
     private readonly writer: SegmentWriter,
@@ -208,15 +202,17 @@ class SessionRecorder implements Recorder {
   private recordStatement(info: StatementInfo, wait: boolean): PendingRecord {
     this.lastStatement = undefined;
     const st = ++this.statements;
-    this.started.set(st, performance.now());
-    if (st - this.oldestStarted >= MAX_OPEN_STATEMENTS) this.started.delete(this.oldestStarted++);
+    this.started.open(st, performance.now());
     // Built by assignment, in the order the members are written: this runs for every statement.
     const limit = this.limits.messageBytes;
-    const text = clip(info.text, this.limits.textBytes);
-    const data: StatementData = { st, text: text.value, cls: info.classification, verdict: info.verdict };
-    if (text.cut) {
-      data.textBytes = text.bytes;
-      data.textSha256 = sha256Hex(info.text);
+    const data: StatementData = { st, text: info.text, cls: info.classification, verdict: info.verdict };
+    if (info.text.length * 3 > this.limits.textBytes) {
+      const text = clip(info.text, this.limits.textBytes);
+      if (text.cut) {
+        data.text = text.value;
+        data.textBytes = text.bytes;
+        data.textSha256 = sha256Hex(info.text);
+      }
     }
     const given = info.params;
     if (given && given.length > 0) {
@@ -226,11 +222,11 @@ class SessionRecorder implements Recorder {
       data.params = params;
       if (given.length > n) data.paramsDropped = given.length - n;
     }
-    if (info.rule !== undefined) data.rule = clip(info.rule, limit).value;
-    if (info.reason !== undefined) data.reason = clip(info.reason, limit).value;
+    if (info.rule !== undefined) data.rule = clipped(info.rule, limit);
+    if (info.reason !== undefined) data.reason = clipped(info.reason, limit);
     if (info.approval) data.approval = approvalInfo(info.approval, limit);
-    if (info.via !== undefined) data.via = clip(info.via, limit).value;
-    if (info.name !== undefined) data.name = clip(info.name, limit).value;
+    if (info.via !== undefined) data.via = clipped(info.via, limit);
+    if (info.name !== undefined) data.name = clipped(info.name, limit);
     const record = this.writer.appendJson(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementJson, data), wait);
     this.lastStatement = record;
     this.lastStatementId = st;
@@ -271,14 +267,13 @@ class SessionRecorder implements Recorder {
     const st = info.statementId;
     const data: ResultData = { st, columns: info.columns as ResultColumn[], rows: info.rows, bytes: info.bytes, capture: boundCapture(info.capture, this.limits) };
     if (info.set !== undefined && info.set !== 1) data.set = info.set;
-    while (this.oldestStarted < st) this.started.delete(this.oldestStarted++);
-    const started = this.started.get(st);
+    const started = this.started.close(st);
     if (started !== undefined) {
       const end = info.endedAt ? info.endedAt.getTime() - performance.timeOrigin : performance.now();
       data.ms = Math.round((end - started) * 1000) / 1000;
     }
-    if (info.error) data.error = { code: info.error.code, message: clip(info.error.message, this.limits.messageBytes).value };
-    if (info.tag !== undefined) data.tag = clip(info.tag, this.limits.messageBytes).value;
+    if (info.error) data.error = { code: info.error.code, message: clipped(info.error.message, this.limits.messageBytes) };
+    if (info.tag !== undefined) data.tag = clipped(info.tag, this.limits.messageBytes);
     const last = this.lastStatement;
     this.lastStatement = undefined;
     if (last && this.lastStatementId === st && data.set === undefined && !last.chained) {
@@ -305,7 +300,6 @@ class SessionRecorder implements Recorder {
   sessionEnd(reason: string | SessionEndInfo): Promise<void> {
     if (this.phase !== 'open') return misuse(this.phase === 'new' ? 'sessionEnd before sessionStart' : 'sessionEnd called twice');
     this.phase = 'ended';
-    this.started.clear();
     this.lastStatement = undefined;
     const info = typeof reason === 'string' ? { reason } : reason;
     const data: SessionEndData = {
@@ -328,6 +322,46 @@ class SessionRecorder implements Recorder {
     }
     return out;
   }
+}
+
+/**
+ * The statement start times a recorder keeps for result durations: performance.now() of each
+ * open statement, from `oldest` to the newest. Results come back in statement order, so a result
+ * of statement N closes every statement before N. A ring indexed by statement number, grown while
+ * more statements are open (a pipelining client) up to MAX_OPEN_STATEMENTS; beyond that the
+ * oldest are dropped (their results get no `ms`). Most sessions never have more than one open.
+ */
+class StartTimes {
+  private times = new Float64Array(4);
+  private oldest = 1;
+  private newest = 0;
+
+  open(st: number, now: number): void {
+    if (st - this.oldest >= this.times.length) {
+      if (this.times.length < MAX_OPEN_STATEMENTS) this.grow();
+      else this.oldest = st - this.times.length + 1;
+    }
+    this.times[st % this.times.length] = now;
+    this.newest = st;
+  }
+
+  /** The start of statement `st` (undefined once dropped), closing every statement before it. */
+  close(st: number): number | undefined {
+    if (st > this.newest || st < this.oldest) return undefined;
+    this.oldest = st;
+    return this.times[st % this.times.length];
+  }
+
+  private grow(): void {
+    const times = new Float64Array(this.times.length * 2);
+    for (let st = this.oldest; st <= this.newest; st++) times[st % times.length] = this.times[st % this.times.length] as number;
+    this.times = times;
+  }
+}
+
+/** `s` cut to `maxBytes` of UTF-8; the common short string is returned as it is, without counting. */
+function clipped(s: string, maxBytes: number): string {
+  return s.length * 3 <= maxBytes ? s : clip(s, maxBytes).value;
 }
 
 function approvalInfo(a: ApprovalInfo, limit: number): ApprovalInfo {

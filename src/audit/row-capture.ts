@@ -5,10 +5,12 @@ import { createHash, type Hash } from 'node:crypto';
 import { DEFAULT_LIMITS, type CapturePolicy, type TranscriptLimits } from './config.js';
 import { clip } from './text.js';
 import { sha256Hex } from './frame.js';
+import type { CapturedRows } from './types.js';
 
 /** Results up to this size are digested in one call at the end instead of a running hash. */
 const SMALL_DIGEST_BYTES = 16 * 1024;
-import type { CapturedRows } from './types.js';
+/** The digest of a result without rows. */
+const EMPTY_DIGEST = sha256Hex(new Uint8Array(0));
 
 /**
  * Builds a result's CapturedRows while the relay sends rows. Under `digest` it hashes each row's
@@ -20,7 +22,11 @@ export class RowCapture {
   bytes = 0;
   /** The running digest, created once a result outgrows `pending` (most results are a few rows). */
   private hash: Hash | undefined;
-  /** Under `digest`: the first rows' bytes, hashed in one call at finish() while they stay small. */
+  /**
+   * Under `digest`: the rows' bytes, hashed in one call at finish() while they stay small. The
+   * first row is held on its own (most results are one row); the list is made for a second.
+   */
+  private first: Uint8Array | undefined;
   private pending: Uint8Array[] | undefined;
   private pendingBytes = 0;
   private readonly kept: Array<Array<string | null>> = [];
@@ -30,24 +36,30 @@ export class RowCapture {
   constructor(
     private readonly policy: CapturePolicy,
     private readonly limits: Pick<TranscriptLimits, 'valueBytes' | 'captureBytes'> = DEFAULT_LIMITS,
-  ) {
-    if (policy.mode === 'digest') this.pending = [];
-  }
+  ) {}
 
   private digestUpdate(data: Uint8Array | string): void {
     if (this.hash) {
       this.hash.update(data);
       return;
     }
-    const pending = this.pending as Uint8Array[];
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    pending.push(bytes);
     this.pendingBytes += bytes.length;
+    if (this.first === undefined) this.first = bytes;
+    else (this.pending ??= [this.first]).push(bytes);
     if (this.pendingBytes > SMALL_DIGEST_BYTES) {
       this.hash = createHash('sha256');
-      for (const b of pending) this.hash.update(b);
+      for (const b of this.pending ?? [bytes]) this.hash.update(b);
+      this.first = undefined;
       this.pending = undefined;
     }
+  }
+
+  /** The digest of the rows so far (ends the running hash). */
+  private digest(): string {
+    if (this.hash) return this.hash.digest('hex');
+    if (this.pending) return sha256Hex(Buffer.concat(this.pending));
+    return this.first ? sha256Hex(this.first) : EMPTY_DIGEST;
   }
 
   /** True while `add` wants the row's text values (the relay may skip decoding otherwise). */
@@ -89,16 +101,11 @@ export class RowCapture {
       case 'none':
         return { mode: 'none' };
       case 'digest':
-        return { mode: 'digest', sha256: this.hash ? this.hash.digest('hex') : sha256Hex(oneBuffer(this.pending ?? [])), rows: this.rows };
+        return { mode: 'digest', sha256: this.digest(), rows: this.rows };
       case 'first':
         return { mode: 'first', limit: this.policy.firstRows, rows: this.kept, truncated: this.truncated || this.rows > this.kept.length };
       case 'all':
         return { mode: 'all', rows: this.kept, truncated: this.truncated };
     }
   }
-}
-
-/** The chunks as one buffer; a single chunk (most results are one row) as it is. */
-function oneBuffer(chunks: Uint8Array[]): Uint8Array {
-  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks);
 }

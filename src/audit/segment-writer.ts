@@ -25,9 +25,10 @@ import type { Logger } from '../log.js';
 import type { FsyncPolicy } from './config.js';
 import { errnoCode, TranscriptWriteError } from './errors.js';
 import { findChainTail } from './chain-tail.js';
-import { encodedRecordBytes, encodeRecordJson, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, type RecordKind } from './frame.js';
+import { encodedRecordBytes, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, type RecordKind } from './frame.js';
 import { parseHeadFile, writeHeadFile } from './head-file.js';
 import { acquireLock, releaseLock } from './instance-lock.js';
+import { LineBatch } from './line-batch.js';
 import { signMark, verifyMark, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
 import { headFileName, sanitizeInstanceId, segmentFileName } from './segment-files.js';
@@ -127,8 +128,12 @@ export interface PendingRecord {
   readonly sidJson: string | undefined;
   /** The record's `d`, serialized. */
   d: string;
-  /** Bytes of its line once encoded. */
-  bytes: number;
+  /**
+   * Length of its line in UTF-16 code units: its bytes once encoded when the record is ASCII, as
+   * records almost always are; a code unit is at most three bytes. Counting exact bytes means
+   * scanning every record, so it is done only when a limit could be at stake.
+   */
+  size: number;
   /** Set once the record is hashed into the chain: it can no longer change. */
   chained: boolean;
   /** When asked for (appendJson's `wait`): settles with the batch it is written in. */
@@ -193,12 +198,12 @@ export class SegmentWriter {
   /** The ISO form of the last record's millisecond, reused while the clock stays on it. */
   private tsMs = Number.NaN;
   private ts = '';
-  /** Records of the current batch not yet chained, in order; they follow `batchLines`. */
+  /** Records of the current batch not yet chained, in order; they follow `lines`. */
   private pending: PendingRecord[] = [];
-  /** Lines of the current batch already chained. */
-  private batchLines: string[] = [];
-  /** Bytes of the current batch: its lines and its pending records. */
-  private batchBytes = 0;
+  /** Sizes of the pending records (PendingRecord.size). */
+  private pendingSize = 0;
+  /** Lines of the current batch already chained, encoded. */
+  private readonly lines = new LineBatch();
 
   private batchDone: Deferred | undefined;
   private flushScheduled = false;
@@ -304,7 +309,7 @@ export class SegmentWriter {
     if (this.closed) throw new TranscriptWriteError('the transcript writer is closed', { code: 'ECLOSED' });
     const record = this.add(kind, sidJson, dJson);
     if (wait) record.done = (this.batchDone ??= deferred()).promise;
-    if (this.seg.size + this.batchBytes >= this.options.segmentMaxBytes) this.rotate();
+    if (this.seg.size + this.batchBytes() >= this.options.segmentMaxBytes) this.rotate();
     else if (this.sinceMark >= this.options.checkpointEveryRecords) this.mark('checkpoint');
     this.scheduleFlush();
     return record;
@@ -317,11 +322,14 @@ export class SegmentWriter {
    */
   extend(record: PendingRecord, member: string, json: string, wait = false): boolean | Promise<void> {
     if (record.chained || this.failure) return false;
-    const added = member.length + 4 + Buffer.byteLength(json); // ,"member":json
-    if (record.bytes + added > this.options.recordBytes) return false;
+    const added = member.length + 4 + json.length; // ,"member":json
+    if ((record.size + added) * 3 > this.options.recordBytes) {
+      const bytes = this.exactBytes(record) + member.length + 4 + Buffer.byteLength(json);
+      if (bytes > this.options.recordBytes) return false;
+    }
     record.d = `${record.d.slice(0, -1)},"${member}":${json}}`;
-    record.bytes += added;
-    this.batchBytes += added;
+    record.size += added;
+    this.pendingSize += added;
     return wait ? (this.batchDone ??= deferred()).promise : true;
   }
 
@@ -386,17 +394,30 @@ export class SegmentWriter {
       this.tsMs = ms;
       this.ts = new Date(ms).toISOString();
     }
-    const bytes = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson === undefined ? undefined : Buffer.byteLength(sidJson), Buffer.byteLength(dJson));
-    if (bytes > this.options.recordBytes) {
-      throw new TranscriptWriteError(`a ${kind} record of ${bytes} bytes exceeds the ${this.options.recordBytes}-byte record limit`, { code: 'ERECORDTOOLARGE' });
+    const size = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson?.length, dJson.length);
+    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, size, chained: false };
+    if (size * 3 > this.options.recordBytes) {
+      const bytes = this.exactBytes(record);
+      if (bytes > this.options.recordBytes) {
+        throw new TranscriptWriteError(`a ${kind} record of ${bytes} bytes exceeds the ${this.options.recordBytes}-byte record limit`, { code: 'ERECORDTOOLARGE' });
+      }
     }
-    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, bytes, chained: false };
     this.nextSeq += 1;
     this.seg.records += 1;
     if (kind !== RECORD_KIND.checkpoint) this.sinceMark += 1;
     this.pending.push(record);
-    this.batchBytes += bytes;
+    this.pendingSize += size;
     return record;
+  }
+
+  /** Bytes of a pending record's line once encoded. */
+  private exactBytes(r: PendingRecord): number {
+    return encodedRecordBytes(r.seq, r.ts, r.kind, r.sidJson === undefined ? undefined : Buffer.byteLength(r.sidJson), Buffer.byteLength(r.d));
+  }
+
+  /** Bytes of the current batch: its lines, and its pending records as far as they are known. */
+  private batchBytes(): number {
+    return this.lines.length + this.pendingSize;
   }
 
   /** Chains the batch's pending records, in order: builds and hashes each line over the previous one. */
@@ -404,13 +425,12 @@ export class SegmentWriter {
     const pending = this.pending;
     if (pending.length === 0) return;
     this.pending = [];
+    this.pendingSize = 0;
     let prev = this.lastHash;
     for (const r of pending) {
-      const { line, hash } = encodeRecordJson(r.seq, r.ts, prev, r.kind, r.sidJson, r.d);
+      prev = this.lines.append(r.seq, r.ts, prev, r.kind, r.sidJson, r.d);
       r.chained = true;
       r.d = ''; // a recorder may hold the record a while; the line has what it said
-      this.batchLines.push(line);
-      prev = hash;
     }
     this.lastHash = prev;
   }
@@ -433,7 +453,10 @@ export class SegmentWriter {
     };
     const jws = signMark(this.options.key, mark);
     this.add(typ === 'seal' ? RECORD_KIND.seal : RECORD_KIND.checkpoint, undefined, JSON.stringify({ jws }));
-    seg.heads.push({ upTo: seg.size + this.batchBytes, mark, jws });
+    // Chained at once, so the batch's bytes are exact: the head may name the mark only once the
+    // file holds it whole.
+    this.chainPending();
+    seg.heads.push({ upTo: seg.size + this.lines.length, mark, jws });
     this.sinceMark = 0;
     this.lastMarkAt = now;
   }
@@ -481,7 +504,7 @@ export class SegmentWriter {
   // ---- writing ----------------------------------------------------------------------------------
 
   private scheduleFlush(): void {
-    if (this.options.fsync === 'interval' && this.batchBytes >= BATCH_FLUSH_BYTES) {
+    if (this.options.fsync === 'interval' && this.batchBytes() >= BATCH_FLUSH_BYTES) {
       this.flushNow();
       return;
     }
@@ -505,17 +528,17 @@ export class SegmentWriter {
   private flushNow(): boolean {
     if (this.failure) return false;
     this.chainPending();
-    if (this.batchLines.length === 0) return true;
+    if (this.lines.length === 0) return true;
     const seg = this.seg;
-    const data = Buffer.from(this.batchLines.length === 1 ? (this.batchLines[0] as string) : this.batchLines.join(''), 'utf8');
+    const data = this.lines.bytes();
+    const size = data.length;
     const done = this.batchDone;
-    this.batchLines = [];
-    this.batchBytes = 0;
     this.batchDone = undefined;
     let written = 0;
     try {
-      while (written < data.length) written += writeSync(seg.fd, data, written, data.length - written, seg.size + written);
+      while (written < size) written += writeSync(seg.fd, data, written, size - written, seg.size + written);
     } catch (err) {
+      this.lines.clear();
       let detail = '';
       if (written > 0) {
         try {
@@ -528,7 +551,8 @@ export class SegmentWriter {
       else this.fail(err, `cannot write to transcript segment ${seg.name}${detail}`);
       return false;
     }
-    seg.size += data.length;
+    this.lines.clear(); // written synchronously: the buffer is free again
+    seg.size += size;
     this.lastWriteAt = Date.now();
     if (this.options.fsync === 'each') {
       if (done) seg.groups.push({ upTo: seg.size, done });
@@ -619,8 +643,8 @@ export class SegmentWriter {
     this.batchDone?.reject(err);
     this.batchDone = undefined;
     this.pending = [];
-    this.batchLines = [];
-    this.batchBytes = 0;
+    this.pendingSize = 0;
+    this.lines.clear();
     for (const g of this.seg.groups.splice(0)) g.done.reject(err);
     this.seg.heads = [];
     this.options.logger?.error({ err: { message: err.message, code: err.code }, instance: this.instance }, 'transcript writer failed; new statements will be refused');

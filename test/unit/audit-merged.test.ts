@@ -96,6 +96,17 @@ describe('hand-built record JSON', () => {
     );
   });
 
+  it('writes frozen columns (serialized once per array) as JSON.stringify does', () => {
+    fc.assert(
+      fc.property(resultData, (res) => {
+        const frozen: ResultData = { ...res, columns: Object.freeze(res.columns.map((c) => Object.freeze({ ...c }))) as ResultData['columns'] };
+        expect(resultJson(frozen)).toBe(JSON.stringify(res));
+        expect(resultJson({ ...frozen, st: frozen.st + 1 })).toBe(JSON.stringify({ ...res, st: res.st + 1 }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('reuses the serialized classification of a summary object', () => {
     const cls = { class: 'read', relations: ['public.t'] };
     const a = statementJson({ st: 1, text: 'SELECT 1', cls, verdict: 'allow' });
@@ -161,6 +172,33 @@ describe('a statement and its result in one record', () => {
     const replay = await loadSession(transcriptsDir(data.dir), 's-1');
     expect(replay.entries.map((e) => e.kind)).toEqual(['session-start', 'statement', 'result', 'result', 'session-end']);
     expect(replay.summary).toMatchObject({ statements: 1, rows: 1, bytes: 11 });
+  });
+
+  it('times the results of pipelined statements from their own statements, up to 4096 open ones', async () => {
+    store = await openStore(data.dir, { checkpointEveryRecords: 100_000 });
+    const rec = await startSession(store, 's-pipe');
+    const cls = { class: 'read', relations: [] };
+    const ids: number[] = [];
+    for (let i = 0; i < 5000; i++) ids.push(rec.statementNoWait({ text: `SELECT ${i}`, classification: cls, verdict: 'allow' }));
+    // Statements 1 to 904 were dropped from the 4096 open ones kept; 905 on are timed; a result
+    // closes the statements before it, and a second result set is timed like the first.
+    for (const st of [1, 904, 905, 906, 4999, 4999, 5000, 3]) {
+      rec.resultNoWait({ statementId: st, columns: [], rows: 0, bytes: 0, capture: { mode: 'none' }, ...(st === 4999 ? { set: 2 } : {}) });
+    }
+    await rec.sessionEnd('done');
+    await store.close();
+    const results = (await storeRecords()).filter((r) => r.k === 'result').map((r) => r.d as ResultData);
+    expect(results.map((r) => [r.st, r.ms !== undefined])).toEqual([
+      [1, false],
+      [904, false],
+      [905, true],
+      [906, true],
+      [4999, true],
+      [4999, true],
+      [5000, true],
+      [3, false],
+    ]);
+    expect(ids[4999]).toBe(5000);
   });
 
   it('writes the result apart when the statement was written first, or another record of the session came between', async () => {

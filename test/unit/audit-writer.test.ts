@@ -277,6 +277,15 @@ describe('RowCapture', () => {
     expect(c.bytes).toBe(10);
   });
 
+  it('digests no rows, one row, a few rows and many rows as the SHA-256 of the rows as sent', () => {
+    for (const n of [0, 1, 3, 2000]) {
+      const c = new RowCapture({ mode: 'digest', firstRows: 0 });
+      const rows = Array.from({ length: n }, (_, i) => Buffer.from(`D-row-${i}-${'x'.repeat(i % 17)}`));
+      for (const r of rows) c.add(r);
+      expect(c.finish()).toEqual({ mode: 'digest', rows: n, sha256: createHash('sha256').update(Buffer.concat(rows)).digest('hex') });
+    }
+  });
+
   it('keeps the first N rows and says when there were more', () => {
     const c = new RowCapture({ mode: 'first', firstRows: 2 });
     for (let i = 0; i < 5; i++) {

@@ -15,7 +15,6 @@ import {
   decodeCommandComplete,
   decodeCopyResponse,
   decodeParameterDescription,
-  decodeRowDescription,
   type CopyResponse,
   type FieldDescription,
 } from '../../../protocols/postgres/backend-messages.js';
@@ -33,7 +32,7 @@ import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, Statemen
 import type { CapturePolicy } from '../../audit/config.js';
 import type { Recorder } from '../../audit/recorder.js';
 import { RowCapture } from '../../audit/recorder.js';
-import type { ResultColumn, ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
+import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
 import { classifyStatement } from '../../sql/fast.js';
@@ -44,6 +43,7 @@ import type { DirectionHandler } from '../relay.js';
 import { displayParams } from './params.js';
 import { cancelled, denied, FAIL_TRANSACTION_QUERY } from './refusal.js';
 import { EXTENDED, type Expect, type Portal, type Prepared, type RecordedStatement } from './state.js';
+import { resultColumns, RowDescriptions } from './result-columns.js';
 import { typeName } from './types.js';
 import { ALLOW, changesCatalog, decide, summarize } from './verdicts.js';
 
@@ -124,6 +124,7 @@ export class SessionFlow {
   private readonly cursors = new Map<string, StatementInfo>();
   /** Set after DDL while the masking catalog reloads. */
   private catalogPending: Promise<unknown> | undefined;
+  private readonly rowDescriptions = new RowDescriptions();
   private readonly log: Logger;
 
   constructor(private readonly deps: FlowDeps) {
@@ -807,7 +808,7 @@ export class SessionFlow {
 
   private onRowDescription(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
     // Columns matter to masking and transcripts only; statement rules alone never read them.
-    const fields = this.masking || this.deps.recorder ? decodeRowDescription(start === 0 && end === buf.length ? buf : buf.subarray(start, end)) : NO_FIELDS;
+    const fields = this.masking || this.deps.recorder ? this.rowDescriptions.decode(start === 0 && end === buf.length ? buf : buf.subarray(start, end)) : NO_FIELDS;
     const fwd = (): void => out.add(buf, start, end);
     if (head.k === 'describe-stmt') {
       if (head.stmt) head.stmt.fields = fields;
@@ -932,11 +933,7 @@ export class SessionFlow {
     const rec = r.rec;
     const recorder = this.deps.recorder;
     if (!recorder || !rec) return;
-    const columns: ResultColumn[] = r.fields.map((f, i) => ({
-      name: f.name,
-      type: typeName(f.typeOid),
-      masked: r.plan?.columns[i]?.rule ?? r.copy?.columns[i]?.rule ?? null,
-    }));
+    const columns = resultColumns(r.fields, r.plan, r.copy);
     const capture = r.capture?.finish() ?? { mode: 'none' as const };
     const rows = r.capture && r.capture.rows > 0 ? r.capture.rows : tag ? (commandTagRows(tag) ?? 0) : 0;
     const info: ResultInfo = { statementId: rec.id, columns, rows, bytes: r.capture?.bytes ?? 0, capture };
