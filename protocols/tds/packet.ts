@@ -104,11 +104,14 @@ export interface PacketizeOptions {
   readonly firstPacketId?: number;
   /** Keep the packet id constant instead of incrementing (servers often send 0 throughout). */
   readonly constantPacketId?: boolean;
+  /** The message goes on in later packets: the last packet here carries no EOM. */
+  readonly continues?: boolean;
 }
 
 /**
  * Splits one message into packets of at most `packetSize` bytes (header included) and returns
- * them as one buffer, ready for a single socket write. The last packet carries EOM.
+ * them as one buffer, ready for a single socket write. The last packet carries EOM unless the
+ * message `continues`.
  */
 export function packetize(
   type: number,
@@ -130,7 +133,7 @@ export function packetize(
   for (let i = 0; i < count; i++) {
     const n = Math.min(chunk, payload.length - src);
     const last = i === count - 1;
-    const status = (last ? PACKET_STATUS.EOM : 0) | (i === 0 ? options.firstStatus ?? 0 : 0);
+    const status = (last && !options.continues ? PACKET_STATUS.EOM : 0) | (i === 0 ? options.firstStatus ?? 0 : 0);
     encodePacketHeader(
       { type, status, length: n + PACKET_HEADER_LENGTH, spid, packetId: id, window: 0 },
       out,

@@ -112,6 +112,8 @@ export class TdsClientSession {
   principal: Principal | undefined;
   target: TdsTargetConfig | undefined;
   private relay: TdsRelay | undefined;
+  /** The statement flow, when one runs (it may hold a request for approval). */
+  private flow: TdsStatementFlow | undefined;
   private recorder: Recorder | undefined;
   private upstream: TdsUpstreamSession | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -394,13 +396,17 @@ export class TdsClientSession {
         allow: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'allow' }),
         deny: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'deny' }),
         hold: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'hold' }),
+        grant: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'grant' }),
       };
-      handler = new TdsStatementFlow({
+      handler = this.flow = new TdsStatementFlow({
         sessionId: this.id,
         principal,
         target: target.name,
+        clientAddress: this.remoteAddress ?? '',
+        instanceId: services.instanceId,
         logger: this.log,
         policy: services.policy,
+        approvals: services.approvals,
         recorder: this.recorder,
         capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
         durableBeforeForward: transcripts?.fsync === 'each',
@@ -456,6 +462,7 @@ export class TdsClientSession {
       this.recorder?.event({ kind: 'protocol-error', message: reason.message, detail: { side: reason.side } }).catch(() => undefined);
     }
     this.log.info({ reason: reason.kind, durationMs: Date.now() - this.startedAt.getTime() }, 'session ended');
+    this.flow?.close('disconnected');
     this.recorder
       ?.sessionEnd({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) })
       .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed at session end'));
@@ -481,8 +488,12 @@ export class TdsClientSession {
   /** Ends the session at its next idle point, or at once when `now`. */
   shutdown(now: boolean): void {
     if (this.relay) {
-      if (now) this.relay.destroy('shutdown');
-      else this.relay.endAtIdle('shutdown');
+      if (now) {
+        this.flow?.close('session-ended');
+        this.relay.destroy('shutdown');
+      } else {
+        this.relay.endAtIdle('shutdown');
+      }
     } else {
       this.failLogin(new TdsRefusal(shuttingDown(), { reason: 'shutdown' }));
     }

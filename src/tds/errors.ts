@@ -30,9 +30,11 @@ export const TDS_ERROR = {
   INTERNAL: 50001,
 } as const;
 
-/** Severity classes. [MS-TDS] 2.2.7.10: 11-16 user errors, 20+ end the connection. */
+/** Severity classes. [MS-TDS] 2.2.7.10: 0-10 informational (an INFO token), 11-16 user errors, 20+ end the connection. */
 export const TDS_CLASS = {
   INFO: 0,
+  /** 10: the highest informational class (what RAISERROR(…, 10, 1) sends): warden's notices. */
+  NOTICE: 10,
   /** 11: the object (here, the database) does not exist. */
   NOT_FOUND: 11,
   /** 14: insufficient permission (login failures and denied statements). */
@@ -115,7 +117,7 @@ export function statementRefused(message: string): TdsErrorSpec {
 
 export function errorToken(spec: TdsErrorSpec): InfoErrorToken {
   return {
-    kind: 'ERROR',
+    kind: spec.class > TDS_CLASS.NOTICE ? 'ERROR' : 'INFO',
     number: spec.number,
     state: spec.state ?? 1,
     class: spec.class,
@@ -134,9 +136,37 @@ export interface ErrorMessageOptions {
   readonly done?: DoneKind;
 }
 
+/** A notice of warden's own (an INFO token, class 10, number 50000 as RAISERROR sends it). */
+export function notice(message: string): TdsErrorSpec {
+  return { number: TDS_ERROR.WARDEN, class: TDS_CLASS.NOTICE, state: 1, message };
+}
+
+/**
+ * The start of a response whose end comes later ([MS-TDS] 2.2.3.1.2: no EOM on its last packet):
+ * INFO tokens only. The rest of the message must continue its packet ids.
+ */
+export function messageStart(specs: readonly TdsErrorSpec[], opts: ErrorMessageOptions): Buffer {
+  return tabular(specs.map(errorToken), opts, true);
+}
+
+/** The end of a response with nothing more to say: a final DONE (DONEPROC after an RPC). */
+export function messageEnd(opts: ErrorMessageOptions): Buffer {
+  return tabular([{ kind: opts.done ?? 'DONE', status: DONE_STATUS.FINAL, curCmd: 0, rowCount: 0n }], opts);
+}
+
+/** SQL Server's acknowledgement of an ATTENTION ([MS-TDS] 2.2.1.7): a message of its own, a DONE with DONE_ATTN. */
+export function attentionAck(opts: ErrorMessageOptions): Buffer {
+  return tabular([{ kind: 'DONE', status: DONE_STATUS.ATTN, curCmd: 0, rowCount: 0n }], opts);
+}
+
 /** One tabular result message: the ERROR tokens, then the final DONE with the error bit. */
 export function errorMessage(specs: readonly TdsErrorSpec[], opts: ErrorMessageOptions): Buffer {
   const tokens: Token[] = specs.map(errorToken);
   tokens.push({ kind: opts.done ?? 'DONE', status: DONE_STATUS.ERROR, curCmd: 0, rowCount: 0n });
-  return packetize(PACKET_TYPE.TABULAR_RESULT, encodeTokens(tokens, { tdsVersion: opts.tdsVersion }), opts.packetSize, opts.spid ?? 0);
+  return tabular(tokens, opts);
+}
+
+/** A tabular result message of these tokens, in packets of the session's size. */
+function tabular(tokens: Token[], opts: ErrorMessageOptions, continues = false): Buffer {
+  return packetize(PACKET_TYPE.TABULAR_RESULT, encodeTokens(tokens, { tdsVersion: opts.tdsVersion }), opts.packetSize, opts.spid ?? 0, continues ? { continues } : {});
 }

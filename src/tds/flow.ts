@@ -6,8 +6,16 @@
 // It is the TdsFlowHandler the relay calls. TDS answers one request at a time, so responses are
 // matched to requests with a FIFO of forwarded requests; within an RPC request of several calls,
 // each DONEPROC ends one call. Result sets (COLMETADATA … DONE), row counts and errors are
-// recorded per statement. Holding a statement for approval is not offered on TDS sessions yet:
-// a `hold` verdict is refused with a message saying approval is needed.
+// recorded per statement.
+//
+// A `hold` verdict goes through the approval service as on PostgreSQL (src/approvals/holding.ts):
+// a grant lets it run at once; otherwise the client gets, at once, the start of the response — an
+// INFO (50000, class 10) naming the request and where to decide — and waits. Approved: the
+// request is forwarded and the target's response continues that message. Denied, expired or
+// withdrawn: an ERROR 229 (class 14) with the request id and reason ends it, and the session goes
+// on. Nothing reached the target, so an open transaction stays as it was — what SQL Server does
+// with a permission error when XACT_ABORT is off (see docs/sqlserver.md). ATTENTION while held
+// withdraws the request (the relay acknowledges it); a disconnect withdraws it too (close()).
 import {
   decodeToken,
   DONE_STATUS,
@@ -17,7 +25,9 @@ import {
   type ParsedToken,
   type Value,
 } from '../../protocols/tds/index.js';
-import type { PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
+import { buildHoldRequest } from '../approvals/fingerprint.js';
+import { decisionRecord, heldText, oneLine, outcomeText, seekApproval, unheldText } from '../approvals/holding.js';
+import type { ApprovalService, Hold, HoldOutcome, PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
 import type { CapturePolicy } from '../audit/config.js';
 import { RowCapture, type Recorder } from '../audit/recorder.js';
 import type { ResultColumn } from '../audit/types.js';
@@ -26,7 +36,7 @@ import type { Logger } from '../log.js';
 import { decide, summarize } from '../pg/flow/verdicts.js';
 import type { Classification } from '../sql/types.js';
 import { displayValue, sqlTypeName } from './display.js';
-import { errorMessage, statementDenied, statementRefused, type TdsErrorSpec } from './errors.js';
+import { errorMessage, messageEnd, messageStart, notice, statementDenied, statementRefused, type TdsErrorSpec } from './errors.js';
 import type { RequestOutcome, TdsFlowHandler, TdsRequest } from './relay.js';
 import { describeRequest, validateRequest, type PreparedStatement, type RequestStatement } from './requests.js';
 
@@ -34,8 +44,11 @@ export interface TdsFlowDeps {
   sessionId: string;
   principal: Principal;
   target: string;
+  clientAddress: string;
+  instanceId: string;
   logger: Logger;
   policy: StatementPolicy | undefined;
+  approvals: ApprovalService | undefined;
   recorder: Recorder | undefined;
   capture: CapturePolicy;
   /** fsync `each`: a statement's record must be durable before the statement is forwarded. */
@@ -48,7 +61,7 @@ export interface TdsFlowDeps {
   answerOptions(requestType: number): { tdsVersion: number; packetSize: number; spid: number; done: 'DONE' | 'DONEPROC' };
   maxValueLength: number;
   onQuery(): void;
-  onVerdict(action: 'allow' | 'deny' | 'hold'): void;
+  onVerdict(action: 'allow' | 'deny' | 'hold' | 'grant'): void;
   onAttention(): void;
 }
 
@@ -83,6 +96,8 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private error: { code: string; message: string } | undefined;
   private recorded = 0;
   private bulkAllowed = false;
+  /** The request held for approval, withdrawn on ATTENTION or when the session ends. */
+  private holding: { hold: Hold; cancelled: boolean } | undefined;
   private readonly log: Logger;
 
   constructor(private readonly deps: TdsFlowDeps) {
@@ -100,37 +115,116 @@ export class TdsStatementFlow implements TdsFlowHandler {
     const verdict = this.verdictFor(cls);
     if (verdict.action === 'allow') {
       this.deps.onVerdict('allow');
-      const recs = statements.map((s) => this.record(s, verdict));
-      for (const s of statements) if (s.unprepares !== undefined) this.prepared.delete(s.unprepares);
-      const forward = (): void => {
-        out.forward();
-        this.inFlight.push({ statements, recs, at: 0, sets: 0 });
-        // INSERT BULK: the client's BULK_LOAD message follows the response.
-        this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
-      };
-      const durable = recs.map((r) => r?.durable).filter((p): p is Promise<unknown> => p !== undefined);
-      if (!this.deps.durableBeforeForward || durable.length === 0) {
-        forward();
+      return this.forward(statements, statements.map((s) => this.record(s, verdict)), cls, out);
+    }
+    if (verdict.action === 'hold') return this.hold(req.type, statements, cls, verdict, out);
+    this.deps.onVerdict('deny');
+    const spec = verdict.rule === 'transcripts' ? statementRefused(verdict.reason) : statementDenied(`statement refused by warden policy rule "${verdict.rule}": ${verdict.reason}`);
+    this.refuse(statements.map((s) => this.record(s, verdict)), spec, req.type, out);
+  }
+
+  /** Forwards the request once its records are durable where they must be (gate order: record → forward). */
+  private forward(statements: RequestStatement[], recs: (Recorded | undefined)[], cls: Classification, out: RequestOutcome): void | Promise<unknown> {
+    for (const s of statements) if (s.unprepares !== undefined) this.prepared.delete(s.unprepares);
+    const forward = (): void => {
+      out.forward();
+      this.inFlight.push({ statements, recs, at: 0, sets: 0 });
+      // INSERT BULK: the client's BULK_LOAD message follows the response.
+      this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
+    };
+    const durable = recs.map((r) => r?.durable).filter((p): p is Promise<unknown> => p !== undefined);
+    if (!this.deps.durableBeforeForward || durable.length === 0) {
+      forward();
+      return;
+    }
+    return Promise.all(durable).then(forward);
+  }
+
+  /** Answers the request with warden's error instead of forwarding it; each statement's result records it. */
+  private refuse(recs: (Recorded | undefined)[], spec: TdsErrorSpec, requestType: number, out: RequestOutcome): void {
+    for (const r of recs) if (r) this.recordResult(r, [], 0, { mode: 'none' }, undefined, { code: String(spec.number), message: spec.message }, 1);
+    out.respond(errorMessage([spec], this.deps.answerOptions(requestType)));
+  }
+
+  /** A request a rule holds for approval: a grant, or the approvers' decision, lets it through. */
+  private async hold(requestType: number, statements: RequestStatement[], cls: Classification, verdict: Exclude<StatementVerdict, { action: 'allow' }>, out: RequestOutcome): Promise<unknown> {
+    const params = statements.flatMap((s) => s.params ?? []).map((p) => p.value);
+    const request = buildHoldRequest({
+      ctx: this.ctx,
+      sessionId: this.deps.sessionId,
+      instanceId: this.deps.instanceId,
+      clientAddress: this.deps.clientAddress,
+      sql: statements.map((s) => s.text).join('\n'),
+      classification: cls,
+      verdict,
+      ...(params.length > 0 ? { params } : {}),
+    });
+    const answer = this.deps.answerOptions(requestType);
+    let recs: (Recorded | undefined)[] = [];
+    const result = await seekApproval(this.deps.approvals, request, this.log, (hold) => {
+      this.deps.onVerdict('hold');
+      recs = statements.map((s) => this.record(s, verdict, { requestId: hold.id }));
+      this.holding = { hold, cancelled: false };
+      out.begin(messageStart([notice(oneLine(heldText(hold, verdict)))], answer));
+    });
+    const holding = this.holding;
+    this.holding = undefined;
+    switch (result.kind) {
+      case 'refused':
+        // Holding needs the approval service and its store: without them the request is refused (fail closed).
+        this.deps.onVerdict('deny');
+        this.refuse(statements.map((s) => this.record(s, verdict)), statementRefused(oneLine(unheldText(verdict.rule, result.why))), requestType, out);
+        return;
+      case 'grant': {
+        this.deps.onVerdict('grant');
+        const allowed: StatementVerdict = { action: 'allow', rule: verdict.rule };
+        return this.forward(statements, statements.map((s) => this.record(s, allowed, { requestId: `grant:${result.grant.id}` })), cls, out);
+      }
+      case 'decided': {
+        const { hold, outcome } = result;
+        await this.recordDecision(recs, hold.id, outcome);
+        if (holding?.cancelled) {
+          // ATTENTION while held: the response ends here; the relay acknowledges the attention.
+          for (const r of recs) if (r) this.recordResult(r, [], 0, { mode: 'none' }, 'DONE ATTN', undefined, 1);
+          out.respond(messageEnd(answer));
+          return;
+        }
+        if (outcome.decision === 'approved') return this.forward(statements, recs, cls, out);
+        const words = oneLine(outcomeText(hold.id, outcome));
+        this.refuse(recs, outcome.decision === 'error' ? statementRefused(words) : statementDenied(words), requestType, out);
         return;
       }
-      return Promise.all(durable).then(forward);
     }
-    const held = verdict.action === 'hold';
-    this.deps.onVerdict(held ? 'hold' : 'deny');
-    const spec: TdsErrorSpec =
-      verdict.rule === 'transcripts'
-        ? statementRefused(verdict.reason)
-        : held
-          ? statementDenied(`statement requires approval (warden rule "${verdict.rule}"): ${verdict.reason}; warden does not hold SQL Server statements for approval yet, so it was refused`)
-          : statementDenied(`statement refused by warden policy rule "${verdict.rule}": ${verdict.reason}`);
-    const recs = statements.map((s) => this.record(s, verdict));
-    for (const r of recs) if (r) this.recordResult(r, [], 0, { mode: 'none' }, undefined, { code: String(spec.number), message: spec.message }, 1);
-    out.respond(errorMessage([spec], this.deps.answerOptions(req.type)));
+  }
+
+  private async recordDecision(recs: (Recorded | undefined)[], requestId: string, outcome: HoldOutcome): Promise<void> {
+    const r = this.deps.recorder;
+    if (!r) return;
+    const writes = recs.map(async (rec) => {
+      if (!rec) return;
+      await rec.durable?.catch(() => undefined);
+      await r.statementDecision(decisionRecord(rec.id, requestId, outcome));
+    });
+    const all = Promise.all(writes);
+    if (this.deps.durableBeforeForward) await all;
+    else all.catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
   }
 
   onAttention(): void {
     this.deps.onAttention();
-    this.deps.recorder?.event({ kind: 'cancel', message: 'ATTENTION' }).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    const holding = this.holding;
+    if (holding) {
+      holding.cancelled = true;
+      holding.hold.withdraw('cancelled');
+    }
+    this.deps.recorder?.event({ kind: 'cancel', message: holding ? `ATTENTION while held (request ${holding.hold.id})` : 'ATTENTION' }).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+  }
+
+  /** The session is ending: a held request is withdrawn (it never ran). True when one was held. */
+  close(reason: 'disconnected' | 'session-ended'): boolean {
+    if (!this.holding) return false;
+    this.holding.hold.withdraw(reason);
+    return true;
   }
 
   bulkLoadAllowed(): boolean {
@@ -147,7 +241,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
     return decide(this.ctx, cls, this.deps.policy, undefined);
   }
 
-  private record(s: RequestStatement, verdict: StatementVerdict): Recorded | undefined {
+  private record(s: RequestStatement, verdict: StatementVerdict, approval?: { requestId: string }): Recorded | undefined {
     const r = this.deps.recorder;
     if (!r) return undefined;
     const p = r.statement({
@@ -158,6 +252,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
       via: s.via,
       ...(s.name ? { name: s.name } : {}),
       ...(s.params && s.params.length > 0 ? { params: s.params } : {}),
+      ...(approval ? { approval } : {}),
     });
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: Recorded = { id: ++this.recorded, durable: undefined };

@@ -14,6 +14,13 @@
 // strictly request → response, so warden keeps a queue of what the client is owed: target
 // responses, its own answers (sent when every response before them is complete), and
 // attentions (owed until a DONE with the ATTN bit).
+//
+// Held requests (approval): the handler may begin the response itself — INFO packets without
+// EOM, sent at once — and decide later. The response then goes on as one message: the target's
+// packets (or warden's answer) follow with packet ids continuing warden's. While held, the client
+// is still read: ATTENTION goes to the handler (which withdraws the request) instead of the
+// target, and is acknowledged as SQL Server does, with a DONE_ATTN message after the response;
+// a disconnect ends the session (and the hold). Other packets a client sends meanwhile wait.
 import type { Duplex } from 'node:stream';
 import {
   DONE_STATUS,
@@ -27,7 +34,7 @@ import {
 } from '../../protocols/tds/index.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { OutputBatch } from '../pg/output-batch.js';
-import { errorMessage, internalError, protocolViolation, type TdsErrorSpec } from './errors.js';
+import { attentionAck, errorMessage, internalError, protocolViolation, type TdsErrorSpec } from './errors.js';
 import { ResponseStream } from './response-stream.js';
 
 export type RelayEndReason =
@@ -52,12 +59,17 @@ export interface RequestOutcome {
   forward(): void;
   /** Answer it with warden's own message (whole packets) instead. */
   respond(message: Buffer): void;
+  /**
+   * Hold it: send `start` (packets without EOM, the beginning of the response) now; forward() or
+   * respond() follows later and continues that message.
+   */
+  begin(start: Buffer): void;
 }
 
 export interface TdsFlowHandler {
   /** A whole request: call `out.forward()` or `out.respond()` exactly once; return a Promise to hold the client's stream until then. */
   onRequest(req: TdsRequest, out: RequestOutcome): void | Promise<unknown>;
-  /** The client sent ATTENTION (forwarded already). */
+  /** The client sent ATTENTION (forwarded already, unless the request is held: the relay then acknowledges it itself). */
   onAttention(): void;
   /** May a BULK_LOAD message go through now (an allowed INSERT BULK came before)? */
   bulkLoadAllowed(): boolean;
@@ -82,7 +94,11 @@ export interface TdsRelayOptions {
   onHandlerError?(side: 'client' | 'upstream', err: unknown): void;
 }
 
-type Owed = { k: 'response' } | { k: 'answer'; message: Buffer } | { k: 'attention' };
+type Owed = { k: 'response' } | { k: 'answer'; message: Buffer } | { k: 'begin'; message: Buffer } | { k: 'attention' };
+
+/** [MS-TDS] 2.2.3.1: the header's Length (bytes 2-3, big-endian) and PacketID (byte 6). */
+const LENGTH_OFFSET = 2;
+const PACKET_ID_OFFSET = 6;
 
 export class TdsRelay {
   private readonly fromClient: MessageAssembler;
@@ -100,6 +116,13 @@ export class TdsRelay {
   private suspended: Promise<unknown> | undefined;
   /** A response message is partly sent to the client. */
   private midResponse = false;
+  /** Packets of a message warden began (a held request's INFO) that its continuation must follow. */
+  private begun = 0;
+  /** The request is held (begin() was called, forward() or respond() not yet); the client's ATTENTION, if any. */
+  private held: { attention: Buffer | undefined } | undefined;
+  /** Packets the client sent while a request was held, other than ATTENTION: handled after it. */
+  private early: Packet[] = [];
+  private earlyBytes = 0;
   private attnSeen = false;
   private clientBackpressured = false;
   private upstreamBackpressured = false;
@@ -128,7 +151,7 @@ export class TdsRelay {
 
   /** True when the target owes nothing and no request is being gathered or judged. */
   get idle(): boolean {
-    return this.owed.length === 0 && this.gathering.length === 0 && !this.suspended && !this.bulk && !this.midResponse;
+    return this.owed.length === 0 && this.gathering.length === 0 && !this.suspended && !this.bulk && !this.midResponse && this.begun === 0;
   }
 
   start(): void {
@@ -165,8 +188,15 @@ export class TdsRelay {
   /** Handles the client's packets until they run out or a request suspends the stream. */
   private pumpClient(): void {
     try {
-      while (!this.suspended && !this.ended) {
-        const p = this.fromClient.nextPacket();
+      while (!this.ended) {
+        if (this.suspended) {
+          // Judging a request: only a held one reads on, for ATTENTION.
+          const p = this.held ? this.fromClient.nextPacket() : undefined;
+          if (!p) break;
+          this.whileHeld(p);
+          continue;
+        }
+        const p = this.nextEarly() ?? this.fromClient.nextPacket();
         if (!p) break;
         this.clientPacket(p);
       }
@@ -177,7 +207,27 @@ export class TdsRelay {
     }
     this.flushUpstream();
     this.flushClient();
-    if (this.suspended) this.client.pause();
+    if (this.suspended && !this.held) this.client.pause();
+  }
+
+  /** A packet from the client while its request is held: ATTENTION withdraws it; anything else waits. */
+  private whileHeld(p: Packet): void {
+    const held = this.held as { attention: Buffer | undefined };
+    if (p.header.type === PACKET_TYPE.ATTENTION) {
+      if (held.attention) return;
+      held.attention = p.bytes;
+      this.handler.onAttention();
+      return;
+    }
+    this.early.push(p);
+    this.earlyBytes += p.bytes.length;
+    if (this.earlyBytes > this.opts.maxRequestBytes) throw new ProtocolError(`more than ${this.opts.maxRequestBytes} bytes sent while a request was held`);
+  }
+
+  private nextEarly(): Packet | undefined {
+    const p = this.early.shift();
+    if (p) this.earlyBytes -= p.bytes.length;
+    return p;
   }
 
   private clientPacket(p: Packet): void {
@@ -244,17 +294,39 @@ export class TdsRelay {
       return;
     }
     let decided = false;
+    const decide = (): { attention: Buffer | undefined } | undefined => {
+      if (decided) throw new Error('request decided twice');
+      decided = true;
+      const held = this.held;
+      this.held = undefined;
+      return held;
+    };
     const out: RequestOutcome = {
       forward: () => {
-        if (decided) throw new Error('request decided twice');
-        decided = true;
+        const held = decide();
+        if (this.ended) return;
         for (const b of req.packets) this.toUpstream.add(b, 0, b.length);
         this.owed.push({ k: 'response' });
+        if (held?.attention) {
+          // The client cancelled just as the request was let through: the target acknowledges it.
+          this.toUpstream.add(held.attention, 0, held.attention.length);
+          this.owed.push({ k: 'attention' });
+        }
       },
       respond: (message) => {
-        if (decided) throw new Error('request decided twice');
-        decided = true;
+        const held = decide();
+        if (this.ended) return;
         this.answer(message);
+        if (held?.attention) this.answer(attentionAck(this.errorOptions(req.type)));
+      },
+      begin: (start) => {
+        if (decided || this.held) throw new Error('request held after it was decided');
+        if (this.ended) return;
+        this.held = { attention: undefined };
+        this.owe({ k: 'begin', message: start });
+        this.flushClient();
+        // Read on while held: an ATTENTION or a disconnect must be seen.
+        this.client.resume();
       },
     };
     const pending = this.handler.onRequest(req, out);
@@ -279,8 +351,20 @@ export class TdsRelay {
 
   /** Warden's own answer: sent now if nothing is owed before it, else when its turn comes. */
   private answer(message: Buffer): void {
-    if (this.owed.length === 0 && !this.midResponse) this.toClient.push(message);
-    else this.owed.push({ k: 'answer', message });
+    this.owe({ k: 'answer', message });
+  }
+
+  private owe(o: Owed): void {
+    this.owed.push(o);
+    this.sendDue();
+  }
+
+  /** Sends warden's own messages at the head of what is owed, once no target message is partly sent. */
+  private sendDue(): void {
+    for (let head = this.owed[0]; head && !this.midResponse; head = this.owed[0]) {
+      if (head.k === 'answer' || (head.k === 'begin' && this.begun === 0)) this.settle(this.owed.shift() as Owed);
+      else return;
+    }
   }
 
   /** The options for an error message to the client (DONEPROC after an RPC). */
@@ -341,12 +425,29 @@ export class TdsRelay {
       const head = this.owed[0];
       if (head?.k === 'response') this.settle(this.owed.shift() as Owed);
     }
-    while (this.owed[0]?.k === 'answer') this.settle(this.owed.shift() as Owed);
+    this.sendDue();
   }
 
   private settle(o: Owed): void {
-    if (o.k === 'response') this.handler.onResponseEnd();
-    else if (o.k === 'answer') this.toClient.push(o.message);
+    switch (o.k) {
+      case 'response':
+        // The target's message continued warden's, if warden had begun one.
+        this.begun = 0;
+        this.handler.onResponseEnd();
+        return;
+      case 'begin':
+        this.toClient.push(o.message);
+        this.begun = packetCount(o.message);
+        this.responses.continueMessage(this.begun);
+        return;
+      case 'answer':
+        this.toClient.push(this.begun > 0 ? continued(o.message, this.begun) : o.message);
+        this.begun = 0;
+        this.responses.continueMessage(0);
+        return;
+      case 'attention':
+        return;
+    }
   }
 
   // flushing and backpressure ------------------------------------------------------------------
@@ -434,7 +535,8 @@ export class TdsRelay {
     this.ended = reason;
     const waiting = this.owed.length > 0 || this.gathering.length > 0 || this.suspended !== undefined || reason.kind === 'protocol-error';
     if (error && waiting && !this.midResponse && !this.client.destroyed) {
-      this.client.end(errorMessage([error], { tdsVersion: this.responses.tdsVersion, packetSize: this.opts.packetSize, spid: this.opts.spid }));
+      const message = errorMessage([error], { tdsVersion: this.responses.tdsVersion, packetSize: this.opts.packetSize, spid: this.opts.spid });
+      this.client.end(this.begun > 0 ? continued(message, this.begun) : message);
     } else {
       this.client.end();
     }
@@ -451,4 +553,21 @@ export class TdsRelay {
     this.client.destroy();
     this.upstream.destroy();
   }
+}
+
+/** The packets of a whole message, counted by their headers. */
+function packetCount(message: Buffer): number {
+  let n = 0;
+  for (let at = 0; at < message.length; at += message.readUInt16BE(at + LENGTH_OFFSET)) n++;
+  return n;
+}
+
+/** Warden's own message as the continuation of one whose first `after` packets were sent: packet ids follow on. */
+function continued(message: Buffer, after: number): Buffer {
+  let id = after + 1;
+  for (let at = 0; at < message.length; at += message.readUInt16BE(at + LENGTH_OFFSET)) {
+    message[at + PACKET_ID_OFFSET] = id & 0xff;
+    id++;
+  }
+  return message;
 }

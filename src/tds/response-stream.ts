@@ -12,6 +12,10 @@
 // have left yet: while `rewriting()` says rewrites may come, packets are held back until every
 // token that starts in them is complete (at most one token's span plus a packet: bounded by the
 // token cap). When it says no, packets leave at once.
+//
+// A message warden began itself (the INFO of a held statement: packets without EOM) may be
+// continued by the target's response: after continueMessage(n) the next message's packets leave
+// with ids following warden's n packets (the header's packet id rewritten, nothing else).
 import {
   PACKET_HEADER_LENGTH,
   PACKET_STATUS,
@@ -21,6 +25,9 @@ import {
   type Packet,
   type ParsedToken,
 } from '../../protocols/tds/index.js';
+
+/** [MS-TDS] 2.2.3.1.5: PacketID, the seventh byte of the header. */
+const PACKET_ID_OFFSET = 6;
 
 export interface ResponseStreamOptions {
   tdsVersion: number;
@@ -53,6 +60,10 @@ export class ResponseStream {
   private pendingBytes = 0;
   private nextPacketId = 1;
   private spid = 0;
+  /** Packets warden already sent of the message the next target message continues. */
+  private continuing = 0;
+  /** The current message continues warden's: every packet id is renumbered. */
+  private renumber = false;
 
   constructor(private readonly opts: ResponseStreamOptions) {
     this.parser = new TokenStreamParser({ tdsVersion: opts.tdsVersion, decodeRows: false, maxTokenLength: opts.maxTokenBytes });
@@ -75,6 +86,11 @@ export class ResponseStream {
   /** Feeds one packet of the target's response; `send` receives what goes to the client now. */
   push(p: Packet, send: (b: Buffer) => void): void {
     this.spid = p.header.spid;
+    if (this.fed === 0 && this.continuing > 0) {
+      this.nextPacketId = (this.continuing + 1) & 0xff;
+      this.renumber = true;
+      this.continuing = 0;
+    }
     const start = this.fed;
     this.fed += p.payload.length;
     if (!this.changed) this.held.push({ packet: p, start });
@@ -96,11 +112,21 @@ export class ResponseStream {
         if (h.start + h.packet.payload.length > safe) break;
         this.held.shift();
         this.sent = h.start + h.packet.payload.length;
-        this.nextPacketId = (h.packet.header.packetId + 1) & 0xff;
+        if (this.renumber) {
+          h.packet.bytes[PACKET_ID_OFFSET] = this.nextPacketId;
+          this.nextPacketId = (this.nextPacketId + 1) & 0xff;
+        } else {
+          this.nextPacketId = (h.packet.header.packetId + 1) & 0xff;
+        }
         send(h.packet.bytes);
       }
     }
     if (eom) this.endMessage();
+  }
+
+  /** The next message of the target continues one warden began with `packets` packets. */
+  continueMessage(packets: number): void {
+    this.continuing = packets;
   }
 
   /** Switches the message to re-packetising: the held bytes before `at` go into `pending`. */
@@ -157,5 +183,6 @@ export class ResponseStream {
     this.pending = [];
     this.pendingBytes = 0;
     this.nextPacketId = 1;
+    this.renumber = false;
   }
 }

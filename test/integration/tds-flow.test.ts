@@ -1,6 +1,7 @@
 // The statement flow of TDS sessions: statement rules refuse statements with a SQL Server error
-// the driver understands (229, the rule and reason) and the session goes on; held statements are
-// refused for now with a message saying approval is needed; and the transcript records the
+// the driver understands (229, the rule and reason) and the session goes on; a held statement
+// waits for approval and, when nobody decides, ends in a 229 too (tds-approvals.test.ts covers
+// holding in full); and the transcript records the
 // session, each SQLBatch, each RPC with its decoded parameters, results with columns and rows,
 // errors and verdicts — the same recorder as PostgreSQL sessions.
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ rules:
   - name: grants-need-approval
     match: { flags: [privilege_change] }
     action: hold
+approvals:
+  timeout: 1s
 `;
 
 function callProcedure(c: Connection): Promise<{ outputs: Record<string, unknown>; status: unknown }> {
@@ -65,7 +68,10 @@ beforeAll(async () => {
     seen.proc = await callProcedure(c);
     seen.deleted = await query(c, 'DELETE FROM customers WHERE id = 999').catch((e: Error & { number?: number; class?: number }) => ({ number: e.number, class: e.class, message: e.message }));
     seen.shell = await query(c, "EXEC master..xp_cmdshell 'whoami'").catch((e: Error & { number?: number }) => ({ number: e.number, message: e.message }));
+    const infos: string[] = [];
+    c.on('infoMessage', (m: { message: string }) => infos.push(m.message));
     seen.grant = await query(c, 'GRANT SELECT ON customers TO somebody').catch((e: Error & { number?: number }) => ({ number: e.number, message: e.message }));
+    seen.grantInfos = infos.slice();
     seen.rpcDenied = await query(c, 'DELETE FROM customers WHERE id = @id', [['id', TYPES.Int, 998]]).catch((e: Error & { number?: number }) => ({ number: e.number, message: e.message }));
     seen.after = await query(c, 'SELECT COUNT(*) AS n FROM customers');
     await new Promise<void>((r, j) => c.beginTransaction((e) => (e ? j(e) : r())));
@@ -94,8 +100,9 @@ describe('statement rules on TDS sessions', () => {
     expect((seen.after as { sets: { rows: unknown[][] }[] }).sets[0]!.rows).toEqual([[20]]);
   });
 
-  it('refuses a statement that needs approval, saying so', () => {
-    expect((seen.grant as { message: string }).message).toMatch(/statement requires approval \(warden rule "grants-need-approval"\).*refused/);
+  it('holds a statement that needs approval, saying so at once; nobody decides, so it is refused', () => {
+    expect(seen.grantInfos).toEqual([expect.stringMatching(/^warden: statement held for approval \(request apr_\S+, rule "grants-need-approval"\)/)]);
+    expect(seen.grant).toMatchObject({ number: 229, message: expect.stringMatching(/^statement was not approved in time \(request apr_\S+\)$/) });
   });
 
   it('counts verdicts', () => {
@@ -146,7 +153,7 @@ describe('transcripts of TDS sessions', () => {
     const denied = statement('DELETE FROM customers WHERE id = 999');
     expect(denied).toMatchObject({ verdict: 'deny', rule: 'no-delete', cls: { class: 'write' } });
     expect(resultsOf(denied!.st)[0]!.error.code).toBe('229');
-    expect(statement('GRANT SELECT ON customers TO somebody')).toMatchObject({ verdict: 'hold', rule: 'grants-need-approval' });
+    expect(statement('GRANT SELECT ON customers TO somebody')).toMatchObject({ verdict: 'hold', rule: 'grants-need-approval', approval: { requestId: expect.stringMatching(/^apr_/) } });
   });
 
   it('records TransMgr requests as transaction statements', () => {

@@ -1,8 +1,10 @@
 // Wireshark's TDS dissector reads warden's side of a session as well-formed TDS: a plaintext
 // session (plaintext tokens allowed from loopback, so the bytes can be decoded) with the login,
 // all customers columns, several result sets, an RPC with parameters, an error and a refusal by
-// warden itself, captured on loopback with tshark and dissected with no malformed packet and
-// no warning on anything warden sent.
+// warden itself, statements held for approval (warden's INFO packet starts the response, the
+// target's packets continue it with packet numbers following on; a cancelled one ends with the
+// ATTENTION acknowledgement), captured on loopback with tshark and dissected with no malformed
+// packet and no warning on anything warden sent.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findClient, missingClient } from '../helpers/clients.js';
 import { run } from '../helpers/run.js';
 import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig, TYPES, type TdsHarness } from '../helpers/tds.js';
+import { APPROVER_ROLE } from '../helpers/warden.js';
 
 const skip = missingClient('tshark');
 
@@ -19,7 +22,18 @@ describe.skipIf(skip)('tshark dissects warden\'s TDS', () => {
   let dir: string;
 
   beforeAll(async () => {
-    h = await startTdsHarness({ plaintextTokens: 'loopback', yaml: 'rules:\n  - { name: no-drop, match: { kinds: [drop] }, action: deny }\n' });
+    h = await startTdsHarness({
+      plaintextTokens: 'loopback',
+      yaml: [
+        'rules:',
+        '  - { name: no-drop, match: { kinds: [drop] }, action: deny }',
+        '  - { name: review-orders, match: { relations: [orders] }, action: hold }',
+        'approvals:',
+        '  approvers:',
+        `    - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }`,
+        '',
+      ].join('\n'),
+    });
     dir = mkdtempSync(join(tmpdir(), 'warden-tshark-'));
   });
 
@@ -55,6 +69,22 @@ describe.skipIf(skip)('tshark dissects warden\'s TDS', () => {
       await query(c, 'SELECT email FROM customers WHERE id = @id', [['id', TYPES.Int, 3]]);
       await query(c, 'SELECT * FROM no_such_table').catch(() => undefined);
       await expect(query(c, 'DROP TABLE customers')).rejects.toThrow(/no-drop/);
+      // Held, then approved: a response of several packets continues warden's INFO packet.
+      const infos: string[] = [];
+      c.on('infoMessage', (m: { message: string }) => infos.push(m.message));
+      const held = query(c, 'SELECT * FROM orders ORDER BY id');
+      const id = await heldRequest(infos, 0);
+      await decide(id, 'approve');
+      expect((await held).sets[0]!.rows).toHaveLength(200);
+      // Held, then cancelled: the response ends, the ATTENTION acknowledgement follows.
+      const cancelled = query(c, 'SELECT COUNT(*) FROM orders').catch((e: Error & { code?: string }) => e.code);
+      await heldRequest(infos, 1);
+      c.cancel();
+      expect(await cancelled).toBe('ECANCEL');
+      // Held, then denied.
+      const denied = query(c, 'DELETE FROM orders WHERE id = 1').catch((e: Error & { number?: number }) => e.number);
+      await decide(await heldRequest(infos, 2), 'deny');
+      expect(await denied).toBe(229);
     } finally {
       await closeTedious(c);
     }
@@ -83,5 +113,38 @@ describe.skipIf(skip)('tshark dissects warden\'s TDS', () => {
     const malformed = await run(findClient('tshark') as string, [...decode, '-Y', `_ws.malformed || (_ws.expert.severity >= "warning" && tcp.srcport == ${h.port})`], { timeoutMs: 60_000 });
     expect(malformed.code, malformed.stderr).toBe(0);
     expect(malformed.stdout.trim()).toBe('');
+    // Warden's responses number their packets 1, 2, 3 … within each message, held ones included.
+    const numbers = await run(findClient('tshark') as string, [...decode, '-Y', `tds && tcp.srcport == ${h.port}`, '-T', 'fields', '-e', 'tds.packet_number', '-e', 'tds.status.eom'], { timeoutMs: 60_000 });
+    let expected = 1;
+    let longest = 0;
+    for (const line of numbers.stdout.split('\n').filter(Boolean)) {
+      // One TCP segment may carry several packets: the fields list them all, in order.
+      const [ids, eoms] = line.split('\t').map((f) => f.split(',').map(Number));
+      ids!.forEach((n, i) => {
+        expect(n, numbers.stdout).toBe(expected);
+        longest = Math.max(longest, n);
+        expected = eoms![i] ? 1 : expected + 1;
+      });
+    }
+    expect(longest).toBeGreaterThanOrEqual(3);
   }, 120_000);
+
+  async function heldRequest(infos: string[], index: number): Promise<string> {
+    for (let i = 0; i < 100; i++) {
+      const m = infos.filter((n) => n.includes('held for approval'))[index]?.match(/request (\S+),/)?.[1];
+      if (m) return m;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('statement was not held');
+  }
+
+  async function decide(id: string, action: 'approve' | 'deny'): Promise<void> {
+    const token = await h.tw.token({ subject: 'dba-alice', roles: [APPROVER_ROLE] });
+    const res = await fetch(`${h.tw.warden.adminUrl}/approvals/${id}/${action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'tshark test' }),
+    });
+    expect(res.status).toBe(200);
+  }
 });
