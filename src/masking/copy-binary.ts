@@ -13,26 +13,24 @@ export class BinaryCopyRewriter extends CopyRewriter {
   private headerDone = false;
   private finished = false;
 
-  protected process(data: Buffer): { parts: Buffer[]; consumed: number; changed: boolean } {
-    const parts: Buffer[] = [];
-    let pos = 0;
-    let changed = false;
+  protected process(data: Buffer, from: number, end: number): number {
+    let pos = from;
     if (!this.headerDone) {
-      if (data.length < HEADER_FIXED) return { parts, consumed: 0, changed };
-      if (!data.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw this.fail('bad binary COPY signature');
-      const flags = data.readInt32BE(SIGNATURE.length);
+      if (end - pos < HEADER_FIXED) return pos;
+      if (!data.subarray(pos, pos + SIGNATURE.length).equals(SIGNATURE)) throw this.fail('bad binary COPY signature');
+      const flags = data.readInt32BE(pos + SIGNATURE.length);
       if (flags & FLAG_OIDS) throw this.fail('binary COPY with OIDs');
-      const ext = data.readInt32BE(SIGNATURE.length + 4);
+      const ext = data.readInt32BE(pos + SIGNATURE.length + 4);
       if (ext < 0) throw this.fail('negative header extension length');
-      if (data.length < HEADER_FIXED + ext) return { parts, consumed: 0, changed };
-      pos = HEADER_FIXED + ext;
-      parts.push(data.subarray(0, pos));
+      if (end - pos < HEADER_FIXED + ext) return pos;
+      this.emit(data, pos, pos + HEADER_FIXED + ext);
+      pos += HEADER_FIXED + ext;
       this.headerDone = true;
     }
-    while (!this.finished && pos + 2 <= data.length) {
+    while (!this.finished && pos + 2 <= end) {
       const count = data.readInt16BE(pos);
       if (count === -1) {
-        parts.push(data.subarray(pos, pos + 2));
+        this.emit(data, pos, pos + 2);
         pos += 2;
         this.finished = true;
         break;
@@ -42,48 +40,45 @@ export class BinaryCopyRewriter extends CopyRewriter {
       let p = pos + 2;
       let complete = true;
       for (let i = 0; i < count; i++) {
-        if (p + 4 > data.length) {
+        if (p + 4 > end) {
           complete = false;
           break;
         }
         const len = data.readInt32BE(p);
         if (len < -1) throw this.fail('negative field length');
         p += 4 + Math.max(0, len);
-        if (p > data.length) {
+        if (p > end) {
           complete = false;
           break;
         }
       }
       if (!complete) break;
-      const tuple = data.subarray(pos, p);
-      const out = this.tuple(tuple);
-      if (out) changed = true;
-      parts.push(out ?? tuple);
+      this.tuple(data, pos);
       pos = p;
     }
-    if (this.finished && pos < data.length) throw this.fail('data after the binary COPY trailer');
-    return { parts, consumed: pos, changed };
+    if (this.finished && pos < end) throw this.fail('data after the binary COPY trailer');
+    return pos;
   }
 
-  private tuple(t: Buffer): Buffer | undefined {
-    const fields: Buffer[] = [];
-    let p = 2;
-    let changed = false;
+  /** Writes the tuple at `t` (complete, field lengths checked) to the output, masked. */
+  private tuple(data: Buffer, t: number): void {
+    this.emit(data, t, t + 2);
+    let p = t + 2;
     for (let i = 0; i < this.columns; i++) {
-      const len = t.readInt32BE(p);
-      const value = len >= 0 ? t.subarray(p + 4, p + 4 + len) : null;
-      const r = value === null ? undefined : this.maskValue(i, value);
+      const len = data.readInt32BE(p);
+      const next = p + 4 + Math.max(0, len);
+      const r = len >= 0 ? this.maskValue(i, data.subarray(p + 4, next)) : undefined;
       if (r === undefined) {
-        fields.push(t.subarray(p, p + 4 + Math.max(0, len)));
+        this.emit(data, p, next);
       } else {
-        changed = true;
-        const head = Buffer.allocUnsafe(4);
-        head.writeInt32BE(r === null ? -1 : r.length, 0);
-        fields.push(head);
-        if (r) fields.push(r);
+        this.changed = true;
+        const out = this.out;
+        out.ensure(4);
+        out.buf.writeInt32BE(r === null ? -1 : r.length, out.w);
+        out.w += 4;
+        if (r) this.emit(r, 0, r.length);
       }
-      p += 4 + Math.max(0, len);
+      p = next;
     }
-    return changed ? Buffer.concat([t.subarray(0, 2), ...fields]) : undefined;
   }
 }

@@ -5,176 +5,194 @@
 // escaped (text) or always quoted (CSV, so it is never read as NULL).
 import type { CopyFormat } from './copy.js';
 import { CopyRewriter } from './copy-stream.js';
-import { MASK_NULL, MASK_UNCHANGED, type ValueMasker } from './value-masker.js';
+import { MASK_NULL, MASK_UNCHANGED, type InPlaceMasking, type ValueMasker } from './value-masker.js';
+import type { OutputSlab } from './output-slab.js';
 
 const NEWLINE = 0x0a;
-const NEWLINE_BUFFER = Buffer.of(NEWLINE);
 const BACKSLASH = 0x5c;
 const ESCAPES: Readonly<Record<number, number>> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
 const ESCAPE_OUT: Readonly<Record<number, number>> = { 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74, 0x0b: 0x76 };
 
 export class TextCopyRewriter extends CopyRewriter {
   private headerPending: boolean;
+  /**
+   * How a masked value's bytes are written in text format, per byte: 0 as it is, else preceded by
+   * a backslash and written as this byte (the escape letter of a control character; backslash and
+   * the delimiter themselves), as CopyAttributeOutText writes them.
+   */
+  private readonly escapes = new Uint8Array(256);
+  /** Per column: its masker's same-length fast path, when the byte it writes needs no escape here. */
+  private readonly inPlace: (InPlaceMasking | undefined)[];
 
-  constructor(columns: number, maskers: readonly (ValueMasker | undefined)[], private readonly fmt: CopyFormat, rule: string) {
-    super(columns, maskers, rule);
+  constructor(columns: number, maskers: readonly (ValueMasker | undefined)[], private readonly fmt: CopyFormat, rule: string, out?: OutputSlab) {
+    super(columns, maskers, rule, out);
     this.headerPending = fmt.header;
+    for (const [c, e] of Object.entries(ESCAPE_OUT)) this.escapes[Number(c)] = e;
+    this.escapes[BACKSLASH] = BACKSLASH;
+    // A delimiter that has a letter escape (tab) is written with the letter, as PostgreSQL does.
+    if (this.escapes[fmt.delimiter] === 0) this.escapes[fmt.delimiter] = fmt.delimiter;
+    this.inPlace = maskers.map((m) => (m?.inPlace && this.escapes[m.inPlace.fill] === 0 ? m.inPlace : undefined));
   }
 
-  protected process(data: Buffer): { parts: Buffer[]; consumed: number; changed: boolean } {
-    if (this.fmt.format !== 'csv') return this.processText(data);
-    const parts: Buffer[] = [];
-    let changed = false;
-    let pos = 0;
-    for (;;) {
-      const end = this.csvRecordEnd(data, pos);
-      if (end < 0) break;
-      const line = data.subarray(pos, end);
-      if (this.headerPending) {
-        this.headerPending = false;
-        parts.push(data.subarray(pos, end + 1));
-      } else {
-        const out = this.csvRow(line);
-        if (out) {
-          changed = true;
-          parts.push(out, NEWLINE_BUFFER);
-        } else {
-          parts.push(data.subarray(pos, end + 1));
-        }
-      }
-      pos = end + 1;
-    }
-    return { parts, consumed: pos, changed };
+  protected process(data: Buffer, pos: number, end: number): number {
+    return this.fmt.format === 'csv' ? this.processCsv(data, pos, end) : this.processText(data, pos, end);
   }
 
-  /** Output of the text format, reused between messages (one allocation per changed message). */
-  private out = Buffer.allocUnsafe(64 * 1024);
-  private outLen = 0;
-  /** Field boundaries of the current row: start and end of each field. */
-  private bounds = new Int32Array(2);
-
-  private emit(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (this.outLen + n > this.out.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outLen + n));
-      this.out.copy(grown, 0, 0, this.outLen);
-      this.out = grown;
-    }
-    if (n > 32) {
-      src.copy(this.out, this.outLen, start, end);
-      this.outLen += n;
-      return;
-    }
-    // Fields are short: a loop beats Buffer.copy's call overhead.
-    const out = this.out;
-    let o = this.outLen;
-    for (let i = start; i < end; i++) out[o++] = src[i] as number;
-    this.outLen = o;
-  }
-
-  private emitByte(b: number): void {
-    if (this.outLen + 1 > this.out.length) this.emit(Buffer.of(b), 0, 1);
-    else this.out[this.outLen++] = b;
+  /** Copies the header line when one is still expected; returns where the data after it starts (pos when the line is incomplete). */
+  private header(data: Buffer, pos: number, end: number): number {
+    const nl = data.indexOf(NEWLINE, pos);
+    if (nl < 0 || nl >= end) return pos;
+    this.headerPending = false;
+    this.emit(data, pos, nl + 1);
+    return nl + 1;
   }
 
   /**
-   * Text format in one pass: each row's fields are found in place; untouched fields are copied,
-   * masked ones unescaped (only when they hold a backslash), masked and escaped back.
+   * Text format in one pass over the payload, without per-row objects: each row's bytes are
+   * scanned once for delimiters, backslashes and the newline; untouched spans (every field up to
+   * a masked one, and the rest of the row after the last) are copied as they are; a masked field
+   * is unescaped only when it holds a backslash, masked, and escaped back. A raw newline always
+   * ends a row (PostgreSQL escapes newlines in values). An incomplete row at the end is taken
+   * back out of the output and left for the next message.
    */
-  private processText(data: Buffer): { parts: Buffer[]; consumed: number; changed: boolean } {
+  private processText(data: Buffer, pos: number, end: number): number {
+    if (this.headerPending) {
+      pos = this.header(data, pos, end);
+      if (this.headerPending) return pos;
+    }
     const { delimiter, nullString } = this.fmt;
     const columns = this.columns;
-    if (this.bounds.length < columns * 2) this.bounds = new Int32Array(columns * 2);
-    const bounds = this.bounds;
-    this.outLen = 0;
-    let changed = false;
-    let pos = 0;
+    const maskers = this.maskers;
+    const out = this.out;
+    const escapes = this.escapes;
     for (;;) {
-      const end = data.indexOf(NEWLINE, pos);
-      if (end < 0) break;
-      if (this.headerPending) {
-        this.headerPending = false;
-        this.emit(data, pos, end + 1);
-        pos = end + 1;
-        continue;
-      }
-      // Field boundaries (an escaped delimiter belongs to its value).
-      let f = 0;
-      let s = pos;
-      for (let i = pos; i <= end; i++) {
-        const c = i === end ? delimiter : (data[i] as number);
+      const rowOut = out.w - out.start;
+      let copied = pos;
+      let col = 0;
+      let fieldStart = pos;
+      // The field holds a backslash escape / a byte the text format would escape, written raw.
+      let escaped = false;
+      let raw = false;
+      let i = pos;
+      for (; i < end; i++) {
+        // Skip ordinary bytes (those written unescaped) with one table load each.
+        while (i < end && escapes[data[i] as number] === 0) i++;
+        if (i >= end) break;
+        const c = data[i] as number;
         if (c === BACKSLASH) {
-          i++;
+          escaped = true;
+          i++; // the escaped byte belongs to the value, whatever it is
+          if (i < end && data[i] === NEWLINE) throw this.fail('a backslash before the end of a row');
           continue;
         }
-        if (c === delimiter) {
-          if (f >= columns) throw this.fail(`more than ${columns} fields`);
-          bounds[f * 2] = s;
-          bounds[f * 2 + 1] = i;
-          f++;
-          s = i + 1;
-        }
-      }
-      if (f !== columns) throw this.fail(`${f} fields, ${columns} columns expected`);
-      for (let k = 0; k < columns; k++) {
-        if (k > 0) this.emitByte(delimiter);
-        const fs = bounds[k * 2] as number;
-        const fe = bounds[k * 2 + 1] as number;
-        const m = this.maskers[k];
-        if (!m || (fe - fs === nullString.length && data.compare(nullString, 0, nullString.length, fs, fe) === 0)) {
-          this.emit(data, fs, fe);
+        if (c !== delimiter && c !== NEWLINE) {
+          raw = true;
           continue;
         }
-        let escaped = false;
-        for (let i = fs; i < fe; i++) {
-          if (data[i] === BACKSLASH) {
-            escaped = true;
-            break;
+        if (col >= columns) throw this.fail(`more than ${columns} fields`);
+        const m = maskers[col];
+        const ip = this.inPlace[col];
+        if (m !== undefined && !isNullField(data, fieldStart, i, nullString)) {
+          if (ip !== undefined && !escaped && !raw && ip.sameLength(data, fieldStart, i - fieldStart)) {
+            // In place: the value's bytes are the field's bytes, and what overwrite() leaves
+            // (kept bytes, the fill byte) needs no escape — the field is copied, then overwritten.
+            this.changed = true;
+            this.emit(data, copied, i);
+            ip.overwrite(out.buf, out.w - (i - fieldStart), i - fieldStart);
+            copied = i;
+          } else if (this.maskField(m, data, fieldStart, i, escaped, copied)) {
+            copied = i;
           }
         }
-        // The masker reads the value in place unless it must be unescaped first.
-        const value = escaped ? unescapeText(data.subarray(fs, fe)) : data;
-        const r = escaped ? m.mask(value, 0, value.length) : m.mask(data, fs, fe - fs);
-        if (r === MASK_UNCHANGED) {
-          this.emit(data, fs, fe);
-          continue;
-        }
-        changed = true;
-        if (r === MASK_NULL) this.emit(nullString, 0, nullString.length);
-        else this.emitEscaped(m.out, r, delimiter);
+        col++;
+        fieldStart = i + 1;
+        escaped = false;
+        raw = false;
+        if (c === NEWLINE) break;
       }
-      this.emitByte(NEWLINE);
-      pos = end + 1;
+      if (i >= end) {
+        // No newline: an incomplete row, carried over.
+        out.w = out.start + rowOut;
+        return pos;
+      }
+      if (col !== columns) throw this.fail(`${col} fields, ${columns} columns expected`);
+      this.emit(data, copied, i + 1);
+      pos = i + 1;
     }
-    return { parts: changed ? [this.out.subarray(0, this.outLen)] : [data.subarray(0, pos)], consumed: pos, changed };
   }
 
-  private emitEscaped(value: Buffer, length: number, delimiter: number): void {
+  /**
+   * Masks the field `data[s, e)` (unescaped first when it holds a backslash). When the value
+   * changes, writes the row's bytes since `copied`, then the masked value escaped (or the NULL
+   * string) to the output and returns true; the caller's copy then resumes after the field.
+   */
+  private maskField(m: ValueMasker, data: Buffer, s: number, e: number, escaped: boolean, copied: number): boolean {
+    let r: number;
+    if (escaped) {
+      const value = unescapeText(data.subarray(s, e));
+      r = m.mask(value, 0, value.length);
+    } else {
+      r = m.mask(data, s, e - s);
+    }
+    if (r === MASK_UNCHANGED) return false;
+    this.changed = true;
+    this.emit(data, copied, s);
+    if (r === MASK_NULL) this.emit(this.fmt.nullString, 0, this.fmt.nullString.length);
+    else this.emitEscaped(m.out, r);
+    return true;
+  }
+
+  /** Writes `value[0, length)` escaped for the text format. */
+  private emitEscaped(value: Buffer, length: number): void {
+    const out = this.out;
+    out.ensure(2 * length);
+    const dst = out.buf;
+    const escapes = this.escapes;
+    let w = out.w;
     for (let i = 0; i < length; i++) {
       const c = value[i] as number;
-      const e = ESCAPE_OUT[c];
-      if (e !== undefined) {
-        this.emitByte(BACKSLASH);
-        this.emitByte(e);
-      } else if (c === BACKSLASH || c === delimiter) {
-        this.emitByte(BACKSLASH);
-        this.emitByte(c);
+      const e = escapes[c] as number;
+      if (e !== 0) {
+        dst[w++] = BACKSLASH;
+        dst[w++] = e;
       } else {
-        this.emitByte(c);
+        dst[w++] = c;
       }
+    }
+    out.w = w;
+  }
+
+  private processCsv(data: Buffer, pos: number, end: number): number {
+    for (;;) {
+      const nl = this.csvRecordEnd(data, pos, end);
+      if (nl < 0) return pos;
+      if (this.headerPending) {
+        this.headerPending = false;
+        this.emit(data, pos, nl + 1);
+      } else {
+        const row = this.csvRow(data.subarray(pos, nl));
+        if (row) {
+          this.changed = true;
+          this.emit(row, 0, row.length);
+          this.emit(data, nl, nl + 1);
+        } else {
+          this.emit(data, pos, nl + 1);
+        }
+      }
+      pos = nl + 1;
     }
   }
 
-  /** Index of the newline ending the CSV record at `pos` (newlines inside quotes belong to the value), or -1. */
-  private csvRecordEnd(data: Buffer, pos: number): number {
+  /** Index of the newline ending the CSV record at `pos` (newlines inside quotes belong to the value), or -1 when it is not before `end`. */
+  private csvRecordEnd(data: Buffer, pos: number, end: number): number {
     const { quote, escape } = this.fmt;
     let inQuotes = false;
-    for (let i = pos; i < data.length; i++) {
+    for (let i = pos; i < end; i++) {
       const c = data[i] as number;
       if (inQuotes) {
-        if (c === escape && escape !== quote && (data[i + 1] === quote || data[i + 1] === escape)) i++;
+        if (c === escape && escape !== quote && i + 1 < end && (data[i + 1] === quote || data[i + 1] === escape)) i++;
         else if (c === quote) {
-          if (escape === quote && data[i + 1] === quote) i++;
+          if (escape === quote && i + 1 < end && data[i + 1] === quote) i++;
           else inQuotes = false;
         }
       } else if (c === quote) {
@@ -184,34 +202,6 @@ export class TextCopyRewriter extends CopyRewriter {
       }
     }
     return -1;
-  }
-
-  private split(line: Buffer): Buffer[] {
-    const fields: Buffer[] = [];
-    let s = 0;
-    for (let i = 0; i <= line.length; i++) {
-      if (i === line.length || line[i] === this.fmt.delimiter) {
-        fields.push(line.subarray(s, i));
-        s = i + 1;
-      } else if (line[i] === BACKSLASH) {
-        i++; // an escaped delimiter is part of the value
-      }
-    }
-    return fields;
-  }
-
-  private textRow(line: Buffer): Buffer | undefined {
-    const fields = this.split(line);
-    if (fields.length !== this.columns) throw this.fail(`${fields.length} fields, ${this.columns} columns expected`);
-    let changed = false;
-    const out = fields.map((raw, i) => {
-      if (!this.maskers[i] || raw.equals(this.fmt.nullString)) return raw;
-      const r = this.maskValue(i, unescapeText(raw));
-      if (r === undefined) return raw;
-      changed = true;
-      return r === null ? this.fmt.nullString : escapeText(r, this.fmt.delimiter);
-    });
-    return changed ? joinFields(out, this.fmt.delimiter) : undefined;
   }
 
   private csvRow(line: Buffer): Buffer | undefined {
@@ -262,6 +252,13 @@ export class TextCopyRewriter extends CopyRewriter {
     });
     return changed ? joinFields(out, delimiter) : undefined;
   }
+}
+
+/** Whether the field `data[s, e)` is the NULL string (compared as written, before unescaping). */
+function isNullField(data: Buffer, s: number, e: number, nullString: Buffer): boolean {
+  if (e - s !== nullString.length) return false;
+  for (let i = 0; i < nullString.length; i++) if (data[s + i] !== nullString[i]) return false;
+  return true;
 }
 
 function joinFields(fields: Buffer[], delimiter: number): Buffer {

@@ -130,5 +130,10 @@ export async function planCopy(ctx: MaskingContext, copy: CopyResponse, stmt: St
   if (compiled.refuse) return refused(n, compiled.refuse.rule, compiled.refuse.message);
   if (compiled.maskers.every((m) => m === undefined)) return { ...inactive(n), columns: compiled.columns };
   const rewriter = binary ? new BinaryCopyRewriter(n, compiled.maskers, ctx.anyRule) : new TextCopyRewriter(n, compiled.maskers, fmt, ctx.anyRule);
-  return { active: true, columns: compiled.columns, rewriteCopyData: (buf, start, end) => rewriter.rewrite(buf, start, end) };
+  return {
+    active: true,
+    columns: compiled.columns,
+    rewriteCopyData: (buf, start, end) => rewriter.rewrite(buf, start, end),
+    forwardCopyData: (buf, start, end, sink) => rewriter.forward(buf, start, end, sink),
+  };
 }

@@ -149,5 +149,6 @@ export async function planRows(ctx: MaskingContext, fields: readonly FieldDescri
     active: rewriter.active,
     columns: compiled.columns,
     rewriteDataRow: (buf, start, end) => rewriter.rewrite(buf, start, end),
+    forwardDataRow: (buf, start, end, sink) => rewriter.forward(buf, start, end, sink),
   };
 }

@@ -7,6 +7,7 @@
 //   masker.checkStatement(stmt)                                      // at Query / Parse, before forwarding
 //   plan = await masker.plan(fields, stmt)                           // at each result set's RowDescription
 //   plan.rewriteDataRow(buf, start, end)                             // every DataRow of that result set
+//     (or plan.forwardDataRow(buf, start, end, out): the same, added to the relay's output)
 //   masker.copyPlan(copyResponse, stmt) / plan.rewriteCopyData(...)  // COPY … TO STDOUT
 //   masker.scrubMessage(buf, start, end)                             // ErrorResponse / NoticeResponse / NotificationResponse
 //   masker.invalidate()                                              // after DDL ran on the target
@@ -60,6 +61,18 @@ export interface RowMaskPlan {
    * when a value cannot be masked safely. Must be fast: this is the hot path for masked results.
    */
   rewriteDataRow(buf: Buffer, start: number, end: number): Buffer | undefined;
+  /**
+   * Like rewriteDataRow, but adds what is to be sent — the rewritten row, or the original when
+   * unchanged — to `sink`. No buffer is allocated per row, and consecutive rewritten rows lie next
+   * to each other in one buffer, so the relay's output merges them into one write. The relay uses
+   * it when it does not need the row's bytes itself (no transcript capture). Active plans have it.
+   */
+  forwardDataRow?(buf: Buffer, start: number, end: number, sink: MessageSink): void;
+}
+
+/** Where a plan adds the messages to send, in order (the relay's OutputBatch). */
+export interface MessageSink {
+  add(buf: Buffer, start: number, end: number): void;
 }
 
 /** How to mask COPY … TO STDOUT data (text, CSV or binary COPY format). */
@@ -74,6 +87,8 @@ export interface CopyMaskPlan {
    * message or undefined when unchanged.
    */
   rewriteCopyData(buf: Buffer, start: number, end: number): Buffer | undefined;
+  /** Like rewriteCopyData, but adds what is to be sent to `sink` (see RowMaskPlan.forwardDataRow). Active plans have it. */
+  forwardCopyData?(buf: Buffer, start: number, end: number, sink: MessageSink): void;
 }
 
 export interface SessionMasker {

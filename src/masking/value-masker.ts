@@ -4,13 +4,14 @@
 // json and jsonb; NULL for other types). Types the engine cannot read at all become NULL, or,
 // in binary format when the rule says `binary: fail`, refuse the result at plan time.
 //
-// Hot path: text-type columns with redact, partial or null never decode to a JS string; other
-// cases go through the value's logical text (values.ts) and back.
+// Hot path: text-type columns with redact, partial or null never decode to a JS string, nor do
+// ASCII values under email; other cases go through the value's logical text (values.ts) and back.
 import type { MaskStrategyConfig } from '../config/sections/masking.js';
 import { mapBinaryArray, mapTextArray } from './arrays.js';
 import { findMatches, type Classifier } from './classifiers.js';
 import { isTextual, type ScalarKind, type ValueType } from './pg-types.js';
 import { compileStrategy, redact, strategyApplies, type StrategyFn } from './strategies/index.js';
+import { emailAscii, emailAsciiMax, type EmailOptions } from './strategies/email.js';
 import { partialBytes, partialBytesMax, type PartialOptions } from './strategies/partial.js';
 import { Format, readValue, writeValue } from './values.js';
 
@@ -25,6 +26,22 @@ export const MASK_UNCHANGED = -2;
 export interface ValueMasker {
   mask(src: Buffer, start: number, len: number): number;
   out: Buffer;
+  /** Set when every value masks to the same result (redact, null): rewriters use it without calling mask(). null = NULL. */
+  readonly constant?: Buffer | null;
+  /**
+   * The same-length fast path (partial on ASCII text), when the masker has one. When
+   * sameLength(src, start, len) is true, the masked value has the value's length and differs from
+   * it only in bytes set to `fill`; overwrite(dst, at, len) turns a copy of the value at
+   * `dst[at, at + len)` into it — no scratch buffer, no second copy. When false, use mask().
+   */
+  readonly inPlace?: InPlaceMasking;
+}
+
+export interface InPlaceMasking {
+  sameLength(src: Buffer, start: number, len: number): boolean;
+  overwrite(dst: Buffer, at: number, len: number): void;
+  /** The one byte overwrite() writes. */
+  readonly fill: number;
 }
 
 /** What to do to one column. */
@@ -59,11 +76,11 @@ function isOpaque(t: ValueType): boolean {
   return t.kind === 'opaque' || (t.kind === 'array' && (t.element === undefined || isOpaque(t.element)));
 }
 
-const NULL_MASKER: ValueMasker = { mask: () => MASK_NULL, out: Buffer.alloc(0) };
+const NULL_MASKER: ValueMasker = { mask: () => MASK_NULL, out: Buffer.alloc(0), constant: null };
 
 function constant(value: Buffer | null): ValueMasker {
   if (value === null) return NULL_MASKER;
-  return { mask: () => value.length, out: value };
+  return { mask: () => value.length, out: value, constant: value };
 }
 
 /** A masker from a per-value function (the generic, decoding path). */
@@ -129,8 +146,11 @@ function arrayFn(t: ValueType, format: number, fn: StrategyFn | undefined, redac
   };
 }
 
-/** Compiles the masker of one column for `action`, its type and its wire format. */
-export function compileMasker(action: MaskAction, t: ValueType, format: number): CompiledMasker {
+/**
+ * Compiles the masker of one column for `action`, its type and its wire format. `fastPaths`
+ * false leaves out the byte-level fast paths (tests compare both: they must agree on every value).
+ */
+export function compileMasker(action: MaskAction, t: ValueType, format: number, fastPaths = true): CompiledMasker {
   const s = action.strategy;
   if (s.kind === 'null') return { masker: NULL_MASKER, strategy: 'null' };
   if (isOpaque(t)) {
@@ -149,25 +169,92 @@ export function compileMasker(action: MaskAction, t: ValueType, format: number):
     const red = redaction(redactText, scalar, t);
     return { masker: constant(red === null ? null : (writeValue(scalar, format, red) ?? null)), strategy: label };
   }
-  if (s.kind === 'partial' && scalar === 'text') return { masker: partialMasker(s, t), strategy: label };
-  return { masker: fromFn(bufferFn(t, format, logicalFn(t, fn, redactText), redactText)), strategy: label };
+  const general = fromFn(bufferFn(t, format, logicalFn(t, fn, redactText), redactText));
+  if (fastPaths && s.kind === 'partial' && scalar === 'text') return { masker: partialMasker(s, t, general), strategy: label };
+  if (fastPaths && s.kind === 'email' && scalar === 'text') return { masker: emailMasker(s, t, general), strategy: label };
+  return { masker: general, strategy: label };
+}
+
+/** The byte of a one-character ASCII mask, or -1 (the byte paths need one). */
+function asciiMaskByte(maskChar: string): number {
+  return maskChar.length === 1 && maskChar.charCodeAt(0) < 0x80 ? maskChar.charCodeAt(0) : -1;
+}
+
+/** Writes a strategy's result for the ASCII bytes `src[start, start + len)` to `out` from 0; returns its length. */
+type AsciiFn = (src: Buffer, start: number, len: number, out: Buffer) => number;
+
+/**
+ * A text-type masker with a byte-level fast path for ASCII values. Precondition on `fast`: for an
+ * ASCII input it writes exactly the UTF-8 bytes of the strategy's result, and that result is
+ * ASCII. Then characters are bytes, so char(n) trimming and width fitting work on bytes as
+ * fitWidth() does on characters. Any other value (a byte ≥ 0x80: UTF-8, or anything the general
+ * path would decode differently) goes through `general` — both paths agree on every input, which
+ * test/unit/masking-fast-paths.test.ts checks with random values.
+ */
+function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, t: ValueType, general: ValueMasker): ValueMasker {
+  const fixed = t.fixedChars;
+  const max = t.maxChars;
+  let scratch = Buffer.allocUnsafe(256);
+  const m: ValueMasker = {
+    out: scratch,
+    mask(src, start, len) {
+      const end = start + len;
+      for (let i = start; i < end; i++) {
+        if ((src[i] as number) >= 0x80) {
+          const r = general.mask(src, start, len);
+          m.out = general.out;
+          return r;
+        }
+      }
+      if (fixed !== undefined) while (len > 0 && src[start + len - 1] === SPACE) len--;
+      const need = Math.max(maxOut(len), fixed ?? 0);
+      if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+      m.out = scratch;
+      let w = fast(src, start, len, scratch);
+      if (fixed !== undefined) {
+        if (w < fixed) scratch.fill(SPACE, w, fixed);
+        w = fixed;
+      } else if (max !== undefined && w > max) {
+        w = max;
+      }
+      return w;
+    },
+  };
+  return m;
+}
+
+function emailMasker(o: EmailOptions, t: ValueType, general: ValueMasker): ValueMasker {
+  const maskByte = asciiMaskByte(o.maskChar);
+  if (maskByte < 0) return general;
+  return asciiTextMasker((src, start, len, out) => emailAscii(src, start, len, o, maskByte, out), emailAsciiMax, t, general);
 }
 
 const SPACE = 0x20;
 
 /** partial over the raw bytes (text types read the same in text and binary format). */
-function partialMasker(o: PartialOptions, t: ValueType): ValueMasker {
+function partialMasker(o: PartialOptions, t: ValueType, general: ValueMasker): ValueMasker {
   const mask = Buffer.from(o.maskChar, 'utf8');
   const fixed = t.fixedChars;
+  const max = t.maxChars ?? Infinity;
   const { keepFirst, keepLast } = o;
   const keep = keepFirst + keepLast;
   const maskByte = mask.length === 1 ? (mask[0] as number) : -1;
+  let scratch = Buffer.allocUnsafe(256);
   const m: ValueMasker = {
-    out: Buffer.allocUnsafe(256),
+    ...(maskByte >= 0 && fixed === undefined ? { inPlace: partialInPlace(o, maskByte, max) } : {}),
+    out: scratch,
     mask(src, start, len) {
+      const all = len;
       if (fixed !== undefined) while (len > 0 && src[start + len - 1] === SPACE) len--;
+      // Values longer than their type allows (never sent by PostgreSQL) are cut by the general path.
+      if (len > max || (fixed !== undefined && len > fixed && utf8Chars(src, start, len) > fixed)) {
+        const r = general.mask(src, start, all);
+        m.out = general.out;
+        return r;
+      }
+      m.out = scratch;
       const need = partialBytesMax(len, mask) + (fixed ?? 0);
-      if (m.out.length < need) m.out = Buffer.allocUnsafe(Math.max(need, m.out.length * 2));
+      if (scratch.length < need) m.out = scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
       const out = m.out;
       const end = start + len;
       let ascii = maskByte >= 0;
@@ -188,8 +275,7 @@ function partialMasker(o: PartialOptions, t: ValueType): ValueMasker {
         w = partialBytes(src, start, len, o, mask, out);
       }
       if (fixed !== undefined) {
-        let chars = 0;
-        for (let i = start; i < end; i++) if (((src[i] as number) & 0xc0) !== 0x80) chars++;
+        const chars = utf8Chars(src, start, len);
         if (chars < fixed) {
           out.fill(SPACE, w, w + fixed - chars);
           w += fixed - chars;
@@ -199,6 +285,35 @@ function partialMasker(o: PartialOptions, t: ValueType): ValueMasker {
     },
   };
   return m;
+}
+
+/** Characters of the UTF-8 bytes `src[start, start + len)`. */
+function utf8Chars(src: Buffer, start: number, len: number): number {
+  let chars = 0;
+  for (let i = start; i < start + len; i++) if (((src[i] as number) & 0xc0) !== 0x80) chars++;
+  return chars;
+}
+
+/**
+ * partial on ASCII text (one-byte ASCII mask, no char(n) padding, within a varchar(n) limit):
+ * characters are bytes, so the masked value is the value with its middle bytes (all of them when
+ * it is too short to keep anything) set to the mask byte.
+ */
+function partialInPlace(o: PartialOptions, maskByte: number, max: number): InPlaceMasking {
+  const { keepFirst, keepLast } = o;
+  return {
+    fill: maskByte,
+    sameLength(src, start, len) {
+      if (len > max) return false;
+      for (let i = start; i < start + len; i++) if ((src[i] as number) >= 0x80) return false;
+      return true;
+    },
+    overwrite(dst, at, len) {
+      const from = len <= keepFirst + keepLast ? at : at + keepFirst;
+      const to = len <= keepFirst + keepLast ? at + len : at + len - keepLast;
+      for (let i = from; i < to; i++) dst[i] = maskByte;
+    },
+  };
 }
 
 // Content scanning -----------------------------------------------------------------------------

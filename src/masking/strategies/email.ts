@@ -1,5 +1,6 @@
 // email: hide the local part (optionally keeping its first letter) and keep the domain, or hide
-// both. A value that is not an email address is masked whole. Text types only.
+// both. A value that is not an email address is masked whole. Text types only. `emailAscii` does
+// the same on ASCII bytes for the hot path.
 import type { Masked, ScalarType } from './types.js';
 
 export interface EmailOptions {
@@ -19,4 +20,33 @@ export function email(value: string, t: ScalarType, o: EmailOptions): Masked {
   const local = value.slice(0, at);
   const first = o.keepFirstLetter ? ([...local][0] ?? '') : '';
   return `${first}${mask}@${o.keepDomain ? value.slice(at + 1) : mask}`;
+}
+
+const AT = 0x40;
+
+/** Largest output of emailAscii for an input of `len` bytes. */
+export function emailAsciiMax(len: number): number {
+  return len + 2 * MASK_LENGTH + 2;
+}
+
+/**
+ * email() over ASCII bytes `src[start, start + len)` with a one-byte ASCII mask character, written
+ * to `out` from 0 (which must hold emailAsciiMax(len) bytes). ASCII in and out: characters are
+ * bytes, so this writes exactly the UTF-8 of email()'s result. Returns the bytes written.
+ */
+export function emailAscii(src: Uint8Array, start: number, len: number, o: EmailOptions, maskByte: number, out: Uint8Array): number {
+  const end = start + len;
+  let at = end - 1;
+  while (at >= start && src[at] !== AT) at--;
+  let w = 0;
+  if (at <= start || at === end - 1) {
+    for (; w < MASK_LENGTH; w++) out[w] = maskByte;
+    return w;
+  }
+  if (o.keepFirstLetter) out[w++] = src[start] as number;
+  for (let k = 0; k < MASK_LENGTH; k++) out[w++] = maskByte;
+  out[w++] = AT;
+  if (o.keepDomain) for (let i = at + 1; i < end; i++) out[w++] = src[i] as number;
+  else for (let k = 0; k < MASK_LENGTH; k++) out[w++] = maskByte;
+  return w;
 }

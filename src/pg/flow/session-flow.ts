@@ -680,6 +680,9 @@ export class SessionFlow {
     let wire: Buffer | undefined;
     if (r.plan?.active) {
       try {
+        // Nothing here needs the row's bytes: the plan adds them to the output itself, without
+        // a buffer per rewritten row.
+        if (!r.capture && r.plan.forwardDataRow) return r.plan.forwardDataRow(buf, start, end, out);
         wire = r.plan.rewriteDataRow(buf, start, end);
       } catch (err) {
         if (!(err instanceof MaskingError)) throw err;
@@ -702,6 +705,7 @@ export class SessionFlow {
     let wire: Buffer | undefined;
     if (r?.copy?.active) {
       try {
+        if (r.copy.forwardCopyData) return r.copy.forwardCopyData(buf, start, end, out);
         wire = r.copy.rewriteCopyData(buf, start, end);
       } catch (err) {
         if (!(err instanceof MaskingError)) throw err;
