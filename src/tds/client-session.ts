@@ -462,10 +462,15 @@ export class TdsClientSession {
       this.recorder?.event({ kind: 'protocol-error', message: reason.message, detail: { side: reason.side } }).catch(() => undefined);
     }
     this.log.info({ reason: reason.kind, durationMs: Date.now() - this.startedAt.getTime() }, 'session ended');
-    this.flow?.close('disconnected');
-    this.recorder
-      ?.sessionEnd({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) })
-      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed at session end'));
+    const recorder = this.recorder;
+    const end = (): void => {
+      recorder
+        ?.sessionEnd({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) })
+        .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed at session end'));
+    };
+    // A held request is withdrawn; its decision and result are recorded before the session's end.
+    if (this.flow?.close('disconnected')) void this.flow.holdSettled().then(end);
+    else end();
     this.markClosed();
   }
 

@@ -98,6 +98,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private bulkAllowed = false;
   /** The request held for approval, withdrawn on ATTENTION or when the session ends. */
   private holding: { hold: Hold; cancelled: boolean } | undefined;
+  private holdEnded: Promise<unknown> | undefined;
   private readonly log: Logger;
 
   constructor(private readonly deps: TdsFlowDeps) {
@@ -117,7 +118,11 @@ export class TdsStatementFlow implements TdsFlowHandler {
       this.deps.onVerdict('allow');
       return this.forward(statements, statements.map((s) => this.record(s, verdict)), cls, out);
     }
-    if (verdict.action === 'hold') return this.hold(req.type, statements, cls, verdict, out);
+    if (verdict.action === 'hold') {
+      const held = this.hold(req.type, statements, cls, verdict, out);
+      this.holdEnded = held.catch(() => undefined);
+      return held;
+    }
     this.deps.onVerdict('deny');
     const spec = verdict.rule === 'transcripts' ? statementRefused(verdict.reason) : statementDenied(`statement refused by warden policy rule "${verdict.rule}": ${verdict.reason}`);
     this.refuse(statements.map((s) => this.record(s, verdict)), spec, req.type, out);
@@ -200,12 +205,8 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private async recordDecision(recs: (Recorded | undefined)[], requestId: string, outcome: HoldOutcome): Promise<void> {
     const r = this.deps.recorder;
     if (!r) return;
-    const writes = recs.map(async (rec) => {
-      if (!rec) return;
-      await rec.durable?.catch(() => undefined);
-      await r.statementDecision(decisionRecord(rec.id, requestId, outcome));
-    });
-    const all = Promise.all(writes);
+    // Appended now, so the transcript reads statement → decision → result whatever comes next.
+    const all = Promise.all(recs.map((rec) => (rec ? r.statementDecision(decisionRecord(rec.id, requestId, outcome)) : undefined)));
     if (this.deps.durableBeforeForward) await all;
     else all.catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
   }
@@ -225,6 +226,11 @@ export class TdsStatementFlow implements TdsFlowHandler {
     if (!this.holding) return false;
     this.holding.hold.withdraw(reason);
     return true;
+  }
+
+  /** Resolves once the last held request has ended and its decision and result are recorded. */
+  holdSettled(): Promise<unknown> {
+    return this.holdEnded ?? Promise.resolve();
   }
 
   bulkLoadAllowed(): boolean {

@@ -196,7 +196,7 @@ export class TdsRelay {
           this.whileHeld(p);
           continue;
         }
-        const p = this.nextEarly() ?? this.fromClient.nextPacket();
+        const p = this.early.length > 0 ? this.nextEarly() : this.fromClient.nextPacket();
         if (!p) break;
         this.clientPacket(p);
       }
@@ -346,6 +346,11 @@ export class TdsRelay {
     this.suspended = undefined;
     if (this.ended) return;
     this.pumpClient();
+    // A request warden answered itself (a refused or withdrawn hold) may leave the session idle.
+    if (this.idle && this.endWhenIdle) {
+      this.finish({ kind: 'terminated', reason: this.endWhenIdle }, undefined);
+      return;
+    }
     if (!this.suspended && !this.clientBackpressured && !this.ended) this.client.resume();
   }
 

@@ -185,6 +185,7 @@ describe('held statements on a live TDS connection (tedious)', () => {
     const { c, infos } = await agent();
     void failure(query(c, 'DELETE FROM orders WHERE id = 5'));
     const id = await heldRequest(infos);
+    requestIds.disconnected = id;
     (c as unknown as { socket: { destroy(): void } }).socket.destroy();
     let status = '';
     for (let i = 0; i < 40 && status !== 'withdrawn'; i++) {
@@ -277,7 +278,7 @@ describe('transcripts of held TDS statements', () => {
   const held = (id: string): { st: Record<string, any>; of: (k: string) => Record<string, any>[] } => {
     const rec = records.find((r) => r.k === 'statement' && r.d.approval?.requestId === id);
     if (!rec) throw new Error(`no statement recorded with request ${id}`);
-    return { st: rec.d, of: (k) => records.filter((r) => r.k === k && r.sid === rec.sid && r.d.st === rec.d.st).map((r) => r.d) };
+    return { st: rec.d, of: (k) => records.filter((r) => r.k === k && r.sid === rec.sid && (k === 'session-end' || r.d.st === rec.d.st)).map((r) => r.d) };
   };
 
   it('records the statement with its request id, the decision with approver and reason, then the result', () => {
@@ -291,6 +292,12 @@ describe('transcripts of held TDS statements', () => {
     const cancelled = held(requestIds.cancelled!);
     expect(cancelled.of('decision')[0]).toMatchObject({ decision: 'cancelled', requestId: requestIds.cancelled });
     expect(cancelled.of('result')[0]).toMatchObject({ tag: 'DONE ATTN' });
+    // A disconnect while held: the withdrawal is recorded before the session's end.
+    const gone = held(requestIds.disconnected!);
+    expect(gone.of('decision')).toEqual([{ st: gone.st.st, decision: 'cancelled', requestId: requestIds.disconnected, reason: 'disconnected' }]);
+    expect(gone.of('session-end')).toEqual([expect.objectContaining({ reason: 'client-disconnect' })]);
+    const seqOf = (k: string): number => records.find((r) => r.k === k && r.sid === records.find((x) => x.d.approval?.requestId === requestIds.disconnected)!.sid)!.seq;
+    expect(seqOf('decision')).toBeLessThan(seqOf('session-end'));
     expect(held(requestIds.rpc!).st).toMatchObject({ via: 'rpc', name: 'sp_executesql', params: [{ name: '@cust', value: '2' }, { name: '@below', value: '100' }] });
   });
 });
