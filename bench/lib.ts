@@ -67,12 +67,24 @@ export interface WardenProcess {
   /** Peak resident memory of the warden process so far, in bytes (VmHWM). */
   peakRss(): number;
   rss(): number;
+  /** CPU time the warden process has used so far (user + system, all its threads), in seconds. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
 function procStatus(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+function procCpuSeconds(pid: number): number {
+  // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ; // utime, stime (fields 14 and 15)
 }
 
 export interface BenchTarget {
@@ -139,6 +151,7 @@ export async function startWardenProcess(targets: BenchTarget[], extraYaml = '')
     mint: (subject, roles) => dev.mint({ subject, roles, ttlSeconds: 3600 }),
     peakRss: () => procStatus(info.pid, 'VmHWM'),
     rss: () => procStatus(info.pid, 'VmRSS'),
+    cpuSeconds: () => procCpuSeconds(info.pid),
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());

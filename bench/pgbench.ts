@@ -1,5 +1,7 @@
 // pgbench -S through warden vs a direct connection vs pgbouncer, interleaved in one run so that
-// all three see the same machine state; reports median tps and ratios.
+// all three see the same machine state; reports median tps and ratios, and the CPU time each
+// warden process used per transaction (user + system, from /proc): on a shared machine that moves
+// less with the neighbours' load than tps does.
 //
 //   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
 //                              [--record] [--rules] [--flow] [--tls]
@@ -7,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { join } from 'node:path';
 import { RECOMMENDED_RULES } from './configs.js';
-import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess, dirBytes, type BenchTarget } from './lib.js';
+import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess, dirBytes, type BenchTarget, type WardenProcess } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,28 +60,37 @@ try {
   if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
 
   const common = ['-S', '-n', '-c', String(values.clients), '-j', String(values.threads), '-T', String(seconds), '-M', String(values.mode)];
-  const setups: { name: string; args: string[]; env: NodeJS.ProcessEnv }[] = [
+  const setups: { name: string; args: string[]; env: NodeJS.ProcessEnv; warden?: WardenProcess }[] = [
     { name: 'direct', args: ['-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } },
-    { name: 'warden', args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: warden.token, PGSSLMODE: values.tls ? 'require' : 'disable' } },
   ];
-  if (rules) setups.push({ name: 'warden+rec+rules', args: ['-h', '127.0.0.1', '-p', String(rules.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: rules.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
-  if (flow) setups.push({ name: 'warden+rules', args: ['-h', '127.0.0.1', '-p', String(flow.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: flow.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
-  if (recording) setups.push({ name: 'warden+rec', args: ['-h', '127.0.0.1', '-p', String(recording.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: recording.token, PGSSLMODE: values.tls ? 'require' : 'disable' } });
+  const throughWarden = (name: string, w: WardenProcess): void => {
+    setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(w.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: w.token, PGSSLMODE: values.tls ? 'require' : 'disable' }, warden: w });
+  };
+  throughWarden('warden', warden);
+  if (rules) throughWarden('warden+rec+rules', rules);
+  if (flow) throughWarden('warden+rules', flow);
+  if (recording) throughWarden('warden+rec', recording);
   const pipe = await startPipeRelay(server.host, server.port);
   setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
   if (bouncer) setups.push({ name: 'pgbouncer', args: ['-h', '127.0.0.1', '-p', String(bouncer.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
 
   const results = new Map<string, number[]>(setups.map((s) => [s.name, []]));
+  /** Microseconds of warden CPU per transaction, per round. */
+  const cpu = new Map<string, number[]>(setups.filter((s) => s.warden).map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     // Rotate the order each round so no setup always runs first or last.
     const order = setups.map((_, i) => setups[(i + r) % setups.length]!);
     for (const s of order) {
+      const cpuBefore = s.warden?.cpuSeconds();
       const res = await pgbench(bin, [...common, ...s.args], s.env);
       results.get(s.name)!.push(res.tps);
-      log(`round ${r + 1} ${s.name.padEnd(9)} ${res.tps.toFixed(0)} tps (latency ${res.latencyMs} ms)`);
+      const perTx = s.warden && cpuBefore !== undefined ? ((s.warden.cpuSeconds() - cpuBefore) * 1e6) / res.transactions : undefined;
+      if (perTx !== undefined) cpu.get(s.name)!.push(perTx);
+      log(`round ${r + 1} ${s.name.padEnd(9)} ${res.tps.toFixed(0)} tps (latency ${res.latencyMs} ms)${perTx === undefined ? '' : `, warden ${perTx.toFixed(1)} µs CPU/transaction`}`);
     }
   }
   const med = (n: string): number => median(results.get(n) ?? [NaN]);
+  const cpuMed = (n: string): number => median(cpu.get(n) ?? [NaN]);
   const report = {
     benchmark: 'pgbench -S',
     mode: values.mode,
@@ -88,6 +99,7 @@ try {
     rounds,
     wardenTls: Boolean(values.tls),
     tps: Object.fromEntries(setups.map((s) => [s.name, Math.round(med(s.name))])),
+    wardenCpuUsPerTransaction: Object.fromEntries([...cpu.keys()].map((n) => [n, Math.round(cpuMed(n) * 10) / 10])),
     ratios: {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
@@ -95,6 +107,9 @@ try {
       ...(rules ? { rules_vs_none: Number(ratio(med('warden+rec+rules'), med('warden+rec'))) } : {}),
       ...(flow ? { rules_only_vs_off: Number(ratio(med('warden+rules'), med('warden'))) } : {}),
       ...(flow && recording ? { recording_vs_rules_only: Number(ratio(med('warden+rec'), med('warden+rules'))) } : {}),
+      // CPU per transaction, the other way round (more CPU, a higher number).
+      ...(recording ? { cpu_recording_on_vs_off: Number(ratio(cpuMed('warden+rec'), cpuMed('warden'))) } : {}),
+      ...(flow && recording ? { cpu_recording_vs_rules_only: Number(ratio(cpuMed('warden+rec'), cpuMed('warden+rules'))) } : {}),
       ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
     },
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),

@@ -146,7 +146,11 @@ class SessionRecorder implements Recorder {
   private sidJson: string | undefined;
   private phase: Phase = 'new';
   private statements = 0;
-  /** The session's last record when it is a statement (its first result may join it), and its id. */
+  /**
+   * The session's last record when it is a statement (its first result may join it), and its id.
+   * The writer holds it open (see SegmentWriter.settle) until its result comes or anything else
+   * of the session is recorded.
+   */
   private lastStatement: PendingRecord | undefined;
   private lastStatementId = 0;
   private readonly started = new StartTimes();
@@ -199,8 +203,17 @@ class SessionRecorder implements Recorder {
     return this.statements;
   }
 
+  /** The last statement's record will gain no result: the writer may chain it. */
+  private settleLast(): void {
+    const last = this.lastStatement;
+    if (last) {
+      this.lastStatement = undefined;
+      this.writer.settle(last);
+    }
+  }
+
   private recordStatement(info: StatementInfo, wait: boolean): PendingRecord {
-    this.lastStatement = undefined;
+    this.settleLast();
     const st = ++this.statements;
     this.started.open(st, performance.now());
     // Built by assignment, in the order the members are written: this runs for every statement.
@@ -227,7 +240,7 @@ class SessionRecorder implements Recorder {
     if (info.approval) data.approval = approvalInfo(info.approval, limit);
     if (info.via !== undefined) data.via = clipped(info.via, limit);
     if (info.name !== undefined) data.name = clipped(info.name, limit);
-    const record = this.writer.appendJson(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementJson, data), wait);
+    const record = this.writer.appendJson(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementJson, data), wait, true);
     this.lastStatement = record;
     this.lastStatementId = st;
     return record;
@@ -235,7 +248,7 @@ class SessionRecorder implements Recorder {
 
   statementDecision(info: StatementDecisionInfo): Promise<void> {
     if (this.phase !== 'open') return misuse('statementDecision outside a session');
-    this.lastStatement = undefined;
+    this.settleLast();
     const data: DecisionData = {
       st: info.statementId,
       decision: info.decision,
@@ -275,18 +288,20 @@ class SessionRecorder implements Recorder {
     if (info.error) data.error = { code: info.error.code, message: clipped(info.error.message, this.limits.messageBytes) };
     if (info.tag !== undefined) data.tag = clipped(info.tag, this.limits.messageBytes);
     const last = this.lastStatement;
-    this.lastStatement = undefined;
     if (last && this.lastStatementId === st && data.set === undefined && !last.chained) {
       // The statement's record is still in the batch: the result joins it.
-      const merged = this.writer.extend(last, MERGED_RESULT_MEMBER, encoded(RECORD_KIND.result, resultWithoutSt, data), wait);
+      const json = encoded(RECORD_KIND.result, resultWithoutSt, data);
+      this.lastStatement = undefined;
+      const merged = this.writer.extend(last, MERGED_RESULT_MEMBER, json, wait);
       if (merged !== false) return wait ? (merged as Promise<void>) : undefined;
     }
+    this.settleLast();
     return this.writer.appendJson(RECORD_KIND.result, this.sidJson, encoded(RECORD_KIND.result, resultJson, data), wait).done;
   }
 
   event(info: SessionEventInfo): Promise<void> {
     if (this.phase !== 'open') return misuse('event outside a session');
-    this.lastStatement = undefined;
+    this.settleLast();
     const data: EventData = {
       kind: info.kind,
       ...(info.statementId === undefined ? {} : { st: info.statementId }),
@@ -300,7 +315,7 @@ class SessionRecorder implements Recorder {
   sessionEnd(reason: string | SessionEndInfo): Promise<void> {
     if (this.phase !== 'open') return misuse(this.phase === 'new' ? 'sessionEnd before sessionStart' : 'sessionEnd called twice');
     this.phase = 'ended';
-    this.lastStatement = undefined;
+    this.settleLast();
     const info = typeof reason === 'string' ? { reason } : reason;
     const data: SessionEndData = {
       reason: clip(info.reason, this.limits.messageBytes).value,

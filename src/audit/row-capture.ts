@@ -29,7 +29,8 @@ export class RowCapture {
   private first: Uint8Array | undefined;
   private pending: Uint8Array[] | undefined;
   private pendingBytes = 0;
-  private readonly kept: Array<Array<string | null>> = [];
+  /** Under `first`/`all`: the rows kept (made for the first; a digest keeps none). */
+  private kept: Array<Array<string | null>> | undefined;
   private keptBytes = 0;
   private truncated = false;
 
@@ -66,7 +67,7 @@ export class RowCapture {
   get wantsValues(): boolean {
     if (this.truncated) return false;
     if (this.policy.mode === 'all') return true;
-    return this.policy.mode === 'first' && this.kept.length < this.policy.firstRows;
+    return this.policy.mode === 'first' && (this.kept?.length ?? 0) < this.policy.firstRows;
   }
 
   get wantsWire(): boolean {
@@ -83,7 +84,7 @@ export class RowCapture {
       return;
     }
     if (!values || !this.wantsValues) {
-      if (this.policy.mode === 'first' && this.kept.length >= this.policy.firstRows) this.truncated = true;
+      if (this.policy.mode === 'first' && (this.kept?.length ?? 0) >= this.policy.firstRows) this.truncated = true;
       return;
     }
     const cells = values.map((v) => (v === null ? null : clip(v, this.limits.valueBytes).value));
@@ -93,7 +94,7 @@ export class RowCapture {
       return;
     }
     this.keptBytes += size;
-    this.kept.push(cells);
+    (this.kept ??= []).push(cells);
   }
 
   finish(): CapturedRows {
@@ -103,9 +104,9 @@ export class RowCapture {
       case 'digest':
         return { mode: 'digest', sha256: this.digest(), rows: this.rows };
       case 'first':
-        return { mode: 'first', limit: this.policy.firstRows, rows: this.kept, truncated: this.truncated || this.rows > this.kept.length };
+        return { mode: 'first', limit: this.policy.firstRows, rows: this.kept ?? [], truncated: this.truncated || this.rows > (this.kept?.length ?? 0) };
       case 'all':
-        return { mode: 'all', rows: this.kept, truncated: this.truncated };
+        return { mode: 'all', rows: this.kept ?? [], truncated: this.truncated };
     }
   }
 }

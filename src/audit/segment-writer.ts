@@ -2,10 +2,14 @@
 // <dataDir>/transcripts/, chains them by hash, signs checkpoints and seals, rotates segments.
 //
 // Hot path: `append` serializes the record's data, fixes its place in the chain (`seq`) and its
-// time synchronously, in call order, and adds it to the current batch in memory; the batch is
-// chained (each line built and hashed over the previous one) when it is written, or earlier when
-// a checkpoint needs the chain's hash. Until then a record can still gain a member (`extend`):
-// a statement whose result arrives before its record is written becomes one record (frame.ts).
+// time synchronously, in call order, and adds it to the current batch in memory. A record is
+// chained (its line encoded and hashed over the previous one) as soon as it and every record
+// before it are complete. A record appended `open` may still gain a member (`extend`): a
+// statement whose result arrives before its record is written becomes one record (frame.ts). It
+// stays open until its recorder settles it (its result came, or anything else of its session),
+// and holds back the records after it meanwhile; writing the batch chains everything. Chaining
+// early keeps the batch as bytes rather than as the strings records are built from, which the
+// garbage collector would otherwise copy about while they wait for the write.
 // Under `each`, all records appended in one turn of the event loop are written with one pwrite
 // in a setImmediate callback and share one fdatasync (group commit). Under `interval`, nobody
 // waits for the write, so records gather for up to WRITE_DELAY_MS (or BATCH_FLUSH_BYTES) and go
@@ -136,6 +140,8 @@ export interface PendingRecord {
   size: number;
   /** Set once the record is hashed into the chain: it can no longer change. */
   chained: boolean;
+  /** Appended open and not yet settled: it may still gain a member, and records after it wait. */
+  open: boolean;
   /** When asked for (appendJson's `wait`): settles with the batch it is written in. */
   done?: Promise<void>;
 }
@@ -302,13 +308,16 @@ export class SegmentWriter {
    * are serialized already, and returns it. With `wait`, its `done` settles like append's
    * promise; without, nothing waits for it, and a failure to write it makes the writer unhealthy
    * (and is logged) like any other. Throws TranscriptWriteError when the record cannot be taken:
-   * the writer is unhealthy or closed, or the record is over the size limit.
+   * the writer is unhealthy or closed, or the record is over the size limit. An `open` record may
+   * gain a member (`extend`) until it is settled (`settle`) or written.
    */
-  appendJson(kind: RecordKind, sidJson: string | undefined, dJson: string, wait = false): PendingRecord {
+  appendJson(kind: RecordKind, sidJson: string | undefined, dJson: string, wait = false, open = false): PendingRecord {
     if (this.failure) throw this.failure;
     if (this.closed) throw new TranscriptWriteError('the transcript writer is closed', { code: 'ECLOSED' });
     const record = this.add(kind, sidJson, dJson);
     if (wait) record.done = (this.batchDone ??= deferred()).promise;
+    if (open) record.open = true;
+    else this.chainSettled();
     if (this.seg.size + this.batchBytes() >= this.options.segmentMaxBytes) this.rotate();
     else if (this.sinceMark >= this.options.checkpointEveryRecords) this.mark('checkpoint');
     this.scheduleFlush();
@@ -316,21 +325,33 @@ export class SegmentWriter {
   }
 
   /**
-   * Adds `"member":json` to the data of a record not yet chained (still in the batch in memory).
-   * False when it is chained already, or would outgrow the record limit: the caller then appends
-   * its own record. With `wait`, returns the promise of the record's batch instead of true.
+   * Adds `"member":json` to the data of an open record not yet chained (still in the batch in
+   * memory), and settles it: a record gains one member at most. False when it is chained
+   * already, or would outgrow the record limit: the caller then appends its own record. With
+   * `wait`, returns the promise of the record's batch instead of true.
    */
   extend(record: PendingRecord, member: string, json: string, wait = false): boolean | Promise<void> {
     if (record.chained || this.failure) return false;
     const added = member.length + 4 + json.length; // ,"member":json
     if ((record.size + added) * 3 > this.options.recordBytes) {
       const bytes = this.exactBytes(record) + member.length + 4 + Buffer.byteLength(json);
-      if (bytes > this.options.recordBytes) return false;
+      if (bytes > this.options.recordBytes) {
+        this.settle(record);
+        return false;
+      }
     }
     record.d = `${record.d.slice(0, -1)},"${member}":${json}}`;
     record.size += added;
     this.pendingSize += added;
+    this.settle(record);
     return wait ? (this.batchDone ??= deferred()).promise : true;
+  }
+
+  /** An open record will gain no member: it, and the complete records after it, may be chained. */
+  settle(record: PendingRecord): void {
+    if (!record.open) return;
+    record.open = false;
+    if (!this.failure) this.chainSettled();
   }
 
   health(): WriterHealth {
@@ -395,7 +416,7 @@ export class SegmentWriter {
       this.ts = new Date(ms).toISOString();
     }
     const size = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson?.length, dJson.length);
-    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, size, chained: false };
+    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, size, chained: false, open: false };
     if (size * 3 > this.options.recordBytes) {
       const bytes = this.exactBytes(record);
       if (bytes > this.options.recordBytes) {
@@ -420,19 +441,35 @@ export class SegmentWriter {
     return this.lines.length + this.pendingSize;
   }
 
-  /** Chains the batch's pending records, in order: builds and hashes each line over the previous one. */
+  /** Chains the batch's pending records, in order, open or not (the batch is being written or marked). */
   private chainPending(): void {
+    this.chain(this.pending.length);
+  }
+
+  /** Chains the pending records up to the first open one. */
+  private chainSettled(): void {
     const pending = this.pending;
-    if (pending.length === 0) return;
-    this.pending = [];
-    this.pendingSize = 0;
+    let n = 0;
+    while (n < pending.length && !(pending[n] as PendingRecord).open) n++;
+    if (n > 0) this.chain(n);
+  }
+
+  /** Chains the first `n` pending records: builds and hashes each line over the previous one. */
+  private chain(n: number): void {
+    if (n === 0) return;
+    const pending = this.pending;
     let prev = this.lastHash;
-    for (const r of pending) {
+    for (let i = 0; i < n; i++) {
+      const r = pending[i] as PendingRecord;
       prev = this.lines.append(r.seq, r.ts, prev, r.kind, r.sidJson, r.d);
       r.chained = true;
+      r.open = false;
       r.d = ''; // a recorder may hold the record a while; the line has what it said
+      this.pendingSize -= r.size;
     }
     this.lastHash = prev;
+    if (n === pending.length) pending.length = 0;
+    else pending.splice(0, n);
   }
 
   /** Signs the chain up to the last record and appends the checkpoint or seal that says so. */

@@ -174,6 +174,36 @@ describe('a statement and its result in one record', () => {
     expect(replay.summary).toMatchObject({ statements: 1, rows: 1, bytes: 11 });
   });
 
+  it('chains a record as soon as it and the records before it are complete; an open one holds the rest back', async () => {
+    store = await openStore(data.dir, { checkpointEveryRecords: 1000 });
+    const w = store.writer;
+    const a = w.appendJson('statement', '"a"', '{"st":1}', false, true);
+    const b = w.appendJson('result', '"b"', '{"st":1}');
+    const c = w.appendJson('statement', '"c"', '{"st":1}', false, true);
+    expect([a.chained, b.chained, c.chained]).toEqual([false, false, false]);
+    // a's result joins it; a and b are chained at once, c waits for its own.
+    expect(w.extend(a, 'result', '{"rows":1}')).toBe(true);
+    expect([a.chained, b.chained, c.chained]).toEqual([true, true, false]);
+    // Settled without a result: chained, and it can gain nothing more.
+    w.settle(c);
+    expect(c.chained).toBe(true);
+    expect(w.extend(c, 'result', '{"rows":2}')).toBe(false);
+    const d = w.appendJson('statement', '"d"', '{"st":1}', false, true);
+    await store.close(); // writing the batch chains an open record as it is
+    store = undefined;
+    expect(d.chained).toBe(true);
+    const lines = fileRecords();
+    expect(lines.map((r) => [r.k, r.sid, r.d])).toEqual([
+      ['open', undefined, expect.anything()],
+      ['statement', 'a', { st: 1, result: { rows: 1 } }],
+      ['result', 'b', { st: 1 }],
+      ['statement', 'c', { st: 1 }],
+      ['statement', 'd', { st: 1 }],
+      ['seal', undefined, expect.anything()],
+    ]);
+    expect((await verifyStore(data.dir)).findings.filter((f) => f.kind !== 'open-segment')).toEqual([]);
+  });
+
   it('times the results of pipelined statements from their own statements, up to 4096 open ones', async () => {
     store = await openStore(data.dir, { checkpointEveryRecords: 100_000 });
     const rec = await startSession(store, 's-pipe');

@@ -12,22 +12,28 @@ describe('RowDescriptions', () => {
   it('decodes as decodeRowDescription does, and returns the same frozen fields for the same bytes', () => {
     const descs = new RowDescriptions();
     const msg = encodeRowDescription([abalance, email]);
-    const first = descs.decode(msg);
+    const first = descs.decode(msg, 0, msg.length);
     expect(first).toEqual(decodeRowDescription(msg));
     expect(Object.isFrozen(first) && first.every((f) => Object.isFrozen(f))).toBe(true);
-    // The same bytes at another place (the read buffer is reused): the same array.
-    const again = Buffer.concat([Buffer.from('xx'), msg]).subarray(2);
-    expect(descs.decode(again)).toBe(first);
+    // The same bytes at another place of a read (the read buffer is reused): the same array.
+    const read = Buffer.concat([Buffer.from('xx'), msg, Buffer.from('yy')]);
+    expect(descs.decode(read, 2, 2 + msg.length)).toBe(first);
     msg.fill(0); // the cache holds its own copy
-    expect(descs.decode(encodeRowDescription([abalance, email]))).toBe(first);
-    const other = descs.decode(encodeRowDescription([email]));
+    const same = encodeRowDescription([abalance, email]);
+    expect(descs.decode(same, 0, same.length)).toBe(first);
+    // A description that differs in one byte (the type) is decoded.
+    const int8 = encodeRowDescription([{ ...abalance, typeOid: 20 }, email]);
+    expect(descs.decode(int8, 0, int8.length)[0]?.typeOid).toBe(20);
+    const one = encodeRowDescription([email]);
+    const other = descs.decode(one, 0, one.length);
     expect(other).not.toBe(first);
     expect(other.map((f) => f.name)).toEqual(['email']);
   });
 });
 
 describe('resultColumns', () => {
-  const fields = new RowDescriptions().decode(encodeRowDescription([abalance, email]));
+  const desc = encodeRowDescription([abalance, email]);
+  const fields = new RowDescriptions().decode(desc, 0, desc.length);
 
   it('names each column with its type, and gives the same frozen array for unmasked results', () => {
     const cols = resultColumns(fields, undefined, undefined);

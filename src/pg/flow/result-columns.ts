@@ -20,8 +20,11 @@ export class RowDescriptions {
   private lastMsg: Buffer | undefined;
   private lastFields: readonly FieldDescription[] = [];
 
-  decode(msg: Buffer): readonly FieldDescription[] {
-    if (this.lastMsg?.equals(msg)) return this.lastFields;
+  /** The fields of the RowDescription at buf[start, end). */
+  decode(buf: Buffer, start: number, end: number): readonly FieldDescription[] {
+    const last = this.lastMsg;
+    if (last && end - start === last.length && buf.compare(last, 0, last.length, start, end) === 0) return this.lastFields;
+    const msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
     const fields = freezeFields(decodeRowDescription(msg));
     if (msg.length <= MAX_CACHED_BYTES) {
       this.lastMsg = Buffer.from(msg); // a copy: the read buffer is reused

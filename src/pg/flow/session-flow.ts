@@ -812,12 +812,11 @@ export class SessionFlow {
 
   private onRowDescription(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
     // Columns matter to masking and transcripts only; statement rules alone never read them.
-    const fields = this.masking || this.deps.recorder ? this.rowDescriptions.decode(start === 0 && end === buf.length ? buf : buf.subarray(start, end)) : NO_FIELDS;
-    const fwd = (): void => out.add(buf, start, end);
+    const fields = this.masking || this.deps.recorder ? this.rowDescriptions.decode(buf, start, end) : NO_FIELDS;
     if (head.k === 'describe-stmt') {
       if (head.stmt) head.stmt.fields = fields;
       this.queue.shift();
-      fwd();
+      out.add(buf, start, end);
       return;
     }
     if (head.k === 'describe-portal') {
@@ -829,15 +828,21 @@ export class SessionFlow {
         if (head.portal.stmt && head.portal.stmt.fields === undefined) head.portal.stmt.fields = fields;
       }
       this.queue.shift();
-      fwd();
+      out.add(buf, start, end);
       return;
     }
     if (head.k !== 'query') {
-      fwd();
+      out.add(buf, start, end);
       return;
     }
     if (this.result?.aborted) return;
-    return this.beginResult(head.rec, fields, this.resolved(head.statements?.[this.stmtIndex]), out, fwd);
+    if (!this.masking) {
+      // Nothing to plan: what beginResult does, without its callbacks, for every result.
+      this.result = this.resultFor(head.rec, fields, undefined);
+      out.add(buf, start, end);
+      return;
+    }
+    return this.beginResult(head.rec, fields, this.resolved(head.statements?.[this.stmtIndex]), out, () => out.add(buf, start, end));
   }
 
   /** Starts a result set: builds the masking plan (maybe async), then forwards `first` (its RowDescription). */
