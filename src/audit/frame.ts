@@ -114,9 +114,16 @@ export function hashTail(hash: string): string {
 export function encodedRecordBytes(seq: number, ts: string, kind: RecordKind, sidJsonBytes: number | undefined, dJsonBytes: number): number {
   // {"seq":N,"ts":"…","prev":"<64>","k":"…"[,"sid":…],"d":…  then ,"hash":"<64>"}  and '\n'
   return (
-    RECORD_START.length + String(seq).length + 7 + ts.length + 10 + HASH_HEX_CHARS + 7 + kind.length + 1 +
+    RECORD_START.length + digits(seq) + 7 + ts.length + 10 + HASH_HEX_CHARS + 7 + kind.length + 1 +
     (sidJsonBytes === undefined ? 0 : 7 + sidJsonBytes) + 5 + dJsonBytes + HASH_SUFFIX_BYTES + 1
   );
+}
+
+/** Decimal digits of a non-negative integer, without making its string (this runs for every record). */
+function digits(n: number): number {
+  let d = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) d++;
+  return d;
 }
 
 /** The member of a statement record's `d` that carries its first result, when it was recorded

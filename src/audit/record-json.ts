@@ -108,13 +108,13 @@ function columnJson(c: ResultColumn): string {
 const frozenColumnsJson = new WeakMap<readonly ResultColumn[], string>();
 
 function columnsJson(columns: readonly ResultColumn[]): string {
-  const frozen = Object.isFrozen(columns) && columns.every((c) => Object.isFrozen(c));
-  let json = frozen ? frozenColumnsJson.get(columns) : undefined;
+  // Only arrays that were frozen, with every column frozen, are ever kept; nothing can thaw them.
+  let json = frozenColumnsJson.get(columns);
   if (json !== undefined) return json;
   json = '[';
   for (let i = 0; i < columns.length; i++) json += (i === 0 ? '' : ',') + columnJson(columns[i] as ResultColumn);
   json += ']';
-  if (frozen) frozenColumnsJson.set(columns, json);
+  if (Object.isFrozen(columns) && columns.every((c) => Object.isFrozen(c))) frozenColumnsJson.set(columns, json);
   return json;
 }
 

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeRecord, GENESIS_HASH, HASH_SUFFIX_BYTES, parseLine, sha256Hex } from '../../src/audit/frame.js';
+import { encodedRecordBytes, encodeRecord, encodeRecordJson, GENESIS_HASH, HASH_SUFFIX_BYTES, parseLine, sha256Hex } from '../../src/audit/frame.js';
 import { readLines, type RawLine } from '../../src/audit/line-reader.js';
 import { tempDataDir } from './audit-support.js';
 
@@ -30,6 +30,20 @@ describe('encodeRecord / parseLine', () => {
     expect(line).toContain('\\ud800');
     const bytes = Buffer.from(line.slice(0, -1));
     expect(sha256Hex(Buffer.concat([bytes.subarray(0, bytes.length - HASH_SUFFIX_BYTES), Buffer.from('}')]))).toBe(hash);
+  });
+
+  it('counts the bytes of a line from the sizes of its serialized parts', () => {
+    const seqs = fc.oneof(fc.nat(), fc.constantFrom(0, 9, 10, 99, 100, 999_999, 1_000_000, Number.MAX_SAFE_INTEGER));
+    fc.assert(
+      fc.property(seqs, fc.option(fc.string({ unit: 'binary' }), { nil: undefined }), fc.string({ unit: 'binary' }), (seq, sid, text) => {
+        const sidJson = sid === undefined ? undefined : JSON.stringify(sid);
+        const dJson = JSON.stringify({ text });
+        const { line } = encodeRecordJson(seq, '2026-01-01T00:00:00.000Z', GENESIS_HASH, 'statement', sidJson, dJson);
+        const counted = encodedRecordBytes(seq, '2026-01-01T00:00:00.000Z', 'statement', sidJson === undefined ? undefined : Buffer.byteLength(sidJson), Buffer.byteLength(dJson));
+        expect(counted).toBe(Buffer.byteLength(line));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('tells an edit, a cut record and a foreign line apart', () => {

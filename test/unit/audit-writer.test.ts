@@ -265,6 +265,28 @@ describe('segments, checkpoints, restarts', () => {
   });
 });
 
+describe('record times', () => {
+  it('are the ISO form of the clock, millisecond by millisecond, across seconds and days', async () => {
+    const times = [
+      Date.UTC(2026, 10, 29, 23, 59, 58, 999), Date.UTC(2026, 10, 29, 23, 59, 59, 0), Date.UTC(2026, 10, 29, 23, 59, 59, 7),
+      Date.UTC(2026, 10, 29, 23, 59, 59, 42), Date.UTC(2026, 10, 29, 23, 59, 59, 999), Date.UTC(2026, 10, 30, 0, 0, 0, 0),
+      Date.UTC(2026, 10, 30, 0, 0, 0, 100), Date.UTC(2026, 10, 30, 0, 0, 1, 10), 0, 999, 1000, 1_700_000_000_123.5,
+    ];
+    let now = times[0] as number;
+    store = await TranscriptStore.open(testConfig(data.dir), { clock: () => now });
+    const rec = store.recorder();
+    await rec.sessionStart({ sessionId: 's', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client: { address: '127.0.0.1', port: 1, tls: null } });
+    for (const t of times) {
+      now = t;
+      await rec.event({ kind: 'notice', message: String(t) });
+    }
+    await store.close();
+    store = undefined;
+    const events = segmentFiles(data.dir).flatMap(records).filter((r) => r.k === 'event');
+    expect(events.map((r) => r.ts)).toEqual(times.map((t) => new Date(t).toISOString()));
+  });
+});
+
 describe('RowCapture', () => {
   it('digests the rows as sent', () => {
     const c = new RowCapture({ mode: 'digest', firstRows: 0 });
