@@ -4,7 +4,7 @@
 // API; the agent's own session runs the statement (rows as from the stand-in directly) or gets
 // error 229 with the request id and reason, and the session goes on. ATTENTION (tedious
 // cancel()) and a disconnect withdraw the request; a grant lets the next matching statement run
-// at once; FreeTDS tsql waits and gets its rows once approved; the transcript records the
+// at once; FreeTDS tsql and jTDS wait and get their rows once approved; the transcript records the
 // statement with its request and the decision with approver and reason.
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -234,6 +234,21 @@ describe('held statements on a live TDS connection (tedious)', () => {
   });
 });
 
+/** The id of the first pending request not in `before`, once it appears. */
+async function newPending(before: Set<string>): Promise<string> {
+  for (let i = 0; i < 150; i++) {
+    const pending = (await api('GET', '/approvals?status=pending')).json.requests ?? [];
+    const id = pending.map((r: { id: string }) => r.id).find((x: string) => !before.has(x));
+    if (id) return id;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no request was held');
+}
+
+async function pendingIds(): Promise<Set<string>> {
+  return new Set(((await api('GET', '/approvals?status=pending')).json.requests ?? []).map((r: { id: string }) => r.id));
+}
+
 describe.skipIf(missingClient('tsql'))('held statements with FreeTDS tsql', () => {
   it('tsql waits while held, prints the INFO, and gets its rows once approved', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-freetds-held-'));
@@ -241,19 +256,13 @@ describe.skipIf(missingClient('tsql'))('held statements with FreeTDS tsql', () =
       writeFileSync(join(dir, 'freetds.conf'), '[global]\n\ttds version = 7.4\n\tencryption = require\n');
       const res = await fetch(`${h.tw.warden.adminUrl}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${await h.tw.token()}` } });
       const { ticket } = (await res.json()) as { ticket: string };
-      const before = new Set(((await api('GET', '/approvals?status=pending')).json.requests ?? []).map((r: { id: string }) => r.id));
+      const before = await pendingIds();
       const tsql = run(findClient('tsql') as string, ['-H', '127.0.0.1', '-p', String(h.port), '-U', 'agent', '-P', ticket, '-D', 'shop'], {
         input: `${ORDERS}\ngo\nexit\n`,
         env: { FREETDSCONF: join(dir, 'freetds.conf'), TDSVER: '7.4' },
         timeoutMs: 30_000,
       });
-      let id: string | undefined;
-      for (let i = 0; i < 100 && !id; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const pending = (await api('GET', '/approvals?status=pending')).json.requests ?? [];
-        id = pending.map((r: { id: string }) => r.id).find((x: string) => !before.has(x));
-      }
-      expect(id).toBeTruthy();
+      const id = await newPending(before);
       expect((await api('POST', `/approvals/${id}/approve`, { reason: 'tsql run' })).status).toBe(200);
       const r = await tsql;
       expect(r.code, r.stderr).toBe(0);
@@ -263,6 +272,35 @@ describe.skipIf(missingClient('tsql'))('held statements with FreeTDS tsql', () =
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe.skipIf(missingClient('java') || missingClient('javac') || missingClient('jtds'))('held statements with jTDS (TDS 7.1)', () => {
+  it('jTDS blocks while held, gets warden\'s INFO as a warning, and its rows once approved; denied, error 229', async () => {
+    const jar = findClient('jtds') as string;
+    const classes = mkdtempSync(join(tmpdir(), 'warden-jtds-held-'));
+    try {
+      const compiled = await run(findClient('javac') as string, ['-cp', jar, '-d', classes, 'test/clients/tds/JtdsHeld.java'], { cwd: process.cwd(), timeoutMs: 120_000 });
+      expect(compiled.stderr).toBe('');
+      const java = async (sql: string, decide: (id: string) => Promise<unknown>): Promise<{ id: string; out: Record<string, any> }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+        const before = await pendingIds();
+        const running = run(findClient('java') as string, ['-cp', `${jar}:${classes}`, 'JtdsHeld', '127.0.0.1', String(h.port), 'agent', await h.tw.token(), sql], { timeoutMs: 60_000 });
+        const id = await newPending(before);
+        await decide(id);
+        const r = await running;
+        expect(r.code, r.stderr).toBe(0);
+        return { id, out: JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{')) as string) };
+      };
+      const approved = await java(ORDERS, (id) => api('POST', `/approvals/${id}/approve`, { reason: 'jtds run' }));
+      expect(approved.out.rows).toEqual((await direct(ORDERS)).sets[0]!.rows.map((r) => r.map((v) => String(v))));
+      expect(approved.out.warnings).toEqual([expect.stringContaining(`50000 warden: statement held for approval (request ${approved.id}, rule "orders-reviewed")`)]);
+      expect(approved.out.after).toBe(42);
+      const denied = await java('DELETE FROM orders WHERE id = 6', (id) => api('POST', `/approvals/${id}/deny`, { reason: 'jtds no' }));
+      expect(denied.out.error).toEqual({ number: 229, message: `statement denied by dev:dba-alice (request ${denied.id}); reason: jtds no` });
+      expect(denied.out.after).toBe(42);
+    } finally {
+      rmSync(classes, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe('transcripts of held TDS statements', () => {
