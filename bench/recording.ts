@@ -16,7 +16,7 @@ import { encodeQuery } from '../protocols/postgres/frontend-messages.js';
 import { encodeReadyForQuery } from '../protocols/postgres/session-messages.js';
 import { transcriptConfig } from '../src/audit/config.js';
 import { encodeRecordJson, MERGED_RESULT_MEMBER, RECORD_KIND } from '../src/audit/frame.js';
-import { resultJson, statementJson } from '../src/audit/record-json.js';
+import { resultJson, statementMembers } from '../src/audit/record-json.js';
 import { TranscriptStore, type Recorder } from '../src/audit/recorder.js';
 import { RowCapture } from '../src/audit/row-capture.js';
 import type { Principal } from '../src/identity/types.js';
@@ -153,9 +153,9 @@ function runEncode(): number {
   const sid = JSON.stringify('sess-0');
   const digest = { mode: 'digest' as const, sha256: 'ab'.repeat(32), rows: 1 };
   for (let i = 0; i < STATEMENTS; i++) {
-    const st = statementJson({ st: i + 1, text: sql, cls, verdict: 'allow', via: 'simple' });
+    const st = statementMembers({ st: i + 1, text: sql, cls, verdict: 'allow', via: 'simple' });
     const result = resultJson({ st: i + 1, columns, rows: 1, bytes: row.length, capture: digest, ms: 0.123, tag: 'SELECT 1' }, false);
-    prev = encodeRecordJson(i, ts, prev, RECORD_KIND.statement, sid, `${st.slice(0, -1)},"${MERGED_RESULT_MEMBER}":${result}}`).hash;
+    prev = encodeRecordJson(i, ts, prev, RECORD_KIND.statement, sid, `${st},"${MERGED_RESULT_MEMBER}":${result}}`).hash;
   }
   return ((performance.now() - started) * 1000) / STATEMENTS;
 }

@@ -77,6 +77,11 @@ function approvalJson(a: ApprovalInfo): string {
 
 /** `d` of a statement record; the same members, in the same order, as JSON.stringify(data). */
 export function statementJson(d: StatementData): string {
+  return `${statementMembers(d)}}`;
+}
+
+/** statementJson without its closing brace (SegmentWriter.appendOpen: its result may join it). */
+export function statementMembers(d: StatementData): string {
   let out = `{"st":${num(d.st)},"text":${str(d.text)},"cls":${classificationJson(d.cls)},"verdict":${str(d.verdict)}`;
   if (d.textBytes !== undefined) out += `,"textBytes":${num(d.textBytes)}`;
   if (d.textSha256 !== undefined) out += `,"textSha256":${str(d.textSha256)}`;
@@ -91,7 +96,7 @@ export function statementJson(d: StatementData): string {
   if (d.approval !== undefined) out += `,"approval":${approvalJson(d.approval)}`;
   if (d.via !== undefined) out += `,"via":${str(d.via)}`;
   if (d.name !== undefined) out += `,"name":${str(d.name)}`;
-  return `${out}}`;
+  return out;
 }
 
 function columnJson(c: ResultColumn): string {

@@ -19,7 +19,7 @@ import { TranscriptWriteError } from './errors.js';
 import { MERGED_RESULT_MEMBER, RECORD_KIND, sha256Hex } from './frame.js';
 import type { SignedMark } from './jws.js';
 import { loadSigningKey } from './keys.js';
-import { resultJson, statementJson } from './record-json.js';
+import { resultJson, statementMembers } from './record-json.js';
 import { SegmentWriter, type PendingRecord, type WriterHealth } from './segment-writer.js';
 import { clip } from './text.js';
 import type {
@@ -240,7 +240,7 @@ class SessionRecorder implements Recorder {
     if (info.approval) data.approval = approvalInfo(info.approval, limit);
     if (info.via !== undefined) data.via = clipped(info.via, limit);
     if (info.name !== undefined) data.name = clipped(info.name, limit);
-    const record = this.writer.appendJson(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementJson, data), wait, true);
+    const record = this.writer.appendOpen(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementMembers, data), wait);
     this.lastStatement = record;
     this.lastStatementId = st;
     return record;

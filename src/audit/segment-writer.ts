@@ -4,7 +4,7 @@
 // Hot path: `append` serializes the record's data, fixes its place in the chain (`seq`) and its
 // time synchronously, in call order, and adds it to the current batch in memory. A record is
 // chained (its line encoded and hashed over the previous one) as soon as it and every record
-// before it are complete. A record appended `open` may still gain a member (`extend`): a
+// before it are complete. A record appended open (`appendOpen`) may still gain a member (`extend`): a
 // statement whose result arrives before its record is written becomes one record (frame.ts). It
 // stays open until its recorder settles it (its result came, or anything else of its session),
 // and holds back the records after it meanwhile; writing the batch chains everything. Chaining
@@ -130,8 +130,10 @@ export interface PendingRecord {
   readonly ts: string;
   readonly kind: RecordKind;
   readonly sidJson: string | undefined;
-  /** The record's `d`, serialized. */
+  /** The record's `d`, serialized; without its closing brace while `unclosed`. */
   d: string;
+  /** Appended open: `d` lacks its closing brace, so that a member is added without cutting it off. */
+  unclosed: boolean;
   /**
    * Length of its line in UTF-16 code units: its bytes once encoded when the record is ASCII, as
    * records almost always are; a code unit is at most three bytes. Counting exact bytes means
@@ -311,16 +313,27 @@ export class SegmentWriter {
    * are serialized already, and returns it. With `wait`, its `done` settles like append's
    * promise; without, nothing waits for it, and a failure to write it makes the writer unhealthy
    * (and is logged) like any other. Throws TranscriptWriteError when the record cannot be taken:
-   * the writer is unhealthy or closed, or the record is over the size limit. An `open` record may
-   * gain a member (`extend`) until it is settled (`settle`) or written.
+   * the writer is unhealthy or closed, or the record is over the size limit.
    */
-  appendJson(kind: RecordKind, sidJson: string | undefined, dJson: string, wait = false, open = false): PendingRecord {
+  appendJson(kind: RecordKind, sidJson: string | undefined, dJson: string, wait = false): PendingRecord {
+    return this.take(kind, sidJson, dJson, wait, false);
+  }
+
+  /**
+   * appendJson for a record that may gain a member (`extend`) until it is settled (`settle`) or
+   * written. `members` is its `d` without the closing brace: the writer adds the member, then the
+   * brace, to the end of the string, rather than cutting the brace off a finished one.
+   */
+  appendOpen(kind: RecordKind, sidJson: string | undefined, members: string, wait = false): PendingRecord {
+    return this.take(kind, sidJson, members, wait, true);
+  }
+
+  private take(kind: RecordKind, sidJson: string | undefined, d: string, wait: boolean, open: boolean): PendingRecord {
     if (this.failure) throw this.failure;
     if (this.closed) throw new TranscriptWriteError('the transcript writer is closed', { code: 'ECLOSED' });
-    const record = this.add(kind, sidJson, dJson);
+    const record = this.add(kind, sidJson, d, open);
     if (wait) record.done = (this.batchDone ??= deferred()).promise;
-    if (open) record.open = true;
-    else this.chainSettled();
+    if (!open) this.chainSettled();
     if (this.seg.size + this.batchBytes() >= this.options.segmentMaxBytes) this.rotate();
     else if (this.sinceMark >= this.options.checkpointEveryRecords) this.mark('checkpoint');
     this.scheduleFlush();
@@ -329,12 +342,12 @@ export class SegmentWriter {
 
   /**
    * Adds `"member":json` to the data of an open record not yet chained (still in the batch in
-   * memory), and settles it: a record gains one member at most. False when it is chained
-   * already, or would outgrow the record limit: the caller then appends its own record. With
-   * `wait`, returns the promise of the record's batch instead of true.
+   * memory), and settles it: a record gains one member at most. False when it is chained or
+   * settled already, or would outgrow the record limit: the caller then appends its own record.
+   * With `wait`, returns the promise of the record's batch instead of true.
    */
   extend(record: PendingRecord, member: string, json: string, wait = false): boolean | Promise<void> {
-    if (record.chained || this.failure) return false;
+    if (record.chained || !record.open || this.failure) return false;
     const added = member.length + 4 + json.length; // ,"member":json
     if ((record.size + added) * 3 > this.options.recordBytes) {
       const bytes = this.exactBytes(record) + member.length + 4 + Buffer.byteLength(json);
@@ -343,7 +356,7 @@ export class SegmentWriter {
         return false;
       }
     }
-    record.d = `${record.d.slice(0, -1)},"${member}":${json}}`;
+    record.d = `${record.d},"${member}":${json}`;
     record.size += added;
     this.pendingSize += added;
     this.settle(record);
@@ -412,14 +425,14 @@ export class SegmentWriter {
   // ---- records ----------------------------------------------------------------------------------
 
   /** Takes a record into the current batch: its place in the chain and its time are fixed here. */
-  private add(kind: RecordKind, sidJson: string | undefined, dJson: string): PendingRecord {
+  private add(kind: RecordKind, sidJson: string | undefined, dJson: string, open = false): PendingRecord {
     const ms = this.clock();
     if (ms !== this.tsMs) {
       this.tsMs = ms;
       this.ts = this.isoTime(ms);
     }
-    const size = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson?.length, dJson.length);
-    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, size, chained: false, open: false };
+    const size = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson?.length, dJson.length + (open ? 1 : 0));
+    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, unclosed: open, size, chained: false, open };
     if (size * 3 > this.options.recordBytes) {
       const bytes = this.exactBytes(record);
       if (bytes > this.options.recordBytes) {
@@ -452,7 +465,7 @@ export class SegmentWriter {
 
   /** Bytes of a pending record's line once encoded. */
   private exactBytes(r: PendingRecord): number {
-    return encodedRecordBytes(r.seq, r.ts, r.kind, r.sidJson === undefined ? undefined : Buffer.byteLength(r.sidJson), Buffer.byteLength(r.d));
+    return encodedRecordBytes(r.seq, r.ts, r.kind, r.sidJson === undefined ? undefined : Buffer.byteLength(r.sidJson), Buffer.byteLength(r.d) + (r.unclosed ? 1 : 0));
   }
 
   /** Bytes of the current batch: its lines, and its pending records as far as they are known. */
@@ -480,7 +493,7 @@ export class SegmentWriter {
     let prev = this.lastHash;
     for (let i = 0; i < n; i++) {
       const r = pending[i] as PendingRecord;
-      prev = this.lines.append(r.seq, r.ts, prev, r.kind, r.sidJson, r.d);
+      prev = this.lines.append(r.seq, r.ts, prev, r.kind, r.sidJson, r.unclosed ? `${r.d}}` : r.d);
       r.chained = true;
       r.open = false;
       r.d = ''; // a recorder may hold the record a while; the line has what it said

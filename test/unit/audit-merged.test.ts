@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expandRecord, GENESIS_HASH, parseLine, type TranscriptRecord } from '../../src/audit/frame.js';
 import { readStore } from '../../src/audit/reader.js';
-import { resultJson, statementJson } from '../../src/audit/record-json.js';
+import { resultJson, statementJson, statementMembers } from '../../src/audit/record-json.js';
 import { TranscriptStore } from '../../src/audit/recorder.js';
 import { loadSession } from '../../src/audit/replay.js';
 import type { CapturedRows, ResultData, StatementData } from '../../src/audit/types.js';
@@ -77,6 +77,7 @@ describe('hand-built record JSON', () => {
     fc.assert(
       fc.property(statementData, resultData, (st, res) => {
         expect(statementJson(st)).toBe(JSON.stringify(st));
+        expect(`${statementMembers(st)}}`).toBe(JSON.stringify(st));
         expect(resultJson(res)).toBe(JSON.stringify(res));
         const { st: _st, ...rest } = res;
         expect(resultJson(res, false)).toBe(JSON.stringify(rest));
@@ -177,9 +178,9 @@ describe('a statement and its result in one record', () => {
   it('chains a record as soon as it and the records before it are complete; an open one holds the rest back', async () => {
     store = await openStore(data.dir, { checkpointEveryRecords: 1000 });
     const w = store.writer;
-    const a = w.appendJson('statement', '"a"', '{"st":1}', false, true);
+    const a = w.appendOpen('statement', '"a"', '{"st":1');
     const b = w.appendJson('result', '"b"', '{"st":1}');
-    const c = w.appendJson('statement', '"c"', '{"st":1}', false, true);
+    const c = w.appendOpen('statement', '"c"', '{"st":1');
     expect([a.chained, b.chained, c.chained]).toEqual([false, false, false]);
     // a's result joins it; a and b are chained at once, c waits for its own.
     expect(w.extend(a, 'result', '{"rows":1}')).toBe(true);
@@ -188,7 +189,7 @@ describe('a statement and its result in one record', () => {
     w.settle(c);
     expect(c.chained).toBe(true);
     expect(w.extend(c, 'result', '{"rows":2}')).toBe(false);
-    const d = w.appendJson('statement', '"d"', '{"st":1}', false, true);
+    const d = w.appendOpen('statement', '"d"', '{"st":1');
     await store.close(); // writing the batch chains an open record as it is
     store = undefined;
     expect(d.chained).toBe(true);
