@@ -1,10 +1,10 @@
 // A 1M-row result through warden vs a direct connection: wall time as psql sees it (SELECT and
-// COPY … TO STDOUT), and warden's peak resident memory, which must stay flat however large the
-// result is (streaming with backpressure).
+// COPY … TO STDOUT), warden's CPU per query, and warden's peak resident memory, which must stay
+// flat however large the result is (streaming with backpressure).
 //
 //   node dist/bench/large-result.js [--rows 1000000] [--rounds 3]
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -33,6 +33,12 @@ function timePsql(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<
       else resolve(Number(process.hrtime.bigint() - started) / 1e6);
     });
   });
+}
+
+/** CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 const server = await benchPostgres();
@@ -64,12 +70,16 @@ try {
     warden: { args: ['-h', '127.0.0.1', '-p', String(warden.port), '-U', 'agent', 'big'], env: { PGPASSWORD: warden.token, PGSSLMODE: 'disable' } },
   };
   const times: Record<string, number[]> = {};
+  // warden's own CPU per query: steadier than wall time on a shared machine.
+  const cpu: Record<string, number[]> = {};
   for (let r = 0; r < rounds; r++) {
     for (const [q, qargs] of Object.entries(queries)) {
       const order = r % 2 ? (['warden', 'direct'] as const) : (['direct', 'warden'] as const);
       for (const s of order) {
+        const cpu0 = cpuMs(warden.pid);
         const ms = await timePsql(psql, [...setups[s].args, ...qargs], setups[s].env);
         (times[`${q}/${s}`] ??= []).push(ms);
+        if (s === 'warden') (cpu[q] ??= []).push(cpuMs(warden.pid) - cpu0);
         log(`round ${r + 1} ${q.padEnd(6)} ${s.padEnd(6)} ${ms.toFixed(0)} ms`);
       }
     }
@@ -83,6 +93,7 @@ try {
       select_warden_vs_direct: Number(ratio(m('select/warden'), m('select/direct'))),
       copy_warden_vs_direct: Number(ratio(m('copy/warden'), m('copy/direct'))),
     },
+    wardenCpuMs: Object.fromEntries(Object.entries(cpu).map(([q, xs]) => [q, median(xs)])),
     wardenRssMiB: { idle: Math.round(idleRss / 1048576), peak: Math.round(warden.peakRss() / 1048576) },
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

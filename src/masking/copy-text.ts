@@ -65,6 +65,9 @@ export class TextCopyRewriter extends CopyRewriter {
     const maskers = this.maskers;
     const out = this.out;
     const escapes = this.escapes;
+    // Invariant: the output has room for the rest of the payload as it is, so spans are copied
+    // without a check; a masked value makes room for itself and, again, the rest.
+    out.ensure(end - pos);
     for (;;) {
       const rowOut = out.w - out.start;
       let copied = pos;
@@ -97,10 +100,10 @@ export class TextCopyRewriter extends CopyRewriter {
             // In place: the value's bytes are the field's bytes, and what overwrite() leaves
             // (kept bytes, the fill byte) needs no escape — the field is copied, then overwritten.
             this.changed = true;
-            this.emit(data, copied, i);
+            this.copy(data, copied, i);
             ip.overwrite(out.buf, out.w - (i - fieldStart), i - fieldStart);
             copied = i;
-          } else if (this.maskField(m, data, fieldStart, i, escaped, copied)) {
+          } else if (this.maskField(m, data, fieldStart, i, escaped, copied, end)) {
             copied = i;
           }
         }
@@ -116,7 +119,7 @@ export class TextCopyRewriter extends CopyRewriter {
         return pos;
       }
       if (col !== columns) throw this.fail(`${col} fields, ${columns} columns expected`);
-      this.emit(data, copied, i + 1);
+      this.copy(data, copied, i + 1);
       pos = i + 1;
     }
   }
@@ -126,7 +129,7 @@ export class TextCopyRewriter extends CopyRewriter {
    * changes, writes the row's bytes since `copied`, then the masked value escaped (or the NULL
    * string) to the output and returns true; the caller's copy then resumes after the field.
    */
-  private maskField(m: ValueMasker, data: Buffer, s: number, e: number, escaped: boolean, copied: number): boolean {
+  private maskField(m: ValueMasker, data: Buffer, s: number, e: number, escaped: boolean, copied: number, end: number): boolean {
     let r: number;
     if (escaped) {
       const value = unescapeText(data.subarray(s, e));
@@ -136,16 +139,27 @@ export class TextCopyRewriter extends CopyRewriter {
     }
     if (r === MASK_UNCHANGED) return false;
     this.changed = true;
-    this.emit(data, copied, s);
-    if (r === MASK_NULL) this.emit(this.fmt.nullString, 0, this.fmt.nullString.length);
+    this.copy(data, copied, s);
+    // Room for the value escaped (at most two bytes each) or the NULL string, and the rest.
+    const { nullString } = this.fmt;
+    this.out.ensure((r === MASK_NULL ? nullString.length : 2 * r) + end - e);
+    if (r === MASK_NULL) this.copy(nullString, 0, nullString.length);
     else this.emitEscaped(m.out, r);
     return true;
   }
 
-  /** Writes `value[0, length)` escaped for the text format. */
+  /** Copies `src[start, end)` to the output, which has room (see processText). */
+  private copy(src: Buffer, start: number, end: number): void {
+    const dst = this.out.buf;
+    let w = this.out.w;
+    if (end - start < 64) for (let i = start; i < end; i++) dst[w++] = src[i] as number;
+    else w += src.copy(dst, w, start, end);
+    this.out.w = w;
+  }
+
+  /** Writes `value[0, length)` escaped for the text format (the output has room for twice its length). */
   private emitEscaped(value: Buffer, length: number): void {
     const out = this.out;
-    out.ensure(2 * length);
     const dst = out.buf;
     const escapes = this.escapes;
     let w = out.w;
