@@ -3,7 +3,9 @@
 // CommandComplete, ReadyForQuery), with and without a real transcript store (fsync interval,
 // digest capture), and the recorder's layers on their own. Sessions are interleaved as pgbench's
 // clients are, and the loop yields to the event loop as a relay does between reads, so the
-// writer's batched writes happen inside the measurement. Compare rows within one run.
+// writer's batched writes happen inside the measurement. Compare rows within one run. Each row is
+// the process's CPU time per statement (user + system, all threads: the writer's fsyncs count),
+// which a busy machine disturbs far less than elapsed time; elapsed time is printed beside it.
 //
 //   npm run build && node dist/bench/recording.js [--statements 40000] [--rounds 7]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -88,9 +90,9 @@ function flowFor(sessionId: string, recorder: Recorder | undefined): SessionFlow
 }
 
 /** µs per statement through SESSIONS flows, yielding every 8 statements per session (a read's worth). */
-async function runFlows(flows: SessionFlow[]): Promise<number> {
+async function runFlows(flows: SessionFlow[]): Promise<[number, number]> {
   const out = new OutputBatch();
-  const started = performance.now();
+  const started = startClock();
   for (let i = 0; i < STATEMENTS / SESSIONS; i++) {
     for (const flow of flows) {
       const q = queries[i % queries.length] as Buffer;
@@ -103,7 +105,22 @@ async function runFlows(flows: SessionFlow[]): Promise<number> {
     }
     if (i % 8 === 7) await yieldNow();
   }
-  return ((performance.now() - started) * 1000) / STATEMENTS;
+  return perStatement(started);
+}
+
+interface Clock {
+  wall: number;
+  cpu: NodeJS.CpuUsage;
+}
+
+function startClock(): Clock {
+  return { wall: performance.now(), cpu: process.cpuUsage() };
+}
+
+/** [CPU µs, elapsed µs] per statement since `started`. */
+function perStatement(started: Clock): [number, number] {
+  const cpu = process.cpuUsage(started.cpu);
+  return [(cpu.user + cpu.system) / STATEMENTS, ((performance.now() - started.wall) * 1000) / STATEMENTS];
 }
 
 async function withStore<T>(fn: (store: TranscriptStore) => Promise<T>): Promise<T> {
@@ -130,8 +147,8 @@ const columns = [{ name: 'abalance', type: 'int4', masked: null }];
 const row = encodeDataRow([Buffer.from('0')]);
 
 /** µs per statement for the recorder calls the flow makes: statement, then its result (digest). */
-async function runRecorder(recs: Recorder[]): Promise<number> {
-  const started = performance.now();
+async function runRecorder(recs: Recorder[]): Promise<[number, number]> {
+  const started = startClock();
   for (let i = 0; i < STATEMENTS / SESSIONS; i++) {
     for (const r of recs) {
       const st = i + 1;
@@ -142,12 +159,12 @@ async function runRecorder(recs: Recorder[]): Promise<number> {
     }
     if (i % 8 === 7) await yieldNow();
   }
-  return ((performance.now() - started) * 1000) / STATEMENTS;
+  return perStatement(started);
 }
 
 /** µs per statement to serialize and hash its record (the statement with its result in it), nothing else. */
-function runEncode(): number {
-  const started = performance.now();
+function runEncode(): [number, number] {
+  const started = startClock();
   let prev = '0'.repeat(64);
   const ts = new Date().toISOString();
   const sid = JSON.stringify('sess-0');
@@ -157,7 +174,7 @@ function runEncode(): number {
     const result = resultJson({ st: i + 1, columns, rows: 1, bytes: row.length, capture: digest, ms: 0.123, tag: 'SELECT 1' }, false);
     prev = encodeRecordJson(i, ts, prev, RECORD_KIND.statement, sid, `${st},"${MERGED_RESULT_MEMBER}":${result}}`).hash;
   }
-  return ((performance.now() - started) * 1000) / STATEMENTS;
+  return perStatement(started);
 }
 
 function median(xs: number[]): number {
@@ -165,7 +182,8 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-const results: Record<string, number[]> = { 'flow, no recording': [], 'flow + recording': [], 'recorder calls only': [], 'serialize + hash only': [] };
+/** [CPU, elapsed] µs per statement of each round. */
+const results: Record<string, Array<[number, number]>> = { 'flow, no recording': [], 'flow + recording': [], 'recorder calls only': [], 'serialize + hash only': [] };
 let bytesPerStatement = 0;
 let round = 0;
 for (; round < ROUNDS; round++) {
@@ -179,8 +197,12 @@ for (; round < ROUNDS; round++) {
   await withStore(async (store) => results['recorder calls only']?.push(await runRecorder(await startedRecorders(store, `rec-${round}`))));
   results['serialize + hash only']?.push(runEncode());
 }
-log(`recording cost per pgbench -S statement (${STATEMENTS} statements × ${ROUNDS} rounds, ${SESSIONS} sessions; median µs/statement)`);
-for (const [name, xs] of Object.entries(results)) log(`  ${name.padEnd(22)} ${median(xs).toFixed(2).padStart(7)} µs   [${xs.map((x) => x.toFixed(1)).join(' ')}]`);
-const flow = median(results['flow, no recording'] ?? []);
-const rec = median(results['flow + recording'] ?? []);
-log(`  recording adds        ${(rec - flow).toFixed(2).padStart(7)} µs per statement to the flow; ${Math.round(bytesPerStatement)} transcript bytes per statement`);
+const cpu = (name: string): number[] => (results[name] ?? []).map((x) => x[0]);
+const wall = (name: string): number[] => (results[name] ?? []).map((x) => x[1]);
+log(`recording cost per pgbench -S statement (${STATEMENTS} statements × ${ROUNDS} rounds, ${SESSIONS} sessions; median CPU µs/statement, elapsed beside it)`);
+for (const name of Object.keys(results)) {
+  log(`  ${name.padEnd(22)} ${median(cpu(name)).toFixed(2).padStart(7)} µs   [${cpu(name).map((x) => x.toFixed(1)).join(' ')}]   elapsed ${median(wall(name)).toFixed(2)} µs`);
+}
+const flow = median(cpu('flow, no recording'));
+const rec = median(cpu('flow + recording'));
+log(`  recording adds        ${(rec - flow).toFixed(2).padStart(7)} µs CPU per statement to the flow; ${Math.round(bytesPerStatement)} transcript bytes per statement`);

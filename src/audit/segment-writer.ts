@@ -500,7 +500,7 @@ export class SegmentWriter {
       this.pendingSize -= r.size;
     }
     this.lastHash = prev;
-    if (n === pending.length) pending.length = 0;
+    if (n === pending.length) this.pending = [];
     else pending.splice(0, n);
   }
 

@@ -51,12 +51,12 @@ export function resultColumns(fields: readonly FieldDescription[], plan: RowMask
   if (plan?.columns.some((c) => c) || copy?.columns.some((c) => c)) {
     return columnsOf(fields, (i) => plan?.columns[i]?.rule ?? copy?.columns[i]?.rule ?? null);
   }
-  if (!Object.isFrozen(fields)) return columnsOf(fields, () => null);
+  // Only frozen fields are ever kept, so a hit needs no check.
   let columns = plainColumns.get(fields);
-  if (columns === undefined) {
-    columns = Object.freeze(columnsOf(fields, () => null).map((c) => Object.freeze(c)));
-    plainColumns.set(fields, columns);
-  }
+  if (columns !== undefined) return columns;
+  if (!Object.isFrozen(fields)) return columnsOf(fields, () => null);
+  columns = Object.freeze(columnsOf(fields, () => null).map((c) => Object.freeze(c)));
+  plainColumns.set(fields, columns);
   return columns;
 }
 
