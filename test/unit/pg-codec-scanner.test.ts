@@ -178,7 +178,8 @@ describe('MessageScanner over the captured streams', () => {
         const decide = MODES[MODE_NAMES[i % MODE_NAMES.length] as string] as Decide;
         scan(s.bytes, [s.bytes.subarray(0, i), s.bytes.subarray(i)], decide, refs);
       }
-    });
+      // Quadratic in the stream's length (the pgbench capture takes ~10 s on a busy 2-core machine).
+    }, 180_000);
 
     it(`${s.name}: one byte at a time, and as TCP delivered it, in every mode`, () => {
       const refs = boundaries(s.bytes);
