@@ -50,9 +50,9 @@ export abstract class CopyRewriter {
       return;
     }
     const out = this.out;
-    const from = out.start;
+    const { buf: slab, start: from, w: to } = out;
     out.commit();
-    sink.add(out.buf, from, out.w);
+    sink.add(slab, from, to);
   }
 
   /** Builds the new CopyData message in the slab (not yet handed out); false when the message goes as it is. */

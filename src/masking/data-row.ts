@@ -197,11 +197,12 @@ export class DataRowRewriter {
     const slab = this.slab;
     slab.begin();
     slab.ensure(size);
+    const out = slab.buf;
     const from = slab.w;
-    this.write(buf, start, end, slab.buf, from);
+    this.write(buf, start, end, out, from);
     slab.w = from + size;
     slab.commit();
-    sink.add(slab.buf, from, from + size);
+    sink.add(out, from, from + size);
   }
 
   /** The message is a DataRow of this result's column count, its length matching the frame. */

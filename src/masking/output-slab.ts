@@ -35,16 +35,27 @@ export class OutputSlab {
     this.w = sofar;
   }
 
-  /** Hands out the message built since begin() (`buf[start, w)`, read them first): its bytes are never written again. */
+  /**
+   * Hands out the message built since begin(): its bytes (`buf[start, w)` — take `buf` first: it
+   * may be replaced here) are never written again.
+   */
   commit(): void {
     this.start = this.w;
+    // A slab grown for one large message is not kept for the rows after it: memory stays flat.
+    if (this.buf.length > SLAB_BYTES) this.fresh();
   }
 
   /** The message built since begin(), as a view of its own, handed out. */
   take(): Buffer {
     const view = this.buf.subarray(this.start, this.w);
-    this.start = this.w;
+    this.commit();
     return view;
+  }
+
+  private fresh(): void {
+    this.buf = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    this.start = 0;
+    this.w = 0;
   }
 }
 
