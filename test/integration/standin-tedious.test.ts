@@ -271,7 +271,15 @@ describe('tedious: batch semantics', () => {
   it('when PostgreSQL ends the session\'s connection, the client gets a severity-20 error and the session ends', async () => {
     const victim = await tedious({ port: h.port, encrypt: false });
     const spid = (await victim.batch('SELECT @@SPID AS spid')).sets[0]!.rows[0]![0] as number;
-    await pgRows(superuserUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`sqlserver-standin spid ${spid}`]);
+    const app = `sqlserver-standin spid ${spid}`;
+    await pgRows(superuserUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+    // pg_terminate_backend only signals: wait until the backend is gone (and its FATAL sent) so the
+    // next batch meets a dead connection, not one still finishing.
+    for (let i = 0; i < 100; i++) {
+      const left = await pgRows(superuserUrl(), 'SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [app]);
+      if (left.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     victim.connection.on('error', () => undefined); // tedious reports the closed socket too
     const ended = new Promise<void>((resolve) => victim.connection.once('end', () => resolve()));
     const r = await victim.batch('SELECT 1 AS never');
