@@ -25,22 +25,18 @@ import type { PrincipalMatch } from '../types.js';
 import { didYouMean } from '../suggest.js';
 import { DAY, HOUR, MINUTE, SECOND } from '../units.js';
 import type { Field } from '../validate.js';
-import { hostName, httpUrl, name } from './checks.js';
+import { httpUrl, name } from './checks.js';
 import { DEV_ISSUER_NAME } from './identity.js';
-import { readCertificates } from './pem.js';
+import { PG_PART_KEYS, readPostgresConnection, schemaName } from './postgres-store.js';
 import { readPrincipalMatch } from './principals.js';
 
 export const STORE_TYPES = ['embedded', 'postgres'] as const;
 export const WEBHOOK_FORMATS: readonly WebhookFormat[] = ['json', 'slack'];
-export const STORE_TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
 
 const APPROVALS_KEYS = ['timeout', 'grant_max', 'approvers', 'store', 'webhook', 'base_url', 'instance_id', 'store_grace'] as const;
 const APPROVER_KEYS = ['name', 'match', 'targets', 'rules', 'principals', 'may_grant'] as const;
 const STORE_KEYS = ['type', 'dir', 'retention', 'url', 'host', 'port', 'database', 'user', 'password', 'tls', 'schema', 'timeout', 'poll_interval'] as const;
-const PG_PART_KEYS = ['host', 'port', 'database', 'user', 'password', 'tls'] as const;
 const WEBHOOK_KEYS = ['url', 'format', 'retries', 'backoff', 'max_backoff', 'timeout', 'headers', 'secret'] as const;
-/** Lower-case so the schema needs no quoting and can name the NOTIFY channel. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const RESERVED_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-length', 'host', 'transfer-encoding', 'connection', 'x-warden-signature']);
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -130,58 +126,19 @@ function readStore(field: Field, dataDir: string): ApprovalStoreConfig | undefin
   }
   s.forbid('dir', 'is only used with type: embedded');
   s.forbid('retention', 'is only used with type: embedded');
-  const schema = s.get('schema').string({ check: (v) => (SCHEMA_NAME.test(v) ? undefined : 'must be a lower-case SQL name (letters, digits, "_"; at most 48)') });
+  // Lower-case so the schema needs no quoting and can name the NOTIFY channel.
+  const schema = s.get('schema').string({ check: schemaName });
   const timeout = s.get('timeout').duration({ min: 100, max: MINUTE });
   const pollInterval = s.get('poll_interval').duration({ min: 100, max: MINUTE });
-  let ok = !((s.has('schema') && schema === undefined) || (s.has('timeout') && timeout === undefined) || (s.has('poll_interval') && pollInterval === undefined));
+  const ok = !((s.has('schema') && schema === undefined) || (s.has('timeout') && timeout === undefined) || (s.has('poll_interval') && pollInterval === undefined));
   const store: PostgresStoreConfig = {
     type,
     schema: schema ?? APPROVALS_DEFAULTS.schema,
     timeout: timeout ?? APPROVALS_DEFAULTS.storeTimeout,
     pollInterval: pollInterval ?? APPROVALS_DEFAULTS.pollInterval,
   };
-  if (s.has('url')) {
-    for (const key of PG_PART_KEYS) s.forbid(key, 'cannot be combined with url (write the connection as a URL or as parts, not both)');
-    const url = s.get('url').string({ secret: true, check: postgresUrl });
-    if (url === undefined) return undefined;
-    store.url = url;
-  } else {
-    const hint = ' (or write the connection as url: postgres://…)';
-    const host = s.need('host', hint).string({ check: hostName });
-    const port = s.get('port').integer({ min: 1, max: 65535 }) ?? 5432;
-    const database = s.need('database', hint).string();
-    const user = s.need('user', hint).string();
-    const password = s.need('password', hint).string({ secret: true });
-    const tls = readStoreTls(s.get('tls'));
-    if (host === undefined || database === undefined || user === undefined || password === undefined || tls === undefined) ok = false;
-    else Object.assign(store, { host, port, database, user, password, tls });
-  }
-  return ok ? store : undefined;
-}
-
-function postgresUrl(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'must be a postgres:// URL';
-  }
-  return url.protocol === 'postgres:' || url.protocol === 'postgresql:' ? undefined : 'must be a postgres:// URL';
-}
-
-function readStoreTls(field: Field): PostgresStoreConfig['tls'] | undefined {
-  const s = field.section(['mode', 'ca_file']);
-  if (!s) return undefined;
-  const modeField = s.get('mode');
-  const mode = modeField.oneOf(STORE_TLS_MODES) ?? (modeField.present ? undefined : 'disable');
-  if (mode === undefined) return undefined;
-  const caField = s.get('ca_file');
-  const verifying = mode === 'verify-ca' || mode === 'verify-full';
-  if (verifying) caField.required(` for mode ${mode} (the PEM certificates of the CA that signed the server's certificate)`);
-  else if (caField.present) caField.fail(`is only used with mode verify-ca or verify-full (mode is ${mode})`);
-  if (!verifying) return { mode };
-  const ca = readCertificates(caField, 'CA certificate');
-  return ca === undefined ? undefined : { mode, ca: ca.pem };
+  // Read even when the rest is wrong, so its problems are reported too.
+  return readPostgresConnection(s, store) && ok ? store : undefined;
 }
 
 function readWebhook(field: Field): WebhookConfig | undefined {

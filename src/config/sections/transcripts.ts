@@ -28,9 +28,7 @@ import { SHIP_DEFAULTS, type TranscriptShipConfig } from '../../audit/ship-confi
 import type { TranscriptsConfig } from '../types.js';
 import { GiB, HOUR, MiB, MINUTE, SECOND } from '../units.js';
 import type { Field } from '../validate.js';
-import { STORE_TLS_MODES } from './approvals.js';
-import { hostName } from './checks.js';
-import { readCertificates } from './pem.js';
+import { readPostgresConnection, schemaName } from './postgres-store.js';
 import { readPrincipalMatch } from './principals.js';
 
 export const CAPTURE_MODES: readonly CaptureMode[] = ['none', 'digest', 'first', 'all'];
@@ -91,19 +89,16 @@ export function readTranscripts(
 }
 
 const SHIP_KEYS = ['url', 'host', 'port', 'database', 'user', 'password', 'tls', 'schema', 'timeout', 'batch', 'interval'] as const;
-const PG_PART_KEYS = ['host', 'port', 'database', 'user', 'password', 'tls'] as const;
-/** Lower-case so the schema needs no quoting. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 
 /** `ship:` — the shared PostgreSQL store, written as the approvals store is (url, or the parts with tls). */
 function readShip(field: Field): TranscriptShipConfig | undefined {
   const s = field.section(SHIP_KEYS);
   if (!s) return undefined;
-  const schema = s.get('schema').string({ check: (v) => (SCHEMA_NAME.test(v) ? undefined : 'must be a lower-case SQL name (letters, digits, "_"; at most 48)') });
+  const schema = s.get('schema').string({ check: schemaName });
   const timeout = s.get('timeout').duration({ min: 100, max: MINUTE });
   const batch = s.get('batch').integer({ min: 1, max: 10_000 });
   const interval = s.get('interval').duration({ min: 10, max: 10 * MINUTE });
-  let ok = !(
+  const ok = !(
     (s.has('schema') && schema === undefined) ||
     (s.has('timeout') && timeout === undefined) ||
     (s.has('batch') && batch === undefined) ||
@@ -115,38 +110,8 @@ function readShip(field: Field): TranscriptShipConfig | undefined {
     batch: batch ?? SHIP_DEFAULTS.batch,
     intervalMs: interval ?? SHIP_DEFAULTS.intervalMs,
   };
-  if (s.has('url')) {
-    for (const key of PG_PART_KEYS) s.forbid(key, 'cannot be combined with url (write the connection as a URL or as parts, not both)');
-    const url = s.get('url').string({ secret: true, check: (v) => (/^postgres(ql)?:\/\//.test(v) ? undefined : 'must be a postgres:// URL') });
-    if (url === undefined) return undefined;
-    ship.url = url;
-  } else {
-    const hint = ' (or write the connection as url: postgres://…)';
-    const host = s.need('host', hint).string({ check: hostName });
-    const port = s.get('port').integer({ min: 1, max: 65535 }) ?? 5432;
-    const database = s.need('database', hint).string();
-    const user = s.need('user', hint).string();
-    const password = s.need('password', hint).string({ secret: true });
-    const tls = readShipTls(s.get('tls'));
-    if (host === undefined || database === undefined || user === undefined || password === undefined || tls === undefined) ok = false;
-    else Object.assign(ship, { host, port, database, user, password, tls });
-  }
-  return ok ? ship : undefined;
-}
-
-function readShipTls(field: Field): TranscriptShipConfig['tls'] | undefined {
-  const s = field.section(['mode', 'ca_file']);
-  if (!s) return undefined;
-  const modeField = s.get('mode');
-  const mode = modeField.oneOf(STORE_TLS_MODES) ?? (modeField.present ? undefined : 'disable');
-  if (mode === undefined) return undefined;
-  const caField = s.get('ca_file');
-  const verifying = mode === 'verify-ca' || mode === 'verify-full';
-  if (verifying) caField.required(` for mode ${mode} (the PEM certificates of the CA that signed the server's certificate)`);
-  else if (caField.present) caField.fail(`is only used with mode verify-ca or verify-full (mode is ${mode})`);
-  if (!verifying) return { mode };
-  const ca = readCertificates(caField, 'CA certificate');
-  return ca === undefined ? undefined : { mode, ca: ca.pem };
+  // Read even when the rest is wrong, so its problems are reported too.
+  return readPostgresConnection(s, ship) && ok ? ship : undefined;
 }
 
 export function defaultTranscripts(dataDir: string): TranscriptsConfig {
