@@ -84,8 +84,8 @@ export interface EmbeddedStoreConfig {
   retention: Duration;
 }
 
-export interface PostgresStoreConfig {
-  type: 'postgres';
+/** A PostgreSQL database warden keeps state in (approvals, shipped transcripts). */
+export interface PostgresConnection {
   /** A libpq URL … */
   url?: string;
   /** … or the parts. */
@@ -95,6 +95,10 @@ export interface PostgresStoreConfig {
   user?: string;
   password?: string;
   tls?: { mode: Extract<UpstreamTlsMode, 'disable' | 'require' | 'verify-ca' | 'verify-full'>; ca?: string };
+}
+
+export interface PostgresStoreConfig extends PostgresConnection {
+  type: 'postgres';
   /** Schema holding the tables (created if absent); also names the NOTIFY channel. */
   schema: string;
   /** Connect and query timeout. */

@@ -2,16 +2,9 @@
 // records to (see docs/transcripts.md, "Shipping to a shared store"). The connection is written
 // like the approvals store's: a libpq URL, or host/port/database/user/password with tls.
 
-export interface TranscriptShipConfig {
-  /** A libpq URL … */
-  url?: string;
-  /** … or the parts. */
-  host?: string;
-  port?: number;
-  database?: string;
-  user?: string;
-  password?: string;
-  tls?: { mode: 'disable' | 'require' | 'verify-ca' | 'verify-full'; ca?: string };
+import type { PostgresConnection } from '../approvals/config.js';
+
+export interface TranscriptShipConfig extends PostgresConnection {
   /** Schema holding the transcript_* tables (created if absent). */
   schema: string;
   /** Connect and query timeout, ms. */

@@ -1,5 +1,6 @@
 // How a section names a PostgreSQL database warden keeps its own state in (the approvals store,
 // the shared transcript store): a libpq URL, or the parts with tls; and the schema it uses.
+import type { PostgresConnection } from '../../approvals/config.js';
 import type { Field, Section } from '../validate.js';
 import { hostName } from './checks.js';
 import { readCertificates } from './pem.js';
@@ -14,16 +15,6 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 
 export function schemaName(v: string): string | undefined {
   return SCHEMA_NAME.test(v) ? undefined : 'must be a lower-case SQL name (letters, digits, "_"; at most 48)';
-}
-
-export interface PostgresConnection {
-  url?: string;
-  host?: string;
-  port?: number;
-  database?: string;
-  user?: string;
-  password?: string;
-  tls?: { mode: (typeof STORE_TLS_MODES)[number]; ca?: string };
 }
 
 /**
