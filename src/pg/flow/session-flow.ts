@@ -28,6 +28,7 @@ import {
   decodeQuery,
   formatAt,
 } from '../../../protocols/postgres/frontend-messages.js';
+import { decisionRecord, heldText, outcomeText, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
 import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { CapturePolicy } from '../../audit/config.js';
 import type { Recorder } from '../../audit/recorder.js';
@@ -99,6 +100,13 @@ for (const c of [
   Backend.parameterStatus,
 ]) SERVER_WHOLE[c] = 1;
 
+/** A statement waiting for an approver: what a cancel or disconnect withdraws. */
+interface HoldingState {
+  withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended'): void;
+  /** The client cancelled it (it then gets 57014, as a cancelled statement does). */
+  cancelled: boolean;
+}
+
 export class SessionFlow {
   readonly client: DirectionHandler;
   readonly server: DirectionHandler;
@@ -114,7 +122,7 @@ export class SessionFlow {
   /** Result sets so far in the current response (transcripts number them). */
   private resultSets = 0;
   /** A statement currently held for approval, withdrawn on cancel. */
-  private holding: { withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended'): void; cancelled: boolean } | undefined;
+  private holding: HoldingState | undefined;
   private readonly ctx: PolicyContext;
   private readonly logWriteFailure = (err: unknown): void => this.log.error({ err: (err as Error).message }, 'transcript write failed');
   /** Statements recorded so far (their ids in the transcript). */
@@ -483,88 +491,60 @@ export class SessionFlow {
       then(rec, false);
     };
     return (async () => {
-      if (!approvals) {
-        // Holding needs an approval service; without one a held statement is refused (fail closed).
-        this.deps.onVerdict('deny');
-        const rec = this.record(sql, cls, verdict, via, portal?.stmt?.name || undefined, params);
-        refuse(denied(`statement requires approval (rule "${verdict.rule}") but approvals are not configured`), rec);
-        return;
-      }
-      const grant = await approvals.findGrant(request).catch((err: unknown) => {
-        this.log.error({ err: (err as Error).message }, 'approval store unreachable while looking for a grant');
-        return undefined;
-      });
-      if (grant) {
-        this.deps.onVerdict('grant');
-        const rec = this.record(sql, cls, { action: 'allow', rule: verdict.rule }, via, portal?.stmt?.name || undefined, params, { requestId: `grant:${grant.id}` });
-        await this.durableIfNeeded(rec);
-        then(rec, true);
-        return;
-      }
-      this.deps.onVerdict('hold');
-      let holdHandle;
+      const name = portal?.stmt?.name || undefined;
+      // Set once the request exists: the statement's record, and what a cancel or disconnect withdraws.
+      const held: { rec?: RecordedStatement | undefined; state?: HoldingState } = {};
+      let result: HoldResult;
       try {
-        holdHandle = await approvals.hold(request);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'approval store unreachable; refusing the held statement');
-        const rec = this.record(sql, cls, verdict, via, portal?.stmt?.name || undefined, params);
-        refuse(denied(`statement requires approval (rule "${verdict.rule}") but the approval store cannot be reached`, undefined, 'try again later'), rec);
-        return;
-      }
-      const rec = this.record(sql, cls, verdict, via, portal?.stmt?.name || undefined, params, { requestId: holdHandle.id });
-      const state = { withdraw: (r: 'cancelled' | 'disconnected' | 'session-ended') => holdHandle.withdraw(r), cancelled: false };
-      this.holding = state;
-      this.deps.inject(
-        encodeNoticeResponse({
-          severity: 'NOTICE',
-          code: '01000',
-          message: `warden: statement held for approval (request ${holdHandle.id}, rule "${verdict.rule}")`,
-          detail: `${verdict.reason}. Waiting until ${holdHandle.expiresAt.toISOString()} for an approver.`,
-          hint: `approve or deny at ${holdHandle.url}`,
-        }),
-      );
-      let outcome: HoldOutcome;
-      try {
-        outcome = await holdHandle.outcome;
+        result = await seekApproval(approvals, request, this.log, (hold) => {
+          this.deps.onVerdict('hold');
+          held.rec = this.record(sql, cls, verdict, via, name, params, { requestId: hold.id });
+          this.holding = held.state = { withdraw: (r) => hold.withdraw(r), cancelled: false };
+          this.deps.inject(encodeNoticeResponse({ severity: 'NOTICE', code: '01000', ...heldText(hold, verdict) }));
+        });
       } finally {
         this.holding = undefined;
       }
-      await this.recordDecision(rec, holdHandle.id, outcome);
-      if (outcome.decision === 'approved') {
-        then(rec, true);
-        return;
+      switch (result.kind) {
+        case 'refused': {
+          // Holding needs an approval service that can store the request; without one a held
+          // statement is refused (fail closed).
+          this.deps.onVerdict(result.why === 'unconfigured' ? 'deny' : 'hold');
+          const t = unheldText(verdict.rule, result.why);
+          refuse(denied(t.message, t.detail, t.hint), this.record(sql, cls, verdict, via, name, params));
+          return;
+        }
+        case 'grant': {
+          this.deps.onVerdict('grant');
+          const granted = this.record(sql, cls, { action: 'allow', rule: verdict.rule }, via, name, params, { requestId: `grant:${result.grant.id}` });
+          await this.durableIfNeeded(granted);
+          then(granted, true);
+          return;
+        }
+        case 'decided': {
+          const { hold, outcome } = result;
+          const rec = held.rec;
+          await this.recordDecision(rec, hold.id, outcome);
+          if (outcome.decision === 'approved') {
+            then(rec, true);
+            return;
+          }
+          if (outcome.decision === 'withdrawn' && held.state?.cancelled) {
+            refuse(cancelled(), rec);
+            return;
+          }
+          const t = outcomeText(hold.id, outcome);
+          refuse(denied(t.message, t.detail, t.hint), rec);
+        }
       }
-      refuse(this.outcomeError(holdHandle.id, outcome, state.cancelled), rec);
     })();
-  }
-
-  private outcomeError(id: string, outcome: HoldOutcome, cancelledByClient: boolean): ErrorSpec {
-    switch (outcome.decision) {
-      case 'denied':
-        return denied(`statement denied by ${outcome.approver} (request ${id})`, outcome.reason ? `reason: ${outcome.reason}` : undefined);
-      case 'expired':
-        return denied(`statement was not approved in time (request ${id})`);
-      case 'withdrawn':
-        return cancelledByClient ? cancelled() : denied(`approval request ${id} was withdrawn: ${outcome.reason}`);
-      case 'error':
-        return denied(`approval request ${id} failed: the approval store cannot be reached`, undefined, 'try again later');
-      case 'approved':
-        return denied('unreachable');
-    }
   }
 
   private async recordDecision(rec: RecordedStatement | undefined, requestId: string, outcome: HoldOutcome): Promise<void> {
     const r = this.deps.recorder;
     if (!r || !rec) return;
     await rec.durable?.catch(() => undefined);
-    const decision = outcome.decision === 'approved' ? 'approved' : outcome.decision === 'denied' ? 'denied' : outcome.decision === 'expired' ? 'expired' : 'cancelled';
-    const p = r.statementDecision({
-      statementId: rec.id,
-      decision,
-      requestId,
-      ...('approver' in outcome ? { approver: outcome.approver } : {}),
-      ...('reason' in outcome && outcome.reason ? { reason: outcome.reason } : outcome.decision === 'error' ? { reason: outcome.message } : {}),
-    });
+    const p = r.statementDecision(decisionRecord(rec.id, requestId, outcome));
     if (this.deps.durableBeforeForward) await p;
     else p.catch(() => undefined);
   }
