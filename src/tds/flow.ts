@@ -67,7 +67,11 @@ export interface TdsFlowDeps {
 
 interface Recorded {
   id: number;
+  /** Set under fsync `each` until the record is durable. */
   durable: Promise<unknown> | undefined;
+  /** Under fsync `interval`: the record could not be taken (e.g. over the size limit), so the
+   *  request must not run — it fails as under `each` when the write fails. */
+  failed?: unknown;
 }
 
 /** A forwarded request whose response is coming. */
@@ -137,6 +141,8 @@ export class TdsStatementFlow implements TdsFlowHandler {
       // INSERT BULK: the client's BULK_LOAD message follows the response.
       this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
     };
+    const failed = recs.find((r) => r?.failed !== undefined);
+    if (failed) return Promise.reject(failed.failed);
     const durable = recs.map((r) => r?.durable).filter((p): p is Promise<unknown> => p !== undefined);
     if (!this.deps.durableBeforeForward || durable.length === 0) {
       forward();
@@ -250,7 +256,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private record(s: RequestStatement, verdict: StatementVerdict, approval?: { requestId: string }): Recorded | undefined {
     const r = this.deps.recorder;
     if (!r) return undefined;
-    const p = r.statement({
+    const info = {
       text: s.text,
       classification: summarize(s.classification),
       verdict: verdict.action,
@@ -259,19 +265,29 @@ export class TdsStatementFlow implements TdsFlowHandler {
       ...(s.name ? { name: s.name } : {}),
       ...(s.params && s.params.length > 0 ? { params: s.params } : {}),
       ...(approval ? { approval } : {}),
-    });
+    };
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: Recorded = { id: ++this.recorded, durable: undefined };
-    rec.durable = p.then(
-      () => {
-        rec.durable = undefined;
-      },
-      (err: unknown) => {
+    if (this.deps.durableBeforeForward) {
+      rec.durable = r.statement(info).then(
+        () => {
+          rec.durable = undefined;
+        },
+        (err: unknown) => {
+          this.log.error({ err: (err as Error).message }, 'transcript write failed');
+          throw err;
+        },
+      );
+    } else {
+      // fsync `interval`: nobody waits (the record is in the writer's batch before the request is
+      // forwarded); a write that fails later makes the store unhealthy, which refuses later requests.
+      try {
+        r.statementNoWait(info);
+      } catch (err) {
         this.log.error({ err: (err as Error).message }, 'transcript write failed');
-        throw err;
-      },
-    );
-    if (!this.deps.durableBeforeForward) rec.durable.catch(() => undefined);
+        rec.failed = err;
+      }
+    }
     return rec;
   }
 

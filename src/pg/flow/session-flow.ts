@@ -445,6 +445,7 @@ export class SessionFlow {
         r.statementNoWait(info);
       } catch (err) {
         this.logWriteFailure(err);
+        rec.failed = err;
       }
     }
     return rec;
@@ -452,6 +453,7 @@ export class SessionFlow {
 
   /** Under fsync `each`, waits for the statement's record before forwarding (gate order: record → forward). */
   private afterDurable(rec: RecordedStatement | undefined, forward: () => void): void | Promise<unknown> {
+    if (rec?.failed !== undefined) return Promise.reject(rec.failed);
     if (!rec?.durable || !this.deps.durableBeforeForward) {
       forward();
       return;
@@ -526,6 +528,7 @@ export class SessionFlow {
           const rec = held.rec;
           await this.recordDecision(rec, hold.id, outcome);
           if (outcome.decision === 'approved') {
+            await this.durableIfNeeded(rec); // its record must exist before it runs
             then(rec, true);
             return;
           }
@@ -550,6 +553,7 @@ export class SessionFlow {
   }
 
   private async durableIfNeeded(rec: RecordedStatement | undefined): Promise<void> {
+    if (rec?.failed !== undefined) throw rec.failed;
     if (rec?.durable && this.deps.durableBeforeForward) await rec.durable;
   }
 

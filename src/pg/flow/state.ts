@@ -39,6 +39,9 @@ export interface RecordedStatement {
   id: number;
   /** Set under fsync `each` until the record is durable. */
   durable?: Promise<unknown> | undefined;
+  /** Under fsync `interval`: the record could not be taken (e.g. over the size limit), so the
+   *  statement must not run — it fails as under `each` when the write fails. */
+  failed?: unknown;
 }
 
 export type Expect =

@@ -1,0 +1,82 @@
+// A statement whose record cannot be written is not run, under fsync `interval` as under `each`,
+// on PostgreSQL and on SQL Server:
+// a record over the size limit (here: hundreds of parameters of control characters, each clipped
+// to the value limit but six times longer once JSON-escaped) must not let the statement through
+// unrecorded.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
+import { directUrl } from '../helpers/pg-env.js';
+import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig, TYPES } from '../helpers/tds.js';
+import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+
+const TABLE = `unrecordable_${process.pid}`;
+let w: TestWarden;
+
+async function direct<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: directUrl() });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  await direct(`CREATE TABLE ${TABLE} (v text)`);
+  await direct(`GRANT ALL ON ${TABLE} TO PUBLIC`);
+});
+
+afterAll(async () => {
+  await w?.stop();
+  await direct(`DROP TABLE IF EXISTS ${TABLE}`);
+});
+
+describe.each(['interval', 'each'] as const)('fsync %s', (fsync) => {
+  it('a statement whose record is over the size limit does not run', async () => {
+    await direct(`TRUNCATE ${TABLE}`);
+    w = await startTestWarden({
+      mutate: (config) => {
+        config.transcripts = { ...defaultTranscripts(config.dataDir), fsync };
+      },
+    });
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    c.on('error', () => undefined);
+    await c.connect();
+    const n = 300;
+    const values = Array.from({ length: n }, () => '\x01'.repeat(4096));
+    const placeholders = values.map((_, i) => `$${i + 1}`).join(', ');
+    const outcome = await c.query(`INSERT INTO ${TABLE} SELECT unnest(ARRAY[${placeholders}]::text[])`, values).then(
+      () => 'ran',
+      (err: Error) => err.message,
+    );
+    expect(outcome).not.toBe('ran');
+    expect(await direct<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE}`)).toEqual([{ n: 0 }]);
+    await c.end().catch(() => undefined);
+    await w.stop();
+  });
+});
+
+describe('SQL Server', () => {
+  it.each(['interval', 'each'] as const)('fsync %s: a request whose record is over the size limit does not run', async (fsync) => {
+    const h = await startTdsHarness({
+      mutate: (config) => {
+        config.transcripts = { ...defaultTranscripts(config.dataDir), fsync };
+      },
+    });
+    try {
+      const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
+      c.on('error', () => undefined);
+      const params = Array.from({ length: 300 }, (_, i) => [`p${i}`, TYPES.NVarChar, '\x01'.repeat(4096)] as [string, unknown, unknown]);
+      const outcome = await query(c, `SELECT 1 AS ran WHERE @p0 IS NOT NULL`, params).then(
+        () => 'ran',
+        (err: Error) => err.message,
+      );
+      expect(outcome).not.toBe('ran');
+      await closeTedious(c).catch(() => undefined);
+    } finally {
+      await h.stop();
+    }
+  });
+});
