@@ -472,3 +472,37 @@ export const disabledRecorders: RecorderFactory = {
     return rec;
   },
 };
+
+/**
+ * A statement's record as a relay gates forwarding on it (record → forward). Under fsync `each`,
+ * `durable` is pending until the record is durable and rejects when it cannot be; under
+ * `interval`, nobody waits, and `failed` is set when the record could not even be taken (over the
+ * size limit, store unhealthy). The statement runs only once `durable` settled well and nothing failed.
+ */
+export interface StatementGate {
+  durable?: Promise<unknown> | undefined;
+  failed?: unknown;
+}
+
+/** Records a statement into `gate` (see StatementGate); `onError` hears of a record that failed. */
+export function recordStatement(gate: StatementGate, recorder: Recorder, info: StatementInfo, durableBeforeForward: boolean, onError: (err: unknown) => void): void {
+  if (durableBeforeForward) {
+    gate.durable = recorder.statement(info).then(
+      () => {
+        gate.durable = undefined;
+      },
+      (err: unknown) => {
+        onError(err);
+        throw err;
+      },
+    );
+    return;
+  }
+  // A write that fails later makes the store unhealthy, which refuses later statements.
+  try {
+    recorder.statementNoWait(info);
+  } catch (err) {
+    onError(err);
+    gate.failed = err;
+  }
+}

@@ -29,7 +29,7 @@ import { buildHoldRequest } from '../approvals/fingerprint.js';
 import { decisionRecord, heldText, oneLine, outcomeText, seekApproval, unheldText } from '../approvals/holding.js';
 import type { ApprovalService, Hold, HoldOutcome, PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
 import type { CapturePolicy } from '../audit/config.js';
-import { RowCapture, type Recorder } from '../audit/recorder.js';
+import { recordStatement, RowCapture, type Recorder, type StatementGate } from '../audit/recorder.js';
 import type { ResultColumn } from '../audit/types.js';
 import type { Principal } from '../identity/types.js';
 import type { Logger } from '../log.js';
@@ -65,13 +65,9 @@ export interface TdsFlowDeps {
   onAttention(): void;
 }
 
-interface Recorded {
+/** A statement's transcript id, and what forwarding it waits on (see StatementGate). */
+interface Recorded extends StatementGate {
   id: number;
-  /** Set under fsync `each` until the record is durable. */
-  durable: Promise<unknown> | undefined;
-  /** Under fsync `interval`: the record could not be taken (e.g. over the size limit), so the
-   *  request must not run — it fails as under `each` when the write fails. */
-  failed?: unknown;
 }
 
 /** A forwarded request whose response is coming. */
@@ -268,26 +264,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
     };
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: Recorded = { id: ++this.recorded, durable: undefined };
-    if (this.deps.durableBeforeForward) {
-      rec.durable = r.statement(info).then(
-        () => {
-          rec.durable = undefined;
-        },
-        (err: unknown) => {
-          this.log.error({ err: (err as Error).message }, 'transcript write failed');
-          throw err;
-        },
-      );
-    } else {
-      // fsync `interval`: nobody waits (the record is in the writer's batch before the request is
-      // forwarded); a write that fails later makes the store unhealthy, which refuses later requests.
-      try {
-        r.statementNoWait(info);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'transcript write failed');
-        rec.failed = err;
-      }
-    }
+    recordStatement(rec, r, info, this.deps.durableBeforeForward, (err) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
     return rec;
   }
 

@@ -31,8 +31,7 @@ import {
 import { decisionRecord, heldText, outcomeText, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
 import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { CapturePolicy } from '../../audit/config.js';
-import type { Recorder } from '../../audit/recorder.js';
-import { RowCapture } from '../../audit/recorder.js';
+import { recordStatement, RowCapture, type Recorder } from '../../audit/recorder.js';
 import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
@@ -427,27 +426,9 @@ export class SessionFlow {
     if (approval) info.approval = approval;
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: RecordedStatement = { id: ++this.recorded };
-    if (this.deps.durableBeforeForward) {
-      // fsync `each`: the statement waits for this before it is forwarded.
-      rec.durable = r.statement(info).then(
-        () => {
-          rec.durable = undefined;
-        },
-        (err: unknown) => {
-          this.log.error({ err: (err as Error).message }, 'transcript write failed');
-          throw err;
-        },
-      );
-    } else {
-      // fsync `interval`: nobody waits (the record is in the writer's batch before the statement is
-      // forwarded); a write that fails makes the store unhealthy, which refuses later statements.
-      try {
-        r.statementNoWait(info);
-      } catch (err) {
-        this.logWriteFailure(err);
-        rec.failed = err;
-      }
-    }
+    // fsync `each`: the statement waits for its record; `interval`: the record is in the writer's
+    // batch before the statement is forwarded.
+    recordStatement(rec, r, info, this.deps.durableBeforeForward, this.logWriteFailure);
     return rec;
   }
 

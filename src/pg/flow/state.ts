@@ -6,6 +6,7 @@ import type { FieldDescription } from '../../../protocols/postgres/backend-messa
 import type { ErrorSpec } from '../../../protocols/postgres/error-response.js';
 import type { StatementVerdict } from '../../approvals/types.js';
 import type { Classification, StatementInfo } from '../../sql/types.js';
+import type { StatementGate } from '../../audit/recorder.js';
 
 /** A statement created by Parse (named, or the unnamed one). */
 export interface Prepared {
@@ -35,13 +36,9 @@ export interface Portal {
 }
 
 /** A statement recorded in the transcript, whose results are still to come. */
-export interface RecordedStatement {
+/** A statement's transcript id, and what forwarding it waits on (see StatementGate). */
+export interface RecordedStatement extends StatementGate {
   id: number;
-  /** Set under fsync `each` until the record is durable. */
-  durable?: Promise<unknown> | undefined;
-  /** Under fsync `interval`: the record could not be taken (e.g. over the size limit), so the
-   *  statement must not run — it fails as under `each` when the write fails. */
-  failed?: unknown;
 }
 
 export type Expect =
