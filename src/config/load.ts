@@ -99,7 +99,8 @@ function readConfig(rootField: Field): WardenConfig | undefined {
   const tokensNeedTls = !s.has('tls') && plaintext !== 'loopback' && !(plaintextField.present && plaintext === undefined);
   const listen = readListen(s.get('listen'), { tokensNeedTls });
   const level = s.get('log').section(['level'])?.get('level').oneOf(LOG_LEVELS) ?? 'info';
-  const identity = readIdentity(s.get('identity'), { dataDir, ...(listen?.admin ? { admin: listen.admin } : {}) });
+  // `listenKnown`: whether listen was read, so a missing admin listener is known to be missing.
+  const identity = readIdentity(s.get('identity'), { dataDir, listenKnown: listen !== undefined, ...(listen?.admin ? { admin: listen.admin } : {}) });
   const targets = readTargets(s.get('targets'));
   // When targets or identity could not be read at all, references to them are not checked.
   const principals = readPrincipals(s.get('principals'), {

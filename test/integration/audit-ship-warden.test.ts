@@ -147,7 +147,7 @@ describe('the transcripts.ship section', () => {
   const base = [
     'listen: { postgres: { host: 127.0.0.1, port: 6432 } }',
     'plaintext_tokens: loopback',
-    'identity: { dev_issuer: { enabled: true } }',
+    'identity: { dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" } }',
     'targets: { shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p } }',
     'principals: [{ name: agent, match: { issuer: dev }, targets: [shop] }]',
     'transcripts:',

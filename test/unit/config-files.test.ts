@@ -17,6 +17,7 @@ let other: CertificatePair;
 
 const base = `listen:
   postgres: { host: 127.0.0.1, port: 6432 }
+  admin: { host: 127.0.0.1, port: 9187 }
 identity:
   dev_issuer: { enabled: true }
 targets:

@@ -12,7 +12,7 @@ import { lineCol, valueOf } from './config-helpers.js';
 const parts = {
   listen: 'listen:\n  postgres: { host: 127.0.0.1, port: 6432 }\n',
   tls: 'plaintext_tokens: loopback\n',
-  identity: 'identity:\n  dev_issuer: { enabled: true }\n',
+  identity: 'identity:\n  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }\n',
   targets: 'targets:\n  shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p }\n',
   principals: 'principals:\n  - name: dev-agent\n    match: { issuer: dev }\n    targets: [shop]\n',
 };
@@ -51,7 +51,7 @@ describe('a valid configuration', () => {
     expect(c.log).toEqual({ level: 'info' });
     expect(c.identity).toEqual({
       issuers: [],
-      devIssuer: { enabled: true, keyFile: '/etc/warden/.warden/keys/dev-issuer.pem', audience: 'api://warden', tenant: DEV_TENANT_ID },
+      devIssuer: { enabled: true, issuer: 'http://127.0.0.1:9187/dev-issuer', keyFile: '/etc/warden/.warden/keys/dev-issuer.pem', audience: 'api://warden', tenant: DEV_TENANT_ID },
     });
     expect(c.targets.get('shop')).toEqual({
       name: 'shop',
@@ -184,11 +184,21 @@ sessions: { shutdown_grace: 2m, max_message_bytes: 64MiB, login_timeout: 5s }
 
   it('derives the dev issuer URL from the admin listener', () => {
     const admin = 'listen:\n  postgres: { host: 127.0.0.1, port: 6432 }\n  admin: { host: 0.0.0.0, port: 9187 }\n';
-    expect(parse(config({ listen: admin })).identity.devIssuer?.issuer).toBe('http://127.0.0.1:9187/dev-issuer');
+    const identity = 'identity:\n  dev_issuer: { enabled: true }\n';
+    expect(parse(config({ listen: admin, identity })).identity.devIssuer?.issuer).toBe('http://127.0.0.1:9187/dev-issuer');
     const v6 = 'listen:\n  admin: { host: "::1", port: 9000 }\n';
-    expect(parse(config({ listen: v6 })).identity.devIssuer?.issuer).toBe('http://[::1]:9000/dev-issuer');
+    expect(parse(config({ listen: v6, identity })).identity.devIssuer?.issuer).toBe('http://[::1]:9000/dev-issuer');
     const ephemeral = 'listen:\n  admin: { host: 127.0.0.1, port: 0 }\n';
-    expect(parse(config({ listen: ephemeral })).identity.devIssuer?.issuer).toBeUndefined();
+    expect(parse(config({ listen: ephemeral, identity })).identity.devIssuer?.issuer).toBeUndefined();
+  });
+
+  it('refuses an enabled dev issuer that nothing serves: no admin listener and no issuer URL', () => {
+    const identity = 'identity:\n  dev_issuer: { enabled: true }\n';
+    expect(reasons(config({ identity }))).toEqual([
+      'identity.dev_issuer.enabled: the development issuer serves its keys on the admin port: add listen.admin, or set identity.dev_issuer.issuer to a URL where they are served',
+    ]);
+    // A listen section that cannot be read says nothing about the admin port: only its own error.
+    expect(reasons(config({ identity, listen: 'listen: 5\n' }))).toEqual([expect.stringMatching(/^listen: /)]);
   });
 
   it('validates the example policy with the variables it documents', async () => {
@@ -233,7 +243,7 @@ describe('problems are reported together, with positions', () => {
   postgres: { host: 127.0.0.1, port: abc }
 plaintext_tokens: loopback
 identity:
-  dev_issuer: { enabled: true }
+  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }
 targets:
   shop:
     protocol: postgres
@@ -406,7 +416,7 @@ describe('tls, plaintext_tokens, log, data_dir', () => {
 
 describe('identity', () => {
   const issuer = (body: string): string =>
-    config({ identity: `identity:\n  dev_issuer: { enabled: true }\n  issuers:\n    - name: corp\n${body}` });
+    config({ identity: `identity:\n  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }\n  issuers:\n    - name: corp\n${body}` });
   const base = '      issuer: https://idp.example.com/\n      audiences: [api://warden]\n';
 
   it('needs exactly one of jwks_uri and jwks_file', () => {
@@ -463,7 +473,7 @@ describe('identity', () => {
   it('keeps issuer names unique, reserves "dev", and refuses the same iss twice', () => {
     const one = (name: string, iss: string) => `    - name: ${name}\n      issuer: ${iss}\n      jwks_uri: https://k.example.com/\n      audiences: [a]\n`;
     const text = config({
-      identity: `identity:\n  dev_issuer: { enabled: true }\n  issuers:\n${one('corp', 'https://a.example.com/')}${one('corp', 'https://b.example.com/')}${one('dev', 'https://c.example.com/')}${one('other', 'https://a.example.com/')}`,
+      identity: `identity:\n  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }\n  issuers:\n${one('corp', 'https://a.example.com/')}${one('corp', 'https://b.example.com/')}${one('dev', 'https://c.example.com/')}${one('other', 'https://a.example.com/')}`,
     });
     expect(problemsOf(text)).toEqual([
       expect.objectContaining({

@@ -150,7 +150,7 @@ describe('masking: problems, each at its position', () => {
   });
 
   it('in a whole configuration, principal names are checked against the principals section', () => {
-    const base = `listen: { postgres: { host: 127.0.0.1, port: 6432 } }
+    const base = `listen: { postgres: { host: 127.0.0.1, port: 6432 }, admin: { host: 127.0.0.1, port: 9187 } }
 plaintext_tokens: loopback
 identity: { dev_issuer: { enabled: true } }
 targets: { shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p } }

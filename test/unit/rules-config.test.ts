@@ -7,7 +7,7 @@ import { lineCol, valueOf } from './config-helpers.js';
 const base =
   'listen:\n  postgres: { host: 127.0.0.1, port: 6432 }\n' +
   'plaintext_tokens: loopback\n' +
-  'identity:\n  dev_issuer: { enabled: true }\n' +
+  'identity:\n  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }\n' +
   'targets:\n  shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p }\n' +
   'principals:\n  - name: dev-agent\n    match: { issuer: dev }\n    targets: [shop]\n';
 
@@ -274,7 +274,7 @@ approvals:
   });
 
   it('refuses a dev approver when the dev issuer is off, and postgres parts without a password', () => {
-    const text = base.replace('  dev_issuer: { enabled: true }\n', '  issuers:\n    - { name: azure, issuer: "https://sts.windows.net/t/", jwks_uri: "https://login.microsoftonline.com/t/discovery/keys", audiences: [api://warden] }\n')
+    const text = base.replace('  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }\n', '  issuers:\n    - { name: azure, issuer: "https://sts.windows.net/t/", jwks_uri: "https://login.microsoftonline.com/t/discovery/keys", audiences: [api://warden] }\n')
       .replace('match: { issuer: dev }', 'match: { issuer: azure }');
     const problems = (() => {
       try {

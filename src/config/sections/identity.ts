@@ -68,7 +68,14 @@ export interface IdentityRead {
   names: ReadonlySet<string>;
 }
 
-export function readIdentity(field: Field, ctx: { dataDir: string; admin?: ListenConfig }): IdentityRead | undefined {
+interface IdentityContext {
+  dataDir: string;
+  admin?: ListenConfig;
+  /** False when listen could not be read: whether an admin listener exists is then unknown. */
+  listenKnown?: boolean;
+}
+
+export function readIdentity(field: Field, ctx: IdentityContext): IdentityRead | undefined {
   const s = field.section(['issuers', 'dev_issuer']);
   if (!s) return undefined;
   const names = new Map<string, number>(); // name → line
@@ -171,13 +178,20 @@ function algorithm(value: string): string | undefined {
   return `must be one of ${ALLOWED_ALGORITHMS.join(', ')}`;
 }
 
-function readDevIssuer(field: Field, ctx: { dataDir: string; admin?: ListenConfig }): DevIssuerConfig | undefined {
+function readDevIssuer(field: Field, ctx: IdentityContext): DevIssuerConfig | undefined {
   if (!field.present) return undefined;
   const s = field.section(['enabled', 'issuer', 'key_file', 'audience', 'tenant']);
   if (!s) return undefined;
-  const issuer = s.get('issuer').string({ check: httpUrl }) ?? (ctx.admin ? devIssuerUrl(ctx.admin) : undefined);
+  const issuerField = s.get('issuer');
+  const issuer = issuerField.string({ check: httpUrl }) ?? (ctx.admin ? devIssuerUrl(ctx.admin) : undefined);
+  const enabledField = s.get('enabled');
+  const enabled = enabledField.boolean() ?? false;
+  // Its tokens name the JWKS it serves on the admin port: without that port, nothing can verify them.
+  if (enabled && !issuerField.present && !ctx.admin && ctx.listenKnown !== false) {
+    enabledField.fail('the development issuer serves its keys on the admin port: add listen.admin, or set identity.dev_issuer.issuer to a URL where they are served');
+  }
   return {
-    enabled: s.get('enabled').boolean() ?? false,
+    enabled,
     ...(issuer !== undefined ? { issuer } : {}),
     // Generated on first use when missing, so only the path is resolved here.
     keyFile: s.get('key_file').filePath() ?? join(ctx.dataDir, DEV_ISSUER_DEFAULTS.keyFile),
