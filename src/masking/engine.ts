@@ -77,7 +77,7 @@ export class Masker implements SessionMasker {
   /** See SessionMasker.scrubMessage (and its optional `stmt`). */
   scrubMessage(buf: Buffer, start: number, end: number, stmt?: StatementInfo | null): Buffer | undefined {
     const touched = stmt === undefined ? this.touchedOnce : stmt === null ? false : checkStatement(this.ctx, stmt).touched;
-    return scrubMessage(this.ctx, buf, start, end, { touched });
+    return scrubMessage(this.ctx, buf, start, end, { touched, statement: stmt ?? undefined });
   }
 
   invalidate(): void {

@@ -9,12 +9,16 @@
 //     quotes the value: invalid input syntax for type integer: "941-74-7468"), JSON parse
 //     context lines and byte sequences too, the internal query is dropped, and messages that are
 //     free text written by code (RAISE, class P0, notices) are replaced whole. Syntax errors
-//     (42601) only quote the statement's own text and are left alone.
+//     (42601) only quote the statement's own text and are left alone; so is a quoted word of an
+//     error that points into the statement (its position field) when it is the word written
+//     there, or a relation the statement names: `column "nme" does not exist` tells an agent
+//     what to fix, and the word is its own (see ownWords).
 //   - Content classifiers run over every text field and notification payload.
 import { decodeNotificationResponse, encodeNotificationResponse } from '../../protocols/postgres/backend-messages.js';
 import { Backend, ErrorField } from '../../protocols/postgres/codes.js';
 import { decodeErrorFields, encodeErrorFields } from '../../protocols/postgres/error-response.js';
 import { findMatches } from './classifiers.js';
+import type { StatementInfo } from '../sql/index.js';
 import type { MaskingContext } from './context.js';
 import { compileStrategy } from './strategies/index.js';
 
@@ -33,6 +37,8 @@ const BYTE_SEQUENCE = /(byte sequence )(0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*)/gi;
 export interface ScrubOptions {
   /** The statement that caused the message touched protected data, or it is not known. */
   touched: boolean;
+  /** The statement the message answers, when known: quoted words it wrote itself stay (ownWords). */
+  statement?: Pick<StatementInfo, 'text' | 'start' | 'relations'> | undefined;
 }
 
 /** Rewrites one ErrorResponse, NoticeResponse or NotificationResponse; undefined when unchanged. */
@@ -57,6 +63,7 @@ function scrubFields(ctx: MaskingContext, fields: Map<number, string>, opts: Scr
   const touched = opts.touched && hasColumnRules && code !== SYNTAX_ERROR;
   const where = fields.get(ErrorField.where) ?? '';
   const freeText = code.startsWith('P0') || (FREE_TEXT_SEVERITIES.has(severity) && (code === '00000' || code.startsWith('01'))) || /PL\/pgSQL|SQL function/.test(where);
+  const own = touched ? ownWords(fields.get(ErrorField.position), opts.statement) : undefined;
   const table = fields.get(ErrorField.table);
   const schema = fields.get(ErrorField.schema);
   let changed = false;
@@ -68,7 +75,7 @@ function scrubFields(ctx: MaskingContext, fields: Map<number, string>, opts: Scr
       if (touched) {
         if (f === ErrorField.internalQuery) v = REDACTED;
         else if (freeText && f !== ErrorField.where) v = MASKED_MESSAGE;
-        else v = scrubQuoted(v);
+        else v = scrubQuoted(v, own);
       }
       v = scrubContent(ctx, v);
     }
@@ -110,11 +117,48 @@ function scrubIntegrity(ctx: MaskingContext, text: string, schema: string | unde
   return v;
 }
 
-function scrubQuoted(text: string): string {
-  let v = text.replace(QUOTED, `"${REDACTED}"`).replace(BYTE_SEQUENCE, `$1${REDACTED}`);
+function scrubQuoted(text: string, own: ReadonlySet<string> | undefined): string {
+  let v = text.replace(QUOTED, (q) => (own?.has(q.slice(1, -1)) ? q : `"${REDACTED}"`)).replace(BYTE_SEQUENCE, `$1${REDACTED}`);
   // JSON parse errors show the input as context: "JSON data, line 1: 941-74..."
   v = v.replace(/^(JSON data, line \d+: ).*$/gm, `$1${REDACTED}`);
   return v;
+}
+
+/**
+ * The words an error may quote because the agent wrote them: only for an error that points into
+ * the statement's text (position field `P`, set while PostgreSQL parses and analyses the
+ * statement, not while it reads data), the word at that position as PostgreSQL quotes it (an
+ * identifier folded to lower case, a quoted identifier or a string literal unescaped) and the
+ * relations the statement names. A value read from a table is never one of them unless it is
+ * exactly the word the agent wrote at the place the error points to.
+ */
+function ownWords(position: string | undefined, stmt: ScrubOptions['statement']): ReadonlySet<string> | undefined {
+  if (position === undefined || !stmt || !/^[1-9]\d{0,9}$/.test(position)) return undefined;
+  const words = new Set<string>();
+  const word = wordAt(stmt.text, Number(position) - 1 - stmt.start);
+  if (word !== undefined) words.add(word);
+  for (const r of stmt.relations) words.add(r.name);
+  return words;
+}
+
+const IDENTIFIER = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
+
+/** The identifier or literal starting at `i` in `text`, as an error message quotes it. */
+function wordAt(text: string, i: number): string | undefined {
+  if (i < 0 || i >= text.length) return undefined;
+  const c = text[i];
+  if (c === '"' || c === "'") {
+    let out = '';
+    for (let j = i + 1; j < text.length; j++) {
+      if (text[j] !== c) out += text[j];
+      else if (text[j + 1] === c) out += text[j++];
+      else return out;
+    }
+    return undefined; // unterminated
+  }
+  IDENTIFIER.lastIndex = i;
+  const m = IDENTIFIER.exec(text);
+  return m ? m[0].replace(/[A-Z]+/g, (s) => s.toLowerCase()) : undefined;
 }
 
 /** Masks what content classifiers find in free text (error fields, notification payloads). */

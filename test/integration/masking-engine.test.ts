@@ -358,6 +358,31 @@ describe('side channels', () => {
     expect(c?.message).toBe('relation "****" does not exist');
   });
 
+  it('an error pointing at a word the agent wrote keeps that word, so the agent can fix its statement', async () => {
+    const [a] = await scrubbed('SELECT id, nationl_id FROM customers');
+    expect(a?.message).toBe('column "nationl_id" does not exist');
+    const [b] = await scrubbed('SELECT "Email" FROM public.customers');
+    expect(b?.message).toBe('column "Email" does not exist');
+    const [c] = await scrubbed('SELECT ssn FROM customers WHERE email = "x@y"');
+    expect(c?.message).toBe('column "x@y" does not exist');
+    const [d] = await scrubbed('INSERT INTO customers (id, full_name, emial) VALUES (998, $$x$$, $$y$$)');
+    expect(d?.message).toBe('column "emial" of relation "customers" does not exist');
+    const [e] = await scrubbed("SELECT ssn FROM customers WHERE id = 'one'");
+    expect(e?.message).toBe('invalid input syntax for type integer: "one"');
+  });
+
+  it('a quoted value read from a table stays redacted even when the error has a position', async () => {
+    // Data turned into a name at run time: no position, or a position at another word.
+    const [a] = await scrubbed('SELECT ssn::regclass FROM customers WHERE id = 1');
+    expect(a?.message).toBe('relation "****" does not exist');
+    const [b] = await scrubbed(`SELECT to_regclass(ssn)::oid::int, ssn::int FROM customers WHERE id = 1`);
+    expect(b?.message).toBe('invalid input syntax for type integer: "****"');
+    // A hint naming other columns is not the agent's word.
+    const [c] = await scrubbed('SELECT sn FROM customers');
+    expect(c?.message).toBe('column "sn" does not exist');
+    expect(c?.hint ?? '').not.toMatch(/"ssn"/);
+  });
+
   it('an error unrelated to protected data is left alone', async () => {
     const [e] = await scrubbed("SELECT 'abc'::int");
     expect(e?.message).toBe('invalid input syntax for type integer: "abc"');
