@@ -1,6 +1,11 @@
 // The transcript record format: one JSON object per line (JSON Lines), UTF-8, '\n'-terminated.
 //
-//   {"seq":42,"ts":"2026-01-01T12:00:00.000Z","prev":"<64 hex>","k":"statement","sid":"…","d":{…},"hash":"<64 hex>"}
+//   {"seq":42,"ts":1767268800000,"prev":"<64 hex>","k":"statement","sid":"…","d":{…},"hash":"<64 hex>"}
+//
+// Format 2 (written since 2026-11) gives `ts` as milliseconds since the epoch and leaves default
+// members out of the per-statement records (see normalizeData); format 1 gave `ts` as an ISO 8601
+// string and wrote every member. Readers accept both and hand on records in one shape: `ts` as
+// ISO 8601, every member present.
 //
 // `hash` is SHA-256 over the exact bytes of the line without its `,"hash":"…"` member, i.e. the
 // line from `{` up to just before `,"hash"`, followed by `}`. The writer builds that body first,
@@ -34,7 +39,10 @@ export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
 const KINDS: ReadonlySet<string> = new Set(Object.values(RECORD_KIND));
 
 /** Format version, written in every segment's `open` record. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+
+/** Format versions readers understand: 1 (ISO `ts`, every member written) and 2. */
+export const FORMAT_VERSIONS_READ: readonly number[] = [1, FORMAT_VERSION];
 
 /** `prev` of the very first record of an instance's chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -46,10 +54,12 @@ export const HASH_SUFFIX_BYTES = HASH_MEMBER.length + HASH_HEX_CHARS + 2;
 const RECORD_START = '{"seq":';
 const NEWLINE = 0x0a;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The last millisecond a Date holds. */
+const MAX_DATE_MS = 8.64e15;
 
 export interface TranscriptRecord<D = unknown> {
   seq: number;
-  /** ISO 8601 UTC time the writer appended the record. */
+  /** ISO 8601 UTC time the writer appended the record (format 2 writes milliseconds; parseLine converts). */
   ts: string;
   prev: string;
   k: RecordKind;
@@ -74,7 +84,7 @@ export function sha256Hex(data: string | Uint8Array): string {
  */
 export function encodeRecord(
   seq: number,
-  ts: string,
+  ts: RecordTime,
   prev: string,
   kind: RecordKind,
   sid: string | undefined,
@@ -86,7 +96,7 @@ export function encodeRecord(
 /** encodeRecord with the session id and the data already serialized (`sidJson` a JSON string, `dJson` an object). */
 export function encodeRecordJson(
   seq: number,
-  ts: string,
+  ts: RecordTime,
   prev: string,
   kind: RecordKind,
   sidJson: string | undefined,
@@ -97,9 +107,20 @@ export function encodeRecordJson(
   return { line: `${body.slice(0, -1)}${hashTail(hash)}`, hash };
 }
 
+/**
+ * A record's `ts` as written: milliseconds since the epoch (format 2), or an ISO 8601 string
+ * (format 1, and a clock that gives no whole non-negative millisecond).
+ */
+export type RecordTime = number | string;
+
+/** The writer's `ts` for a clock reading: the milliseconds when they are a whole number, else ISO 8601. */
+export function recordTime(ms: number): RecordTime {
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : new Date(ms).toISOString();
+}
+
 /** A record's line without its `hash` member: the text its hash is taken over. */
-export function recordBody(seq: number, ts: string, prev: string, kind: RecordKind, sidJson: string | undefined, dJson: string): string {
-  return `${RECORD_START}${seq},"ts":"${ts}","prev":"${prev}","k":"${kind}"${sidJson === undefined ? '' : `,"sid":${sidJson}`},"d":${dJson}}`;
+export function recordBody(seq: number, ts: RecordTime, prev: string, kind: RecordKind, sidJson: string | undefined, dJson: string): string {
+  return `${RECORD_START}${seq},"ts":${typeof ts === 'number' ? ts : `"${ts}"`},"prev":"${prev}","k":"${kind}"${sidJson === undefined ? '' : `,"sid":${sidJson}`},"d":${dJson}}`;
 }
 
 /** What replaces the body's closing `}` to make the line: `,"hash":"<hash>"}` and '\n' (ASCII, HASH_SUFFIX_BYTES + 1 bytes). */
@@ -111,10 +132,10 @@ export function hashTail(hash: string): string {
  * Bytes of the line encodeRecordJson makes (with its '\n'), from the UTF-8 sizes of the two
  * serialized parts: everything else in a line is ASCII.
  */
-export function encodedRecordBytes(seq: number, ts: string, kind: RecordKind, sidJsonBytes: number | undefined, dJsonBytes: number): number {
-  // {"seq":N,"ts":"…","prev":"<64>","k":"…"[,"sid":…],"d":…  then ,"hash":"<64>"}  and '\n'
+export function encodedRecordBytes(seq: number, ts: RecordTime, kind: RecordKind, sidJsonBytes: number | undefined, dJsonBytes: number): number {
+  // {"seq":N,"ts":…,"prev":"<64>","k":"…"[,"sid":…],"d":…  then ,"hash":"<64>"}  and '\n'
   return (
-    RECORD_START.length + digits(seq) + 7 + ts.length + 10 + HASH_HEX_CHARS + 7 + kind.length + 1 +
+    RECORD_START.length + digits(seq) + 6 + (typeof ts === 'number' ? digits(ts) : ts.length + 2) + 9 + HASH_HEX_CHARS + 7 + kind.length + 1 +
     (sidJsonBytes === undefined ? 0 : 7 + sidJsonBytes) + 5 + dJsonBytes + HASH_SUFFIX_BYTES + 1
   );
 }
@@ -135,20 +156,53 @@ export const MERGED_RESULT_MEMBER = 'result';
  * written as one record: the statement's `d` with a `result` member holding the result's `d`
  * without `st`. This splits such a record into the two records readers know: the statement (`d`
  * without `result`) and the result, with the statement's `seq`, `prev` and `hash` (it is covered
- * by that line's hash) and `ts` moved on by the result's `ms`. Any other record is returned as is.
+ * by that line's hash) and `ts` moved on by the result's `ms`. The data of statement and result
+ * records comes back with the members format 2 leaves out (normalizeData); any other record is
+ * returned as is.
  */
 export function expandRecord(r: TranscriptRecord): TranscriptRecord[] {
+  if (r.k === RECORD_KIND.result) return [{ ...r, d: resultData(r.d) }];
   if (r.k !== RECORD_KIND.statement) return [r];
   const d = r.d as Record<string, unknown>;
   const result = d[MERGED_RESULT_MEMBER];
-  if (!result || typeof result !== 'object' || Array.isArray(result)) return [r];
+  if (!result || typeof result !== 'object' || Array.isArray(result)) return [{ ...r, d: statementData(d) }];
   const { [MERGED_RESULT_MEMBER]: _result, ...statement } = d;
   const ms = (result as { ms?: unknown }).ms;
   const at = Date.parse(r.ts) + (typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.round(ms) : 0);
   return [
-    { ...r, d: statement },
-    { ...r, ts: Number.isFinite(at) ? new Date(at).toISOString() : r.ts, k: RECORD_KIND.result, d: { st: d.st, ...(result as object) } },
+    { ...r, d: statementData(statement) },
+    { ...r, ts: Number.isFinite(at) ? new Date(at).toISOString() : r.ts, k: RECORD_KIND.result, d: resultData({ st: d.st, ...(result as object) }) },
   ];
+}
+
+/**
+ * What format 2 leaves out of the per-statement records, put back (format 1 records have it all,
+ * and come back unchanged):
+ * - a statement's `verdict` when it is `allow`;
+ * - a result column's `masked` when it is `null`;
+ * - a result's `capture` when it is `{"mode":"none"}`; a digest whose row count is the result's
+ *   is written as `"sha256":"…"` in place of `"capture":{"mode":"digest","sha256":"…","rows":N}`.
+ */
+function statementData(d: unknown): unknown {
+  if (!d || typeof d !== 'object' || Array.isArray(d) || 'verdict' in d) return d;
+  return { ...d, verdict: 'allow' };
+}
+
+function resultData(d: unknown): unknown {
+  if (!d || typeof d !== 'object' || Array.isArray(d)) return d;
+  const r = d as Record<string, unknown>;
+  const columns = Array.isArray(r.columns) && r.columns.some((c) => isObject(c) && !('masked' in c)) ? r.columns.map((c: unknown) => (isObject(c) && !('masked' in c) ? { ...c, masked: null } : c)) : r.columns;
+  if (columns === r.columns && 'capture' in r) return d;
+  const { sha256, ...rest } = r;
+  const out: Record<string, unknown> = { ...rest };
+  if (columns !== undefined) out.columns = columns;
+  if (!('capture' in r)) out.capture = typeof sha256 === 'string' ? { mode: 'digest', sha256, rows: r.rows } : { mode: 'none' };
+  else if (sha256 !== undefined) out.sha256 = sha256;
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export type ParsedLine =
@@ -209,6 +263,8 @@ function asRecord(value: unknown): TranscriptRecord | undefined {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const r = value as Record<string, unknown>;
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) return undefined;
+  // Format 2 writes `ts` in milliseconds; readers get ISO 8601 from either format.
+  if (typeof r.ts === 'number' && Number.isSafeInteger(r.ts) && r.ts >= 0 && r.ts <= MAX_DATE_MS) r.ts = new Date(r.ts).toISOString();
   if (typeof r.ts !== 'string' || typeof r.prev !== 'string' || !HEX64.test(r.prev)) return undefined;
   if (typeof r.k !== 'string' || !KINDS.has(r.k)) return undefined;
   if (r.sid !== undefined && typeof r.sid !== 'string') return undefined;

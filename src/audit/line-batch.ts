@@ -5,7 +5,7 @@
 // record used to cost besides the hash itself. The bytes are the ones encodeRecordJson's line
 // would give (frame.ts builds the body and the tail for both).
 
-import { hashTail, HASH_SUFFIX_BYTES, recordBody, sha256Hex, type RecordKind } from './frame.js';
+import { hashTail, HASH_SUFFIX_BYTES, recordBody, sha256Hex, type RecordKind, type RecordTime } from './frame.js';
 
 const INITIAL_BYTES = 64 * 1024;
 /** A buffer grown past this (for a very large record) is not kept once its batch is written. */
@@ -17,7 +17,7 @@ export class LineBatch {
   length = 0;
 
   /** Encodes one record's line after the batch's lines; returns the record's hash. */
-  append(seq: number, ts: string, prev: string, kind: RecordKind, sidJson: string | undefined, dJson: string): string {
+  append(seq: number, ts: RecordTime, prev: string, kind: RecordKind, sidJson: string | undefined, dJson: string): string {
     const body = recordBody(seq, ts, prev, kind, sidJson, dJson);
     // A UTF-16 code unit is at most three UTF-8 bytes: the exact size is counted only when that
     // bound does not fit.

@@ -3,8 +3,11 @@
 // records have a fixed shape, so writing the members directly is several times faster. Strings go
 // through JSON.stringify (which escapes control characters and lone surrogates), numbers through
 // `num`, and what has no fixed shape (classification extras, captured rows) through
-// JSON.stringify. The members come out in the order the recorder has always written them, so a
-// record reads the same as before; the hash covers the bytes as written either way.
+// JSON.stringify. The members come out in the order the recorder has always written them; format 2
+// (frame.ts) leaves out the default members that every statement would otherwise repeat — a
+// verdict `allow`, a column's `"masked":null`, a capture `none` — and writes a digest whose row
+// count is the result's as `"sha256":"…"`. Readers put them back (frame.ts, expandRecord), so
+// `d` reads as JSON.stringify(data) would have written it.
 
 import type { ApprovalInfo, CapturedRows, ClassificationSummary, ResultColumn, ResultData, StatementData, StatementParam } from './types.js';
 
@@ -75,14 +78,15 @@ function approvalJson(a: ApprovalInfo): string {
   return `${out}}`;
 }
 
-/** `d` of a statement record; the same members, in the same order, as JSON.stringify(data). */
+/** `d` of a statement record: JSON.stringify(data)'s members in its order, without a verdict `allow`. */
 export function statementJson(d: StatementData): string {
   return `${statementMembers(d)}}`;
 }
 
 /** statementJson without its closing brace (SegmentWriter.appendOpen: its result may join it). */
 export function statementMembers(d: StatementData): string {
-  let out = `{"st":${num(d.st)},"text":${str(d.text)},"cls":${classificationJson(d.cls)},"verdict":${str(d.verdict)}`;
+  let out = `{"st":${num(d.st)},"text":${str(d.text)},"cls":${classificationJson(d.cls)}`;
+  if (d.verdict !== 'allow') out += `,"verdict":${str(d.verdict)}`;
   if (d.textBytes !== undefined) out += `,"textBytes":${num(d.textBytes)}`;
   if (d.textSha256 !== undefined) out += `,"textSha256":${str(d.textSha256)}`;
   if (d.params !== undefined) {
@@ -100,7 +104,8 @@ export function statementMembers(d: StatementData): string {
 }
 
 function columnJson(c: ResultColumn): string {
-  let out = `{"name":${str(c.name)},"type":${str(c.type)},"masked":${c.masked === null ? 'null' : str(c.masked)}`;
+  let out = `{"name":${str(c.name)},"type":${str(c.type)}`;
+  if (c.masked !== null && c.masked !== undefined) out += `,"masked":${str(c.masked)}`;
   if (c.table !== undefined) out += `,"table":${str(c.table)}`;
   return `${out}}`;
 }
@@ -123,25 +128,27 @@ function columnsJson(columns: readonly ResultColumn[]): string {
   return json;
 }
 
-function captureJson(c: CapturedRows): string {
+/** The capture member of a result with `rows` rows: none when nothing was captured, `sha256` for a digest of all its rows. */
+function captureMember(c: CapturedRows, rows: number): string {
   switch (c.mode) {
     case 'none':
-      return '{"mode":"none"}';
+      return '';
     case 'digest':
-      return `{"mode":"digest","sha256":${str(c.sha256)},"rows":${num(c.rows)}}`;
+      if (typeof c.sha256 === 'string' && c.rows === rows) return `,"sha256":${str(c.sha256)}`;
+      return `,"capture":{"mode":"digest","sha256":${str(c.sha256)},"rows":${num(c.rows)}}`;
     default:
-      return JSON.stringify(c);
+      return `,"capture":${JSON.stringify(c)}`;
   }
 }
 
 /**
  * `d` of a result record (with `st`), or, with `withSt` false, the members after `st` — the form a
- * result takes inside its statement's record (`"result":{…}`, see frame.ts). Same members, same
- * order as JSON.stringify(data).
+ * result takes inside its statement's record (`"result":{…}`, see frame.ts). JSON.stringify(data)'s
+ * members in its order, less the defaults format 2 leaves out (above).
  */
 export function resultJson(d: ResultData, withSt = true): string {
   let out = withSt ? `{"st":${num(d.st)},"columns":${columnsJson(d.columns)}` : `{"columns":${columnsJson(d.columns)}`;
-  out += `,"rows":${num(d.rows)},"bytes":${num(d.bytes)},"capture":${captureJson(d.capture)}`;
+  out += `,"rows":${num(d.rows)},"bytes":${num(d.bytes)}${captureMember(d.capture, d.rows)}`;
   if (d.set !== undefined) out += `,"set":${num(d.set)}`;
   if (d.ms !== undefined) out += `,"ms":${millis(d.ms)}`;
   if (d.error !== undefined) out += `,"error":{"code":${str(d.error.code)},"message":${str(d.error.message)}}`;

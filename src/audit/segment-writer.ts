@@ -29,7 +29,7 @@ import type { Logger } from '../log.js';
 import type { FsyncPolicy } from './config.js';
 import { errnoCode, TranscriptWriteError } from './errors.js';
 import { findChainTail } from './chain-tail.js';
-import { encodedRecordBytes, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, type RecordKind } from './frame.js';
+import { encodedRecordBytes, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, recordTime, type RecordKind, type RecordTime } from './frame.js';
 import { parseHeadFile, writeHeadFile } from './head-file.js';
 import { acquireLock, releaseLock } from './instance-lock.js';
 import { LineBatch } from './line-batch.js';
@@ -127,7 +127,7 @@ function deferred(): Deferred {
  */
 export interface PendingRecord {
   readonly seq: number;
-  readonly ts: string;
+  readonly ts: RecordTime;
   readonly kind: RecordKind;
   readonly sidJson: string | undefined;
   /** The record's `d`, serialized; without its closing brace while `unclosed`. */
@@ -203,12 +203,6 @@ export class SegmentWriter {
   private headSeq = 0;
   private headPending: PendingHead | undefined;
   private headDrain: Promise<void> | undefined;
-  /** The ISO form of the last record's millisecond, reused while the clock stays on it. */
-  private tsMs = Number.NaN;
-  private ts = '';
-  /** The second isoTime formatted last, and its ISO form up to the milliseconds. */
-  private tsSecond = Number.NaN;
-  private tsSecondPrefix = '';
   /** Records of the current batch not yet chained, in order; they follow `lines`. */
   private pending: PendingRecord[] = [];
   /** Sizes of the pending records (PendingRecord.size). */
@@ -426,13 +420,9 @@ export class SegmentWriter {
 
   /** Takes a record into the current batch: its place in the chain and its time are fixed here. */
   private add(kind: RecordKind, sidJson: string | undefined, dJson: string, open = false): PendingRecord {
-    const ms = this.clock();
-    if (ms !== this.tsMs) {
-      this.tsMs = ms;
-      this.ts = this.isoTime(ms);
-    }
-    const size = encodedRecordBytes(this.nextSeq, this.ts, kind, sidJson?.length, dJson.length + (open ? 1 : 0));
-    const record: PendingRecord = { seq: this.nextSeq, ts: this.ts, kind, sidJson, d: dJson, unclosed: open, size, chained: false, open };
+    const ts = recordTime(this.clock());
+    const size = encodedRecordBytes(this.nextSeq, ts, kind, sidJson?.length, dJson.length + (open ? 1 : 0));
+    const record: PendingRecord = { seq: this.nextSeq, ts, kind, sidJson, d: dJson, unclosed: open, size, chained: false, open };
     if (size * 3 > this.options.recordBytes) {
       const bytes = this.exactBytes(record);
       if (bytes > this.options.recordBytes) {
@@ -445,22 +435,6 @@ export class SegmentWriter {
     this.pending.push(record);
     this.pendingSize += size;
     return record;
-  }
-
-  /**
-   * new Date(ms).toISOString(), from the formatted second and the milliseconds: at a few thousand
-   * records a second most records fall in a new millisecond, and formatting a whole date each
-   * time costs more than the rest of taking the record.
-   */
-  private isoTime(ms: number): string {
-    const within = ms % 1000;
-    if (!Number.isInteger(ms) || ms < 0) return new Date(ms).toISOString();
-    const second = ms - within;
-    if (second !== this.tsSecond) {
-      this.tsSecond = second;
-      this.tsSecondPrefix = new Date(second).toISOString().slice(0, -4); // up to and with the '.'
-    }
-    return `${this.tsSecondPrefix}${within < 10 ? '00' : within < 100 ? '0' : ''}${within}Z`;
   }
 
   /** Bytes of a pending record's line once encoded. */

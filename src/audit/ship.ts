@@ -428,10 +428,11 @@ function startOf(seg: SegmentName | undefined): Cursor | undefined {
 
 /**
  * The members every record line starts with, in the order the writer puts them (frame.ts):
- * `{"seq":…,"ts":"…","prev":"…","k":"…"[,"sid":"…"],"d":`. Reading only this head keeps the
+ * `{"seq":…,"ts":…,"prev":"…","k":"…"[,"sid":"…"],"d":` (`ts` in milliseconds, or an ISO 8601
+ * string in format 1). Reading only this head keeps the
  * shipper from parsing whole records (a result with captured rows can be hundreds of KiB).
  */
-const RECORD_HEAD = /^\{"seq":(\d{1,15}),"ts":"([^"\\]*)","prev":"[0-9a-f]{64}","k":"([a-z-]{1,32})"(?:,"sid":("(?:[^"\\]|\\.)*"))?,"d":/;
+const RECORD_HEAD = /^\{"seq":(\d{1,15}),"ts":(?:"([^"\\]*)"|(\d{1,15})),"prev":"[0-9a-f]{64}","k":"([a-z-]{1,32})"(?:,"sid":("(?:[^"\\]|\\.)*"))?,"d":/;
 /** Longest head: a 128-character session id written with \uXXXX escapes fits well within. */
 const HEAD_BYTES = 2048;
 
@@ -445,16 +446,22 @@ interface RecordHead {
 /** The head of a record line, or undefined when the line is not one (a damaged line is not shipped). */
 function headOf(line: Buffer): RecordHead | undefined {
   const m = RECORD_HEAD.exec(line.toString('utf8', 0, Math.min(line.length, HEAD_BYTES)));
-  if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
+  if (!m || m[1] === undefined || (m[2] === undefined && m[3] === undefined) || m[4] === undefined) return undefined;
   let sid: string | undefined;
-  if (m[4] !== undefined) {
+  if (m[5] !== undefined) {
     try {
-      sid = JSON.parse(m[4]) as string;
+      sid = JSON.parse(m[5]) as string;
     } catch {
       return undefined;
     }
   }
-  return { seq: Number(m[1]), ts: m[2], kind: m[3], sid };
+  return { seq: Number(m[1]), ts: m[2] ?? isoOrNaN(Number(m[3])), kind: m[4], sid };
+}
+
+/** ISO 8601 for milliseconds since the epoch; 'NaN' (which no Date parses) when out of a Date's range. */
+function isoOrNaN(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? 'NaN' : date.toISOString();
 }
 
 /** The row for one local line; undefined when the line is not a record. */

@@ -2,7 +2,7 @@
 // segment, the links between consecutive records, and the signatures of its checkpoints and seal.
 // Links between segments and the head file are checked by verify.ts.
 
-import { FORMAT_VERSION, parseLine, RECORD_KIND, type RecordKind } from './frame.js';
+import { FORMAT_VERSIONS_READ, parseLine, RECORD_KIND, type RecordKind } from './frame.js';
 import { verifyMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
 import { readLines, type RawLine } from './line-reader.js';
@@ -124,8 +124,8 @@ export async function verifySegmentLines(lines: AsyncIterable<RawLine>, file: st
     findings.push(finding(FINDING.removed, `the segment's open record is missing: the first record is seq ${first.seq} (${first.kind}) at line ${first.line}`, { file, line: first.line, seq: first.seq }));
   } else {
     result.open = first.open;
-    if (first.open.format !== FORMAT_VERSION) {
-      findings.push(finding(FINDING.corrupt, `format version ${first.open.format} is not understood (expected ${FORMAT_VERSION})`, { file, line: first.line }));
+    if (!FORMAT_VERSIONS_READ.includes(first.open.format)) {
+      findings.push(finding(FINDING.corrupt, `format version ${first.open.format} is not understood (expected ${FORMAT_VERSIONS_READ.join(' or ')})`, { file, line: first.line }));
     }
   }
   result.sealed = last.kind === RECORD_KIND.seal;

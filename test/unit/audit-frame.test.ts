@@ -34,13 +34,19 @@ describe('encodeRecord / parseLine', () => {
 
   it('counts the bytes of a line from the sizes of its serialized parts', () => {
     const seqs = fc.oneof(fc.nat(), fc.constantFrom(0, 9, 10, 99, 100, 999_999, 1_000_000, Number.MAX_SAFE_INTEGER));
+    // ts in milliseconds (format 2) or ISO 8601 (format 1, and clocks off the whole millisecond)
+    const times = fc.oneof(fc.constantFrom(0, 9, 1_767_225_600_000, '2026-01-01T00:00:00.000Z'), fc.nat(), fc.integer({ min: 0, max: 8.64e15 }));
     fc.assert(
-      fc.property(seqs, fc.option(fc.string({ unit: 'binary' }), { nil: undefined }), fc.string({ unit: 'binary' }), (seq, sid, text) => {
+      fc.property(seqs, times, fc.option(fc.string({ unit: 'binary' }), { nil: undefined }), fc.string({ unit: 'binary' }), (seq, ts, sid, text) => {
         const sidJson = sid === undefined ? undefined : JSON.stringify(sid);
         const dJson = JSON.stringify({ text });
-        const { line } = encodeRecordJson(seq, '2026-01-01T00:00:00.000Z', GENESIS_HASH, 'statement', sidJson, dJson);
-        const counted = encodedRecordBytes(seq, '2026-01-01T00:00:00.000Z', 'statement', sidJson === undefined ? undefined : Buffer.byteLength(sidJson), Buffer.byteLength(dJson));
+        const { line } = encodeRecordJson(seq, ts, GENESIS_HASH, 'statement', sidJson, dJson);
+        const counted = encodedRecordBytes(seq, ts, 'statement', sidJson === undefined ? undefined : Buffer.byteLength(sidJson), Buffer.byteLength(dJson));
         expect(counted).toBe(Buffer.byteLength(line));
+        const parsed = parseLine(Buffer.from(line.slice(0, -1)));
+        expect(parsed.ok && parsed.hashOk).toBe(true);
+        // Readers get ISO 8601 either way.
+        expect(parsed.ok && parsed.record.ts).toBe(typeof ts === 'number' ? new Date(ts).toISOString() : ts);
       }),
       { numRuns: 500 },
     );

@@ -72,18 +72,51 @@ const resultData: fc.Arbitrary<ResultData> = fc
   })
   .map((o) => defined(o) as ResultData);
 
+/** What a reader makes of a statement record's `d` as written (frame.ts puts back what format 2 leaves out). */
+function readStatement(json: string): unknown {
+  return expandRecord({ seq: 1, ts: '2026-01-01T00:00:00.000Z', prev: GENESIS_HASH, k: 'statement', d: JSON.parse(json) as unknown, hash: GENESIS_HASH })[0]?.d;
+}
+
+function readResult(json: string): unknown {
+  return expandRecord({ seq: 1, ts: '2026-01-01T00:00:00.000Z', prev: GENESIS_HASH, k: 'result', d: JSON.parse(json) as unknown, hash: GENESIS_HASH })[0]?.d;
+}
+
+/** The data as JSON.stringify would have written it, read back. */
+const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v)) as unknown;
+
 describe('hand-built record JSON', () => {
-  it('is byte for byte what JSON.stringify writes, for any statement and result', () => {
+  it('reads back as what JSON.stringify writes, for any statement and result, in no more bytes', () => {
     fc.assert(
       fc.property(statementData, resultData, (st, res) => {
-        expect(statementJson(st)).toBe(JSON.stringify(st));
-        expect(`${statementMembers(st)}}`).toBe(JSON.stringify(st));
-        expect(resultJson(res)).toBe(JSON.stringify(res));
-        const { st: _st, ...rest } = res;
-        expect(resultJson(res, false)).toBe(JSON.stringify(rest));
+        expect(readStatement(statementJson(st))).toEqual(asJson(st));
+        expect(`${statementMembers(st)}}`).toBe(statementJson(st));
+        expect(statementJson(st).length).toBeLessThanOrEqual(JSON.stringify(st).length);
+        expect(readResult(resultJson(res))).toEqual(asJson(res));
+        expect(resultJson(res).length).toBeLessThanOrEqual(JSON.stringify(res).length);
+        expect(resultJson(res, false)).toBe(`{${resultJson(res).slice(`{"st":${JSON.stringify(res.st)},`.length)}`);
+        expect(readResult(`{"st":${JSON.stringify(res.st)},${resultJson(res, false).slice(1)}`)).toEqual(asJson(res));
+        expect(JSON.parse(resultJson(res, false))).not.toHaveProperty('st');
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('leaves out the defaults every statement would repeat, and writes the rest as JSON.stringify does', () => {
+    const cls = { class: 'read', relations: ['public.t'] };
+    expect(statementJson({ st: 1, text: 'SELECT 1', cls, verdict: 'allow', via: 'simple' })).toBe('{"st":1,"text":"SELECT 1","cls":{"class":"read","relations":["public.t"]},"via":"simple"}');
+    expect(statementJson({ st: 1, text: 'SELECT 1', cls, verdict: 'mask' })).toBe('{"st":1,"text":"SELECT 1","cls":{"class":"read","relations":["public.t"]},"verdict":"mask"}');
+    const columns = [
+      { name: 'a', type: 'int4', masked: null },
+      { name: 'b', type: 'text', masked: 'email-partial', table: 'public.t' },
+    ];
+    const sha256 = 'ab'.repeat(32);
+    expect(resultJson({ st: 2, columns, rows: 3, bytes: 9, capture: { mode: 'digest', sha256, rows: 3 }, tag: 'SELECT 3' })).toBe(
+      `{"st":2,"columns":[{"name":"a","type":"int4"},{"name":"b","type":"text","masked":"email-partial","table":"public.t"}],"rows":3,"bytes":9,"sha256":"${sha256}","tag":"SELECT 3"}`,
+    );
+    // A digest of fewer rows than the result counts (rows from the command tag) keeps its own count.
+    expect(resultJson({ st: 2, columns: [], rows: 5, bytes: 0, capture: { mode: 'digest', sha256, rows: 0 } })).toBe(`{"st":2,"columns":[],"rows":5,"bytes":0,"capture":{"mode":"digest","sha256":"${sha256}","rows":0}}`);
+    expect(resultJson({ st: 2, columns: [], rows: 0, bytes: 0, capture: { mode: 'none' } })).toBe('{"st":2,"columns":[],"rows":0,"bytes":0}');
+    expect(readResult('{"st":2,"columns":[],"rows":0,"bytes":0}')).toEqual({ st: 2, columns: [], rows: 0, bytes: 0, capture: { mode: 'none' } });
   });
 
   it('writes durations rounded to microseconds as JSON does', () => {
@@ -91,18 +124,19 @@ describe('hand-built record JSON', () => {
       fc.property(fc.oneof(fc.double({ min: 0, max: 2e9, noNaN: true }), fc.integer({ min: 0, max: 5000 }).map((k) => k / 1000)), (x) => {
         const ms = Math.round(x * 1000) / 1000;
         const d: ResultData = { st: 1, columns: [], rows: 0, bytes: 0, capture: { mode: 'none' }, ms };
-        expect(resultJson(d)).toBe(JSON.stringify(d));
+        expect(resultJson(d)).toBe(`{"st":1,"columns":[],"rows":0,"bytes":0,"ms":${JSON.stringify(ms)}}`);
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('writes frozen columns (serialized once per array) as JSON.stringify does', () => {
+  it('writes frozen columns (serialized once per array) as it writes any other', () => {
     fc.assert(
       fc.property(resultData, (res) => {
         const frozen: ResultData = { ...res, columns: Object.freeze(res.columns.map((c) => Object.freeze({ ...c }))) as ResultData['columns'] };
-        expect(resultJson(frozen)).toBe(JSON.stringify(res));
-        expect(resultJson({ ...frozen, st: frozen.st + 1 })).toBe(JSON.stringify({ ...res, st: res.st + 1 }));
+        expect(resultJson(frozen)).toBe(resultJson(res));
+        expect(resultJson({ ...frozen, st: frozen.st + 1 })).toBe(resultJson({ ...res, st: res.st + 1 }));
+        expect(readResult(resultJson(frozen))).toEqual(asJson(res));
       }),
       { numRuns: 300 },
     );
@@ -155,19 +189,20 @@ describe('a statement and its result in one record', () => {
     const lines = fileRecords();
     expect(lines.map((r) => r.k)).toEqual(['open', 'session-start', 'statement', 'result', 'session-end', 'seal']);
     const merged = lines[2] as TranscriptRecord<StatementData & { result: Omit<ResultData, 'st'> }>;
-    expect(merged.d.result).toMatchObject({ columns: [{ name: 'abalance', type: 'int4', masked: null }], rows: 1, bytes: 11, capture: digest, tag: 'SELECT 1' });
-    expect(merged.d.result).not.toHaveProperty('st');
+    // As written (format 2): no verdict `allow`, no `"masked":null`, the digest as `sha256`.
+    expect(merged.d).not.toHaveProperty('verdict');
+    expect(merged.d.result).toEqual({ columns: [{ name: 'abalance', type: 'int4' }], rows: 1, bytes: 11, sha256: digest.sha256, ms: expect.any(Number), tag: 'SELECT 1' });
 
     const read = await storeRecords();
     expect(read.map((r) => r.k)).toEqual(['open', 'session-start', 'statement', 'result', 'result', 'session-end', 'seal']);
     const [statement, first, second] = read.slice(2, 5) as TranscriptRecord<Record<string, unknown>>[];
     expect(statement?.d).not.toHaveProperty('result');
     expect(statement?.d).toMatchObject({ st, text: 'SELECT abalance FROM accounts WHERE aid = 7', verdict: 'allow', via: 'simple' });
-    expect(first?.d).toMatchObject({ st, rows: 1, tag: 'SELECT 1' });
+    expect(first?.d).toMatchObject({ st, columns: [{ name: 'abalance', type: 'int4', masked: null }], rows: 1, capture: digest, tag: 'SELECT 1' });
     expect(Object.keys(first?.d ?? {})[0]).toBe('st');
     expect(first?.seq).toBe(statement?.seq);
     expect(Date.parse(first?.ts ?? '')).toBeGreaterThanOrEqual(Date.parse(statement?.ts ?? ''));
-    expect(second?.d).toMatchObject({ st, set: 2, tag: 'SELECT 0' });
+    expect(second?.d).toMatchObject({ st, set: 2, tag: 'SELECT 0', capture: { mode: 'none' } });
 
     expect((await verifyStore(data.dir)).findings).toEqual([]);
     const replay = await loadSession(transcriptsDir(data.dir), 's-1');
@@ -301,8 +336,10 @@ describe('a statement and its result in one record', () => {
 
 describe('expandRecord', () => {
   it('leaves every other record as it is', () => {
-    const r: TranscriptRecord = { seq: 4, ts: '2026-01-01T00:00:00.000Z', prev: GENESIS_HASH, k: 'statement', sid: 's', d: { st: 1, text: 'SELECT 1' }, hash: GENESIS_HASH };
+    const r: TranscriptRecord = { seq: 4, ts: '2026-01-01T00:00:00.000Z', prev: GENESIS_HASH, k: 'statement', sid: 's', d: { st: 1, text: 'SELECT 1', verdict: 'deny' }, hash: GENESIS_HASH };
     expect(expandRecord(r)).toEqual([r]);
+    // Format 2 leaves a verdict `allow` out; readers get it back.
+    expect(expandRecord({ ...r, d: { st: 1, text: 'SELECT 1' } })).toEqual([{ ...r, d: { st: 1, text: 'SELECT 1', verdict: 'allow' } }]);
     expect(expandRecord({ ...r, k: 'event', d: { kind: 'x', result: { rows: 1 } } })).toHaveLength(1);
     expect(expandRecord({ ...r, d: { st: 1, result: 'not an object' } })).toHaveLength(1);
   });
@@ -318,7 +355,7 @@ describe('expandRecord', () => {
       hash: GENESIS_HASH,
     };
     const [st, res] = expandRecord(r);
-    expect(st?.d).toEqual({ st: 3, text: 'SELECT 1' });
+    expect(st?.d).toEqual({ st: 3, text: 'SELECT 1', verdict: 'allow' });
     expect(res).toMatchObject({ k: 'result', seq: 4, sid: 's', ts: '2026-01-01T00:00:01.500Z', d: { st: 3, rows: 1, ms: 1500.4 } });
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { transcriptConfig, type TranscriptConfig } from '../../src/audit/config.js';
 import { loadVerifyKey } from '../../src/audit/keys.js';
-import { TranscriptStore, type Recorder } from '../../src/audit/recorder.js';
+import { RowCapture, TranscriptStore, type Recorder } from '../../src/audit/recorder.js';
 import { parseSegmentFileName } from '../../src/audit/segment-files.js';
 import { verify, type VerifyReport } from '../../src/audit/verify.js';
 
@@ -107,6 +107,8 @@ export const SCENARIO = {
   c: 'sess-c-90be17',
   /** reporting-agent on archive, in December (outside January reviews). */
   d: 'sess-d-0c55f1',
+  /** reporting-agent on shop: quick statements, each one line with its result (recordQuickStatements). */
+  e: 'sess-e-5a5a5a',
 } as const;
 
 const OTHER = { ...PRINCIPAL, name: 'other-agent', subject: 'app-9999', appId: 'app-9999', roles: [] };
@@ -203,5 +205,29 @@ export async function recordScenario(dataDir: string): Promise<void> {
   const c1 = await c.statement({ text: 'SELECT name, price FROM products', classification: { class: 'read', relations: ['public.products'] }, verdict: 'allow' });
   await c.result({ statementId: c1, columns: [{ name: 'name', type: 'text', masked: null }], rows: 12, bytes: 400, capture: { mode: 'digest', sha256: 'ab'.repeat(32), rows: 12 } });
   await c.sessionEnd('client closed');
+  await store.close();
+}
+
+/**
+ * A relay's quick statements under fsync interval, in a second writer run (a new segment): each
+ * statement and its digest result written as one line.
+ */
+export async function recordQuickStatements(dataDir: string): Promise<void> {
+  const clock = manualClock('2026-01-13T07:00:00Z');
+  const store = await TranscriptStore.open(testConfig(dataDir), { clock: clock.now });
+  const r = store.recorder();
+  await r.sessionStart({ sessionId: SCENARIO.e, protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client: { address: '10.1.2.4', port: 52200, tls: null } });
+  const columns = Object.freeze([Object.freeze({ name: 'abalance', type: 'int4', masked: null, table: 'public.pgbench_accounts' })]);
+  for (let i = 0; i < 3; i++) {
+    const st = r.statementNoWait({ text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i + 1};`, classification: { class: 'read', relations: ['public.pgbench_accounts'] }, verdict: 'allow', via: 'simple' });
+    const c = new RowCapture({ mode: 'digest', firstRows: 10 });
+    c.add(Buffer.from([0x44, 0, 0, 0, 11, 0, 1, 0, 0, 0, 1, 0x30 + i]));
+    r.resultNoWait({ statementId: st, columns, rows: 1, bytes: c.bytes, capture: c.finish(), tag: 'SELECT 1' });
+    clock.advance(3);
+  }
+  const st = r.statementNoWait({ text: 'UPDATE pgbench_accounts SET abalance = 1', classification: { class: 'write', relations: ['public.pgbench_accounts'] }, verdict: 'allow', via: 'simple' });
+  r.resultNoWait({ statementId: st, columns: [], rows: 0, bytes: 0, capture: new RowCapture({ mode: 'digest', firstRows: 10 }).finish(), tag: 'UPDATE 7' });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await r.sessionEnd('client closed');
   await store.close();
 }

@@ -13,7 +13,7 @@ let data: { dir: string; cleanup: () => void };
 
 /** Three or more sealed segments of one instance, checkpoints every 10 records. */
 async function buildStore(): Promise<string[]> {
-  const store = await openStore(data.dir, { segmentMaxBytes: 12 * 1024 });
+  const store = await openStore(data.dir, { segmentMaxBytes: 11 * 1024 });
   await recordSession(store, 'sess-a', 20);
   await recordSession(store, 'sess-b', 20);
   await store.close();
