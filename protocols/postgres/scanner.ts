@@ -9,9 +9,19 @@
 // chunks is copied, into a buffer of exactly its size (after its length passed the cap).
 import { ProtocolError } from '../errors.js';
 
+/**
+ * whole()'s answer for a message to be delivered whole together with the complete messages of the
+ * same type that follow it in the chunk, as one run through `onRun` (one call for a socket read's
+ * worth of rows instead of one per message).
+ */
+export const RUN = 2;
+
 export interface ScanHandler {
-  /** Called once per message header; `length` counts every byte of the message (type byte included). */
-  whole(code: number, length: number): boolean;
+  /**
+   * Called once per message header; `length` counts every byte of the message (type byte
+   * included). True: deliver it whole; RUN: whole, in a run (the handler has onRun); false: stream it.
+   */
+  whole(code: number, length: number): boolean | typeof RUN;
   /**
    * A whole message: `buf[start, end)` is the complete message including type byte and length.
    * Returning a Promise suspends the scanner right after this message until `resume()` is called
@@ -20,6 +30,14 @@ export interface ScanHandler {
   onMessage(code: number, buf: Buffer, start: number, end: number): void | Promise<unknown>;
   /** Bytes of streamed messages, in stream order. */
   onBytes(buf: Buffer, start: number, end: number): void;
+  /**
+   * A run (whole() answered RUN for the first message): `buf[start, end)` holds one or more
+   * complete messages of type `code` back to back, each within the length limit. whole() saw only
+   * the first one's header: a run holds one type of message, and every complete message of that
+   * type that follows in the chunk. A run cannot suspend the scanner. A message whole() answered
+   * RUN for that is not complete in its chunk is collected and delivered through onMessage.
+   */
+  onRun?(code: number, buf: Buffer, start: number, end: number): void;
 }
 
 const HEADER = 5;
@@ -114,12 +132,15 @@ export class MessageScanner {
         // Fast path: the whole header is in this chunk.
         const code = chunk[i] as number;
         const total = this.checkLength(chunk.readInt32BE(i + 1), this.consumed + i);
-        if (h.whole(code, total)) {
+        const w = h.whole(code, total);
+        if (w) {
           if (run >= 0) {
             h.onBytes(chunk, run, i);
             run = -1;
           }
-          if (n - i >= total) {
+          if (w === RUN && n - i >= total && h.onRun) {
+            i = this.deliverRun(code, chunk, i, i + total);
+          } else if (n - i >= total) {
             const p = h.onMessage(code, chunk, i, i + total);
             i += total;
             if (p) {
@@ -182,6 +203,24 @@ export class MessageScanner {
     }
     if (run >= 0) h.onBytes(chunk, run, i);
     this.consumed += n;
+  }
+
+  /**
+   * Delivers the run that starts with the complete message `chunk[start, first)`: it and the
+   * complete messages of the same type right after it, each length checked as any header is.
+   * Returns where the run ends. A message that is not complete in the chunk (or whose length is
+   * wrong) ends the run: the main loop takes it from there.
+   */
+  private deliverRun(code: number, chunk: Buffer, start: number, first: number): number {
+    const n = chunk.length;
+    let j = first;
+    while (n - j >= HEADER && chunk[j] === code) {
+      const len = ((chunk[j + 1] as number) << 24) | ((chunk[j + 2] as number) << 16) | ((chunk[j + 3] as number) << 8) | (chunk[j + 4] as number);
+      if (len < 4 || len + 1 > this.maxLength || n - j < len + 1) break;
+      j += len + 1;
+    }
+    (this.handler.onRun as NonNullable<ScanHandler['onRun']>)(code, chunk, start, j);
+    return j;
   }
 
   /**

@@ -263,7 +263,6 @@ interface RowDescriptionMessage {
 /** A node-postgres Submittable sending Parse + Describe(statement) + Sync. */
 class DescribeStatement {
   private fields: FieldDescription[] | undefined;
-  private error: Error | undefined;
 
   constructor(
     private readonly text: string,
@@ -289,13 +288,14 @@ class DescribeStatement {
     }));
   }
 
+  // node-postgres drops the active query when an error arrives: its ReadyForQuery never reaches
+  // this object, so an error settles the promise at once.
   handleError(err: Error): void {
-    this.error = err;
+    this.reject(err);
   }
 
   handleReadyForQuery(): void {
-    if (this.error) this.reject(this.error);
-    else this.resolve(this.fields);
+    this.resolve(this.fields);
   }
 
   // Not sent for a Describe; present so the client's dispatch never finds a missing handler.

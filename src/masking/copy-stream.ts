@@ -14,6 +14,12 @@ const MAX_PENDING = 256 * 1024 * 1024;
 const COPY_DATA_HEADER = 5;
 /** Spans shorter than this are copied byte by byte. */
 const SMALL_COPY = 64;
+/** Room kept beyond a message's own worst case before it is started in the current slab. */
+const SLACK = 64;
+
+function int32(buf: Buffer, p: number): number {
+  return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number);
+}
 
 /** Shared framing: CopyData payloads in, complete units rewritten, a partial unit carried over. */
 export abstract class CopyRewriter {
@@ -40,24 +46,70 @@ export abstract class CopyRewriter {
 
   /** See CopyMaskPlan.rewriteCopyData. The returned message is a view of the output slab. */
   rewrite(buf: Buffer, start: number, end: number): Buffer | undefined {
-    return this.build(buf, start, end) ? this.out.take() : undefined;
+    this.out.begin();
+    return this.append(buf, start, end) ? this.out.take() : undefined;
   }
 
   /** See CopyMaskPlan.forwardCopyData. */
   forward(buf: Buffer, start: number, end: number, sink: MessageSink): void {
-    if (!this.build(buf, start, end)) {
-      sink.add(buf, start, end);
-      return;
+    this.out.begin();
+    if (this.append(buf, start, end)) this.handOut(sink);
+    else sink.add(buf, start, end); // the slab bytes are dropped at the next begin()
+  }
+
+  /**
+   * See CopyMaskPlan.forwardCopyRun: the CopyData messages `buf[start, end)` (from one socket
+   * read) are rewritten one after another into the output slab and go to `sink` as one range of
+   * it (one per slab when a slab fills up), with one call for the whole run instead of one per
+   * row. Each message stays a message of its own (some clients read one row per CopyData): the
+   * run writes exactly what forward() would write message by message.
+   */
+  forwardRun(buf: Buffer, start: number, end: number, sink: MessageSink): void {
+    const out = this.out;
+    out.begin();
+    // Bytes of the run's complete messages in the slab (from out.start: the slab may change).
+    let done = 0;
+    let p = start;
+    try {
+      while (p < end) {
+        if (end - p < COPY_DATA_HEADER) throw this.fail('not a CopyData message');
+        const next = p + 1 + int32(buf, p + 1);
+        if (next > end || next < p + COPY_DATA_HEADER) throw this.fail('not a CopyData message');
+        // When the slab may not hold this message (even with every byte escaped), the run so
+        // far is handed out first: ensure() would otherwise move all of it to a new slab.
+        if (done > 0 && out.buf.length - out.w < 2 * (next - p) + SLACK) {
+          this.handOut(sink);
+          done = 0;
+        }
+        this.append(buf, p, next);
+        done = out.w - out.start;
+        p = next;
+      }
+    } catch (err) {
+      // The messages before the one that failed go out, as they would one by one.
+      out.w = out.start + done;
+      this.handOut(sink);
+      throw err;
     }
+    this.handOut(sink);
+  }
+
+  /** Hands out the slab's bytes since out.start (the messages built) to `sink`. */
+  private handOut(sink: MessageSink): void {
     const out = this.out;
     const { buf: slab, start: from, w: to } = out;
+    if (to === from) return;
     out.commit();
     sink.add(slab, from, to);
   }
 
-  /** Builds the new CopyData message in the slab (not yet handed out); false when the message goes as it is. */
-  private build(buf: Buffer, start: number, end: number): boolean {
-    if (buf[start] !== Backend.copyData || end - start < COPY_DATA_HEADER || buf.readInt32BE(start + 1) !== end - start - 1) throw this.fail('not a CopyData message');
+  /**
+   * Builds the new message for the CopyData `buf[start, end)` in the slab at its write cursor:
+   * the header, then the units the message completes. Returns false when that message is the
+   * original one (nothing masked, nothing carried over in or out).
+   */
+  private append(buf: Buffer, start: number, end: number): boolean {
+    if (buf[start] !== Backend.copyData || end - start < COPY_DATA_HEADER || int32(buf, start + 1) !== end - start - 1) throw this.fail('not a CopyData message');
     const pending = this.pending;
     let data = buf;
     let pos = start + COPY_DATA_HEADER;
@@ -68,19 +120,24 @@ export abstract class CopyRewriter {
       stop = data.length;
     }
     const out = this.out;
-    out.begin();
     out.ensure(COPY_DATA_HEADER);
+    // Where the header goes, from out.start (the message may move to a new slab while it grows).
+    const at = out.w - out.start;
     out.w += COPY_DATA_HEADER;
     this.changed = false;
     const consumed = this.process(data, pos, stop);
     const rest = stop - consumed;
     if (rest > MAX_PENDING) throw this.fail('a row larger than the carry-over limit');
     this.pending = rest > 0 ? Buffer.from(data.subarray(consumed, stop)) : undefined;
-    if (!this.changed && !pending && rest === 0) return false; // the slab bytes are dropped at the next begin()
-    // The message may have moved to a new slab while it grew: its header is at out.start.
-    out.buf[out.start] = Backend.copyData;
-    out.buf.writeInt32BE(out.w - out.start - 1, out.start + 1);
-    return true;
+    const h = out.start + at;
+    const dst = out.buf;
+    dst[h] = Backend.copyData;
+    const len = out.w - h - 1;
+    dst[h + 1] = len >>> 24;
+    dst[h + 2] = (len >>> 16) & 0xff;
+    dst[h + 3] = (len >>> 8) & 0xff;
+    dst[h + 4] = len & 0xff;
+    return this.changed || pending !== undefined || rest > 0;
   }
 
   /** Copies `src[start, end)` to the output. */

@@ -5,10 +5,17 @@
 // escaped (text) or always quoted (CSV, so it is never read as NULL).
 import type { CopyFormat } from './copy.js';
 import { CopyRewriter } from './copy-stream.js';
-import { MASK_NULL, MASK_UNCHANGED, type InPlaceMasking, type ValueMasker } from './value-masker.js';
-import type { OutputSlab } from './output-slab.js';
+import { MASK_NULL, MASK_UNCHANGED, type DirectMasking, type InPlaceMasking, type ValueMasker } from './value-masker.js';
+import { viewOf, type OutputSlab } from './output-slab.js';
 
 const NEWLINE = 0x0a;
+/** Word-at-a-time scanning (rows()): a byte repeated four times, the high bit of each byte. */
+const ONES = 0x01010101;
+const BELOW_0E = 0x0e0e0e0e;
+const BACKSLASHES = 0x5c5c5c5c;
+const HIGH_BITS = 0x80808080 | 0;
+/** Bytes a word copy may write past what it keeps. */
+const WORD = 4;
 const BACKSLASH = 0x5c;
 const ESCAPES: Readonly<Record<number, number>> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
 const ESCAPE_OUT: Readonly<Record<number, number>> = { 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74, 0x0b: 0x76 };
@@ -23,6 +30,13 @@ export class TextCopyRewriter extends CopyRewriter {
   private readonly escapes = new Uint8Array(256);
   /** Per column: its masker's same-length fast path, when the byte it writes needs no escape here. */
   private readonly inPlace: (InPlaceMasking | undefined)[];
+  /** Per column: its masker's direct write, when its fill byte needs no escape here. */
+  private readonly direct: (DirectMasking | undefined)[];
+  /** The delimiter in each byte of a word. */
+  private readonly delimiters: number;
+  /** The payload rows() read last and a DataView of it (a run's messages share one chunk). */
+  private inBuf: Buffer | undefined;
+  private inView: DataView | undefined;
 
   constructor(columns: number, maskers: readonly (ValueMasker | undefined)[], private readonly fmt: CopyFormat, rule: string, out?: OutputSlab) {
     super(columns, maskers, rule, out);
@@ -32,6 +46,8 @@ export class TextCopyRewriter extends CopyRewriter {
     // A delimiter that has a letter escape (tab) is written with the letter, as PostgreSQL does.
     if (this.escapes[fmt.delimiter] === 0) this.escapes[fmt.delimiter] = fmt.delimiter;
     this.inPlace = maskers.map((m) => (m?.inPlace && this.escapes[m.inPlace.fill] === 0 ? m.inPlace : undefined));
+    this.direct = maskers.map((m) => (m?.direct && this.escapes[m.direct.fill] === 0 ? m.direct : undefined));
+    this.delimiters = Math.imul(fmt.delimiter, ONES);
   }
 
   protected process(data: Buffer, pos: number, end: number): number {
@@ -48,44 +64,94 @@ export class TextCopyRewriter extends CopyRewriter {
   }
 
   /**
-   * Text format in one pass over the payload, without per-row objects: each row's bytes are
-   * scanned once for delimiters, backslashes and the newline; untouched spans (every field up to
-   * a masked one, and the rest of the row after the last) are copied as they are; a masked field
-   * is unescaped only when it holds a backslash, masked, and escaped back. A raw newline always
-   * ends a row (PostgreSQL escapes newlines in values). An incomplete row at the end is taken
-   * back out of the output and left for the next message.
+   * Text format: the complete rows of the payload are those before its last newline (a raw
+   * newline always ends a row: PostgreSQL escapes newlines in values); they are rewritten in one
+   * pass (rows()), the rest is left for the next message.
    */
   private processText(data: Buffer, pos: number, end: number): number {
     if (this.headerPending) {
       pos = this.header(data, pos, end);
       if (this.headerPending) return pos;
     }
+    let stop = end;
+    while (stop > pos && data[stop - 1] !== NEWLINE) stop--;
+    if (stop > pos) this.rows(data, pos, stop);
+    return stop;
+  }
+
+  /**
+   * Rewrites the complete rows `data[pos, stop)` (`stop - 1` is a newline) into the output, in one
+   * pass and without per-row objects. Bytes are copied to the output as they are read, four at a
+   * time: a word is copied whole and tested whole (bit tricks) for a byte the text format escapes
+   * — a byte below 0x0e (the escaped controls, tab and newline), a backslash or the delimiter —
+   * and the scan stops only at such a byte (the newline at `stop - 1` always stops it). A masked
+   * field, once its end is found, is overwritten in the output where it was copied: in place
+   * when its masker keeps the length, straight from the input when its masker writes only the
+   * value's bytes and a fill byte (DirectMasking), else by the masked value escaped (or the NULL
+   * string). A field is unescaped for its masker only when it holds a backslash.
+   */
+  private rows(data: Buffer, pos: number, stop: number): void {
     const { delimiter, nullString } = this.fmt;
     const columns = this.columns;
     const maskers = this.maskers;
-    const out = this.out;
+    const inPlace = this.inPlace;
+    const direct = this.direct;
     const escapes = this.escapes;
-    // Invariant: the output has room for the rest of the payload as it is, so spans are copied
-    // without a check; a masked value makes room for itself and, again, the rest.
-    out.ensure(end - pos);
-    for (;;) {
-      const rowOut = out.w - out.start;
-      let copied = pos;
+    const delimiters = this.delimiters;
+    const out = this.out;
+    if (data !== this.inBuf) {
+      this.inBuf = data;
+      this.inView = viewOf(data);
+    }
+    const src = this.inView as DataView;
+    // Words are read while four bytes of `data` remain (they may reach past `stop`).
+    const lastWord = data.length - 4;
+    // Invariant: the output has room for the rest of the rows as they are, and a word more (a word
+    // copy writes up to three bytes past what it keeps). A masked value makes room for itself
+    // and, again, the rest.
+    out.ensure(stop - pos + WORD);
+    let dst = out.buf;
+    let view = out.view;
+    let w = out.w;
+    let i = pos;
+    while (i < stop) {
       let col = 0;
-      let fieldStart = pos;
+      let fieldStart = i;
+      let fieldOut = w;
       // The field holds a backslash escape / a byte the text format would escape, written raw.
       let escaped = false;
       let raw = false;
-      let i = pos;
-      for (; i < end; i++) {
-        // Skip ordinary bytes (those written unescaped) with one table load each.
-        while (i < end && escapes[data[i] as number] === 0) i++;
-        if (i >= end) break;
-        const c = data[i] as number;
+      for (;;) {
+        let c: number;
+        if (i <= lastWord) {
+          const x = src.getInt32(i, true);
+          view.setInt32(w, x, true);
+          const y = x ^ BACKSLASHES;
+          const z = x ^ delimiters;
+          // A high bit per byte below 0x0e, equal to a backslash or to the delimiter; the lowest
+          // one set marks the first such byte exactly (borrows only make higher ones unreliable).
+          const found = ((((x - BELOW_0E) | 0) & ~x) | (((y - ONES) | 0) & ~y) | (((z - ONES) | 0) & ~z)) & HIGH_BITS;
+          if (found === 0) {
+            i += 4;
+            w += 4;
+            continue;
+          }
+          const k = ((31 - Math.clz32(found & -found)) >> 3) + 1;
+          i += k;
+          w += k;
+          c = data[i - 1] as number;
+        } else {
+          c = data[i++] as number;
+          dst[w++] = c;
+        }
+        if (escapes[c] === 0) continue; // a control byte the format writes raw (0x00-0x07)
         if (c === BACKSLASH) {
+          // The escaped byte belongs to the value, whatever it is (a backslash is never the last
+          // byte before the row's newline here: that newline would be escaped).
+          const n = data[i++] as number;
+          dst[w++] = n;
+          if (n === NEWLINE) throw this.fail('a backslash before the end of a row');
           escaped = true;
-          i++; // the escaped byte belongs to the value, whatever it is
-          if (i < end && data[i] === NEWLINE) throw this.fail('a backslash before the end of a row');
           continue;
         }
         if (c !== delimiter && c !== NEWLINE) {
@@ -94,84 +160,76 @@ export class TextCopyRewriter extends CopyRewriter {
         }
         if (col >= columns) throw this.fail(`more than ${columns} fields`);
         const m = maskers[col];
-        const ip = this.inPlace[col];
-        if (m !== undefined && !isNullField(data, fieldStart, i, nullString)) {
-          if (ip !== undefined && !escaped && !raw && ip.sameLength(data, fieldStart, i - fieldStart)) {
-            // In place: the value's bytes are the field's bytes, and what overwrite() leaves
-            // (kept bytes, the fill byte) needs no escape — the field is copied, then overwritten.
+        const fieldEnd = i - 1;
+        if (m !== undefined && !isNullField(data, fieldStart, fieldEnd, nullString)) {
+          const len = fieldEnd - fieldStart;
+          const ip = inPlace[col];
+          const d = direct[col];
+          // The masker's result when it goes through mask(); stays MASK_UNCHANGED otherwise.
+          let r = MASK_UNCHANGED;
+          if (ip !== undefined && !escaped && !raw && ip.sameLength(data, fieldStart, len)) {
+            // What overwrite() leaves (kept bytes, the fill byte) needs no escape.
             this.changed = true;
-            this.copy(data, copied, i);
-            ip.overwrite(out.buf, out.w - (i - fieldStart), i - fieldStart);
-            copied = i;
-          } else if (this.maskField(m, data, fieldStart, i, escaped, copied, end)) {
-            copied = i;
+            ip.overwrite(dst, fieldOut, len);
+          } else if (d !== undefined && !escaped && !raw) {
+            // Room for the masked value, the byte that ended the field and the rest.
+            out.w = w;
+            out.ensure(d.maxLength(len) + 1 + stop - i + WORD);
+            dst = out.buf;
+            view = out.view;
+            fieldOut += out.w - w;
+            w = out.w;
+            const n = d.write(data, fieldStart, len, dst, fieldOut);
+            if (n >= 0) {
+              // Bytes of the value and the fill byte: nothing to escape.
+              this.changed = true;
+              w = fieldOut + n;
+              dst[w++] = c;
+            } else {
+              r = m.mask(data, fieldStart, len);
+            }
+          } else if (escaped) {
+            const value = unescapeText(data.subarray(fieldStart, fieldEnd));
+            r = m.mask(value, 0, value.length);
+          } else {
+            r = m.mask(data, fieldStart, len);
+          }
+          if (r !== MASK_UNCHANGED) {
+            // Room for the value escaped (at most two bytes each) or the NULL string, the byte
+            // that ended the field and the rest; the value replaces the field's copy.
+            out.w = w;
+            out.ensure((r === MASK_NULL ? nullString.length : 2 * r) + 1 + stop - i + WORD);
+            dst = out.buf;
+            view = out.view;
+            fieldOut += out.w - w;
+            w = fieldOut;
+            this.changed = true;
+            if (r === MASK_NULL) {
+              for (let k = 0; k < nullString.length; k++) dst[w++] = nullString[k] as number;
+            } else {
+              const v = m.out;
+              for (let k = 0; k < r; k++) {
+                const b = v[k] as number;
+                const e = escapes[b] as number;
+                if (e !== 0) {
+                  dst[w++] = BACKSLASH;
+                  dst[w++] = e;
+                } else {
+                  dst[w++] = b;
+                }
+              }
+            }
+            dst[w++] = c;
           }
         }
         col++;
-        fieldStart = i + 1;
+        if (c === NEWLINE) break;
+        fieldStart = i;
+        fieldOut = w;
         escaped = false;
         raw = false;
-        if (c === NEWLINE) break;
-      }
-      if (i >= end) {
-        // No newline: an incomplete row, carried over.
-        out.w = out.start + rowOut;
-        return pos;
       }
       if (col !== columns) throw this.fail(`${col} fields, ${columns} columns expected`);
-      this.copy(data, copied, i + 1);
-      pos = i + 1;
-    }
-  }
-
-  /**
-   * Masks the field `data[s, e)` (unescaped first when it holds a backslash). When the value
-   * changes, writes the row's bytes since `copied`, then the masked value escaped (or the NULL
-   * string) to the output and returns true; the caller's copy then resumes after the field.
-   */
-  private maskField(m: ValueMasker, data: Buffer, s: number, e: number, escaped: boolean, copied: number, end: number): boolean {
-    let r: number;
-    if (escaped) {
-      const value = unescapeText(data.subarray(s, e));
-      r = m.mask(value, 0, value.length);
-    } else {
-      r = m.mask(data, s, e - s);
-    }
-    if (r === MASK_UNCHANGED) return false;
-    this.changed = true;
-    this.copy(data, copied, s);
-    // Room for the value escaped (at most two bytes each) or the NULL string, and the rest.
-    const { nullString } = this.fmt;
-    this.out.ensure((r === MASK_NULL ? nullString.length : 2 * r) + end - e);
-    if (r === MASK_NULL) this.copy(nullString, 0, nullString.length);
-    else this.emitEscaped(m.out, r);
-    return true;
-  }
-
-  /** Copies `src[start, end)` to the output, which has room (see processText). */
-  private copy(src: Buffer, start: number, end: number): void {
-    const dst = this.out.buf;
-    let w = this.out.w;
-    if (end - start < 64) for (let i = start; i < end; i++) dst[w++] = src[i] as number;
-    else w += src.copy(dst, w, start, end);
-    this.out.w = w;
-  }
-
-  /** Writes `value[0, length)` escaped for the text format (the output has room for twice its length). */
-  private emitEscaped(value: Buffer, length: number): void {
-    const out = this.out;
-    const dst = out.buf;
-    const escapes = this.escapes;
-    let w = out.w;
-    for (let i = 0; i < length; i++) {
-      const c = value[i] as number;
-      const e = escapes[c] as number;
-      if (e !== 0) {
-        dst[w++] = BACKSLASH;
-        dst[w++] = e;
-      } else {
-        dst[w++] = c;
-      }
     }
     out.w = w;
   }

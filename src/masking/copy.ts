@@ -135,5 +135,6 @@ export async function planCopy(ctx: MaskingContext, copy: CopyResponse, stmt: St
     columns: compiled.columns,
     rewriteCopyData: (buf, start, end) => rewriter.rewrite(buf, start, end),
     forwardCopyData: (buf, start, end, sink) => rewriter.forward(buf, start, end, sink),
+    forwardCopyRun: (buf, start, end, sink) => rewriter.forwardRun(buf, start, end, sink),
   };
 }

@@ -11,9 +11,16 @@
 /** Size of a fresh slab; a message larger than that gets a slab of its own size. */
 const SLAB_BYTES = 64 * 1024;
 
+/** A DataView of exactly the bytes of `buf`. */
+export function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.length);
+}
+
 export class OutputSlab {
   /** The current slab. Writers write `buf[w, …)` after ensure() and store `w` back. */
   buf: Buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  /** A DataView of `buf` (word-at-a-time writers), replaced with it. */
+  view: DataView = viewOf(this.buf);
   /** Write cursor of the message being built. */
   w = 0;
   /** Start of the message being built (everything before it has been handed out); moves with it. */
@@ -31,6 +38,7 @@ export class OutputSlab {
     const next = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, 2 * (sofar + n)));
     this.buf.copy(next, 0, this.start, this.w);
     this.buf = next;
+    this.view = viewOf(next);
     this.start = 0;
     this.w = sofar;
   }
@@ -54,6 +62,7 @@ export class OutputSlab {
 
   private fresh(): void {
     this.buf = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    this.view = viewOf(this.buf);
     this.start = 0;
     this.w = 0;
   }

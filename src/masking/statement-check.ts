@@ -9,7 +9,7 @@
 // Each covering rule says allow, deny or hold for each; the strictest finding decides. A
 // statement that cannot be parsed is treated as touching every protected column.
 import type { PredicateClause, StatementInfo } from '../sql/index.js';
-import { isPureBuiltin } from '../sql/functions.js';
+import { isKnownBuiltin } from '../sql/functions.js';
 import type { MaskingContext } from './context.js';
 import type { Covered } from './coverage.js';
 import type { CompiledRule } from './rules.js';
@@ -59,20 +59,6 @@ const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 /** System views that hold samples of table data (most common values, histograms). */
 const STATISTICS = /^(pg_statistic|pg_stats|pg_statistic_ext_data|pg_stats_ext|pg_stats_ext_exprs)$/;
 
-/** Catalog functions that describe objects and read no table data (what psql, JDBC and ORMs call). */
-const CATALOG_INTROSPECTION = new Set([
-  'pg_table_is_visible', 'pg_type_is_visible', 'pg_function_is_visible', 'format_type', 'pg_get_expr',
-  'pg_get_indexdef', 'pg_get_constraintdef', 'pg_get_triggerdef', 'pg_get_ruledef', 'pg_get_viewdef',
-  'pg_get_userbyid', 'pg_get_function_arguments', 'pg_get_function_result', 'pg_get_function_identity_arguments',
-  'pg_get_serial_sequence', 'pg_get_partkeydef', 'pg_get_partition_constraintdef', 'pg_get_statisticsobjdef_columns',
-  'obj_description', 'col_description', 'shobj_description', 'pg_encoding_to_char', 'pg_relation_is_publishable',
-  'current_schemas', 'current_schema', 'quote_ident', 'pg_typeof', 'array_to_string', 'pg_get_keywords',
-  'pg_partition_ancestors', 'pg_partition_root', 'pg_partition_tree', 'generate_series', 'generate_subscripts',
-  'array_upper', 'array_lower', 'array_length', 'array_position', 'unnest', 'string_agg', 'array_agg',
-  'has_table_privilege', 'has_schema_privilege', 'has_column_privilege', 'has_database_privilege',
-  'pg_has_role', 'pg_relation_size', 'pg_total_relation_size', 'pg_size_pretty', 'pg_tablespace_location',
-]);
-
 /**
  * A statement that reads only schema-qualified system catalogs (no statistics views, which hold
  * samples of table data) and calls only pure built-ins and catalog-introspection functions
@@ -84,12 +70,8 @@ function catalogOnly(stmt: StatementInfo): boolean {
   for (const r of stmt.relations) {
     if (!r.schema || !SYSTEM_SCHEMAS.has(r.schema.toLowerCase()) || STATISTICS.test(r.name.toLowerCase())) return false;
   }
-  for (const f of stmt.functions) {
-    const parts = f.toLowerCase().split('.');
-    const name = parts.at(-1) ?? '';
-    const schemaOk = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog');
-    if (!schemaOk || !(isPureBuiltin(parts) || CATALOG_INTROSPECTION.has(name))) return false;
-  }
+  // Unqualified or pg_catalog. only (isKnownBuiltin checks).
+  for (const f of stmt.functions) if (!isKnownBuiltin(f.toLowerCase().split('.'))) return false;
   return true;
 }
 

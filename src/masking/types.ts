@@ -89,6 +89,12 @@ export interface CopyMaskPlan {
   rewriteCopyData(buf: Buffer, start: number, end: number): Buffer | undefined;
   /** Like rewriteCopyData, but adds what is to be sent to `sink` (see RowMaskPlan.forwardDataRow). Active plans have it. */
   forwardCopyData?(buf: Buffer, start: number, end: number, sink: MessageSink): void;
+  /**
+   * Like forwardCopyData for the complete CopyData messages `buf[start, end)`, back to back (one
+   * socket read's worth): one call for the run, what forwardCopyData would add message by message.
+   * When it throws MaskingError, the messages before the one that failed have been added.
+   */
+  forwardCopyRun?(buf: Buffer, start: number, end: number, sink: MessageSink): void;
 }
 
 export interface SessionMasker {

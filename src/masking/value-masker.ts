@@ -35,6 +35,23 @@ export interface ValueMasker {
    * `dst[at, at + len)` into it — no scratch buffer, no second copy. When false, use mask().
    */
   readonly inPlace?: InPlaceMasking;
+  /**
+   * Writing the masked value straight into the caller's buffer (email on ASCII text), when the
+   * masker can: see DirectMasking.
+   */
+  readonly direct?: DirectMasking;
+}
+
+/**
+ * write(src, start, len, dst, to) writes the masked value of `src[start, start + len)` to `dst`
+ * from `to` (room for maxLength(len) bytes there) and returns its length, or -1 when the value
+ * needs mask(). Every byte it writes is a byte of the value or `fill`: a rewriter for which
+ * neither needs escaping copies nothing else (no scratch buffer, no escaping pass).
+ */
+export interface DirectMasking {
+  write(src: Buffer, start: number, len: number, dst: Buffer, to: number): number;
+  maxLength(len: number): number;
+  readonly fill: number;
 }
 
 export interface InPlaceMasking {
@@ -180,37 +197,51 @@ function asciiMaskByte(maskChar: string): number {
   return maskChar.length === 1 && maskChar.charCodeAt(0) < 0x80 ? maskChar.charCodeAt(0) : -1;
 }
 
-/** Writes a strategy's result for the ASCII bytes `src[start, start + len)` to `out` from 0; returns its length. */
-type AsciiFn = (src: Buffer, start: number, len: number, out: Buffer) => number;
+/** Writes a strategy's result for the ASCII bytes `src[start, start + len)` to `out` from `to`; returns its length. */
+type AsciiFn = (src: Buffer, start: number, len: number, out: Buffer, to: number) => number;
+
+function isAscii(src: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if ((src[i] as number) >= 0x80) return false;
+  return true;
+}
 
 /**
  * A text-type masker with a byte-level fast path for ASCII values. Precondition on `fast`: for an
- * ASCII input it writes exactly the UTF-8 bytes of the strategy's result, and that result is
- * ASCII. Then characters are bytes, so char(n) trimming and width fitting work on bytes as
- * fitWidth() does on characters. Any other value (a byte ≥ 0x80: UTF-8, or anything the general
- * path would decode differently) goes through `general` — both paths agree on every input, which
- * test/unit/masking-fast-paths.test.ts checks with random values.
+ * ASCII input it writes exactly the UTF-8 bytes of the strategy's result, that result is ASCII,
+ * and each of its bytes is a byte of the input or `fill`. Then characters are bytes, so char(n)
+ * trimming and width fitting work on bytes as fitWidth() does on characters. Any other value (a
+ * byte ≥ 0x80: UTF-8, or anything the general path would decode differently) goes through
+ * `general` — both paths agree on every input, which test/unit/masking-fast-paths.test.ts
+ * checks with random values. Without char(n) padding (spaces the value may not hold) the fast
+ * path also writes straight into a caller's buffer (ValueMasker.direct).
  */
-function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, t: ValueType, general: ValueMasker): ValueMasker {
+function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, fill: number, t: ValueType, general: ValueMasker): ValueMasker {
   const fixed = t.fixedChars;
   const max = t.maxChars;
   let scratch = Buffer.allocUnsafe(256);
+  const direct: DirectMasking = {
+    fill,
+    maxLength: maxOut,
+    write(src, start, len, dst, to) {
+      if (!isAscii(src, start, start + len)) return -1;
+      const w = fast(src, start, len, dst, to);
+      return max !== undefined && w > max ? max : w;
+    },
+  };
   const m: ValueMasker = {
+    ...(fixed === undefined ? { direct } : {}),
     out: scratch,
     mask(src, start, len) {
-      const end = start + len;
-      for (let i = start; i < end; i++) {
-        if ((src[i] as number) >= 0x80) {
-          const r = general.mask(src, start, len);
-          m.out = general.out;
-          return r;
-        }
+      if (!isAscii(src, start, start + len)) {
+        const r = general.mask(src, start, len);
+        m.out = general.out;
+        return r;
       }
       if (fixed !== undefined) while (len > 0 && src[start + len - 1] === SPACE) len--;
       const need = Math.max(maxOut(len), fixed ?? 0);
       if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
       m.out = scratch;
-      let w = fast(src, start, len, scratch);
+      let w = fast(src, start, len, scratch, 0);
       if (fixed !== undefined) {
         if (w < fixed) scratch.fill(SPACE, w, fixed);
         w = fixed;
@@ -226,7 +257,7 @@ function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, t: Valu
 function emailMasker(o: EmailOptions, t: ValueType, general: ValueMasker): ValueMasker {
   const maskByte = asciiMaskByte(o.maskChar);
   if (maskByte < 0) return general;
-  return asciiTextMasker((src, start, len, out) => emailAscii(src, start, len, o, maskByte, out), emailAsciiMax, t, general);
+  return asciiTextMasker((src, start, len, out, to) => emailAscii(src, start, len, o, maskByte, out, to), emailAsciiMax, maskByte, t, general);
 }
 
 const SPACE = 0x20;

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { Backend, BACKEND_FIXED_LENGTH, Frontend, FRONTEND_FIXED_LENGTH, TransactionStatus, type TransactionStatusByte } from '../../protocols/postgres/codes.js';
 import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
 import { TERMINATE } from '../../protocols/postgres/frontend-messages.js';
-import { MessageScanner, type ScanHandler } from '../../protocols/postgres/scanner.js';
+import { MessageScanner, RUN, type ScanHandler } from '../../protocols/postgres/scanner.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { OutputBatch } from './output-batch.js';
 import { SqlState } from './sqlstate.js';
@@ -25,10 +25,15 @@ export type RelayEndReason =
 
 /** Decides what one direction forwards. `out` is the batch written to the other socket. */
 export interface DirectionHandler {
-  /** Per message header: deliver this message whole (true) or let it stream through (false). */
-  whole(code: number, length: number): boolean;
+  /**
+   * Per message header: deliver this message whole (true), whole in a run of messages of its type
+   * (RUN: onRun, see ScanHandler.onRun) or let it stream through (false).
+   */
+  whole(code: number, length: number): boolean | typeof RUN;
   /** A whole message. Append what to forward to `out`; return a Promise to suspend this direction until it settles. */
   onMessage(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown>;
+  /** Complete messages of type `code` back to back (see ScanHandler.onRun). Append what to forward to `out`. */
+  onRun?(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void;
   /** Bytes of streamed messages. */
   onBytes(buf: Buffer, start: number, end: number, out: OutputBatch): void;
 }
@@ -105,6 +110,15 @@ class Direction {
         return handler.onMessage(code, buf, start, end, batch);
       },
       onBytes: (buf, start, end) => handler.onBytes(buf, start, end, batch),
+      ...(handler.onRun
+        ? {
+            onRun: (code: number, buf: Buffer, start: number, end: number) => {
+              // One type of message: what watch() sees of the first holds for the rest.
+              this.watch(code, buf, start);
+              (handler.onRun as NonNullable<DirectionHandler['onRun']>)(code, buf, start, end, batch);
+            },
+          }
+        : {}),
     };
     this.scanner = new MessageScanner(scan, maxMessageBytes);
   }

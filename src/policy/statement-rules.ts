@@ -18,7 +18,7 @@
 import { ANY, RULE_FLAGS, type RuleFlag, type StatementRule } from '../approvals/config.js';
 import type { PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
 import type { Principal } from '../identity/types.js';
-import { isPureBuiltin } from '../sql/functions.js';
+import { isKnownBuiltin } from '../sql/functions.js';
 import type { Classification, RelationRef, StatementFlags, StatementInfo } from '../sql/types.js';
 
 /** Rule name reported when no rule speaks about an unparseable text (it is held). */
@@ -164,7 +164,7 @@ function conditions(rule: StatementRule, restrictive: boolean): Condition[] {
         const hits = st.functions.filter(matcher);
         return hits.length > 0 ? `calls ${hits.join(', ')}` : undefined;
       }
-      const opaque = st.functions.filter((f) => !isPureBuiltin(f.split('.')));
+      const opaque = st.functions.filter((f) => !isKnownBuiltin(f.split('.')));
       return opaque.length > 0 && opaque.every(matcher) ? `calls ${opaque.join(', ')}` : undefined;
     });
   }

@@ -115,6 +115,33 @@ export const PURE_BUILTIN_FUNCTIONS: ReadonlySet<string> = new Set([
   'timestamp', 'timestamptz', 'interval', 'uuid', 'bytea', 'json', 'jsonb',
 ]);
 
+/**
+ * Built-ins that read nothing but the system catalogs: names, types, definitions, comments,
+ * privileges, visibility and sizes, as psql's \\d commands, JDBC metadata and database tools
+ * ask for them. Their results come from their arguments and the catalog (which an agent can read
+ * as tables anyway), never from rows of user tables. Only their unqualified or `pg_catalog.`
+ * forms count.
+ */
+export const CATALOG_BUILTIN_FUNCTIONS: ReadonlySet<string> = new Set([
+  'pg_get_userbyid', 'pg_get_expr', 'pg_get_indexdef', 'pg_get_constraintdef', 'pg_get_triggerdef',
+  'pg_get_viewdef', 'pg_get_ruledef', 'pg_get_functiondef', 'pg_get_function_arguments',
+  'pg_get_function_identity_arguments', 'pg_get_function_result', 'pg_get_partkeydef',
+  'pg_get_partition_constraintdef', 'pg_get_statisticsobjdef', 'pg_get_statisticsobjdef_columns',
+  'pg_get_statisticsobjdef_expressions', 'pg_get_serial_sequence', 'pg_encoding_to_char',
+  'pg_char_to_encoding', 'obj_description', 'col_description', 'shobj_description',
+  'pg_table_is_visible', 'pg_type_is_visible', 'pg_function_is_visible', 'pg_operator_is_visible',
+  'pg_opclass_is_visible', 'pg_opfamily_is_visible', 'pg_collation_is_visible',
+  'pg_conversion_is_visible', 'pg_statistics_obj_is_visible', 'pg_ts_config_is_visible',
+  'pg_ts_dict_is_visible', 'pg_ts_parser_is_visible', 'pg_ts_template_is_visible',
+  'has_table_privilege', 'has_column_privilege', 'has_schema_privilege', 'has_database_privilege',
+  'has_function_privilege', 'has_sequence_privilege', 'has_type_privilege', 'has_any_column_privilege',
+  'pg_has_role', 'pg_relation_size', 'pg_table_size', 'pg_indexes_size', 'pg_total_relation_size',
+  'pg_database_size', 'pg_size_pretty', 'pg_relation_filenode', 'pg_relation_is_publishable',
+  'pg_is_in_recovery', 'pg_postmaster_start_time', 'pg_conf_load_time', 'pg_my_temp_schema',
+  'pg_is_other_temp_schema', 'pg_get_keywords', 'pg_partition_ancestors', 'pg_partition_root',
+  'pg_partition_tree', 'pg_tablespace_location',
+]);
+
 /** Built-ins that return one column per row when called in FROM. */
 export const SCALAR_SET_RETURNING: ReadonlySet<string> = new Set([
   'generate_series', 'generate_subscripts', 'unnest', 'regexp_split_to_table', 'string_to_table',
@@ -143,11 +170,11 @@ export const AGGREGATE_FUNCTIONS: ReadonlySet<string> = new Set([
   'percentile_cont', 'percentile_disc', 'any_value', 'range_agg', 'range_intersect_agg', 'xmlagg',
 ]);
 
-/** True for an unqualified or pg_catalog-qualified call of a pure built-in. */
-export function isPureBuiltin(parts: readonly string[]): boolean {
+/** True for an unqualified or pg_catalog-qualified call of a pure built-in or a catalog one. */
+export function isKnownBuiltin(parts: readonly string[]): boolean {
   const name = parts[parts.length - 1];
   if (name === undefined) return false;
   if (parts.length === 2 && parts[0] !== 'pg_catalog') return false;
   if (parts.length > 2) return false;
-  return PURE_BUILTIN_FUNCTIONS.has(name);
+  return PURE_BUILTIN_FUNCTIONS.has(name) || CATALOG_BUILTIN_FUNCTIONS.has(name);
 }

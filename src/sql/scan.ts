@@ -3,7 +3,7 @@
 // UPDATE/DELETE without a row filter, row locks, set_config('role', …).
 import type { A_Const, FuncCall, Node } from 'libpg-query';
 import { dotted, nameParts, unwrap, walkTree } from './ast.js';
-import { isPureBuiltin, type FunctionMatcher } from './functions.js';
+import { isKnownBuiltin, type FunctionMatcher } from './functions.js';
 
 export interface TreeScan {
   /** Every function called, as written (schema-qualified when written so), first appearance first. */
@@ -84,7 +84,7 @@ export function scanTree(tree: Node, dangerous: FunctionMatcher): TreeScan {
       seenDangerous.add(name);
       out.dangerousFunctions.push(name);
     }
-    if (!syntax && !isPureBuiltin(parts)) out.callsImpureFunction = true;
+    if (!syntax && !isKnownBuiltin(parts)) out.callsImpureFunction = true;
     if (own === 'set_config' && setsIdentity(call)) out.setConfigEscape = true;
   }
 }

@@ -408,6 +408,29 @@ describe('side channels', () => {
 });
 
 describe('explain', () => {
+  it("traces catalog functions (psql's \\dt): the owner column is clear; the same name in another schema is not trusted", async () => {
+    const { explainMask } = await import('../../src/masking/index.js');
+    const dt = `SELECT n.nspname AS "Schema", c.relname AS "Name", pg_catalog.pg_get_userbyid(c.relowner) AS "Owner",
+        pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) AS "Size", pg_catalog.obj_description(c.oid, 'pg_class') AS "Description"
+      FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r','p','') AND n.nspname <> 'pg_catalog' AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 1, 2`;
+    const r = await explainMask(engine, principal(), 'shop', dt);
+    const s = r.statements[0]!;
+    expect(s.verdict.action).toBe('allow');
+    const owner = s.columns.find((c) => c.name === 'Owner');
+    expect(owner?.mask?.because ?? '').not.toContain('cannot be traced');
+    expect(s.columns.every((c) => !c.mask || c.mask.rule === 'found-in-text')).toBe(true);
+    // No such function: the target cannot describe it (explain says so, it does not hang) and
+    // lineage does not trust it.
+    const other = await explainMask(engine, principal(), 'shop', 'SELECT public.pg_get_userbyid(c.relowner) AS owner FROM pg_catalog.pg_class c');
+    expect(other.statements[0]!.note).toMatch(/could not describe the statement \(function public.pg_get_userbyid\(oid\) does not exist\)/);
+    expect(other.statements[0]!.columns[0]!.mask?.because).toContain('cannot be traced');
+    // A catalog function over a protected column is derived from it like any function.
+    const ssn = await explainMask(engine, principal(), 'shop', 'SELECT pg_catalog.pg_get_userbyid(ssn::oid) AS o FROM customers');
+    expect(ssn.statements[0]!.columns[0]!.mask?.rule).toBe('national-ids');
+  });
+
+
   it('says per column what is masked and why', async () => {
     const { explainMask, formatExplain } = await import('../../src/masking/index.js');
     const r = await explainMask(engine, principal(), 'shop', 'SELECT c.ssn AS id_number, lower(email), id FROM customers c WHERE salary > 1');

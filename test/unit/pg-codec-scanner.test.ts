@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { allCapturedConnections } from '../../fixtures/pg/captures.js';
-import { MessageScanner, splitMessages, type ScanHandler } from '../../protocols/postgres/scanner.js';
+import { MessageScanner, RUN, splitMessages, type ScanHandler } from '../../protocols/postgres/scanner.js';
 import { Backend, Frontend } from '../../protocols/postgres/codes.js';
 import { ProtocolError } from '../../protocols/errors.js';
 
@@ -27,7 +27,8 @@ function boundaries(stream: Buffer): Ref[] {
   return refs;
 }
 
-type Decide = (code: number, index: number) => boolean;
+type Decision = boolean | typeof RUN;
+type Decide = (code: number, index: number) => Decision;
 
 const MODES: Record<string, Decide> = {
   'all whole': () => true,
@@ -36,6 +37,8 @@ const MODES: Record<string, Decide> = {
   'relay, upstream side (whole ReadyForQuery)': (code) => code === Backend.readyForQuery,
   alternating: (_c, i) => i % 2 === 0,
   'pseudo-random': (_c, i) => ((i * 2654435761) >>> 0) % 3 === 0,
+  'runs of rows (masked results)': (code) => (code === Backend.dataRow || code === Backend.copyData ? RUN : code === Backend.readyForQuery),
+  'pseudo-random runs': (_c, i) => ([true, false, RUN] as const)[((i * 2654435761) >>> 0) % 3] as Decision,
 };
 const MODE_NAMES = Object.keys(MODES);
 
@@ -49,11 +52,12 @@ class Checker implements ScanHandler {
   headers = 0;
   /** Index of the message that contains `pos`. */
   private at = 0;
-  private readonly decisions: boolean[] = [];
+  private readonly decisions: Decision[] = [];
   chunk: Buffer | undefined;
   chunkStart = 0;
   bytesCalls = 0;
   suspensions = 0;
+  runs = 0;
 
   constructor(
     private readonly stream: Buffer,
@@ -72,7 +76,7 @@ class Checker implements ScanHandler {
     while (this.at < this.refs.length && this.pos >= (this.refs[this.at] as Ref).offset + (this.refs[this.at] as Ref).total) this.at++;
   }
 
-  whole(code: number, length: number): boolean {
+  whole(code: number, length: number): Decision {
     const ref = this.refs[this.headers];
     if (!ref || ref.code !== code || ref.total !== length) this.fail(`header ${this.headers} is ${code}/${length}, expected ${ref?.code}/${ref?.total}`);
     const decision = this.decide(code, this.headers++);
@@ -99,6 +103,40 @@ class Checker implements ScanHandler {
       this.suspensions++;
       return Promise.resolve();
     }
+  }
+
+  /**
+   * A run starts at the message whose header was framed last, holds only complete messages of its
+   * type inside the chunk (views, no copy), and stops only where the next message is of another
+   * type or not complete in the chunk.
+   */
+  onRun(code: number, buf: Buffer, start: number, end: number): void {
+    const first = this.refs[this.at];
+    if (!first) this.fail('onRun past the end');
+    if (this.at !== this.headers - 1) this.fail('run delivered out of order with its header');
+    if (this.decisions[this.at] !== RUN) this.fail('onRun for a message whole() did not answer RUN for');
+    if (code !== first.code || this.pos !== first.offset) this.fail('run does not start at its first message');
+    const chunk = this.chunk as Buffer;
+    if (buf.buffer !== chunk.buffer || buf.byteOffset + start < chunk.byteOffset || buf.byteOffset + end > chunk.byteOffset + chunk.length) this.fail('a run is not a view into its chunk');
+    if (buf.compare(this.stream, this.pos, this.pos + end - start, start, end) !== 0) this.fail('run bytes differ');
+    let k = this.at;
+    let p = this.pos;
+    for (; p < this.pos + end - start; k++) {
+      const ref = this.refs[k];
+      if (!ref || ref.offset !== p || ref.code !== code) this.fail('a run holds a message of another type or is not cut at message boundaries');
+      p += ref.total;
+    }
+    if (p !== this.pos + end - start) this.fail('a run ends inside a message');
+    const next = this.refs[k];
+    const chunkEnd = this.chunkStart + chunk.length;
+    if (next && next.code === code && next.offset + next.total <= chunkEnd) this.fail('a run stopped before a complete message of its type');
+    // The messages after the first are framed by the run: whole() never sees their headers.
+    for (let j = this.at + 1; j < k; j++) {
+      this.headers++;
+      this.decisions.push(RUN);
+    }
+    this.runs++;
+    this.advance(end - start);
   }
 
   onBytes(buf: Buffer, start: number, end: number): void {
@@ -197,7 +235,7 @@ describe('MessageScanner over the captured streams', () => {
       fc.property(
         fc.integer({ min: 0, max: streams.length - 1 }),
         fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 40 }),
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 64 }),
+        fc.array(fc.constantFrom<Decision>(true, false, RUN), { minLength: 1, maxLength: 64 }),
         fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
         (which, fractions, decisions, suspensions) => {
           const s = streams[which] as (typeof streams)[number];
@@ -205,7 +243,7 @@ describe('MessageScanner over the captured streams', () => {
           scan(
             s.bytes,
             cutAt(s.bytes, cuts),
-            (_c, i) => decisions[i % decisions.length] as boolean,
+            (_c, i) => decisions[i % decisions.length] as Decision,
             boundaries(s.bytes),
             (i) => suspensions[i % suspensions.length] as boolean,
           );
@@ -232,6 +270,71 @@ describe('MessageScanner over the captured streams', () => {
       const tcp = scan(s.bytes, s.chunks, MODES['all streamed'] as Decide);
       // One range per chunk, plus the copied header of a message whose header TCP split.
       expect(tcp.bytesCalls).toBeLessThanOrEqual(2 * s.chunks.length);
+    }
+  });
+});
+
+/** A typed message with `body` (type byte, int32 length, body). */
+function message(code: number, body: Buffer | string): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  const m = Buffer.alloc(5 + b.length);
+  m[0] = code;
+  m.writeInt32BE(4 + b.length, 1);
+  b.copy(m, 5);
+  return m;
+}
+
+describe('MessageScanner runs (whole() answers RUN)', () => {
+  // A COPY TO STDOUT response and a result of DataRows, as a masked session sees them.
+  const rows = Array.from({ length: 40 }, (_, i) => message(Backend.copyData, `${i}\tname ${i}\t${'x'.repeat(i % 7)}\n`));
+  const stream = Buffer.concat([
+    message(Backend.copyOutResponse, Buffer.from([0, 0, 2, 0, 0, 0, 0])),
+    ...rows,
+    message(Backend.copyDone, ''),
+    message(Backend.commandComplete, 'COPY 40\0'),
+    ...rows.slice(0, 5).map((r) => message(Backend.dataRow, r.subarray(5))),
+    message(Backend.readyForQuery, 'I'),
+  ]);
+  const runs = MODES['runs of rows (masked results)'] as Decide;
+
+  it('consecutive complete messages of a chunk come in one call', () => {
+    const checker = scan(stream, [stream], runs);
+    expect(checker.runs).toBe(2);
+  });
+
+  it('cut at every offset, and one byte at a time, every message comes out once and in order', () => {
+    const refs = boundaries(stream);
+    for (let i = 1; i < stream.length; i++) {
+      scan(stream, [stream.subarray(0, i), stream.subarray(i)], runs, refs);
+      scan(stream, [stream.subarray(0, i), stream.subarray(i)], MODES['pseudo-random runs'] as Decide, refs, (k) => k % 3 === 0);
+    }
+    scan(stream, Array.from({ length: stream.length }, (_, i) => stream.subarray(i, i + 1)), runs, refs);
+  });
+
+  it('random cuts with random decisions and suspensions (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(stream.length), { maxLength: 20 }),
+        fc.array(fc.constantFrom<Decision>(true, false, RUN), { minLength: 1, maxLength: 32 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        (cuts, decisions, suspensions) => {
+          scan(stream, cutAt(stream, cuts), (_c, i) => decisions[i % decisions.length] as Decision, boundaries(stream), (i) => suspensions[i % suspensions.length] as boolean);
+        },
+      ),
+      { numRuns: 300, seed: 0x5eed },
+    );
+  });
+
+  it('a message of a run over the length limit, or with an impossible length, ends the run and is refused at its header', () => {
+    for (const bad of [message(Backend.copyData, 'y'.repeat(100)), Buffer.from([Backend.copyData, 0, 0, 0, 2, 0x79])]) {
+      const s2 = Buffer.concat([rows[0] as Buffer, rows[1] as Buffer, bad, rows[2] as Buffer]);
+      const delivered: number[] = [];
+      const scanner = new MessageScanner(
+        { whole: () => RUN, onMessage: () => undefined, onBytes: () => undefined, onRun: (_c, _b, st, e) => void delivered.push(e - st) },
+        64,
+      );
+      expect(() => scanner.push(s2)).toThrow(ProtocolError);
+      expect(delivered).toEqual([(rows[0] as Buffer).length + (rows[1] as Buffer).length]);
     }
   });
 });

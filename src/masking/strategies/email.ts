@@ -31,22 +31,23 @@ export function emailAsciiMax(len: number): number {
 
 /**
  * email() over ASCII bytes `src[start, start + len)` with a one-byte ASCII mask character, written
- * to `out` from 0 (which must hold emailAsciiMax(len) bytes). ASCII in and out: characters are
- * bytes, so this writes exactly the UTF-8 of email()'s result. Returns the bytes written.
+ * to `out` from `to` (which must hold emailAsciiMax(len) bytes there). ASCII in and out:
+ * characters are bytes, so this writes exactly the UTF-8 of email()'s result, and every byte it
+ * writes is a byte of the value or the mask byte. Returns the bytes written.
  */
-export function emailAscii(src: Uint8Array, start: number, len: number, o: EmailOptions, maskByte: number, out: Uint8Array): number {
+export function emailAscii(src: Uint8Array, start: number, len: number, o: EmailOptions, maskByte: number, out: Uint8Array, to = 0): number {
   const end = start + len;
   let at = end - 1;
   while (at >= start && src[at] !== AT) at--;
-  let w = 0;
+  let w = to;
   if (at <= start || at === end - 1) {
-    for (; w < MASK_LENGTH; w++) out[w] = maskByte;
-    return w;
+    for (let k = 0; k < MASK_LENGTH; k++) out[w++] = maskByte;
+    return w - to;
   }
   if (o.keepFirstLetter) out[w++] = src[start] as number;
   for (let k = 0; k < MASK_LENGTH; k++) out[w++] = maskByte;
   out[w++] = AT;
   if (o.keepDomain) for (let i = at + 1; i < end; i++) out[w++] = src[i] as number;
   else for (let k = 0; k < MASK_LENGTH; k++) out[w++] = maskByte;
-  return w;
+  return w - to;
 }

@@ -37,6 +37,7 @@ import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
 import { classifyStatement } from '../../sql/fast.js';
 import { decodeParameterStatus } from '../../../protocols/postgres/session-messages.js';
+import { RUN } from '../../../protocols/postgres/scanner.js';
 import type { Classification, StatementInfo } from '../../sql/types.js';
 import type { OutputBatch } from '../output-batch.js';
 import type { DirectionHandler } from '../relay.js';
@@ -146,8 +147,11 @@ export class SessionFlow {
       },
     };
     this.server = {
-      whole: (code) => SERVER_WHOLE[code] === 1 || (code === Backend.dataRow && self.wantsRows()) || (code === Backend.copyData && (self.result?.copy?.active === true || self.result?.aborted === true)),
+      whole: (code) =>
+        SERVER_WHOLE[code] === 1 || (code === Backend.dataRow && self.wantsRows()) || (code === Backend.copyData && (self.result?.copy?.active === true || self.result?.aborted === true) ? RUN : false),
       onMessage: (code, buf, start, end, out) => self.fromServer(code, buf, start, end, out),
+      // whole() asks for runs of CopyData only.
+      onRun: (_code, buf, start, end, out) => self.onCopyRun(buf, start, end, out),
       onBytes: (buf, start, end, out) => {
         if (!self.result?.aborted) out.add(buf, start, end);
       },
@@ -650,8 +654,7 @@ export class SessionFlow {
         if (!r.capture && r.plan.forwardDataRow) return r.plan.forwardDataRow(buf, start, end, out);
         wire = r.plan.rewriteDataRow(buf, start, end);
       } catch (err) {
-        if (!(err instanceof MaskingError)) throw err;
-        this.abortResult(r, out, denied(`masking rule "${err.rule}" could not mask a value: ${err.message}`));
+        this.maskingFailed(r, out, err);
         return;
       }
     }
@@ -673,13 +676,38 @@ export class SessionFlow {
         if (r.copy.forwardCopyData) return r.copy.forwardCopyData(buf, start, end, out);
         wire = r.copy.rewriteCopyData(buf, start, end);
       } catch (err) {
-        if (!(err instanceof MaskingError)) throw err;
-        this.abortResult(r, out, denied(`masking rule "${err.rule}" could not mask a value: ${err.message}`));
+        this.maskingFailed(r, out, err);
         return;
       }
     }
     if (wire) out.push(wire);
     else out.add(buf, start, end);
+  }
+
+  /** CopyData messages `buf[start, end)` back to back, from one socket read: masked in one call when the plan can. */
+  private onCopyRun(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    const r = this.result;
+    if (r?.aborted) return;
+    const run = r?.copy?.active ? r.copy.forwardCopyRun : undefined;
+    if (r && run) {
+      try {
+        run(buf, start, end, out);
+      } catch (err) {
+        this.maskingFailed(r, out, err);
+      }
+      return;
+    }
+    for (let p = start; p < end; ) {
+      const next = p + 1 + buf.readInt32BE(p + 1);
+      this.onCopyData(buf, p, next, out);
+      p = next;
+    }
+  }
+
+  /** A value could not be masked safely (MaskingError): the result ends with an error. Anything else is rethrown. */
+  private maskingFailed(r: ResultSet, out: OutputBatch, err: unknown): void {
+    if (!(err instanceof MaskingError)) throw err;
+    this.abortResult(r, out, denied(`masking rule "${err.rule}" could not mask a value: ${err.message}`));
   }
 
   /**

@@ -2,7 +2,7 @@
 // understood still yields the columns found inside it, marked unresolved.
 import type { A_Expr, FuncCall, Node, SubLink, WindowDef } from 'libpg-query';
 import { dotted, listItems, nameParts, strVal, unwrap } from '../ast.js';
-import { AGGREGATE_FUNCTIONS, isPureBuiltin } from '../functions.js';
+import { AGGREGATE_FUNCTIONS, isKnownBuiltin } from '../functions.js';
 import type { Ctx } from './context.js';
 import { CONSTANT, PARAM, derive, either, unresolved, withReason, type Lin } from './lin.js';
 import { fieldOf, type Scope } from './scope.js';
@@ -171,7 +171,7 @@ function funcCall(f: FuncCall, scope: Scope, ctx: Ctx): Lin {
     inputs.push(windowLin(f.over, scope, ctx));
   }
   const lin = derive(t, inputs);
-  if (f.funcformat === 'COERCE_SQL_SYNTAX' || isPureBuiltin(parts)) return lin;
+  if (f.funcformat === 'COERCE_SQL_SYNTAX' || isKnownBuiltin(parts)) return lin;
   return withReason(lin, `function ${dotted(parts)} is not a known built-in: it may read data the query does not show`);
 }
 
@@ -307,7 +307,7 @@ export function predicate(node: unknown, clause: PredicateClause, scope: Scope, 
         const others = args.filter((_, j) => j !== i);
         ctx.predicate(a, clause, others.length === 0 ? 'none' : nature(either(others), pattern));
       });
-      if (f.funcformat !== 'COERCE_SQL_SYNTAX' && !isPureBuiltin(nameParts(f.funcname))) {
+      if (f.funcformat !== 'COERCE_SQL_SYNTAX' && !isKnownBuiltin(nameParts(f.funcname))) {
         ctx.sideReason(`function ${dotted(nameParts(f.funcname))} in ${clause} may read data the query does not show`);
       }
       return;

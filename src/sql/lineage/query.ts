@@ -2,7 +2,7 @@
 // CTEs by fixed point), and the clauses whose columns steer the result (predicate columns).
 import type { Alias, CommonTableExpr, FuncCall, JoinExpr, Node, RangeFunction, RangeSubselect, RangeVar, ResTarget, SelectStmt, WindowDef } from 'libpg-query';
 import { as, listItems, nameParts, strVal, unwrap } from '../ast.js';
-import { isPureBuiltin, KEY_VALUE_SET_RETURNING, RECORD_SET_RETURNING } from '../functions.js';
+import { isKnownBuiltin, KEY_VALUE_SET_RETURNING, RECORD_SET_RETURNING } from '../functions.js';
 import type { Ctx, Shape } from './context.js';
 import { expr, exprs, predicate, windowLin } from './expr.js';
 import { CONSTANT, derive, direct, either, sameLin, unresolved, withReason, type Lin } from './lin.js';
@@ -294,7 +294,7 @@ export class QueryAnalyzer {
       const lin = expr(call, view, this.ctx);
       const deflist = [...listItems(defs), ...(calls.length === 1 ? (rf.coldeflist ?? []) : [])];
       const defNames = deflist.map((d) => (unwrap(d)?.body as { colname?: string } | undefined)?.colname).filter((n): n is string => !!n);
-      const pure = isPureBuiltin(parts);
+      const pure = isKnownBuiltin(parts);
       if (defNames.length > 0) {
         scalar = false;
         for (const n of defNames) cols.push({ name: n, lin });
