@@ -200,6 +200,10 @@ describe('the warden CLI', () => {
     expect(ok.code).toBe(0);
     const json = await cli(['audit', 'verify', transcriptsDir(data.dir), '--public-key', join(data.dir, 'keys', 'transcript-ed25519.pub.pem'), '--format', 'json']);
     expect((JSON.parse(json.stdout) as { ok: boolean }).ok).toBe(true);
+    // The data directory itself as PATH: its transcripts, checked with its key.
+    const asPath = await cli(['audit', 'verify', data.dir]);
+    expect(asPath.stdout).toContain(`INTACT  ${transcriptsDir(data.dir)}`);
+    expect(asPath.code).toBe(0);
 
     const file = segmentFiles(data.dir)[0] as string;
     const original = readFileSync(file);

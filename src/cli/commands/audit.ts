@@ -16,7 +16,8 @@ export const summary = 'verify transcript integrity: hash chain, segments, signe
 const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir DIR | --config FILE] [--format text|json]
        warden audit verify --from-store [--public-key FILE]… [--config FILE] [--format text|json]
 
-  PATH               a transcript directory or one segment file (default: DIR/transcripts)
+  PATH               a transcript directory, one segment file, or a data directory (its
+                     transcripts/ is checked; default: DIR/transcripts)
   --public-key FILE  the trusted Ed25519 public key (PEM); default DIR/keys/transcript-ed25519.pub.pem.
                      Pin a copy outside the warden host and pass it here.
   --data-dir DIR     warden's data directory (default ${DEFAULT_DATA_DIR})
@@ -61,7 +62,7 @@ export async function run(args: string[]): Promise<number> {
       return report.ok ? 0 : 1;
     }
     const where = path === undefined ? await transcriptLocation(values) : undefined;
-    const target = where ? where.dir : resolve(path as string);
+    const target = where ? where.dir : transcriptsIn(resolve(path as string));
     const keyFiles = pinned.length > 0 ? pinned : [where?.publicKeyFile ?? guessPublicKey(target, values['data-dir'])];
     const keys = await Promise.all(keyFiles.map((f) => loadVerifyKey(f)));
     const keyFile = keyFiles.join(', ');
@@ -76,6 +77,12 @@ export async function run(args: string[]): Promise<number> {
     else writeOut(renderReport(report, keyFile, pinned.length === 0));
     return report.ok ? 0 : 1;
   });
+}
+
+/** PATH as given, or the transcripts of a data directory given as PATH (one with transcripts/ and keys/). */
+function transcriptsIn(path: string): string {
+  const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+  return isDir(join(path, 'transcripts')) && isDir(join(path, 'keys')) ? join(path, 'transcripts') : path;
 }
 
 /** The data directory's published key: DIR/keys/… when given, else next to the transcripts. */
