@@ -31,6 +31,11 @@ export interface Demo {
   standin: SqlServerStandIn;
   warden: WardenServer;
   configPath: string;
+  /**
+   * The demo's target passwords as environment variables (mode 0600, removed on stop): sourced,
+   * they let other warden commands read configPath (explain-mask, token mint --config).
+   */
+  envFile: string;
   token: string;
   tokenExpiresAt: Date;
   /** A session ticket for the SQL Server agent, for clients that cannot send a whole token (tsql). */
@@ -163,6 +168,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const superuserPassword = randomBytes(18).toString('base64url');
   const appPassword = randomBytes(18).toString('base64url');
   const sqlPassword = randomBytes(18).toString('base64url');
+  const envFile = join(dataDir, 'demo.env');
   let postgres: PostgresServer | undefined;
   let standin: SqlServerStandIn | undefined;
   try {
@@ -192,7 +198,10 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     const adminPort = await choosePort(opts.adminPort);
     const configPath = join(dataDir, 'warden.yaml');
     writeFileSync(configPath, demoConfigYaml({ pgPort, tdsPort, adminPort, upstreamPort: postgres.port, standinPort: standin.port, dataDir }));
-    const config = await loadConfig(configPath, { env: { ...process.env, WARDEN_DEMO_SHOP_PASSWORD: appPassword, WARDEN_DEMO_SQL_PASSWORD: sqlPassword } });
+    const secrets = { WARDEN_DEMO_SHOP_PASSWORD: appPassword, WARDEN_DEMO_SQL_PASSWORD: sqlPassword };
+    rmSync(envFile, { force: true }); // a stale one may belong to someone else: the mode applies to new files only
+    writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+    const config = await loadConfig(configPath, { env: { ...process.env, ...secrets } });
     const warden = await startWarden(config, { logger: opts.logger });
     const dev = warden.devIssuer;
     if (!dev) throw new Error('the demo configuration has no dev issuer');
@@ -207,6 +216,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       standin: tdsServer,
       warden,
       configPath,
+      envFile,
       token: minted.token,
       tokenExpiresAt: new Date(minted.expiresAt.getTime()),
       ticket,
@@ -217,12 +227,14 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         await tdsServer.stop();
         await pgServer.stop();
         rmSync(pgDir, { recursive: true, force: true });
+        rmSync(envFile, { force: true });
       },
     };
   } catch (err) {
     await standin?.stop();
     await postgres?.stop();
     rmSync(pgDir, { recursive: true, force: true });
+    rmSync(envFile, { force: true });
     throw err;
   }
 }

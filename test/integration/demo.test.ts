@@ -1,7 +1,7 @@
 // `warden demo` as a user runs it: the compiled CLI in its own process, --json output, a real
 // connection with the printed details, and Ctrl-C leaving nothing running.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,6 +44,8 @@ describe.skipIf(!existsSync(cli))('warden demo', () => {
         url: string;
         admin_url: string;
         upstream: { port: number; data_dir: string };
+        config: string;
+        env_file: string;
         tds: { host: string; port: number; database: string; user: string; password: string };
       };
       expect(info).toMatchObject({ host: '127.0.0.1', database: 'shop', user: 'demo-agent' });
@@ -69,13 +71,25 @@ describe.skipIf(!existsSync(cli))('warden demo', () => {
       const health = (await (await fetch(`${info.admin_url}/healthz`)).json()) as { status: string };
       expect(health.status).toBe('ok');
 
+      // The env file lets other commands read the demo's configuration (explain-mask here).
+      expect(statSync(info.env_file).mode & 0o777).toBe(0o600);
+      const env = Object.fromEntries(readFileSync(info.env_file, 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      expect(Object.keys(env).sort()).toEqual(['WARDEN_DEMO_SHOP_PASSWORD', 'WARDEN_DEMO_SQL_PASSWORD']);
+      const explained = spawnSync(process.execPath, [cli, 'explain-mask', '--config', info.config, '--target', 'shop', '--principal', 'demo-agent', 'SELECT ssn, id FROM customers'], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
+      expect(explained.stderr).toBe('');
+      expect(explained.stdout).toMatch(/ssn\s+masked \(partial, rule national-ids\)/);
+
       child.kill('SIGINT');
       expect(await exited).toBe(0);
       // Nothing left listening: neither warden nor the demo's PostgreSQL.
       await expect(new pg.Client({ host: '127.0.0.1', port: info.upstream.port, user: 'x', connectionTimeoutMillis: 1000 }).connect()).rejects.toThrow();
       await expect(new pg.Client({ host: '127.0.0.1', port: info.port, user: 'x', connectionTimeoutMillis: 1000 }).connect()).rejects.toThrow();
-      // …and the demo's PostgreSQL cluster is gone from disk.
+      // …and the demo's PostgreSQL cluster is gone from disk, with the env file.
       expect(existsSync(info.upstream.data_dir)).toBe(false);
+      expect(existsSync(info.env_file)).toBe(false);
     } finally {
       if (child.pid && pidAlive(child.pid)) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
