@@ -15,9 +15,9 @@ const COPY_DATA_HEADER = 5;
 /** Spans shorter than this are copied byte by byte. */
 const SMALL_COPY = 64;
 /** Room kept beyond a message's own worst case before it is started in the current slab. */
-const SLACK = 64;
+export const SLACK = 64;
 
-function int32(buf: Buffer, p: number): number {
+export function int32(buf: Buffer, p: number): number {
   return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number);
 }
 
@@ -26,6 +26,8 @@ export abstract class CopyRewriter {
   private pending: Buffer | undefined;
   /** Set by process() when any value was masked. */
   protected changed = false;
+  /** In forwardRun(): bytes of the run's complete messages in the slab, from out.start (the slab may change). */
+  protected runDone = 0;
 
   constructor(
     protected readonly columns: number,
@@ -67,8 +69,7 @@ export abstract class CopyRewriter {
   forwardRun(buf: Buffer, start: number, end: number, sink: MessageSink): void {
     const out = this.out;
     out.begin();
-    // Bytes of the run's complete messages in the slab (from out.start: the slab may change).
-    let done = 0;
+    this.runDone = 0;
     let p = start;
     try {
       while (p < end) {
@@ -77,21 +78,36 @@ export abstract class CopyRewriter {
         if (next > end || next < p + COPY_DATA_HEADER) throw this.fail('not a CopyData message');
         // When the slab may not hold this message (even with every byte escaped), the run so
         // far is handed out first: ensure() would otherwise move all of it to a new slab.
-        if (done > 0 && out.buf.length - out.w < 2 * (next - p) + SLACK) {
+        if (this.runDone > 0 && out.buf.length - out.w < 2 * (next - p) + SLACK) {
           this.handOut(sink);
-          done = 0;
+          this.runDone = 0;
+        }
+        const reached = this.pending === undefined ? this.runMessages(buf, p, end) : p;
+        if (reached > p) {
+          p = reached;
+          continue;
         }
         this.append(buf, p, next);
-        done = out.w - out.start;
+        this.runDone = out.w - out.start;
         p = next;
       }
     } catch (err) {
       // The messages before the one that failed go out, as they would one by one.
-      out.w = out.start + done;
+      out.w = out.start + this.runDone;
       this.handOut(sink);
       throw err;
     }
     this.handOut(sink);
+  }
+
+  /**
+   * A format's fast path for runs: rewrites the CopyData messages from `buf[p]` on (complete,
+   * up to `end`, nothing carried over) into the slab at its write cursor, headers included, as
+   * long as each holds complete units only; keeps runDone at the end of the last message written
+   * and returns where it stopped (p: none taken, the message goes through append()).
+   */
+  protected runMessages(_buf: Buffer, p: number, _end: number): number {
+    return p;
   }
 
   /** Hands out the slab's bytes since out.start (the messages built) to `sink`. */

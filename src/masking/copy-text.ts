@@ -4,7 +4,8 @@
 // writes NULL as an unquoted empty string (both configurable). A masked value is written back
 // escaped (text) or always quoted (CSV, so it is never read as NULL).
 import type { CopyFormat } from './copy.js';
-import { CopyRewriter } from './copy-stream.js';
+import { Backend } from '../../protocols/postgres/codes.js';
+import { CopyRewriter, int32, SLACK } from './copy-stream.js';
 import { MASK_NULL, MASK_UNCHANGED, type DirectMasking, type InPlaceMasking, type ValueMasker } from './value-masker.js';
 import { viewOf, type OutputSlab } from './output-slab.js';
 
@@ -16,6 +17,8 @@ const BACKSLASHES = 0x5c5c5c5c;
 const HIGH_BITS = 0x80808080 | 0;
 /** Bytes a word copy may write past what it keeps. */
 const WORD = 4;
+/** Type byte and Int32 length of a CopyData message. */
+const COPY_DATA_HEADER = 5;
 const BACKSLASH = 0x5c;
 const ESCAPES: Readonly<Record<number, number>> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
 const ESCAPE_OUT: Readonly<Record<number, number>> = { 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74, 0x0b: 0x76 };
@@ -75,8 +78,16 @@ export class TextCopyRewriter extends CopyRewriter {
     }
     let stop = end;
     while (stop > pos && data[stop - 1] !== NEWLINE) stop--;
-    if (stop > pos) this.rows(data, pos, stop);
+    if (stop > pos) this.rows(data, pos, stop, -1);
     return stop;
+  }
+
+  /** Text format, no header line to come: rows() takes the messages of a run itself. */
+  protected override runMessages(buf: Buffer, p: number, end: number): number {
+    if (this.headerPending || this.fmt.format !== 'text') return p;
+    // Room for the first message even with every byte escaped (rows() checks the next ones).
+    this.out.ensure(2 * (1 + int32(buf, p + 1)) + SLACK);
+    return this.rows(buf, p, p, end);
   }
 
   /**
@@ -90,7 +101,7 @@ export class TextCopyRewriter extends CopyRewriter {
    * value's bytes and a fill byte (DirectMasking), else by the masked value escaped (or the NULL
    * string). A field is unescaped for its masker only when it holds a backslash.
    */
-  private rows(data: Buffer, pos: number, stop: number): void {
+  private rows(data: Buffer, pos: number, stop: number, runEnd: number): number {
     const { delimiter, nullString } = this.fmt;
     const columns = this.columns;
     const maskers = this.maskers;
@@ -114,7 +125,31 @@ export class TextCopyRewriter extends CopyRewriter {
     let view = out.view;
     let w = out.w;
     let i = pos;
-    while (i < stop) {
+    // A run: where the header of the message being written is in the output.
+    let hdr = -1;
+    for (;;) {
+      if (i === stop) {
+        if (runEnd < 0) break;
+        if (hdr >= 0) {
+          // The message is complete: its length, and it counts as done.
+          const len = w - hdr - 1;
+          dst[hdr + 1] = len >>> 24;
+          dst[hdr + 2] = (len >>> 16) & 0xff;
+          dst[hdr + 3] = (len >>> 8) & 0xff;
+          dst[hdr + 4] = len & 0xff;
+          this.runDone = w - out.start;
+        }
+        // The next message continues the run when it is a CopyData of complete rows for which the
+        // slab has room (even with every byte escaped); else the caller takes it from here.
+        if (runEnd - stop < COPY_DATA_HEADER + 1) break;
+        const next = stop + 1 + int32(data, stop + 1);
+        if (data[stop] !== Backend.copyData || next > runEnd || next < stop + COPY_DATA_HEADER + 1 || data[next - 1] !== NEWLINE || dst.length - w < 2 * (next - stop) + SLACK) break;
+        dst[w] = Backend.copyData;
+        hdr = w;
+        w += COPY_DATA_HEADER;
+        i = stop + COPY_DATA_HEADER;
+        stop = next;
+      }
       let col = 0;
       let fieldStart = i;
       let fieldOut = w;
@@ -178,6 +213,7 @@ export class TextCopyRewriter extends CopyRewriter {
             dst = out.buf;
             view = out.view;
             fieldOut += out.w - w;
+            hdr += out.w - w;
             w = out.w;
             const n = d.write(data, fieldStart, len, dst, fieldOut);
             if (n >= 0) {
@@ -202,6 +238,7 @@ export class TextCopyRewriter extends CopyRewriter {
             dst = out.buf;
             view = out.view;
             fieldOut += out.w - w;
+            hdr += out.w - w;
             w = fieldOut;
             this.changed = true;
             if (r === MASK_NULL) {
@@ -232,6 +269,7 @@ export class TextCopyRewriter extends CopyRewriter {
       if (col !== columns) throw this.fail(`${col} fields, ${columns} columns expected`);
     }
     out.w = w;
+    return stop;
   }
 
   private processCsv(data: Buffer, pos: number, end: number): number {

@@ -197,21 +197,19 @@ function asciiMaskByte(maskChar: string): number {
   return maskChar.length === 1 && maskChar.charCodeAt(0) < 0x80 ? maskChar.charCodeAt(0) : -1;
 }
 
-/** Writes a strategy's result for the ASCII bytes `src[start, start + len)` to `out` from `to`; returns its length. */
+/**
+ * Writes a strategy's result for the bytes `src[start, start + len)` to `out` from `to` and returns
+ * its length, or returns -1 when a byte is not ASCII.
+ */
 type AsciiFn = (src: Buffer, start: number, len: number, out: Buffer, to: number) => number;
-
-function isAscii(src: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if ((src[i] as number) >= 0x80) return false;
-  return true;
-}
 
 /**
  * A text-type masker with a byte-level fast path for ASCII values. Precondition on `fast`: for an
  * ASCII input it writes exactly the UTF-8 bytes of the strategy's result, that result is ASCII,
- * and each of its bytes is a byte of the input or `fill`. Then characters are bytes, so char(n)
- * trimming and width fitting work on bytes as fitWidth() does on characters. Any other value (a
- * byte ≥ 0x80: UTF-8, or anything the general path would decode differently) goes through
- * `general` — both paths agree on every input, which test/unit/masking-fast-paths.test.ts
+ * and each of its bytes is a byte of the input or `fill`; for any other input it returns -1.
+ * Then characters are bytes, so char(n) trimming and width fitting work on bytes as fitWidth()
+ * does on characters. Any other value (a byte ≥ 0x80: UTF-8, or anything the general path would
+ * decode differently) goes through `general` — both paths agree on every input, which test/unit/masking-fast-paths.test.ts
  * checks with random values. Without char(n) padding (spaces the value may not hold) the fast
  * path also writes straight into a caller's buffer (ValueMasker.direct).
  */
@@ -223,7 +221,6 @@ function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, fill: n
     fill,
     maxLength: maxOut,
     write(src, start, len, dst, to) {
-      if (!isAscii(src, start, start + len)) return -1;
       const w = fast(src, start, len, dst, to);
       return max !== undefined && w > max ? max : w;
     },
@@ -232,16 +229,18 @@ function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, fill: n
     ...(fixed === undefined ? { direct } : {}),
     out: scratch,
     mask(src, start, len) {
-      if (!isAscii(src, start, start + len)) {
-        const r = general.mask(src, start, len);
-        m.out = general.out;
-        return r;
-      }
+      const all = len;
+      // Trailing spaces are ASCII: trimming them first does not change what is.
       if (fixed !== undefined) while (len > 0 && src[start + len - 1] === SPACE) len--;
       const need = Math.max(maxOut(len), fixed ?? 0);
       if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-      m.out = scratch;
       let w = fast(src, start, len, scratch, 0);
+      if (w < 0) {
+        const r = general.mask(src, start, all);
+        m.out = general.out;
+        return r;
+      }
+      m.out = scratch;
       if (fixed !== undefined) {
         if (w < fixed) scratch.fill(SPACE, w, fixed);
         w = fixed;

@@ -30,15 +30,22 @@ export function emailAsciiMax(len: number): number {
 }
 
 /**
- * email() over ASCII bytes `src[start, start + len)` with a one-byte ASCII mask character, written
- * to `out` from `to` (which must hold emailAsciiMax(len) bytes there). ASCII in and out:
+ * email() over the bytes `src[start, start + len)` with a one-byte ASCII mask character, written
+ * to `out` from `to` (which must hold emailAsciiMax(len) bytes there), when they are ASCII: then
  * characters are bytes, so this writes exactly the UTF-8 of email()'s result, and every byte it
- * writes is a byte of the value or the mask byte. Returns the bytes written.
+ * writes is a byte of the value or the mask byte. Returns the bytes written, or -1 (nothing
+ * written) when a byte is not ASCII.
  */
 export function emailAscii(src: Uint8Array, start: number, len: number, o: EmailOptions, maskByte: number, out: Uint8Array, to = 0): number {
   const end = start + len;
+  // The last '@', checking the bytes after it on the way; then the bytes before it.
   let at = end - 1;
-  while (at >= start && src[at] !== AT) at--;
+  for (; at >= start; at--) {
+    const b = src[at] as number;
+    if (b === AT) break;
+    if (b >= 0x80) return -1;
+  }
+  for (let i = start; i < at; i++) if ((src[i] as number) >= 0x80) return -1;
   let w = to;
   if (at <= start || at === end - 1) {
     for (let k = 0; k < MASK_LENGTH; k++) out[w++] = maskByte;
