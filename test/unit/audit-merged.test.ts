@@ -240,6 +240,67 @@ describe('a statement and its result in one record', () => {
     expect((await verifyStore(data.dir)).findings.filter((f) => f.kind !== 'open-segment')).toEqual([]);
   });
 
+  it('holds an open statement over one batch write under fsync interval, so a result just after it still joins it', async () => {
+    store = await openStore(data.dir, { checkpointEveryRecords: 1000 });
+    const w = store.writer;
+    const write = (): boolean => (w as unknown as { flushNow(): boolean }).flushNow();
+    const a = w.appendOpen('statement', '"a"', '{"st":1');
+    const b = w.appendJson('result', '"b"', '{"st":9}');
+    write(); // a is held over, and b behind it
+    expect([a.chained, b.chained]).toEqual([false, false]);
+    expect(w.extend(a, 'result', '{"rows":1}')).toBe(true);
+    const c = w.appendOpen('statement', '"c"', '{"st":1');
+    write(); // a (with its result) and b go out; c is held over
+    expect([a.chained, b.chained, c.chained]).toEqual([true, true, false]);
+    write(); // c was held over once: it goes out as it is
+    expect(c.chained).toBe(true);
+    expect(w.extend(c, 'result', '{"rows":2}')).toBe(false);
+    // A record someone waits for is never held back behind an open one.
+    const d = w.appendOpen('statement', '"d"', '{"st":1');
+    const e = w.appendJson('event', '"e"', '{"kind":"x"}', true);
+    write();
+    expect([d.chained, e.chained]).toEqual([true, true]);
+    await e.done;
+    // Held over with nothing appended after it: the next batch write comes anyway.
+    const f = w.appendOpen('statement', '"f"', '{"st":1');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(f.chained).toBe(true);
+    expect(readFileSync(w.activeFile, 'utf8')).toContain('"sid":"f"');
+    await store.close();
+    store = undefined;
+    expect(fileRecords().map((r) => [r.k, r.sid, r.d])).toEqual([
+      ['open', undefined, expect.anything()],
+      ['statement', 'a', { st: 1, result: { rows: 1 } }],
+      ['result', 'b', { st: 9 }],
+      ['statement', 'c', { st: 1 }],
+      ['statement', 'd', { st: 1 }],
+      ['event', 'e', { kind: 'x' }],
+      ['statement', 'f', { st: 1 }],
+      ['seal', undefined, expect.anything()],
+    ]);
+    expect((await verifyStore(data.dir)).findings).toEqual([]);
+  });
+
+  it('holds nothing over a batch write under fsync each', async () => {
+    store = await openStore(data.dir, { checkpointEveryRecords: 1000, fsync: 'each' });
+    const w = store.writer;
+    const a = w.appendOpen('statement', '"a"', '{"st":1');
+    (w as unknown as { flushNow(): boolean }).flushNow();
+    expect(a.chained).toBe(true);
+  });
+
+  it('a waited-for result that joins a statement held behind an open one resolves once it is written', async () => {
+    store = await openStore(data.dir, { checkpointEveryRecords: 1000 });
+    const w = store.writer;
+    const a = w.appendOpen('statement', '"a"', '{"st":1');
+    const b = w.appendOpen('statement', '"b"', '{"st":1');
+    const joined = w.extend(b, 'result', '{"rows":1}', true) as Promise<void>;
+    (w as unknown as { flushNow(): boolean }).flushNow();
+    expect([a.chained, b.chained]).toEqual([true, true]);
+    await joined;
+    expect(readFileSync(w.activeFile, 'utf8')).toContain('"sid":"b","d":{"st":1,"result":{"rows":1}}');
+  });
+
   it('times the results of pipelined statements from their own statements, up to 4096 open ones', async () => {
     store = await openStore(data.dir, { checkpointEveryRecords: 100_000 });
     const rec = await startSession(store, 's-pipe');
