@@ -220,10 +220,14 @@ function asciiTextMasker(fast: AsciiFn, maxOut: (len: number) => number, fill: n
   const direct: DirectMasking = {
     fill,
     maxLength: maxOut,
-    write(src, start, len, dst, to) {
-      const w = fast(src, start, len, dst, to);
-      return max !== undefined && w > max ? max : w;
-    },
+    // One call less per value where no varchar(n) limit applies.
+    write:
+      max === undefined
+        ? fast
+        : (src, start, len, dst, to) => {
+            const w = fast(src, start, len, dst, to);
+            return w > max ? max : w;
+          },
   };
   const m: ValueMasker = {
     ...(fixed === undefined ? { direct } : {}),
