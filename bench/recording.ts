@@ -166,7 +166,7 @@ async function runRecorder(recs: Recorder[]): Promise<[number, number]> {
 function runEncode(): [number, number] {
   const started = startClock();
   let prev = '0'.repeat(64);
-  const ts = new Date().toISOString();
+  const ts = Date.now(); // format 2: milliseconds
   const sid = JSON.stringify('sess-0');
   const digest = { mode: 'digest' as const, sha256: 'ab'.repeat(32), rows: 1 };
   for (let i = 0; i < STATEMENTS; i++) {

@@ -17,8 +17,8 @@
 // thousands. There a statement still open at a write (its result not back yet) is held over to
 // the next write, once, with the records behind it, unless anyone waits for one of them: most
 // results then join their statements (one line, one hash, fewer bytes) where a write every 5 ms
-// would otherwise cut about a fifth of them off under pgbench's load (chainDue). A rotation writes and fsyncs the old segment synchronously; it happens once per
-// segment.
+// would otherwise cut about a sixth of them off under pgbench's load (chainDue). A rotation
+// writes and fsyncs the old segment synchronously; it happens once per segment.
 //
 // Failure: any write, truncate or fsync error makes the writer unhealthy for good. A partially
 // written batch is cut back off the file (ftruncate to the last whole batch), so nothing written
