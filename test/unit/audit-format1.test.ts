@@ -1,24 +1,27 @@
 // Stores written in format 1 (ISO `ts`, every member written) still verify and read as they did,
 // and read as the same records as the format 2 store the current writer makes of the same sessions.
-import { cpSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FORMAT_VERSION, parseLine } from '../../src/audit/frame.js';
 import { readStore, type StoredRecord } from '../../src/audit/reader.js';
 import { loadSession } from '../../src/audit/replay.js';
-import { recordQuickStatements, recordScenario, SCENARIO, segmentFiles, tempDataDir, transcriptsDir, verifyStore } from './audit-support.js';
+import type { TranscriptStore } from '../../src/audit/recorder.js';
+import { openStore, recordQuickStatements, recordScenario, recordSession, SCENARIO, segmentFiles, tempDataDir, transcriptsDir, verifyStore } from './audit-support.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'transcripts-format1');
 
 let old: { dir: string; cleanup: () => void };
 let now: { dir: string; cleanup: () => void };
+const stores: TranscriptStore[] = [];
 
 beforeEach(() => {
   old = tempDataDir('warden-format1-');
   cpSync(FIXTURE, old.dir, { recursive: true });
   now = tempDataDir('warden-format2-');
 });
-afterEach(() => {
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
   old.cleanup();
   now.cleanup();
 });
@@ -68,6 +71,22 @@ describe('a format 1 store', () => {
       ts: 'measured',
       d: { st: 1, columns: [{ name: 'abalance', type: 'int4', masked: null, table: 'public.pgbench_accounts' }], rows: 1, bytes: 12, capture: { mode: 'digest', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), rows: 1 }, tag: 'SELECT 1' },
     });
+  });
+
+  it('is continued in format 2 by a current writer of the same instance, and the mixed store verifies', async () => {
+    chmodSync(join(old.dir, 'keys', 'transcript-ed25519.pem'), 0o600);
+    const before = await sessionRecords(old.dir);
+    const store = await openStore(old.dir);
+    stores.push(store);
+    await recordSession(store, 'sess-f-upgraded', 3);
+    await stores.pop()?.close();
+    expect(openFormats(old.dir)).toEqual([1, 1, FORMAT_VERSION]);
+    const report = await verifyStore(old.dir);
+    expect(report.findings).toEqual([]);
+    expect(report.segments.map((s) => s.status)).toEqual(['intact', 'intact', 'intact']);
+    const after = await sessionRecords(old.dir);
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.slice(before.length).map((r) => (r as { k: string }).k)).toEqual(['session-start', 'statement', 'result', 'statement', 'result', 'statement', 'result']);
   });
 
   it('replays as before', async () => {
