@@ -3,7 +3,7 @@
 //   {"seq":42,"ts":1767268800000,"prev":"<64 hex>","k":"statement","sid":"…","d":{…},"hash":"<64 hex>"}
 //
 // Format 2 (written since 2026-11) gives `ts` as milliseconds since the epoch and leaves default
-// members out of the per-statement records (see normalizeData); format 1 gave `ts` as an ISO 8601
+// members out of the per-statement records (see expandRecord); format 1 gave `ts` as an ISO 8601
 // string and wrote every member. Readers accept both and hand on records in one shape: `ts` as
 // ISO 8601, every member present.
 //
@@ -157,8 +157,8 @@ export const MERGED_RESULT_MEMBER = 'result';
  * without `st`. This splits such a record into the two records readers know: the statement (`d`
  * without `result`) and the result, with the statement's `seq`, `prev` and `hash` (it is covered
  * by that line's hash) and `ts` moved on by the result's `ms`. The data of statement and result
- * records comes back with the members format 2 leaves out (normalizeData); any other record is
- * returned as is.
+ * records comes back with the members format 2 leaves out (statementData, resultData); any other
+ * record is returned as is.
  */
 export function expandRecord(r: TranscriptRecord): TranscriptRecord[] {
   if (r.k === RECORD_KIND.result) return [{ ...r, d: resultData(r.d) }];
