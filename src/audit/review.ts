@@ -47,6 +47,15 @@ export interface Denial {
   approver?: string;
 }
 
+/** Relations of the system catalogs, named with their schema as tools write them. */
+const SYSTEM_RELATION = /^(pg_catalog|information_schema)\./i;
+const SYSTEM_NOTE = 'also read the system catalogs (metadata, as psql\'s \\d and drivers ask for it), statements';
+
+/** The report's tables, user tables first, then the system catalogs. */
+function splitSystem(tables: ReviewReport['tables']): [ReviewReport['tables'], ReviewReport['tables']] {
+  return [tables.filter((t) => !t.system), tables.filter((t) => t.system)];
+}
+
 export interface ReviewReport {
   principal: string;
   period: { since: string; until: string };
@@ -55,7 +64,8 @@ export interface ReviewReport {
   identities: Array<Pick<TranscriptPrincipal, 'issuer' | 'subject'> & { appId?: string; objectId?: string }>;
   sessions: { count: number; first?: string; last?: string; errors: number; endReasons: Record<string, number> };
   targets: Array<{ target: string; protocol: Protocol | 'unknown'; sessions: number; statements: number; firstSeen: string; lastSeen: string }>;
-  tables: Array<{ target: string; relation: string; statements: number; classes: Record<string, number> }>;
+  /** `system`: a pg_catalog or information_schema relation (the metadata tools such as psql's \\d read). */
+  tables: Array<{ target: string; relation: string; statements: number; classes: Record<string, number>; system?: true }>;
   protectedColumns: Array<{ target: string; column: string; table?: string; rule: string; results: number; rows: number }>;
   statementsByClass: Array<{ class: string; count: number; verdicts: Record<Verdict, number> }>;
   approvals: HeldStatement[];
@@ -153,7 +163,7 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
         classes.set(cls, c);
         for (const rel of Array.isArray(d.cls?.relations) ? d.cls.relations : []) {
           const k = `${ctx.target}\u0000${rel}`;
-          const tb = tables.get(k) ?? { target: ctx.target, relation: rel, statements: 0, classes: {} };
+          const tb = tables.get(k) ?? { target: ctx.target, relation: rel, statements: 0, classes: {}, ...(SYSTEM_RELATION.test(rel) ? { system: true as const } : {}) };
           tb.statements += 1;
           tb.classes[cls] = (tb.classes[cls] ?? 0) + 1;
           tables.set(k, tb);
@@ -260,8 +270,10 @@ export function renderReviewText(r: ReviewReport): string {
   out.push(r.targets.length === 0 ? '  (none)' : indent2(textTable(['target', 'protocol', 'sessions', 'statements', 'first seen', 'last seen'], r.targets.map((t) => [p1(t.target), t.protocol, String(t.sessions), String(t.statements), t.firstSeen, t.lastSeen]))));
   out.push('', 'Granted but never used (candidates for revocation)');
   out.push(r.unusedGrants === null ? '  (grants not given: pass --granted)' : r.unusedGrants.targets.length === 0 ? '  (none: every granted target was used)' : r.unusedGrants.targets.map((t) => `  ${p1(t)}`).join('\n'));
+  const [user, system] = splitSystem(r.tables);
   out.push('', 'Tables touched');
-  out.push(r.tables.length === 0 ? '  (none)' : indent2(textTable(['target', 'table', 'statements', 'by class'], r.tables.map((t) => [p1(t.target), p1(t.relation), String(t.statements), classList(t.classes)]))));
+  out.push(user.length === 0 ? '  (none)' : indent2(textTable(['target', 'table', 'statements', 'by class'], user.map((t) => [p1(t.target), p1(t.relation), String(t.statements), classList(t.classes)]))));
+  if (system.length > 0) out.push(`  ${SYSTEM_NOTE}: ${system.map((t) => `${p1(t.relation)} (${t.statements})`).join(', ')}`);
   out.push('', 'Protected (masked) columns returned');
   out.push(
     r.protectedColumns.length === 0
@@ -346,7 +358,9 @@ export function renderReviewHtml(r: ReviewReport): string {
         ? '<p class="none">Every granted target was used.</p>'
         : `<p>Candidates for revocation:</p><ul>${r.unusedGrants.targets.map((t) => `<li class="unused">${e(t)}</li>`).join('')}</ul>`,
   );
-  sections.push('<h2>Tables touched</h2>', table(['target', 'table', 'statements', 'by class'], r.tables.map((t) => [e(t.target), e(t.relation), String(t.statements), e(classList(t.classes))]), [2]));
+  const [userTables, systemTables] = splitSystem(r.tables);
+  sections.push('<h2>Tables touched</h2>', table(['target', 'table', 'statements', 'by class'], userTables.map((t) => [e(t.target), e(t.relation), String(t.statements), e(classList(t.classes))]), [2]));
+  if (systemTables.length > 0) sections.push(`<p class="none">${e(SYSTEM_NOTE)}: ${systemTables.map((t) => `${e(t.relation)} (${t.statements})`).join(', ')}</p>`);
   sections.push(
     '<h2>Protected (masked) columns returned</h2>',
     table(['target', 'column', 'table', 'rule', 'results', 'rows'], r.protectedColumns.map((c) => [e(c.target), e(c.column), e(c.table ?? ''), e(c.rule), String(c.results), String(c.rows)]), [4, 5]),

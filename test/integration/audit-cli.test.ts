@@ -9,7 +9,7 @@ import { listSessions } from '../../src/audit/reader.js';
 import { loadSession, renderReplayText, replayJson } from '../../src/audit/replay.js';
 import { buildReview, renderReviewHtml, renderReviewText } from '../../src/audit/review.js';
 import { projectRoot } from '../../src/embedded/seed.js';
-import { readLinesOf, recordScenario, SCENARIO, segmentFiles, tempDataDir, transcriptsDir, writeLinesTo } from '../unit/audit-support.js';
+import { openStore, PRINCIPAL, readLinesOf, recordScenario, SCENARIO, segmentFiles, tempDataDir, transcriptsDir, writeLinesTo } from '../unit/audit-support.js';
 
 let data: { dir: string; cleanup: () => void };
 let dir: string;
@@ -145,6 +145,34 @@ describe('access review', () => {
     ]);
     // archive was used, but in December: for January it is unused.
     expect(r.unusedGrants).toEqual({ targets: ['archive', 'warehouse'] });
+  });
+
+  it("keeps the system catalogs tools read (psql's \\d) out of the tables table, on one line of their own", async () => {
+    const own = tempDataDir();
+    try {
+      const store = await openStore(own.dir);
+      const rec = store.recorder();
+      await rec.sessionStart({ sessionId: 'sys-1', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client: { address: '127.0.0.1', port: 50000, tls: null } });
+      const relations = [
+        ['pg_catalog.pg_class', 'pg_catalog.pg_namespace'],
+        ['public.customers'],
+        ['information_schema.columns'],
+        ['pg_class'], // unqualified: could be anyone's table
+      ];
+      for (const rels of relations) await rec.statement({ text: 'SELECT …', classification: { class: 'read', relations: rels }, verdict: 'allow' });
+      await rec.sessionEnd('client closed');
+      await store.close();
+      const r = await buildReview(transcriptsDir(own.dir), { principal: 'reporting-agent', since: new Date(0), until: new Date(Date.now() + 60_000) });
+      expect(r.tables.filter((t) => t.system).map((t) => t.relation)).toEqual(['information_schema.columns', 'pg_catalog.pg_class', 'pg_catalog.pg_namespace']);
+      const text = renderReviewText(r);
+      const section = text.slice(text.indexOf('Tables touched'), text.indexOf('Protected (masked) columns'));
+      expect(section).toMatch(/shop\s+pg_class\s+1/);
+      expect(section).toMatch(/shop\s+public\.customers\s+1/);
+      expect(section).toContain("also read the system catalogs (metadata, as psql's \\d and drivers ask for it), statements: information_schema.columns (1), pg_catalog.pg_class (1), pg_catalog.pg_namespace (1)");
+      expect(renderReviewHtml(r)).toContain('pg_catalog.pg_namespace (1)</p>');
+    } finally {
+      own.cleanup();
+    }
   });
 
   it('renders text and a standalone, escaped HTML page', async () => {
