@@ -4,7 +4,7 @@
 // output slab (output-slab.ts): no allocation per message, and consecutive messages lie next to
 // each other, so the relay sends a run of them in one write.
 import { Backend } from '../../protocols/postgres/codes.js';
-import { OutputSlab, SHARED_SLAB } from './output-slab.js';
+import { int32, OutputSlab, SHARED_SLAB, SMALL_COPY } from './output-slab.js';
 import { MaskingError, type MessageSink } from './types.js';
 import { MASK_NULL, MASK_UNCHANGED, type ValueMasker } from './value-masker.js';
 
@@ -12,14 +12,8 @@ import { MASK_NULL, MASK_UNCHANGED, type ValueMasker } from './value-masker.js';
 const MAX_PENDING = 256 * 1024 * 1024;
 /** Type byte and Int32 length. */
 const COPY_DATA_HEADER = 5;
-/** Spans shorter than this are copied byte by byte. */
-const SMALL_COPY = 64;
 /** Room kept beyond a message's own worst case before it is started in the current slab. */
 export const SLACK = 64;
-
-export function int32(buf: Buffer, p: number): number {
-  return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number);
-}
 
 /** Shared framing: CopyData payloads in, complete units rewritten, a partial unit carried over. */
 export abstract class CopyRewriter {

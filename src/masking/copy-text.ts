@@ -5,9 +5,9 @@
 // escaped (text) or always quoted (CSV, so it is never read as NULL).
 import type { CopyFormat } from './copy.js';
 import { Backend } from '../../protocols/postgres/codes.js';
-import { CopyRewriter, int32, SLACK } from './copy-stream.js';
+import { CopyRewriter, SLACK } from './copy-stream.js';
 import { MASK_NULL, MASK_UNCHANGED, type DirectMasking, type InPlaceMasking, type ValueMasker } from './value-masker.js';
-import { viewOf, type OutputSlab } from './output-slab.js';
+import { int32, viewOf, type OutputSlab } from './output-slab.js';
 
 const NEWLINE = 0x0a;
 /** Word-at-a-time scanning (rows()): a byte repeated four times, the high bit of each byte. */

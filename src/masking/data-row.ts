@@ -5,26 +5,13 @@
 // new message in the output slab (no allocation per row; consecutive rows are adjacent, so the
 // relay sends them in one write): untouched spans are copied as they are, every length recomputed.
 import { Backend } from '../../protocols/postgres/codes.js';
-import { OutputSlab, SHARED_SLAB } from './output-slab.js';
+import { int32, OutputSlab, putInt32, SHARED_SLAB, SMALL_COPY } from './output-slab.js';
 import { MaskingError, type MessageSink } from './types.js';
 import { MASK_NULL, MASK_UNCHANGED, type InPlaceMasking, type ValueMasker } from './value-masker.js';
 
 const HEADER = 7; // type byte, int32 length, int16 column count
 const FROM_OUT = 0;
 const IN_PLACE = 1;
-/** Spans shorter than this are copied byte by byte (cheaper than a native copy call). */
-const SMALL_COPY = 64;
-
-function int32(buf: Buffer, p: number): number {
-  return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number);
-}
-
-function putInt32(buf: Buffer, p: number, v: number): void {
-  buf[p] = v >>> 24;
-  buf[p + 1] = (v >>> 16) & 0xff;
-  buf[p + 2] = (v >>> 8) & 0xff;
-  buf[p + 3] = v & 0xff;
-}
 
 export class DataRowRewriter {
   /** Column index of each masked column, in order. */

@@ -11,6 +11,22 @@
 /** Size of a fresh slab; a message larger than that gets a slab of its own size. */
 const SLAB_BYTES = 64 * 1024;
 
+/** Spans shorter than this are copied byte by byte (cheaper than a native copy call). */
+export const SMALL_COPY = 64;
+
+/** The big-endian Int32 at `buf[p]` (a message or value length), without a bounds-checked call. */
+export function int32(buf: Buffer, p: number): number {
+  return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number);
+}
+
+/** Writes `v` as a big-endian Int32 at `buf[p]`. */
+export function putInt32(buf: Buffer, p: number, v: number): void {
+  buf[p] = v >>> 24;
+  buf[p + 1] = (v >>> 16) & 0xff;
+  buf[p + 2] = (v >>> 8) & 0xff;
+  buf[p + 3] = v & 0xff;
+}
+
 /** A DataView of exactly the bytes of `buf`. */
 export function viewOf(buf: Buffer): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.length);

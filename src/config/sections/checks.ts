@@ -33,13 +33,18 @@ export function isLoopbackHost(host: string): boolean {
 
 /** An absolute http(s) URL. */
 export function httpUrl(value: string): string | undefined {
+  return urlOf(value, ['https:', 'http:'], 'must be an absolute URL (https://…)', 'must be an http or https URL');
+}
+
+/** `value` parsed as a URL with one of `protocols`: undefined, or `unparsable` / `otherProtocol`. */
+export function urlOf(value: string, protocols: readonly string[], unparsable: string, otherProtocol = unparsable): string | undefined {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return 'must be an absolute URL (https://…)';
+    return unparsable;
   }
-  return url.protocol === 'https:' || url.protocol === 'http:' ? undefined : 'must be an http or https URL';
+  return protocols.includes(url.protocol) ? undefined : otherProtocol;
 }
 
 /**

@@ -2,7 +2,7 @@
 // the shared transcript store): a libpq URL, or the parts with tls; and the schema it uses.
 import type { PostgresConnection } from '../../approvals/config.js';
 import type { Field, Section } from '../validate.js';
-import { hostName } from './checks.js';
+import { hostName, urlOf } from './checks.js';
 import { readCertificates } from './pem.js';
 
 export const STORE_TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
@@ -42,13 +42,7 @@ export function readPostgresConnection(s: Section<string>, into: PostgresConnect
 }
 
 function postgresUrl(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'must be a postgres:// URL';
-  }
-  return url.protocol === 'postgres:' || url.protocol === 'postgresql:' ? undefined : 'must be a postgres:// URL';
+  return urlOf(value, ['postgres:', 'postgresql:'], 'must be a postgres:// URL');
 }
 
 function readStoreTls(field: Field): PostgresConnection['tls'] | undefined {
