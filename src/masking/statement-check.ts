@@ -5,7 +5,11 @@
 //   - laundering: a statement copies protected values where masking no longer sees them
 //     (CREATE TABLE AS, SELECT INTO, INSERT … SELECT, UPDATE … SET x = ssn, COPY … TO a file or
 //     program, renaming a protected column or table), or runs code lineage cannot see (DO, CALL,
-//     a function outside the known built-ins in a statement that may write).
+//     a function outside the known built-ins in a statement that may write), or defines code
+//     PostgreSQL runs later out of lineage's sight (CREATE FUNCTION, TRIGGER, RULE, POLICY,
+//     AGGREGATE, OPERATOR, CAST …: a trigger or rule on the agent's own table copies protected
+//     values when a harmless INSERT fires it; a function named like a built-in warden traces
+//     through, `public.lower(integer)`, is called by `lower(1)`).
 // Each covering rule says allow, deny or hold for each; the strictest finding decides. A
 // statement that cannot be parsed is treated as touching every protected column.
 import type { PredicateClause, StatementInfo } from '../sql/index.js';
@@ -54,6 +58,22 @@ const LAUNDERING: Readonly<Record<string, string>> = {
   copy_to_program: 'COPY … TO PROGRAM',
   rename: 'renaming',
 };
+
+/**
+ * Statements that define code PostgreSQL runs later (a body, a trigger, a rule's actions, a
+ * policy's subqueries), which lineage never sees when it runs: `CREATE FUNCTION` includes
+ * `CREATE PROCEDURE` and `CREATE OR REPLACE`.
+ */
+const DEFINES_CODE = new Set([
+  'CreateFunctionStmt', 'CreateTrigStmt', 'RuleStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'CreateCastStmt',
+  'CreateEventTrigStmt', 'CreateTransformStmt', 'CreatePLangStmt', 'CreateExtensionStmt', 'CreateConversionStmt',
+]);
+/** DefineStmt kinds that bind functions to names warden traces as built-ins (aggregates, operators). */
+const DEFINES_CODE_TAG = /^CREATE (AGGREGATE|OPERATOR)$/;
+
+function definesCode(stmt: StatementInfo): boolean {
+  return DEFINES_CODE.has(stmt.nodeType) || (stmt.nodeType === 'DefineStmt' && DEFINES_CODE_TAG.test(stmt.commandTag));
+}
 
 const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 /** System views that hold samples of table data (most common values, histograms). */
@@ -114,6 +134,10 @@ export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefi
   if (!lin.launderingComplete && stmt.nodeType !== 'ExecuteStmt') {
     // EXECUTE runs a statement that was itself checked when it was prepared.
     every('laundering', `${stmt.commandTag} runs code warden cannot trace, which may copy protected values`);
+    touched = true;
+  }
+  if (definesCode(stmt)) {
+    every('laundering', `${stmt.commandTag} defines code warden cannot trace, which may read and copy protected values when it runs`);
     touched = true;
   }
   const systemOnly = catalogOnly(stmt);

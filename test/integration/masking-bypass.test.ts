@@ -343,3 +343,242 @@ describe('no protected value leaves warden', () => {
     expect(leaks(tap.bytes())).toEqual([]);
   });
 });
+
+// Multi-statement attempts, each on its own session: code the agent defines (functions,
+// triggers, rules, operators, built-in names shadowed in public), functions a DBA defined that
+// read protected columns, statements that execute what they wrap (EXPLAIN ANALYZE, CREATE TABLE
+// AS EXECUTE), SQL hidden in strings (ts_stat), writable CTEs, RETURNING, side stores (sequences,
+// advisory locks, large objects, settings) and errors raised with chosen SQLSTATEs. Every byte
+// warden sends for every step is scanned; `refused` lists the steps that must fail with 42501.
+interface Scenario {
+  steps: string[];
+  refused?: string[];
+}
+const FN_BODY = "$$SELECT string_agg(ssn, ',') FROM customers$$";
+const SCENARIOS: Record<string, Scenario> = {
+  'the agent cannot define functions, procedures, aggregates or operators': {
+    steps: [
+      `CREATE FUNCTION pg_temp.leak() RETURNS text LANGUAGE sql AS ${FN_BODY}`,
+      'CREATE OR REPLACE PROCEDURE pg_temp.p() LANGUAGE sql AS $$INSERT INTO orders SELECT * FROM orders$$',
+      'CREATE AGGREGATE pg_temp.agg(text) (SFUNC = textcat, STYPE = text)',
+      'CREATE OPERATOR public.### (LEFTARG = integer, RIGHTARG = integer, FUNCTION = int4pl)',
+      'CREATE CAST (integer AS text) WITH INOUT',
+    ],
+    refused: ['CREATE FUNCTION', 'CREATE OR REPLACE PROCEDURE', 'CREATE AGGREGATE', 'CREATE OPERATOR', 'CREATE CAST'],
+  },
+  'a built-in name shadowed by an overload in public (lower(1))': {
+    steps: [`CREATE FUNCTION public.lower(integer) RETURNS text LANGUAGE sql AS ${FN_BODY}`, 'SELECT lower(1)'],
+    refused: ['CREATE FUNCTION'],
+  },
+  'a built-in shadowed through search_path': {
+    steps: [
+      'SET search_path = public, pg_catalog',
+      `CREATE FUNCTION public.upper(text) RETURNS text LANGUAGE sql AS ${FN_BODY}`,
+      "SELECT upper('x')",
+    ],
+    refused: ['CREATE FUNCTION'],
+  },
+  'a trigger on the agent\'s own table copying protected values': {
+    steps: [
+      'CREATE TEMP TABLE loot (v text)',
+      'CREATE TEMP TABLE bait (x int)',
+      'CREATE FUNCTION pg_temp.trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO loot SELECT email FROM customers; RETURN NEW; END$$',
+      'CREATE TRIGGER bait_trg AFTER INSERT ON bait FOR EACH ROW EXECUTE FUNCTION pg_temp.trg()',
+      'INSERT INTO bait VALUES (1)',
+      'SELECT v FROM loot',
+    ],
+    refused: ['CREATE FUNCTION', 'CREATE TRIGGER'],
+  },
+  'a rule on the agent\'s own table copying protected values': {
+    steps: [
+      'CREATE TEMP TABLE loot (v text)',
+      'CREATE TEMP TABLE bait (x int)',
+      'CREATE RULE bait_rule AS ON INSERT TO bait DO ALSO INSERT INTO loot SELECT card_number FROM customers',
+      'INSERT INTO bait VALUES (1)',
+      'SELECT v FROM loot',
+    ],
+    refused: ['CREATE RULE'],
+  },
+  'a row-level security policy whose subquery tests protected values': {
+    steps: [
+      'CREATE TEMP TABLE bait (x int)',
+      'INSERT INTO bait VALUES (1)',
+      'ALTER TABLE bait ENABLE ROW LEVEL SECURITY',
+      "CREATE POLICY p ON bait USING (EXISTS (SELECT 1 FROM customers WHERE ssn LIKE '941%'))",
+    ],
+    refused: ['CREATE POLICY'],
+  },
+  'functions a DBA defined that read protected columns, called in every way': {
+    steps: [
+      'SELECT public.bypass_leak()',
+      'SELECT * FROM public.bypass_leak()',
+      'CREATE TEMP VIEW v AS SELECT public.bypass_leak() AS x',
+      'CREATE TEMP TABLE loot (v text)',
+      'SELECT public.bypass_steal()',
+      'SELECT v FROM loot',
+      "SELECT public.bypass_boom('42601')",
+      "SELECT public.bypass_boom('23505')",
+      "SELECT 1 WHERE public.bypass_boom('22P02') = 1",
+    ],
+    refused: ['SELECT public.bypass_leak()', 'SELECT * FROM public.bypass_leak()', 'CREATE TEMP VIEW', 'SELECT public.bypass_steal()', 'SELECT public.bypass_boom', 'SELECT 1 WHERE'],
+  },
+  'SQL hidden in a string (ts_stat)': {
+    steps: [
+      "SELECT word FROM ts_stat('SELECT to_tsvector(''simple'', ssn) FROM customers')",
+      'CREATE TEMP TABLE loot (v text)',
+      "INSERT INTO loot SELECT word FROM ts_stat('SELECT to_tsvector(''simple'', email) FROM customers')",
+    ],
+    refused: ['SELECT word', 'INSERT INTO loot'],
+  },
+  'EXPLAIN ANALYZE runs what it wraps; EXPLAIN VERBOSE with a literal': {
+    steps: [
+      'CREATE TEMP TABLE loot (v text)',
+      'EXPLAIN ANALYZE INSERT INTO loot SELECT ssn FROM customers',
+      'EXPLAIN (ANALYZE, VERBOSE) CREATE TEMP TABLE loot2 AS SELECT card_number AS v FROM customers',
+      "EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM customers WHERE ssn = '941-74-7468'",
+      'EXPLAIN (ANALYZE, VERBOSE) SELECT ssn, email FROM customers',
+    ],
+    refused: ['EXPLAIN ANALYZE INSERT', 'EXPLAIN (ANALYZE, VERBOSE) CREATE', "EXPLAIN (VERBOSE, COSTS OFF)"],
+  },
+  'PREPARE, then CREATE TABLE AS EXECUTE or a prepared INSERT … SELECT': {
+    steps: [
+      'PREPARE p AS SELECT ssn AS v FROM customers',
+      'CREATE TEMP TABLE loot AS EXECUTE p',
+      'CREATE TEMP TABLE loot (v text)',
+      'PREPARE q AS INSERT INTO loot SELECT email FROM customers',
+      'EXECUTE q',
+    ],
+    refused: ['CREATE TEMP TABLE loot AS', 'PREPARE q'],
+  },
+  'writable CTEs, INSERT … VALUES (subquery), UPDATE … FROM, INSERT … TABLE': {
+    steps: [
+      'CREATE TEMP TABLE loot (id int, v text)',
+      "WITH x AS (INSERT INTO loot SELECT id, ssn FROM customers RETURNING 1) SELECT count(*) FROM x",
+      'WITH x AS (SELECT id, card_number FROM customers) INSERT INTO loot SELECT * FROM x',
+      "INSERT INTO loot VALUES (1, (SELECT string_agg(ssn, ',') FROM customers))",
+      'INSERT INTO loot SELECT id, NULL FROM customers',
+      'UPDATE loot SET v = c.email FROM customers c WHERE c.id = loot.id',
+      'INSERT INTO loot TABLE customers',
+      'SELECT v FROM loot',
+    ],
+    refused: ['WITH x AS (INSERT', 'WITH x AS (SELECT', 'INSERT INTO loot VALUES', 'UPDATE loot', 'INSERT INTO loot TABLE'],
+  },
+  'RETURNING on writes to the protected table': {
+    steps: [
+      'BEGIN',
+      'UPDATE customers SET full_name = full_name RETURNING ssn, email, card_number',
+      'UPDATE customers SET full_name = full_name RETURNING upper(ssn), customers',
+      'DELETE FROM customers WHERE id = 1 RETURNING *',
+      'ROLLBACK',
+      "INSERT INTO customers (id, full_name, ssn) SELECT 900 + id, 'x', ssn FROM customers WHERE id = 2 RETURNING ssn",
+    ],
+    refused: ['INSERT INTO customers'],
+  },
+  'aggregates, windows, GROUPING SETS, LATERAL, TABLE, whole rows': {
+    steps: [
+      'SELECT xmlagg(xmlelement(name s, ssn)), jsonb_agg(email), json_object_agg(id, card_number) FROM customers',
+      "SELECT concat_ws(',', ssn, card_number), regexp_replace(email, '@', ' at ') FROM customers",
+      'SELECT first_value(ssn) OVER (), lag(email) OVER (ORDER BY id), nth_value(card_number, 2) OVER () FROM customers',
+      'SELECT id, max(ssn) FROM customers GROUP BY GROUPING SETS ((id), ())',
+      'SELECT * FROM (VALUES (1)) v(x), LATERAL (SELECT ssn FROM customers) c',
+      'TABLE customers',
+      'SELECT (c).ssn, (c.*)::text FROM customers c',
+      "SELECT count(*) FILTER (WHERE ssn LIKE '9%') FROM customers",
+    ],
+  },
+  'sequences, advisory locks, large objects and settings as stores': {
+    steps: [
+      'CREATE TEMP SEQUENCE s',
+      "SELECT setval('s', salary::bigint * 100) FROM customers WHERE id = 2",
+      'SELECT pg_advisory_lock((salary * 100)::bigint) FROM customers WHERE id = 2',
+      "SELECT lo_from_bytea(0, convert_to(ssn, 'UTF8')) FROM customers WHERE id = 1",
+      "SELECT set_config('application_name', ssn, false) FROM customers WHERE id = 1",
+      "SELECT pg_catalog.set_config('application_name', email, false) FROM customers WHERE id = 1",
+      'SHOW application_name',
+    ],
+    refused: ['SELECT setval', 'SELECT pg_advisory_lock', 'SELECT lo_from_bytea', 'SELECT set_config', 'SELECT pg_catalog.set_config'],
+  },
+  'cursors WITH HOLD, MOVE and FETCH; PREPARE with parameters': {
+    steps: [
+      'BEGIN',
+      'DECLARE c1 CURSOR WITH HOLD FOR SELECT ssn, email FROM customers',
+      'COMMIT',
+      'FETCH 3 FROM c1',
+      'MOVE ABSOLUTE 0 IN c1',
+      'FETCH ALL FROM c1',
+      'PREPARE pp(int) AS SELECT ssn FROM customers WHERE id = $1',
+      'EXECUTE pp(1)',
+    ],
+  },
+  'COPY (query) TO STDOUT in binary and CSV': {
+    steps: [
+      'COPY (SELECT ssn, card_number, email FROM customers) TO STDOUT (FORMAT binary)',
+      "COPY (SELECT concat_ws(',', ssn, email) FROM customers) TO STDOUT (FORMAT csv)",
+      'COPY (TABLE customers) TO STDOUT',
+      'COPY (SELECT c FROM customers c) TO STDOUT',
+    ],
+  },
+  'constraint failures that would quote the row': {
+    steps: [
+      "CREATE TEMP TABLE strict (v text CHECK (v = 'x'))",
+      'INSERT INTO strict SELECT ssn FROM customers WHERE id = 1',
+      'CREATE TEMP TABLE u (v text UNIQUE)',
+      'INSERT INTO u SELECT email FROM customers WHERE id = 1',
+    ],
+    refused: ['INSERT INTO strict', 'INSERT INTO u'],
+  },
+  'pg_notify of a subquery while LISTENing': {
+    steps: ['LISTEN chan', "SELECT pg_notify('chan', (SELECT string_agg(ssn, ',') FROM customers))", 'SELECT 1'],
+    refused: ['SELECT pg_notify'],
+  },
+  'statistics, server files, other sessions\' queries': {
+    steps: [
+      'ANALYZE customers',
+      "SELECT attname, most_common_vals, histogram_bounds FROM pg_stats WHERE tablename = 'customers'",
+      "SELECT pg_read_file('base/PG_VERSION')",
+      'SELECT query FROM pg_stat_activity',
+    ],
+    refused: ['SELECT pg_read_file'],
+  },
+};
+
+describe('multi-statement bypass attempts', () => {
+  beforeAll(async () => {
+    // Functions a DBA defined (not the agent): warden must not trust what they return or do.
+    const d = new pg.Client({ connectionString: directUrl() });
+    await d.connect();
+    await d.query(`CREATE OR REPLACE FUNCTION public.bypass_leak() RETURNS text LANGUAGE sql AS ${FN_BODY}`);
+    await d.query('CREATE OR REPLACE FUNCTION public.bypass_steal() RETURNS void LANGUAGE plpgsql AS $$BEGIN INSERT INTO loot SELECT ssn FROM customers; END$$');
+    await d.query(`CREATE OR REPLACE FUNCTION public.bypass_boom(code text) RETURNS int LANGUAGE plpgsql AS $$BEGIN
+      RAISE EXCEPTION USING ERRCODE = code, MESSAGE = (SELECT string_agg(ssn, ',') FROM customers),
+        DETAIL = (SELECT string_agg(email, ',') FROM customers), HINT = (SELECT string_agg(card_number, ',') FROM customers);
+    END$$`);
+    await d.end();
+  });
+
+  afterAll(async () => {
+    const d = new pg.Client({ connectionString: directUrl() });
+    await d.connect();
+    await d.query('DROP FUNCTION IF EXISTS public.bypass_leak(), public.bypass_steal(), public.bypass_boom(text), public.lower(integer), public.upper(text)');
+    await d.query('DROP OPERATOR IF EXISTS public.### (integer, integer)');
+    await d.end();
+  });
+
+  for (const [name, { steps, refused = [] }] of Object.entries(SCENARIOS)) {
+    it(name, async () => {
+      const s = await session();
+      const all: Buffer[] = [];
+      for (const sql of steps) {
+        const r = await simple(s, sql);
+        all.push(r.bytes);
+        expect(leaks(r.bytes), sql).toEqual([]);
+        if (refused.some((p) => sql.startsWith(p))) expect(r.errors.map((e) => e.code), sql).toEqual(['42501']);
+      }
+      await simple(s, 'ROLLBACK');
+      const ok = await simple(s, 'SELECT 1');
+      expect(ok.rows).toHaveLength(1);
+      s.socket.destroy();
+      expect(leaks(Buffer.concat(all))).toEqual([]);
+    });
+  }
+});

@@ -216,6 +216,20 @@ describe('statement checks', () => {
     expect(verdict("COPY (SELECT email FROM customers) TO '/tmp/x'")).toBe('deny:contact');
     expect(verdict('ALTER TABLE customers RENAME COLUMN ssn TO not_ssn')).toBe('deny:national-ids');
     expect(verdict("DO $$ BEGIN PERFORM 1; END $$")).toMatch(/^deny:/);
+    // Code PostgreSQL runs later, out of lineage's sight (triggers, rules, shadowed built-ins).
+    for (const sql of [
+      "CREATE FUNCTION public.lower(integer) RETURNS text LANGUAGE sql AS 'SELECT 1::text'",
+      'CREATE OR REPLACE PROCEDURE p() LANGUAGE sql AS $$SELECT 1$$',
+      `CREATE TRIGGER t AFTER INSERT ON ${T} FOR EACH ROW EXECUTE FUNCTION f()`,
+      `CREATE RULE r AS ON INSERT TO ${T} DO ALSO NOTHING`,
+      `CREATE POLICY p ON ${T} USING (true)`,
+      'CREATE AGGREGATE a(text) (SFUNC = textcat, STYPE = text)',
+      'CREATE OPERATOR ### (LEFTARG = integer, RIGHTARG = integer, FUNCTION = int4pl)',
+      'CREATE CAST (integer AS text) WITH INOUT',
+      'CREATE EXTENSION hstore',
+    ]) expect(verdict(sql), sql).toMatch(/^deny:/);
+    expect(verdict('CREATE TYPE mood AS ENUM (\'a\')')).toBe('allow');
+    expect(verdict(`CREATE INDEX ON ${T} (id)`)).toBe('allow');
     expect(verdict(`INSERT INTO ${T} (id, full_name) VALUES (1, 'x')`)).toBe('allow');
   });
 
