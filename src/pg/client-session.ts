@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { PostgresTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
-import { matchPrincipal, mayReach } from '../policy/principals.js';
+import { matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
 import { encodeAuthentication } from '../../protocols/postgres/authentication.js';
 import { Frontend } from '../../protocols/postgres/codes.js';
 import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
@@ -268,6 +268,14 @@ export class PgClientSession {
       throw new Refusal(
         { severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: 'no policy admits this identity' },
         { reason: 'no matching principal', issuer: identity.issuerName, subject: identity.subject },
+      );
+    }
+    if (matched.rule.onTokenExpiry === 'end' && tokenExpiredAtLogin(matched.principal.expiresAt)) {
+      // Within the issuer's clock_skew the verifier accepts a token just past its expiry, but an
+      // 'end' rule would end the session at once: refuse it as the expired token it is.
+      throw new Refusal(
+        { severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: 'token rejected: token expired' },
+        { reason: 'token expired', principal: matched.principal.name },
       );
     }
     const target = this.deps.config.targets.get(targetName);

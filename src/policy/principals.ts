@@ -36,3 +36,10 @@ export function matchPrincipal(
 export function mayReach(rule: PrincipalRule, targetName: string): boolean {
   return rule.targets.some((t) => t === ALL_TARGETS || t === targetName);
 }
+
+/** A token (or ticket) whose expiry has already passed when the login is decided: accepted by
+ *  the verifier's clock_skew allowance, but a session under an `on_token_expiry: end` rule would
+ *  be ended at once, so the login is refused as `token expired` instead. */
+export function tokenExpiredAtLogin(expiresAt: Date | undefined, now = Date.now()): boolean {
+  return expiresAt !== undefined && expiresAt.getTime() <= now;
+}

@@ -43,7 +43,7 @@ import type { Recorder } from '../audit/recorder.js';
 import type { TdsTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
 import type { Logger } from '../log.js';
-import { matchPrincipal, mayReach } from '../policy/principals.js';
+import { matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
 import type { SessionServices } from '../services.js';
 import {
   cannotOpenDatabase,
@@ -289,6 +289,11 @@ export class TdsClientSession {
     const matched = matchPrincipal(identity, this.deps.config.principals);
     if (!matched) {
       throw new TdsRefusal(loginFailed(user, 'no policy admits this identity'), { reason: 'no matching principal', issuer: identity.issuerName, subject: identity.subject }, 'no matching principal');
+    }
+    if (matched.rule.onTokenExpiry === 'end' && tokenExpiredAtLogin(matched.principal.expiresAt)) {
+      // Within the issuer's clock_skew the verifier accepts a token just past its expiry, but an
+      // 'end' rule would end the session at once: refuse it as the expired token it is.
+      throw new TdsRefusal(loginFailed(user, 'token rejected: token expired'), { reason: 'token expired', principal: matched.principal.name }, 'token expired');
     }
     const name = login.database;
     const target = this.deps.config.targets.get(name);

@@ -115,6 +115,15 @@ describe('token refusals: FATAL 28000 with a short reason', () => {
     leaksNothing(r, token);
   });
 
+  it('a token that expired seconds ago, within the clock skew, under an end rule', async () => {
+    // The verifier's clock_skew (60 s) lets it through; the 'end' rule would end the session at
+    // once, so the login is refused as an expired token rather than with the mid-session message.
+    const now = Math.floor(Date.now() / 1000);
+    const token = await w.token({ extraClaims: { iat: now - 600, nbf: now - 600, exp: now - 5 } });
+    const r = await refusal(token);
+    expect(r).toMatchObject({ code: '28000', severity: 'FATAL', message: 'token rejected: token expired' });
+  });
+
   it('a token for another audience', async () => {
     const token = await w.token({ audience: 'api://some-other-service' });
     const r = await refusal(token);

@@ -100,6 +100,14 @@ describe('logins warden refuses', () => {
     expect((old as Error).message).toMatch(/Login failed for user '<token-identified principal>'\. Reason: token rejected: token expired/);
   });
 
+  it('refuses a token that expired seconds ago (within the clock skew) as expired, not with the mid-session message', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const just = await h.tw.token({ extraClaims: { iat: now - 600, nbf: now - 600, exp: now - 5 } });
+    const err = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: just } })).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/Login failed for user 'agent'\. Reason: token rejected: token expired/);
+    expect(h.tw.warden.metrics.authFailuresTotal.get({ protocol: 'tds', reason: 'token expired' })).toBeGreaterThan(0);
+  });
+
   it('refuses an unknown database with 4060', async () => {
     const err = await viaWarden(true, 'password', 'nope').catch((e: Error) => e);
     expect((err as Error).message).toMatch(/Cannot open database "nope" requested by the login/);
