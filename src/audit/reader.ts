@@ -115,7 +115,7 @@ export interface SessionFilter {
   /** Sessions active at some point in [since, until]. */
   since?: Date;
   until?: Date;
-  /** A table the session touched: "customers" matches "public.customers". */
+  /** A table the session touched: "customers" and "public.customers" match each other. */
   table?: string;
   /** Sessions with at least one statement of this verdict. */
   verdict?: Verdict;
@@ -130,10 +130,12 @@ function normalizeRelation(r: string): string {
   return r.replace(/"/g, '').toLowerCase();
 }
 
+/** Relations are recorded as the statement wrote them (`customers`, `public.customers`): a name
+ *  without a schema matches the same table with one, in either direction. */
 export function relationMatches(relation: string, table: string): boolean {
   const r = normalizeRelation(relation);
   const t = normalizeRelation(table);
-  return r === t || r.endsWith(`.${t}`);
+  return r === t || r.endsWith(`.${t}`) || (!r.includes('.') && t.endsWith(`.${r}`));
 }
 
 /** Folds records into per-session summaries. */

@@ -16,7 +16,7 @@ const USAGE = `usage: warden sessions list [--principal NAME] [--target NAME] [-
   --principal   policy principal name, or the token's subject, app id or object id
   --target      target name
   --since/--until  sessions active in that window; WHEN is 30d, 12h, 45m, 2w, now, or an ISO date/time
-  --table       sessions whose statements touched this table ("customers" matches "public.customers")
+  --table       sessions whose statements touched this table ("customers" and "public.customers" match each other)
   --verdict     sessions with at least one statement of this verdict
   --data-dir    warden's data directory (default ${DEFAULT_DATA_DIR})
   --config      read the data directory and transcript settings from warden's configuration
