@@ -114,7 +114,7 @@ export class SessionFlow {
   private readonly portals = new Map<string, Portal>();
   private readonly queue: Expect[] = [];
   /** Extended batch refused by warden: drop client messages until Sync. */
-  private refusing: { error: ErrorSpec; rec: RecordedStatement | undefined } | undefined;
+  private refusing: { error: ErrorSpec; rec: RecordedStatement | undefined; reported?: boolean } | undefined;
   /** The current result set on the server → client side. */
   private result: ResultSet | undefined;
   /** Which statement of the current simple Query the next response belongs to. */
@@ -132,6 +132,14 @@ export class SessionFlow {
   private readonly cursors = new Map<string, StatementInfo>();
   /** Set after DDL while the masking catalog reloads. */
   private catalogPending: Promise<unknown> | undefined;
+  /**
+   * DDL completed since the session was last idle: the catalog is read again once it is idle
+   * (ReadyForQuery 'I'), when the change is committed and visible to the catalog's connection —
+   * DDL inside BEGIN … COMMIT, or through the extended protocol (committed at Sync).
+   */
+  private catalogDirty = false;
+  /** The last ReadyForQuery said: not in a transaction block. */
+  private txIdle = true;
   private readonly rowDescriptions = new RowDescriptions();
   private readonly log: Logger;
 
@@ -181,7 +189,12 @@ export class SessionFlow {
     const msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
     // Forwarding adds the original range, so consecutive messages of one chunk go out as one write.
     const fwd = (): void => out.add(buf, start, end);
-    if (this.refusing && code !== Frontend.sync && code !== Frontend.terminate) return; // PostgreSQL skips to Sync after an error
+    if (this.refusing && code !== Frontend.sync && code !== Frontend.terminate) {
+      // PostgreSQL skips to Sync after an error; but a Flush makes it send the error at once, and
+      // clients that Parse + Describe + Flush before they Bind (postgres.js) wait for it.
+      if (code === Frontend.flush) this.reportRefusal(this.refusing, fwd);
+      return;
+    }
     if (this.catalogPending && (code === Frontend.query || code === Frontend.parse)) {
       // DDL changed the catalog: judge the next statement against the current one, not the old.
       const pending = this.catalogPending;
@@ -375,13 +388,26 @@ export class SessionFlow {
       return;
     }
     this.refusing = undefined;
-    // Our error takes the refused message's place; then the batch ends, and the server fails
-    // the transaction the way it would have for a failed statement.
-    this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
+    // Our error takes the refused message's place (unless a Flush sent it already); then the
+    // batch ends, and the server fails the transaction the way it would have for a failed statement.
+    if (!refusing.reported) this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
     fwd();
     this.queue.push({ k: 'sync', swallowReady: true });
     out.push(FAIL_TRANSACTION_QUERY);
     this.queue.push({ k: 'fail-query', error: undefined, rec: undefined });
+  }
+
+  /** A Flush during a refused batch: our error goes out once what was forwarded before it has been answered. */
+  private reportRefusal(refusing: NonNullable<SessionFlow['refusing']>, fwd: () => void): void {
+    if (refusing.reported) return;
+    refusing.reported = true;
+    if (this.queue.length === 0) {
+      this.deps.inject(encodeErrorResponse(refusing.error));
+      if (refusing.rec) this.recordResult(this.resultFor(refusing.rec, [], undefined), undefined, { code: refusing.error.code, message: refusing.error.message });
+      return;
+    }
+    this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
+    fwd();
   }
 
   /** Simple-protocol refusal: the Query is replaced by one that fails the transaction; our error replaces the server's. */
@@ -582,8 +608,13 @@ export class SessionFlow {
         out.add(buf, start, end);
         return;
       }
-      default:
-        return this.onResponse(code, buf, start, end, out);
+      default: {
+        const pending = this.onResponse(code, buf, start, end, out);
+        // A refusal reported at a Flush is due as soon as what came before it is answered.
+        if (pending) return pending.then(() => this.runSynthetic(out));
+        this.runSynthetic(out);
+        return;
+      }
     }
   }
 
@@ -765,9 +796,16 @@ export class SessionFlow {
           this.result = this.resultFor(head.rec, [], undefined);
         }
         this.endResult(tag, undefined);
+        const ddlTag = tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag);
         if (head.k === 'query') {
-          if (head.ddl || (tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag))) this.catalogChanged();
+          if (head.ddl || ddlTag) {
+            this.catalogChanged();
+            // A lone statement outside a transaction block is committed before its CommandComplete.
+            if (!this.txIdle || head.statements?.length !== 1) this.catalogDirty = true;
+          }
           this.stmtIndex++;
+        } else if (head.k === 'execute' && (ddlTag || (head.portal?.stmt && changesCatalog(head.portal.stmt.classification)))) {
+          this.catalogDirty = true;
         }
         if (!aborted) out.add(buf, start, end);
         return;
@@ -975,6 +1013,11 @@ export class SessionFlow {
   }
 
   private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    this.txIdle = end - start >= 6 && buf[start + 5] === TX_IDLE;
+    if (this.catalogDirty && this.txIdle) {
+      this.catalogDirty = false;
+      this.catalogChanged();
+    }
     this.result = undefined;
     this.stmtIndex = 0;
     this.resultSets = 0;
@@ -1006,6 +1049,9 @@ function refusedPlan(fields: readonly FieldDescription[], message: string): RowM
 }
 
 const NO_FIELDS: readonly FieldDescription[] = Object.freeze([]);
+
+/** ReadyForQuery's transaction status 'I': not in a transaction block. */
+const TX_IDLE = 0x49;
 
 /** RowDescription fields with the formats a Bind asked for. */
 export function withFormats(fields: readonly FieldDescription[], resultFormats: readonly number[]): FieldDescription[] {
