@@ -9,6 +9,7 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../audit/instance-lock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { grantFromJson, requestFromJson } from './codec.js';
 import {
@@ -367,15 +368,6 @@ async function writeAtomically(dir: string, path: string, text: string): Promise
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Takes the directory's lock file, or says who holds it. */
 function lock(dir: string): void {
   if (OPEN_DIRS.has(dir)) throw new Error(`the embedded approvals store in ${dir} is already open in this process`);
@@ -390,7 +382,7 @@ function lock(dir: string): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new Error(`the embedded approvals store in ${dir} is in use by process ${pid}; several warden instances need approvals.store.type: postgres`);
       }
       unlinkSync(path); // left by a process that is gone

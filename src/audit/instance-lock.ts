@@ -53,7 +53,8 @@ function readLock(path: string): LockHolder | undefined {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs (one we may not signal counts as running). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

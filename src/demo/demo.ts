@@ -7,6 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { processAlive } from '../audit/instance-lock.js';
 import { loadConfig } from '../config/load.js';
 import { startPostgres, type PostgresServer } from '../embedded/postgres.js';
 import { seedShop } from '../embedded/seed.js';
@@ -166,15 +167,6 @@ export const DEMO_LOCK_FILE = 'demo.pid';
 /** Lock files this process holds (a file naming our own pid not in here is an earlier process's). */
 const heldDemoLocks = new Set<string>();
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * One demo per data directory. A second one would overwrite the running demo's warden.yaml and
  * demo.env (new ports and passwords) and then fail on its transcript lock, removing demo.env on
@@ -197,7 +189,7 @@ export function lockDemoDir(dataDir: string): string {
     } catch {
       // removed meanwhile: try again
     }
-    const live = Number.isInteger(pid) && pid > 0 && (pid === process.pid ? heldDemoLocks.has(path) : pidAlive(pid));
+    const live = Number.isInteger(pid) && pid > 0 && (pid === process.pid ? heldDemoLocks.has(path) : processAlive(pid));
     if (live) {
       throw new Error(
         `another warden demo (pid ${pid}) is running with the data directory ${dataDir}: use that one, stop it first (Ctrl-C in its terminal), or give this one its own --data-dir`,
