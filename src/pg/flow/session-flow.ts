@@ -1000,7 +1000,9 @@ export class SessionFlow {
     const stmt = this.currentStatement();
     const r = this.result;
     this.result = undefined;
-    const notice = decodeNotice(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    // The transcript records the error the agent gets: scrubbed of protected values.
+    const scrubbed = this.masking ? (this.deps.masker as SessionMasker).scrubMessage(buf, start, end, stmt) : undefined;
+    const notice = decodeNotice(scrubbed ?? (start === 0 && end === buf.length ? buf : buf.subarray(start, end)));
     const err = { code: notice.code, message: notice.message };
     if (r && !r.aborted) this.recordResult(r, undefined, err);
     else if (!r && (head.k === 'query' || head.k === 'execute') && head.rec) this.recordResult(this.resultFor(head.rec, [], undefined), undefined, err);
@@ -1009,7 +1011,8 @@ export class SessionFlow {
       while (this.queue[0] && EXTENDED.has(this.queue[0].k)) this.queue.shift();
     }
     if (r?.aborted) return;
-    this.forwardScrubbed(buf, start, end, out, stmt);
+    if (scrubbed) out.push(scrubbed);
+    else out.add(buf, start, end);
   }
 
   private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
