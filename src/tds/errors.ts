@@ -80,11 +80,14 @@ export function loginFailed(user: string, reason: string): TdsErrorSpec {
 }
 
 export function cannotOpenDatabase(name: string): TdsErrorSpec {
+  // A login without a database (tsql without -D, a connection string without Database=) would
+  // land in SQL Server's default database; warden has none: the database names the target.
+  const why = name === '' ? 'no database was given: name a warden target as the database' : 'warden has no target of that name';
   return {
     number: TDS_ERROR.CANNOT_OPEN_DATABASE,
     class: TDS_CLASS.NOT_FOUND,
     state: 1,
-    message: `Cannot open database "${name}" requested by the login. The login failed. (warden has no target of that name)`,
+    message: `Cannot open database "${name}" requested by the login. The login failed. (${why})`,
   };
 }
 
