@@ -6,7 +6,8 @@
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { startSsnMaskedWarden } from '../helpers/masked-warden.js';
+import type { TestWarden } from '../helpers/warden.js';
 
 const RUN = `ddlc_${process.pid}_${Math.random().toString(36).slice(2, 6)}`;
 
@@ -14,15 +15,10 @@ let w: TestWarden;
 let token: string;
 
 beforeAll(async () => {
-  w = await startTestWarden({
-    yaml: `
-masking:
-  rules:
-    - { name: national-ids, columns: [customers.ssn], strategy: partial, options: { keep_last: 4 } }
+  w = await startSsnMaskedWarden(`
 transcripts:
   capture: first
-`,
-  });
+`);
   token = await w.token();
 });
 

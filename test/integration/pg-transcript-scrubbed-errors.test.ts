@@ -6,21 +6,17 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { directUrl } from '../helpers/pg-env.js';
-import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { startSsnMaskedWarden } from '../helpers/masked-warden.js';
+import type { TestWarden } from '../helpers/warden.js';
 
 let w: TestWarden;
 
 beforeAll(async () => {
-  w = await startTestWarden({
-    yaml: `
-masking:
-  rules:
-    - { name: national-ids, columns: [customers.ssn], strategy: partial, options: { keep_last: 4 } }
+  w = await startSsnMaskedWarden(`
 transcripts:
   capture: all
   fsync: each
-`,
-  });
+`);
 });
 
 afterAll(async () => {

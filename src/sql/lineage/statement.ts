@@ -203,7 +203,10 @@ class StatementAnalyzer {
           // The source query cannot see the target table; it sees the outer levels only.
           const shape = this.q.query(b.selectStmt as Node, parent, ctes);
           shape.cols.forEach((c, i) => assign(names?.[i] ?? `#${i + 1}`, c.lin));
-          incomplete = !shape.complete || names === undefined;
+          // Into a table the catalog does not know (created in this transaction), values that
+          // derive from no column (VALUES of literals and parameters) still copy nothing.
+          const copiesNothing = shape.complete && shape.cols.every((c) => c.lin.sources.size === 0 && c.lin.reasons.length === 0 && c.lin.derivation === 'constant');
+          incomplete = !shape.complete || (names === undefined && !copiesNothing);
         }
         const values = [...assigned.values()].flat();
         if (incomplete) values.push(unresolvedLin('inserted columns cannot be traced'));
