@@ -8,8 +8,14 @@
 //     every quoted part of the message, detail, hint and context is redacted (a failed cast
 //     quotes the value: invalid input syntax for type integer: "941-74-7468"), JSON parse
 //     context lines and byte sequences too, the internal query is dropped, and messages that are
-//     free text written by code (RAISE, class P0, notices) are replaced whole. Syntax errors
-//     (42601) only quote the statement's own text and are left alone; so is a quoted word of an
+//     free text written by code (RAISE, class P0, notices) are replaced whole. A value can also
+//     be stated without quotes (`cross-database references are not implemented: alice@…` for
+//     `email::regproc`, `date field value out of range: 941-01-01`, `relation with OID 42657
+//     does not exist`), so the unquoted text after a line's first ": " (unless it is one quoted
+//     part) and every unquoted number are redacted too. Syntax errors (42601) get the same
+//     treatment: warden refuses statements it cannot parse, so one that reaches the agent comes
+//     from parsing a value (`email::jsonpath`, `::regtype` — which reports a position inside the
+//     value —, a `to_number` format). Left alone is a quoted word of an
 //     error that points into the statement (its position field) when it is the word written
 //     there, or a relation the statement names: `column "nme" does not exist` tells an agent
 //     what to fix, and the word is its own (see ownWords).
@@ -26,7 +32,6 @@ export const REDACTED = '****';
 export const MASKED_MESSAGE = '[message hidden by warden: it may hold protected values]';
 
 const TEXT_FIELDS = [ErrorField.message, ErrorField.detail, ErrorField.hint, ErrorField.where, ErrorField.internalQuery] as const;
-const SYNTAX_ERROR = '42601';
 const FREE_TEXT_SEVERITIES = new Set(['NOTICE', 'WARNING', 'INFO', 'LOG', 'DEBUG']);
 
 const KEY_DETAIL = /Key \(([^)]*)\)=\((.*?)\)( already exists| is not present in table| is still referenced from table| conflicts with existing key| conflicts with key)/gs;
@@ -60,7 +65,7 @@ function scrubFields(ctx: MaskingContext, fields: Map<number, string>, opts: Scr
   const code = fields.get(ErrorField.code) ?? '';
   const severity = fields.get(ErrorField.severityNonLocalized) ?? fields.get(ErrorField.severity) ?? '';
   const hasColumnRules = ctx.rules.columnRules.length > 0;
-  const touched = opts.touched && hasColumnRules && code !== SYNTAX_ERROR;
+  const touched = opts.touched && hasColumnRules;
   const where = fields.get(ErrorField.where) ?? '';
   const freeText = code.startsWith('P0') || (FREE_TEXT_SEVERITIES.has(severity) && (code === '00000' || code.startsWith('01'))) || /PL\/pgSQL|SQL function/.test(where);
   const own = touched ? ownWords(fields.get(ErrorField.position), opts.statement) : undefined;
@@ -75,7 +80,7 @@ function scrubFields(ctx: MaskingContext, fields: Map<number, string>, opts: Scr
       if (touched) {
         if (f === ErrorField.internalQuery) v = REDACTED;
         else if (freeText && f !== ErrorField.where) v = MASKED_MESSAGE;
-        else v = scrubQuoted(v, own);
+        else v = scrubUnquoted(scrubQuoted(v, own), f === ErrorField.where);
       }
       v = scrubContent(ctx, v);
     }
@@ -124,10 +129,41 @@ function scrubQuoted(text: string, own: ReadonlySet<string> | undefined): string
   return v;
 }
 
+const NUMBER = /(?<![\w*])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w*])/gi;
+const ONE_QUOTED = /^"(?:[^"\\]|\\.)*"\.?$/;
+
+/**
+ * Values a message states without quotes, after scrubQuoted: every number outside quotes (an
+ * OID, a field out of range), and whatever follows the first ": " of a line unless that is one
+ * quoted part (`invalid input syntax for type integer: "****"` stays as it is). In a message,
+ * detail or hint only the first line is kept: libxml's errors echo the input on the next one
+ * (`line 1: Start tag expected, '<' not found` / `alice@example.com` / `^`); context lines
+ * (`where`) are each kept like a first line.
+ */
+function scrubUnquoted(text: string, context: boolean): string {
+  return text
+    .split('\n')
+    .map((line, i) => {
+      if (i > 0 && !context) return REDACTED;
+      let v = '';
+      let last = 0;
+      for (const q of line.matchAll(QUOTED)) {
+        v += line.slice(last, q.index).replace(NUMBER, REDACTED) + q[0];
+        last = q.index + q[0].length;
+      }
+      v += line.slice(last).replace(NUMBER, REDACTED);
+      const colon = v.indexOf(': ');
+      if (colon >= 0 && !ONE_QUOTED.test(v.slice(colon + 2))) v = `${v.slice(0, colon + 2)}${REDACTED}`;
+      return v;
+    })
+    .join('\n');
+}
+
 /**
  * The words an error may quote because the agent wrote them: only for an error that points into
  * the statement's text (position field `P`, set while PostgreSQL parses and analyses the
- * statement, not while it reads data), the word at that position as PostgreSQL quotes it (an
+ * statement; a value parsed while rows are read, `email::regtype`, can report a position inside
+ * the value, which then does not match the word at that place of the statement), the word at that position as PostgreSQL quotes it (an
  * identifier folded to lower case, a quoted identifier or a string literal unescaped) and the
  * relations the statement names. A value read from a table is never one of them unless it is
  * exactly the word the agent wrote at the place the error points to.
@@ -135,8 +171,13 @@ function scrubQuoted(text: string, own: ReadonlySet<string> | undefined): string
 function ownWords(position: string | undefined, stmt: ScrubOptions['statement']): ReadonlySet<string> | undefined {
   if (position === undefined || !stmt || !/^[1-9]\d{0,9}$/.test(position)) return undefined;
   const words = new Set<string>();
-  const word = wordAt(stmt.text, Number(position) - 1 - stmt.start);
+  const at = Number(position) - 1 - stmt.start;
+  const word = wordAt(stmt.text, at);
   if (word !== undefined) words.add(word);
+  // A syntax error quotes the token as written (`syntax error at or near "SELEC"`), not folded.
+  IDENTIFIER.lastIndex = at;
+  const written = at >= 0 ? IDENTIFIER.exec(stmt.text)?.[0] : undefined;
+  if (written !== undefined) words.add(written);
   for (const r of stmt.relations) words.add(r.name);
   return words;
 }

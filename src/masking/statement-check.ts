@@ -44,6 +44,8 @@ const CLAUSE: Readonly<Record<PredicateClause, string>> = {
   distinct_on: 'DISTINCT ON',
   limit: 'LIMIT / OFFSET',
   set_operation: 'a set operation (UNION / INTERSECT / EXCEPT)',
+  case: 'a CASE condition or FILTER (it picks the branch that runs, and whether an error is raised)',
+  set_returning: 'a set-returning function (the number of rows it returns depends on its arguments)',
 };
 
 const LAUNDERING: Readonly<Record<string, string>> = {

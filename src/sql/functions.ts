@@ -159,6 +159,12 @@ export const RECORD_SET_RETURNING: ReadonlySet<string> = new Set([
   'json_to_record', 'jsonb_to_record', 'json_to_recordset', 'jsonb_to_recordset',
 ]);
 
+/** Every built-in that returns a set, wherever it is called (its row count depends on its arguments). */
+export const SET_RETURNING: ReadonlySet<string> = new Set([
+  ...SCALAR_SET_RETURNING, ...KEY_VALUE_SET_RETURNING, ...RECORD_SET_RETURNING,
+  'json_populate_recordset', 'jsonb_populate_recordset',
+]);
+
 export const AGGREGATE_FUNCTIONS: ReadonlySet<string> = new Set([
   'count', 'sum', 'avg', 'min', 'max', 'array_agg', 'string_agg', 'bool_and', 'bool_or', 'every',
   'bit_and', 'bit_or', 'bit_xor', 'json_agg', 'jsonb_agg', 'json_agg_strict', 'jsonb_agg_strict',

@@ -156,7 +156,7 @@ describe('lineage property: a protected column survives any chain of wrappers', 
         const c = classify(sql);
         if (!c.ok) throw new Error(c.error);
         const r = lineage(c.statements[0]!, catalog);
-        const hit = r.predicateColumns.find((pc) => pc.column.column === 'ssn');
+        const hit = r.predicateColumns.find((pc) => pc.column.column === 'ssn' && pc.clause === 'where');
         expect(hit, sql).toBeDefined();
         expect(hit!.comparedWith).toBe('pattern');
         expect(hit!.direct).toBe(ws.length === 0);

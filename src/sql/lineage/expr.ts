@@ -2,7 +2,7 @@
 // understood still yields the columns found inside it, marked unresolved.
 import type { A_Expr, FuncCall, Node, SubLink, WindowDef } from 'libpg-query';
 import { dotted, listItems, nameParts, strVal, unwrap } from '../ast.js';
-import { AGGREGATE_FUNCTIONS, isKnownBuiltin } from '../functions.js';
+import { AGGREGATE_FUNCTIONS, isKnownBuiltin, SET_RETURNING } from '../functions.js';
 import type { Ctx } from './context.js';
 import { CONSTANT, PARAM, derive, either, unresolved, withReason, type Lin } from './lin.js';
 import { fieldOf, type Scope } from './scope.js';
@@ -64,8 +64,12 @@ export function expr(node: unknown, scope: Scope, ctx: Ctx): Lin {
       const parts: Lin[] = [expr(b.arg, scope, ctx)];
       for (const w of (b.args as Node[] | undefined) ?? []) {
         const cw = unwrap(w)?.body ?? {};
+        // CASE WHEN ssn LIKE '941%' THEN 1/0 END: the error tells what the masked value hides.
+        predicate(cw.expr, 'case', scope, ctx);
         parts.push(expr(cw.expr, scope, ctx), expr(cw.result, scope, ctx));
       }
+      // CASE ssn WHEN '941-74-7468' THEN …: the operand is compared with each WHEN.
+      if (b.arg) ctx.predicate(parts[0]!, 'case', 'constant');
       parts.push(expr(b.defresult, scope, ctx));
       return derive('case', parts);
     }
@@ -163,7 +167,10 @@ function funcCall(f: FuncCall, scope: Scope, ctx: Ctx): Lin {
   const own = parts[parts.length - 1] ?? '';
   const inputs: Lin[] = exprs(f.args, scope, ctx);
   for (const s of f.agg_order ?? []) inputs.push(expr(unwrap(s)?.body.node, scope, ctx));
-  if (f.agg_filter) inputs.push(expr(f.agg_filter, scope, ctx));
+  if (f.agg_filter) {
+    predicate(f.agg_filter, 'case', scope, ctx);
+    inputs.push(expr(f.agg_filter, scope, ctx));
+  }
   const aggregate = AGGREGATE_FUNCTIONS.has(own) || f.agg_star === true || f.agg_distinct === true || f.agg_within_group === true || f.agg_filter !== undefined || (f.agg_order?.length ?? 0) > 0;
   let t: Transform = aggregate ? 'aggregate' : 'function';
   if (f.over) {
@@ -171,6 +178,8 @@ function funcCall(f: FuncCall, scope: Scope, ctx: Ctx): Lin {
     inputs.push(windowLin(f.over, scope, ctx));
   }
   const lin = derive(t, inputs);
+  // generate_series(1, substr(ssn, 1, 3)::int) returns 941 rows: the count is the value.
+  if (SET_RETURNING.has(own)) ctx.predicate(either(inputs), 'set_returning', 'none');
   if (f.funcformat === 'COERCE_SQL_SYNTAX' || isKnownBuiltin(parts)) return lin;
   return withReason(lin, `function ${dotted(parts)} is not a known built-in: it may read data the query does not show`);
 }

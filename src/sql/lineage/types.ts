@@ -48,7 +48,11 @@ export interface OutputColumn {
 }
 
 export type PredicateClause =
-  | 'where' | 'join' | 'having' | 'order_by' | 'group_by' | 'window' | 'distinct_on' | 'limit' | 'set_operation';
+  | 'where' | 'join' | 'having' | 'order_by' | 'group_by' | 'window' | 'distinct_on' | 'limit' | 'set_operation'
+  /** A CASE's WHEN condition or an aggregate's FILTER: it decides which branch (and error) runs. */
+  | 'case'
+  /** The arguments of a set-returning function: how many rows come back depends on them. */
+  | 'set_returning';
 
 /**
  * What a predicate column is compared with: a literal, a bind parameter, a pattern (LIKE,
