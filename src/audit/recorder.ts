@@ -330,9 +330,10 @@ class SessionRecorder implements Recorder {
     if (p.name !== undefined) out.name = p.name;
     if (p.value !== null) {
       const v = clip(p.value, this.limits.valueBytes);
-      if (v.cut) {
+      // A caller that cut the value already (TDS display text) gives its whole size.
+      if (v.cut || p.fullBytes !== undefined) {
         out.value = v.value;
-        out.fullBytes = v.bytes;
+        out.fullBytes = Math.max(p.fullBytes ?? 0, v.cut ? v.bytes : 0);
       }
     }
     return out;

@@ -63,10 +63,14 @@ export interface Clipped {
   bytes: number;
 }
 
-/** Cuts `s` to at most `maxBytes` UTF-8 bytes (a split character at the cut becomes U+FFFD). */
+/** Cuts `s` to at most `maxBytes` UTF-8 bytes, at a character boundary. */
 export function clip(s: string, maxBytes: number): Clipped {
   if (s.length * 3 <= maxBytes) return { value: s, cut: false, bytes: -1 };
   const bytes = Buffer.byteLength(s);
   if (bytes <= maxBytes) return { value: s, cut: false, bytes };
-  return { value: Buffer.from(s).subarray(0, maxBytes).toString('utf8'), cut: true, bytes };
+  const buf = Buffer.from(s);
+  // Cut before a character, not inside its UTF-8 sequence (which would decode as U+FFFD).
+  let end = maxBytes;
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--;
+  return { value: buf.subarray(0, end).toString('utf8'), cut: true, bytes };
 }

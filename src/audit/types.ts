@@ -98,7 +98,10 @@ export interface StatementParam {
   value: string | null;
   /** Parameter name (TDS RPC @name); absent for positional parameters. */
   name?: string;
-  /** Set by the recorder when `value` was cut to the limit: the value's full size in bytes. */
+  /**
+   * Set by the recorder when `value` was cut to the limit: the value's full size in bytes (a caller
+   * that passes a value it cut already sets it to the whole value's size).
+   */
   fullBytes?: number;
 }
 

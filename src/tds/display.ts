@@ -73,10 +73,25 @@ export function sqlTypeName(ti: TypeInfo): string {
 
 const MAX_DISPLAY_CHARS = 4096;
 
+/**
+ * The UTF-8 size of a value's whole display text when displayValue() cuts it (the transcript's
+ * fullBytes), else undefined.
+ */
+export function displayFullBytes(v: Value): number | undefined {
+  if (typeof v === 'string') return v.length > MAX_DISPLAY_CHARS ? Buffer.byteLength(v) : undefined;
+  if (Buffer.isBuffer(v)) return v.length > MAX_DISPLAY_CHARS / 2 ? 2 + 2 * v.length : undefined;
+  return undefined;
+}
+
 /** A value as display text (null stays null); long values are cut (the recorder clips again to its limit). */
 export function displayValue(v: Value, ti?: TypeInfo): string | null {
   if (v === null) return null;
-  if (typeof v === 'string') return v.length > MAX_DISPLAY_CHARS ? v.slice(0, MAX_DISPLAY_CHARS) : v;
+  if (typeof v === 'string') {
+    if (v.length <= MAX_DISPLAY_CHARS) return v;
+    // Not between the halves of a surrogate pair.
+    const hi = v.charCodeAt(MAX_DISPLAY_CHARS - 1);
+    return v.slice(0, hi >= 0xd800 && hi <= 0xdbff ? MAX_DISPLAY_CHARS - 1 : MAX_DISPLAY_CHARS);
+  }
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (Buffer.isBuffer(v)) return `0x${v.toString('hex', 0, Math.min(v.length, MAX_DISPLAY_CHARS / 2))}`;

@@ -16,7 +16,7 @@ import { ProtocolError } from '../../protocols/errors.js';
 import type { StatementParam } from '../audit/types.js';
 import type { Classification } from '../sql/types.js';
 import { classifyProcedure, classifyTsql } from './classify.js';
-import { displayValue, sqlTypeName } from './display.js';
+import { displayFullBytes, displayValue, sqlTypeName } from './display.js';
 
 /** One statement of a request, as recorded and judged. */
 export interface RequestStatement {
@@ -63,7 +63,10 @@ function handle(p: RpcParameter | undefined): number | undefined {
 }
 
 function params(list: readonly RpcParameter[]): StatementParam[] {
-  return list.map((p) => ({ type: sqlTypeName(p.typeInfo), value: displayValue(p.value, p.typeInfo), ...(p.name ? { name: p.name } : {}) }));
+  return list.map((p) => {
+    const full = displayFullBytes(p.value);
+    return { type: sqlTypeName(p.typeInfo), value: displayValue(p.value, p.typeInfo), ...(p.name ? { name: p.name } : {}), ...(full === undefined ? {} : { fullBytes: full }) };
+  });
 }
 
 const notUnderstood = (error: string): Classification => ({ ok: false, error });
