@@ -29,7 +29,8 @@ export const DEFAULT_DEV_TENANT: string = DEV_ISSUER_DEFAULTS.tenant;
 
 const RSA_MODULUS_BITS = 2048;
 const DEFAULT_TTL_SECONDS = 3600;
-const MAX_TTL_SECONDS = 24 * 3600;
+/** The longest lifetime the development issuer mints a token for. */
+export const MAX_TTL_SECONDS = 24 * 3600;
 /** azpacr / appidacr: how the client authenticated ("1" = client secret, as a typical agent). */
 const CLIENT_AUTH_SECRET = '1';
 

@@ -86,10 +86,11 @@ describe('warden token mint', () => {
     }
   });
 
-  it('reports a ttl beyond one day as an error naming the limit', async () => {
+  it('reports a ttl beyond one day as a usage error naming the limit', async () => {
     const out = await cli(['mint', '--subject', 'a', '--ttl', '2d', '--key-file', join(dir, 'b.pem')]);
-    expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/ttl must be a whole number of seconds from 1 to 86400/);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/^warden token mint: --ttl: '2d' is longer than the 24 hours \(86400 s\) a development token may last\n/);
+    expect(out.stderr).not.toMatch(/mint: mint:/);
   });
 
   it('prints usage for --help', async () => {

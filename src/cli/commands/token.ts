@@ -12,6 +12,7 @@ import {
   DEFAULT_DEV_ISSUER_URL,
   DEFAULT_DEV_TENANT,
   DevIssuer,
+  MAX_TTL_SECONDS,
   type DevIssuerLoadConfig,
   type MintedToken,
   type MintOptions,
@@ -72,13 +73,16 @@ export interface MintFlags {
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** "90s", "15m", "1h", "1d" or a bare number of seconds → seconds. */
-export function parseTtl(text: string): number {
+/** "90s", "15m", "1h", "1d" or a bare number of seconds → seconds; at most `maxSeconds` when given. */
+export function parseTtl(text: string, maxSeconds?: number): number {
   const m = /^(\d+)([smhd]?)$/.exec(text.trim());
   const unit = m ? DURATION_UNITS[m[2] || 's'] : undefined;
   if (!m || unit === undefined) throw new UsageError(`--ttl: '${text}' is not a duration like 90s, 15m, 1h or 1d`);
   const seconds = Number(m[1]) * unit;
   if (seconds <= 0) throw new UsageError('--ttl must be longer than zero');
+  if (maxSeconds !== undefined && seconds > maxSeconds) {
+    throw new UsageError(`--ttl: '${text}' is longer than the ${maxSeconds / 3600} hours (${maxSeconds} s) a development token may last`);
+  }
   return seconds;
 }
 
@@ -122,7 +126,7 @@ export function parseMintFlags(args: string[]): MintFlags {
   };
   if (values.subject !== undefined) flags.subject = values.subject;
   if (values.audience !== undefined) flags.audience = values.audience;
-  if (values.ttl !== undefined) flags.ttlSeconds = parseTtl(values.ttl);
+  if (values.ttl !== undefined) flags.ttlSeconds = parseTtl(values.ttl, MAX_TTL_SECONDS);
   if (values.shape !== undefined) flags.shape = parseShape(values.shape);
   if (values.tenant !== undefined) flags.tenant = values.tenant;
   if (values.name !== undefined) flags.name = values.name;
