@@ -88,6 +88,11 @@ export class Masker implements SessionMasker {
   async ready(): Promise<void> {
     await this.ctx.catalog.ready();
   }
+
+  /** See SessionMasker.catalogReloading. */
+  catalogReloading(): boolean {
+    return this.ctx.catalog.current() === undefined;
+  }
 }
 
 export class WardenMaskingEngine implements MaskingEngine {

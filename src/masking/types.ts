@@ -133,6 +133,11 @@ export interface SessionMasker {
    * so the relay should await this before checking the next statement.
    */
   ready?(): Promise<void>;
+  /**
+   * (Added by the masking engine.) True while the target's catalog is being read again after DDL
+   * (of any session): checkStatement() would deny, so the relay awaits ready() first.
+   */
+  catalogReloading?(): boolean;
 }
 
 export interface MaskingEngine {

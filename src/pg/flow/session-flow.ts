@@ -195,6 +195,10 @@ export class SessionFlow {
       if (code === Frontend.flush) this.reportRefusal(this.refusing, fwd);
       return;
     }
+    if (!this.catalogPending && (code === Frontend.query || code === Frontend.parse) && this.deps.masker?.catalogReloading?.()) {
+      // Another session's DDL: its re-read of the catalog is under way.
+      this.catalogPending = this.deps.masker.ready?.().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'catalog reload failed'));
+    }
     if (this.catalogPending && (code === Frontend.query || code === Frontend.parse)) {
       // DDL changed the catalog: judge the next statement against the current one, not the old.
       const pending = this.catalogPending;
