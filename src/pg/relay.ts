@@ -342,8 +342,10 @@ export class PgRelay {
       return;
     }
     this.ended = { kind: 'client-disconnect' };
-    // Let the upstream end the session cleanly when we are between messages.
-    if (this.c2u.scanner.atBoundary) this.upstream.end(TERMINATE);
+    // Let the upstream end the session cleanly when it waits for the client. In the middle of a
+    // response it may be blocked writing to warden, which reads no more once the client is gone
+    // (it would never read the Terminate): cut the connection, as a vanished client's does.
+    if (this.idle) this.upstream.end(TERMINATE);
     else this.upstream.destroy();
     this.client.destroy();
   }
