@@ -634,3 +634,65 @@ describe('multi-statement bypass attempts', () => {
     });
   }
 });
+
+describe('extended-protocol bypass attempts', () => {
+  async function send(s: RawSession, msgs: Buffer[]): Promise<Outcome> {
+    s.socket.write(Buffer.concat([...msgs, SYNC]));
+    return outcome(await s.reader.until(Backend.readyForQuery, 20_000));
+  }
+  const exec = (statement: string, resultFormats: number[] = [0], maxRows = 0): Buffer[] => [
+    encodeBind({ portal: '', statement, paramFormats: [], params: [], resultFormats }),
+    encodeDescribe({ kind: 'portal', name: '' }),
+    encodeExecute({ portal: '', maxRows }),
+  ];
+
+  it('a name the server refuses to redefine keeps meaning its first statement (42P05, named portals)', async () => {
+    const s = await session();
+    const all: Buffer[] = [];
+    const step = async (msgs: Buffer[]): Promise<Outcome> => {
+      const r = await send(s, msgs);
+      all.push(r.bytes);
+      return r;
+    };
+    await step([encodeParse({ name: 'a', sql: 'SELECT upper(ssn) AS x, md5(email) AS y FROM customers', paramTypes: [] })]);
+    // PostgreSQL keeps the first "a"; warden must not judge the next Bind by this text.
+    const dup = await step([encodeParse({ name: 'a', sql: "SELECT 'a' AS x, 'b' AS y", paramTypes: [] })]);
+    expect(dup.errors.map((e) => e.code)).toEqual(['42P05']);
+    const r = await step(exec('a'));
+    expect(r.rows).toHaveLength(20);
+    expect(leaks(r.bytes)).toEqual([]);
+    expect(leaks((await step(exec('a', [1]))).bytes)).toEqual([]);
+    // The same within one batch, and for a named portal.
+    await step([
+      encodeParse({ name: 'b', sql: 'SELECT lower(ssn) AS x FROM customers', paramTypes: [] }),
+      encodeParse({ name: 'b', sql: "SELECT 'a' AS x", paramTypes: [] }),
+    ]);
+    expect(leaks((await step(exec('b'))).bytes)).toEqual([]);
+    await step([encodeParse({ name: 'h', sql: "SELECT 'a' AS x", paramTypes: [] })]);
+    await simple(s, 'BEGIN'); // named portals last until the transaction ends
+    await step([encodeBind({ portal: 'p', statement: 'b', paramFormats: [], params: [], resultFormats: [0] })]);
+    await simple(s, 'SAVEPOINT before_dup');
+    const dupPortal = await step([
+      encodeBind({ portal: 'p', statement: 'h', paramFormats: [], params: [], resultFormats: [0] }),
+    ]);
+    expect(dupPortal.errors.map((e) => e.code)).toEqual(['42P03']);
+    await simple(s, 'ROLLBACK TO SAVEPOINT before_dup'); // keeps the portal made before it
+    const viaPortal = await step([encodeDescribe({ kind: 'portal', name: 'p' }), encodeExecute({ portal: 'p', maxRows: 0 })]);
+    expect(viaPortal.errors).toEqual([]);
+    expect(viaPortal.rows).toHaveLength(20);
+    expect(leaks(viaPortal.bytes)).toEqual([]);
+    await simple(s, 'COMMIT');
+    // A failed Parse of a new name leaves nothing; the name is then parsed for real.
+    await step([encodeParse({ name: 'c', sql: "SELECT 'a' AS x FROM no_such_table", paramTypes: [] })]);
+    await step([encodeParse({ name: 'c', sql: 'SELECT initcap(email) AS x FROM customers', paramTypes: [] })]);
+    expect(leaks((await step(exec('c'))).bytes)).toEqual([]);
+    // Mixed result formats, a row limit, and definitions refused as in the simple protocol.
+    await step([encodeParse({ name: 'd', sql: 'SELECT id, ssn, email, card_number FROM customers', paramTypes: [] })]);
+    expect((await step(exec('d', [0, 1, 0, 1]))).rows).toHaveLength(20);
+    expect((await step(exec('d', [0], 2))).rows).toHaveLength(2);
+    const fn = await step([encodeParse({ name: '', sql: `CREATE FUNCTION pg_temp.zz() RETURNS text LANGUAGE sql AS ${FN_BODY}`, paramTypes: [] }), ...exec('')]);
+    expect(fn.errors.map((e) => e.code)).toEqual(['42501']);
+    expect(leaks(Buffer.concat(all))).toEqual([]);
+    s.socket.destroy();
+  });
+});

@@ -319,6 +319,7 @@ export class SessionFlow {
       fields: undefined,
       approvedInBatch: false,
     };
+    const previous = this.statements.get(p.name);
     this.statements.set(p.name, stmt);
     if (verdict.action === 'deny') {
       // Refused at Parse, as PostgreSQL would report a statement it cannot prepare.
@@ -328,7 +329,7 @@ export class SessionFlow {
       return;
     }
     fwd();
-    this.queue.push({ k: 'parse', stmt });
+    this.queue.push({ k: 'parse', stmt, previous });
   }
 
   private onBind(msg: Buffer, fwd: () => void): void {
@@ -342,9 +343,10 @@ export class SessionFlow {
       params: shown?.values ?? [],
       fields: stmt?.fields ? withFormats(stmt.fields, b.resultFormats) : stmt?.fields,
     };
+    const previous = this.portals.get(b.portal);
     this.portals.set(b.portal, portal);
     fwd();
-    this.queue.push({ k: 'bind', portal });
+    this.queue.push({ k: 'bind', portal, previous });
   }
 
   private onExecute(msg: Buffer, fwd: () => void): void | Promise<unknown> {
@@ -1012,11 +1014,25 @@ export class SessionFlow {
     else if (!r && (head.k === 'query' || head.k === 'execute') && head.rec) this.recordResult(this.resultFor(head.rec, [], undefined), undefined, err);
     if (EXTENDED.has(head.k)) {
       // PostgreSQL skips the rest of the batch until Sync: so do the expectations.
-      while (this.queue[0] && EXTENDED.has(this.queue[0].k)) this.queue.shift();
+      const dropped: Expect[] = [];
+      while (this.queue[0] && EXTENDED.has(this.queue[0].k)) dropped.push(this.queue.shift()!);
+      for (let i = dropped.length - 1; i >= 0; i--) this.undo(dropped[i]!, i === 0);
     }
     if (r?.aborted) return;
     if (scrubbed) out.push(scrubbed);
     else out.add(buf, start, end);
+  }
+
+  /**
+   * A Parse or Bind the server failed (`failed`, the head of the batch) or skipped created
+   * nothing: its name means what it meant before. Without this, a second Parse of a name the
+   * server still holds (42P05 "prepared statement already exists") would leave warden judging
+   * and masking the server's first statement (`upper(ssn)`) as the rejected second one
+   * (`'a' AS x`), and a named portal likewise. A failed unnamed one is dropped by the server.
+   */
+  private undo(e: Expect, failed: boolean): void {
+    if (e.k === 'parse') restore(this.statements, e.stmt.name, e.stmt, failed && e.stmt.name === '' ? undefined : e.previous);
+    else if (e.k === 'bind') restore(this.portals, e.portal.name, e.portal, failed && e.portal.name === '' ? undefined : e.previous);
   }
 
   private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
@@ -1081,4 +1097,11 @@ function rowValues(msg: Buffer, fields: readonly FieldDescription[]): (string | 
     p += len;
   }
   return out;
+}
+
+/** Puts `previous` back under `name` (or removes the name) if `current` is still what it holds. */
+function restore<T>(map: Map<string, T>, name: string, current: T, previous: T | undefined): void {
+  if (map.get(name) !== current) return;
+  if (previous) map.set(name, previous);
+  else map.delete(name);
 }

@@ -42,8 +42,9 @@ export interface RecordedStatement extends StatementGate {
 }
 
 export type Expect =
-  | { k: 'parse'; stmt: Prepared }
-  | { k: 'bind'; portal: Portal }
+  /** `previous`: what the name meant before, again when the server fails or skips this message. */
+  | { k: 'parse'; stmt: Prepared; previous: Prepared | undefined }
+  | { k: 'bind'; portal: Portal; previous: Portal | undefined }
   | { k: 'describe-stmt'; stmt: Prepared | undefined }
   | { k: 'describe-portal'; portal: Portal | undefined }
   | { k: 'execute'; portal: Portal | undefined; rec: RecordedStatement | undefined }
