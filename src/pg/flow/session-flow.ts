@@ -9,6 +9,7 @@
 // so pipelined clients get their results masked and recorded against the right statement, and a
 // refused or held statement keeps every later message in order behind it.
 import type { Logger } from '../../log.js';
+import { ProtocolError } from '../../../protocols/errors.js';
 import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
 import {
   commandTagRows,
@@ -275,7 +276,11 @@ export class SessionFlow {
 
   private onQuery(msg: Buffer, fwd: () => void, out: OutputBatch): void | Promise<unknown> {
     this.deps.onQuery();
-    const sql = decodeQuery(msg);
+    const sql = decodeOrNull(decodeQuery, msg);
+    if (sql === null) {
+      this.failWith(out, INVALID_MESSAGE, undefined);
+      return;
+    }
     const cls = this.classifyText(sql);
     const verdict = this.verdictFor(cls);
     const statements = cls.ok ? cls.statements : undefined;
@@ -306,7 +311,11 @@ export class SessionFlow {
   }
 
   private onParse(msg: Buffer, fwd: () => void): void {
-    const p = decodeParse(msg);
+    const p = decodeOrNull(decodeParse, msg);
+    if (p === null) {
+      this.refuseBatch(INVALID_MESSAGE, undefined);
+      return;
+    }
     const cls = this.classifyText(p.sql);
     const verdict = this.verdictFor(cls);
     const stmt: Prepared = {
@@ -1072,6 +1081,21 @@ function refusedPlan(fields: readonly FieldDescription[], message: string): RowM
 }
 
 const NO_FIELDS: readonly FieldDescription[] = Object.freeze([]);
+
+/**
+ * A Query or Parse whose content is malformed (a NUL inside the statement text, as a client sends
+ * for a string holding \u0000): PostgreSQL answers ERROR 08P01 and the session goes on; so does warden.
+ */
+const INVALID_MESSAGE: ErrorSpec = { severity: 'ERROR', code: '08P01', message: 'invalid message format' };
+
+function decodeOrNull<T>(decode: (msg: Buffer) => T, msg: Buffer): T | null {
+  try {
+    return decode(msg);
+  } catch (err) {
+    if (err instanceof ProtocolError) return null;
+    throw err;
+  }
+}
 
 /** ReadyForQuery's transaction status 'I': not in a transaction block. */
 const TX_IDLE = 0x49;
