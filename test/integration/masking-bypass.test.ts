@@ -696,3 +696,54 @@ describe('extended-protocol bypass attempts', () => {
     s.socket.destroy();
   });
 });
+
+describe('statement text the server reads differently', () => {
+  // With standard_conforming_strings off, \' does not end a string: PostgreSQL reads
+  // `upper(ssn) AS x FROM customers` as code where warden, reading as the server did before the
+  // SET took effect, sees a string. The server reports the change only with its ReadyForQuery.
+  const crafted = "SELECT '\\' AS a, ' AS a, upper(ssn) AS x FROM customers --' AS x";
+
+  it('a statement pipelined behind SET standard_conforming_strings = off is refused (simple protocol)', async () => {
+    const s = await session();
+    s.socket.write(Buffer.concat([encodeQuery('SET standard_conforming_strings = off'), encodeQuery(crafted)]));
+    const set = outcome(await s.reader.until(Backend.readyForQuery, 20_000));
+    const r = outcome(await s.reader.until(Backend.readyForQuery, 20_000));
+    expect(set.errors).toEqual([]);
+    expect(r.errors.map((e) => e.code)).toEqual(['42501']);
+    expect(leaks(r.bytes)).toEqual([]);
+    // Once answered, warden knows the setting and refuses what it cannot read (fail closed).
+    expect(leaks((await simple(s, crafted)).bytes)).toEqual([]);
+    s.socket.destroy();
+  });
+
+  it('the same in one extended batch without a Sync between, and with set_config()', async () => {
+    const s = await session();
+    const statementThenCrafted = (first: string): Buffer => Buffer.concat([
+      encodeParse({ name: '', sql: first, paramTypes: [] }),
+      encodeBind({ portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeExecute({ portal: '', maxRows: 0 }),
+      encodeParse({ name: '', sql: crafted, paramTypes: [] }),
+      encodeBind({ portal: '', statement: '', paramFormats: [], params: [], resultFormats: [0] }),
+      encodeDescribe({ kind: 'portal', name: '' }),
+      encodeExecute({ portal: '', maxRows: 0 }),
+      SYNC,
+    ]);
+    s.socket.write(statementThenCrafted('SET standard_conforming_strings = off'));
+    const r = outcome(await s.reader.until(Backend.readyForQuery, 20_000));
+    expect(r.errors.map((e) => e.code)).toEqual(['42501']);
+    expect(leaks(r.bytes)).toEqual([]);
+    s.socket.destroy();
+    const s2 = await session();
+    s2.socket.write(Buffer.concat([encodeQuery("SELECT set_config('standard_conforming_strings', 'off', false)"), encodeQuery(crafted)]));
+    outcome(await s2.reader.until(Backend.readyForQuery, 20_000));
+    const r2 = outcome(await s2.reader.until(Backend.readyForQuery, 20_000));
+    expect(leaks(r2.bytes)).toEqual([]);
+    // Ordinary pipelining is unaffected.
+    s2.socket.destroy();
+    const s3 = await session();
+    s3.socket.write(Buffer.concat([encodeQuery('SELECT 1'), encodeQuery('SELECT id, ssn FROM customers ORDER BY id LIMIT 1')]));
+    outcome(await s3.reader.until(Backend.readyForQuery, 20_000));
+    expect(outcome(await s3.reader.until(Backend.readyForQuery, 20_000)).rows).toHaveLength(1);
+    s3.socket.destroy();
+  });
+});

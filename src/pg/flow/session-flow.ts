@@ -47,7 +47,7 @@ import { cancelled, denied, FAIL_TRANSACTION_QUERY } from './refusal.js';
 import { EXTENDED, type Expect, type Portal, type Prepared, type RecordedStatement } from './state.js';
 import { resultColumns, RowDescriptions } from './result-columns.js';
 import { typeName } from './types.js';
-import { ALLOW, changesCatalog, decide, summarize } from './verdicts.js';
+import { ALLOW, changesCatalog, decide, mayChangeLexing, summarize } from './verdicts.js';
 
 export interface FlowDeps {
   sessionId: string;
@@ -120,8 +120,9 @@ export class SessionFlow {
   private result: ResultSet | undefined;
   /** Which statement of the current simple Query the next response belongs to. */
   private stmtIndex = 0;
-  /** Result sets so far in the current response (transcripts number them). */
+  /** Result sets so far of `setsOf`, the statement the current response answers (transcripts number them). */
   private resultSets = 0;
+  private setsOf: RecordedStatement | undefined;
   /** A statement currently held for approval, withdrawn on cancel. */
   private holding: HoldingState | undefined;
   private readonly ctx: PolicyContext;
@@ -246,6 +247,7 @@ export class SessionFlow {
 
   private classifyText(sql: string): Classification {
     if (this.lexingMismatch) return { ok: false, error: this.lexingMismatch };
+    if (this.lexingUnsettled) return { ok: false, error: 'a statement that may change how the server reads statement text (standard_conforming_strings, client_encoding) has not been answered yet: wait for its answer before sending more' };
     return classifyStatement(sql);
   }
 
@@ -256,6 +258,14 @@ export class SessionFlow {
    * then treated as not understood (fail closed).
    */
   private lexingMismatch: string | undefined;
+  /**
+   * A forwarded statement may change those settings (mayChangeLexing) and the server has not
+   * answered it yet: it reports the change only with its ReadyForQuery (`until`, once known: the
+   * simple Query's or the Sync's), so statements pipelined behind it are not understood either.
+   * Without this, `SET standard_conforming_strings = off` followed at once by a statement whose
+   * backslash-quote hides `upper(ssn) AS x` inside what warden reads as a string sent clear values.
+   */
+  private lexingUnsettled: { until: Expect | undefined } | undefined;
 
   /** Tracks the server parameters that change how statement text is read. */
   noteParameter(name: string, value: string): void {
@@ -291,7 +301,7 @@ export class SessionFlow {
       return this.afterDurable(rec, () => {
         fwd();
         this.notePrepared(statements);
-        this.queue.push({ k: 'query', statements, rec, ddl });
+        this.pushQuery({ k: 'query', statements, rec, ddl }, cls);
       });
     }
     if (verdict.action === 'deny') {
@@ -303,11 +313,17 @@ export class SessionFlow {
     return this.hold(sql, cls, verdict, 'simple', undefined, (rec, approved) => {
       if (approved) {
         fwd();
-        this.queue.push({ k: 'query', statements, rec, ddl });
+        this.pushQuery({ k: 'query', statements, rec, ddl }, cls);
       } else {
         this.failWith(out, this.lastRefusal, rec);
       }
     });
+  }
+
+  /** Expects the answer to a forwarded simple Query. */
+  private pushQuery(entry: Expect, cls: Classification): void {
+    this.queue.push(entry);
+    if (mayChangeLexing(cls)) this.lexingUnsettled = { until: entry };
   }
 
   private onParse(msg: Buffer, fwd: () => void): void {
@@ -339,6 +355,7 @@ export class SessionFlow {
     }
     fwd();
     this.queue.push({ k: 'parse', stmt, previous });
+    if (mayChangeLexing(cls)) this.lexingUnsettled = { until: undefined }; // until this batch's Sync
   }
 
   private onBind(msg: Buffer, fwd: () => void): void {
@@ -399,7 +416,7 @@ export class SessionFlow {
     const refusing = this.refusing;
     if (!refusing) {
       fwd();
-      this.queue.push({ k: 'sync', swallowReady: false });
+      this.pushSync({ k: 'sync', swallowReady: false });
       return;
     }
     this.refusing = undefined;
@@ -407,9 +424,14 @@ export class SessionFlow {
     // batch ends, and the server fails the transaction the way it would have for a failed statement.
     if (!refusing.reported) this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
     fwd();
-    this.queue.push({ k: 'sync', swallowReady: true });
+    this.pushSync({ k: 'sync', swallowReady: true });
     out.push(FAIL_TRANSACTION_QUERY);
     this.queue.push({ k: 'fail-query', error: undefined, rec: undefined });
+  }
+
+  private pushSync(entry: Expect): void {
+    this.queue.push(entry);
+    if (this.lexingUnsettled && !this.lexingUnsettled.until) this.lexingUnsettled.until = entry;
   }
 
   /** A Flush during a refused batch: our error goes out once what was forwarded before it has been answered. */
@@ -851,6 +873,11 @@ export class SessionFlow {
   }
 
   private resultFor(rec: RecordedStatement | undefined, fields: readonly FieldDescription[], plan: RowMaskPlan | undefined): ResultSet {
+    // Per statement: one extended batch may answer several (pgJDBC sends BEGIN with the query).
+    if (rec !== this.setsOf) {
+      this.setsOf = rec;
+      this.resultSets = 0;
+    }
     this.resultSets++;
     const capture = this.deps.recorder && rec ? new RowCapture(this.deps.capture) : undefined;
     return { rec, fields, plan, copy: undefined, capture, set: this.resultSets, aborted: false };
@@ -1045,6 +1072,8 @@ export class SessionFlow {
   }
 
   private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    // Any change of standard_conforming_strings or client_encoding came just before (noteParameter).
+    if (this.lexingUnsettled?.until === head) this.lexingUnsettled = undefined;
     this.txIdle = end - start >= 6 && buf[start + 5] === TX_IDLE;
     if (this.catalogDirty && this.txIdle) {
       this.catalogDirty = false;

@@ -4,6 +4,7 @@
 import type { PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { SessionMasker } from '../../masking/types.js';
 import type { ClassificationSummary } from '../../audit/types.js';
+import { unwrap } from '../../sql/ast.js';
 import type { Classification } from '../../sql/types.js';
 
 const RANK = { allow: 0, hold: 1, deny: 2 } as const;
@@ -43,6 +44,27 @@ export function changesCatalog(cls: Classification): boolean {
     catalogChanges.set(cls, v);
   }
   return v;
+}
+
+/** Settings that change how the server reads statement text (see SessionFlow.noteParameter). */
+const LEXING_SETTINGS = new Set(['standard_conforming_strings', 'client_encoding']);
+
+/**
+ * True when the text may change how the server reads the statements after it: SET / RESET of
+ * standard_conforming_strings or client_encoding (SET NAMES), RESET ALL, set_config(), or a text
+ * warden could not read. The server reports the change (ParameterStatus) only with its
+ * ReadyForQuery, after statements the client pipelined behind it have been read.
+ */
+export function mayChangeLexing(cls: Classification): boolean {
+  if (!cls.ok) return true;
+  for (const s of cls.statements) {
+    if (s.nodeType === 'VariableSetStmt') {
+      const b = unwrap(s.tree)?.body as { kind?: string; name?: string } | undefined;
+      if (b?.kind === 'VAR_RESET_ALL' || (b?.name !== undefined && LEXING_SETTINGS.has(b.name.toLowerCase()))) return true;
+    }
+    if (s.functions.some((f) => f.toLowerCase().split('.').pop() === 'set_config')) return true;
+  }
+  return false;
 }
 
 const summaries = new WeakMap<Classification, ClassificationSummary>();
