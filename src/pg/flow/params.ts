@@ -7,7 +7,13 @@ const MAX_DISPLAY = 4096;
 
 export function displayParam(value: Buffer | null, format: number, typeOid: number): string | null {
   if (value === null) return null;
-  if (format === 0) return value.toString('utf8', 0, Math.min(value.length, MAX_DISPLAY * 4));
+  if (format === 0) {
+    if (value.length <= MAX_DISPLAY * 4) return value.toString('utf8');
+    // Cut before a character, not inside its UTF-8 sequence.
+    let end = MAX_DISPLAY * 4;
+    while (end > 0 && ((value[end] ?? 0) & 0xc0) === 0x80) end--;
+    return value.toString('utf8', 0, end);
+  }
   try {
     switch (typeOid) {
       case TypeOid.bool:
@@ -43,18 +49,34 @@ function hex(b: Buffer): string {
   return `\\x${b.toString('hex', 0, Math.min(b.length, MAX_DISPLAY / 2))}`;
 }
 
+/** The UTF-8 size of a value's whole display text when displayParam() cuts it (the transcript's fullBytes), else undefined. */
+export function displayFullBytes(value: Buffer | null, format: number, typeOid: number): number | undefined {
+  if (value === null) return undefined;
+  if (format === 0) return value.length > MAX_DISPLAY * 4 ? value.length : undefined;
+  if (HEX_SHOWN.has(typeOid) || value.length <= MAX_DISPLAY / 2) return undefined;
+  return 2 + 2 * value.length;
+}
+
+/** Binary types displayParam() shows as text (whole), not as cut hex. */
+const HEX_SHOWN = new Set<number>([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.json]);
+
 export interface DisplayParams {
   values: (string | null)[];
   types: string[];
+  /** Per value: its whole size when the display text was cut (see displayFullBytes). */
+  fullBytes: (number | undefined)[];
 }
 
 export function displayParams(params: readonly (Buffer | null)[], formats: readonly number[], types: readonly number[]): DisplayParams {
   const values: (string | null)[] = [];
   const names: string[] = [];
+  const fullBytes: (number | undefined)[] = [];
   for (let i = 0; i < params.length; i++) {
     const t = types[i] ?? 0;
-    values.push(displayParam(params[i] ?? null, formatAt(formats, i), t));
+    const format = formatAt(formats, i);
+    values.push(displayParam(params[i] ?? null, format, t));
+    fullBytes.push(displayFullBytes(params[i] ?? null, format, t));
     names.push(typeName(t));
   }
-  return { values, types: names };
+  return { values, types: names, fullBytes };
 }

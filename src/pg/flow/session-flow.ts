@@ -367,6 +367,7 @@ export class SessionFlow {
       stmt,
       resultFormats: b.resultFormats,
       params: shown?.values ?? [],
+      ...(shown?.fullBytes.some((n) => n !== undefined) ? { paramBytes: shown.fullBytes } : {}),
       fields: stmt?.fields ? withFormats(stmt.fields, b.resultFormats) : stmt?.fields,
     };
     const previous = this.portals.get(b.portal);
@@ -468,7 +469,10 @@ export class SessionFlow {
   private transcriptParams(portal: Portal): StatementParam[] | undefined {
     if (!this.deps.recorder || portal.params.length === 0) return undefined;
     const types = portal.stmt?.paramTypes ?? [];
-    return portal.params.map((value, i) => ({ type: typeName(types[i] ?? 0), value }));
+    return portal.params.map((value, i) => {
+      const full = portal.paramBytes?.[i];
+      return { type: typeName(types[i] ?? 0), value, ...(full === undefined ? {} : { fullBytes: full }) };
+    });
   }
 
   private record(

@@ -31,6 +31,8 @@ export interface Portal {
   resultFormats: number[];
   /** Parameters as display strings, for the transcript. */
   params: (string | null)[];
+  /** Per parameter: its whole size when the display string was cut. */
+  paramBytes?: (number | undefined)[];
   /** Result columns with their final formats (from Describe portal, or the statement's + Bind formats). */
   fields: readonly FieldDescription[] | null | undefined;
 }
