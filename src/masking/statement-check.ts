@@ -41,7 +41,7 @@ const CLAUSE: Readonly<Record<PredicateClause, string>> = {
   order_by: 'ORDER BY',
   group_by: 'GROUP BY',
   window: 'a window (PARTITION BY / ORDER BY)',
-  distinct_on: 'DISTINCT ON',
+  distinct_on: 'DISTINCT / DISTINCT ON',
   limit: 'LIMIT / OFFSET',
   set_operation: 'a set operation (UNION / INTERSECT / EXCEPT)',
   case: 'a CASE condition or FILTER (it picks the branch that runs, and whether an error is raised)',

@@ -583,6 +583,33 @@ const SCENARIOS: Record<string, Scenario> = {
     ],
     refused: ['SELECT generate_series', 'SELECT 1 FROM customers c, generate_series', 'SELECT regexp_matches', 'SELECT unnest', 'SELECT CASE WHEN ssn LIKE', 'SELECT CASE ssn', 'SELECT count(*) FILTER'],
   },
+  'positional ORDER BY / GROUP BY, DISTINCT, recursive CTEs with SEARCH and CYCLE': {
+    steps: [
+      'SELECT id, ssn FROM customers ORDER BY 2',
+      'SELECT id, ssn AS s FROM customers ORDER BY s',
+      'SELECT ssn, count(*) FROM customers GROUP BY 1',
+      'SELECT DISTINCT ssn FROM customers',
+      'SELECT DISTINCT substr(email, 1, 1), id > 0 FROM customers',
+      'SELECT count(DISTINCT ssn), count(DISTINCT substr(ssn, 1, 1)) FROM customers',
+      'SELECT id FROM (SELECT id, ssn FROM customers ORDER BY ssn) s',
+      'WITH RECURSIVE r(id, v) AS (SELECT id, ssn FROM customers UNION ALL SELECT id, v FROM r WHERE false) SEARCH DEPTH FIRST BY v SET ord SELECT id FROM r ORDER BY ord',
+      'WITH RECURSIVE r(id, v) AS (SELECT id, ssn FROM customers UNION ALL SELECT id, v FROM r) CYCLE v SET is_cycle USING path SELECT id, is_cycle, path FROM r',
+      'WITH RECURSIVE r(id, v) AS (SELECT id, ssn FROM customers UNION ALL SELECT r.id, c.ssn FROM r JOIN customers c ON c.id = r.id + 1) CYCLE v SET is_cycle USING path SELECT count(*) FILTER (WHERE is_cycle) FROM r',
+      'WITH RECURSIVE r(id, v) AS (SELECT id, ssn FROM customers UNION ALL SELECT id, v FROM r WHERE false) SEARCH BREADTH FIRST BY v SET ord SELECT id, ord FROM r',
+    ],
+    refused: ['SELECT id, ssn FROM', 'SELECT id, ssn AS s', 'SELECT ssn, count', 'SELECT DISTINCT', 'SELECT id FROM (SELECT'],
+  },
+  'COPY TO STDOUT with other delimiters, quotes, escapes and encodings': {
+    steps: [
+      "COPY customers (id, email) TO STDOUT (DELIMITER '@')",
+      "COPY customers (id, email, ssn) TO STDOUT (FORMAT csv, QUOTE '@', FORCE_QUOTE *)",
+      "COPY customers (id, email) TO STDOUT (FORMAT csv, DELIMITER '.', ESCAPE '\\')",
+      "COPY customers (id, card_number) TO STDOUT (FORMAT csv, NULL '1111')",
+      "COPY customers (id, email) TO STDOUT (ENCODING 'LATIN1')",
+      "COPY (SELECT id, email FROM customers) TO STDOUT WITH CSV QUOTE AS '|' FORCE QUOTE email",
+      "COPY customers (email) TO STDOUT (FORMAT text, DELIMITER E'\\x01')",
+    ],
+  },
   'statistics, server files, other sessions\' queries': {
     steps: [
       'ANALYZE customers',

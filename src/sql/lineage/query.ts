@@ -99,7 +99,12 @@ export class QueryAnalyzer {
 
     for (const g of s.groupClause ?? []) this.grouping(g, scope, cols);
     predicate(s.havingClause, 'having', scope, this.ctx);
-    for (const d of s.distinctClause ?? []) if (unwrap(d)) this.ctx.predicate(this.outputOrInput(d, scope, cols, true), 'distinct_on', 'none');
+    for (const d of s.distinctClause ?? []) {
+      if (unwrap(d)) this.ctx.predicate(this.outputOrInput(d, scope, cols, true), 'distinct_on', 'none');
+      // Plain DISTINCT (an empty entry) compares whole output rows: how many come back tells
+      // which values are equal, as GROUP BY would.
+      else for (const c of cols) this.ctx.predicate(c.lin, 'distinct_on', 'none');
+    }
     this.orderAndLimit(s, scope, cols);
     return { cols, complete };
   }
