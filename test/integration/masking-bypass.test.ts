@@ -599,6 +599,21 @@ const SCENARIOS: Record<string, Scenario> = {
     ],
     refused: ['SELECT id, ssn FROM', 'SELECT id, ssn AS s', 'SELECT ssn, count', 'SELECT DISTINCT', 'SELECT id FROM (SELECT'],
   },
+  'joins by USING and NATURAL, grouping sets, ROLLUP and CUBE': {
+    steps: [
+      "CREATE TEMP TABLE guess (ssn char(11), email varchar(200))",
+      "INSERT INTO guess VALUES ('941-74-7468', 'alice.testperson1@example.com')",
+      'SELECT count(*) FROM customers JOIN guess USING (ssn)',
+      'SELECT count(*) FROM customers NATURAL JOIN guess',
+      'SELECT count(*) FROM customers a JOIN customers b USING (email)',
+      'SELECT count(*) FROM customers c WHERE (c.ssn, c.email) IN (SELECT * FROM guess)',
+      'SELECT count(*) FROM customers GROUP BY GROUPING SETS ((ssn), ())',
+      'SELECT count(*) FROM customers GROUP BY ROLLUP (email)',
+      'SELECT count(*) FROM customers GROUP BY CUBE (card_number)',
+      'SELECT count(*) FROM (SELECT ssn FROM customers INTERSECT SELECT ssn FROM guess) x',
+    ],
+    refused: ['SELECT count(*)'],
+  },
   'COPY TO STDOUT with other delimiters, quotes, escapes and encodings': {
     steps: [
       "COPY customers (id, email) TO STDOUT (DELIMITER '@')",
