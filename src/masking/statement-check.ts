@@ -7,9 +7,10 @@
 //     program, renaming a protected column or table), or runs code lineage cannot see (DO, CALL,
 //     a function outside the known built-ins in a statement that may write), or defines code
 //     PostgreSQL runs later out of lineage's sight (CREATE FUNCTION, TRIGGER, RULE, POLICY,
-//     AGGREGATE, OPERATOR, CAST …: a trigger or rule on the agent's own table copies protected
-//     values when a harmless INSERT fires it; a function named like a built-in warden traces
-//     through, `public.lower(integer)`, is called by `lower(1)`).
+//     AGGREGATE, OPERATOR, CAST …, and renaming, moving or altering a function: a trigger or rule
+//     on the agent's own table copies protected values when a harmless INSERT fires it; a
+//     function named like a built-in warden traces through, `public.lower(integer)`, is called
+//     by `lower(1)`).
 // Each covering rule says allow, deny or hold for each; the strictest finding decides. A
 // statement that cannot be parsed is treated as touching every protected column.
 import type { PredicateClause, StatementInfo } from '../sql/index.js';
@@ -72,9 +73,17 @@ const DEFINES_CODE = new Set([
 ]);
 /** DefineStmt kinds that bind functions to names warden traces as built-ins (aggregates, operators). */
 const DEFINES_CODE_TAG = /^CREATE (AGGREGATE|OPERATOR)$/;
+/**
+ * Renaming, moving or changing an existing function, procedure, aggregate or operator: a DBA's
+ * function renamed to `upper` is what `SELECT upper()` calls while warden traces the built-in.
+ */
+const ALTERS_CODE = new Set(['RenameStmt', 'AlterObjectSchemaStmt', 'AlterFunctionStmt', 'AlterOperatorStmt']);
+const ALTERS_CODE_TAG = /^ALTER (FUNCTION|PROCEDURE|ROUTINE|AGGREGATE|OPERATOR)$/;
 
 function definesCode(stmt: StatementInfo): boolean {
-  return DEFINES_CODE.has(stmt.nodeType) || (stmt.nodeType === 'DefineStmt' && DEFINES_CODE_TAG.test(stmt.commandTag));
+  return DEFINES_CODE.has(stmt.nodeType)
+    || (stmt.nodeType === 'DefineStmt' && DEFINES_CODE_TAG.test(stmt.commandTag))
+    || (ALTERS_CODE.has(stmt.nodeType) && ALTERS_CODE_TAG.test(stmt.commandTag));
 }
 
 const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
@@ -139,7 +148,7 @@ export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefi
     touched = true;
   }
   if (definesCode(stmt)) {
-    every('laundering', `${stmt.commandTag} defines code warden cannot trace, which may read and copy protected values when it runs`);
+    every('laundering', `${stmt.commandTag} defines or changes code warden cannot trace, which may read and copy protected values when it runs`);
     touched = true;
   }
   const systemOnly = catalogOnly(stmt);

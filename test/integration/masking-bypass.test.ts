@@ -378,6 +378,16 @@ const SCENARIOS: Record<string, Scenario> = {
     ],
     refused: ['CREATE FUNCTION'],
   },
+  'renaming or moving an existing function onto a built-in\'s name': {
+    steps: [
+      'ALTER FUNCTION public.bypass_leak() RENAME TO upper',
+      'SELECT upper()',
+      'ALTER FUNCTION public.upper() RENAME TO bypass_leak',
+      'ALTER FUNCTION public.bypass_leak() SET SCHEMA pg_temp',
+      'ALTER FUNCTION public.bypass_leak() SET search_path = pg_temp, public',
+    ],
+    refused: ['ALTER FUNCTION'],
+  },
   'a trigger on the agent\'s own table copying protected values': {
     steps: [
       'CREATE TEMP TABLE loot (v text)',
@@ -653,7 +663,7 @@ describe('multi-statement bypass attempts', () => {
   afterAll(async () => {
     const d = new pg.Client({ connectionString: directUrl() });
     await d.connect();
-    await d.query('DROP FUNCTION IF EXISTS public.bypass_leak(), public.bypass_steal(), public.bypass_boom(text), public.lower(integer), public.upper(text)');
+    await d.query('DROP FUNCTION IF EXISTS public.bypass_leak(), public.bypass_steal(), public.bypass_boom(text), public.lower(integer), public.upper(text), public.upper()');
     await d.query('DROP OPERATOR IF EXISTS public.### (integer, integer)');
     await d.end();
   });

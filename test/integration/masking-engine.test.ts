@@ -227,7 +227,12 @@ describe('statement checks', () => {
       'CREATE OPERATOR ### (LEFTARG = integer, RIGHTARG = integer, FUNCTION = int4pl)',
       'CREATE CAST (integer AS text) WITH INOUT',
       'CREATE EXTENSION hstore',
+      'ALTER FUNCTION f() RENAME TO upper',
+      'ALTER FUNCTION f() SET SCHEMA pg_temp',
+      'ALTER AGGREGATE a(text) RENAME TO max',
+      'ALTER ROUTINE f() SET search_path = public',
     ]) expect(verdict(sql), sql).toMatch(/^deny:/);
+    expect(verdict(`ALTER TABLE ${T} RENAME TO ${T}_x`)).toBe('allow');
     expect(verdict('CREATE TYPE mood AS ENUM (\'a\')')).toBe('allow');
     expect(verdict(`CREATE INDEX ON ${T} (id)`)).toBe('allow');
     expect(verdict(`INSERT INTO ${T} (id, full_name) VALUES (1, 'x')`)).toBe('allow');
