@@ -300,7 +300,6 @@ export class SessionFlow {
       const rec = this.record(sql, cls, verdict, 'simple');
       return this.afterDurable(rec, () => {
         fwd();
-        this.notePrepared(statements);
         this.pushQuery({ k: 'query', statements, rec, ddl }, cls);
       });
     }
@@ -695,13 +694,16 @@ export class SessionFlow {
     return info;
   }
 
-  /** Remembers PREPARE and DECLARE CURSOR statements sent in simple queries. */
-  private notePrepared(statements: readonly StatementInfo[] | undefined): void {
-    for (const st of statements ?? []) {
-      if (!st.targetName) continue;
-      if (st.kind === 'prepare') this.sqlPrepared.set(st.targetName, st);
-      else if (st.kind === 'declare_cursor') this.cursors.set(st.targetName, st);
-    }
+  /**
+   * Remembers a PREPARE or DECLARE CURSOR of a simple query once the server has completed it: one
+   * it refused (the name in use: 42P05, 42P03) leaves the name meaning the statement the server
+   * still holds. Noting it when sent let `PREPARE p AS SELECT 'a' AS x` after
+   * `PREPARE p AS SELECT upper(ssn) AS x …` make `EXECUTE p` send SSNs in clear.
+   */
+  private notePrepared(st: StatementInfo | undefined): void {
+    if (!st?.targetName) return;
+    if (st.kind === 'prepare') this.sqlPrepared.set(st.targetName, st);
+    else if (st.kind === 'declare_cursor') this.cursors.set(st.targetName, st);
   }
 
   private catalogChanged(): void {
@@ -844,6 +846,7 @@ export class SessionFlow {
             // A lone statement outside a transaction block is committed before its CommandComplete.
             if (!this.txIdle || head.statements?.length !== 1) this.catalogDirty = true;
           }
+          if (code === Backend.commandComplete) this.notePrepared(head.statements?.[this.stmtIndex]);
           this.stmtIndex++;
         } else if (head.k === 'execute' && (ddlTag || (head.portal?.stmt && changesCatalog(head.portal.stmt.classification)))) {
           this.catalogDirty = true;
