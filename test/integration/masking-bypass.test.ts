@@ -766,6 +766,17 @@ describe('extended-protocol bypass attempts', () => {
     await step([encodeParse({ name: 'd', sql: 'SELECT id, ssn, email, card_number FROM customers', paramTypes: [] })]);
     expect((await step(exec('d', [0, 1, 0, 1]))).rows).toHaveLength(20);
     expect((await step(exec('d', [0], 2))).rows).toHaveLength(2);
+    // A SQL-level name dropped and redefined through the extended protocol, then used by SQL.
+    const redefined = async (sqlFirst: string[], extended: string, use: string): Promise<void> => {
+      for (const q of sqlFirst) await simple(s, q);
+      await step([encodeParse({ name: '', sql: extended, paramTypes: [] }), ...exec('')]);
+      const r = await simple(s, use);
+      all.push(r.bytes);
+      expect(leaks(r.bytes), use).toEqual([]);
+    };
+    await redefined(["PREPARE sp AS SELECT 'a' AS x", 'DEALLOCATE sp'], 'PREPARE sp AS SELECT upper(ssn) AS x FROM customers', 'EXECUTE sp');
+    await redefined(['BEGIN', "DECLARE sc CURSOR FOR SELECT 'a' AS x", 'CLOSE sc'], 'DECLARE sc CURSOR FOR SELECT lower(email) AS x FROM customers', 'FETCH ALL FROM sc');
+    await simple(s, 'COMMIT');
     const fn = await step([encodeParse({ name: '', sql: `CREATE FUNCTION pg_temp.zz() RETURNS text LANGUAGE sql AS ${FN_BODY}`, paramTypes: [] }), ...exec('')]);
     expect(fn.errors.map((e) => e.code)).toEqual(['42501']);
     expect(leaks(Buffer.concat(all))).toEqual([]);

@@ -701,7 +701,16 @@ export class SessionFlow {
    * `PREPARE p AS SELECT upper(ssn) AS x …` make `EXECUTE p` send SSNs in clear.
    */
   private notePrepared(st: StatementInfo | undefined): void {
-    if (!st?.targetName) return;
+    if (!st) return;
+    // Forgetting is safe (EXECUTE or FETCH of an unknown name is fully redacted); keeping a name
+    // the server has dropped and redefined (through the extended protocol) is not.
+    if (st.kind === 'deallocate') forget(this.sqlPrepared, st.targetName);
+    else if (st.kind === 'close_cursor') forget(this.cursors, st.targetName);
+    else if (st.nodeType === 'DiscardStmt') {
+      this.sqlPrepared.clear();
+      this.cursors.clear();
+    }
+    if (!st.targetName) return;
     if (st.kind === 'prepare') this.sqlPrepared.set(st.targetName, st);
     else if (st.kind === 'declare_cursor') this.cursors.set(st.targetName, st);
   }
@@ -833,6 +842,7 @@ export class SessionFlow {
         const tag = code === Backend.commandComplete ? decodeCommandComplete(msg()) : undefined;
         if (head.k === 'execute') {
           if (!this.result) this.result = this.resultFor(head.rec, executeFields(head.portal) ?? [], undefined);
+          if (code === Backend.commandComplete) this.notePrepared(head.portal?.stmt?.info);
           this.queue.shift();
         } else if (head.k === 'query' && !this.result && code === Backend.commandComplete) {
           // A command without rows (INSERT, CREATE …): its result is the tag and the row count.
@@ -1164,4 +1174,10 @@ function restore<T>(map: Map<string, T>, name: string, current: T, previous: T |
   if (map.get(name) !== current) return;
   if (previous) map.set(name, previous);
   else map.delete(name);
+}
+
+/** Drops `name` from the map, or every name when there is none (DEALLOCATE ALL, CLOSE ALL). */
+function forget(map: Map<string, StatementInfo>, name: string | undefined): void {
+  if (name) map.delete(name);
+  else map.clear();
 }
