@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeDataRow } from '../../protocols/postgres/backend-messages.js';
 import { decodeNotice } from '../../protocols/postgres/error-response.js';
-import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../protocols/postgres/frontend-messages.js';
+import { encodeBind, encodeClose, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../protocols/postgres/frontend-messages.js';
 import { rawLogin, type RawSession } from '../helpers/pg-raw.js';
 import { directUrl } from '../helpers/pg-env.js';
 import { startTestWarden, type TestWarden } from '../helpers/warden.js';
@@ -777,6 +777,17 @@ describe('extended-protocol bypass attempts', () => {
     await redefined(["PREPARE sp AS SELECT 'a' AS x", 'DEALLOCATE sp'], 'PREPARE sp AS SELECT upper(ssn) AS x FROM customers', 'EXECUTE sp');
     await redefined(['BEGIN', "DECLARE sc CURSOR FOR SELECT 'a' AS x", 'CLOSE sc'], 'DECLARE sc CURSOR FOR SELECT lower(email) AS x FROM customers', 'FETCH ALL FROM sc');
     await simple(s, 'COMMIT');
+    // One namespace for SQL and protocol-level prepared statements, in both directions.
+    await simple(s, "PREPARE sp2 AS SELECT 'a' AS x");
+    await step([encodeClose({ kind: 'statement', name: 'sp2' })]);
+    await step([encodeParse({ name: 'sp2', sql: 'SELECT upper(ssn) AS x FROM customers', paramTypes: [] })]);
+    const sqlExec = await simple(s, 'EXECUTE sp2');
+    all.push(sqlExec.bytes);
+    expect(leaks(sqlExec.bytes)).toEqual([]);
+    await step([encodeParse({ name: 'pp2', sql: "SELECT 'a' AS x", paramTypes: [] })]);
+    await simple(s, 'DEALLOCATE pp2');
+    await simple(s, 'PREPARE pp2 AS SELECT lower(email) AS x FROM customers');
+    expect(leaks((await step(exec('pp2'))).bytes)).toEqual([]);
     const fn = await step([encodeParse({ name: '', sql: `CREATE FUNCTION pg_temp.zz() RETURNS text LANGUAGE sql AS ${FN_BODY}`, paramTypes: [] }), ...exec('')]);
     expect(fn.errors.map((e) => e.code)).toEqual(['42501']);
     expect(leaks(Buffer.concat(all))).toEqual([]);

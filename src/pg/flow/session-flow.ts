@@ -227,8 +227,13 @@ export class SessionFlow {
         return this.onExecute(msg, fwd);
       case Frontend.close: {
         const t = decodeClose(msg);
-        if (t.kind === 'statement') this.statements.delete(t.name);
-        else this.portals.delete(t.name);
+        if (t.kind === 'statement') {
+          this.statements.delete(t.name);
+          this.sqlPrepared.delete(t.name);
+        } else {
+          this.portals.delete(t.name);
+          this.cursors.delete(t.name);
+        }
         fwd();
         this.queue.push({ k: 'close' });
         return;
@@ -704,14 +709,20 @@ export class SessionFlow {
     if (!st) return;
     // Forgetting is safe (EXECUTE or FETCH of an unknown name is fully redacted); keeping a name
     // the server has dropped and redefined (through the extended protocol) is not.
-    if (st.kind === 'deallocate') forget(this.sqlPrepared, st.targetName);
-    else if (st.kind === 'close_cursor') forget(this.cursors, st.targetName);
+    // SQL and protocol-level prepared statements share one namespace (EXECUTE runs a Parse'd
+    // statement, DEALLOCATE drops one, Bind uses a PREPAREd one).
+    if (st.kind === 'deallocate') {
+      forget(this.sqlPrepared, st.targetName);
+      forget(this.statements, st.targetName);
+    } else if (st.kind === 'close_cursor') forget(this.cursors, st.targetName);
     else if (st.nodeType === 'DiscardStmt') {
-      this.sqlPrepared.clear();
-      this.cursors.clear();
+      for (const m of [this.sqlPrepared, this.cursors, this.statements, this.portals]) m.clear();
     }
     if (!st.targetName) return;
-    if (st.kind === 'prepare') this.sqlPrepared.set(st.targetName, st);
+    if (st.kind === 'prepare') {
+      this.sqlPrepared.set(st.targetName, st);
+      this.statements.delete(st.targetName);
+    }
     else if (st.kind === 'declare_cursor') this.cursors.set(st.targetName, st);
   }
 
@@ -817,6 +828,9 @@ export class SessionFlow {
       case Backend.parseComplete:
       case Backend.bindComplete:
       case Backend.closeComplete:
+        // A named statement made by Parse is no longer what an earlier PREPARE of that name was.
+        if (head.k === 'parse' && head.stmt.name !== '') this.sqlPrepared.delete(head.stmt.name);
+        if (head.k === 'bind' && head.portal.name !== '') this.cursors.delete(head.portal.name);
         this.queue.shift();
         if (!aborted) out.add(buf, start, end);
         return;
@@ -1177,7 +1191,7 @@ function restore<T>(map: Map<string, T>, name: string, current: T, previous: T |
 }
 
 /** Drops `name` from the map, or every name when there is none (DEALLOCATE ALL, CLOSE ALL). */
-function forget(map: Map<string, StatementInfo>, name: string | undefined): void {
+function forget(map: Map<string, unknown>, name: string | undefined): void {
   if (name) map.delete(name);
   else map.clear();
 }
