@@ -788,6 +788,12 @@ describe('extended-protocol bypass attempts', () => {
     await simple(s, 'DEALLOCATE pp2');
     await simple(s, 'PREPARE pp2 AS SELECT lower(email) AS x FROM customers');
     expect(leaks((await step(exec('pp2'))).bytes)).toEqual([]);
+    // A cursor is a portal: one closed and declared again by SQL, then executed by the protocol.
+    await simple(s, 'BEGIN');
+    await step([encodeBind({ portal: 'cx', statement: 'h', paramFormats: [], params: [], resultFormats: [0] })]);
+    await redefined(['CLOSE cx'], 'DECLARE cx CURSOR FOR SELECT upper(ssn) AS x FROM customers', 'SELECT 1');
+    expect(leaks((await step([encodeDescribe({ kind: 'portal', name: 'cx' }), encodeExecute({ portal: 'cx', maxRows: 0 })])).bytes)).toEqual([]);
+    await simple(s, 'COMMIT');
     const fn = await step([encodeParse({ name: '', sql: `CREATE FUNCTION pg_temp.zz() RETURNS text LANGUAGE sql AS ${FN_BODY}`, paramTypes: [] }), ...exec('')]);
     expect(fn.errors.map((e) => e.code)).toEqual(['42501']);
     expect(leaks(Buffer.concat(all))).toEqual([]);

@@ -714,16 +714,20 @@ export class SessionFlow {
     if (st.kind === 'deallocate') {
       forget(this.sqlPrepared, st.targetName);
       forget(this.statements, st.targetName);
-    } else if (st.kind === 'close_cursor') forget(this.cursors, st.targetName);
-    else if (st.nodeType === 'DiscardStmt') {
+    } else if (st.kind === 'close_cursor') {
+      forget(this.cursors, st.targetName);
+      forget(this.portals, st.targetName);
+    } else if (st.nodeType === 'DiscardStmt') {
       for (const m of [this.sqlPrepared, this.cursors, this.statements, this.portals]) m.clear();
     }
     if (!st.targetName) return;
     if (st.kind === 'prepare') {
       this.sqlPrepared.set(st.targetName, st);
       this.statements.delete(st.targetName);
+    } else if (st.kind === 'declare_cursor') {
+      this.cursors.set(st.targetName, st);
+      this.portals.delete(st.targetName); // a cursor is a portal
     }
-    else if (st.kind === 'declare_cursor') this.cursors.set(st.targetName, st);
   }
 
   private catalogChanged(): void {
