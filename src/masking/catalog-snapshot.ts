@@ -35,6 +35,12 @@ export class CatalogSnapshot {
     readonly types: ReadonlyMap<number, CatalogType>,
     /** When the snapshot was read (ms since epoch). */
     readonly loadedAt: number,
+    /**
+     * Built-in function names lineage traces through that the target also defines outside
+     * pg_catalog, each with one such definition (`public.lower`): an unqualified call of the name
+     * may run that one instead.
+     */
+    readonly shadowedBuiltins: ReadonlyMap<string, string> = new Map(),
   ) {
     for (const r of relations) this.add(r);
   }

@@ -12,6 +12,7 @@ import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import type { FieldDescription } from '../../protocols/postgres/backend-messages.js';
 import type { PostgresTargetConfig } from '../config/types.js';
+import { CATALOG_BUILTIN_FUNCTIONS, PURE_BUILTIN_FUNCTIONS } from '../sql/functions.js';
 import { CatalogSnapshot, VIEW_KINDS, type CatalogColumn, type Relation } from './catalog-snapshot.js';
 import type { CatalogType } from './pg-types.js';
 
@@ -37,9 +38,27 @@ const TYPES_SQL = `
   SELECT oid::int8 AS oid, typcategory AS category, typelem::int8 AS element, typbasetype::int8 AS base
     FROM pg_catalog.pg_type WHERE oid >= ${FIRST_NORMAL_OID}`;
 
+/**
+ * Functions outside pg_catalog named like a built-in that lineage traces through (`lower`,
+ * `format`, …): an unqualified call may run one of them instead (a better argument-type match, or
+ * a search_path that puts its schema first), so it cannot be traced as the built-in. Functions of
+ * an installed extension (citext's `replace(citext, …)`, pgcrypto's `gen_random_uuid`) are left
+ * out: an extension is installed by the DBA (an agent under masking rules cannot create one), and
+ * these compute on their arguments as the built-ins do.
+ */
+const SHADOWING_SQL = `
+  SELECT DISTINCT p.proname AS name, n.nspname AS schema
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname <> 'pg_catalog' AND p.proname = ANY($1::text[])
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')
+   ORDER BY 1, 2`;
+const BUILTIN_NAMES = [...new Set([...PURE_BUILTIN_FUNCTIONS, ...CATALOG_BUILTIN_FUNCTIONS])];
+
 interface RelationRow { oid: string; schema: string; name: string; kind: string; definition: string | null }
 interface ColumnRow { rel: string; name: string; attnum: number; type: string; typmod: number }
 interface TypeRow { oid: string; category: string; element: string; base: string }
+interface ShadowRow { name: string; schema: string }
 
 /** Where one RowDescription column comes from. `column` is undefined for attnum 0 (a whole row). */
 export interface ColumnOrigin {
@@ -182,12 +201,15 @@ export class TargetCatalog {
 
   private async load(): Promise<CatalogSnapshot> {
     const started = Date.now();
-    const [rels, cols, types] = [
+    const [rels, cols, types, shadows] = [
       await this.query<RelationRow>(RELATIONS_SQL),
       await this.query<ColumnRow>(COLUMNS_SQL),
       await this.query<TypeRow>(TYPES_SQL),
+      await this.query<ShadowRow>(SHADOWING_SQL, [BUILTIN_NAMES]),
     ];
-    return new CatalogSnapshot(assemble(rels, cols), typeMap(types), started);
+    const shadowed = new Map<string, string>();
+    for (const r of shadows) if (!shadowed.has(r.name)) shadowed.set(r.name, `${r.schema}.${r.name}`);
+    return new CatalogSnapshot(assemble(rels, cols), typeMap(types), started, shadowed);
   }
 
   /** Where (table OID, attnum) comes from; throws CatalogError when it cannot be resolved. */

@@ -15,6 +15,7 @@
 // statement that cannot be parsed is treated as touching every protected column.
 import type { PredicateClause, StatementInfo } from '../sql/index.js';
 import { isKnownBuiltin } from '../sql/functions.js';
+import type { CatalogSnapshot } from './catalog-snapshot.js';
 import type { MaskingContext } from './context.js';
 import type { Covered } from './coverage.js';
 import type { CompiledRule } from './rules.js';
@@ -106,6 +107,20 @@ function catalogOnly(stmt: StatementInfo): boolean {
   return true;
 }
 
+/**
+ * An unqualified call of a built-in name that the target also defines outside pg_catalog (a DBA's
+ * or an extension's function): lineage traced it as the built-in, which it may not be.
+ */
+function shadowedCall(stmt: StatementInfo, snap: CatalogSnapshot): { call: string; definition: string } | undefined {
+  if (snap.shadowedBuiltins.size === 0) return undefined;
+  for (const f of stmt.functions) {
+    if (f.includes('.')) continue; // qualified: pg_catalog.x is the built-in, s.x is not traced as one
+    const definition = snap.shadowedBuiltins.get(f.toLowerCase());
+    if (definition !== undefined) return { call: f, definition };
+  }
+  return undefined;
+}
+
 function cols(c: Covered, rule: CompiledRule): string {
   return [...(c.rules.get(rule) ?? [])].sort().join(', ');
 }
@@ -145,6 +160,11 @@ export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefi
   if (!lin.launderingComplete && stmt.nodeType !== 'ExecuteStmt') {
     // EXECUTE runs a statement that was itself checked when it was prepared.
     every('laundering', `${stmt.commandTag} runs code warden cannot trace, which may copy protected values`);
+    touched = true;
+  }
+  const shadowed = shadowedCall(stmt, snap);
+  if (shadowed) {
+    every('laundering', `${shadowed.call}() may run ${shadowed.definition}, which the target defines besides the built-in: warden cannot trace which one runs (call pg_catalog.${shadowed.call}() to mean the built-in)`);
     touched = true;
   }
   if (definesCode(stmt)) {

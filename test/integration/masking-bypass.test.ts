@@ -418,6 +418,14 @@ const SCENARIOS: Record<string, Scenario> = {
     ],
     refused: ['CREATE POLICY'],
   },
+  'a DBA\'s overload of a built-in name (initcap(integer)) that reads protected values': {
+    steps: [
+      'CREATE TEMP TABLE catalog_nudge (a int)', // DDL: warden reads the catalog again
+      'SELECT initcap(1)',
+      "SELECT pg_catalog.initcap('abc') AS ok",
+    ],
+    refused: ['SELECT initcap(1)'],
+  },
   'functions a DBA defined that read protected columns, called in every way': {
     steps: [
       'SELECT public.bypass_leak()',
@@ -676,6 +684,8 @@ describe('multi-statement bypass attempts', () => {
     const d = new pg.Client({ connectionString: directUrl() });
     await d.connect();
     await d.query(`CREATE OR REPLACE FUNCTION public.bypass_leak() RETURNS text LANGUAGE sql AS ${FN_BODY}`);
+    // An overload of a built-in name: initcap(1) resolves to it (pg_catalog has initcap(text) only).
+    await d.query(`CREATE OR REPLACE FUNCTION public.initcap(integer) RETURNS text LANGUAGE sql AS ${FN_BODY}`);
     await d.query('CREATE OR REPLACE FUNCTION public.bypass_steal() RETURNS void LANGUAGE plpgsql AS $$BEGIN INSERT INTO loot SELECT ssn FROM customers; END$$');
     await d.query(`CREATE OR REPLACE FUNCTION public.bypass_boom(code text) RETURNS int LANGUAGE plpgsql AS $$BEGIN
       RAISE EXCEPTION USING ERRCODE = code, MESSAGE = (SELECT string_agg(ssn, ',') FROM customers),
@@ -687,7 +697,7 @@ describe('multi-statement bypass attempts', () => {
   afterAll(async () => {
     const d = new pg.Client({ connectionString: directUrl() });
     await d.connect();
-    await d.query('DROP FUNCTION IF EXISTS public.bypass_leak(), public.bypass_steal(), public.bypass_boom(text), public.lower(integer), public.upper(text), public.upper()');
+    await d.query('DROP FUNCTION IF EXISTS public.bypass_leak(), public.bypass_steal(), public.bypass_boom(text), public.lower(integer), public.upper(text), public.upper(), public.initcap(integer)');
     await d.query('DROP OPERATOR IF EXISTS public.### (integer, integer)');
     await d.end();
   });
