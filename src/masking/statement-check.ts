@@ -109,7 +109,8 @@ function catalogOnly(stmt: StatementInfo): boolean {
 
 /**
  * An unqualified call of a built-in name that the target also defines outside pg_catalog (a DBA's
- * or an extension's function): lineage traced it as the built-in, which it may not be.
+ * function; extension members are not listed, see catalog.ts): lineage traced it as the built-in,
+ * which it may not be.
  */
 function shadowedCall(stmt: StatementInfo, snap: CatalogSnapshot): { call: string; definition: string } | undefined {
   if (snap.shadowedBuiltins.size === 0) return undefined;

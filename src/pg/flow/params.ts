@@ -4,6 +4,8 @@ import { formatAt } from '../../../protocols/postgres/frontend-messages.js';
 import { TypeOid, typeName } from './types.js';
 
 const MAX_DISPLAY = 4096;
+/** Types whose binary form is their text: shown whole (the recorder clips them to its limit). */
+const TEXT_TYPES: ReadonlySet<number> = new Set([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.json]);
 
 export function displayParam(value: Buffer | null, format: number, typeOid: number): string | null {
   if (value === null) return null;
@@ -14,6 +16,7 @@ export function displayParam(value: Buffer | null, format: number, typeOid: numb
     while (end > 0 && ((value[end] ?? 0) & 0xc0) === 0x80) end--;
     return value.toString('utf8', 0, end);
   }
+  if (TEXT_TYPES.has(typeOid)) return value.toString('utf8');
   try {
     switch (typeOid) {
       case TypeOid.bool:
@@ -28,12 +31,6 @@ export function displayParam(value: Buffer | null, format: number, typeOid: numb
         return value.length === 4 ? String(value.readFloatBE(0)) : hex(value);
       case TypeOid.float8:
         return value.length === 8 ? String(value.readDoubleBE(0)) : hex(value);
-      case TypeOid.text:
-      case TypeOid.varchar:
-      case TypeOid.bpchar:
-      case TypeOid.name:
-      case TypeOid.json:
-        return value.toString('utf8');
       case TypeOid.uuid:
         if (value.length !== 16) return hex(value);
         return `${value.toString('hex', 0, 4)}-${value.toString('hex', 4, 6)}-${value.toString('hex', 6, 8)}-${value.toString('hex', 8, 10)}-${value.toString('hex', 10, 16)}`;
@@ -53,30 +50,28 @@ function hex(b: Buffer): string {
 export function displayFullBytes(value: Buffer | null, format: number, typeOid: number): number | undefined {
   if (value === null) return undefined;
   if (format === 0) return value.length > MAX_DISPLAY * 4 ? value.length : undefined;
-  if (HEX_SHOWN.has(typeOid) || value.length <= MAX_DISPLAY / 2) return undefined;
+  if (TEXT_TYPES.has(typeOid) || value.length <= MAX_DISPLAY / 2) return undefined;
   return 2 + 2 * value.length;
 }
-
-/** Binary types displayParam() shows as text (whole), not as cut hex. */
-const HEX_SHOWN = new Set<number>([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.json]);
 
 export interface DisplayParams {
   values: (string | null)[];
   types: string[];
-  /** Per value: its whole size when the display text was cut (see displayFullBytes). */
-  fullBytes: (number | undefined)[];
+  /** Per value: its whole size when the display text was cut (see displayFullBytes); only when one was. */
+  fullBytes?: (number | undefined)[];
 }
 
 export function displayParams(params: readonly (Buffer | null)[], formats: readonly number[], types: readonly number[]): DisplayParams {
   const values: (string | null)[] = [];
   const names: string[] = [];
-  const fullBytes: (number | undefined)[] = [];
+  let fullBytes: (number | undefined)[] | undefined;
   for (let i = 0; i < params.length; i++) {
     const t = types[i] ?? 0;
     const format = formatAt(formats, i);
     values.push(displayParam(params[i] ?? null, format, t));
-    fullBytes.push(displayFullBytes(params[i] ?? null, format, t));
+    const full = displayFullBytes(params[i] ?? null, format, t);
+    if (full !== undefined) (fullBytes ??= new Array<number | undefined>(params.length))[i] = full;
     names.push(typeName(t));
   }
-  return { values, types: names, fullBytes };
+  return fullBytes ? { values, types: names, fullBytes } : { values, types: names };
 }

@@ -371,9 +371,9 @@ export class SessionFlow {
       stmt,
       resultFormats: b.resultFormats,
       params: shown?.values ?? [],
-      ...(shown?.fullBytes.some((n) => n !== undefined) ? { paramBytes: shown.fullBytes } : {}),
       fields: stmt?.fields ? withFormats(stmt.fields, b.resultFormats) : stmt?.fields,
     };
+    if (shown?.fullBytes) portal.paramBytes = shown.fullBytes;
     const previous = this.portals.get(b.portal);
     this.portals.set(b.portal, portal);
     fwd();
@@ -474,8 +474,10 @@ export class SessionFlow {
     if (!this.deps.recorder || portal.params.length === 0) return undefined;
     const types = portal.stmt?.paramTypes ?? [];
     return portal.params.map((value, i) => {
+      const p: StatementParam = { type: typeName(types[i] ?? 0), value };
       const full = portal.paramBytes?.[i];
-      return { type: typeName(types[i] ?? 0), value, ...(full === undefined ? {} : { fullBytes: full }) };
+      if (full !== undefined) p.fullBytes = full;
+      return p;
     });
   }
 
@@ -867,16 +869,15 @@ export class SessionFlow {
           this.result = this.resultFor(head.rec, [], undefined);
         }
         this.endResult(tag, undefined);
-        const ddlTag = tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag);
         if (head.k === 'query') {
-          if (head.ddl || ddlTag) {
+          if (head.ddl || isDdlTag(tag)) {
             this.catalogChanged();
             // A lone statement outside a transaction block is committed before its CommandComplete.
             if (!this.txIdle || head.statements?.length !== 1) this.catalogDirty = true;
           }
           if (code === Backend.commandComplete) this.notePrepared(head.statements?.[this.stmtIndex]);
           this.stmtIndex++;
-        } else if (head.k === 'execute' && (ddlTag || (head.portal?.stmt && changesCatalog(head.portal.stmt.classification)))) {
+        } else if (head.k === 'execute' && (isDdlTag(tag) || (head.portal?.stmt && changesCatalog(head.portal.stmt.classification)))) {
           this.catalogDirty = true;
         }
         if (!aborted) out.add(buf, start, end);
@@ -1159,6 +1160,11 @@ function decodeOrNull<T>(decode: (msg: Buffer) => T, msg: Buffer): T | null {
     if (err instanceof ProtocolError) return null;
     throw err;
   }
+}
+
+/** A command tag of DDL: the masking catalog must be read again. */
+function isDdlTag(tag: string | undefined): boolean {
+  return tag !== undefined && /^(CREATE|ALTER|DROP)/.test(tag);
 }
 
 /** ReadyForQuery's transaction status 'I': not in a transaction block. */

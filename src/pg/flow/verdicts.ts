@@ -48,6 +48,8 @@ export function changesCatalog(cls: Classification): boolean {
 
 /** Settings that change how the server reads statement text (see SessionFlow.noteParameter). */
 const LEXING_SETTINGS = new Set(['standard_conforming_strings', 'client_encoding']);
+/** set_config as a called function's name is written, with or without a schema. */
+const SET_CONFIG = /(?:^|\.)set_config$/i;
 
 /**
  * True when the text may change how the server reads the statements after it: SET / RESET of
@@ -62,7 +64,7 @@ export function mayChangeLexing(cls: Classification): boolean {
       const b = unwrap(s.tree)?.body as { kind?: string; name?: string } | undefined;
       if (b?.kind === 'VAR_RESET_ALL' || (b?.name !== undefined && LEXING_SETTINGS.has(b.name.toLowerCase()))) return true;
     }
-    if (s.functions.some((f) => f.toLowerCase().split('.').pop() === 'set_config')) return true;
+    if (s.functions.some((f) => SET_CONFIG.test(f))) return true;
   }
   return false;
 }
