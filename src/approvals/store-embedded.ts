@@ -6,10 +6,9 @@
 //
 // A lock file keeps a second process (or a second store in this one) off the same directory:
 // several warden instances need the PostgreSQL store.
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processAlive } from '../audit/instance-lock.js';
+import { processAlive, releaseLock, takeLockFile } from '../audit/instance-lock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { grantFromJson, requestFromJson } from './codec.js';
 import {
@@ -371,31 +370,23 @@ async function writeAtomically(dir: string, path: string, text: string): Promise
 /** Takes the directory's lock file, or says who holds it. */
 function lock(dir: string): void {
   if (OPEN_DIRS.has(dir)) throw new Error(`the embedded approvals store in ${dir} is already open in this process`);
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      OPEN_DIRS.add(dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-        throw new Error(`the embedded approvals store in ${dir} is in use by process ${pid}; several warden instances need approvals.store.type: postgres`);
-      }
-      unlinkSync(path); // left by a process that is gone
-    }
-  }
-  throw new Error(`cannot lock the embedded approvals store in ${dir}`);
+  takeLockFile<number>(join(dir, LOCK_FILE), {
+    content: `${process.pid}\n`,
+    mode: 0o600,
+    read: (text) => {
+      const pid = Number.parseInt(text.trim(), 10);
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    },
+    // Our own pid here is a file left by an earlier process (this one holds no lock on `dir`).
+    stale: (pid, ours) => pid === undefined || (pid === process.pid ? !ours : !processAlive(pid)),
+    busy: (pid) => new Error(`the embedded approvals store in ${dir} is in use by process ${pid}; several warden instances need approvals.store.type: postgres`),
+    ioError: (err) => err as Error,
+    contended: () => new Error(`cannot lock the embedded approvals store in ${dir}`),
+  });
+  OPEN_DIRS.add(dir);
 }
 
 function unlock(dir: string): void {
   if (!OPEN_DIRS.delete(dir)) return;
-  try {
-    unlinkSync(join(dir, LOCK_FILE));
-  } catch {
-    // already gone
-  }
+  releaseLock(join(dir, LOCK_FILE));
 }

@@ -1,7 +1,8 @@
 // Lock files naming the process that holds them (takeLockFile), taken over when that process died.
 // One transcript writer per instance: <instance>.lock holds the writer's pid and host. A lock left
 // by a dead process on this host is taken over; a live holder makes the second writer fail
-// (ELOCKED). The demo's one-per-data-directory lock (src/demo/demo.ts) is the same mechanism.
+// (ELOCKED). The demo's one-per-data-directory lock (src/demo/demo.ts) and the embedded approvals
+// store's (src/approvals/store-embedded.ts) are the same mechanism.
 
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -22,6 +23,8 @@ const heldLocks = new Set<string>();
 export interface LockFileKind<H> {
   /** What the file says while this process holds it. */
   content: string;
+  /** The file's mode (default 0644). */
+  mode?: number;
   /** The holder a file names (undefined: unreadable, or removed meanwhile). */
   read(text: string): H | undefined;
   /** True when the holder is gone and the file may be taken over; `ours`: this process holds it. */
@@ -41,7 +44,7 @@ export interface LockFileKind<H> {
 export function takeLockFile<H>(path: string, kind: LockFileKind<H>): string {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(path, kind.content, { flag: 'wx', mode: 0o644 });
+      writeFileSync(path, kind.content, { flag: 'wx', mode: kind.mode ?? 0o644 });
       heldLocks.add(path);
       return path;
     } catch (err) {
