@@ -111,6 +111,9 @@ export class TdsStatementFlow implements TdsFlowHandler {
   onRequest(req: TdsRequest, out: RequestOutcome): void | Promise<unknown> {
     this.deps.onQuery();
     this.bulkAllowed = false;
+    // RESETCONNECTION drops the connection's prepared handles before the request runs
+    // ([MS-TDS] 2.2.3.1.2): an sp_execute of an old handle then names nothing warden knows.
+    if (req.resetConnection) this.prepared.clear();
     const statements = describeRequest(req.type, req.payload, { tdsVersion: this.deps.tdsVersion, maxValueLength: this.deps.maxValueLength, prepared: this.prepared });
     const cls = combine(statements.map((s) => s.classification));
     const verdict = this.verdictFor(cls);
