@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalsApi, direct } from '../helpers/approvals.js';
 import { findClient, missingClient } from '../helpers/clients.js';
 import { directUrl } from '../helpers/pg-env.js';
 import { run } from '../helpers/run.js';
@@ -46,6 +46,7 @@ const FAILS_ON_SERVER = "DO $$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'i
 
 let w: TestWarden;
 let approverToken: string;
+const api = approvalsApi(() => w.warden.adminUrl, () => approverToken);
 let dir: string;
 
 beforeAll(async () => {
@@ -61,25 +62,6 @@ afterAll(async () => {
   await direct(Object.values(T).map((t) => `DROP TABLE IF EXISTS ${t};`).join(' ')).catch(() => undefined);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: directUrl() });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${w.warden.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${approverToken}`, 'content-type': 'application/json' },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json().catch(() => null) };
-}
 
 interface PendingRequest {
   id: string;
@@ -312,11 +294,14 @@ describe.skipIf(missingClient('java') || missingClient('javac') || missingClient
     expect(lines[5]).toBe('rows: ok 1=ok-prepared, 10=ok-batch-10, 11=ok-batch-11, 12=ok-batch-12');
     expect(lines).toHaveLength(6);
 
-    // One request per held execution: the batch's further Executes ran under its approval.
+    // One request per execution: each entry of a batch carries parameters of its own, which the
+    // approver sees and decides (an approval of entry 10 does not let 11 and 12 run unseen).
     expect(decided.map((d) => [d.params, d.action])).toEqual([
       [['1', 'ok-prepared'], 'approve'],
       [['2', 'no-prepared'], 'deny'],
       [['10', 'ok-batch-10'], 'approve'],
+      [['11', 'ok-batch-11'], 'approve'],
+      [['12', 'ok-batch-12'], 'approve'],
       [['20', 'no-batch-20'], 'deny'],
     ]);
     expect((await direct(`SELECT array_agg(id ORDER BY id) AS ids FROM ${T.jdbc}`)).rows[0]).toEqual({ ids: [1, 10, 11, 12] });

@@ -7,7 +7,7 @@
 // changed outside one). The server's error is swallowed and the client receives warden's own.
 import { Buffer } from 'node:buffer';
 import type { ErrorSpec } from '../../../protocols/postgres/error-response.js';
-import { encodeQuery } from '../../../protocols/postgres/frontend-messages.js';
+import { encodeParse, encodeQuery } from '../../../protocols/postgres/frontend-messages.js';
 import { SqlState } from '../sqlstate.js';
 
 /** The statement warden sends upstream to fail the transaction. Its message is never shown to the client. */
@@ -15,6 +15,15 @@ export const FAIL_TRANSACTION_SQL =
   "DO $warden$BEGIN RAISE EXCEPTION 'warden refused a statement' USING ERRCODE = 'insufficient_privilege'; END$warden$";
 
 export const FAIL_TRANSACTION_QUERY: Buffer = encodeQuery(FAIL_TRANSACTION_SQL);
+
+/**
+ * The extended-protocol counterpart, sent in place of a refused message just before the batch's
+ * Sync: a Parse the server's parser rejects, so the server fails the batch itself — the implicit
+ * transaction of the batch is rolled back (what the batch's earlier statements did is undone, as
+ * it would be had the refused one failed there), a transaction block is aborted. It is named so
+ * that the client's unnamed statement is left alone; a name whose Parse fails is never stored.
+ */
+export const FAIL_BATCH_PARSE: Buffer = encodeParse({ name: 'warden_refused', sql: 'warden refused a statement', paramTypes: [] });
 
 export function denied(message: string, detail?: string, hint?: string): ErrorSpec {
   return {

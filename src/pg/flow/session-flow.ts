@@ -43,7 +43,7 @@ import type { Classification, StatementInfo } from '../../sql/types.js';
 import type { OutputBatch } from '../output-batch.js';
 import type { DirectionHandler } from '../relay.js';
 import { displayParams } from './params.js';
-import { cancelled, denied, FAIL_TRANSACTION_QUERY } from './refusal.js';
+import { cancelled, denied, FAIL_BATCH_PARSE, FAIL_TRANSACTION_QUERY } from './refusal.js';
 import { EXTENDED, type Expect, type Portal, type Prepared, type RecordedStatement } from './state.js';
 import { resultColumns, RowDescriptions } from './result-columns.js';
 import { typeName } from './types.js';
@@ -346,7 +346,6 @@ export class SessionFlow {
       verdict,
       paramTypes: [...p.paramTypes],
       fields: undefined,
-      approvedInBatch: false,
     };
     const previous = this.statements.get(p.name);
     this.statements.set(p.name, stmt);
@@ -386,7 +385,7 @@ export class SessionFlow {
     const portal = this.portals.get(e.portal);
     const stmt = portal?.stmt;
     // Unknown portal: the server will report the error; nothing of ours runs.
-    let verdict: StatementVerdict = stmt ? (stmt.approvedInBatch ? ALLOW : stmt.verdict) : ALLOW;
+    let verdict: StatementVerdict = stmt && !portal.approved ? stmt.verdict : ALLOW;
     if (!this.deps.recordingHealthy()) verdict = this.verdictFor(stmt?.classification ?? { ok: false, error: 'unknown portal' });
     const sql = stmt?.sql ?? '';
     const cls = stmt?.classification ?? { ok: false as const, error: 'unknown portal' };
@@ -407,7 +406,7 @@ export class SessionFlow {
     }
     return this.hold(sql, cls, verdict, 'extended', portal, (rec, approved) => {
       if (approved) {
-        if (stmt) stmt.approvedInBatch = true;
+        if (portal) portal.approved = true;
         fwd();
         this.queue.push({ k: 'execute', portal, rec });
       } else {
@@ -417,21 +416,24 @@ export class SessionFlow {
   }
 
   private onSync(fwd: () => void, out: OutputBatch): void {
-    for (const s of this.statements.values()) s.approvedInBatch = false;
     const refusing = this.refusing;
     if (!refusing) {
       fwd();
-      this.pushSync({ k: 'sync', swallowReady: false });
+      this.pushSync({ k: 'sync' });
       return;
     }
     this.refusing = undefined;
-    // Our error takes the refused message's place (unless a Flush sent it already); then the
-    // batch ends, and the server fails the transaction the way it would have for a failed statement.
+    // Our error takes the refused message's place (unless a Flush sent it already). The server
+    // fails the batch on a Parse of ours, as it would have on the refused message: the batch's
+    // implicit transaction is rolled back, so what its earlier statements did is undone (a Sync
+    // alone would have committed it), and a transaction block is aborted. The server's error is
+    // swallowed; the Sync's ReadyForQuery ends the entry. (An earlier error of the server's
+    // already failed the batch: the server then skips the Parse, and our error is dropped with
+    // the rest of the batch's expectations.)
     if (!refusing.reported) this.queue.push({ k: 'refused', error: refusing.error, rec: refusing.rec });
+    out.push(FAIL_BATCH_PARSE);
     fwd();
-    this.pushSync({ k: 'sync', swallowReady: true });
-    out.push(FAIL_TRANSACTION_QUERY);
-    this.queue.push({ k: 'fail-query', error: undefined, rec: undefined });
+    this.pushSync({ k: 'fail-query', error: undefined, rec: undefined });
   }
 
   private pushSync(entry: Expect): void {
@@ -1119,7 +1121,6 @@ export class SessionFlow {
     this.stmtIndex = 0;
     this.resultSets = 0;
     this.queue.shift();
-    if (head.k === 'sync' && head.swallowReady) return;
     out.add(buf, start, end);
     this.runSynthetic(out);
   }

@@ -20,8 +20,6 @@ export interface Prepared {
   paramTypes: number[];
   /** Result columns from a Describe of the statement (format codes all text, as PostgreSQL reports them). */
   fields: readonly FieldDescription[] | null | undefined;
-  /** An approval given in the current batch covers further Executes of it until Sync. */
-  approvedInBatch: boolean;
 }
 
 /** A portal created by Bind. */
@@ -35,6 +33,12 @@ export interface Portal {
   paramBytes?: (number | undefined)[];
   /** Result columns with their final formats (from Describe portal, or the statement's + Bind formats). */
   fields: readonly FieldDescription[] | null | undefined;
+  /**
+   * An approver approved an Execute of this portal: its further Executes (more rows of a
+   * suspended portal) continue that execution. Another Bind, even of the same statement in the
+   * same batch, is a new portal with parameters nobody has seen, and is held again.
+   */
+  approved?: boolean;
 }
 
 /** A statement recorded in the transcript, whose results are still to come. */
@@ -51,15 +55,16 @@ export type Expect =
   | { k: 'describe-portal'; portal: Portal | undefined }
   | { k: 'execute'; portal: Portal | undefined; rec: RecordedStatement | undefined }
   | { k: 'close' }
-  | { k: 'sync'; swallowReady: boolean }
+  | { k: 'sync' }
   | { k: 'query'; statements: readonly StatementInfo[] | undefined; rec: RecordedStatement | undefined; ddl: boolean }
   | { k: 'function-call' }
   /** Our error for a refused message of an extended batch: sent when it becomes due, unless the server already failed the batch. */
   | { k: 'refused'; error: ErrorSpec; rec: RecordedStatement | undefined }
   /**
-   * An internal simple Query that raises an error, sent so that the server's transaction state
-   * becomes what PostgreSQL's would be after a failed statement. Its ErrorResponse is replaced
-   * by `error` (or swallowed when undefined); its ReadyForQuery reaches the client.
+   * An internal simple Query that raises an error (or, for a refused extended batch, a failing
+   * Parse before the client's Sync), sent so that the server's transaction state becomes what
+   * PostgreSQL's would be after a failed statement. Its ErrorResponse is replaced by `error` (or
+   * swallowed when undefined); its ReadyForQuery reaches the client.
    */
   | { k: 'fail-query'; error: ErrorSpec | undefined; rec: RecordedStatement | undefined };
 

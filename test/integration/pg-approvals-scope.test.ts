@@ -1,0 +1,87 @@
+// What an approval covers: exactly what the approver was shown. Extended-protocol batches with
+// several executions of one held statement, parameters too large to show in full, and grants for
+// statements whose literals are the point, driven with the raw protocol and node-postgres.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backend } from '../../protocols/postgres/codes.js';
+import { decodeNotice } from '../../protocols/postgres/error-response.js';
+import { encodeFrontend } from '../helpers/pg-codec.js';
+import { rawLogin, type RawSession } from '../helpers/pg-raw.js';
+import { approvalsApi, direct } from '../helpers/approvals.js';
+import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
+
+const T = 'approval_scope';
+const RULES = `
+rules:
+  - name: scope-writes
+    match: { relations: [${T}], access: [insert] }
+    action: hold
+  - name: dangerous
+    match: { dangerous_functions: true }
+    action: hold
+approvals:
+  timeout: 20s
+  approvers:
+    - name: dbas
+      match: { issuer: dev, roles: [${APPROVER_ROLE}] }
+`;
+
+let w: TestWarden;
+let approverToken: string;
+const api = approvalsApi(() => w.warden.adminUrl, () => approverToken);
+
+beforeAll(async () => {
+  w = await startTestWarden({ yaml: RULES });
+  approverToken = await w.token({ subject: 'dba-scope', roles: [APPROVER_ROLE] });
+  await direct(`DROP TABLE IF EXISTS ${T}; CREATE TABLE ${T} (v text)`);
+  await direct(`GRANT ALL ON ${T} TO PUBLIC`);
+});
+
+afterAll(async () => {
+  await w?.stop();
+});
+
+async function raw(): Promise<RawSession> {
+  return rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+}
+
+/** Reads messages until a NOTICE of a held statement arrives; its request id. */
+async function nextHeld(s: RawSession): Promise<string> {
+  for (;;) {
+    const m = await s.reader.next(15_000);
+    if (!m) throw new Error('connection closed while waiting for a held statement');
+    if (m[0] === Backend.errorResponse) throw new Error(`error instead of a hold: ${decodeNotice(m).message}`);
+    if (m[0] !== Backend.noticeResponse) continue;
+    const id = /request (apr_\w+)/.exec(decodeNotice(m).message)?.[1];
+    if (id) return id;
+  }
+}
+
+describe('an approval covers what the approver saw', () => {
+  it('one extended batch executing a held statement twice with other parameters: each execution is held and shown on its own', async () => {
+    const s = await raw();
+    const text = (v: string): Buffer => Buffer.from(v);
+    s.socket.write(Buffer.concat([
+      encodeFrontend({ type: 'Parse', value: { name: 'ins', sql: `INSERT INTO ${T} VALUES ($1)`, paramTypes: [] } }),
+      encodeFrontend({ type: 'Bind', value: { portal: '', statement: 'ins', paramFormats: [], params: [text('batch-shown')], resultFormats: [] } }),
+      encodeFrontend({ type: 'Execute', value: { portal: '', maxRows: 0 } }),
+      encodeFrontend({ type: 'Bind', value: { portal: '', statement: 'ins', paramFormats: [], params: [text('batch-unseen')], resultFormats: [] } }),
+      encodeFrontend({ type: 'Execute', value: { portal: '', maxRows: 0 } }),
+      encodeFrontend({ type: 'Sync' }),
+    ]));
+    const first = await nextHeld(s);
+    expect((await api('GET', `/approvals/${first}`)).json.request.params).toEqual(['batch-shown']);
+    expect((await api('POST', `/approvals/${first}/approve`, { reason: 'one row' })).status).toBe(200);
+    // The second execution carries a value the approver has not seen: it waits for its own decision.
+    const second = await nextHeld(s);
+    expect(second).not.toBe(first);
+    expect((await api('GET', `/approvals/${second}`)).json.request.params).toEqual(['batch-unseen']);
+    expect((await api('POST', `/approvals/${second}/deny`, { reason: 'not that one' })).status).toBe(200);
+    const rest = await s.reader.until(Backend.readyForQuery);
+    expect(rest.filter((m) => m[0] === Backend.errorResponse).map((m) => decodeNotice(m).message)).toEqual([
+      expect.stringContaining(`statement denied by dev:dba-scope (request ${second})`),
+    ]);
+    // The batch is one implicit transaction: the denial undid the first row too.
+    expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v LIKE 'batch-%'`)).rows[0]).toEqual({ n: 0 });
+    s.socket.end();
+  });
+});
