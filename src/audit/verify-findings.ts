@@ -79,6 +79,8 @@ export interface Finding {
   /** 1-based line of the record the finding points at. */
   line?: number;
   seq?: number;
+  /** Only on a count finding: how many more findings of this kind in this file are not listed. */
+  more?: number;
 }
 
 export function finding(kind: FindingKind, message: string, where: Omit<Finding, 'severity' | 'kind' | 'message'> = {}): Finding {
@@ -88,28 +90,56 @@ export function finding(kind: FindingKind, message: string, where: Omit<Finding,
 /** At most this many findings of one kind per file are listed; the rest are counted. */
 export const MAX_FINDINGS_PER_KIND = 20;
 
-/** Keeps the first MAX_FINDINGS_PER_KIND of each (file, kind) and appends a count of the rest. */
-export function capFindings(findings: Finding[]): Finding[] {
-  const seen = new Map<string, number>();
-  const out: Finding[] = [];
-  const extra = new Map<string, Finding & { more: number }>();
-  for (const f of findings) {
+/** Where findings go while a segment is read: only `push` is used. */
+export type FindingSink = Pick<Finding[], 'push'>;
+
+/**
+ * Findings capped as they arrive: the first MAX_FINDINGS_PER_KIND of each (file, kind) are kept
+ * and the rest only counted, so a file of a million bad lines costs a counter, not a million
+ * findings. A count finding (`more`) pushed in adds to the count, so lists can be merged.
+ */
+export class FindingList {
+  private readonly kept: Finding[] = [];
+  private readonly listed = new Map<string, number>();
+  private readonly extra = new Map<string, Finding & { more: number }>();
+
+  push(...items: Finding[]): number {
+    for (const f of items) this.add(f);
+    return this.kept.length;
+  }
+
+  private add(f: Finding): void {
     const key = `${f.file ?? ''}\u0000${f.kind}`;
-    const n = (seen.get(key) ?? 0) + 1;
-    seen.set(key, n);
-    if (n <= MAX_FINDINGS_PER_KIND) out.push(f);
-    else {
-      const e = extra.get(key);
-      if (e) e.more += 1;
-      else extra.set(key, { ...f, more: 1 });
+    const counted = f.more ?? 0;
+    const n = counted > 0 ? (this.listed.get(key) ?? 0) : (this.listed.get(key) ?? 0) + 1;
+    this.listed.set(key, n);
+    if (counted === 0 && n <= MAX_FINDINGS_PER_KIND) {
+      this.kept.push(f);
+      return;
     }
+    const more = counted > 0 ? counted : 1;
+    const e = this.extra.get(key);
+    if (e) e.more += more;
+    else this.extra.set(key, { ...f, more });
   }
-  for (const e of extra.values()) {
-    const where: Omit<Finding, 'severity' | 'kind' | 'message'> = {};
-    if (e.file !== undefined) where.file = e.file;
-    if (e.instance !== undefined) where.instance = e.instance;
-    if (e.segment !== undefined) where.segment = e.segment;
-    out.push(finding(e.kind, `… and ${e.more} more ${e.kind} finding(s) in this file`, where));
+
+  /** The kept findings, then one count finding per (file, kind) that had more. */
+  toArray(): Finding[] {
+    const out = [...this.kept];
+    for (const e of this.extra.values()) {
+      const where: Omit<Finding, 'severity' | 'kind' | 'message'> = { more: e.more };
+      if (e.file !== undefined) where.file = e.file;
+      if (e.instance !== undefined) where.instance = e.instance;
+      if (e.segment !== undefined) where.segment = e.segment;
+      out.push(finding(e.kind, `… and ${e.more} more ${e.kind} finding(s) in this file`, where));
+    }
+    return out;
   }
-  return out;
+}
+
+/** Keeps the first MAX_FINDINGS_PER_KIND of each (file, kind) and appends a count of the rest. */
+export function capFindings(findings: readonly Finding[]): Finding[] {
+  const list = new FindingList();
+  for (const f of findings) list.push(f);
+  return list.toArray();
 }

@@ -7,7 +7,7 @@ import { verifyMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
 import { readLines, type RawLine } from './line-reader.js';
 import type { OpenAfter, OpenData } from './segment-writer.js';
-import { FINDING, finding, type Finding } from './verify-findings.js';
+import { FINDING, finding, FindingList, type Finding, type FindingSink } from './verify-findings.js';
 
 /** One parsed record, reduced to what verification needs. */
 export interface Entry {
@@ -65,7 +65,8 @@ export function verifySegment(path: string, file: string, keys: readonly VerifyK
 export async function verifySegmentLines(lines: AsyncIterable<RawLine>, file: string, keys: readonly VerifyKey[], options: SegmentCheckOptions): Promise<SegmentResult> {
   const entries: Entry[] = [];
   const bad: BadLine[] = [];
-  const findings: Finding[] = [];
+  // Capped as they come: a file of a million bad lines must not become a million findings.
+  const findings = new FindingList();
   let torn: SegmentResult['torn'];
   let bytes = 0;
   let sinceReport = 0;
@@ -108,10 +109,11 @@ export async function verifySegmentLines(lines: AsyncIterable<RawLine>, file: st
     entries.push(e);
   }
   if (sinceReport > 0) options.onBytes?.(sinceReport);
-  const result: SegmentResult = { file, bytes, findings, records: 0, sealed: false, checkpoints: 0, wanted: new Map() };
+  const result: SegmentResult = { file, bytes, findings: [], records: 0, sealed: false, checkpoints: 0, wanted: new Map() };
   if (torn) result.torn = torn;
   if (entries.length === 0) {
     if (bad.length > 0) findings.push(finding(FINDING.corrupt, 'the file holds no transcript record', { file }));
+    result.findings = findings.toArray();
     return result;
   }
   const chain = orderChain(entries, bad, file, findings);
@@ -134,7 +136,23 @@ export async function verifySegmentLines(lines: AsyncIterable<RawLine>, file: st
   if (result.sealed && torn) {
     findings.push(finding(FINDING.inserted, `${torn.bytes} bytes follow the seal at line ${torn.line}`, { file, line: torn.line }));
   }
+  result.findings = findings.toArray();
   return result;
+}
+
+/** Bad lines strictly between two line numbers; `bad` is in line order (binary search, so a file of many bad lines and many gaps stays linear). */
+function countBetween(bad: readonly BadLine[], lo: number, hi: number): number {
+  const firstAbove = (line: number): number => {
+    let a = 0;
+    let b = bad.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if ((bad[mid] as BadLine).line > line) b = mid;
+      else a = mid + 1;
+    }
+    return a;
+  };
+  return Math.max(0, firstAbove(hi - 1) - firstAbove(lo));
 }
 
 function seqText(seq: number | undefined): string {
@@ -146,7 +164,7 @@ function seqText(seq: number | undefined): string {
  * seal, a second open), reports reordering, gaps and broken links, and returns the members in
  * sequence order.
  */
-function orderChain(entries: Entry[], bad: BadLine[], file: string, findings: Finding[]): Entry[] {
+function orderChain(entries: Entry[], bad: BadLine[], file: string, findings: FindingSink): Entry[] {
   const bySeq = new Map<number, Entry[]>();
   for (const e of entries) {
     const list = bySeq.get(e.seq);
@@ -208,7 +226,7 @@ function orderChain(entries: Entry[], bad: BadLine[], file: string, findings: Fi
       const missing = b.seq - a.seq - 1;
       const lo = Math.min(a.line, b.line);
       const hi = Math.max(a.line, b.line);
-      const unreadable = bad.filter((x) => x.line > lo && x.line < hi).length;
+      const unreadable = countBetween(bad, lo, hi);
       if (unreadable < missing) {
         const range = missing === 1 ? `seq ${a.seq + 1} is` : `seq ${a.seq + 1}–${b.seq - 1} (${missing} records) are`;
         findings.push(finding(FINDING.removed, `records were removed: ${range} missing between line ${a.line} and line ${b.line}`, { file, line: b.line, seq: a.seq + 1 }));
@@ -226,7 +244,7 @@ function orderChain(entries: Entry[], bad: BadLine[], file: string, findings: Fi
   return chain;
 }
 
-async function checkMarks(chain: Entry[], result: SegmentResult, keys: readonly VerifyKey[], file: string, findings: Finding[]): Promise<void> {
+async function checkMarks(chain: Entry[], result: SegmentResult, keys: readonly VerifyKey[], file: string, findings: FindingSink): Promise<void> {
   const bySeq = new Map(chain.map((e) => [e.seq, e]));
   const firstSeq = (chain[0] as Entry).seq;
   const positions = new Map(chain.map((e, i) => [e.seq, i]));

@@ -124,7 +124,7 @@ export async function verify(path: string, options: VerifyOptions): Promise<Veri
         options.onProgress?.({ ...progress });
       },
     });
-    findings.push(...result.findings);
+    for (const f of result.findings) findings.push(f);
     progress.filesDone += 1;
     options.onProgress?.({ ...progress });
     scanned.push({ entry, result });

@@ -230,6 +230,18 @@ describe('verify names each alteration precisely', () => {
     expect(report.ok).toBe(false);
   });
 
+  it('a segment stuffed with 200,000 bad lines is reported with counted findings, not a crash', async () => {
+    const files = await buildStore();
+    const victim = files[1] as string;
+    appendFileSync(victim, 'x\n'.repeat(200_000));
+    const report = await verifyStore(data.dir);
+    expect(report.ok).toBe(false);
+    const corrupt = report.findings.filter((f) => f.kind === 'corrupt' && f.file === basename(victim));
+    expect(corrupt).toHaveLength(21);
+    expect(corrupt[0]?.message).toMatch(/^line \d+ is not a transcript record$/);
+    expect(corrupt[20]?.message).toBe('… and 199980 more corrupt finding(s) in this file');
+  });
+
   it('a head file signed by another key is a bad signature', async () => {
     await buildStore();
     const headPath = join(transcriptsDir(data.dir), 'w1.head.json');
