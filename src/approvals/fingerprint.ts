@@ -44,6 +44,17 @@ export function exactFingerprint(sql: string, params?: readonly (string | null)[
   return `text:${digest([sql, ...paramParts(params)])}`;
 }
 
+/**
+ * What approvers are shown of a parameter whose display text was cut: the text, then the whole
+ * value's size and a digest of it. The cut is visible, and the request's exact fingerprint
+ * (computed from what approvers see) tells apart two values that begin alike: a grant for one
+ * does not cover the other.
+ */
+export function cutForApprovers(shown: string, whole: Buffer | string, fullBytes: number): string {
+  const sha = createHash('sha256').update(whole).digest('hex');
+  return `${shown}… [cut for display: ${fullBytes} bytes in all; sha256 ${sha}]`;
+}
+
 /** The literal-free text shown to approvers (each statement's normalized form). */
 export function normalizedText(classification: Classification, sql: string): string {
   if (!classification.ok) return sql;

@@ -2,6 +2,7 @@
 // several executions of one held statement, parameters too large to show in full, and grants for
 // statements whose literals are the point, driven with the raw protocol and node-postgres.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeNotice } from '../../protocols/postgres/error-response.js';
 import { encodeFrontend } from '../helpers/pg-codec.js';
@@ -85,3 +86,42 @@ describe('an approval covers what the approver saw', () => {
     s.socket.end();
   });
 });
+
+describe('parameters too large to show in full', () => {
+  it('are marked as cut with their whole size, and a grant for one value does not cover another with the same beginning', async () => {
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    await c.connect();
+    try {
+      const head = 'x'.repeat(17_000);
+      const sql = "SELECT set_config('warden.note', $1, false) IS NOT NULL AS ok";
+      const first = c.query(sql, [`${head}shown`]);
+      const id = await heldIn(notices, 0);
+      const shown = (await api('GET', `/approvals/${id}`)).json.request.params as string[];
+      expect(shown).toHaveLength(1);
+      expect(shown[0]).toMatch(/^x{16000,}… \[cut for display: 17005 bytes in all; sha256 [0-9a-f]{64}\]$/);
+      expect((await api('POST', `/approvals/${id}/approve`, { reason: 'this note', grant_minutes: 5 })).status).toBe(200);
+      expect((await first).rows).toEqual([{ ok: true }]);
+      // The grant is for that exact value: another one is held, though it begins the same way.
+      const before = notices.length;
+      const second = c.query(sql, [`${head}other`]).catch((e: Error) => e);
+      const id2 = await heldIn(notices, before);
+      expect(id2).not.toBe(id);
+      expect((await api('POST', `/approvals/${id2}/deny`, { reason: 'not this one' })).status).toBe(200);
+      expect(((await second) as pg.DatabaseError).code).toBe('42501');
+      expect((await c.query("SELECT right(current_setting('warden.note'), 5) AS tail")).rows).toEqual([{ tail: 'shown' }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+async function heldIn(notices: string[], from: number): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const id = notices.slice(from).map((n) => /request (apr_\w+)/.exec(n)?.[1]).find(Boolean);
+    if (id) return id;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('statement was not held');
+}

@@ -29,6 +29,7 @@ import {
   decodeQuery,
   formatAt,
 } from '../../../protocols/postgres/frontend-messages.js';
+import { cutForApprovers } from '../../approvals/fingerprint.js';
 import { decisionRecord, heldText, outcomeText, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
 import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { CapturePolicy } from '../../audit/config.js';
@@ -372,7 +373,10 @@ export class SessionFlow {
       params: shown?.values ?? [],
       fields: stmt?.fields ? withFormats(stmt.fields, b.resultFormats) : stmt?.fields,
     };
-    if (shown?.fullBytes) portal.paramBytes = shown.fullBytes;
+    if (shown?.fullBytes) {
+      portal.paramBytes = shown.fullBytes;
+      if (this.deps.approvals) portal.heldParams = heldParams(shown.values, shown.fullBytes, b.params);
+    }
     const previous = this.portals.get(b.portal);
     this.portals.set(b.portal, portal);
     fwd();
@@ -541,7 +545,7 @@ export class SessionFlow {
       sql,
       fingerprint: cls.ok ? cls.statements.map((s) => s.fingerprint).join(';') : `unparsed:${sql.length}`,
       normalized: cls.ok ? cls.statements.map((s) => s.normalized).join('; ') : sql,
-      ...(portal && portal.params.length ? { params: portal.params } : {}),
+      ...(portal && portal.params.length ? { params: portal.heldParams ?? portal.params } : {}),
       rule: verdict.rule,
       reason: verdict.reason,
       // The approval service derives the grant fingerprint from the classification (exact text
@@ -1192,6 +1196,15 @@ function rowValues(msg: Buffer, fields: readonly FieldDescription[]): (string | 
     p += len;
   }
   return out;
+}
+
+/** Bind parameters for an approval request: those cut for display are marked, with their whole size and a digest. */
+function heldParams(values: readonly (string | null)[], fullBytes: readonly (number | undefined)[], raw: readonly (Buffer | null)[]): (string | null)[] {
+  return values.map((v, i) => {
+    const full = fullBytes[i];
+    const whole = raw[i];
+    return v === null || full === undefined || !whole ? v : cutForApprovers(v, whole, full);
+  });
 }
 
 /** Puts `previous` back under `name` (or removes the name) if `current` is still what it holds. */

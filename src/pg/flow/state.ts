@@ -31,6 +31,8 @@ export interface Portal {
   params: (string | null)[];
   /** Per parameter: its whole size when the display string was cut. */
   paramBytes?: (number | undefined)[];
+  /** Parameters as approvers see them, when one was cut: marked, with a digest of the whole value (cutForApprovers). */
+  heldParams?: (string | null)[];
   /** Result columns with their final formats (from Describe portal, or the statement's + Bind formats). */
   fields: readonly FieldDescription[] | null | undefined;
   /**
