@@ -4,16 +4,21 @@
 //     column rule, as if derived from every protected column;
 //   - one rule, the value itself (possibly cast): the rule's strategy;
 //   - one rule, a value computed from it: the strategy only when it cannot leak through the
-//     computation (hash, null, redact) — a partial mask of reverse(ssn) would show the part of
-//     the SSN the rule hides — else fully redacted;
+//     computation (null, redact) — a partial mask of reverse(ssn) would show the part of the SSN
+//     the rule hides, a hash of substr(name, 1, 1) beside one of a chosen letter tells the first
+//     letter — else fully redacted;
 //   - a whole row, or several rules: fully redacted under the first of them.
 import type { MaskStrategyConfig } from '../config/sections/masking.js';
 import type { Covered } from './coverage.js';
 import type { CompiledRule, PrincipalRules } from './rules.js';
 import type { MaskAction } from './value-masker.js';
 
-/** Strategies whose output reveals nothing of any input, whatever was computed from it. */
-const DERIVATION_SAFE: ReadonlySet<MaskStrategyConfig['kind']> = new Set(['hash', 'null', 'redact']);
+/**
+ * Strategies whose output reveals nothing of any input, whatever was computed from it. Not hash:
+ * a hash of `substr(full_name, 1, 1)` next to the hash of `left(full_name, 0) || 'A'` (computed
+ * from the column too, so hashed as well) tells the first letter, and so on letter by letter.
+ */
+const DERIVATION_SAFE: ReadonlySet<MaskStrategyConfig['kind']> = new Set(['null', 'redact']);
 
 export interface Decision {
   action: MaskAction;

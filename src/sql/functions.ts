@@ -162,7 +162,7 @@ export const RECORD_SET_RETURNING: ReadonlySet<string> = new Set([
 /** Every built-in that returns a set, wherever it is called (its row count depends on its arguments). */
 export const SET_RETURNING: ReadonlySet<string> = new Set([
   ...SCALAR_SET_RETURNING, ...KEY_VALUE_SET_RETURNING, ...RECORD_SET_RETURNING,
-  'json_populate_recordset', 'jsonb_populate_recordset',
+  'json_populate_recordset', 'jsonb_populate_recordset', 'pg_partition_tree', 'pg_partition_ancestors',
 ]);
 
 export const AGGREGATE_FUNCTIONS: ReadonlySet<string> = new Set([

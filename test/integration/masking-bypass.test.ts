@@ -861,3 +861,83 @@ describe('statement text the server reads differently', () => {
     s3.socket.destroy();
   });
 });
+
+describe('values that reach the agent through dedupe, row counts, casts, self-updates and hashes', () => {
+  const text = (r: Outcome, row = 0, col = 0): string | undefined => r.rows[row]?.[col]?.toString();
+  const codes = (r: Outcome): string[] => r.errors.map((e) => e.code);
+
+  it('UNION without ALL compares rows: refused as inference (it counted a guessed SSN and sorted ids by SSN)', async () => {
+    const s = await session();
+    for (const sql of [
+      "SELECT count(*) FROM (SELECT ssn FROM customers UNION SELECT '941-74-7468') s",
+      'SELECT id FROM (SELECT ssn, id FROM customers UNION SELECT NULL, NULL) s',
+      "WITH RECURSIVE r(v) AS (SELECT ssn FROM customers UNION SELECT '941-74-7468') SELECT count(*) FROM r",
+    ]) expect(codes(await simple(s, sql)), sql).toEqual(['42501']);
+    // UNION ALL keeps every row: nothing is compared.
+    const all = await simple(s, "SELECT count(*) FROM (SELECT ssn FROM customers UNION ALL SELECT '941-74-7468') s");
+    expect(text(all)).toBe('21');
+    s.socket.destroy();
+  });
+
+  it('a function warden does not know may return a set: its row count on protected values is inference', async () => {
+    const s = await session();
+    // pg_options_to_table returned 941 rows for the SSN 941-74-7468: the count was the value.
+    for (const sql of [
+      "SELECT count(*) FROM customers c, pg_options_to_table(array_fill('a=b'::text, ARRAY[substr(c.ssn, 1, 3)::int])) WHERE c.id = 1",
+      "SELECT count(*) FROM (SELECT pg_options_to_table(array_fill('a=b'::text, ARRAY[substr(ssn, 1, 3)::int])) FROM customers WHERE id = 1) s",
+    ]) {
+      const r = await simple(s, sql);
+      expect(codes(r), sql).toEqual(['42501']);
+      expect(r.rows).toEqual([]);
+    }
+    expect(text(await simple(s, "SELECT count(*) FROM pg_options_to_table(ARRAY['a=b'])"))).toBe('1');
+    s.socket.destroy();
+  });
+
+  it('a cast that may shorten a value is a computation (card_number::varchar(8) showed digits 5-8)', async () => {
+    const s = await session();
+    const r = await simple(s, 'SELECT card_number::varchar(8) AS c8, card_number::char(12) AS c12, card_number::text AS t FROM customers WHERE id = 2');
+    expect(r.errors).toEqual([]);
+    expect(text(r, 0, 0)).not.toContain('5555'); // 5555555555554444: the rule shows only 4444
+    expect(text(r, 0, 1)).not.toContain('5555');
+    expect(text(r, 0, 2)).toBe('************4444');
+    s.socket.destroy();
+  });
+
+  it('a protected column set to a value computed from itself is laundering (reverse() moved hidden digits into view)', async () => {
+    const s = await session();
+    await simple(s, 'BEGIN');
+    for (const sql of [
+      'UPDATE customers SET card_number = reverse(card_number) WHERE id = 2',
+      "UPDATE customers SET email = 'a@' || replace(email, '@', '.') WHERE id = 1",
+      "UPDATE customers SET card_number = substr(card_number, 5) || substr(card_number, 1, 4) WHERE id = 2 RETURNING card_number",
+      'UPDATE customers SET card_number = card_number::varchar(8) WHERE id = 2',
+    ]) expect(codes(await simple(s, sql)), sql).toEqual(['42501']);
+    await simple(s, 'ROLLBACK');
+    expect(codes(await simple(s, 'BEGIN; UPDATE customers SET card_number = card_number WHERE id = 2; ROLLBACK'))).toEqual([]);
+    const after = await simple(s, 'SELECT card_number, email FROM customers WHERE id IN (1, 2) ORDER BY id');
+    expect(text(after, 0, 1)).toMatch(/^\*+@example\.com$/);
+    expect(text(after, 1, 0)).toBe('************4444');
+    s.socket.destroy();
+  });
+
+  it('hashes of computed values and of the agent\'s own constants are not sent (they told a name letter by letter)', async () => {
+    const s = await session();
+    const plain = await simple(s, 'SELECT full_name FROM customers WHERE id = 1');
+    expect(text(plain)).toMatch(/^[0-9a-f]{16}$/); // the column itself is hashed, as configured
+    const hex = /^[0-9a-f]{16}$/;
+    const probe = await simple(s, "SELECT substr(full_name, 1, 1) AS first, left(full_name, 0) || 'A' AS probe, full_name::varchar(1) AS cast1 FROM customers WHERE id = 1");
+    expect(probe.errors).toEqual([]);
+    for (let i = 0; i < 3; i++) expect(text(probe, 0, i)).not.toMatch(hex);
+    for (const sql of [
+      "SELECT full_name FROM customers WHERE id = 1 UNION ALL SELECT 'Alice Testperson'",
+      "SELECT full_name::varchar(1) AS f FROM customers WHERE id = 1 UNION ALL SELECT 'A'",
+      "SELECT v.x FROM customers c, LATERAL (VALUES (c.full_name), ('Alice Testperson')) v(x) WHERE c.id = 1",
+    ]) {
+      const r = await simple(s, sql);
+      expect(r.errors, sql).toEqual([]);
+      expect(r.rows.map((row) => row[0]?.toString()).filter((v) => v !== undefined && hex.test(v)), sql).toEqual([]);
+    }
+    s.socket.destroy();
+  });
+});

@@ -45,7 +45,7 @@ export function expr(node: unknown, scope: Scope, ctx: Ctx): Lin {
     case 'CurrentOfExpr':
       return CONSTANT;
     case 'TypeCast':
-      return derive('cast', [expr(b.arg, scope, ctx)]);
+      return derive(keepsValue(b.typeName) ? 'cast' : 'conversion', [expr(b.arg, scope, ctx)]);
     case 'CollateClause':
     case 'NamedArgExpr':
       return expr(b.arg, scope, ctx);
@@ -97,6 +97,21 @@ export function expr(node: unknown, scope: Scope, ctx: Ctx): Lin {
       return withReason(derive('function', children), `unsupported expression ${u.tag}`);
     }
   }
+}
+
+/**
+ * Target types a cast to which keeps a text value as it is: unbounded text types. Any other cast
+ * may change it — `card_number::varchar(8)` keeps the digits a partial mask of the last four
+ * hides, `::char` keeps the first character — so it counts as a computation.
+ */
+const VALUE_KEEPING_TYPES = new Set(['text', 'varchar', 'bpchar']);
+
+function keepsValue(typeName: unknown): boolean {
+  const t = typeName as { names?: Node[]; typmods?: Node[]; arrayBounds?: Node[] } | undefined;
+  const parts = nameParts(t?.names);
+  const name = parts[parts.length - 1];
+  if (name === undefined || (parts.length === 2 && parts[0] !== 'pg_catalog') || parts.length > 2) return false;
+  return VALUE_KEEPING_TYPES.has(name) && (t?.typmods?.length ?? 0) === 0 && (t?.arrayBounds?.length ?? 0) === 0;
 }
 
 export function exprs(list: unknown, scope: Scope, ctx: Ctx): Lin[] {
@@ -178,9 +193,11 @@ function funcCall(f: FuncCall, scope: Scope, ctx: Ctx): Lin {
     inputs.push(windowLin(f.over, scope, ctx));
   }
   const lin = derive(t, inputs);
-  // generate_series(1, substr(ssn, 1, 3)::int) returns 941 rows: the count is the value.
-  if (SET_RETURNING.has(own)) ctx.predicate(either(inputs), 'set_returning', 'none');
-  if (f.funcformat === 'COERCE_SQL_SYNTAX' || isKnownBuiltin(parts)) return lin;
+  const known = f.funcformat === 'COERCE_SQL_SYNTAX' || isKnownBuiltin(parts);
+  // generate_series(1, substr(ssn, 1, 3)::int) returns 941 rows: the count is the value. Any
+  // function warden does not know may return a set too (pg_options_to_table(array_fill(…))).
+  if (SET_RETURNING.has(own) || !known) ctx.predicate(either(inputs.length > 0 ? inputs : [CONSTANT]), 'set_returning', 'none');
+  if (known) return lin;
   return withReason(lin, `function ${dotted(parts)} is not a known built-in: it may read data the query does not show`);
 }
 

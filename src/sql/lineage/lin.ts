@@ -57,12 +57,22 @@ export function derive(transform: Transform, inputs: readonly Lin[]): Lin {
   return { ...m, derivation };
 }
 
-/** A value that is one of `alternatives` (UNION branches, JOIN USING sides, VALUES rows). */
+/**
+ * A value that is one of `alternatives` (UNION branches, JOIN USING sides, VALUES rows). When
+ * some alternatives are column values and others constants the agent wrote
+ * (`SELECT full_name FROM customers UNION ALL SELECT 'Alice'`), the column mixes the two: a mask
+ * applied to every row (a hash) would show the agent what its own guess masks to, so the value
+ * counts as derived ('values'), not as the column itself.
+ */
 export function either(alternatives: readonly Lin[]): Lin {
   if (alternatives.length === 1) return alternatives[0]!;
   const m = merge(alternatives);
   let rank = 0;
   for (const l of alternatives) rank = Math.max(rank, RANK[l.derivation]);
+  if (rank === RANK.direct && alternatives.some((l) => l.derivation === 'constant')) {
+    rank = RANK.derived;
+    m.transforms.add('values');
+  }
   const derivation = (Object.keys(RANK) as Derivation[]).find((d) => RANK[d] === rank) ?? 'derived';
   return { ...m, derivation };
 }

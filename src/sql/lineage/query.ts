@@ -181,8 +181,10 @@ export class QueryAnalyzer {
       let lin = either(branches);
       if (!l || !r) lin = withReason(lin, 'set operation branches with different column counts');
       cols.push({ name: l?.name ?? r?.name ?? '?column?', lin });
-      // INTERSECT and EXCEPT compare the branches row by row.
-      if (s.op !== 'SETOP_UNION' && l && r) {
+      // INTERSECT and EXCEPT compare the branches row by row; so does UNION without ALL, which
+      // drops duplicates: its row count tells whether a guess equals a protected value, and the
+      // sort it may use to find them orders the rows by it.
+      if ((s.op !== 'SETOP_UNION' || s.all !== true) && l && r) {
         this.ctx.predicate(l.lin, 'set_operation', comparisonWith(r.lin));
         this.ctx.predicate(r.lin, 'set_operation', comparisonWith(l.lin));
       }
@@ -331,6 +333,8 @@ export class QueryAnalyzer {
     if (ctxItem?.raw_expr) inputs.push(expr(ctxItem.raw_expr, view, this.ctx));
     for (const p of (b.passing as Node[] | undefined) ?? []) inputs.push(expr(unwrap(p)?.body.val ?? p, view, this.ctx));
     const lin = derive(tag === 'JsonTable' ? 'json' : 'xml', inputs);
+    // How many rows the document yields depends on it, as for a set-returning function.
+    this.ctx.predicate(either(inputs), 'set_returning', 'none');
     const names: string[] = [];
     const gather = (list: unknown): void => {
       for (const c of Array.isArray(list) ? list : []) {

@@ -392,10 +392,14 @@ function unresolvedLin(reason: string, table?: { schema?: string; table: string 
   return { ...CONSTANT, sources, reasons: [reason], derivation: 'derived' };
 }
 
-/** The lineage without one source (UPDATE t SET c = c + 1 does not move c anywhere). */
+/**
+ * The lineage without one source when the value is that column unchanged (UPDATE t SET c = c
+ * moves nothing). A value computed from the column itself still counts: after
+ * `SET card_number = reverse(card_number)` a partial mask of the last four shows the first four.
+ */
 function withoutSource(lin: Lin, self: { schema?: string; table: string; column: string }): Lin {
   const key = sourceKey(self);
-  if (!lin.sources.has(key)) return lin;
+  if (!lin.sources.has(key) || lin.derivation !== 'direct' || lin.transforms.size > 0) return lin;
   const sources = new Map(lin.sources);
   sources.delete(key);
   return { ...lin, sources };

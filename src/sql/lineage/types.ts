@@ -27,7 +27,7 @@ export interface SourceColumn {
 export type Derivation = 'constant' | 'direct' | 'derived' | 'whole_row';
 
 export type Transform =
-  | 'function' | 'cast' | 'concat' | 'case' | 'aggregate' | 'window' | 'arithmetic' | 'operator'
+  | 'function' | 'cast' | 'conversion' | 'concat' | 'case' | 'aggregate' | 'window' | 'arithmetic' | 'operator'
   | 'comparison' | 'boolean' | 'subquery' | 'array' | 'row' | 'field' | 'subscript' | 'json' | 'xml'
   | 'values';
 
