@@ -10,10 +10,18 @@ import type { ApprovalService, Grant, Hold, HoldOutcome, HoldRequest } from './t
 export type HoldResult =
   /** A live grant covers the statement: it runs without waiting. */
   | { kind: 'grant'; grant: Grant }
-  /** It could not be held (fail closed): no approval service, or its store cannot be reached. */
-  | { kind: 'refused'; why: 'unconfigured' | 'unreachable' }
+  /** It could not be held (fail closed): no approval service, its store cannot be reached, or a text too long to show. */
+  | { kind: 'refused'; why: UnheldWhy }
   /** It was held, and this is the outcome. */
   | { kind: 'decided'; hold: Hold; outcome: HoldOutcome };
+
+export type UnheldWhy = 'unconfigured' | 'unreachable' | 'too-long';
+
+/**
+ * The longest statement text (characters) held for approval. Approvers must see all of what would
+ * run; a longer text is refused rather than shown cut (its tail could hold another statement).
+ */
+export const MAX_HELD_SQL = 256 * 1024;
 
 /**
  * Asks for approval: a grant first, else a request whose outcome is awaited. `onHeld` runs as
@@ -32,6 +40,7 @@ export async function seekApproval(
     return undefined;
   });
   if (grant) return { kind: 'grant', grant };
+  if (request.sql.length > MAX_HELD_SQL) return { kind: 'refused', why: 'too-long' };
   let hold: Hold;
   try {
     hold = await approvals.hold(request);
@@ -60,10 +69,18 @@ export function heldText(hold: Hold, verdict: { rule: string; reason: string }):
 }
 
 /** The refusal of a statement that could not be held. */
-export function unheldText(rule: string, why: 'unconfigured' | 'unreachable'): AgentText {
-  return why === 'unconfigured'
-    ? { message: `statement requires approval (rule "${rule}") but approvals are not configured` }
-    : { message: `statement requires approval (rule "${rule}") but the approval store cannot be reached`, hint: 'try again later' };
+export function unheldText(rule: string, why: UnheldWhy): AgentText {
+  switch (why) {
+    case 'unconfigured':
+      return { message: `statement requires approval (rule "${rule}") but approvals are not configured` };
+    case 'unreachable':
+      return { message: `statement requires approval (rule "${rule}") but the approval store cannot be reached`, hint: 'try again later' };
+    case 'too-long':
+      return {
+        message: `statement requires approval (rule "${rule}") but is too long to show to an approver (more than ${MAX_HELD_SQL} characters)`,
+        hint: 'send it as smaller statements',
+      };
+  }
 }
 
 /** The refusal for an outcome other than approval (a withdrawal by the agent's own cancel is the relay's to word). */

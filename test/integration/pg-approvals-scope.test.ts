@@ -125,3 +125,27 @@ async function heldIn(notices: string[], from: number): Promise<string> {
   }
   throw new Error('statement was not held');
 }
+
+describe('statement text too long to show', () => {
+  it('is refused with a clear error instead of being shown cut; nothing is held and the session goes on', async () => {
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    await c.connect();
+    try {
+      // What an approver would have seen, cut, is the harmless head; the tail is another statement.
+      const sql = `INSERT INTO ${T} VALUES ('long') /* ${' '.repeat(300_000)} */; INSERT INTO ${T} VALUES ('tail')`;
+      const err = (await c.query(sql).catch((e: pg.DatabaseError) => e)) as pg.DatabaseError;
+      expect(err.code).toBe('42501');
+      expect(err.message).toBe('statement requires approval (rule "scope-writes") but is too long to show to an approver (more than 262144 characters)');
+      expect(err.hint).toBe('send it as smaller statements');
+      expect(notices).toEqual([]);
+      const pending = (await api('GET', '/approvals?status=pending')).json.requests as { statement: string }[];
+      expect(pending.filter((r) => r.statement.includes("'long'"))).toEqual([]);
+      expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+      expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v IN ('long', 'tail')`)).rows[0]).toEqual({ n: 0 });
+    } finally {
+      await c.end();
+    }
+  });
+});
