@@ -11,3 +11,19 @@ export class ProtocolError extends Error {
     this.offset = offset;
   }
 }
+
+/**
+ * A message longer than the reader's cap (declared in its header, or grown past it packet by
+ * packet). Still a ProtocolError; the type and the cap let a login phase say what was too large.
+ */
+export class MessageTooLargeError extends ProtocolError {
+  constructor(
+    message: string,
+    /** The message type byte (PG message code, TDS packet type). */
+    readonly messageType: number,
+    readonly limit: number,
+    offset = -1,
+  ) {
+    super(message, offset);
+  }
+}

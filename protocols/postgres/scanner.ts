@@ -7,7 +7,7 @@
 // relay that inspects nothing forwards each chunk as it came: zero copies, one write.
 // Whole messages that fit in the chunk are views into it; only a whole message that spans
 // chunks is copied, into a buffer of exactly its size (after its length passed the cap).
-import { ProtocolError } from '../errors.js';
+import { MessageTooLargeError, ProtocolError } from '../errors.js';
 
 /**
  * whole()'s answer for a message to be delivered whole together with the complete messages of the
@@ -87,11 +87,11 @@ export class MessageScanner {
     if (i < chunk.length) this.rest = chunk.subarray(i);
   }
 
-  private checkLength(len: number, at: number): number {
+  private checkLength(code: number, len: number, at: number): number {
     // The length field counts itself but not the type byte.
     if (len < 4) throw new ProtocolError(`invalid message length ${len}`, at);
     if (len + 1 > this.maxLength) {
-      throw new ProtocolError(`message of ${len + 1} bytes exceeds the limit of ${this.maxLength}`, at);
+      throw new MessageTooLargeError(`message of ${len + 1} bytes exceeds the limit of ${this.maxLength}`, code, this.maxLength, at);
     }
     return len + 1;
   }
@@ -131,7 +131,7 @@ export class MessageScanner {
       if (this.headerHave === 0 && n - i >= HEADER) {
         // Fast path: the whole header is in this chunk.
         const code = chunk[i] as number;
-        const total = this.checkLength(chunk.readInt32BE(i + 1), this.consumed + i);
+        const total = this.checkLength(code, chunk.readInt32BE(i + 1), this.consumed + i);
         const w = h.whole(code, total);
         if (w) {
           if (run >= 0) {
@@ -179,7 +179,7 @@ export class MessageScanner {
       if (this.headerHave < HEADER) break;
       this.headerHave = 0;
       const code = this.header[0] as number;
-      const total = this.checkLength(this.header.readInt32BE(1), this.consumed + i - HEADER);
+      const total = this.checkLength(code, this.header.readInt32BE(1), this.consumed + i - HEADER);
       this.code = code;
       this.remaining = total - HEADER;
       if (h.whole(code, total)) {

@@ -9,7 +9,7 @@
 // packet size, a message above `maxMessageSize`, a packet type that changes mid-message, or an
 // unknown packet type is a ProtocolError.
 
-import { ProtocolError } from '../errors.js';
+import { MessageTooLargeError, ProtocolError } from '../errors.js';
 
 /** Packet header Type field. [MS-TDS] 2.2.3.1.1 */
 export const PACKET_TYPE = {
@@ -294,7 +294,7 @@ export class MessageAssembler {
       }
       const total = this.msgLength + payload.length;
       if (total > this.maxMessageSize) {
-        throw new ProtocolError(`message exceeds ${this.maxMessageSize} bytes`, at);
+        throw new MessageTooLargeError(`message exceeds ${this.maxMessageSize} bytes`, this.msgType, this.maxMessageSize, at);
       }
       this.msgPackets++;
       const eom = (header.status & PACKET_STATUS.EOM) !== 0;

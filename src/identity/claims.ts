@@ -40,11 +40,18 @@ function acceptedAudience(claims: JWTPayload, audiences: readonly string[]): str
   return hit;
 }
 
+/** A NumericDate as a Date; undefined when absent or beyond the range of a Date (year 275760). */
 function date(seconds: unknown): Date | undefined {
-  return typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return undefined;
+  const d = new Date(seconds * 1000);
+  return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
 export function identityFromClaims(claims: JWTPayload, issuer: IssuerConfig): VerifiedIdentity {
+  // jwtVerify takes any number as exp. One beyond any Date would leave the session without a
+  // usable expiry (its timer and transcript dates break): as good as no expiry, which is refused.
+  const expiresAt = date(claims.exp);
+  if (expiresAt === undefined) throw new AuthError(AUTH_REASONS.malformed, `exp ${clip(claims.exp)} is not a date warden can represent`);
   const tenantId = stringClaim(claims, 'tid');
   if (issuer.tenant !== undefined && tenantId !== issuer.tenant) {
     throw new AuthError(
@@ -73,7 +80,6 @@ export function identityFromClaims(claims: JWTPayload, issuer: IssuerConfig): Ve
   const objectId = stringClaim(claims, 'oid');
   const version = stringClaim(claims, 'ver');
   const identityType = stringClaim(claims, 'idtyp');
-  const expiresAt = date(claims.exp);
   const issuedAt = date(claims.iat);
   const tokenId = stringClaim(claims, 'jti') ?? stringClaim(claims, 'uti');
   if (appId !== undefined) identity.appId = appId;
@@ -81,7 +87,7 @@ export function identityFromClaims(claims: JWTPayload, issuer: IssuerConfig): Ve
   if (tenantId !== undefined) identity.tenantId = tenantId;
   if (version !== undefined) identity.version = version;
   if (identityType !== undefined) identity.identityType = identityType;
-  if (expiresAt !== undefined) identity.expiresAt = expiresAt;
+  identity.expiresAt = expiresAt;
   if (issuedAt !== undefined) identity.issuedAt = issuedAt;
   if (tokenId !== undefined) identity.tokenId = tokenId;
   return identity;

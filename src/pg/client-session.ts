@@ -13,6 +13,8 @@ import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { PostgresTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
+import { AUTH_REASONS } from '../identity/reasons.js';
+import { MAX_TOKEN_CHARS } from '../identity/verifier.js';
 import { matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
 import { encodeAuthentication } from '../../protocols/postgres/authentication.js';
 import { Frontend } from '../../protocols/postgres/codes.js';
@@ -24,7 +26,7 @@ import {
   encodeReadyForQuery,
 } from '../../protocols/postgres/session-messages.js';
 import { decodeStartupPacket, startupPacketLength, type StartupMessage } from '../../protocols/postgres/startup-message.js';
-import { ProtocolError } from '../../protocols/errors.js';
+import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Recorder } from '../audit/recorder.js';
 import type { SessionMasker } from '../masking/types.js';
@@ -68,7 +70,8 @@ const EXPIRY_HARD_GRACE_MS = 60_000;
 /** Settings the `options` startup parameter may not carry: they change who the session acts as. */
 const FORBIDDEN_OPTION_SETTINGS = new Set(['role', 'session_authorization']);
 
-const MAX_PASSWORD_MESSAGE = 64 * 1024; // tokens with many claims are a few KiB; nothing legitimate is larger
+/** The longest token the verifier takes, with room for framing, the NUL and stray whitespace. */
+const MAX_PASSWORD_MESSAGE = MAX_TOKEN_CHARS + 1024;
 
 const isLoopback = (addr: string | undefined): boolean =>
   addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1' || (addr?.startsWith('127.') ?? false);
@@ -238,7 +241,19 @@ export class PgClientSession {
     const reader = new MessageReader(this.socket, MAX_PASSWORD_MESSAGE);
     reader.seed(this.pendingBytes);
     this.socket.resume();
-    const msg = await reader.next(deadline);
+    let msg: Buffer;
+    try {
+      msg = await reader.next(deadline);
+    } catch (err) {
+      // A password too long to be a token is a refused token (28000), as docs/identity.md says.
+      if (err instanceof MessageTooLargeError && err.messageType === Frontend.password) {
+        throw new Refusal(
+          { severity: 'FATAL', code: SqlState.invalidAuthorizationSpecification, message: `token rejected: ${AUTH_REASONS.malformed}` },
+          { reason: AUTH_REASONS.malformed, detail: `${err.message}: tokens are at most ${MAX_TOKEN_CHARS} characters` },
+        );
+      }
+      throw err;
+    }
     if (!reader.detach()) throw new ProtocolError('unexpected data after the password message');
     if (msg[0] !== Frontend.password) {
       throw new ProtocolError(`expected a password message, got message type 0x${(msg[0] ?? 0).toString(16)}`);

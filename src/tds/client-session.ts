@@ -37,11 +37,13 @@ import {
   type Message,
   type Prelogin,
 } from '../../protocols/tds/index.js';
-import { ProtocolError } from '../../protocols/errors.js';
+import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Recorder } from '../audit/recorder.js';
 import type { TdsTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
+import { AUTH_REASONS } from '../identity/reasons.js';
+import { MAX_TOKEN_CHARS } from '../identity/verifier.js';
 import type { Logger } from '../log.js';
 import { matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
 import type { SessionServices } from '../services.js';
@@ -220,10 +222,16 @@ export class TdsClientSession {
     this.state = 'login';
     let msg = this.earlyLogin;
     let clean = true;
+    let tooLarge: MessageTooLargeError | undefined;
     if (!msg) {
       const reader = new TdsMessageReader(this.socket, { packetSize: MAX_PACKET_SIZE, maxMessageSize: LOGIN7_MAX_LENGTH });
-      msg = await reader.next(deadline);
-      clean = reader.detach();
+      try {
+        msg = await reader.next(deadline);
+        clean = reader.detach();
+      } catch (err) {
+        if (!(err instanceof MessageTooLargeError && err.messageType === PACKET_TYPE.LOGIN7)) throw err;
+        tooLarge = err;
+      }
     }
     if (this.encryption === 'login-only') {
       // Login-only encryption: the rest of the session is plaintext on the TCP socket.
@@ -231,6 +239,12 @@ export class TdsClientSession {
       (this.socket as tls.TLSSocket).destroy();
       this.socket = this.raw;
       this.raw.on('error', () => undefined);
+    }
+    if (tooLarge || !msg) {
+      // Only a token (FEDAUTH, or the password) makes a LOGIN7 this large: a refused token, as
+      // docs/identity.md says of tokens over 64 KiB, answered where the LOGIN7 answer goes.
+      const detail = `LOGIN7 ${tooLarge?.message ?? 'missing'}: tokens are at most ${MAX_TOKEN_CHARS} characters`;
+      throw new TdsRefusal(loginFailed('', `token rejected: ${AUTH_REASONS.malformed}`), { reason: AUTH_REASONS.malformed, detail }, AUTH_REASONS.malformed);
     }
     if (!clean) throw new ProtocolError('data sent after LOGIN7 before its answer');
     if (msg.type === PACKET_TYPE.SSPI) throw new TdsRefusal(loginFailed('', 'integrated (SSPI) authentication is not supported by warden; use an access token'), { reason: 'sspi' }, 'sspi');

@@ -124,6 +124,27 @@ describe('token refusals: FATAL 28000 with a short reason', () => {
     expect(r).toMatchObject({ code: '28000', severity: 'FATAL', message: 'token rejected: token expired' });
   });
 
+  it('a signed token whose exp is beyond any date (1e300) is refused at login, not ended at once as expired', async () => {
+    // jose accepts any number as exp; new Date(1e303) is Invalid Date, which made the session
+    // timer fire at once ('access token expired' right after login) and broke transcript dates.
+    for (const exp of [1e300, 8.64e12 + 1]) {
+      const token = await w.token({ extraClaims: { exp } });
+      const r = await refusal(token);
+      expect(r).toMatchObject({ code: '28000', severity: 'FATAL', message: 'token rejected: malformed token' });
+      leaksNothing(r, token);
+    }
+  });
+
+  it('a token longer than 64 KiB is a malformed token (28000), not a protocol violation', async () => {
+    for (const size of [70_000, 1 << 20]) {
+      const r = await refusal('a'.repeat(size));
+      expect(r).toMatchObject({ code: '28000', severity: 'FATAL', message: 'token rejected: malformed token' });
+    }
+    // The largest token the verifier takes (64 KiB) fits in the password message.
+    const r = await refusal('a'.repeat(64 * 1024));
+    expect(r).toMatchObject({ code: '28000', message: 'token rejected: malformed token' });
+  });
+
   it('a token for another audience', async () => {
     const token = await w.token({ audience: 'api://some-other-service' });
     const r = await refusal(token);
@@ -199,6 +220,8 @@ describe('targets and principals', () => {
   it('the refusals are counted as auth failures on /metrics', async () => {
     const text = await (await fetch(`${w.warden.adminUrl}/metrics`)).text();
     expect(text).toMatch(/warden_auth_failures_total\{[^}]*reason="token expired"[^}]*\} [1-9]/);
+    expect(text).toMatch(/warden_auth_failures_total\{[^}]*reason="malformed token"[^}]*\} [1-9]/);
+    expect(text).not.toMatch(/warden_protocol_errors_total\{[^}]*side="client"[^}]*\} [1-9]/);
     expect(text).toMatch(/warden_upstream_failures_total\{[^}]*target="closed"[^}]*\} [1-9]/);
   });
 });

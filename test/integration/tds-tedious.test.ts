@@ -108,6 +108,21 @@ describe('logins warden refuses', () => {
     expect(h.tw.warden.metrics.authFailuresTotal.get({ protocol: 'tds', reason: 'token expired' })).toBeGreaterThan(0);
   });
 
+  it('refuses a FEDAUTH token longer than 64 KiB as a malformed token (18456), not a protocol error', async () => {
+    // 70,000 characters are 140,000 bytes of UTF-16: more than a LOGIN7 may be.
+    for (const size of [70_000, 1 << 20]) {
+      const err = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { fedauthToken: 'a'.repeat(size) } })).catch((e: Error) => e);
+      expect((err as Error).message).toMatch(/Login failed for user '<token-identified principal>'\. Reason: token rejected: malformed token/);
+    }
+    expect(h.tw.warden.metrics.authFailuresTotal.get({ protocol: 'tds', reason: 'malformed token' })).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a signed token whose exp is beyond any date at login', async () => {
+    const far = await h.tw.token({ extraClaims: { exp: 1e300 } });
+    const err = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { fedauthToken: far } })).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/Login failed for user '<token-identified principal>'\. Reason: token rejected: malformed token/);
+  });
+
   it('refuses an unknown database with 4060', async () => {
     const err = await viaWarden(true, 'password', 'nope').catch((e: Error) => e);
     expect((err as Error).message).toMatch(/Cannot open database "nope" requested by the login/);

@@ -169,6 +169,16 @@ describe('refused tokens', () => {
     await refused(await sign(v2Key, v2Claims({ nbf: t + 120, exp: t + 3600 })), AUTH_REASONS.notYetValid);
   });
 
+  it('refuses an exp (or ignores an iat) beyond any date a session could end at', async () => {
+    for (const exp of [1e300, 8.64e12 + 1]) {
+      const err = await refused(await sign(v2Key, v2Claims({ exp })), AUTH_REASONS.malformed);
+      expect(err.detail).toContain('exp');
+    }
+    const id = await verifier.verify(await sign(v2Key, v2Claims({ iat: 1e300 })));
+    expect(id.issuedAt).toBeUndefined();
+    expect(id.expiresAt?.getTime()).toBeGreaterThan(Date.now());
+  });
+
   it('refuses a token without exp', async () => {
     await refused(await sign(v2Key, v2Claims({ exp: undefined })), AUTH_REASONS.noExpiry);
   });
