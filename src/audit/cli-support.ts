@@ -70,12 +70,27 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 8
 export function parseWhen(value: string, now: Date, option: string): Date {
   if (value === 'now') return now;
   const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(value);
-  if (m?.[1] !== undefined && m[2] !== undefined) return new Date(now.getTime() - Number(m[1]) * (UNIT_MS[m[2]] as number));
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+  if (m?.[1] !== undefined && m[2] !== undefined) {
+    const at = new Date(now.getTime() - Number(m[1]) * (UNIT_MS[m[2]] as number));
+    if (Number.isNaN(at.getTime())) throw new UsageError(`${option} reaches further back than any date ('${value}')`);
+    return at;
+  }
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (day) {
+    // Date.parse rolls 2026-02-30 over to 2 March; a day that does not exist is a mistake.
+    const [y, mo, d] = [Number(day[1]), Number(day[2]), Number(day[3])];
+    if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) {
+      throw new UsageError(`${option} names a day that does not exist ('${value}')`);
+    }
     const t = Date.parse(value);
     if (!Number.isNaN(t)) return new Date(t);
   }
   throw new UsageError(`${option} takes a duration before now (30d, 12h, 45m, 90s, 2w), "now", or an ISO 8601 date/time; got '${value}'`);
+}
+
+/** A time window must not end before it starts (`since`, `until` are the names the caller uses). */
+export function checkWindow(since: Date | undefined, until: Date | undefined, sinceName: string, untilName: string): void {
+  if (since !== undefined && until !== undefined && since > until) throw new UsageError(`${sinceName} is after ${untilName}`);
 }
 
 export function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], option: string, fallback: T): T {

@@ -18,7 +18,7 @@ import { AuthError, type TokenVerifier, type VerifiedIdentity } from '../identit
 import type { Logger } from '../log.js';
 import { ruleMatches } from '../policy/principals.js';
 import { sendJson } from '../admin/server.js';
-import { parseWhen } from './cli-support.js';
+import { checkWindow, parseWhen } from './cli-support.js';
 import { TranscriptReadError } from './errors.js';
 import { loadVerifyKey } from './keys.js';
 import { listSessions, type RecordSource, type SessionFilter } from './reader.js';
@@ -103,11 +103,13 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
       if (sourceParam === 'store' && !opts.shared) throw new HttpError(400, 'no shared store is configured (transcripts.ship)');
       const shared = sourceParam === 'local' ? undefined : opts.shared;
       const source: string | RecordSource = shared ? shared.source() : opts.dir;
-      const when = (k: string, fallback?: string): Date | undefined => {
-        const v = q(k) ?? fallback;
-        if (v === undefined) return undefined;
+      const window = (fallbackSince?: string, fallbackUntil?: string): { since?: Date; until?: Date } => {
         try {
-          return parseWhen(v, now, k);
+          const v = { since: q('since') ?? fallbackSince, until: q('until') ?? fallbackUntil };
+          const since = v.since === undefined ? undefined : parseWhen(v.since, now, 'since');
+          const until = v.until === undefined ? undefined : parseWhen(v.until, now, 'until');
+          checkWindow(since, until, 'since', 'until');
+          return { ...(since ? { since } : {}), ...(until ? { until } : {}) };
         } catch (err) {
           throw new HttpError(400, (err as Error).message);
         }
@@ -115,8 +117,7 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
       if (path === '/sessions') {
         const verdict = q('verdict');
         if (verdict !== undefined && !(VERDICTS as readonly string[]).includes(verdict)) throw new HttpError(400, `verdict must be one of ${VERDICTS.join(', ')}`);
-        const since = when('since');
-        const until = when('until');
+        const { since, until } = window();
         const filter: SessionFilter = {
           ...(q('principal') ? { principal: q('principal') as string } : {}),
           ...(q('target') ? { target: q('target') as string } : {}),
@@ -129,7 +130,12 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
         return true;
       }
       if (path.startsWith('/sessions/')) {
-        const id = decodeURIComponent(path.slice('/sessions/'.length));
+        let id = '';
+        try {
+          id = decodeURIComponent(path.slice('/sessions/'.length));
+        } catch {
+          // Not percent-encoded UTF-8: no session id looks like that.
+        }
         if (!/^[A-Za-z0-9._:-]{4,128}$/.test(id)) throw new HttpError(400, 'invalid session id');
         sendJson(res, 200, replayJson(await loadSession(source, id)));
         return true;
@@ -138,10 +144,11 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
         const principal = q('principal');
         if (!principal) throw new HttpError(400, 'principal is required (?principal=NAME)');
         const granted = grantedTargets(principal);
+        const period = window('30d', 'now');
         const report = await buildReview(source, {
           principal,
-          since: when('since', '30d') as Date,
-          until: when('until', 'now') as Date,
+          since: period.since as Date,
+          until: period.until as Date,
           ...(granted ? { grantedTargets: granted } : {}),
         });
         if (q('format') === 'html') {

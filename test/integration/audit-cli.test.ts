@@ -204,6 +204,21 @@ describe('the warden CLI', () => {
     expect(bad.stderr).toContain('--since takes a duration');
   });
 
+  it('refuses times that are no date (a duration past any date, 30 February) and a window that ends before it starts, with exit 2', async () => {
+    const cases: [string[], string][] = [
+      [['review', '--principal', 'reporting-agent', '--since', '99999999999d'], "--since reaches further back than any date ('99999999999d')"],
+      [['sessions', 'list', '--until', '99999999999w'], "--until reaches further back than any date ('99999999999w')"],
+      [['review', '--principal', 'reporting-agent', '--since', '2026-02-30'], "--since names a day that does not exist ('2026-02-30')"],
+      [['sessions', 'list', '--since', '2026-13-01T00:00Z'], "--since names a day that does not exist ('2026-13-01T00:00Z')"],
+      [['sessions', 'list', '--since', 'now', '--until', '1d'], '--since is after --until'],
+    ];
+    for (const [args, message] of cases) {
+      const res = await cli([...args, '--data-dir', data.dir]);
+      expect(res.stderr).toContain(message);
+      expect(res.code).toBe(2);
+    }
+  });
+
   it('replay by id prefix, text and json', async () => {
     const text = await cli(['replay', 'sess-a', '--data-dir', data.dir]);
     expect(text.code).toBe(0);

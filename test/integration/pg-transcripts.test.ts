@@ -117,6 +117,12 @@ transcripts:
       expect((await get('/transcripts/verify')).status).toBe(200);
       expect((await get('/sessions', await a.token())).status).toBe(403); // an agent is not an auditor
       expect((await get('/sessions', 'garbage')).status).toBe(401);
+      // Bad input is a 400 naming the problem, never a 500 or a silently empty answer.
+      expect(await get('/sessions/%E0%A4%A')).toEqual({ status: 400, body: { error: 'invalid session id' } });
+      expect(await get('/sessions?since=99999999999d')).toEqual({ status: 400, body: { error: "since reaches further back than any date ('99999999999d')" } });
+      expect(await get('/sessions?since=2026-02-30')).toEqual({ status: 400, body: { error: "since names a day that does not exist ('2026-02-30')" } });
+      expect(await get('/sessions?since=now&until=1h')).toEqual({ status: 400, body: { error: 'since is after until' } });
+      expect(await get('/review?principal=agent&since=1h&until=2h')).toEqual({ status: 400, body: { error: 'since is after until' } });
     } finally {
       await a.stop();
     }

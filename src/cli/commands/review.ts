@@ -2,7 +2,7 @@
 // text, JSON or a standalone HTML page.
 
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, grantedTargets, UsageError, writeOut } from '../../audit/cli-support.js';
+import { checkWindow, DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, grantedTargets, UsageError, writeOut } from '../../audit/cli-support.js';
 import { buildReview, renderReviewHtml, renderReviewText, type ReviewReport } from '../../audit/review.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 
@@ -45,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
     const now = new Date();
     const since = parseWhen(values.since ?? '30d', now, '--since');
     const until = parseWhen(values.until ?? 'now', now, '--until');
-    if (since > until) throw new UsageError('--since is after --until');
+    checkWindow(since, until, '--since', '--until');
     const where = await transcriptLocation(values);
     const granted =
       values.granted?.split(',').map((t) => t.trim()).filter((t) => t.length > 0) ??

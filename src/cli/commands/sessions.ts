@@ -1,7 +1,7 @@
 // `warden sessions list`: the sessions in the transcript store, filtered by principal, target,
 // time, table touched and verdict.
 
-import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
+import { checkWindow, DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { listSessions, type SessionFilter, type SessionSummary } from '../../audit/reader.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 import { printable, shorten, textTable } from '../../audit/text.js';
@@ -49,6 +49,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.target !== undefined) filter.target = values.target;
     if (values.since !== undefined) filter.since = parseWhen(values.since, now, '--since');
     if (values.until !== undefined) filter.until = parseWhen(values.until, now, '--until');
+    checkWindow(filter.since, filter.until, '--since', '--until');
     if (values.table !== undefined) filter.table = values.table;
     if (values.verdict !== undefined) filter.verdict = oneOf(values.verdict, VERDICTS, '--verdict', 'allow');
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
