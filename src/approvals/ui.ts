@@ -2,8 +2,11 @@
 // no data itself: the approver pastes an access token (kept in this tab's sessionStorage at most),
 // and the page calls the same JSON API with it, following the event stream (read with fetch, as
 // EventSource cannot send an Authorization header). Every value from the server is put into the
-// page with textContent, never as HTML; the CSP allows only this page's own inline code.
+// page with textContent, never as HTML, with hidden and reordering characters (bidi controls,
+// zero-width characters) shown as <U+XXXX> (visible.ts); the CSP allows only this page's own
+// inline code.
 import { randomBytes } from 'node:crypto';
+import { visibleText } from './visible.js';
 
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
@@ -25,13 +28,14 @@ pre{background:#f0f2f5;padding:8px;white-space:pre-wrap;word-break:break-word;ma
 
 const SCRIPT = `
 'use strict';
+const visibleText = ${visibleText.toString()};
 const $ = (sel) => document.querySelector(sel);
 const state = { token: sessionStorage.getItem('warden-token') || '', requests: new Map(), abort: null };
 const focusId = new URLSearchParams(location.search).get('request');
 const el = (tag, props, ...children) => {
   const n = document.createElement(tag);
   if (props) for (const [k, v] of Object.entries(props)) { if (k === 'class') n.className = v; else n[k] = v; }
-  for (const c of children) if (c !== null && c !== undefined) n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children) if (c !== null && c !== undefined) n.append(c instanceof Node ? c : document.createTextNode(visibleText(String(c))));
   return n;
 };
 function status(text, cls) { const s = $('#status'); s.textContent = text; s.className = cls || ''; }

@@ -70,6 +70,20 @@ describe('warden approvals (in-process)', () => {
     hold.withdraw('cancelled');
   });
 
+  it('show and list print characters that hide or rewrite text on a terminal as <U+XXXX>', async () => {
+    // A lone CR makes the terminal write the rest over the line; ESC [2K erases it; U+202E reverses what follows.
+    const sql = 'DROP TABLE customers;\r\u001b[2KSELECT 1 AS harmless_check; -- \u202E\r\nSELECT 2';
+    const hold = await server.approvals.service.hold({ ...agentRequest, sql, params: ['\u001b]0;x\u0007'] });
+    const out = await cli(['show', hold.id]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('\nDROP TABLE customers;<U+000D><U+001B>[2KSELECT 1 AS harmless_check; -- <U+202E>\r\nSELECT 2\n');
+    expect(out.stdout).toContain('  $1 = <U+001B>]0;x<U+0007>');
+    const listed = await cli(['list']);
+    expect(listed.stdout.split('\n').find((l) => l.startsWith(hold.id))).toContain('DROP TABLE customers;<U+000D><U+001B>[2KSELECT 1');
+    for (const o of [out, listed]) expect(o.stdout).not.toMatch(/[\u001b\u0007\u202e]|\r(?!\n)/);
+    hold.withdraw('cancelled');
+  });
+
   it('approve releases the held statement; approving again fails with the HTTP error and exit 1', async () => {
     const hold = await server.approvals.service.hold(agentRequest);
     const out = await cli(['approve', hold.id, '--reason', 'ticket 123']);

@@ -2,6 +2,7 @@
 // approver (the token is an approver's access token, like the page at /approvals/ui uses).
 // Errors print the API's answer and exit 1; usage errors exit 2.
 import { parseArgs } from 'node:util';
+import { visibleText } from '../../approvals/visible.js';
 
 export const summary = 'list, show, approve or deny held statements; list and revoke grants';
 
@@ -140,7 +141,8 @@ function networkReason(err: unknown): string {
 }
 
 type Row = Record<string, unknown>;
-const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
+/** A value of the API's answer as text for the terminal: hidden and reordering characters made visible. */
+const str = (v: unknown): string => (v === undefined || v === null ? '' : visibleText(String(v)));
 
 function relative(iso: unknown, now: number): string {
   const t = Date.parse(str(iso));
