@@ -24,7 +24,7 @@ import { LRUCache } from 'lru-cache';
 import type { Classification, DdlInfo, StatementFlags, StatementInfo, StatementKind, TransactionControl } from '../sql/types.js';
 import { lexTsql, LexError, type SqlToken } from './tsql-lexer.js';
 import { isDangerousRoutine, PRIVILEGE_PROCEDURES, READ_ONLY_PROCEDURES, STATEMENT_STARTERS } from './tsql-names.js';
-import { knownReadOnlyRoutine, lastPart, literalConcat, qualifiedName, StatementScan, type Head, type Mutable } from './tsql-scan.js';
+import { foldedLastPart, knownReadOnlyRoutine, literalConcat, qualifiedName, StatementScan, type Head, type Mutable } from './tsql-scan.js';
 
 /** Stands in for the parse tree T-SQL statements do not have (lineage then knows nothing: fail closed). */
 const NO_TREE: Node = Object.freeze({ List: { items: [] } }) as Node;
@@ -569,7 +569,7 @@ class Batch {
     if (kind === 'transaction') readOnly = true;
 
     // What every statement is checked for, whatever its kind.
-    for (const f of scan.functions) if (isDangerousRoutine(lastPart(f))) dangerous.add(f);
+    for (const f of scan.functions) if (isDangerousRoutine(foldedLastPart(f))) dangerous.add(f);
     if (scan.linkedServer) dangerous.add('linked server');
     if (scan.openRowsetBulk) flags.copyFromFile = true;
     for (const d of scan.execs) {
@@ -578,10 +578,10 @@ class Batch {
     }
     if (dangerous.size > 0 || scan.writes) readOnly = false;
     if (!head.body && scan.functions.some((f) => !knownReadOnlyRoutine(f))) readOnly = false;
-    if (scan.functions.some((f) => lastPart(f) === 'XP_CMDSHELL')) flags.copyProgram = true;
-    if (scan.functions.some((f) => lastPart(f) === 'SP_CONFIGURE')) flags.alterSystem = true;
-    if (scan.functions.some((f) => PRIVILEGE_PROCEDURES.has(lastPart(f)))) flags.privilegeChange = true;
-    if (scan.functions.some((f) => lastPart(f) === 'SP_SETAPPROLE')) flags.sessionEscape = true;
+    if (scan.functions.some((f) => foldedLastPart(f) === 'XP_CMDSHELL')) flags.copyProgram = true;
+    if (scan.functions.some((f) => foldedLastPart(f) === 'SP_CONFIGURE')) flags.alterSystem = true;
+    if (scan.functions.some((f) => PRIVILEGE_PROCEDURES.has(foldedLastPart(f)))) flags.privilegeChange = true;
+    if (scan.functions.some((f) => foldedLastPart(f) === 'SP_SETAPPROLE')) flags.sessionEscape = true;
     if (cte && (kind === 'update' || kind === 'delete' || kind === 'insert' || kind === 'merge')) scan.widenAccess(kind);
 
     const relations = head.body ? scan.relations.filter((r) => r.access === 'ddl') : scan.relations;
@@ -620,6 +620,8 @@ class Batch {
       const text = literalConcat(this.t, j + 1, close - 1);
       if (text === undefined) throw new NotUnderstood('EXEC of dynamic SQL built at run time');
       if (this.word(close) === 'AT') dangerous.add('linked server');
+      // EXEC ('…') AS LOGIN | USER = '…': the text runs as somebody else
+      if (this.word(close) === 'AS') flags.sessionEscape = true;
       flags.doBlock = true;
       this.dynamic(text, extra);
       return { kind: 'do', readOnly: extra.every((s) => s.readOnly) };
@@ -632,7 +634,7 @@ class Batch {
     if (nameEnd === j) throw new NotUnderstood('EXEC of something that is not a procedure name');
     if (this.t[nameEnd]?.kind === 'variable' && this.t[nameEnd - 1]?.kind === 'variable') throw new NotUnderstood('EXEC of a procedure named by a variable');
     const name = qualifiedName(this.t, j, nameEnd);
-    const upper = lastPart(name);
+    const upper = foldedLastPart(name);
     scan.addFunction(name);
     if (upper === 'SP_EXECUTESQL' || upper === 'SP_PREPEXEC' || upper === 'SP_PREPARE' || upper === 'SP_CURSOROPEN' || upper === 'SP_CURSORPREPARE' || upper === 'SP_CURSORPREPEXEC') {
       // The statement is a parameter: classify it when it is a literal.
@@ -728,10 +730,48 @@ function deepFreeze<T>(v: T): T {
 
 // ---- RPC ---------------------------------------------------------------------------------------
 
-/** A procedure called by name through RPC: an EXEC of it. */
+/**
+ * The parts of a procedure name as an RPC names it (`sp_executesql`, `dbo.count_active`,
+ * `[master]..[xp_cmdshell]`, `"dbo"."p"`), or undefined when it is not a plain multi-part name:
+ * spaces around the parts, `;1` numbers, anything the server might read otherwise than warden.
+ */
+export function procedureNameParts(name: string): string[] | undefined {
+  const parts: string[] = [];
+  let i = 0;
+  for (;;) {
+    const c = name[i];
+    let part: string;
+    if (c === '[' || c === '"') {
+      const close = c === '[' ? ']' : '"';
+      part = '';
+      let j = i + 1;
+      for (;;) {
+        const k = name.indexOf(close, j);
+        if (k < 0) return undefined;
+        part += name.slice(j, k);
+        if (name[k + 1] === close) {
+          part += close;
+          j = k + 2;
+          continue;
+        }
+        i = k + 1;
+        break;
+      }
+    } else {
+      const m = /^[\p{L}_#@$][\p{L}\p{N}_#@$]*/u.exec(name.slice(i));
+      part = m?.[0] ?? '';
+      i += part.length;
+    }
+    parts.push(part);
+    if (i === name.length) return part === '' ? undefined : parts;
+    if (name[i] !== '.') return undefined;
+    i++;
+  }
+}
+
+/** A procedure called by name through RPC: an EXEC of it; a name warden cannot read is not understood. */
 export function classifyProcedure(name: string): Classification {
-  const quoted = /^[\p{L}_#@$][\p{L}\p{N}_#@$]*(\.[\p{L}_#@$][\p{L}\p{N}_#@$]*)*$/u.test(name) || /^(\[[^\]]*\]|[\p{L}_][\p{L}\p{N}_]*)(\.(\[[^\]]*\]|[\p{L}_][\p{L}\p{N}_]*))*$/u.test(name)
-    ? name
-    : `[${name.replace(/]/g, ']]')}]`;
-  return classifyTsql(`EXEC ${quoted}`);
+  const parts = procedureNameParts(name);
+  if (!parts || parts.length > 4) return { ok: false, error: `procedure name ${JSON.stringify(name.slice(0, 200))} is not a name warden can read` };
+  return classifyTsql(`EXEC ${parts.map((p) => (p === '' ? '' : `[${p.replace(/]/g, ']]')}]`)).join('.')}`);
 }

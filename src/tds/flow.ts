@@ -38,7 +38,7 @@ import type { Classification } from '../sql/types.js';
 import { displayValue, sqlTypeName } from './display.js';
 import { errorMessage, messageEnd, messageStart, notice, statementDenied, statementRefused, type TdsErrorSpec } from './errors.js';
 import type { RequestOutcome, TdsFlowHandler, TdsRequest } from './relay.js';
-import { describeRequest, validateRequest, type PreparedStatement, type RequestStatement } from './requests.js';
+import { describeRequest, handleKey, validateRequest, type PreparedStatement, type RequestStatement } from './requests.js';
 
 export interface TdsFlowDeps {
   sessionId: string;
@@ -91,7 +91,8 @@ const DONE_CODES: ReadonlySet<number> = new Set([TOKEN.DONE, TOKEN.DONEPROC, TOK
 export class TdsStatementFlow implements TdsFlowHandler {
   private readonly ctx: PolicyContext;
   private readonly inFlight: InFlight[] = [];
-  private readonly prepared = new Map<number, PreparedStatement>();
+  /** Prepared handles by handleKey(): what each sp_execute / sp_cursorexecute runs. */
+  private readonly prepared = new Map<string, PreparedStatement>();
   private result: OpenResult | undefined;
   private error: { code: string; message: string } | undefined;
   private recorded = 0;
@@ -301,9 +302,13 @@ export class TdsStatementFlow implements TdsFlowHandler {
         if (t.token?.kind === 'ERROR' && t.token.class > 10) this.error ??= { code: String(t.token.number), message: t.token.message };
         return;
       case TOKEN.RETURNVALUE: {
+        // Only the handle parameter (ordinal 0 of sp_prepare, sp_prepexec, sp_cursorprepare and
+        // sp_cursorprepexec) names a prepared statement: the statement's own OUTPUT parameters
+        // come back in RETURNVALUEs too, and their values are whatever the client chose.
         const s = cur.statements[cur.at];
-        if (s?.prepares && t.token?.kind === 'RETURNVALUE' && (typeof t.token.value === 'number' || typeof t.token.value === 'bigint')) {
-          this.prepared.set(Number(t.token.value), { text: s.text, classification: s.classification });
+        const v = t.token?.kind === 'RETURNVALUE' ? t.token : undefined;
+        if (s?.prepares && v && v.ordinal === 0 && (typeof v.value === 'number' || typeof v.value === 'bigint')) {
+          this.prepared.set(handleKey(s.prepares, Number(v.value)), { text: s.text, classification: s.classification });
         }
         return;
       }

@@ -15,7 +15,8 @@ import {
 import { ProtocolError } from '../../protocols/errors.js';
 import type { StatementParam } from '../audit/types.js';
 import type { Classification } from '../sql/types.js';
-import { classifyProcedure, classifyTsql } from './classify.js';
+import { classifyProcedure, classifyTsql, procedureNameParts } from './classify.js';
+import { foldedLastPart } from './tsql-scan.js';
 import { displayFullBytes, displayValue, sqlTypeName } from './display.js';
 
 /** One statement of a request, as recorded and judged. */
@@ -27,10 +28,22 @@ export interface RequestStatement {
   /** The procedure (RPC), e.g. sp_executesql or dbo.count_active. */
   readonly name?: string;
   readonly params?: StatementParam[];
-  /** sp_prepare and friends: the handle comes back in a RETURNVALUE; remember the statement under it. */
-  readonly prepares?: boolean;
+  /** sp_prepare and friends: the handle comes back in the RETURNVALUE of parameter 0; remember the statement under it. */
+  readonly prepares?: HandleKind;
   /** sp_unprepare / sp_cursorunprepare: forget this handle. */
-  readonly unprepares?: number;
+  readonly unprepares?: string;
+}
+
+/**
+ * sp_prepare/sp_prepexec handles (run by sp_execute) and sp_cursorprepare/sp_cursorprepexec
+ * handles (run by sp_cursorexecute) are kept apart: a handle of one kind never stands for a
+ * statement prepared as the other.
+ */
+export type HandleKind = 'statement' | 'cursor';
+
+/** The key of a prepared handle in the session's map. */
+export function handleKey(kind: HandleKind, handle: number): string {
+  return `${kind}:${handle}`;
 }
 
 /** A statement prepared on this connection, by its handle. */
@@ -45,11 +58,25 @@ const NAMED_PROCS: ReadonlyMap<string, number> = new Map(
 
 function procId(call: RpcCall): number | undefined {
   if (call.procId !== undefined) return call.procId;
-  const name = call.procName ?? '';
-  const last = name.split('.').pop()?.replace(/^\[|\]$/g, '').toLowerCase() ?? '';
-  // sp_executesql and friends may be called by name, e.g. sys.sp_executesql.
-  return NAMED_PROCS.get(last);
+  // sp_executesql and friends may be called by name, e.g. sys.sp_executesql or [sp_executesql ].
+  const parts = procedureNameParts(call.procName ?? '');
+  const last = parts?.[parts.length - 1];
+  return last === undefined ? undefined : NAMED_PROCS.get(foldedLastPart(last).toLowerCase());
 }
+
+/**
+ * The statement (or handle) parameter of a special procedure, at `index` by position: refused when
+ * the client named its parameters so that the server may bind another one to it.
+ */
+function boundAt(list: readonly RpcParameter[], index: number, names: readonly string[]): RpcParameter | undefined {
+  const named = list.findIndex((x) => names.includes(x.name.toLowerCase()));
+  const at = list[index];
+  if (named === index || (named < 0 && at !== undefined && at.name === '')) return at;
+  return undefined;
+}
+
+const STATEMENT_NAMES = ['@stmt', '@statement'];
+const HANDLE_NAMES = ['@handle', '@prepared_handle'];
 
 const PROC_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(PROC_ID).map(([k, v]) => [v, k.toLowerCase()] as [number, string]));
 
@@ -74,7 +101,7 @@ const notUnderstood = (error: string): Classification => ({ ok: false, error });
 export interface DescribeOptions {
   readonly tdsVersion: number;
   readonly maxValueLength: number;
-  readonly prepared: ReadonlyMap<number, PreparedStatement>;
+  readonly prepared: ReadonlyMap<string, PreparedStatement>;
 }
 
 /** The statements of one request. Malformed requests throw ProtocolError. */
@@ -103,18 +130,18 @@ export function validateRequest(type: number, payload: Buffer, opts: Pick<Descri
   else throw new ProtocolError(`packet type 0x${type.toString(16)} is not a request`);
 }
 
-function describeCall(call: RpcCall, prepared: ReadonlyMap<number, PreparedStatement>): RequestStatement {
+function describeCall(call: RpcCall, prepared: ReadonlyMap<string, PreparedStatement>): RequestStatement {
   const id = procId(call);
   const p = call.parameters;
   const name = call.procName ?? PROC_NAMES.get(id ?? -1) ?? `procedure ${call.procId}`;
-  const statement = (index: number, rest: number, prepares = false): RequestStatement => {
-    const sql = text(p[index]);
+  const statement = (index: number, rest: number, prepares?: HandleKind): RequestStatement => {
+    const sql = text(boundAt(p, index, STATEMENT_NAMES));
     if (sql === undefined) return { text: name, classification: notUnderstood(`${name} without a statement text`), via: 'rpc', name, params: params(p) };
     return { text: sql, classification: classifyTsql(sql), via: 'rpc', name, params: params(p.slice(rest)), ...(prepares ? { prepares } : {}) };
   };
-  const execute = (rest: number): RequestStatement => {
-    const h = handle(p[0]);
-    const known = h === undefined ? undefined : prepared.get(h);
+  const execute = (kind: HandleKind, rest: number): RequestStatement => {
+    const h = handle(boundAt(p, 0, HANDLE_NAMES));
+    const known = h === undefined ? undefined : prepared.get(handleKey(kind, h));
     if (!known) return { text: name, classification: notUnderstood(`${name} of a handle warden did not see prepared`), via: 'rpc', name, params: params(p) };
     return { text: known.text, classification: known.classification, via: 'rpc', name, params: params(p.slice(rest)) };
   };
@@ -122,29 +149,33 @@ function describeCall(call: RpcCall, prepared: ReadonlyMap<number, PreparedState
     case PROC_ID.SP_EXECUTESQL:
       return statement(0, 2);
     case PROC_ID.SP_PREPARE:
-      return statement(2, 4, true);
+      return statement(2, 4, 'statement');
     case PROC_ID.SP_PREPEXEC:
-      return statement(2, 3, true);
+      return statement(2, 3, 'statement');
     case PROC_ID.SP_EXECUTE:
-      return execute(1);
+      return execute('statement', 1);
     case PROC_ID.SP_CURSOROPEN:
       return statement(1, 5);
     case PROC_ID.SP_CURSORPREPARE:
-      return statement(2, 6, true);
+      return statement(2, 6, 'cursor');
     case PROC_ID.SP_CURSORPREPEXEC:
-      return statement(3, 8, true);
+      return statement(3, 8, 'cursor');
     case PROC_ID.SP_CURSOREXECUTE:
-      return execute(5);
+      return execute('cursor', 5);
     case PROC_ID.SP_UNPREPARE:
     case PROC_ID.SP_CURSORUNPREPARE: {
       const h = handle(p[0]);
-      return { text: name, classification: classifyProcedure(name), via: 'rpc', name, params: params(p), ...(h !== undefined ? { unprepares: h } : {}) };
+      const kind: HandleKind = id === PROC_ID.SP_UNPREPARE ? 'statement' : 'cursor';
+      return { text: name, classification: classifyProcedure(name), via: 'rpc', name, params: params(p), ...(h !== undefined ? { unprepares: handleKey(kind, h) } : {}) };
     }
     case PROC_ID.SP_CURSOR:
       return { text: name, classification: notUnderstood('sp_cursor (a positioned change through a server cursor) is not understood'), via: 'rpc', name, params: params(p) };
     case PROC_ID.SP_PREPEXECRPC:
       return { text: name, classification: notUnderstood('sp_prepexecrpc is not understood'), via: 'rpc', name, params: params(p) };
     default:
+      if (call.procId !== undefined && !PROC_NAMES.has(call.procId)) {
+        return { text: name, classification: notUnderstood(`RPC procedure id ${call.procId} is not one warden knows`), via: 'rpc', name, params: params(p) };
+      }
       // sp_cursorfetch/option/close and procedures called by name.
       return { text: `EXEC ${name}`, classification: classifyProcedure(name), via: 'rpc', name, params: params(p) };
   }

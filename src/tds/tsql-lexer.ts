@@ -3,7 +3,9 @@
 // comment, a string or a name: -- and nested /* */ comments, '…' and N'…' strings with '' escapes,
 // [names] with ]] escapes, "…" (a name or a string depending on QUOTED_IDENTIFIER — one token
 // either way), @variables, #temp names, numbers, 0x binary and $money literals.
-// Anything unterminated is an error: the classifier then reports the text as not understood.
+// Anything unterminated is an error, and so is a character outside T-SQL's operators, names,
+// literals and white space, or a -- comment ended by anything but LF: the classifier then reports
+// the text as not understood.
 
 export type TokenKind = 'word' | 'qident' | 'string' | 'number' | 'variable' | 'op' | 'punct';
 
@@ -33,6 +35,8 @@ const isIdentStart = (c: number): boolean =>
 const isIdentPart = (c: number): boolean => isIdentStart(c) || isDigit(c) || c === 64 /* @ */ || c === 35 /* # */ || c === 36 /* $ */ || (c > 127 && /[\p{M}\p{Nd}]/u.test(String.fromCodePoint(c)));
 const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 12 || c === 11 || c === 0xa0 || c === 0xfeff || c === 0x2028 || c === 0x2029 || c === 0;
 
+/** One-character operators T-SQL has (and ODBC's braces, which the classifier refuses). */
+const OPS1 = new Set(['+', '-', '*', '/', '%', '&', '|', '^', '~', '=', '<', '>', '!', ':', '{', '}']);
 /** Two-character operators T-SQL has. */
 const OPS2 = new Set(['<=', '>=', '<>', '!=', '!<', '!>', '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '::']);
 
@@ -53,7 +57,12 @@ export function lexTsql(sql: string): SqlToken[] {
     // comments
     if (c === 45 /* - */ && sql.charCodeAt(i + 1) === 45) {
       const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? n : nl + 1;
+      const end = nl < 0 ? n : nl + 1;
+      // A line break warden might not see as SQL Server does (a bare CR, NEL, U+2028/9) could end
+      // the comment there for the server and hide a statement from warden: not understood.
+      const odd = /\r(?!\n)|[\u0085\u2028\u2029]/.exec(sql.slice(i, end));
+      if (odd) throw new LexError(`a -- comment holds a line break other than LF (U+${odd[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')})`, i + odd.index);
+      i = end;
       continue;
     }
     if (c === 47 /* / */ && sql.charCodeAt(i + 1) === 42 /* * */) {
@@ -147,6 +156,9 @@ export function lexTsql(sql: string): SqlToken[] {
       i += 2;
       continue;
     }
+    // Anything else (zero-width or other odd spaces, homoglyphs of operators, …) is not T-SQL
+    // warden can vouch for: the server may read it as a separator, or as nothing at all.
+    if (!OPS1.has(sql[i]!)) throw new LexError(`unexpected character U+${c.toString(16).toUpperCase().padStart(4, '0')}`, i);
     push('op', i, i + 1);
     i++;
   }

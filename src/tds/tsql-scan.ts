@@ -5,6 +5,7 @@
 import type { RelationAccess, RelationRef, StatementKind } from '../sql/types.js';
 import type { SqlToken } from './tsql-lexer.js';
 import { BUILTIN_FUNCTIONS, NOT_FUNCTIONS, READ_ONLY_PROCEDURES, STATEMENT_STARTERS, TYPE_NAMES } from './tsql-names.js';
+import { conditionReadsColumns, cteWhere } from './tsql-where.js';
 
 /** What a statement's leading keywords make it, before its body is read. */
 export interface Head {
@@ -41,6 +42,8 @@ export class StatementScan {
   firstName: string | undefined;
   private readonly cteNames = new Set<string>();
   private whereAt = -1;
+  /** UPDATE/DELETE: the target when it is one name (it may be a CTE's). */
+  private dmlTarget: string | undefined;
   private readonly seen = new Set<string>();
 
   constructor(
@@ -162,7 +165,7 @@ export class StatementScan {
     if (this.t[end]?.text === '(') {
       const name = qualifiedName(this.t, i, end);
       this.addFunction(name);
-      if (lastPart(name) === 'OPENROWSET' && this.word(end + 1) === 'BULK') this.openRowsetBulk = true;
+      if (foldedLastPart(name) === 'OPENROWSET' && this.word(end + 1) === 'BULK') this.openRowsetBulk = true;
       return end;
     }
     this.addRelation(i, end, access);
@@ -170,20 +173,18 @@ export class StatementScan {
     return end;
   }
 
+  /**
+   * UPDATE/DELETE: whether the statement's own WHERE (not one in a subquery or CTE) reads a column;
+   * for a DML on a CTE without one, the WHERE of that CTE's query.
+   */
   hasWhereReadingColumns(): boolean {
-    if (this.whereAt < 0) return false;
-    if (this.word(this.whereAt + 1) === 'CURRENT' && this.word(this.whereAt + 2) === 'OF') return true;
-    let depth = 0;
-    for (let j = this.whereAt + 1; j < this.to; j++) {
-      const x = this.t[j]!;
-      if (x.text === '(') depth++;
-      if (x.text === ')') depth--;
-      if (depth < 0) break;
-      if (x.kind === 'qident') return true;
-      if (x.kind === 'word' && !WHERE_KEYWORDS.has(x.value) && !BUILTIN_FUNCTIONS.has(x.value)) return true;
-      if (depth === 0 && x.kind === 'word' && (x.value === 'OPTION' || x.value === 'OUTPUT')) break;
+    if (this.whereAt >= 0) {
+      if (this.word(this.whereAt + 1) === 'CURRENT' && this.word(this.whereAt + 2) === 'OF') return true;
+      return conditionReadsColumns(this.t, this.whereAt + 1, this.to);
     }
-    return false;
+    if (!this.cte || this.dmlTarget === undefined) return false;
+    const where = cteWhere(this.t, this.cte[0], this.cte[1], this.dmlTarget);
+    return where >= 0 && conditionReadsColumns(this.t, where + 1, this.cte[1]);
   }
 
   private run(): void {
@@ -202,6 +203,7 @@ export class StatementScan {
       if (v === 'MERGE' && this.word(i) === 'INTO') i++;
       if (v === 'DELETE' && this.word(i) === 'FROM') i++;
       const end = this.nameEnd(i);
+      if (end === i + 1 && (v === 'UPDATE' || v === 'DELETE')) this.dmlTarget = t[i]!.value.toUpperCase();
       if (end > i) {
         if (v === 'MERGE') {
           for (const a of mergeActions(t, i, this.to)) this.addRelation(i, end, a);
@@ -252,12 +254,12 @@ export class StatementScan {
       }
       return;
     }
-    if (this.cte) this.scanRange(this.cte[0], this.cte[1], undefined);
-    this.scanRange(i, this.to, dmlAccess);
+    if (this.cte) this.scanRange(this.cte[0], this.cte[1], undefined, false);
+    this.scanRange(i, this.to, dmlAccess, true);
   }
 
   /** Tables after FROM/JOIN/USING/INTO, functions called, EXECs inside, WHERE, and a few facts, in [from, to). */
-  private scanRange(from: number, to: number, dmlAccess: RelationAccess | undefined): void {
+  private scanRange(from: number, to: number, dmlAccess: RelationAccess | undefined, main: boolean): void {
     const t = this.t;
     const v = this.head.verb;
     let depth = 0;
@@ -300,7 +302,8 @@ export class StatementScan {
           }
           continue;
         }
-        if (w === 'WHERE' && this.whereAt < 0) this.whereAt = j;
+        // the statement's own WHERE: not a subquery's, nor a CTE's
+        if (w === 'WHERE' && main && depth === 0 && this.whereAt < 0) this.whereAt = j;
         if (w === 'NEXT' && this.word(j + 1) === 'VALUE' && this.word(j + 2) === 'FOR') this.writes = true;
         if (w === 'FOR' && this.word(j + 1) === 'UPDATE') this.forUpdate = true;
         if ((w === 'EXEC' || w === 'EXECUTE') && j > this.from && this.word(j + 1) !== 'AS') {
@@ -312,7 +315,7 @@ export class StatementScan {
       if ((x.kind === 'word' || x.kind === 'qident') && t[j + 1]?.text === '(' && isRoutineCandidate(x) && !this.isRelationContext(j)) {
         const name = qualifiedName(t, this.nameStart(j), j + 1);
         this.addFunction(name);
-        if (lastPart(name) === 'OPENROWSET' && this.word(j + 2) === 'BULK') this.openRowsetBulk = true;
+        if (foldedLastPart(name) === 'OPENROWSET' && this.word(j + 2) === 'BULK') this.openRowsetBulk = true;
       }
     }
   }
@@ -395,7 +398,6 @@ const NAME_STOP = new Set([
 /** Keywords that end a FROM clause. */
 const FROM_CLAUSE_END = new Set(['WHERE', 'GROUP', 'HAVING', 'ORDER', 'UNION', 'EXCEPT', 'INTERSECT', 'OPTION', 'FOR', 'WINDOW', 'SET', 'OUTPUT', 'WHEN', 'USING']);
 const ALIAS_STOP = new Set([...NAME_STOP, 'AND', 'OR', 'NATURAL', 'LIMIT', 'RETURNING']);
-const WHERE_KEYWORDS = new Set(['AND', 'OR', 'NOT', 'NULL', 'IS', 'IN', 'LIKE', 'BETWEEN', 'EXISTS', 'TRUE', 'FALSE', 'CASE', 'WHEN', 'THEN', 'ELSE', 'END', 'ESCAPE', 'COLLATE', 'OPTION', 'OUTPUT']);
 
 export function isRoutineCandidate(x: SqlToken): boolean {
   if (x.kind === 'qident') return true;
@@ -446,6 +448,15 @@ export function qualifiedName(t: readonly SqlToken[], from: number, to: number):
 export function lastPart(name: string): string {
   const i = name.lastIndexOf('.');
   return (i < 0 ? name : name.slice(i + 1)).toUpperCase();
+}
+
+/**
+ * A routine's own name as a case-, accent- and width-insensitive collation with trailing spaces
+ * ignored compares it (`[xp_cmdshell ]`, `ｘｐ＿ｃｍｄｓｈｅｌｌ`, `xp_cmdshéll` may all find
+ * xp_cmdshell on such a server): what dangerous and special procedures are matched by.
+ */
+export function foldedLastPart(name: string): string {
+  return lastPart(name).normalize('NFKD').replace(/\p{M}/gu, '').replace(/\s+$/u, '').toUpperCase();
 }
 
 /** The value of `'a' + N'b' + …` between from and to, or undefined when anything but string literals is there. */

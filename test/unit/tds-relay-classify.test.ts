@@ -136,6 +136,9 @@ describe('flags and dangerous routines', () => {
     expect(ok('USE master')[0]).toMatchObject({ kind: 'set', flags: { sessionEscape: true }, targetName: 'MASTER' });
     expect(ok("EXECUTE AS USER = 'dbo'")[0]).toMatchObject({ kind: 'set_role', flags: { sessionEscape: true } });
     expect(ok('REVERT')[0]!.flags.sessionEscape).toBe(true);
+    expect(ok("EXEC ('SELECT 1') AS LOGIN = 'sa'")[0]).toMatchObject({ kind: 'do', flags: { sessionEscape: true } });
+    expect(ok("EXECUTE ('SELECT 1') AS USER = 'dbo'")[0]!.flags.sessionEscape).toBe(true);
+    expect(ok('SELECT 1 -- windows line end\r\nSELECT 2').map((s) => s.kind)).toEqual(['select', 'select']);
     expect(ok('CREATE PROCEDURE p WITH EXECUTE AS OWNER AS SELECT 1')[0]!.flags.privilegeChange).toBe(true);
   });
 
@@ -159,6 +162,52 @@ describe('dynamic SQL', () => {
   });
 });
 
+describe('WHERE clauses that filter nothing (noWhere), as SQL Server runs them', () => {
+  const noWhere = (sql: string): boolean => ok(sql)[0]!.flags.noWhere;
+
+  it('looks only at the statement\'s own WHERE, not a subquery\'s or another CTE\'s', () => {
+    // Every customer gets the new email: the WHERE belongs to the subquery.
+    expect(noWhere("UPDATE customers SET email = (SELECT 'x' FROM u WHERE u.id = 1)")).toBe(true);
+    expect(noWhere("UPDATE customers SET email = (SELECT 'x' FROM u WHERE u.id = 1) WHERE id = 3")).toBe(false);
+    expect(noWhere('WITH c AS (SELECT * FROM u WHERE a = 1) DELETE FROM t')).toBe(true);
+    // A DML through a CTE is filtered by the CTE's own WHERE.
+    expect(noWhere('WITH c AS (SELECT TOP 100 * FROM t WHERE a = 1) DELETE FROM c')).toBe(false);
+    expect(noWhere('WITH c AS (SELECT TOP 100 * FROM t) DELETE FROM c')).toBe(true);
+    expect(noWhere('WITH c AS (SELECT * FROM t WHERE a = 1 UNION ALL SELECT * FROM t) DELETE FROM c')).toBe(true);
+  });
+
+  it.each([
+    // no column read: every row is written
+    ['DELETE FROM t WHERE (SELECT 1) = 1', true],
+    ['DELETE FROM t WHERE EXISTS (SELECT 1)', true],
+    ['DELETE FROM t WHERE EXISTS (SELECT 1 x)', true],
+    ['DELETE FROM t WHERE EXISTS (SELECT 1 FROM dbo.u AS x WITH (NOLOCK))', true],
+    ['DELETE FROM t WHERE CURRENT_TIMESTAMP > 0', true],
+    ["DELETE FROM t WHERE 1 = 1 AND CURRENT_USER = 'dbo'", true],
+    ['DELETE FROM t WHERE SYSTEM_USER = SYSTEM_USER', true],
+    ['DELETE FROM t WHERE CAST(1 AS int) = 1', true],
+    ['DELETE FROM t WHERE CAST(1 AS dbo.udt) = 1', true],
+    ["DELETE FROM t WHERE CONVERT(varchar(10), 1) = '1'", true],
+    ["DELETE FROM t WHERE DATEADD(day, 1, GETDATE()) > '2000-01-01'", true],
+    ["DELETE FROM t WHERE 'a' COLLATE Latin1_General_BIN = 'a'", true],
+    ["UPDATE t SET a = 1 WHERE GETDATE() AT TIME ZONE 'UTC' > '2000-01-01'", true],
+    ['DELETE FROM t WHERE 1 = 1 OPTION (MAXDOP 1)', true],
+    // a column read
+    ['DELETE FROM t WHERE id = 1', false],
+    ['DELETE FROM t WHERE [id] = 1', false],
+    ['DELETE FROM t WHERE CONVERT(int, code) = 1', false],
+    ['DELETE FROM t WHERE DATEADD(day, 1, created) > GETDATE()', false],
+    ["DELETE FROM t WHERE name COLLATE Latin1_General_BIN = 'a'", false],
+    ['DELETE FROM t WHERE IDENTITYCOL = 5', false],
+    ['DELETE FROM t WHERE id IN (SELECT id FROM u)', false],
+    ['DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.tid = t.id)', false],
+    ['DELETE FROM t OUTPUT deleted.id INTO log (id) WHERE id = 1', false],
+    ['DELETE c FROM customers c JOIN orders o ON o.cid = c.id WHERE o.total > 5', false],
+  ] as [string, boolean][])('%s: noWhere %s', (sql, expected) => {
+    expect(noWhere(sql)).toBe(expected);
+  });
+});
+
 describe('what it does not understand', () => {
   it.each([
     ["SELECT 'unterminated", /unterminated string/],
@@ -168,6 +217,13 @@ describe('what it does not understand', () => {
     ['SELECT {fn NOW()}', /ODBC/],
     ['SELECT (1', /parentheses/],
     ['SELECT 1; FROB x', /unknown statement/],
+    // SQL Server may end a -- comment at a bare CR (or NEL, U+2028): the DROP would run unseen.
+    ['SELECT 1 -- note\rDROP TABLE t', /line break other than LF \(U\+000D\)/],
+    ['SELECT 1 -- note\u2028DROP TABLE t', /line break other than LF/],
+    // Zero-width and other odd characters between or inside words.
+    ['DR\u200bOP TABLE t', /unexpected character U\+200B/],
+    ['SELECT 1\u3000DROP TABLE t', /unexpected character U\+3000/],
+    ['SELECT 1 ` x', /unexpected character U\+0060/],
   ])('%s', (sql, reason) => {
     const c = classifyTsql(sql);
     expect(c.ok).toBe(false);
@@ -207,8 +263,21 @@ describe('identity of a statement', () => {
     const c = classifyProcedure('dbo.count_active') as Extract<Classification, { ok: true }>;
     expect(c.statements[0]).toMatchObject({ kind: 'call', functions: ['dbo.count_active'], readOnly: false });
     expect((classifyProcedure('sp_tables') as Extract<Classification, { ok: true }>).statements[0]!.readOnly).toBe(true);
-    expect(classifyProcedure('odd name]; DROP TABLE x --').ok).toBe(true);
-    expect((classifyProcedure('odd name]; DROP TABLE x --') as Extract<Classification, { ok: true }>).statements.map((s) => s.kind)).toEqual(['call']);
+    expect((classifyProcedure('[master]..[xp_cmdshell]') as Extract<Classification, { ok: true }>).statements[0]!.flags.copyProgram).toBe(true);
+    expect((classifyProcedure('"dbo"."count_active"') as Extract<Classification, { ok: true }>).statements[0]!.functions).toEqual(['dbo.count_active']);
+  });
+
+  it('does not read an RPC procedure name the server might read otherwise, and folds names as a lenient collation would', () => {
+    // Not plain multi-part names: warden cannot tell what the server resolves them to.
+    for (const name of ['odd name]; DROP TABLE x --', 'sys . sp_executesql', ' sp_executesql', 'sp_executesql;1', 'a.b.c.d.e', 'x.', 'ｘｐ＿ｃｍｄｓｈｅｌｌ']) {
+      expect(classifyProcedure(name)).toMatchObject({ ok: false, error: expect.stringMatching(/is not a name warden can read/) });
+    }
+    // Trailing spaces, full-width letters and accents may still find the procedure on the server.
+    for (const name of ['[xp_cmdshell ]', '[ｘｐ＿ｃｍｄｓｈｅｌｌ]', 'xp_cmdshéll']) {
+      const c = classifyProcedure(name) as Extract<Classification, { ok: true }>;
+      expect(c.statements[0]!.flags.copyProgram).toBe(true);
+    }
+    expect(ok("EXEC [sp_executesql ] N'DROP TABLE x'").map((s) => s.kind)).toEqual(['do', 'drop']);
   });
 
   it('starts a batch that names a procedure without EXEC as a call', () => {
