@@ -48,6 +48,8 @@ const CLAUSE: Readonly<Record<PredicateClause, string>> = {
   set_operation: 'a set operation (UNION / INTERSECT / EXCEPT)',
   case: 'a CASE condition or FILTER (it picks the branch that runs, and whether an error is raised)',
   set_returning: 'a set-returning function (the number of rows it returns depends on its arguments)',
+  on_conflict: 'ON CONFLICT (which rows are inserted tells which equal a row already there)',
+  foreign_key: 'a foreign key (every row written is checked against the referenced values)',
 };
 
 const LAUNDERING: Readonly<Record<string, string>> = {

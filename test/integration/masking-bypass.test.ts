@@ -921,6 +921,37 @@ describe('values that reach the agent through dedupe, row counts, casts, self-up
     s.socket.destroy();
   });
 
+  it('ON CONFLICT and foreign keys compare written rows with protected values: inference', async () => {
+    const s = await session();
+    await simple(s, 'CREATE TEMP TABLE guesses (n int, g text)');
+    await simple(s, "INSERT INTO guesses VALUES (1, 'alice.testperson1@example.com'), (2, 'nobody@example.com')");
+    await simple(s, 'BEGIN');
+    // Returned the numbers of the guesses that are nobody's email (2), so the others are someone's.
+    for (const sql of [
+      "INSERT INTO customers (full_name, email, notes) SELECT 'x', g, n::text FROM guesses ON CONFLICT (email) DO NOTHING RETURNING notes",
+      "INSERT INTO customers (full_name, email) VALUES ('x', 'alice.testperson1@example.com') ON CONFLICT DO NOTHING",
+      "INSERT INTO customers (full_name, email) VALUES ('x', 'nobody@example.com') ON CONFLICT ON CONSTRAINT customers_email_key DO NOTHING",
+    ]) {
+      const r = await simple(s, sql);
+      expect(codes(r), sql).toEqual(['42501']);
+      expect(r.rows).toEqual([]);
+      await simple(s, 'ROLLBACK; BEGIN');
+    }
+    await simple(s, 'ROLLBACK');
+    for (const sql of [
+      'CREATE TABLE public.fk_probe (email varchar(200) REFERENCES customers (email))',
+      'CREATE TABLE public.fk_probe2 (e varchar(200), FOREIGN KEY (e) REFERENCES public.customers (email))',
+      'CREATE TABLE public.fk_probe3 (c int REFERENCES customers)', // the primary key: columns not known
+    ]) expect(codes(await simple(s, sql)), sql).toEqual(['42501']);
+    // Conflicts and keys on columns no rule protects are fine.
+    await simple(s, 'BEGIN');
+    expect(codes(await simple(s, "INSERT INTO customers (id, full_name) VALUES (1, 'x') ON CONFLICT (id) DO NOTHING"))).toEqual([]);
+    await simple(s, 'ROLLBACK');
+    const ok = await simple(s, 'CREATE TABLE public.fk_ok (c int REFERENCES customers (id)); DROP TABLE public.fk_ok');
+    expect(ok.errors).toEqual([]);
+    s.socket.destroy();
+  });
+
   it('hashes of computed values and of the agent\'s own constants are not sent (they told a name letter by letter)', async () => {
     const s = await session();
     const plain = await simple(s, 'SELECT full_name FROM customers WHERE id = 1');

@@ -129,6 +129,10 @@ class StatementAnalyzer {
       case 'RenameStmt':
         this.rename(b);
         return { output: 'none', shape: NONE };
+      case 'CreateStmt':
+      case 'AlterTableStmt':
+        this.foreignKeys(b);
+        return { output: 'none', shape: NONE };
       case 'ExplainStmt': {
         const before = this.ctx.laundering.length;
         const analyze = ((b.options as Node[] | undefined) ?? []).some((o) => as<{ defname?: string }>(o, 'DefElem')?.defname === 'analyze');
@@ -211,7 +215,8 @@ class StatementAnalyzer {
         const values = [...assigned.values()].flat();
         if (incomplete) values.push(unresolvedLin('inserted columns cannot be traced'));
         this.ctx.launder({ kind: 'insert_select', target: target.table, targetColumns: [...assigned.keys()] }, values);
-        const oc = b.onConflictClause as { targetList?: Node[]; whereClause?: Node } | undefined;
+        const oc = b.onConflictClause as { targetList?: Node[]; whereClause?: Node; infer?: { indexElems?: Node[] } } | undefined;
+        if (oc) this.arbiter(oc.infer?.indexElems ?? [], scope, target);
         if (oc) {
           const excludedCols = (target.names ?? []).map((n) => ({ name: n, lin: either(assigned.get(n) ?? [CONSTANT]) }));
           const ex = item('excluded', excludedCols, target.names !== undefined, { why: 'relation unknown to the catalog' });
@@ -240,6 +245,52 @@ class StatementAnalyzer {
         return { cols: [], complete: false };
     }
     return this.returning(b.returningClause as ReturningClause | undefined, scope, target, assigned, froms);
+  }
+
+  /**
+   * ON CONFLICT compares every inserted row with the rows already in the table on its arbiter
+   * columns: `INSERT INTO customers (email, notes) SELECT guess, n FROM guesses ON CONFLICT (email)
+   * DO NOTHING RETURNING notes` names the guesses that are not someone's email. Without a column
+   * list (ON CONSTRAINT, or none: every unique index) every column of the table may be compared.
+   */
+  private arbiter(elems: readonly Node[], scope: Scope, target: Target): void {
+    if (elems.length === 0) {
+      for (const c of target.item.cols) this.ctx.predicate(c.lin, 'on_conflict', 'column');
+      if (!target.item.complete) this.ctx.predicate(unresolvedLin('ON CONFLICT on a relation unknown to the catalog', target.table, '*'), 'on_conflict', 'column');
+      return;
+    }
+    for (const e of elems) {
+      const ie = as<{ name?: string; expr?: Node }>(e, 'IndexElem');
+      const lin = ie?.name !== undefined ? (target.item.cols.find((c) => c.name === ie.name)?.lin ?? unresolvedLin(`ON CONFLICT column "${ie.name}" cannot be traced`, target.table, ie.name)) : expr(ie?.expr, scope, this.ctx);
+      this.ctx.predicate(lin, 'on_conflict', 'column');
+    }
+  }
+
+  /**
+   * Foreign keys in CREATE TABLE / ALTER TABLE: every row later written to the referencing table
+   * is checked against the referenced columns, so a key on a protected column answers "is this
+   * value someone's?" for each row inserted. Without a column list the key references the
+   * primary key, which warden does not know: every column of the table counts.
+   */
+  private foreignKeys(node: unknown): void {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const x of node) this.foreignKeys(x);
+      return;
+    }
+    const c = as<{ contype?: string; pktable?: RangeVar; pk_attrs?: Node[] }>(node, 'Constraint');
+    if (c?.contype === 'CONSTR_FOREIGN' && c.pktable?.relname) {
+      const rv = c.pktable;
+      const table = rv.schemaname ? { schema: rv.schemaname, table: rv.relname! } : { table: rv.relname! };
+      const named = nameParts(c.pk_attrs);
+      const columns = named.length > 0 ? named : (this.ctx.catalog.columnsOf(rv.schemaname, rv.relname!) ?? ['*']);
+      for (const column of columns) {
+        const lin = column === '*' ? unresolvedLin('a foreign key to a relation unknown to the catalog', table, '*') : direct({ ...table, column });
+        this.ctx.predicate(lin, 'foreign_key', 'column');
+      }
+      return;
+    }
+    for (const v of Object.values(node)) this.foreignKeys(v);
   }
 
   /** SET col = expr lists (UPDATE, ON CONFLICT DO UPDATE, MERGE … UPDATE). */

@@ -52,7 +52,11 @@ export type PredicateClause =
   /** A CASE's WHEN condition or an aggregate's FILTER: it decides which branch (and error) runs. */
   | 'case'
   /** The arguments of a set-returning function: how many rows come back depends on them. */
-  | 'set_returning';
+  | 'set_returning'
+  /** INSERT … ON CONFLICT: which rows are inserted tells which equal a row already there. */
+  | 'on_conflict'
+  /** The referenced columns of a foreign key: each referencing row is checked against them. */
+  | 'foreign_key';
 
 /**
  * What a predicate column is compared with: a literal, a bind parameter, a pattern (LIKE,
