@@ -8,6 +8,7 @@ import { decodeNotice } from '../../protocols/postgres/error-response.js';
 import { encodeFrontend } from '../helpers/pg-codec.js';
 import { rawLogin, type RawSession } from '../helpers/pg-raw.js';
 import { approvalsApi, direct } from '../helpers/approvals.js';
+import { eventually } from '../unit/approvals-support.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 
 const T = 'approval_scope';
@@ -84,6 +85,27 @@ describe('an approval covers what the approver saw', () => {
     // The batch is one implicit transaction: the denial undid the first row too.
     expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v LIKE 'batch-%'`)).rows[0]).toEqual({ n: 0 });
     s.socket.end();
+  });
+});
+
+describe('the client leaves or cancels at once', () => {
+  it('a client that sends a held statement and disconnects before it is stored leaves no pending request', async () => {
+    for (let i = 0; i < 3; i++) {
+      const s = await raw();
+      const marker = `gone-${i}-${Date.now()}`;
+      s.socket.end(Buffer.concat([encodeFrontend({ type: 'Query', sql: `INSERT INTO ${T} VALUES ('${marker}')` }), encodeFrontend({ type: 'Terminate' })]));
+      const request = await eventually(async () => {
+        const all = (await api('GET', '/approvals?limit=50')).json.requests as { statement: string; status: string }[];
+        return all.find((r) => r.statement.includes(marker));
+      });
+      // Withdrawn once the request exists; never left pending for approvers to decide.
+      const status = await eventually(async () => {
+        const all = (await api('GET', '/approvals?limit=50')).json.requests as { statement: string; status: string }[];
+        const r = all.find((x) => x.statement.includes(marker));
+        return r && r.status !== 'pending' ? r.status : undefined;
+      }, 3000, `request ${JSON.stringify(request)} to be withdrawn`);
+      expect(status).toBe('withdrawn');
+    }
   });
 });
 

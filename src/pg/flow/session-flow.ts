@@ -31,7 +31,7 @@ import {
 } from '../../../protocols/postgres/frontend-messages.js';
 import { cutForApprovers } from '../../approvals/fingerprint.js';
 import { decisionRecord, heldText, outcomeText, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
-import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
+import type { ApprovalService, Hold, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { CapturePolicy } from '../../audit/config.js';
 import { recordStatement, RowCapture, type Recorder } from '../../audit/recorder.js';
 import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
@@ -102,11 +102,30 @@ for (const c of [
   Backend.parameterStatus,
 ]) SERVER_WHOLE[c] = 1;
 
-/** A statement waiting for an approver: what a cancel or disconnect withdraws. */
-interface HoldingState {
-  withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended'): void;
+type WithdrawReason = 'cancelled' | 'disconnected' | 'session-ended';
+
+/**
+ * A statement being held, from the moment warden starts looking for a grant: what a cancel or
+ * disconnect withdraws. Until the request is stored there is nothing to withdraw yet; the reason
+ * is kept (`early`) and the request withdrawn as soon as it exists, so a client that leaves or
+ * cancels at once leaves no pending request for approvers.
+ */
+class HoldingState {
+  hold: Hold | undefined;
+  early: WithdrawReason | undefined;
   /** The client cancelled it (it then gets 57014, as a cancelled statement does). */
-  cancelled: boolean;
+  cancelled = false;
+
+  withdraw(reason: WithdrawReason): void {
+    if (this.hold) this.hold.withdraw(reason);
+    else this.early ??= reason;
+  }
+
+  /** The request is stored: withdrawn at once if the client already cancelled or left. */
+  stored(hold: Hold): void {
+    this.hold = hold;
+    if (this.early) hold.withdraw(this.early);
+  }
 }
 
 export class SessionFlow {
@@ -558,18 +577,25 @@ export class SessionFlow {
     };
     return (async () => {
       const name = portal?.stmt?.name || undefined;
-      // Set once the request exists: the statement's record, and what a cancel or disconnect withdraws.
-      const held: { rec?: RecordedStatement | undefined; state?: HoldingState } = {};
+      // Set once the request exists: the statement's record.
+      const held: { rec?: RecordedStatement | undefined } = {};
+      const state = new HoldingState();
+      this.holding = state;
       let result: HoldResult;
       try {
         result = await seekApproval(approvals, request, this.log, (hold) => {
           this.deps.onVerdict('hold');
           held.rec = this.record(sql, cls, verdict, via, name, params, { requestId: hold.id });
-          this.holding = held.state = { withdraw: (r) => hold.withdraw(r), cancelled: false };
           this.deps.inject(encodeNoticeResponse({ severity: 'NOTICE', code: '01000', ...heldText(hold, verdict) }));
+          state.stored(hold);
         });
       } finally {
         this.holding = undefined;
+      }
+      if (result.kind === 'grant' && state.early) {
+        // Cancelled (or gone) while the grant was looked up: it does not run.
+        refuse(cancelled(), this.record(sql, cls, verdict, via, name, params));
+        return;
       }
       switch (result.kind) {
         case 'refused': {
@@ -596,7 +622,7 @@ export class SessionFlow {
             then(rec, true);
             return;
           }
-          if (outcome.decision === 'withdrawn' && held.state?.cancelled) {
+          if (outcome.decision === 'withdrawn' && state.cancelled) {
             refuse(cancelled(), rec);
             return;
           }
