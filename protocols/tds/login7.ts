@@ -62,10 +62,11 @@ const MAX_NAME_CHARS = 128;
 /**
  * The spec caps Password at 128 characters (SQL Server's own limit for SQL logins), but drivers
  * send whatever they are given, and an OIDC access token sent as the password (FreeTDS, jTDS,
- * ODBC with a token as the password) is a few thousand characters. A relay has to read it; the
- * cap here only keeps the field inside the 128 KiB LOGIN7.
+ * ODBC, tedious with a token as the password) is a few thousand characters, tens of thousands for
+ * an identity in hundreds of groups. A relay has to read it, up to what cchPassword (a USHORT) can
+ * say; the 128 KiB LOGIN7 bounds it too, and the token verifier refuses anything over 64 KiB.
  */
-export const LOGIN7_MAX_PASSWORD_CHARS = 16 * 1024;
+export const LOGIN7_MAX_PASSWORD_CHARS = 0xffff;
 const MAX_ATTACH_DB_FILE_CHARS = 260;
 const CB_SSPI_USE_LONG = 0xffff;
 const CLIENT_ID_LENGTH = 6;

@@ -117,6 +117,18 @@ describe('logins warden refuses', () => {
     expect(h.tw.warden.metrics.authFailuresTotal.get({ protocol: 'tds', reason: 'malformed token' })).toBeGreaterThanOrEqual(2);
   });
 
+  it('takes a 20,000-character token as the password (an agent in 500 groups), and refuses 30,000 characters of junk as a malformed token', async () => {
+    const groups = Array.from({ length: 500 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const big = await h.tw.token({ groups });
+    expect(big.length).toBeGreaterThan(20_000);
+    const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: big } }));
+    expect((await query(c, 'SELECT 1 AS one')).sets[0]?.rows).toEqual([[1]]);
+    await closeTedious(c);
+    // LOGIN7 offsets are 16-bit: tedious cannot place fields after a password much longer than this.
+    const err = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: 'a'.repeat(30_000) } })).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/Login failed for user 'agent'\. Reason: token rejected: malformed token/);
+  });
+
   it('refuses a signed token whose exp is beyond any date at login', async () => {
     const far = await h.tw.token({ extraClaims: { exp: 1e300 } });
     const err = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { fedauthToken: far } })).catch((e: Error) => e);
