@@ -23,7 +23,7 @@ import type { Node } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
 import type { Classification, DdlInfo, StatementFlags, StatementInfo, StatementKind, TransactionControl } from '../sql/types.js';
 import { lexTsql, LexError, type SqlToken } from './tsql-lexer.js';
-import { isDangerousRoutine, PRIVILEGE_PROCEDURES, READ_ONLY_PROCEDURES, STATEMENT_STARTERS } from './tsql-names.js';
+import { isDangerousRoutine, PRIVILEGE_PROCEDURES, PROCEDURE_KINDS, READ_ONLY_PROCEDURES, STATEMENT_STARTERS } from './tsql-names.js';
 import { foldedLastPart, knownReadOnlyRoutine, literalConcat, qualifiedName, StatementScan, type Head, type Mutable } from './tsql-scan.js';
 
 /** Stands in for the parse tree T-SQL statements do not have (lineage then knows nothing: fail closed). */
@@ -118,6 +118,9 @@ class Batch {
       if (end <= i) throw new NotUnderstood(`cannot read the statement at offset ${tok.start}`);
       i = end;
     }
+    // CREATE SCHEMA runs the schema elements after it as part of itself, up to a statement that is
+    // not one: which of the following statements those are is not read here.
+    if (out.length > 1 && out.some((s) => s.commandTag === 'CREATE SCHEMA')) throw new NotUnderstood('CREATE SCHEMA followed by other statements in the batch');
     // The safety net: a write keyword anywhere makes no statement of this batch read-only.
     if (out.length > 0 && out.every((s) => s.readOnly) && this.writesAnywhere()) {
       for (let k = 0; k < out.length; k++) out[k] = { ...out[k]!, readOnly: false };
@@ -294,7 +297,9 @@ class Batch {
     const main = words.find((x) => BODY_OBJECTS.has(x));
     const last = words[words.length - 1];
     const kind: StatementKind = last === 'LOGIN' || last === 'USER' || last === 'ROLE' ? 'role' : (verb.toLowerCase() as StatementKind);
-    const body = (verb !== 'DROP' && main !== undefined) || (verb === 'CREATE' && objectType === 'SCHEMA');
+    // CREATE SCHEMA is not one: its elements (CREATE TABLE/VIEW, GRANT, …) are statements of their
+    // own, and statements after them run (statements() refuses a batch that has any).
+    const body = verb !== 'DROP' && main !== undefined;
     return { kind, tag: `${verb} ${objectType}`, verb, next: j, ...(body ? { body } : {}) };
   }
 
@@ -574,6 +579,7 @@ class Batch {
     if (scan.openRowsetBulk) flags.copyFromFile = true;
     for (const d of scan.execs) {
       const r = this.describeExec(d.at, d.end, flags, dangerous, extra, scan);
+      if (r.kind !== 'call' && r.kind !== 'do') throw new NotUnderstood(`${head.tag} runs a procedure that changes the schema`);
       if (!r.readOnly) readOnly = false;
     }
     if (dangerous.size > 0 || scan.writes) readOnly = false;
@@ -636,7 +642,7 @@ class Batch {
     const name = qualifiedName(this.t, j, nameEnd);
     const upper = foldedLastPart(name);
     scan.addFunction(name);
-    if (upper === 'SP_EXECUTESQL' || upper === 'SP_PREPEXEC' || upper === 'SP_PREPARE' || upper === 'SP_CURSOROPEN' || upper === 'SP_CURSORPREPARE' || upper === 'SP_CURSORPREPEXEC') {
+    if (upper === 'SP_EXECUTESQL' || upper === 'SP_SQLEXEC' || upper === 'SP_PREPEXEC' || upper === 'SP_PREPARE' || upper === 'SP_CURSOROPEN' || upper === 'SP_CURSORPREPARE' || upper === 'SP_CURSORPREPEXEC') {
       // The statement is a parameter: classify it when it is a literal.
       const first = this.firstArgument(nameEnd, end, upper);
       if (first === undefined) throw new NotUnderstood(`${name} with a statement built at run time`);
@@ -649,12 +655,14 @@ class Batch {
     }
     if (upper === 'SP_MSFOREACHTABLE' || upper === 'SP_MSFOREACHDB') flags.doBlock = true;
     if (isDangerousRoutine(upper)) dangerous.add(name);
+    const kind = PROCEDURE_KINDS.get(upper);
+    if (kind) return { kind, readOnly: false };
     return { kind: 'call', readOnly: READ_ONLY_PROCEDURES.has(upper) };
   }
 
   /** The statement argument of sp_executesql & co. when given as a literal (by position or @stmt=). */
   private firstArgument(i: number, end: number, proc: string): string | undefined {
-    const position = proc === 'SP_EXECUTESQL' || proc === 'SP_CURSOROPEN' ? 0 : proc === 'SP_CURSORPREPEXEC' ? 3 : 2;
+    const position = proc === 'SP_EXECUTESQL' || proc === 'SP_SQLEXEC' || proc === 'SP_CURSOROPEN' ? 0 : proc === 'SP_CURSORPREPEXEC' ? 3 : 2;
     const args: Array<[number, number]> = [];
     let depth = 0;
     let from = i;

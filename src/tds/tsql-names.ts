@@ -1,5 +1,6 @@
 // Word lists for the T-SQL classifier: statement keywords, built-in functions known to compute
 // only, data type names, and the procedures and functions that reach outside the database.
+import type { StatementKind } from '../sql/types.js';
 
 /** Keywords that can start a statement. */
 export const STATEMENT_STARTERS: ReadonlySet<string> = new Set([
@@ -77,7 +78,8 @@ export const DANGEROUS_ROUTINES: ReadonlySet<string> = new Set([
   'SP_EXECUTE_EXTERNAL_SCRIPT', 'SP_SEND_DBMAIL', 'SP_START_JOB', 'SP_ADD_JOB', 'SP_ADD_JOBSTEP', 'SP_ADD_JOBSCHEDULE',
   'SP_UPDATE_JOB', 'SP_MSFOREACHTABLE', 'SP_MSFOREACHDB', 'SP_MAKEWEBTASK', 'SP_TRACE_CREATE', 'SP_TRACE_SETSTATUS',
   'SP_REPLWRITETOVARBIN', 'SP_ADDSRVROLE', 'SP_ATTACH_DB', 'SP_DETACH_DB', 'SP_RENAMEDB', 'SP_DBOPTION',
-  'OPENROWSET', 'OPENDATASOURCE', 'OPENQUERY',
+  'OPENROWSET', 'OPENDATASOURCE', 'OPENQUERY', 'SP_SQLEXEC', 'SP_EXECUTE_REMOTE', 'SP_XP_CMDSHELL_PROXY_ACCOUNT', 'SP_ADDSERVER',
+  'SP_DROPSERVER', 'SP_ADDREMOTELOGIN', 'SP_ADDUMPDEVICE', 'SP_ADD_TRUSTED_ASSEMBLY', 'SP_MSFOREACH_WORKER',
 ]);
 
 export function isDangerousRoutine(upperName: string): boolean {
@@ -89,6 +91,15 @@ export const PRIVILEGE_PROCEDURES: ReadonlySet<string> = new Set([
   'SP_ADDSRVROLEMEMBER', 'SP_DROPSRVROLEMEMBER', 'SP_ADDROLEMEMBER', 'SP_DROPROLEMEMBER', 'SP_ADDLOGIN', 'SP_DROPLOGIN',
   'SP_PASSWORD', 'SP_ADDUSER', 'SP_DROPUSER', 'SP_GRANTLOGIN', 'SP_DENYLOGIN', 'SP_REVOKELOGIN', 'SP_GRANTDBACCESS',
   'SP_REVOKEDBACCESS', 'SP_CHANGEDBOWNER', 'SP_ADDSRVROLE', 'SP_ADDROLE', 'SP_DROPROLE', 'SP_ADDAPPROLE',
+  'SP_DROPAPPROLE', 'SP_APPROLEPASSWORD', 'SP_CHANGEOBJECTOWNER', 'SP_CHANGE_USERS_LOGIN',
+]);
+
+/** System procedures that change the schema: EXEC of one is that kind of statement, not a call. */
+export const PROCEDURE_KINDS: ReadonlyMap<string, StatementKind> = new Map<string, StatementKind>([
+  ['SP_RENAME', 'alter'], ['SP_RENAMEDB', 'alter'], ['SP_ADDTYPE', 'create'], ['SP_DROPTYPE', 'drop'],
+  ['SP_BINDRULE', 'alter'], ['SP_UNBINDRULE', 'alter'], ['SP_BINDEFAULT', 'alter'], ['SP_UNBINDEFAULT', 'alter'],
+  ['SP_SETTRIGGERORDER', 'alter'], ['SP_TABLEOPTION', 'alter'], ['SP_RECOMPILE', 'alter'], ['SP_REFRESHVIEW', 'alter'],
+  ['SP_REFRESHSQLMODULE', 'alter'],
 ]);
 
 /** System procedures that only read the catalog (drivers call them for metadata). */

@@ -1,6 +1,7 @@
 // Attempts to get a T-SQL statement past warden's statement rules by making the classifier read it
 // otherwise than SQL Server runs it, through warden to the stand-in: WHERE clauses that belong to a
-// subquery or CTE, or read no column; comments ended by a bare CR; EXEC (…) AS LOGIN; RPC
+// subquery or CTE, or read no column; comments ended by a bare CR; EXEC (…) AS LOGIN; system
+// procedures that rename, change owners or run a string (sp_rename, sp_sqlexec); RPC
 // procedure names and ids the classifier did not resolve, statement parameters bound by name
 // elsewhere; and a statement's own OUTPUT parameter taken for a prepared handle. Each must be
 // refused by the rule it would have escaped. The tables named do not exist, so a statement that
@@ -32,6 +33,12 @@ rules:
     action: deny
   - name: unbounded-writes
     match: { flags: [no_where, data_modifying_cte] }
+    action: deny
+  - name: privilege-changes
+    match: { flags: [privilege_change] }
+    action: deny
+  - name: ddl
+    match: { kinds: [create, alter, drop, truncate] }
     action: deny
   - name: orders-reviewed
     match: { relations: [orders] }
@@ -74,6 +81,10 @@ describe('SQL batches the classifier once read as harmless', () => {
     ['SELECT 1 AS a -- note\rDELETE FROM warden_probe_missing', 'unparseable'],
     // Dynamic SQL run as another login.
     ["EXEC ('SELECT 1 AS a') AS LOGIN = 'sa'", 'server-escapes'],
+    // System procedures that change the schema or owners, or run a string.
+    ["EXEC sp_rename 'warden_probe_missing', 'warden_probe_other'", 'ddl'],
+    ["EXEC sp_changeobjectowner 'warden_probe_missing', 'nobody'", 'privilege-changes'],
+    ["EXEC sp_sqlexec 'DELETE FROM warden_probe_missing'", 'unbounded-writes'],
   ])('%s', async (sql, rule) => {
     const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: token } }));
     try {

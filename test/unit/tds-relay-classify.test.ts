@@ -136,6 +136,7 @@ describe('flags and dangerous routines', () => {
     expect(ok('USE master')[0]).toMatchObject({ kind: 'set', flags: { sessionEscape: true }, targetName: 'MASTER' });
     expect(ok("EXECUTE AS USER = 'dbo'")[0]).toMatchObject({ kind: 'set_role', flags: { sessionEscape: true } });
     expect(ok('REVERT')[0]!.flags.sessionEscape).toBe(true);
+    expect(ok("EXEC sp_changeobjectowner 't', 'u'")[0]!.flags.privilegeChange).toBe(true);
     expect(ok("EXEC ('SELECT 1') AS LOGIN = 'sa'")[0]).toMatchObject({ kind: 'do', flags: { sessionEscape: true } });
     expect(ok("EXECUTE ('SELECT 1') AS USER = 'dbo'")[0]!.flags.sessionEscape).toBe(true);
     expect(ok('SELECT 1 -- windows line end\r\nSELECT 2').map((s) => s.kind)).toEqual(['select', 'select']);
@@ -145,6 +146,21 @@ describe('flags and dangerous routines', () => {
   it('marks transaction control', () => {
     const st = ok('BEGIN TRANSACTION t1 SAVE TRAN s1 ROLLBACK TRAN s1 COMMIT');
     expect(st.map((s) => s.flags.transactionControl)).toEqual(['begin', 'savepoint', 'rollback', 'commit']);
+  });
+});
+
+describe('system procedures that change the schema', () => {
+  it('gives them the kind of the DDL they run', () => {
+    expect(ok("EXEC sp_rename 'dbo.customers', 'c2'")[0]).toMatchObject({ kind: 'alter', readOnly: false });
+    expect(ok("EXEC sys.sp_addtype 'ssn', 'char(11)'")[0]!.kind).toBe('create');
+    expect((classifyProcedure('sp_rename') as Extract<Classification, { ok: true }>).statements[0]!.kind).toBe('alter');
+    expect(classifyTsql("INSERT INTO t EXEC sp_rename 'a', 'b'")).toMatchObject({ ok: false });
+  });
+
+  it('does not let CREATE SCHEMA carry other statements, which SQL Server runs after its elements', () => {
+    expect(ok('CREATE SCHEMA s AUTHORIZATION dbo')[0]!.kind).toBe('create');
+    expect(classifyTsql('CREATE SCHEMA s; DELETE FROM customers')).toMatchObject({ ok: false, error: expect.stringMatching(/CREATE SCHEMA followed by other statements/) });
+    expect(classifyTsql('CREATE SCHEMA s CREATE TABLE t (a int) GRANT SELECT ON t TO x')).toMatchObject({ ok: false });
   });
 });
 
@@ -159,6 +175,9 @@ describe('dynamic SQL', () => {
     expect(classifyTsql('EXEC (@sql)')).toMatchObject({ ok: false });
     expect(classifyTsql("DECLARE @s nvarchar(100) = N'x'; EXEC sp_executesql @s")).toMatchObject({ ok: false });
     expect(classifyTsql('EXEC @proc')).toMatchObject({ ok: false });
+    // sp_sqlexec (legacy, undocumented) runs its string too.
+    expect(kinds("EXEC sp_sqlexec 'DELETE FROM t'")).toEqual(['do', 'delete']);
+    expect(classifyTsql('EXEC sp_sqlexec @s')).toMatchObject({ ok: false });
   });
 });
 
