@@ -7,7 +7,7 @@
 // Names sort by instance, then by segment number, which is the chain's order. The segment number
 // inside the file (its `open` record) is the authority; the name is checked against it.
 
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const SEGMENT_SUFFIX = '.jsonl';
@@ -60,6 +60,15 @@ export type DirEntry =
   | { kind: 'foreign'; name: string; path: string; reason: string };
 
 /** Classifies every entry of a transcript directory; segments sorted by instance and number. */
+function existsAsLink(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function listTranscriptDir(dir: string): DirEntry[] {
   const out: DirEntry[] = [];
   for (const name of readdirSync(dir).sort()) {
@@ -67,8 +76,13 @@ export function listTranscriptDir(dir: string): DirEntry[] {
     let st;
     try {
       st = statSync(path);
-    } catch {
-      continue; // vanished while listing
+    } catch (err) {
+      // Vanished while listing: nothing to say. Still there but unreadable (a dangling or looping
+      // symlink, no permission): say so rather than pass over it in silence.
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      if (!existsAsLink(path)) continue;
+      out.push({ kind: 'foreign', name, path, reason: `cannot be read: ${code}` });
+      continue;
     }
     if (!st.isFile()) {
       out.push({ kind: 'foreign', name, path, reason: st.isDirectory() ? 'a directory' : 'not a regular file' });

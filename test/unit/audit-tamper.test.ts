@@ -1,6 +1,6 @@
 // Every way of altering a transcript store is found, named, and located (file, line, seq).
 import { generateKeyPairSync } from 'node:crypto';
-import { appendFileSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeRecord } from '../../src/audit/frame.js';
@@ -240,6 +240,20 @@ describe('verify names each alteration precisely', () => {
     expect(corrupt).toHaveLength(21);
     expect(corrupt[0]?.message).toMatch(/^line \d+ is not a transcript record$/);
     expect(corrupt[20]?.message).toBe('… and 199980 more corrupt finding(s) in this file');
+  });
+
+  it('names a looping or dangling symlink named like a segment instead of passing over it', async () => {
+    await buildStore();
+    const dir = transcriptsDir(data.dir);
+    const loop = join(dir, 'w1_00000098_20260101T000000Z.jsonl');
+    symlinkSync(loop, loop);
+    symlinkSync(join(dir, 'gone'), join(dir, 'w1_00000099_20260101T000000Z.jsonl'));
+    const report = await verifyStore(data.dir);
+    const foreign = report.findings.filter((f) => f.kind === 'foreign-file').map((f) => f.message);
+    expect(foreign).toEqual([
+      'w1_00000098_20260101T000000Z.jsonl is not a transcript file (cannot be read: ELOOP); ignored',
+      'w1_00000099_20260101T000000Z.jsonl is not a transcript file (cannot be read: ENOENT); ignored',
+    ]);
   });
 
   it('a head file signed by another key is a bad signature', async () => {
