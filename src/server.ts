@@ -8,6 +8,7 @@ import type { WardenConfig } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './admin/metrics.js';
 import { AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
+import { loggedBearerVerifier } from './admin/bearer-refusals.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { devIssuerHttpHandler } from './identity/dev-issuer-http.js';
 import { createTokenVerifier } from './identity/verifier.js';
@@ -96,10 +97,11 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     // Agents may log in with a session ticket exchanged for their token (clients whose password
     // field is too short for a token); approvers and auditors always use the token itself.
     const tickets = new TicketStore();
-    if (admin) admin.use(ticketsHttp(verifier, tickets, logger.child({ component: 'tickets' })));
+    const bearerVerifier = loggedBearerVerifier(verifier, metrics, logger.child({ component: 'admin' }));
+    if (admin) admin.use(ticketsHttp(bearerVerifier, tickets, logger.child({ component: 'tickets' })));
     const agentVerifier = withTickets(verifier, tickets);
     const tlsSetup = await secureContextFor(config);
-    const services = await startServices(config, logger, metrics, { verifier, admin, adminUrl });
+    const services = await startServices(config, logger, metrics, { verifier: bearerVerifier, admin, adminUrl });
     closers.push(() => services.close());
     shipHealth = services.shipHealth;
 
