@@ -76,7 +76,7 @@ interface InFlight {
   recs: (Recorded | undefined)[];
   /** Which statement (RPC call) the response is at. */
   at: number;
-  /** Result sets recorded so far. */
+  /** Result sets recorded so far for the statement (RPC call) the response is at. */
   sets: number;
 }
 
@@ -319,8 +319,11 @@ export class TdsStatementFlow implements TdsFlowHandler {
 
   private onDone(cur: InFlight, done: DoneToken): void {
     if (this.result || (done.status & (DONE_STATUS.COUNT | DONE_STATUS.ATTN)) !== 0 || this.error) this.endResult(cur, done);
-    // Each call of an RPC request ends with its DONEPROC.
-    if (done.kind === 'DONEPROC' && cur.at < cur.statements.length - 1) cur.at++;
+    // Each call of an RPC request ends with its DONEPROC; the next call's result sets count from 1.
+    if (done.kind === 'DONEPROC' && cur.at < cur.statements.length - 1) {
+      cur.at++;
+      cur.sets = 0;
+    }
   }
 
   private endResult(cur: InFlight, done: DoneToken | undefined): void {
