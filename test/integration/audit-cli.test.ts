@@ -244,6 +244,10 @@ describe('the warden CLI', () => {
     const json = await cli(['audit', 'verify', transcriptsDir(data.dir), '--public-key', join(data.dir, 'keys', 'transcript-ed25519.pub.pem'), '--format', 'json']);
     expect((JSON.parse(json.stdout) as { ok: boolean }).ok).toBe(true);
     // The data directory itself as PATH: its transcripts, checked with its key.
+    // A PATH that does not exist is named as the problem (not the key guessed beside it).
+    const missing = await cli(['audit', 'verify', join(data.dir, 'no-such-dir')]);
+    expect(missing.stderr).toBe(`warden audit: cannot read ${join(data.dir, 'no-such-dir')}: ENOENT (no such file or directory)\n`);
+    expect(missing.code).toBe(1);
     const asPath = await cli(['audit', 'verify', data.dir]);
     expect(asPath.stdout).toContain(`INTACT  ${transcriptsDir(data.dir)}`);
     expect(asPath.code).toBe(0);

@@ -10,6 +10,7 @@ import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cl
 import { verifyStore } from '../../audit/store-postgres-verify.js';
 import { countText, printable } from '../../audit/text.js';
 import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
+import { TranscriptReadError } from '../../audit/errors.js';
 
 export const summary = 'verify transcript integrity: hash chain, segments, signed seals and checkpoints';
 
@@ -63,6 +64,8 @@ export async function run(args: string[]): Promise<number> {
     }
     const where = path === undefined ? await transcriptLocation(values) : undefined;
     const target = where ? where.dir : transcriptsIn(resolve(path as string));
+    // Before guessing a key next to it: a missing PATH is the problem to name, not the key.
+    if (path !== undefined && !existsSync(target)) throw new TranscriptReadError(`cannot read ${target}: ENOENT (no such file or directory)`);
     const keyFiles = pinned.length > 0 ? pinned : [where?.publicKeyFile ?? guessPublicKey(target, values['data-dir'])];
     const keys = await Promise.all(keyFiles.map((f) => loadVerifyKey(f)));
     const keyFile = keyFiles.join(', ');
