@@ -47,7 +47,7 @@ const CLAUSE: Readonly<Record<PredicateClause, string>> = {
   limit: 'LIMIT / OFFSET',
   set_operation: 'a set operation (UNION / INTERSECT / EXCEPT)',
   case: 'a CASE condition or FILTER (it picks the branch that runs, and whether an error is raised)',
-  set_returning: 'a set-returning function (the number of rows it returns depends on its arguments)',
+  set_returning: 'a set-returning function or one warden does not know (how many rows it returns, and what else it does, depends on its arguments)',
   on_conflict: 'ON CONFLICT (which rows are inserted tells which equal a row already there)',
   foreign_key: 'a foreign key (every row written is checked against the referenced values)',
 };
@@ -87,6 +87,26 @@ function definesCode(stmt: StatementInfo): boolean {
   return DEFINES_CODE.has(stmt.nodeType)
     || (stmt.nodeType === 'DefineStmt' && DEFINES_CODE_TAG.test(stmt.commandTag))
     || (ALTERS_CODE.has(stmt.nodeType) && ALTERS_CODE_TAG.test(stmt.commandTag));
+}
+
+/**
+ * DDL that stores expressions PostgreSQL evaluates later — column defaults, generated columns,
+ * check constraints, domain defaults and checks, index and statistics expressions — or at once
+ * over stored rows (ALTER COLUMN … TYPE … USING). A function there that warden does not know runs
+ * out of lineage's sight: `CREATE TEMP TABLE t (v text DEFAULT public.f())` with a DBA's f that
+ * reads protected columns filled t.v, a column no rule covers, with them on the next INSERT.
+ */
+const STORES_EXPRESSIONS = new Set(['CreateStmt', 'AlterTableStmt', 'CreateDomainStmt', 'AlterDomainStmt', 'IndexStmt', 'CreateStatsStmt']);
+/** Sequence functions, as serial-style defaults call them: they read no table data. */
+const SEQUENCE_FUNCTIONS = new Set(['nextval', 'currval']);
+
+function storedUnknownCall(stmt: StatementInfo): string | undefined {
+  if (!STORES_EXPRESSIONS.has(stmt.nodeType)) return undefined;
+  return stmt.functions.find((f) => {
+    const parts = f.toLowerCase().split('.');
+    const sequence = SEQUENCE_FUNCTIONS.has(parts[parts.length - 1] ?? '') && (parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog'));
+    return !sequence && !isKnownBuiltin(parts);
+  });
 }
 
 const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
@@ -168,6 +188,11 @@ export function checkStatement(ctx: MaskingContext, stmt: StatementInfo | undefi
   const shadowed = shadowedCall(stmt, snap);
   if (shadowed) {
     every('laundering', `${shadowed.call}() may run ${shadowed.definition}, which the target defines besides the built-in: warden cannot trace which one runs (call pg_catalog.${shadowed.call}() to mean the built-in)`);
+    touched = true;
+  }
+  const stored = storedUnknownCall(stmt);
+  if (stored !== undefined) {
+    every('laundering', `${stmt.commandTag} stores an expression calling ${stored}(), which PostgreSQL runs later out of warden's sight and which may read and copy protected values`);
     touched = true;
   }
   if (definesCode(stmt)) {

@@ -440,6 +440,22 @@ const SCENARIOS: Record<string, Scenario> = {
     ],
     refused: ['SELECT public.bypass_leak()', 'SELECT * FROM public.bypass_leak()', 'CREATE TEMP VIEW', 'SELECT public.bypass_steal()', 'SELECT public.bypass_boom', 'SELECT 1 WHERE'],
   },
+  'stored expressions calling a DBA\'s function (column defaults, generated columns, checks, domains, USING)': {
+    steps: [
+      'CREATE TEMP TABLE dflt (id int, v text DEFAULT public.bypass_leak())',
+      'INSERT INTO dflt (id) VALUES (1)',
+      'SELECT v FROM dflt',
+      'CREATE TEMP TABLE dflt2 (id int, v text)',
+      'ALTER TABLE dflt2 ALTER COLUMN v SET DEFAULT public.bypass_leak()',
+      'ALTER TABLE dflt2 ADD COLUMN w text DEFAULT public.bypass_leak()',
+      'ALTER TABLE dflt2 ALTER COLUMN id TYPE text USING public.bypass_leak()',
+      'CREATE DOMAIN pg_temp.d AS text DEFAULT public.bypass_leak()',
+      'CREATE TEMP TABLE chk (id int CHECK (public.bypass_leak() IS NOT NULL))',
+      'INSERT INTO dflt2 (id) VALUES (1)',
+      'SELECT * FROM dflt2',
+    ],
+    refused: ['CREATE TEMP TABLE dflt ', 'ALTER TABLE dflt2', 'CREATE DOMAIN', 'CREATE TEMP TABLE chk'],
+  },
   'SQL hidden in a string (ts_stat)': {
     steps: [
       "SELECT word FROM ts_stat('SELECT to_tsvector(''simple'', ssn) FROM customers')",
@@ -666,6 +682,17 @@ const SCENARIOS: Record<string, Scenario> = {
       "COPY (SELECT id, email FROM customers) TO STDOUT WITH CSV QUOTE AS '|' FORCE QUOTE email",
       "COPY customers (email) TO STDOUT (FORMAT text, DELIMITER E'\\x01')",
     ],
+  },
+  'functions in FROM that send or store their protected arguments (pg_notify, set_config)': {
+    steps: [
+      'LISTEN leaks',
+      "SELECT 1 AS one FROM customers c, pg_notify('leaks', c.ssn) n WHERE c.id = 1",
+      "SELECT 1 AS one FROM customers c, LATERAL pg_notify('leaks', c.card_number) n WHERE c.id = 2",
+      "SELECT 1 AS one FROM customers c, set_config('application_name', c.email, false) s WHERE c.id = 1",
+      'SHOW application_name',
+      'SELECT count(*) FROM (SELECT pg_notify(\'leaks\', ssn) FROM customers) s',
+    ],
+    refused: ['SELECT 1 AS one', 'SELECT count(*)'],
   },
   'statistics, server files, other sessions\' queries': {
     steps: [
@@ -949,6 +976,13 @@ describe('values that reach the agent through dedupe, row counts, casts, self-up
     await simple(s, 'ROLLBACK');
     const ok = await simple(s, 'CREATE TABLE public.fk_ok (c int REFERENCES customers (id)); DROP TABLE public.fk_ok');
     expect(ok.errors).toEqual([]);
+    s.socket.destroy();
+  });
+
+  it('defaults of built-ins and sequences are still allowed', async () => {
+    const s = await session();
+    const r = await simple(s, "CREATE TEMP TABLE fine (id serial, n int DEFAULT nextval('fine_id_seq'), u uuid DEFAULT gen_random_uuid(), t timestamptz DEFAULT now(), s text DEFAULT lower('X'))");
+    expect(r.errors).toEqual([]);
     s.socket.destroy();
   });
 
