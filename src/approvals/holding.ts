@@ -52,6 +52,32 @@ export async function seekApproval(
   return { kind: 'decided', hold, outcome: await hold.outcome };
 }
 
+export type WithdrawReason = 'cancelled' | 'disconnected' | 'session-ended';
+
+/**
+ * A statement being held, from the moment the relay starts looking for a grant: what a cancel or
+ * disconnect withdraws. Until the request is stored there is nothing to withdraw yet; the reason
+ * is kept (`early`) and the request withdrawn as soon as it exists, so a client that leaves or
+ * cancels at once leaves no pending request for approvers.
+ */
+export class PendingHold {
+  hold: Hold | undefined;
+  early: WithdrawReason | undefined;
+  /** The client cancelled it (the relay answers as for a cancelled statement). */
+  cancelled = false;
+
+  withdraw(reason: WithdrawReason): void {
+    if (this.hold) this.hold.withdraw(reason);
+    else this.early ??= reason;
+  }
+
+  /** The request is stored: withdrawn at once if the client already cancelled or left. */
+  stored(hold: Hold): void {
+    this.hold = hold;
+    if (this.early) hold.withdraw(this.early);
+  }
+}
+
 /** What the agent is told: a headline, and detail and hint where the protocol has room for them. */
 export interface AgentText {
   message: string;

@@ -30,8 +30,8 @@ import {
   formatAt,
 } from '../../../protocols/postgres/frontend-messages.js';
 import { cutForApprovers } from '../../approvals/fingerprint.js';
-import { decisionRecord, heldText, outcomeText, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
-import type { ApprovalService, Hold, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
+import { decisionRecord, heldText, outcomeText, PendingHold, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
+import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { CapturePolicy } from '../../audit/config.js';
 import { recordStatement, RowCapture, type Recorder } from '../../audit/recorder.js';
 import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
@@ -102,32 +102,6 @@ for (const c of [
   Backend.parameterStatus,
 ]) SERVER_WHOLE[c] = 1;
 
-type WithdrawReason = 'cancelled' | 'disconnected' | 'session-ended';
-
-/**
- * A statement being held, from the moment warden starts looking for a grant: what a cancel or
- * disconnect withdraws. Until the request is stored there is nothing to withdraw yet; the reason
- * is kept (`early`) and the request withdrawn as soon as it exists, so a client that leaves or
- * cancels at once leaves no pending request for approvers.
- */
-class HoldingState {
-  hold: Hold | undefined;
-  early: WithdrawReason | undefined;
-  /** The client cancelled it (it then gets 57014, as a cancelled statement does). */
-  cancelled = false;
-
-  withdraw(reason: WithdrawReason): void {
-    if (this.hold) this.hold.withdraw(reason);
-    else this.early ??= reason;
-  }
-
-  /** The request is stored: withdrawn at once if the client already cancelled or left. */
-  stored(hold: Hold): void {
-    this.hold = hold;
-    if (this.early) hold.withdraw(this.early);
-  }
-}
-
 export class SessionFlow {
   readonly client: DirectionHandler;
   readonly server: DirectionHandler;
@@ -144,7 +118,7 @@ export class SessionFlow {
   private resultSets = 0;
   private setsOf: RecordedStatement | undefined;
   /** A statement currently held for approval, withdrawn on cancel. */
-  private holding: HoldingState | undefined;
+  private holding: PendingHold | undefined;
   private readonly ctx: PolicyContext;
   private readonly logWriteFailure = (err: unknown): void => this.log.error({ err: (err as Error).message }, 'transcript write failed');
   /** Statements recorded so far (their ids in the transcript). */
@@ -579,7 +553,7 @@ export class SessionFlow {
       const name = portal?.stmt?.name || undefined;
       // Set once the request exists: the statement's record.
       const held: { rec?: RecordedStatement | undefined } = {};
-      const state = new HoldingState();
+      const state = new PendingHold();
       this.holding = state;
       let result: HoldResult;
       try {
