@@ -23,10 +23,11 @@ import {
   type ColumnMetadata,
   type DoneToken,
   type ParsedToken,
+  type ReturnValueToken,
   type Value,
 } from '../../protocols/tds/index.js';
 import { buildHoldRequest } from '../approvals/fingerprint.js';
-import { decisionRecord, heldText, oneLine, outcomeText, seekApproval, unheldText } from '../approvals/holding.js';
+import { decisionRecord, heldText, oneLine, outcomeText, PendingHold, seekApproval, unheldText } from '../approvals/holding.js';
 import type { ApprovalService, Hold, HoldOutcome, PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
 import type { CapturePolicy } from '../audit/config.js';
 import { recordStatement, RowCapture, type Recorder, type StatementGate } from '../audit/recorder.js';
@@ -78,6 +79,8 @@ interface InFlight {
   at: number;
   /** Result sets recorded so far for the statement (RPC call) the response is at. */
   sets: number;
+  /** The RETURNVALUEs (output parameters) of the call the response is at, recorded at its DONEPROC. */
+  returns?: { token: ReturnValueToken; bytes: Buffer }[] | undefined;
 }
 
 interface OpenResult {
@@ -98,7 +101,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private recorded = 0;
   private bulkAllowed = false;
   /** The request held for approval, withdrawn on ATTENTION or when the session ends. */
-  private holding: { hold: Hold; cancelled: boolean } | undefined;
+  private holding: PendingHold | undefined;
   private holdEnded: Promise<unknown> | undefined;
   private readonly log: Logger;
 
@@ -172,14 +175,20 @@ export class TdsStatementFlow implements TdsFlowHandler {
     });
     const answer = this.deps.answerOptions(requestType);
     let recs: (Recorded | undefined)[] = [];
-    const result = await seekApproval(this.deps.approvals, request, this.log, (hold) => {
-      this.deps.onVerdict('hold');
-      recs = statements.map((s) => this.record(s, verdict, { requestId: hold.id }));
-      this.holding = { hold, cancelled: false };
-      out.begin(messageStart([notice(oneLine(heldText(hold, verdict)))], answer));
-    });
-    const holding = this.holding;
-    this.holding = undefined;
+    // From here on a disconnect withdraws the request, even one that arrives before it is stored.
+    const holding = new PendingHold();
+    this.holding = holding;
+    let result: HoldResult;
+    try {
+      result = await seekApproval(this.deps.approvals, request, this.log, (hold) => {
+        this.deps.onVerdict('hold');
+        recs = statements.map((s) => this.record(s, verdict, { requestId: hold.id }));
+        out.begin(messageStart([notice(oneLine(heldText(hold, verdict)))], answer));
+        holding.stored(hold);
+      });
+    } finally {
+      this.holding = undefined;
+    }
     switch (result.kind) {
       case 'refused':
         // Holding needs the approval service and its store: without them the request is refused (fail closed).
@@ -194,7 +203,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
       case 'decided': {
         const { hold, outcome } = result;
         await this.recordDecision(recs, hold.id, outcome);
-        if (holding?.cancelled) {
+        if (holding.cancelled) {
           // ATTENTION while held: the response ends here; the relay acknowledges the attention.
           for (const r of recs) if (r) this.recordResult(r, [], 0, { mode: 'none' }, 'DONE ATTN', undefined, 1);
           out.respond(messageEnd(answer));
@@ -222,15 +231,15 @@ export class TdsStatementFlow implements TdsFlowHandler {
     const holding = this.holding;
     if (holding) {
       holding.cancelled = true;
-      holding.hold.withdraw('cancelled');
+      holding.withdraw('cancelled');
     }
-    this.deps.recorder?.event({ kind: 'cancel', message: holding ? `ATTENTION while held (request ${holding.hold.id})` : 'ATTENTION' }).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    this.deps.recorder?.event({ kind: 'cancel', message: holding?.hold ? `ATTENTION while held (request ${holding.hold.id})` : 'ATTENTION' }).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
   }
 
   /** The session is ending: a held request is withdrawn (it never ran). True when one was held. */
   close(reason: 'disconnected' | 'session-ended'): boolean {
     if (!this.holding) return false;
-    this.holding.hold.withdraw(reason);
+    this.holding.withdraw(reason);
     return true;
   }
 
@@ -302,6 +311,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
         if (t.token?.kind === 'ERROR' && t.token.class > 10) this.error ??= { code: String(t.token.number), message: t.token.message };
         return;
       case TOKEN.RETURNVALUE: {
+        if (t.token?.kind === 'RETURNVALUE') (cur.returns ??= []).push({ token: t.token, bytes: t.bytes });
         // Only the handle parameter (ordinal 0 of sp_prepare, sp_prepexec, sp_cursorprepare and
         // sp_cursorprepexec) names a prepared statement: the statement's own OUTPUT parameters
         // come back in RETURNVALUEs too, and their values are whatever the client chose.
@@ -318,12 +328,30 @@ export class TdsStatementFlow implements TdsFlowHandler {
   }
 
   private onDone(cur: InFlight, done: DoneToken): void {
+    if (done.kind === 'DONEPROC') this.recordReturns(cur);
     if (this.result || (done.status & (DONE_STATUS.COUNT | DONE_STATUS.ATTN)) !== 0 || this.error) this.endResult(cur, done);
     // Each call of an RPC request ends with its DONEPROC; the next call's result sets count from 1.
     if (done.kind === 'DONEPROC' && cur.at < cur.statements.length - 1) {
       cur.at++;
       cur.sets = 0;
     }
+  }
+
+  /**
+   * The call's output parameters reach the agent like a row: they are recorded as a result of the
+   * call of their own (tag RETURNVALUE), one column per parameter, under the capture policy.
+   */
+  private recordReturns(cur: InFlight): void {
+    const returns = cur.returns;
+    cur.returns = undefined;
+    const rec = cur.recs[cur.at];
+    if (!returns || !rec) return;
+    const capture = new RowCapture(this.deps.capture);
+    const bytes = Buffer.concat(returns.map((r) => r.bytes));
+    capture.add(bytes, capture.wantsValues ? returns.map((r) => displayValue(r.token.value, r.token.typeInfo)) : undefined);
+    const columns: ResultColumn[] = returns.map((r) => ({ name: r.token.name, type: sqlTypeName(r.token.typeInfo), masked: null }));
+    cur.sets++;
+    this.recordResult(rec, columns, 1, capture.finish(), 'RETURNVALUE', undefined, cur.sets, bytes.length);
   }
 
   private endResult(cur: InFlight, done: DoneToken | undefined): void {

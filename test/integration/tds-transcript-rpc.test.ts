@@ -1,6 +1,7 @@
 // Transcripts of TDS RPCs through warden to the stand-in: tedious's sp_executesql parameters of the
 // common types as the transcript shows them (int, bigint, decimal, nvarchar, varbinary, datetime2,
-// uniqueidentifier, bit, NULL), and one RPC request of two calls (BatchFlag between them, as jTDS
+// uniqueidentifier, bit, NULL); OUTPUT parameters' values, recorded as a result of the call (they
+// reach the agent like a row); and one RPC request of two calls (BatchFlag between them, as jTDS
 // sends executeBatch): each call's result sets are numbered per call, from 1.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { readStore } from '../../src/audit/reader.js';
 import type { TranscriptRecord } from '../../src/audit/frame.js';
 import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import { DATA_TYPE, encodeRpcRequest, PACKET_TYPE, PROC_ID, TDS_VERSION, transactionHeaders, type RpcParameter } from '../../protocols/tds/index.js';
+import { Request, type Connection } from 'tedious';
 import { closeTedious, connectTedious, query, rawConnect, rawLogin, startTdsHarness, tediousConfig, TYPES, type TdsHarness } from '../helpers/tds.js';
 
 type Rec = TranscriptRecord<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -17,6 +19,22 @@ let typed: unknown[][] = [];
 
 const TYPED = 'SELECT @i AS i, @b AS b, @d AS d, @s AS s, @v AS v, @t AS t, @g AS g, @f AS f, @n AS n';
 const CALL = (n: number): string => `SELECT ${n} AS call_${n}`;
+const OUTPUT = 'SELECT @name = full_name, @rank = id * 10 FROM customers WHERE id = 4';
+let outputs: Record<string, unknown> = {};
+
+/** sp_executesql with two OUTPUT parameters; their values as tedious reports them. */
+function withOutputs(c: Connection): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const got: Record<string, unknown> = {};
+    const req = new Request(OUTPUT, (err) => (err ? reject(err) : resolve(got)));
+    req.addOutputParameter('name', TYPES.NVarChar, null, { length: 100 });
+    req.addOutputParameter('rank', TYPES.Int);
+    req.on('returnValue', (name: string, value: unknown) => {
+      got[name] = value;
+    });
+    c.execSql(req);
+  });
+}
 
 beforeAll(async () => {
   h = await startTdsHarness({
@@ -39,6 +57,7 @@ beforeAll(async () => {
       ['f', TYPES.Bit, true],
       ['n', TYPES.NVarChar, null],
     ])).sets[0]!.rows;
+    outputs = await withOutputs(c);
   } finally {
     await closeTedious(c);
   }
@@ -76,6 +95,20 @@ describe('RPC parameters in the transcript', () => {
       { name: '@f', type: 'bit', value: '1' },
       { name: '@n', type: expect.stringMatching(/^nvarchar\(\d+\)$/), value: null },
     ]);
+  });
+});
+
+describe('output parameters in the transcript', () => {
+  it('records the values the agent received as a RETURNVALUE result of the call', () => {
+    expect(outputs.rank).toBe(40);
+    const st = statementRecord(OUTPUT)!;
+    expect(st.d.params).toEqual([{ name: '@name', type: 'nvarchar(100)', value: null }, { name: '@rank', type: 'int', value: null }]);
+    const returned = resultsOf(st).find((r) => r.tag === 'RETURNVALUE');
+    expect(returned).toMatchObject({
+      rows: 1,
+      columns: [{ name: '@name', type: 'nvarchar(100)' }, { name: '@rank', type: 'int' }],
+      capture: { mode: 'all', rows: [[String(outputs.name), '40']] },
+    });
   });
 });
 
