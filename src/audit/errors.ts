@@ -18,6 +18,16 @@ export class TranscriptReadError extends Error {
   override readonly name = 'TranscriptReadError';
 }
 
+/** A read that would hold more records in memory than its caller allows (the admin API's replay). */
+export class TranscriptTooLargeError extends TranscriptReadError {
+  constructor(
+    message: string,
+    readonly limit: number,
+  ) {
+    super(message);
+  }
+}
+
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;

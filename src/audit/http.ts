@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { ruleMatches } from '../policy/principals.js';
 import { sendJson } from '../admin/server.js';
 import { checkWindow, parseWhen } from './cli-support.js';
-import { TranscriptReadError } from './errors.js';
+import { TranscriptReadError, TranscriptTooLargeError } from './errors.js';
 import { loadVerifyKey } from './keys.js';
 import { listSessions, type RecordSource, type SessionFilter } from './reader.js';
 import { loadSession, replayJson } from './replay.js';
@@ -50,7 +50,15 @@ export interface TranscriptsHttpOptions {
   shared?: PostgresTranscriptStore;
   shipHealth?(): ShipHealth | undefined;
   logger: Logger;
+  /** The most records GET /sessions/:id holds in memory (default DEFAULT_HTTP_REPLAY_RECORDS). */
+  maxReplayRecords?: number;
 }
+
+/**
+ * A replay is built in memory, inside the proxy: about 3 KB per record, so 50,000 records are some
+ * 150 MB. Larger sessions are replayed with the CLI, in its own process.
+ */
+export const DEFAULT_HTTP_REPLAY_RECORDS = 50_000;
 
 class HttpError extends Error {
   constructor(
@@ -137,7 +145,13 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
           // Not percent-encoded UTF-8: no session id looks like that.
         }
         if (!/^[A-Za-z0-9._:-]{4,128}$/.test(id)) throw new HttpError(400, 'invalid session id');
-        sendJson(res, 200, replayJson(await loadSession(source, id)));
+        const maxRecords = opts.maxReplayRecords ?? DEFAULT_HTTP_REPLAY_RECORDS;
+        try {
+          sendJson(res, 200, replayJson(await loadSession(source, id, { maxRecords })));
+        } catch (err) {
+          if (!(err instanceof TranscriptTooLargeError)) throw err;
+          throw new HttpError(413, `session ${id} has more than ${maxRecords} records, too many to replay inside warden; use warden replay ${id} --format json on the transcript files`);
+        }
         return true;
       }
       if (path === '/review') {

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS } from './config.js';
-import { TranscriptReadError } from './errors.js';
+import { TranscriptReadError, TranscriptTooLargeError } from './errors.js';
 import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
 import { SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
@@ -56,13 +56,21 @@ export function toEntry(r: TranscriptRecord, startMs: number): TimelineEntry | u
 }
 
 /** Loads a session by id, or by a prefix of its id that names exactly one session. */
-export async function loadSession(from: string | RecordSource, idOrPrefix: string): Promise<SessionReplay> {
+export interface LoadSessionOptions {
+  /** Refuse (TranscriptTooLargeError) rather than hold more than this many records in memory. */
+  maxRecords?: number;
+}
+
+export async function loadSession(from: string | RecordSource, idOrPrefix: string, options: LoadSessionOptions = {}): Promise<SessionReplay> {
   if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
   const source = sourceOf(from);
   const bySid = new Map<string, { instance: string; records: TranscriptRecord[]; segment: number }>();
+  const max = options.maxRecords ?? Number.POSITIVE_INFINITY;
+  let held = 0;
   for await (const { record, instance, file } of source.records({ sessionPrefix: idOrPrefix })) {
     const sid = record.sid as string;
     if (!sid.startsWith(idOrPrefix)) continue;
+    if (++held > max) throw new TranscriptTooLargeError(`more than ${max} records of '${idOrPrefix}'`, max);
     const segment = parseSegmentFileName(file)?.index ?? 0;
     const entry = bySid.get(sid);
     if (entry) {
