@@ -691,6 +691,9 @@ const SCENARIOS: Record<string, Scenario> = {
       "SELECT 1 AS one FROM customers c, set_config('application_name', c.email, false) s WHERE c.id = 1",
       'SHOW application_name',
       'SELECT count(*) FROM (SELECT pg_notify(\'leaks\', ssn) FROM customers) s',
+      // The lock key would be hashtext(ssn) in pg_locks: an int4 hash of an SSN is brute-forced offline.
+      'SELECT count(*) FROM (SELECT pg_advisory_lock(hashtext(ssn)) FROM customers WHERE id = 1) s',
+      "SELECT objid FROM pg_catalog.pg_locks WHERE locktype = 'advisory'",
     ],
     refused: ['SELECT 1 AS one', 'SELECT count(*)'],
   },
