@@ -27,7 +27,7 @@ import {
   type Value,
 } from '../../protocols/tds/index.js';
 import { buildHoldRequest } from '../approvals/fingerprint.js';
-import { decisionRecord, heldText, oneLine, outcomeText, PendingHold, seekApproval, unheldText } from '../approvals/holding.js';
+import { decisionRecord, heldText, oneLine, outcomeText, PendingHold, seekApproval, unheldText, type HoldResult } from '../approvals/holding.js';
 import type { ApprovalService, Hold, HoldOutcome, PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
 import type { CapturePolicy } from '../audit/config.js';
 import { recordStatement, RowCapture, type Recorder, type StatementGate } from '../audit/recorder.js';

@@ -1,0 +1,63 @@
+// Held SQL Server (TDS) requests and what approvers see: a client that sends a held request and
+// leaves at once leaves no pending request behind; parameters too long to show whole are marked
+// and a grant compares their whole value. Raw TDS and tedious through the stand-in.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PACKET_TYPE } from '../../protocols/tds/packet.js';
+import { approvalsApi } from '../helpers/approvals.js';
+import { batch, rawConnect, rawLogin, startTdsHarness, type TdsHarness } from '../helpers/tds.js';
+import { APPROVER_ROLE } from '../helpers/warden.js';
+import { eventually } from '../unit/approvals-support.js';
+
+let h: TdsHarness;
+let approverToken: string;
+const api = approvalsApi(() => h.tw.warden.adminUrl, () => approverToken);
+
+beforeAll(async () => {
+  h = await startTdsHarness({
+    plaintextTokens: 'loopback',
+    yaml: `
+rules:
+  - name: orders-reviewed
+    match: { relations: [orders] }
+    action: hold
+approvals:
+  timeout: 20s
+  approvers:
+    - name: dbas
+      match: { issuer: dev, roles: [${APPROVER_ROLE}] }
+`,
+  });
+  approverToken = await h.tw.token({ subject: 'dba-tds', roles: [APPROVER_ROLE] });
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+interface Listed {
+  statement: string;
+  status: string;
+}
+
+async function requestFor(marker: string): Promise<Listed | undefined> {
+  const all = (await api('GET', '/approvals?limit=50')).json.requests as Listed[];
+  return all.find((r) => r.statement.includes(marker));
+}
+
+describe('a client that leaves at once', () => {
+  it('sends a held request and disconnects before it is stored: the request is withdrawn, not left pending', async () => {
+    for (let i = 0; i < 3; i++) {
+      const raw = await rawConnect(h.port);
+      await rawLogin(raw, await h.tw.token());
+      const marker = `${9000 + i}`;
+      raw.send(PACKET_TYPE.SQL_BATCH, batch(`DELETE FROM orders WHERE id = ${marker}`));
+      raw.socket.destroy();
+      await eventually(() => requestFor(marker), 5000, 'the request');
+      const status = await eventually(async () => {
+        const r = await requestFor(marker);
+        return r && r.status !== 'pending' ? r.status : undefined;
+      }, 3000, 'the request to be withdrawn');
+      expect(status).toBe('withdrawn');
+    }
+  });
+});
