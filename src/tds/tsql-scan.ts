@@ -426,7 +426,11 @@ export function mergeActions(t: readonly SqlToken[], from: number, to: number): 
   return [...out];
 }
 
-/** The parts of a multi-part name between `from` and `to` (`db..t` gives ['db', '', 't']). */
+/**
+ * The parts of a multi-part name between `from` and `to` (`db..t` gives ['db', '', 't']), each as
+ * SQL Server's default (width-insensitive) collations compare it: full-width letters folded
+ * (NFKC) and trailing spaces dropped, so `[customers ]` and `ｃｕｓｔｏｍｅｒｓ` name `customers`.
+ */
 export function nameParts(t: readonly SqlToken[], from: number, to: number): string[] {
   const parts: string[] = [];
   let cur = '';
@@ -435,10 +439,15 @@ export function nameParts(t: readonly SqlToken[], from: number, to: number): str
     if (x.text === '.') {
       parts.push(cur);
       cur = '';
-    } else cur = x.kind === 'qident' ? x.value : x.text;
+    } else cur = foldName(x.kind === 'qident' ? x.value : x.text);
   }
   parts.push(cur);
   return parts;
+}
+
+function foldName(part: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(part) ? part.replace(/ +$/, '') : part.normalize('NFKC').replace(/\s+$/u, '');
 }
 
 export function qualifiedName(t: readonly SqlToken[], from: number, to: number): string {

@@ -25,6 +25,9 @@ import { APPROVER_ROLE } from '../helpers/warden.js';
 
 const RULES = `
 rules:
+  - name: probe-table
+    match: { relations: [warden_probe_target] }
+    action: deny
   - name: unparseable
     match: { unparseable: true }
     action: deny
@@ -85,6 +88,9 @@ describe('SQL batches the classifier once read as harmless', () => {
     ["EXEC sp_rename 'warden_probe_missing', 'warden_probe_other'", 'ddl'],
     ["EXEC sp_changeobjectowner 'warden_probe_missing', 'nobody'", 'privilege-changes'],
     ["EXEC sp_sqlexec 'DELETE FROM warden_probe_missing'", 'unbounded-writes'],
+    // Names SQL Server resolves to the table a rule names: trailing spaces, full-width letters.
+    ['DELETE FROM [warden_probe_target ] WHERE id = 1', 'probe-table'],
+    ['DELETE FROM dbo.[ｗａｒｄｅｎ_ｐｒｏｂｅ_ｔａｒｇｅｔ] WHERE id = 1', 'probe-table'],
   ])('%s', async (sql, rule) => {
     const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: token } }));
     try {
