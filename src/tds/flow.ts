@@ -162,7 +162,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
 
   /** A request a rule holds for approval: a grant, or the approvers' decision, lets it through. */
   private async hold(requestType: number, statements: RequestStatement[], cls: Classification, verdict: Exclude<StatementVerdict, { action: 'allow' }>, out: RequestOutcome): Promise<unknown> {
-    const params = statements.flatMap((s) => s.params ?? []).map((p) => p.value);
+    const params = statements.flatMap((s) => s.heldParams ?? (s.params ?? []).map((p) => p.value));
     const request = buildHoldRequest({
       ctx: this.ctx,
       sessionId: this.deps.sessionId,

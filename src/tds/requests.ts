@@ -13,6 +13,7 @@ import {
   type RpcParameter,
 } from '../../protocols/tds/index.js';
 import { ProtocolError } from '../../protocols/errors.js';
+import { cutForApprovers } from '../approvals/fingerprint.js';
 import type { StatementParam } from '../audit/types.js';
 import type { Classification } from '../sql/types.js';
 import { classifyProcedure, classifyTsql, procedureNameParts } from './classify.js';
@@ -28,6 +29,8 @@ export interface RequestStatement {
   /** The procedure (RPC), e.g. sp_executesql or dbo.count_active. */
   readonly name?: string;
   readonly params?: StatementParam[];
+  /** The parameters as approvers see them, when one was cut for display (marked, with its whole size and SHA-256). */
+  readonly heldParams?: (string | null)[];
   /** sp_prepare and friends: the handle comes back in the RETURNVALUE of parameter 0; remember the statement under it. */
   readonly prepares?: HandleKind;
   /** sp_unprepare / sp_cursorunprepare: forget this handle. */
@@ -89,11 +92,20 @@ function handle(p: RpcParameter | undefined): number | undefined {
   return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
 }
 
-function params(list: readonly RpcParameter[]): StatementParam[] {
-  return list.map((p) => {
+/** The parameters for the transcript and, when one was cut for display, as approvers see them (cutForApprovers). */
+function paramsOf(list: readonly RpcParameter[]): { params: StatementParam[]; heldParams?: (string | null)[] } {
+  let cut = false;
+  const params = list.map((p): StatementParam => {
     const full = displayFullBytes(p.value);
+    if (full !== undefined) cut = true;
     return { type: sqlTypeName(p.typeInfo), value: displayValue(p.value, p.typeInfo), ...(p.name ? { name: p.name } : {}), ...(full === undefined ? {} : { fullBytes: full }) };
   });
+  if (!cut) return { params };
+  const heldParams = params.map((sp, i) => {
+    const v = list[i]?.value;
+    return sp.fullBytes === undefined || sp.value === null || (typeof v !== 'string' && !Buffer.isBuffer(v)) ? sp.value : cutForApprovers(sp.value, v, sp.fullBytes);
+  });
+  return { params, heldParams };
 }
 
 const notUnderstood = (error: string): Classification => ({ ok: false, error });
@@ -136,14 +148,14 @@ function describeCall(call: RpcCall, prepared: ReadonlyMap<string, PreparedState
   const name = call.procName ?? PROC_NAMES.get(id ?? -1) ?? `procedure ${call.procId}`;
   const statement = (index: number, rest: number, prepares?: HandleKind): RequestStatement => {
     const sql = text(boundAt(p, index, STATEMENT_NAMES));
-    if (sql === undefined) return { text: name, classification: notUnderstood(`${name} without a statement text`), via: 'rpc', name, params: params(p) };
-    return { text: sql, classification: classifyTsql(sql), via: 'rpc', name, params: params(p.slice(rest)), ...(prepares ? { prepares } : {}) };
+    if (sql === undefined) return { text: name, classification: notUnderstood(`${name} without a statement text`), via: 'rpc', name, ...paramsOf(p) };
+    return { text: sql, classification: classifyTsql(sql), via: 'rpc', name, ...paramsOf(p.slice(rest)), ...(prepares ? { prepares } : {}) };
   };
   const execute = (kind: HandleKind, rest: number): RequestStatement => {
     const h = handle(boundAt(p, 0, HANDLE_NAMES));
     const known = h === undefined ? undefined : prepared.get(handleKey(kind, h));
-    if (!known) return { text: name, classification: notUnderstood(`${name} of a handle warden did not see prepared`), via: 'rpc', name, params: params(p) };
-    return { text: known.text, classification: known.classification, via: 'rpc', name, params: params(p.slice(rest)) };
+    if (!known) return { text: name, classification: notUnderstood(`${name} of a handle warden did not see prepared`), via: 'rpc', name, ...paramsOf(p) };
+    return { text: known.text, classification: known.classification, via: 'rpc', name, ...paramsOf(p.slice(rest)) };
   };
   switch (id) {
     case PROC_ID.SP_EXECUTESQL:
@@ -166,18 +178,18 @@ function describeCall(call: RpcCall, prepared: ReadonlyMap<string, PreparedState
     case PROC_ID.SP_CURSORUNPREPARE: {
       const h = handle(p[0]);
       const kind: HandleKind = id === PROC_ID.SP_UNPREPARE ? 'statement' : 'cursor';
-      return { text: name, classification: classifyProcedure(name), via: 'rpc', name, params: params(p), ...(h !== undefined ? { unprepares: handleKey(kind, h) } : {}) };
+      return { text: name, classification: classifyProcedure(name), via: 'rpc', name, ...paramsOf(p), ...(h !== undefined ? { unprepares: handleKey(kind, h) } : {}) };
     }
     case PROC_ID.SP_CURSOR:
-      return { text: name, classification: notUnderstood('sp_cursor (a positioned change through a server cursor) is not understood'), via: 'rpc', name, params: params(p) };
+      return { text: name, classification: notUnderstood('sp_cursor (a positioned change through a server cursor) is not understood'), via: 'rpc', name, ...paramsOf(p) };
     case PROC_ID.SP_PREPEXECRPC:
-      return { text: name, classification: notUnderstood('sp_prepexecrpc is not understood'), via: 'rpc', name, params: params(p) };
+      return { text: name, classification: notUnderstood('sp_prepexecrpc is not understood'), via: 'rpc', name, ...paramsOf(p) };
     default:
       if (call.procId !== undefined && !PROC_NAMES.has(call.procId)) {
-        return { text: name, classification: notUnderstood(`RPC procedure id ${call.procId} is not one warden knows`), via: 'rpc', name, params: params(p) };
+        return { text: name, classification: notUnderstood(`RPC procedure id ${call.procId} is not one warden knows`), via: 'rpc', name, ...paramsOf(p) };
       }
       // sp_cursorfetch/option/close and procedures called by name.
-      return { text: `EXEC ${name}`, classification: classifyProcedure(name), via: 'rpc', name, params: params(p) };
+      return { text: `EXEC ${name}`, classification: classifyProcedure(name), via: 'rpc', name, ...paramsOf(p) };
   }
 }
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKET_TYPE } from '../../protocols/tds/packet.js';
 import { approvalsApi } from '../helpers/approvals.js';
-import { batch, rawConnect, rawLogin, startTdsHarness, type TdsHarness } from '../helpers/tds.js';
+import { batch, closeTedious, connectTedious, query, rawConnect, rawLogin, startTdsHarness, tediousConfig, TYPES, type TdsHarness } from '../helpers/tds.js';
 import { APPROVER_ROLE } from '../helpers/warden.js';
 import { eventually } from '../unit/approvals-support.js';
 
@@ -58,6 +58,25 @@ describe('a client that leaves at once', () => {
         return r && r.status !== 'pending' ? r.status : undefined;
       }, 3000, 'the request to be withdrawn');
       expect(status).toBe('withdrawn');
+    }
+  });
+});
+
+describe('parameters too long to show whole', () => {
+  it('are shown to approvers cut and marked with their whole size and SHA-256', async () => {
+    const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
+    try {
+      const before = new Set(((await api('GET', '/approvals?status=pending')).json.requests as { id: string }[]).map((r) => r.id));
+      const note = `${'x'.repeat(5000)}tail`;
+      const pending = query(c, 'SELECT COUNT(*) AS n FROM orders WHERE status <> @note', [['note', TYPES.NVarChar, note]]).catch((e: Error) => e);
+      const id = await eventually(async () => ((await api('GET', '/approvals?status=pending')).json.requests as { id: string }[]).map((r) => r.id).find((x) => !before.has(x)), 5000, 'the held request');
+      const shown = (await api('GET', `/approvals/${id}`)).json.request.params as string[];
+      expect(shown).toHaveLength(1);
+      expect(shown[0]).toMatch(/^x{4000,}… \[cut for display: 5004 bytes in all; sha256 [0-9a-f]{64}\]$/);
+      expect((await api('POST', `/approvals/${id}/deny`, { reason: 'no' })).status).toBe(200);
+      expect(await pending).toBeInstanceOf(Error);
+    } finally {
+      await closeTedious(c);
     }
   });
 });
