@@ -982,6 +982,24 @@ describe('values that reach the agent through dedupe, row counts, casts, self-up
     s.socket.destroy();
   });
 
+  it('a NULL test of a value computed from a protected column is inference (nullif(ssn, guess) IS NULL)', async () => {
+    const s = await session();
+    for (const sql of [
+      "SELECT id FROM customers WHERE nullif(ssn, '941-74-7468') IS NULL", // returned id 1 with the NULL SSNs
+      "SELECT id FROM customers WHERE (ssn > '95' OR NULL) IS NULL", // returned the SSNs below 95
+      "SELECT id FROM customers WHERE nullif(substr(email, 1, 1), 'a') IS NOT NULL",
+      "SELECT id FROM customers c JOIN orders o ON o.customer_id = c.id AND nullif(c.card_number, '4111111111111111') IS NULL",
+    ]) {
+      const r = await simple(s, sql);
+      expect(codes(r), sql).toEqual(['42501']);
+      expect(r.rows).toEqual([]);
+    }
+    const plain = await simple(s, 'SELECT id FROM customers WHERE ssn IS NULL AND email::text IS NOT NULL ORDER BY id');
+    expect(plain.errors).toEqual([]);
+    expect(plain.rows.map((row) => row[0]?.toString())).toEqual(['3', '10']);
+    s.socket.destroy();
+  });
+
   it('defaults of built-ins and sequences are still allowed', async () => {
     const s = await session();
     const r = await simple(s, "CREATE TEMP TABLE fine (id serial, n int DEFAULT nextval('fine_id_seq'), u uuid DEFAULT gen_random_uuid(), t timestamptz DEFAULT now(), s text DEFAULT lower('X'))");

@@ -308,9 +308,15 @@ export function predicate(node: unknown, clause: PredicateClause, scope: Scope, 
       if (right) ctx.predicate(right, clause, nature(left, false));
       return;
     }
-    case 'NullTest':
-      ctx.predicate(expr(b.arg, scope, ctx), clause, 'null');
+    case 'NullTest': {
+      // A NULL test of the column itself tells only what is never masked. Of a value computed from
+      // it, it tells what the computation made NULL: nullif(ssn, '941-74-7468') IS NULL is an
+      // equality test, (ssn > '95' OR NULL) IS NULL a range test.
+      const arg = expr(b.arg, scope, ctx);
+      const itself = arg.derivation === 'direct' || (arg.derivation === 'derived' && [...arg.transforms].every((t) => t === 'cast'));
+      ctx.predicate(arg, clause, itself ? 'null' : 'none');
       return;
+    }
     case 'BooleanTest':
       ctx.predicate(expr(b.arg, scope, ctx), clause, 'constant');
       return;
