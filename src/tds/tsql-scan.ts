@@ -226,6 +226,11 @@ export class StatementScan {
       i = this.ddlNames(i);
     } else if (v === 'USE') {
       if (t[i] && (t[i]!.kind === 'word' || t[i]!.kind === 'qident')) this.firstName = t[i]!.value;
+    } else if (v === 'READTEXT' || v === 'WRITETEXT' || v === 'UPDATETEXT') {
+      // READTEXT / WRITETEXT / UPDATETEXT [[db.]schema.]table.column …: the table is read or written.
+      const end = this.nameEnd(i);
+      if (end - i >= 3) this.addRelation(i, end - 2, v === 'READTEXT' ? 'read' : 'update');
+      i = end;
     } else if (v === 'WAITFOR') {
       this.waitforDelay = this.word(i) === 'DELAY' || this.word(i) === 'TIME';
     } else if (v === 'GRANT' || v === 'REVOKE' || v === 'DENY') {

@@ -74,6 +74,8 @@ describe('what each statement touches', () => {
       ['c:delete', 'customers:delete', 'customers:read', 'orders:delete', 'orders:read'],
     );
     expect(rels(ok('TRUNCATE TABLE dbo.t')[0]!)).toEqual(['dbo.t:truncate']);
+    expect(rels(ok("UPDATETEXT dbo.customers.notes @p 0 NULL 'x'")[0]!)).toEqual(['dbo.customers:update']);
+    expect(rels(ok('READTEXT customers.notes @p 0 10')[0]!)).toEqual(['customers:read']);
     expect(rels(ok('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;')[0]!)).toEqual(['s:read', 't:delete']);
   });
 
