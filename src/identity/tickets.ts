@@ -19,6 +19,8 @@ import { AuthError, type TokenVerifier, type VerifiedIdentity } from './types.js
 export const TICKET_PREFIX = 'wdt_';
 const DEFAULT_TTL_SECONDS = 15 * 60;
 const MAX_TTL_SECONDS = 12 * 3600;
+/** A POST /tickets body is at most {"ttl_seconds": N}. */
+const MAX_BODY_BYTES = 4096;
 /** More live tickets than this means misuse: the oldest are dropped. */
 const MAX_TICKETS = 100_000;
 
@@ -94,6 +96,13 @@ export function ticketsHttp(verifier: TokenVerifier, tickets: TicketStore, logge
     }
     let ttl = DEFAULT_TTL_SECONDS;
     const body = await readBody(req);
+    if (body === undefined) {
+      // Answered, not dropped: the client learns why, and an unauthenticated caller cannot
+      // write error-level log lines by sending large bodies.
+      res.setHeader('connection', 'close');
+      sendJson(res, 413, { error: `the body is larger than ${MAX_BODY_BYTES} bytes` });
+      return true;
+    }
     if (body.length) {
       try {
         const parsed = JSON.parse(body) as { ttl_seconds?: unknown };
@@ -118,19 +127,28 @@ export function ticketsHttp(verifier: TokenVerifier, tickets: TicketStore, logge
   };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/** The body as text, or undefined when it is larger than MAX_BODY_BYTES (the rest is not kept). */
+function readBody(req: IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? '0') > MAX_BODY_BYTES) {
+      req.resume();
+      resolve(undefined);
+      return;
+    }
     let size = 0;
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > 4096) {
-        req.destroy();
-        reject(new Error('body too large'));
+      if (size <= MAX_BODY_BYTES) {
+        chunks.push(c);
         return;
       }
-      chunks.push(c);
-    });
+      // Answer at once; the rest is read and dropped until the connection closes.
+      req.off('data', onData);
+      req.resume();
+      resolve(undefined);
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });

@@ -75,4 +75,15 @@ describe('admin API authentication', () => {
     expect(String(refused[3]?.detail)).toContain('is past');
     expect(logLines.join('\n')).not.toContain(expired.split('.')[2] as string);
   });
+
+  it('answers an oversized POST /tickets body with 413, without an error log line', async () => {
+    const logged = logLines.length;
+    for (const token of ['abc.def.ghi', await w.token()]) {
+      const res = await fetch(`${w.warden.adminUrl}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: 'x'.repeat(10_000) });
+      expect(res.status).toBe(413);
+      expect(await res.json()).toEqual({ error: 'the body is larger than 4096 bytes' });
+    }
+    const errors = logLines.slice(logged).map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50);
+    expect(errors).toEqual([]);
+  });
 });
