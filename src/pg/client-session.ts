@@ -15,7 +15,7 @@ import type { PostgresTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
 import { AUTH_REASONS } from '../identity/reasons.js';
 import { MAX_TOKEN_CHARS } from '../identity/verifier.js';
-import { matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
+import { expiryWait, matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
 import { encodeAuthentication } from '../../protocols/postgres/authentication.js';
 import { Frontend } from '../../protocols/postgres/codes.js';
 import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
@@ -502,9 +502,8 @@ export class PgClientSession {
 
   // endings ---------------------------------------------------------------------------------------
   private scheduleExpiry(expiresAt: Date): void {
-    const ms = expiresAt.getTime() - Date.now();
-    // setTimeout takes at most ~24.8 days; tokens live for hours.
-    this.expiryTimer = setTimeout(() => this.tokenExpired(), Math.max(0, Math.min(ms, 0x7fffffff)));
+    const { delayMs, final } = expiryWait(expiresAt);
+    this.expiryTimer = setTimeout(() => (final ? this.tokenExpired() : this.scheduleExpiry(expiresAt)), delayMs);
     this.expiryTimer.unref();
   }
 

@@ -43,3 +43,16 @@ export function mayReach(rule: PrincipalRule, targetName: string): boolean {
 export function tokenExpiredAtLogin(expiresAt: Date | undefined, now = Date.now()): boolean {
   return expiresAt !== undefined && expiresAt.getTime() <= now;
 }
+
+/** The longest delay setTimeout honours (2^31-1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/**
+ * How long a session's expiry timer waits: until the token expires, or, when that is further off
+ * than setTimeout can wait, one step of MAX_TIMER_MS after which the timer is set again (`final`
+ * false). Firing at the cap instead would end a 30-day token's session after 24.8 days.
+ */
+export function expiryWait(expiresAt: Date, now = Date.now()): { delayMs: number; final: boolean } {
+  const ms = expiresAt.getTime() - now;
+  return ms > MAX_TIMER_MS ? { delayMs: MAX_TIMER_MS, final: false } : { delayMs: Math.max(0, ms), final: true };
+}

@@ -45,7 +45,7 @@ import { AuthError, type Principal, type TokenVerifier } from '../identity/types
 import { AUTH_REASONS } from '../identity/reasons.js';
 import { MAX_TOKEN_CHARS } from '../identity/verifier.js';
 import type { Logger } from '../log.js';
-import { matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
+import { expiryWait, matchPrincipal, mayReach, tokenExpiredAtLogin } from '../policy/principals.js';
 import type { SessionServices } from '../services.js';
 import {
   cannotOpenDatabase,
@@ -496,8 +496,8 @@ export class TdsClientSession {
   // endings ------------------------------------------------------------------------------------
 
   private scheduleExpiry(expiresAt: Date): void {
-    const ms = expiresAt.getTime() - Date.now();
-    this.expiryTimer = setTimeout(() => this.tokenExpired(), Math.max(0, Math.min(ms, 0x7fffffff)));
+    const { delayMs, final } = expiryWait(expiresAt);
+    this.expiryTimer = setTimeout(() => (final ? this.tokenExpired() : this.scheduleExpiry(expiresAt)), delayMs);
     this.expiryTimer.unref();
   }
 
