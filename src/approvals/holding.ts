@@ -52,7 +52,7 @@ export async function seekApproval(
   return { kind: 'decided', hold, outcome: await hold.outcome };
 }
 
-export type WithdrawReason = 'cancelled' | 'disconnected' | 'session-ended';
+export type WithdrawReason = 'cancelled' | 'disconnected' | 'session-ended' | 'token-expired';
 
 /**
  * A statement being held, from the moment the relay starts looking for a grant: what a cancel or

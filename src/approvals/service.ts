@@ -295,7 +295,7 @@ export class ApprovalServiceImpl implements ApprovalService {
     return exactFingerprint(request.sql, request.params);
   }
 
-  private withdraw(id: string, reason: 'cancelled' | 'disconnected' | 'session-ended'): void {
+  private withdraw(id: string, reason: 'cancelled' | 'disconnected' | 'session-ended' | 'token-expired'): void {
     const local = this.holds.get(id);
     if (!local || local.settled) return;
     this.settle(id, { decision: 'withdrawn', reason });

@@ -82,7 +82,7 @@ export interface Hold {
   /** Settles exactly once. */
   readonly outcome: Promise<HoldOutcome>;
   /** The agent cancelled or went away: mark the request withdrawn (no-op once decided). */
-  withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended'): void;
+  withdraw(reason: 'cancelled' | 'disconnected' | 'session-ended' | 'token-expired'): void;
 }
 
 export interface Grant {

@@ -515,6 +515,8 @@ export class PgClientSession {
       message: 'access token expired; reconnect with a fresh token',
     };
     if (this.relay) {
+      // A held statement has not run: it does not start after the token that sent it expired.
+      this.flow?.close('token-expired');
       this.relay.terminate(spec, true);
       // A session that never becomes idle (a long query, a busy pipeline) is not allowed to
       // outlive its token for long: after the grace its statement is cancelled and it is closed.

@@ -505,8 +505,13 @@ export class TdsClientSession {
     this.log.info('access token expired; the next request ends the session');
     const spec: TdsErrorSpec = { number: 18456, class: TDS_CLASS.FATAL, state: 1, message: 'access token expired; reconnect with a fresh token' };
     this.recorder?.event({ kind: 'token-expired' }).catch(() => undefined);
-    if (this.relay) this.relay.refuseNextRequest(spec);
-    else this.failLogin(new TdsRefusal(spec, { reason: 'token expired' }));
+    if (this.relay) {
+      // A held request has not run: it does not start after the token that sent it expired.
+      this.flow?.close('token-expired');
+      this.relay.refuseNextRequest(spec);
+    } else {
+      this.failLogin(new TdsRefusal(spec, { reason: 'token expired' }));
+    }
   }
 
   /** Ends the session at its next idle point, or at once when `now`. */

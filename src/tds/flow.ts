@@ -237,7 +237,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   }
 
   /** The session is ending: a held request is withdrawn (it never ran). True when one was held. */
-  close(reason: 'disconnected' | 'session-ended'): boolean {
+  close(reason: 'disconnected' | 'session-ended' | 'token-expired'): boolean {
     if (!this.holding) return false;
     this.holding.withdraw(reason);
     return true;

@@ -109,6 +109,25 @@ describe('the client leaves or cancels at once', () => {
   });
 });
 
+describe('the agent token expires while a statement is held', () => {
+  it('withdraws it at once (an approval afterwards finds nothing to run), then ends the session with 28000', async () => {
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token({ ttlSeconds: 3 }), database: 'shop', ssl: { ca: w.ca } });
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    const ended = new Promise<string>((resolve) => c.on('error', (e: pg.DatabaseError) => resolve(`${e.code ?? ''} ${e.message}`)));
+    await c.connect();
+    const pending = c.query(`INSERT INTO ${T} VALUES ('after-expiry')`).catch((e: pg.DatabaseError) => e);
+    const id = await heldIn(notices, 0);
+    const err = (await pending) as pg.DatabaseError;
+    expect(err.code).toBe('42501');
+    expect(err.message).toBe(`approval request ${id} was withdrawn: token-expired`);
+    expect(await ended).toBe('28000 access token expired; reconnect with a fresh token');
+    expect((await api('GET', `/approvals/${id}`)).json.request.status).toBe('withdrawn');
+    expect((await api('POST', `/approvals/${id}/approve`, {})).status).toBe(409);
+    expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v = 'after-expiry'`)).rows[0]).toEqual({ n: 0 });
+  });
+});
+
 describe('parameters too large to show in full', () => {
   it('are marked as cut with their whole size, and a grant for one value does not cover another with the same beginning', async () => {
     const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });

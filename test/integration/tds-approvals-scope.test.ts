@@ -80,3 +80,24 @@ describe('parameters too long to show whole', () => {
     }
   });
 });
+
+describe('the agent token expires while a request is held', () => {
+  it('withdraws it at once (an approval afterwards finds nothing to run); the next request ends the session with 18456', async () => {
+    const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token({ ttlSeconds: 3 }) } }));
+    const infos: string[] = [];
+    c.on('infoMessage', (m: { message: string }) => infos.push(m.message));
+    try {
+      const pending = query(c, 'DELETE FROM orders WHERE id = 9100').catch((e: Error & { number?: number }) => e);
+      const id = await eventually(() => infos.map((m) => /request (apr_\w+)/.exec(m)?.[1]).find(Boolean), 5000, 'the held request');
+      const err = (await pending) as Error & { number?: number };
+      expect(err.number).toBe(229);
+      expect(err.message).toBe(`approval request ${id} was withdrawn: token-expired`);
+      expect((await api('GET', `/approvals/${id}`)).json.request.status).toBe('withdrawn');
+      expect((await api('POST', `/approvals/${id}/approve`, {})).status).toBe(409);
+      const next = (await query(c, 'SELECT 1 AS one').catch((e: Error & { number?: number }) => e)) as Error & { number?: number };
+      expect(next.number).toBe(18456);
+    } finally {
+      await closeTedious(c).catch(() => undefined);
+    }
+  });
+});

@@ -172,7 +172,7 @@ export class SessionFlow {
 
   /** The session is ending: withdraw a held statement. */
   /** Withdraws a held statement, if any; true when one was held (so nothing of it runs upstream). */
-  close(reason: 'disconnected' | 'session-ended'): boolean {
+  close(reason: 'disconnected' | 'session-ended' | 'token-expired'): boolean {
     if (!this.holding) return false;
     this.holding.withdraw(reason);
     return true;
