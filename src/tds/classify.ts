@@ -591,6 +591,7 @@ class Batch {
     if (cte && (kind === 'update' || kind === 'delete' || kind === 'insert' || kind === 'merge')) scan.widenAccess(kind);
 
     const relations = head.body ? scan.relations.filter((r) => r.access === 'ddl') : scan.relations;
+    const schemaProcedure = (head.verb === 'EXEC' || head.verb === 'EXECUTE') && kind !== 'call' && kind !== 'do' && kind !== 'set_role';
     const info: StatementInfo = {
       kind,
       nodeType: `TSQL ${tag}`,
@@ -603,7 +604,8 @@ class Batch {
       ...(ddl ? { ddl } : {}),
       ...(copy ? { copy } : {}),
       ...(targetName !== undefined ? { targetName } : {}),
-      fingerprint: fingerprint(toks),
+      // A procedure that changes the schema (sp_rename) names its objects in string literals: they stay in.
+      fingerprint: fingerprint(toks, schemaProcedure),
       normalized: normalize(this.sql, toks),
       text,
       start: toks[0]?.start ?? 0,
@@ -704,11 +706,15 @@ function transactionControl(tag: string): TransactionControl {
   return 'rollback';
 }
 
-/** Literal-insensitive digest of the statement's tokens (names case-folded, as SQL Server's default collation compares them). */
-function fingerprint(toks: readonly SqlToken[]): string {
+/**
+ * Literal-insensitive digest of the statement's tokens (names case-folded, as SQL Server's default
+ * collation compares them); `keepStrings` keeps string literals in (case-folded too).
+ */
+function fingerprint(toks: readonly SqlToken[], keepStrings = false): string {
   const h = createHash('sha256').update('tsql\n');
   for (const x of toks) {
-    const part = x.kind === 'string' || x.kind === 'number' ? '?' : x.kind === 'qident' ? `[${x.value.toLowerCase()}]` : x.kind === 'word' ? x.value : x.text.toLowerCase();
+    const literal = x.kind === 'number' || (x.kind === 'string' && !keepStrings);
+    const part = literal ? '?' : x.kind === 'string' ? `'${x.value.toLowerCase()}'` : x.kind === 'qident' ? `[${x.value.toLowerCase()}]` : x.kind === 'word' ? x.value : x.text.toLowerCase();
     h.update(part).update(' ');
   }
   return h.digest('hex').slice(0, 16);

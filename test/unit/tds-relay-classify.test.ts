@@ -159,6 +159,14 @@ describe('system procedures that change the schema', () => {
     expect(classifyTsql("INSERT INTO t EXEC sp_rename 'a', 'b'")).toMatchObject({ ok: false });
   });
 
+  it('keeps their string arguments in the fingerprint: a grant to rename one table is not one to rename any', () => {
+    const fp = (sql: string): string => ok(sql)[0]!.fingerprint;
+    expect(fp("EXEC sp_rename 'orders_tmp', 'orders_old'")).not.toBe(fp("EXEC sp_rename 'customers', 'orders_old'"));
+    expect(fp("EXEC sp_rename 'orders_tmp', 'orders_old'")).toBe(fp("exec SP_RENAME 'Orders_Tmp', 'orders_old'"));
+    // An ordinary procedure's arguments are values, as in a WHERE clause.
+    expect(fp("EXEC dbo.archive 'a', 1")).toBe(fp("EXEC dbo.archive 'b', 2"));
+  });
+
   it('does not let CREATE SCHEMA carry other statements, which SQL Server runs after its elements', () => {
     expect(ok('CREATE SCHEMA s AUTHORIZATION dbo')[0]!.kind).toBe('create');
     expect(classifyTsql('CREATE SCHEMA s; DELETE FROM customers')).toMatchObject({ ok: false, error: expect.stringMatching(/CREATE SCHEMA followed by other statements/) });
