@@ -284,7 +284,7 @@ function nature(other: Lin | undefined, pattern: boolean): Comparison {
 }
 
 /** Records the predicate columns of a boolean clause (WHERE, ON, HAVING, WHEN …). */
-export function predicate(node: unknown, clause: PredicateClause, scope: Scope, ctx: Ctx): void {
+export function predicate(node: unknown, clause: PredicateClause, scope: Scope, ctx: Ctx, negated = false): void {
   if (node === undefined || node === null) return;
   ctx.step();
   const u = unwrap(node);
@@ -294,9 +294,11 @@ export function predicate(node: unknown, clause: PredicateClause, scope: Scope, 
   }
   const b = u.body;
   switch (u.tag) {
-    case 'BoolExpr':
-      for (const a of (b.args as Node[] | undefined) ?? []) predicate(a, clause, scope, ctx);
+    case 'BoolExpr': {
+      const not = b.boolop === 'NOT_EXPR';
+      for (const a of (b.args as Node[] | undefined) ?? []) predicate(a, clause, scope, ctx, not !== negated);
       return;
+    }
     case 'A_Expr': {
       const e = b as A_Expr;
       const left = e.lexpr ? expr(e.lexpr, scope, ctx) : undefined;
@@ -309,12 +311,16 @@ export function predicate(node: unknown, clause: PredicateClause, scope: Scope, 
       return;
     }
     case 'NullTest': {
-      // A NULL test of the column itself tells only what is never masked. Of a value computed from
-      // it, it tells what the computation made NULL: nullif(ssn, '941-74-7468') IS NULL is an
-      // equality test, (ssn > '95' OR NULL) IS NULL a range test.
+      // `IS NULL` of the column itself selects rows whose value is NULL, which is never masked.
+      // Of a value computed from it, it tells what the computation made NULL: nullif(ssn,
+      // '941-74-7468') IS NULL is an equality test, (ssn > '95' OR NULL) IS NULL a range test.
+      // `IS NOT NULL` (or NOT … IS NULL) in WHERE or ON selects rows with values, and an index on
+      // the column can serve it: the rows then come back in the column's order, and probe rows the
+      // agent inserts show where each value falls (a binary search).
       const arg = expr(b.arg, scope, ctx);
       const itself = arg.derivation === 'direct' || (arg.derivation === 'derived' && [...arg.transforms].every((t) => t === 'cast'));
-      ctx.predicate(arg, clause, itself ? 'null' : 'none');
+      const isNull = (b.nulltesttype === 'IS_NULL') !== negated || (clause !== 'where' && clause !== 'join');
+      ctx.predicate(arg, clause, itself && isNull ? 'null' : 'none');
       return;
     }
     case 'BooleanTest':
