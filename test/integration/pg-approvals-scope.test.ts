@@ -2,7 +2,9 @@
 // several executions of one held statement, parameters too large to show in full, and grants for
 // statements whose literals are the point, driven with the raw protocol and node-postgres.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import pg from 'pg';
+import { encodeCancelRequest } from '../../protocols/postgres/startup-message.js';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeNotice } from '../../protocols/postgres/error-response.js';
 import { encodeFrontend } from '../helpers/pg-codec.js';
@@ -41,6 +43,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
+
+function sendCancel(processId: number, secretKey: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(w.port, '127.0.0.1', () => c.end(encodeCancelRequest(processId, secretKey)));
+    c.on('close', () => resolve());
+    c.on('error', reject);
+  });
+}
 
 async function raw(): Promise<RawSession> {
   return rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
@@ -84,6 +94,35 @@ describe('an approval covers what the approver saw', () => {
     ]);
     // The batch is one implicit transaction: the denial undid the first row too.
     expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v LIKE 'batch-%'`)).rows[0]).toEqual({ n: 0 });
+    s.socket.end();
+  });
+});
+
+describe('a cancel of a held execution in an extended batch', () => {
+  it('fails the batch with 57014, inside a transaction block too (25P02 after it), and the session goes on', async () => {
+    const s = await raw();
+    const send = (sql: string, params: string[] = []): void => {
+      s.socket.write(Buffer.concat([
+        encodeFrontend({ type: 'Parse', value: { name: '', sql, paramTypes: [] } }),
+        encodeFrontend({ type: 'Bind', value: { portal: '', statement: '', paramFormats: [], params: params.map((p) => Buffer.from(p)), resultFormats: [] } }),
+        encodeFrontend({ type: 'Execute', value: { portal: '', maxRows: 0 } }),
+        encodeFrontend({ type: 'Sync' }),
+      ]));
+    };
+    const readyStatus = (msgs: Buffer[]): string => String.fromCharCode(msgs.at(-1)?.[5] ?? 0);
+    send('BEGIN');
+    expect(readyStatus(await s.reader.until(Backend.readyForQuery))).toBe('T');
+    send(`INSERT INTO ${T} VALUES ($1)`, ['cancelled-in-tx']);
+    const id = await nextHeld(s);
+    await sendCancel(s.key.processId, s.key.secretKey);
+    const answer = await s.reader.until(Backend.readyForQuery);
+    expect(answer.filter((m) => m[0] === Backend.errorResponse).map((m) => decodeNotice(m).code)).toEqual(['57014']);
+    expect(readyStatus(answer)).toBe('E');
+    expect((await api('GET', `/approvals/${id}`)).json.request.status).toBe('withdrawn');
+    send('SELECT 1');
+    expect((await s.reader.until(Backend.readyForQuery)).filter((m) => m[0] === Backend.errorResponse).map((m) => decodeNotice(m).code)).toEqual(['25P02']);
+    send('ROLLBACK');
+    expect(readyStatus(await s.reader.until(Backend.readyForQuery))).toBe('I');
     s.socket.end();
   });
 });
