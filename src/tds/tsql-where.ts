@@ -9,6 +9,8 @@ import { RESERVED_KEYWORDS } from './tsql-names.js';
 
 /** Reserved words that still name a column. */
 const COLUMN_KEYWORDS: ReadonlySet<string> = new Set(['IDENTITYCOL', 'ROWGUIDCOL']);
+/** Unreserved words of built-in syntax that are no column: TRIM(LEADING … FROM …), PARSE(… AS int USING 'de-DE'). */
+const SYNTAX_WORDS: ReadonlySet<string> = new Set(['LEADING', 'TRAILING', 'BOTH', 'USING']);
 /** Functions whose first argument is a keyword (a date part) or a type, not a column. */
 const KEYWORD_FIRST_ARGUMENT: ReadonlySet<string> = new Set([
   'CONVERT', 'TRY_CONVERT', 'DATEADD', 'DATEDIFF', 'DATEDIFF_BIG', 'DATEPART', 'DATENAME', 'DATETRUNC', 'DATE_BUCKET',
@@ -84,7 +86,7 @@ export function conditionReadsColumns(t: readonly SqlToken[], from: number, to: 
       continue;
     }
     const qualified = end - j > 1;
-    if (!qualified && x.kind === 'word' && RESERVED_KEYWORDS.has(w) && !COLUMN_KEYWORDS.has(w)) continue;
+    if (!qualified && x.kind === 'word' && ((RESERVED_KEYWORDS.has(w) && !COLUMN_KEYWORDS.has(w)) || SYNTAX_WORDS.has(w))) continue;
     if (subqueries.length > 0 && !qualified) continue;
     return true;
   }

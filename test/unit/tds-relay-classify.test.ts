@@ -221,6 +221,8 @@ describe('WHERE clauses that filter nothing (noWhere), as SQL Server runs them',
     ["DELETE FROM t WHERE 'a' COLLATE Latin1_General_BIN = 'a'", true],
     ["UPDATE t SET a = 1 WHERE GETDATE() AT TIME ZONE 'UTC' > '2000-01-01'", true],
     ['DELETE FROM t WHERE 1 = 1 OPTION (MAXDOP 1)', true],
+    ["DELETE FROM t WHERE TRIM(LEADING 'x' FROM 'xy') = 'y'", true],
+    ["DELETE FROM t WHERE PARSE('1' AS int USING 'en-US') = 1", true],
     // a column read
     ['DELETE FROM t WHERE id = 1', false],
     ['DELETE FROM t WHERE [id] = 1', false],
