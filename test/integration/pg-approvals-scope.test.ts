@@ -153,7 +153,7 @@ describe('the agent token expires while a statement is held', () => {
     const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token({ ttlSeconds: 3 }), database: 'shop', ssl: { ca: w.ca } });
     const notices: string[] = [];
     c.on('notice', (n) => notices.push(n.message ?? ''));
-    const ended = new Promise<string>((resolve) => c.on('error', (e: pg.DatabaseError) => resolve(`${e.code ?? ''} ${e.message}`)));
+    const ended = new Promise<string>((resolve) => c.on('error', (e: Error) => resolve(`${(e as pg.DatabaseError).code ?? ''} ${e.message}`)));
     await c.connect();
     const pending = c.query(`INSERT INTO ${T} VALUES ('after-expiry')`).catch((e: pg.DatabaseError) => e);
     const id = await heldIn(notices, 0);
