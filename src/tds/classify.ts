@@ -582,7 +582,7 @@ class Batch {
       if (r.kind !== 'call' && r.kind !== 'do') throw new NotUnderstood(`${head.tag} runs a procedure that changes the schema`);
       if (!r.readOnly) readOnly = false;
     }
-    if (dangerous.size > 0 || scan.writes) readOnly = false;
+    if (dangerous.size > 0 || scan.writes || scan.locks) readOnly = false;
     if (!head.body && scan.functions.some((f) => !knownReadOnlyRoutine(f))) readOnly = false;
     if (scan.functions.some((f) => foldedLastPart(f) === 'XP_CMDSHELL')) flags.copyProgram = true;
     if (scan.functions.some((f) => foldedLastPart(f) === 'SP_CONFIGURE')) flags.alterSystem = true;

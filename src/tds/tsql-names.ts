@@ -136,3 +136,13 @@ export const RESERVED_KEYWORDS: ReadonlySet<string> = new Set([
   'TRUNCATE', 'TRY_CONVERT', 'TSEQUAL', 'UNION', 'UNIQUE', 'UNPIVOT', 'UPDATE', 'UPDATETEXT', 'USE', 'USER', 'VALUES',
   'VARYING', 'VIEW', 'WAITFOR', 'WHEN', 'WHERE', 'WHILE', 'WITH', 'WITHIN', 'WRITETEXT',
 ]);
+
+/** Table hints ([MS T-SQL] table hints), in WITH (…) or, deprecated, in (…) right after the table. */
+export const TABLE_HINTS: ReadonlySet<string> = new Set([
+  'NOLOCK', 'READUNCOMMITTED', 'UPDLOCK', 'REPEATABLEREAD', 'SERIALIZABLE', 'READCOMMITTED', 'READCOMMITTEDLOCK',
+  'TABLOCK', 'TABLOCKX', 'PAGLOCK', 'ROWLOCK', 'NOWAIT', 'READPAST', 'XLOCK', 'SNAPSHOT', 'NOEXPAND', 'HOLDLOCK', 'INDEX',
+  'FORCESEEK', 'FORCESCAN', 'KEEPIDENTITY', 'KEEPDEFAULTS', 'IGNORE_CONSTRAINTS', 'IGNORE_TRIGGERS', 'SPATIAL_WINDOW_MAX_CELLS',
+]);
+
+/** Table hints whose locks outlive the statement or shut out writers: the statement locks the table. */
+export const LOCK_HINTS: ReadonlySet<string> = new Set(['UPDLOCK', 'XLOCK', 'TABLOCK', 'TABLOCKX', 'HOLDLOCK', 'SERIALIZABLE', 'REPEATABLEREAD']);

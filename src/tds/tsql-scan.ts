@@ -4,7 +4,7 @@
 // (SELECT INTO, NEXT VALUE FOR, OPENROWSET(BULK …), four-part names).
 import type { RelationAccess, RelationRef, StatementKind } from '../sql/types.js';
 import type { SqlToken } from './tsql-lexer.js';
-import { BUILTIN_FUNCTIONS, NOT_FUNCTIONS, READ_ONLY_PROCEDURES, STATEMENT_STARTERS, TYPE_NAMES } from './tsql-names.js';
+import { BUILTIN_FUNCTIONS, LOCK_HINTS, NOT_FUNCTIONS, READ_ONLY_PROCEDURES, STATEMENT_STARTERS, TABLE_HINTS, TYPE_NAMES } from './tsql-names.js';
 import { conditionReadsColumns, cteWhere } from './tsql-where.js';
 
 /** What a statement's leading keywords make it, before its body is read. */
@@ -32,6 +32,8 @@ export class StatementScan {
   selectInto = false;
   writes = false;
   forUpdate = false;
+  /** A table hint takes locks that outlive the statement (UPDLOCK, XLOCK, TABLOCK, HOLDLOCK, …). */
+  locks = false;
   executeAsOwner = false;
   linkedServer = false;
   openRowsetBulk = false;
@@ -42,6 +44,8 @@ export class StatementScan {
   firstName: string | undefined;
   private readonly cteNames = new Set<string>();
   private whereAt = -1;
+  /** The name range of the table reference tableRef() read last, for its hints. */
+  private lastRef: [number, number] | undefined;
   /** UPDATE/DELETE: the target when it is one name (it may be a CTE's). */
   private dmlTarget: string | undefined;
   private readonly seen = new Set<string>();
@@ -162,7 +166,10 @@ export class StatementScan {
     if (!x || x.text === '(') return i;
     const end = this.nameEnd(i);
     if (end === i) return i;
-    if (this.t[end]?.text === '(') {
+    this.lastRef = undefined;
+    // `t (NOLOCK)`: table hints without WITH (deprecated, still run) are no function call.
+    const legacy = this.t[end]?.text === '(' ? this.hintList(end) : undefined;
+    if (this.t[end]?.text === '(' && !legacy) {
       const name = qualifiedName(this.t, i, end);
       this.addFunction(name);
       if (foldedLastPart(name) === 'OPENROWSET' && this.word(end + 1) === 'BULK') this.openRowsetBulk = true;
@@ -170,7 +177,40 @@ export class StatementScan {
     }
     this.addRelation(i, end, access);
     if (extra) this.addRelation(i, end, extra);
+    this.lastRef = [i, end];
+    if (legacy) {
+      this.noteHints(legacy.locks);
+      return legacy.end;
+    }
     return end;
+  }
+
+  /** The table hints in the parenthesis opening at `open` (`(NOLOCK)`, `(UPDLOCK, INDEX(ix))`), or undefined when it holds anything else. */
+  private hintList(open: number): { end: number; locks: boolean } | undefined {
+    let depth = 0;
+    let locks = false;
+    let hints = 0;
+    for (let j = open; j < this.to; j++) {
+      const x = this.t[j]!;
+      if (x.text === '(') depth++;
+      else if (x.text === ')') {
+        if (--depth === 0) return hints > 0 ? { end: j + 1, locks } : undefined;
+      } else if (depth === 1) {
+        if (x.kind === 'word' && TABLE_HINTS.has(x.value)) {
+          hints++;
+          locks ||= LOCK_HINTS.has(x.value);
+        }
+        else if (x.text !== ',' && x.text !== '=' && x.kind !== 'number') return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** Hints that lock rows or tables beyond the statement (UPDLOCK, XLOCK, HOLDLOCK, …): the table is locked, as by FOR UPDATE. */
+  private noteHints(locks: boolean): void {
+    if (!locks || !this.lastRef) return;
+    this.locks = true;
+    this.addRelation(this.lastRef[0], this.lastRef[1], 'lock');
   }
 
   /**
@@ -311,6 +351,10 @@ export class StatementScan {
         if (w === 'WHERE' && main && depth === 0 && this.whereAt < 0) this.whereAt = j;
         if (w === 'NEXT' && this.word(j + 1) === 'VALUE' && this.word(j + 2) === 'FOR') this.writes = true;
         if (w === 'FOR' && this.word(j + 1) === 'UPDATE') this.forUpdate = true;
+        // OPTION (TABLE HINT (t, XLOCK)): the query hint form of a table hint
+        if (w === 'HINT' && this.word(j - 1) === 'TABLE' && t[j + 1]?.text === '(') {
+          for (let k = j + 2; k < to && t[k]?.text !== ')'; k++) if (t[k]!.kind === 'word' && LOCK_HINTS.has(t[k]!.value)) this.locks = true;
+        }
         if ((w === 'EXEC' || w === 'EXECUTE') && j > this.from && this.word(j + 1) !== 'AS') {
           this.execs.push({ at: j + 1, end: to });
           this.writes = true;
@@ -357,6 +401,7 @@ export class StatementScan {
     const x = this.t[j];
     if (x && j < this.to && (x.kind === 'qident' || (x.kind === 'word' && !ALIAS_STOP.has(x.value) && !STATEMENT_STARTERS.has(x.value)))) j++;
     if (this.word(j) === 'WITH' && this.t[j + 1]?.text === '(') {
+      this.noteHints(this.hintList(j + 1)?.locks ?? false);
       let depth = 0;
       for (j = j + 1; j < this.to; j++) {
         if (this.t[j]!.text === '(') depth++;

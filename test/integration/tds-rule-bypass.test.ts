@@ -91,6 +91,8 @@ describe('SQL batches the classifier once read as harmless', () => {
     // Names SQL Server resolves to the table a rule names: trailing spaces, full-width letters.
     ['DELETE FROM [warden_probe_target ] WHERE id = 1', 'probe-table'],
     ['DELETE FROM dbo.[ｗａｒｄｅｎ_ｐｒｏｂｅ_ｔａｒｇｅｔ] WHERE id = 1', 'probe-table'],
+    // A table hint without WITH is no function call.
+    ['SELECT * FROM warden_probe_target (NOLOCK)', 'probe-table'],
     // The legacy text statements name the table before the column.
     ["DECLARE @p varbinary(16); UPDATETEXT warden_probe_target.notes @p 0 NULL 'x'", 'probe-table'],
   ])('%s', async (sql, rule) => {

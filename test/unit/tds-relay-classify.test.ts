@@ -86,6 +86,19 @@ describe('what each statement touches', () => {
     expect(rels(ok('SELECT * FROM (SELECT a FROM t) x WHERE EXISTS (SELECT 1 FROM u)')[0]!)).toEqual(['t:read', 'u:read']);
   });
 
+  it('reads table hints, with or without WITH, and counts locking ones as FOR UPDATE', () => {
+    // Without WITH (deprecated, still run by SQL Server) the hint is no function call: the table is read.
+    expect(rels(ok('SELECT * FROM customers (NOLOCK)')[0]!)).toEqual(['customers:read']);
+    expect(ok('SELECT * FROM customers (NOLOCK)')[0]!.readOnly).toBe(true);
+    for (const sql of ['SELECT * FROM customers WITH (UPDLOCK, ROWLOCK) WHERE id = 1', 'SELECT * FROM customers (TABLOCKX)', 'SELECT c.id FROM orders o JOIN customers c WITH (XLOCK, HOLDLOCK) ON c.id = o.cid']) {
+      const [st] = ok(sql);
+      expect(st!.readOnly).toBe(false);
+      expect(rels(st!)).toContain('customers:lock');
+    }
+    expect(ok('SELECT * FROM customers OPTION (TABLE HINT(customers, XLOCK))')[0]!.readOnly).toBe(false);
+    expect(rels(ok('SELECT * FROM dbo.fn(1) f')[0]!)).toEqual([]);
+  });
+
   it('treats SELECT INTO as creating a table', () => {
     const [st] = ok('SELECT name INTO #t FROM customers');
     expect(st!.kind).toBe('create');
