@@ -102,8 +102,20 @@ export class Coverage {
   outputColumn(oc: OutputColumn, depth = 0): Covered {
     const c = emptyCovered();
     if (oc.unresolved) c.unresolved.push(...oc.reasons);
-    for (const s of oc.sources) mergeInto(c, this.source(s, depth));
+    let unprotected = false;
+    for (const s of oc.sources) {
+      const one = this.source(s, depth);
+      if (one.rules.size === 0 && one.unresolved.length === 0) unprotected = true;
+      mergeInto(c, one);
+    }
     for (const t of oc.transforms) c.transforms.add(t);
+    // One of several columns (UNION ALL, VALUES), some of them unprotected: rows of those are
+    // values the agent may have written itself, and a hash of them beside the protected ones
+    // would tell which guess a name is. Treated as computed.
+    if (unprotected && c.rules.size > 0 && oc.derivation === 'direct') {
+      c.derived = true;
+      c.transforms.add('values');
+    }
     if (oc.derivation === 'whole_row') {
       c.wholeRow = true;
       c.derived = true;

@@ -1019,6 +1019,7 @@ describe('values that reach the agent through dedupe, row counts, casts, self-up
     const plain = await simple(s, 'SELECT full_name FROM customers WHERE id = 1');
     expect(text(plain)).toMatch(/^[0-9a-f]{16}$/); // the column itself is hashed, as configured
     const hex = /^[0-9a-f]{16}$/;
+    await simple(s, "CREATE TEMP TABLE probe (v varchar(100)); INSERT INTO probe VALUES ('Alice Testperson')");
     const probe = await simple(s, "SELECT substr(full_name, 1, 1) AS first, left(full_name, 0) || 'A' AS probe, full_name::varchar(1) AS cast1 FROM customers WHERE id = 1");
     expect(probe.errors).toEqual([]);
     for (let i = 0; i < 3; i++) expect(text(probe, 0, i)).not.toMatch(hex);
@@ -1026,6 +1027,8 @@ describe('values that reach the agent through dedupe, row counts, casts, self-up
       "SELECT full_name FROM customers WHERE id = 1 UNION ALL SELECT 'Alice Testperson'",
       "SELECT full_name::varchar(1) AS f FROM customers WHERE id = 1 UNION ALL SELECT 'A'",
       "SELECT v.x FROM customers c, LATERAL (VALUES (c.full_name), ('Alice Testperson')) v(x) WHERE c.id = 1",
+      // A column of the agent's own table holding its guesses: both were hashed, and compared.
+      'SELECT full_name FROM customers WHERE id = 1 UNION ALL SELECT v FROM probe',
     ]) {
       const r = await simple(s, sql);
       expect(r.errors, sql).toEqual([]);
