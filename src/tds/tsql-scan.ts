@@ -163,7 +163,14 @@ export class StatementScan {
   /** A table reference at `i` in a FROM list: name [alias] [WITH (hints)], or a function/subquery. Returns the index after it. */
   private tableRef(i: number, access: RelationAccess, extra?: RelationAccess): number {
     const x = this.t[i];
-    if (!x || x.text === '(') return i;
+    if (!x) return i;
+    if (x.text === '(') {
+      // `FROM (customers c JOIN orders o ON …)`: a parenthesised join names its first table here
+      // (the JOINs inside are read as the scan goes on); a subquery or VALUES is read by the scan.
+      const n = this.t[i + 1];
+      if (n && !(n.kind === 'word' && (n.value === 'SELECT' || n.value === 'WITH' || n.value === 'VALUES'))) this.tableRef(i + 1, access, extra);
+      return i;
+    }
     const end = this.nameEnd(i);
     if (end === i) return i;
     this.lastRef = undefined;
@@ -400,6 +407,12 @@ export class StatementScan {
     if (this.word(j) === 'AS') j++;
     const x = this.t[j];
     if (x && j < this.to && (x.kind === 'qident' || (x.kind === 'word' && !ALIAS_STOP.has(x.value) && !STATEMENT_STARTERS.has(x.value)))) j++;
+    // `customers c (NOLOCK)`: hints without WITH after the alias
+    const legacy = j > i && this.t[j]?.text === '(' ? this.hintList(j) : undefined;
+    if (legacy) {
+      this.noteHints(legacy.locks);
+      return legacy.end;
+    }
     if (this.word(j) === 'WITH' && this.t[j + 1]?.text === '(') {
       this.noteHints(this.hintList(j + 1)?.locks ?? false);
       let depth = 0;

@@ -93,6 +93,8 @@ describe('SQL batches the classifier once read as harmless', () => {
     ['DELETE FROM dbo.[ｗａｒｄｅｎ_ｐｒｏｂｅ_ｔａｒｇｅｔ] WHERE id = 1', 'probe-table'],
     // A table hint without WITH is no function call.
     ['SELECT * FROM warden_probe_target (NOLOCK)', 'probe-table'],
+    // The first table of a parenthesised join.
+    ['DELETE c FROM (warden_probe_target c JOIN customers o ON o.id = c.id) WHERE o.id = 1', 'probe-table'],
     // The legacy text statements name the table before the column.
     ["DECLARE @p varbinary(16); UPDATETEXT warden_probe_target.notes @p 0 NULL 'x'", 'probe-table'],
   ])('%s', async (sql, rule) => {

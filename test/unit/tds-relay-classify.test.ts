@@ -97,6 +97,14 @@ describe('what each statement touches', () => {
     }
     expect(ok('SELECT * FROM customers OPTION (TABLE HINT(customers, XLOCK))')[0]!.readOnly).toBe(false);
     expect(rels(ok('SELECT * FROM dbo.fn(1) f')[0]!)).toEqual([]);
+    expect(rels(ok('SELECT * FROM customers c (XLOCK)')[0]!)).toEqual(['customers:lock', 'customers:read']);
+  });
+
+  it('names the first table of a parenthesised join', () => {
+    expect(rels(ok('SELECT * FROM (customers c JOIN orders o ON o.cid = c.id)')[0]!)).toEqual(['customers:read', 'orders:read']);
+    expect(rels(ok('SELECT * FROM ((customers))')[0]!)).toEqual(['customers:read']);
+    expect(rels(ok('DELETE c FROM (customers c JOIN orders o ON o.cid = c.id) WHERE o.id = 1')[0]!)).toContain('customers:delete');
+    expect(rels(ok('SELECT * FROM (VALUES (1)) v(a)')[0]!)).toEqual([]);
   });
 
   it('treats SELECT INTO as creating a table', () => {
