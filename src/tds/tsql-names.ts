@@ -80,6 +80,8 @@ export const DANGEROUS_ROUTINES: ReadonlySet<string> = new Set([
   'SP_REPLWRITETOVARBIN', 'SP_ADDSRVROLE', 'SP_ATTACH_DB', 'SP_DETACH_DB', 'SP_RENAMEDB', 'SP_DBOPTION',
   'OPENROWSET', 'OPENDATASOURCE', 'OPENQUERY', 'SP_SQLEXEC', 'SP_EXECUTE_REMOTE', 'SP_XP_CMDSHELL_PROXY_ACCOUNT', 'SP_ADDSERVER',
   'SP_DROPSERVER', 'SP_ADDREMOTELOGIN', 'SP_ADDUMPDEVICE', 'SP_ADD_TRUSTED_ASSEMBLY', 'SP_MSFOREACH_WORKER',
+  // SESSION_CONTEXT keys are what row-level security predicates commonly read (as set_config on PostgreSQL)
+  'SP_SET_SESSION_CONTEXT',
 ]);
 
 export function isDangerousRoutine(upperName: string): boolean {

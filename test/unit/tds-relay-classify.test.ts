@@ -147,6 +147,7 @@ describe('flags and dangerous routines', () => {
     expect(orow!.dangerousFunctions).toEqual(['OPENROWSET']);
     expect(ok("BACKUP DATABASE shop TO DISK = 'x.bak'")[0]!.flags.copyToFile).toBe(true);
     expect(ok('SHUTDOWN WITH NOWAIT')[0]!.dangerousFunctions).toEqual(['SHUTDOWN']);
+    expect(ok("EXEC sp_set_session_context @key = N'tenant_id', @value = 42")[0]!.dangerousFunctions).toEqual(['sp_set_session_context']);
     expect(ok('SELECT * FROM srv.shop.dbo.t')[0]!.dangerousFunctions).toEqual(['linked server']);
   });
 
