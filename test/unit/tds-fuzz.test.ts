@@ -19,6 +19,7 @@ import { decodeSqlBatch } from '../../protocols/tds/sql-batch.js';
 import { TDS_VERSION } from '../../protocols/tds/tds-version.js';
 import { TokenStreamParser, decodeToken, decodeTokens } from '../../protocols/tds/token-stream.js';
 import { decodeTransMgrRequest } from '../../protocols/tds/trans-mgr-request.js';
+import { describeRequest } from '../../src/tds/requests.js';
 import { readTypeInfo } from '../../protocols/tds/type-info.js';
 import { readValue } from '../../protocols/tds/values.js';
 
@@ -191,6 +192,13 @@ describe('fuzzing the TDS decoders (only ProtocolError may escape)', () => {
     }));
 
   it('TransMgr request', () => fuzz(seeds.transMgr, (b) => decodeTransMgrRequest(b, V74)));
+
+  it('requests as warden describes them: decoded, then classified (procedure names, statement parameters, handles, T-SQL)', () => {
+    const prepared = new Map([['statement:1', { text: 'SELECT 1', classification: { ok: true as const, statements: [] } }]]);
+    const opts = { tdsVersion: TDS_VERSION.V7_4, maxValueLength: 1 << 20, prepared };
+    fuzz(seeds.rpc, (b) => void describeRequest(PACKET_TYPE.RPC, b, opts));
+    fuzz(seeds.batch, (b) => void describeRequest(PACKET_TYPE.SQL_BATCH, b, opts));
+  });
 
   it('FEDAUTH token message and FEDAUTH feature data', () =>
     fuzz([Buffer.from('0c000000080000006100620063006400', 'hex'), Buffer.from('03080000006100620063006400', 'hex')], (b) => {
