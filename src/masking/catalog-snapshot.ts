@@ -70,6 +70,15 @@ export class CatalogSnapshot {
     return all.filter((r) => r.schema === schema);
   }
 
+  /** True when every relation a name could mean has the same columns in the same order. */
+  columnsAgree(schema: string | undefined, name: string): boolean {
+    const c = this.candidates(schema, name);
+    const first = c[0];
+    if (!first) return true;
+    const names = (r: Relation): string => r.columns.map((col) => col.name).join('\u0000');
+    return c.every((r) => names(r) === names(first));
+  }
+
   /**
    * lineage()'s view. When the candidates of a name disagree, the likeliest is chosen (pg_catalog,
    * which is searched first, then public, then any other non-temp schema): positions found with it

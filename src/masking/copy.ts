@@ -108,14 +108,19 @@ export async function planCopy(ctx: MaskingContext, copy: CopyResponse, stmt: St
     throw err;
   }
   const lin = ctx.lineageOf(stmt, snap);
-  const aligned = lin.output === 'rows' && lin.shapeKnown && lin.columns.length === n;
+  // COPY sends no column names to check positions against (a RowDescription does): when a name
+  // the statement uses could mean relations with different columns (hr.staff and the agent's
+  // public.staff, told apart by search_path), lineage's guess of one may place hr.staff.ssn under
+  // the agent's harmless column. Then no position is trusted.
+  const guessed = stmt.relations.some((r) => !snap.columnsAgree(r.schema, r.name));
+  const aligned = !guessed && lin.output === 'rows' && lin.shapeKnown && lin.columns.length === n;
   const cov = ctx.coverage(snap);
   const binary = fmt.format === 'binary';
   const cols: PlanColumn[] = [];
   for (let i = 0; i < n; i++) {
     const oc = aligned ? lin.columns[i] : undefined;
     const covered = oc ? cov.outputColumn(oc) : emptyCovered();
-    if (!oc && ctx.rules.columnRules.length > 0) covered.unresolved.push('the COPY columns do not line up with the statement');
+    if (!oc && ctx.rules.columnRules.length > 0) covered.unresolved.push(guessed ? 'a relation the COPY names could be one of several with different columns' : 'the COPY columns do not line up with the statement');
     const type = columnType(snap, oc);
     cols.push({
       name: oc?.name ?? `column ${i + 1}`,
