@@ -61,44 +61,57 @@ export interface LoadSessionOptions {
   maxRecords?: number;
 }
 
-export async function loadSession(from: string | RecordSource, idOrPrefix: string, options: LoadSessionOptions = {}): Promise<SessionReplay> {
+/** A session found by id or prefix: everything a replay says about it except its timeline. */
+export type LocatedSession = Omit<SessionReplay, 'entries'>;
+
+/**
+ * First pass: which session `idOrPrefix` names, and its summary. Only per-session summaries are
+ * kept, not records, so this costs the same for a session of ten records or of a million.
+ */
+export async function locateSession(from: string | RecordSource, idOrPrefix: string): Promise<LocatedSession> {
   if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
   const source = sourceOf(from);
-  const bySid = new Map<string, { instance: string; records: TranscriptRecord[]; segment: number }>();
-  const max = options.maxRecords ?? Number.POSITIVE_INFINITY;
-  let held = 0;
-  for await (const { record, instance, file } of source.records({ sessionPrefix: idOrPrefix })) {
+  const index = new SessionIndex();
+  const where = new Map<string, { instance: string; segment: number; seq: number }>();
+  for await (const stored of source.records({ sessionPrefix: idOrPrefix })) {
+    const { record, instance, file } = stored;
     const sid = record.sid as string;
     if (!sid.startsWith(idOrPrefix)) continue;
-    if (++held > max) throw new TranscriptTooLargeError(`more than ${max} records of '${idOrPrefix}'`, max);
+    index.add(stored);
     const segment = parseSegmentFileName(file)?.index ?? 0;
-    const entry = bySid.get(sid);
-    if (entry) {
-      entry.records.push(record);
-      entry.segment = segment;
-    } else bySid.set(sid, { instance, records: [record], segment });
+    where.set(sid, { instance: where.get(sid)?.instance ?? instance, segment, seq: record.seq });
   }
-  const found = bySid.get(idOrPrefix) ?? (bySid.size === 1 ? [...bySid.values()][0] : undefined);
-  if (!found) {
-    if (bySid.size === 0) throw new TranscriptReadError(`no session '${idOrPrefix}' in ${source.name}`);
-    const ids = [...bySid.keys()].slice(0, 10).join(', ');
-    throw new TranscriptReadError(`'${idOrPrefix}' names ${bySid.size} sessions (${ids}${bySid.size > 10 ? ', …' : ''}); give more of the id`);
+  const sessionId = where.has(idOrPrefix) ? idOrPrefix : where.size === 1 ? [...where.keys()][0] : undefined;
+  if (sessionId === undefined) {
+    if (where.size === 0) throw new TranscriptReadError(`no session '${idOrPrefix}' in ${source.name}`);
+    const ids = [...where.keys()].slice(0, 10).join(', ');
+    throw new TranscriptReadError(`'${idOrPrefix}' names ${where.size} sessions (${ids}${where.size > 10 ? ', …' : ''}); give more of the id`);
   }
-  const sessionId = (found.records[0] as TranscriptRecord).sid as string;
-  const index = new SessionIndex();
-  for (const record of found.records) index.add({ record, instance: found.instance, file: '', line: 0 });
-  const summary = index.summaries()[0] as SessionSummary;
-  const startMs = Date.parse(summary.startedAt);
-  const entries = found.records.map((r) => toEntry(r, startMs)).filter((e): e is TimelineEntry => e !== undefined);
-  const last = found.records[found.records.length - 1] as TranscriptRecord;
-  return {
-    sessionId,
-    instance: found.instance,
-    summary,
-    entries,
-    ended: summary.endedAt !== undefined,
-    position: { segment: found.segment, seq: last.seq },
-  };
+  const at = where.get(sessionId) as { instance: string; segment: number; seq: number };
+  const summary = index.summaries().find((s) => s.sessionId === sessionId) as SessionSummary;
+  return { sessionId, instance: at.instance, summary, ended: summary.endedAt !== undefined, position: { segment: at.segment, seq: at.seq } };
+}
+
+/** Second pass: the session's timeline, one entry at a time, in store order. */
+export async function* sessionEntries(from: string | RecordSource, session: LocatedSession): AsyncGenerator<TimelineEntry> {
+  const startMs = Date.parse(session.summary.startedAt);
+  for await (const { record } of sourceOf(from).records({ sessionPrefix: session.sessionId })) {
+    if (record.sid !== session.sessionId) continue;
+    const entry = toEntry(record, startMs);
+    if (entry) yield entry;
+  }
+}
+
+/** The whole replay in memory (the admin API, tests); `maxRecords` bounds what it may hold. */
+export async function loadSession(from: string | RecordSource, idOrPrefix: string, options: LoadSessionOptions = {}): Promise<SessionReplay> {
+  const located = await locateSession(from, idOrPrefix);
+  const max = options.maxRecords ?? Number.POSITIVE_INFINITY;
+  const entries: TimelineEntry[] = [];
+  for await (const entry of sessionEntries(from, located)) {
+    if (entries.length >= max) throw new TranscriptTooLargeError(`more than ${max} records of '${located.sessionId}'`, max);
+    entries.push(entry);
+  }
+  return { ...located, entries };
 }
 
 export interface FollowOptions {
@@ -275,6 +288,29 @@ export function renderEntry(e: TimelineEntry): string {
     case 'session-end':
       return `${t}  session end (${printable(e.data.reason, true)}) after ${countText(e.data.statements, 'statement')}`;
   }
+}
+
+/** Text of `warden replay`, a piece at a time (each to be written with a newline after it). */
+export async function* replayTextPieces(located: LocatedSession, entries: AsyncIterable<TimelineEntry>): AsyncGenerator<string> {
+  yield renderSessionHeader(located.summary);
+  yield '';
+  for await (const e of entries) yield renderEntry(e);
+  if (!located.ended) {
+    yield '';
+    yield '(the session has not ended; use --follow to watch it)';
+  }
+}
+
+/** `JSON.stringify(replayJson(…), null, 2)`, a piece at a time, so the entries need not all be held. */
+export async function* replayJsonPieces(located: LocatedSession, entries: AsyncIterable<TimelineEntry>): AsyncGenerator<string> {
+  const nested = (value: unknown, depth: number): string => JSON.stringify(value, null, 2).replaceAll('\n', `\n${'  '.repeat(depth)}`);
+  yield `{\n  "session": ${nested(located.summary, 1)},\n  "entries": [`;
+  let first = true;
+  for await (const e of entries) {
+    yield `${first ? '' : ','}\n    ${nested(e, 2)}`;
+    first = false;
+  }
+  yield `${first ? ']' : '\n  ]'},\n  "ended": ${located.ended}\n}`;
 }
 
 export function renderReplayText(replay: SessionReplay): string {

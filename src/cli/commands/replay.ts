@@ -2,7 +2,7 @@
 // printing a live session's records until it ends (or Ctrl-C).
 
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
-import { followSession, loadSession, renderEntry, renderReplayText, replayJson, type SessionReplay } from '../../audit/replay.js';
+import { followSession, locateSession, renderEntry, replayJsonPieces, replayTextPieces, sessionEntries, type LocatedSession } from '../../audit/replay.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 
 export const summary = 'replay one recorded session as a timeline (--follow for a live one)';
@@ -38,28 +38,34 @@ export async function run(args: string[]): Promise<number> {
     const where = await transcriptLocation(values);
     const dir = where.dir;
     const shared = values['from-store'] ? openSharedStore(where) : undefined;
-    let replay: SessionReplay;
+    // Two passes over the store (which session and its summary, then its timeline), written as
+    // it is read: memory does not grow with the length of the session.
+    const from = shared ? shared.source() : dir;
+    let replay: LocatedSession;
     try {
-      replay = await loadSession(shared ? shared.source() : dir, id);
+      replay = await locateSession(from, id);
+      if (!values.follow) {
+        const pieces = format === 'json' ? replayJsonPieces(replay, sessionEntries(from, replay)) : replayTextPieces(replay, sessionEntries(from, replay));
+        for await (const piece of pieces) await writeLine(piece, format === 'text');
+        await writeLine('', format === 'json', true);
+        return 0;
+      }
     } finally {
       await shared?.close();
     }
-    if (!values.follow) {
-      writeOut(format === 'json' ? JSON.stringify(replayJson(replay), null, 2) : renderReplayText(replay));
-      return 0;
-    }
     if (format === 'json') {
       writeOut(JSON.stringify({ session: replay.summary }));
-      for (const e of replay.entries) writeOut(JSON.stringify(e));
+      for await (const e of sessionEntries(from, replay)) await writeLine(JSON.stringify(e), true);
     } else {
-      writeOut(renderReplayText({ ...replay, ended: true }));
+      for await (const piece of replayTextPieces({ ...replay, ended: true }, sessionEntries(from, replay))) await writeLine(piece, true);
     }
+    await writeLine('', false, true);
     const abort = new AbortController();
     const onSignal = () => abort.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await followSession(dir, replay, {
+      await followSession(dir, { ...replay, entries: [] }, {
         signal: abort.signal,
         onEntry: (e) => writeOut(format === 'json' ? JSON.stringify(e) : renderEntry(e)),
       });
@@ -69,4 +75,22 @@ export async function run(args: string[]): Promise<number> {
     }
     return 0;
   });
+}
+
+let pending: string[] = [];
+let pendingChars = 0;
+
+/**
+ * Writes to stdout in batches of about 64 KB and waits while its buffer is full, so a slow reader
+ * does not make it grow. `flush` sends what is batched (the end of the output, or a --follow
+ * entry that should show now).
+ */
+async function writeLine(text: string, newline: boolean, flush = false): Promise<void> {
+  pending.push(newline ? `${text}\n` : text);
+  pendingChars += text.length + 1;
+  if (!flush && pendingChars < 64 * 1024) return;
+  const ok = process.stdout.write(pending.join(''));
+  pending = [];
+  pendingChars = 0;
+  if (!ok) await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
 }
