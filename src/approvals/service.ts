@@ -291,6 +291,7 @@ export class ApprovalServiceImpl implements ApprovalService {
    */
   private fingerprintOf(request: HoldRequest): string {
     if (request.protocol !== 'postgres') return request.fingerprint;
+    if (request.runs?.length) return exactFingerprint([request.sql, ...request.runs].join('\u0000'), request.params);
     if (request.classification) return approvalFingerprint(request.classification, request.sql, request.params);
     return exactFingerprint(request.sql, request.params);
   }

@@ -62,6 +62,11 @@ export interface HoldRequest {
    * PostgreSQL statement is only ever granted by its exact text and parameters.
    */
   classification?: Classification;
+  /**
+   * The texts of prepared statements this one runs (SQL EXECUTE of a name): what really runs.
+   * With them a grant is for this exact text and those texts (a name can be prepared again).
+   */
+  runs?: readonly string[];
 }
 
 export type HoldOutcome =

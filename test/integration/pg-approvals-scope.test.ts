@@ -8,7 +8,7 @@ import { encodeCancelRequest } from '../../protocols/postgres/startup-message.js
 import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeNotice } from '../../protocols/postgres/error-response.js';
 import { encodeFrontend } from '../helpers/pg-codec.js';
-import { rawLogin, type RawSession } from '../helpers/pg-raw.js';
+import { errorIn, rawLogin, type RawSession } from '../helpers/pg-raw.js';
 import { approvalsApi, direct } from '../helpers/approvals.js';
 import { eventually } from '../unit/approvals-support.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
@@ -94,6 +94,42 @@ describe('an approval covers what the approver saw', () => {
     ]);
     // The batch is one implicit transaction: the denial undid the first row too.
     expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v LIKE 'batch-%'`)).rows[0]).toEqual({ n: 0 });
+    s.socket.end();
+  });
+});
+
+describe('EXECUTE of a prepared statement', () => {
+  it('a statement prepared with a protocol Parse (never executed, so never held) and run by SQL EXECUTE is held like the statement itself; a grant does not cover the name prepared again', async () => {
+    const s = await raw();
+    const prepare = async (sql: string, close = false): Promise<void> => {
+      s.socket.write(Buffer.concat([
+        ...(close ? [encodeFrontend({ type: 'Close', value: { kind: 'statement', name: 'sneaky' } })] : []),
+        encodeFrontend({ type: 'Parse', value: { name: 'sneaky', sql, paramTypes: [] } }),
+        encodeFrontend({ type: 'Sync' }),
+      ]));
+      expect(errorIn(await s.reader.until(Backend.readyForQuery))).toBeUndefined();
+    };
+    await prepare(`INSERT INTO ${T} VALUES ('via-execute')`);
+    s.socket.write(encodeFrontend({ type: 'Query', sql: 'EXECUTE sneaky' }));
+    const id = await nextHeld(s);
+    const shown = (await api('GET', `/approvals/${id}`)).json.request;
+    expect(shown.statement).toBe('EXECUTE sneaky');
+    expect(shown.reason).toContain(`(EXECUTE sneaky runs: INSERT INTO ${T} VALUES ('via-execute'))`);
+    expect((await api('POST', `/approvals/${id}/approve`, { reason: 'ok', grant_minutes: 5 })).status).toBe(200);
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))).toBeUndefined();
+    // The grant covers the same EXECUTE of the same statement …
+    s.socket.write(encodeFrontend({ type: 'Query', sql: 'EXECUTE sneaky' }));
+    const again = await s.reader.until(Backend.readyForQuery);
+    expect(again.some((m) => m[0] === Backend.noticeResponse)).toBe(false);
+    expect(errorIn(again)).toBeUndefined();
+    // … not the name prepared again as something else.
+    await prepare(`INSERT INTO ${T} VALUES ('swapped')`, true);
+    s.socket.write(encodeFrontend({ type: 'Query', sql: 'EXECUTE sneaky' }));
+    const id2 = await nextHeld(s);
+    expect(id2).not.toBe(id);
+    expect((await api('POST', `/approvals/${id2}/deny`, { reason: 'no' })).status).toBe(200);
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))?.code).toBe('42501');
+    expect((await direct(`SELECT v, count(*)::int AS n FROM ${T} WHERE v IN ('via-execute', 'swapped') GROUP BY v`)).rows).toEqual([{ v: 'via-execute', n: 2 }]);
     s.socket.end();
   });
 });

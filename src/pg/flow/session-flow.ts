@@ -48,7 +48,7 @@ import { cancelled, denied, FAIL_BATCH_PARSE, FAIL_TRANSACTION_QUERY } from './r
 import { EXTENDED, type Expect, type Portal, type Prepared, type RecordedStatement } from './state.js';
 import { resultColumns, RowDescriptions } from './result-columns.js';
 import { typeName } from './types.js';
-import { ALLOW, changesCatalog, decide, mayChangeLexing, summarize } from './verdicts.js';
+import { ALLOW, changesCatalog, decide, mayChangeLexing, stricter, summarize } from './verdicts.js';
 
 export interface FlowDeps {
   sessionId: string;
@@ -280,7 +280,29 @@ export class SessionFlow {
     if (!this.deps.recordingHealthy()) {
       return { action: 'deny', rule: 'transcripts', reason: 'the transcript store cannot be written; statements are refused until it recovers' };
     }
-    return decide(this.ctx, cls, this.deps.policy, this.deps.masker);
+    let v = decide(this.ctx, cls, this.deps.policy, this.deps.masker);
+    // EXECUTE runs a statement prepared earlier: it is judged as that statement too. A named
+    // statement made by a protocol Parse is judged only when a portal of it is executed, so
+    // without this, Parse + SQL EXECUTE ran a held (or denied) statement unjudged.
+    const executed = this.executed(cls);
+    for (const e of executed) v = stricter(v, e.verdict);
+    // Approvers see what runs: the prepared texts follow the reason.
+    if (v.action === 'allow' || executed.length === 0) return v;
+    return { ...v, reason: `${v.reason}${executed.map((e) => ` (EXECUTE ${e.name} runs: ${e.sql})`).join('')}` };
+  }
+
+  /** The prepared statements (SQL PREPARE or protocol Parse, one namespace) that the EXECUTEs of a text run, with their verdicts. */
+  private executed(cls: Classification): { name: string; sql: string; verdict: StatementVerdict }[] {
+    if (!cls.ok) return [];
+    const out: { name: string; sql: string; verdict: StatementVerdict }[] = [];
+    for (const st of cls.statements) {
+      if (st.kind !== 'execute' || !st.targetName) continue;
+      const parsed = this.statements.get(st.targetName);
+      const prepared = parsed ? undefined : this.sqlPrepared.get(st.targetName);
+      if (parsed) out.push({ name: st.targetName, sql: parsed.sql, verdict: parsed.verdict });
+      else if (prepared) out.push({ name: st.targetName, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
+    }
+    return out;
   }
 
   private onQuery(msg: Buffer, fwd: () => void, out: OutputBatch): void | Promise<unknown> {
@@ -528,6 +550,7 @@ export class SessionFlow {
   ): Promise<unknown> {
     const approvals = this.deps.approvals;
     const params = portal ? this.transcriptParams(portal) : undefined;
+    const runs = this.executed(cls).map((e) => e.sql);
     const request: HoldRequest = {
       sessionId: this.deps.sessionId,
       instanceId: this.deps.instanceId,
@@ -544,6 +567,7 @@ export class SessionFlow {
       // The approval service derives the grant fingerprint from the classification (exact text
       // for statements where the literal is the point: DO blocks, SET ROLE, file access, …).
       classification: cls,
+      ...(runs.length > 0 ? { runs } : {}),
     };
     const refuse = (error: ErrorSpec, rec: RecordedStatement | undefined): void => {
       this.lastRefusal = error;
