@@ -82,6 +82,8 @@ export const DANGEROUS_ROUTINES: ReadonlySet<string> = new Set([
   'SP_DROPSERVER', 'SP_ADDREMOTELOGIN', 'SP_ADDUMPDEVICE', 'SP_ADD_TRUSTED_ASSEMBLY', 'SP_MSFOREACH_WORKER',
   // SESSION_CONTEXT keys are what row-level security predicates commonly read (as set_config on PostgreSQL)
   'SP_SET_SESSION_CONTEXT',
+  // server files and the transaction log (old row values), as pg_read_file on PostgreSQL
+  'FN_XE_FILE_TARGET_READ_FILE', 'FN_GET_AUDIT_FILE', 'FN_TRACE_GETTABLE', 'FN_DBLOG', 'FN_DUMP_DBLOG',
 ]);
 
 export function isDangerousRoutine(upperName: string): boolean {

@@ -148,6 +148,8 @@ describe('flags and dangerous routines', () => {
     expect(ok("BACKUP DATABASE shop TO DISK = 'x.bak'")[0]!.flags.copyToFile).toBe(true);
     expect(ok('SHUTDOWN WITH NOWAIT')[0]!.dangerousFunctions).toEqual(['SHUTDOWN']);
     expect(ok("EXEC sp_set_session_context @key = N'tenant_id', @value = 42")[0]!.dangerousFunctions).toEqual(['sp_set_session_context']);
+    expect(ok('SELECT * FROM sys.fn_dblog(NULL, NULL)')[0]!.dangerousFunctions).toEqual(['sys.fn_dblog']);
+    expect(ok("SELECT * FROM sys.fn_get_audit_file('c:\\audit\\*.sqlaudit', DEFAULT, DEFAULT)")[0]!.dangerousFunctions).toEqual(['sys.fn_get_audit_file']);
     expect(ok('SELECT * FROM srv.shop.dbo.t')[0]!.dangerousFunctions).toEqual(['linked server']);
   });
 
