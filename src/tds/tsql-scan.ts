@@ -206,8 +206,7 @@ export class StatementScan {
         if (x.kind === 'word' && TABLE_HINTS.has(x.value)) {
           hints++;
           locks ||= LOCK_HINTS.has(x.value);
-        }
-        else if (x.text !== ',' && x.text !== '=' && x.kind !== 'number') return undefined;
+        } else if (x.text !== ',' && x.text !== '=' && x.kind !== 'number') return undefined;
       }
     }
     return undefined;
