@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { WardenConfig } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './admin/metrics.js';
-import { AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
+import { adminExposureWarning, AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
 import { loggedBearerVerifier } from './admin/bearer-refusals.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { devIssuerHttpHandler } from './identity/dev-issuer-http.js';
@@ -81,6 +81,8 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       })
     : undefined;
   const adminAddress = admin && config.listen.admin ? await admin.listen(config.listen.admin) : undefined;
+  const exposed = config.listen.admin ? adminExposureWarning(config.listen.admin.host) : undefined;
+  if (exposed) logger.warn({ host: config.listen.admin?.host }, exposed);
   const adminUrl = adminAddress ? httpBase(adminAddress) : undefined;
   const closers: (() => Promise<void>)[] = [];
 

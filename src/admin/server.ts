@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { ListenConfig } from '../config/types.js';
+import { isLoopbackHost } from '../config/sections/checks.js';
 import type { Metrics } from './metrics.js';
 
 const requestPath = new AsyncLocalStorage<string>();
@@ -95,4 +96,13 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 export function httpBase(addr: AddressInfo): string {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return `http://${host}:${addr.port}`;
+}
+
+/**
+ * The warning logged at start for an admin listener other hosts can reach: it speaks plain HTTP,
+ * and approvers, auditors and agents exchanging tickets send it bearer tokens.
+ */
+export function adminExposureWarning(host: string): string | undefined {
+  if (isLoopbackHost(host)) return undefined;
+  return `the admin listener on ${host} can be reached from other hosts and speaks plain HTTP: bearer tokens (approvers, auditors, POST /tickets) would cross the network in clear; keep it on 127.0.0.1 or put a TLS-terminating proxy in front of it`;
 }
