@@ -17,7 +17,8 @@ import { rowValueRanges } from '../../protocols/tds/row.js';
 import { decodeRpcRequest } from '../../protocols/tds/rpc-request.js';
 import { decodeSqlBatch } from '../../protocols/tds/sql-batch.js';
 import { TDS_VERSION } from '../../protocols/tds/tds-version.js';
-import { TokenStreamParser, decodeToken, decodeTokens } from '../../protocols/tds/token-stream.js';
+import { TokenStreamParser, decodeToken, decodeTokens, encodeTokens } from '../../protocols/tds/token-stream.js';
+import { sampleTokens } from './tds-support.js';
 import { decodeTransMgrRequest } from '../../protocols/tds/trans-mgr-request.js';
 import { describeRequest } from '../../src/tds/requests.js';
 import { readTypeInfo } from '../../protocols/tds/type-info.js';
@@ -85,6 +86,9 @@ function collectSeeds(): Seeds {
   s.batch.push(specExamples.SPEC_SQL_BATCH.bytes.subarray(8));
   s.rpc.push(specExamples.SPEC_RPC_REQUEST.bytes.subarray(8));
   s.replies.push({ payload: specExamples.SPEC_BULK_LOAD.bytes.subarray(8), tdsVersion: TDS_VERSION.V7_2, columns: undefined });
+  // One token of every kind (the captures hold no ORDER, TABNAME, COLINFO, SSPI, OFFSET, FEATUREEXTACK, FEDAUTHINFO or SESSIONSTATE).
+  s.replies.push({ payload: encodeTokens(sampleTokens(false), V74), tdsVersion: TDS_VERSION.V7_4, columns: undefined });
+  s.replies.push({ payload: encodeTokens(sampleTokens(true), V71), tdsVersion: TDS_VERSION.V7_1_REV1, columns: undefined });
   return s;
 }
 

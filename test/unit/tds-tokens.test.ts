@@ -17,8 +17,7 @@ import type { ColumnMetadata } from '../../protocols/tds/colmetadata.js';
 import { COLUMN_FLAG } from '../../protocols/tds/colmetadata.js';
 import { DONE_STATUS, type DoneToken } from '../../protocols/tds/done.js';
 import { ENVCHANGE_TYPE, type EnvChangeToken } from '../../protocols/tds/envchange.js';
-import { FEATURE_ID } from '../../protocols/tds/feature-ext.js';
-import { FEDAUTHINFO_ID, fedAuthInfoStrings } from '../../protocols/tds/fedauthinfo.js';
+import { fedAuthInfoStrings } from '../../protocols/tds/fedauthinfo.js';
 import { decodeLogin7 } from '../../protocols/tds/login7.js';
 import { PACKET_TYPE } from '../../protocols/tds/packet.js';
 import { TDS_VERSION } from '../../protocols/tds/tds-version.js';
@@ -26,7 +25,7 @@ import { decodeToken, decodeTokens, encodeToken, encodeTokens } from '../../prot
 import type { Token } from '../../protocols/tds/tokens.js';
 import { DATA_TYPE, type TypeInfo } from '../../protocols/tds/type-info.js';
 import type { Value } from '../../protocols/tds/values.js';
-import { LATIN1_CI_AS, valueCases } from './tds-support.js';
+import { sampleTokens, valueCases } from './tds-support.js';
 
 const V74 = { tdsVersion: TDS_VERSION.V7_4 };
 const V71 = { tdsVersion: TDS_VERSION.V7_1_REV1 };
@@ -272,50 +271,6 @@ describe('every captured response', () => {
 });
 
 // ---- round trips for every token kind -------------------------------------------------------
-
-const nvarchar = (length: number): TypeInfo => ({ type: DATA_TYPE.NVARCHAR, length, collation: LATIN1_CI_AS });
-
-function sampleTokens(v71: boolean): Token[] {
-  const columns: ColumnMetadata[] = [
-    { userType: 0, flags: COLUMN_FLAG.NULLABLE, typeInfo: { type: DATA_TYPE.INTN, length: 4 }, name: 'id' },
-    { userType: 7, flags: 0, typeInfo: nvarchar(20), name: 'name' },
-    { userType: 0, flags: 1, typeInfo: { type: DATA_TYPE.NTEXT, length: 0x7ffffffe, collation: LATIN1_CI_AS }, tableName: v71 ? ['t'] : ['dbo', 't'], name: 'memo' },
-  ];
-  const tokens: Token[] = [
-    { kind: 'ENVCHANGE', format: 'text', type: ENVCHANGE_TYPE.DATABASE, newValue: 'shop', oldValue: 'master' },
-    { kind: 'ENVCHANGE', format: 'bytes', type: ENVCHANGE_TYPE.COMMIT_TRANSACTION, newValue: Buffer.alloc(0), oldValue: Buffer.alloc(8, 1) },
-    { kind: 'ENVCHANGE', format: 'bytes', type: ENVCHANGE_TYPE.RESET_CONNECTION_ACK, newValue: Buffer.alloc(0), oldValue: Buffer.alloc(0) },
-    { kind: 'ENVCHANGE', format: 'long', type: 15, newValue: Buffer.alloc(300, 2), oldValue: Buffer.alloc(0) },
-    { kind: 'ENVCHANGE', format: 'routing', type: 20, routing: { protocol: 0, port: 1433, server: 'replica.example' }, oldValue: Buffer.alloc(0) },
-    { kind: 'ENVCHANGE', format: 'raw', type: 99, data: Buffer.from('opaque') },
-    { kind: 'LOGINACK', interface: 1, tdsVersion: v71 ? TDS_VERSION.V7_1_REV1 : TDS_VERSION.V7_4, progName: 'warden', progVersion: { major: 16, minor: 0, buildHi: 1, buildLow: 2 } },
-    { kind: 'INFO', number: 5701, state: 2, class: 0, message: 'Changed database context', serverName: 'srv', procName: '', lineNumber: 1 },
-    { kind: 'ERROR', number: -1, state: 1, class: 16, message: 'denied by policy', serverName: 'warden', procName: 'p', lineNumber: 65535 },
-    { kind: 'COLMETADATA', columns },
-    { kind: 'ORDER', columns: [1, 3] },
-    { kind: 'TABNAME', tables: v71 ? [['customers']] : [['dbo', 'customers'], ['x']] },
-    { kind: 'COLINFO', columns: [{ column: 1, table: 1, status: 0x08 }, { column: 2, table: 1, status: 0x20, name: 'full_name' }] },
-    { kind: 'ROW', values: [1, 'Ada', 'long text'] },
-    { kind: 'ROW', values: [null, null, null] },
-    { kind: 'COLMETADATA', columns: null },
-    { kind: 'RETURNSTATUS', value: -6 },
-    { kind: 'RETURNVALUE', ordinal: 1, name: '@out', status: 1, userType: 0, flags: 9, typeInfo: nvarchar(8000), value: 'x' },
-    { kind: 'SSPI', data: Buffer.from('4e544c4d53535000', 'hex') },
-    { kind: 'OFFSET', identifier: 1, offsetLength: 7 },
-    { kind: 'DONEINPROC', status: DONE_STATUS.MORE | DONE_STATUS.COUNT, curCmd: 0xc1, rowCount: 2n },
-    { kind: 'DONEPROC', status: DONE_STATUS.MORE | DONE_STATUS.INXACT, curCmd: 0xe0, rowCount: 0n },
-    { kind: 'DONE', status: DONE_STATUS.ERROR | DONE_STATUS.SRVERROR, curCmd: 0, rowCount: v71 ? 0xffffffffn : 2n ** 40n },
-  ];
-  if (!v71) {
-    tokens.push(
-      { kind: 'NBCROW', values: [5, null, 'x'] },
-      { kind: 'FEATUREEXTACK', features: [{ featureId: FEATURE_ID.UTF8_SUPPORT, data: Buffer.of(1) }, { featureId: FEATURE_ID.FEDAUTH, data: Buffer.alloc(0) }] },
-      { kind: 'FEDAUTHINFO', options: [{ id: FEDAUTHINFO_ID.STSURL, data: Buffer.from('https://login.example/', 'utf16le') }, { id: FEDAUTHINFO_ID.SPN, data: Buffer.from('https://db/', 'utf16le') }] },
-      { kind: 'SESSIONSTATE', data: Buffer.from('0102030405', 'hex') },
-    );
-  }
-  return tokens;
-}
 
 describe('round trips for every token kind', () => {
   for (const [label, ctx, v71] of [['TDS 7.4', V74, false], ['TDS 7.1', V71, true]] as const) {
