@@ -134,6 +134,29 @@ describe('EXECUTE of a prepared statement', () => {
   });
 });
 
+describe('FETCH from a portal of a held statement', () => {
+  it('a portal bound to a held statement but never executed, read with SQL FETCH, is held like the statement itself', async () => {
+    const s = await raw();
+    s.socket.write(encodeFrontend({ type: 'Query', sql: 'BEGIN' }));
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))).toBeUndefined();
+    s.socket.write(Buffer.concat([
+      encodeFrontend({ type: 'Parse', value: { name: '', sql: `INSERT INTO ${T} SELECT 'via-fetch' RETURNING v`, paramTypes: [] } }),
+      encodeFrontend({ type: 'Bind', value: { portal: 'sneaky_portal', statement: '', paramFormats: [], params: [], resultFormats: [] } }),
+      encodeFrontend({ type: 'Sync' }),
+    ]));
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))).toBeUndefined();
+    s.socket.write(encodeFrontend({ type: 'Query', sql: 'FETCH ALL FROM sneaky_portal' }));
+    const id = await nextHeld(s);
+    expect((await api('GET', `/approvals/${id}`)).json.request.reason).toContain(`(FETCH from sneaky_portal runs: INSERT INTO ${T} SELECT 'via-fetch' RETURNING v)`);
+    expect((await api('POST', `/approvals/${id}/deny`, { reason: 'no' })).status).toBe(200);
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))?.code).toBe('42501');
+    s.socket.write(encodeFrontend({ type: 'Query', sql: 'COMMIT' }));
+    await s.reader.until(Backend.readyForQuery);
+    expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v = 'via-fetch'`)).rows[0]).toEqual({ n: 0 });
+    s.socket.end();
+  });
+});
+
 describe('a cancel of a held execution in an extended batch', () => {
   it('fails the batch with 57014, inside a transaction block too (25P02 after it), and the session goes on', async () => {
     const s = await raw();

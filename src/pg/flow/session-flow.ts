@@ -288,19 +288,30 @@ export class SessionFlow {
     for (const e of executed) v = stricter(v, e.verdict);
     // Approvers see what runs: the prepared texts follow the reason.
     if (v.action === 'allow' || executed.length === 0) return v;
-    return { ...v, reason: `${v.reason}${executed.map((e) => ` (EXECUTE ${e.name} runs: ${e.sql})`).join('')}` };
+    return { ...v, reason: `${v.reason}${executed.map((e) => ` (${e.how} ${e.name} runs: ${e.sql})`).join('')}` };
   }
 
-  /** The prepared statements (SQL PREPARE or protocol Parse, one namespace) that the EXECUTEs of a text run, with their verdicts. */
-  private executed(cls: Classification): { name: string; sql: string; verdict: StatementVerdict }[] {
+  /**
+   * What the EXECUTEs and FETCHes (MOVEs) of a text run, with their verdicts: prepared statements
+   * (SQL PREPARE or protocol Parse, one namespace), and protocol portals bound but not executed
+   * with approval (FETCH runs a portal's statement as Execute would; a portal Bound to a held
+   * statement is judged only at its Execute). Cursors of DECLARE were judged when declared.
+   */
+  private executed(cls: Classification): { how: string; name: string; sql: string; verdict: StatementVerdict }[] {
     if (!cls.ok) return [];
-    const out: { name: string; sql: string; verdict: StatementVerdict }[] = [];
+    const out: { how: string; name: string; sql: string; verdict: StatementVerdict }[] = [];
     for (const st of cls.statements) {
-      if (st.kind !== 'execute' || !st.targetName) continue;
+      if (!st.targetName) continue;
+      if (st.kind === 'fetch') {
+        const portal = this.portals.get(st.targetName);
+        if (portal?.stmt && !portal.approved) out.push({ how: 'FETCH from', name: st.targetName, sql: portal.stmt.sql, verdict: portal.stmt.verdict });
+        continue;
+      }
+      if (st.kind !== 'execute') continue;
       const parsed = this.statements.get(st.targetName);
       const prepared = parsed ? undefined : this.sqlPrepared.get(st.targetName);
-      if (parsed) out.push({ name: st.targetName, sql: parsed.sql, verdict: parsed.verdict });
-      else if (prepared) out.push({ name: st.targetName, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
+      if (parsed) out.push({ how: 'EXECUTE', name: st.targetName, sql: parsed.sql, verdict: parsed.verdict });
+      else if (prepared) out.push({ how: 'EXECUTE', name: st.targetName, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
     }
     return out;
   }
