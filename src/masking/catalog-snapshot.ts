@@ -83,7 +83,10 @@ export class CatalogSnapshot {
    * lineage()'s view. When the candidates of a name disagree, the likeliest is chosen (pg_catalog,
    * which is searched first, then public, then any other non-temp schema): positions found with it
    * are only trusted by the plan when the output column names match the RowDescription, and
-   * protection is decided over every candidate (Coverage), so a wrong guess cannot unmask.
+   * protection is decided over every candidate (Coverage), so a wrong guess cannot unmask a column
+   * named one by one. The name is reported ambiguous, so lineage trusts no whole row or `*` of it:
+   * `SELECT s::text FROM staff s` listed the agent's public.staff (id, note) while PostgreSQL read
+   * hr.staff (id, ssn) and sent the SSNs in clear.
    */
   readonly view: CatalogView = {
     columnsOf: (schema, table) => {
@@ -91,14 +94,14 @@ export class CatalogSnapshot {
       const first = c[0];
       if (!first) return undefined;
       const names = (r: Relation): string[] => r.columns.map((col) => col.name);
-      const agree = c.every((r) => names(r).join('\u0000') === names(first).join('\u0000'));
-      if (agree) return names(first);
+      if (this.columnsAgree(schema, table)) return names(first);
       const pick =
         c.find((r) => r.schema === 'pg_catalog') ??
         c.find((r) => r.schema === 'public') ??
         c.find((r) => !r.schema.startsWith('pg_temp_') && r.schema !== 'information_schema');
       return pick ? names(pick) : undefined;
     },
+    ambiguous: (schema, table) => !this.columnsAgree(schema, table),
   };
 
   typeLookup = (oid: number): CatalogType | undefined => this.types.get(oid);

@@ -2,7 +2,8 @@
 // statement. A protected table outside public (hr.staff) and a same-named table the agent creates
 // in public, with other columns: with search_path = hr, public, PostgreSQL reads hr.staff while
 // a reader that picks "public first" among same-named relations saw the agent's table, and
-// `COPY (SELECT * FROM staff) TO STDOUT` sent hr.staff.ssn in clear under the agent's column name.
+// `COPY (SELECT * FROM staff) TO STDOUT` sent hr.staff.ssn in clear under the agent's column name,
+// and so did whole rows (`SELECT s::text FROM staff s`), traced as the agent's (id, note).
 // Real psql through warden against the real PostgreSQL.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,12 +57,22 @@ masking:
     await admin?.end();
   });
 
-  for (const sql of [`COPY (SELECT * FROM ${T}) TO STDOUT`, `COPY ${T} TO STDOUT`, `COPY (SELECT id, ssn FROM ${T}) TO STDOUT (FORMAT csv)`, `SELECT * FROM ${T}`]) {
+  for (const sql of [
+    `COPY (SELECT * FROM ${T}) TO STDOUT`,
+    `COPY ${T} TO STDOUT`,
+    `COPY (SELECT id, ssn FROM ${T}) TO STDOUT (FORMAT csv)`,
+    `SELECT * FROM ${T}`,
+    // Whole rows: lineage listed the agent's columns (id, note) for them, none protected.
+    `SELECT s::text AS s FROM ${T} s`,
+    `SELECT row_to_json(s) FROM ${T} s`,
+    `SELECT s.*::text AS s FROM ${T} s UNION ALL SELECT 'x'`,
+    `SELECT id FROM ${T} s WHERE s::text LIKE '%912%'`,
+  ]) {
     it(sql, async () => {
       const r = await psql(sql);
       for (const ssn of SSNS) expect(r.stdout + r.stderr).not.toContain(ssn);
       // Either refused or masked: never the values, and rows are not silently lost.
-      if (r.stderr === '') expect(r.stdout.trim().split('\n')).toHaveLength(3); // SET and two rows
+      if (r.stderr === '') expect(r.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(3); // SET and both rows
     });
   }
 });

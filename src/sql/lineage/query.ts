@@ -284,7 +284,11 @@ export class QueryAnalyzer {
       rv.alias,
     );
     const extra: Partial<RelItem> = !rv.alias && rv.schemaname ? { schema: rv.schemaname } : {};
-    return { cols, complete: true, items: [item(refname, cols, true, extra)] };
+    // A name that could mean relations with different columns: the columns listed are a guess,
+    // good for columns named one by one (covered over every candidate), not for * or a whole row.
+    const known = !this.ctx.catalog.ambiguous?.(rv.schemaname, relname);
+    if (!known) Object.assign(extra, { unknownRelation: table, why: 'the name could mean relations with different columns' });
+    return { cols, complete: known, items: [item(refname, cols, known, extra)] };
   }
 
   private rangeFunction(rf: RangeFunction, scope: Scope): FromOut {

@@ -171,11 +171,14 @@ class StatementAnalyzer {
     const table = rv.schemaname ? { schema: rv.schemaname, table: rv.relname ?? '?' } : { table: rv.relname ?? '?' };
     const names = this.ctx.catalog.columnsOf(rv.schemaname, rv.relname ?? '?');
     const cols: Col[] = (names ?? []).map((c) => ({ name: c, lin: direct({ ...table, column: c }) }));
-    const extra: Partial<RelItem> = names ? {} : { unknownRelation: table, why: 'relation unknown to the catalog' };
+    // A name that could mean relations with different columns: its whole row and * are a guess.
+    const ambiguous = names !== undefined && this.ctx.catalog.ambiguous?.(rv.schemaname, rv.relname ?? '?') === true;
+    const extra: Partial<RelItem> = names && !ambiguous ? {} : { unknownRelation: table, why: names ? 'the name could mean relations with different columns' : 'relation unknown to the catalog' };
     if (!rv.alias && rv.schemaname) Object.assign(extra, { schema: rv.schemaname });
-    const it = item(rv.alias?.aliasname ?? rv.relname, cols, names !== undefined, extra);
+    const known = names !== undefined && !ambiguous;
+    const it = item(rv.alias?.aliasname ?? rv.relname, cols, known, extra);
     scope.add(it);
-    return { rv, table, names, item: it, from: { cols, complete: names !== undefined, items: [it] } };
+    return { rv, table, names, item: it, from: { cols, complete: known, items: [it] } };
   }
 
   /** INSERT/UPDATE/DELETE/MERGE at any level; returns the RETURNING shape. */

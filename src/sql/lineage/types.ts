@@ -9,6 +9,11 @@
 export interface CatalogView {
   /** Column names in attribute order (dropped columns left out), or undefined for an unknown relation. */
   columnsOf(schema: string | undefined, table: string): readonly string[] | undefined;
+  /**
+   * True when the name could mean relations with different columns and columnsOf guessed one:
+   * its columns by name are usable, its whole row and `*` are not.
+   */
+  ambiguous?(schema: string | undefined, table: string): boolean;
 }
 
 /** A column of a table or view, named as the query wrote the relation. */
