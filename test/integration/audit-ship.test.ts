@@ -358,6 +358,13 @@ describe('two instances shipping to one store', () => {
       const list = await cli(['sessions', 'list', '--from-store', '--format', 'json', '--target', 'crm'], env);
       expect(list.code).toBe(0);
       expect((JSON.parse(list.stdout) as SessionSummary[]).map((s) => `${s.instance}/${s.sessionId}`)).toEqual(['wb/sess-b-0', 'wb/sess-b-1']);
+      // replay --from-store reads the store twice (the session, then its timeline) and prints as it reads.
+      const replay = await cli(['replay', 'sess-b-1', '--from-store', '--format', 'json'], env);
+      expect(replay.stderr).toBe('');
+      const doc = JSON.parse(replay.stdout) as { session: SessionSummary; entries: Array<{ kind: string }>; ended: boolean };
+      expect(doc.session).toMatchObject({ sessionId: 'sess-b-1', instance: 'wb', target: 'crm' });
+      expect(doc.entries[0]?.kind).toBe('session-start');
+      expect(doc.entries.filter((e) => e.kind === 'statement').length).toBe(doc.session.statements);
       const usage = await cli(['sessions', 'list', '--from-store'], {});
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain('WARDEN_TRANSCRIPT_STORE_URL');
