@@ -7,7 +7,7 @@
 // or the shared PostgreSQL store the instances ship to (store-postgres.ts), which yields the same
 // records for every instance.
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError } from './errors.js';
 import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
@@ -65,6 +65,7 @@ export function sourceOf(from: string | RecordSource): RecordSource {
 /** Every record of the store, instance by instance, in chain order. */
 export async function* readStore(dir: string, options: ReadOptions = {}): AsyncGenerator<StoredRecord> {
   if (!existsSync(dir)) throw new TranscriptReadError(`no transcript directory at ${dir}`);
+  if (!statSync(dir).isDirectory()) throw new TranscriptReadError(`${dir} is not a transcript directory (it is a file)`);
   const needle = options.sessionPrefix === undefined ? undefined : Buffer.from(`"sid":${JSON.stringify(options.sessionPrefix).slice(0, -1)}`);
   for (const seg of segmentsOf(listTranscriptDir(dir))) {
     if (options.instance !== undefined && seg.instance !== options.instance) continue;

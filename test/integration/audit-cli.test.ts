@@ -219,6 +219,20 @@ describe('the warden CLI', () => {
     }
   });
 
+  it('says the transcript path is not a directory (exit 1) instead of a raw ENOTDIR', async () => {
+    const other = tempDataDir();
+    try {
+      writeFileSync(transcriptsDir(other.dir), 'not a directory\n');
+      for (const args of [['sessions', 'list'], ['review', '--principal', 'x'], ['replay', 'sess-a']]) {
+        const res = await cli([...args, '--data-dir', other.dir]);
+        expect(res.stderr).toBe(`warden ${args[0]}: ${transcriptsDir(other.dir)} is not a transcript directory (it is a file)\n`);
+        expect(res.code).toBe(1);
+      }
+    } finally {
+      other.cleanup();
+    }
+  });
+
   it('replay by id prefix, text and json', async () => {
     const text = await cli(['replay', 'sess-a', '--data-dir', data.dir]);
     expect(text.code).toBe(0);
