@@ -157,6 +157,8 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
       if (path === '/review') {
         const principal = q('principal');
         if (!principal) throw new HttpError(400, 'principal is required (?principal=NAME)');
+        const format = q('format') ?? 'json';
+        if (format !== 'json' && format !== 'html') throw new HttpError(400, 'format must be json or html');
         const granted = grantedTargets(principal);
         const period = window('30d', 'now');
         const report = await buildReview(source, {
@@ -165,7 +167,7 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
           until: period.until as Date,
           ...(granted ? { grantedTargets: granted } : {}),
         });
-        if (q('format') === 'html') {
+        if (format === 'html') {
           const body = renderReviewHtml(report);
           res.writeHead(200, {
             'content-type': 'text/html; charset=utf-8',

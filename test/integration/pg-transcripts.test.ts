@@ -123,6 +123,7 @@ transcripts:
       expect(await get('/sessions?since=2026-02-30')).toEqual({ status: 400, body: { error: "since names a day that does not exist ('2026-02-30')" } });
       expect(await get('/sessions?since=now&until=1h')).toEqual({ status: 400, body: { error: 'since is after until' } });
       expect(await get('/review?principal=agent&since=1h&until=2h')).toEqual({ status: 400, body: { error: 'since is after until' } });
+      expect(await get('/review?principal=agent&format=xml')).toEqual({ status: 400, body: { error: 'format must be json or html' } });
     } finally {
       await a.stop();
     }
