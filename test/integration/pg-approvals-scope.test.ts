@@ -134,6 +134,29 @@ describe('EXECUTE of a prepared statement', () => {
   });
 });
 
+describe('a protocol Execute of a statement prepared with SQL PREPARE', () => {
+  it('is held like the prepared statement each time, though the PREPARE was approved', async () => {
+    const s = await raw();
+    s.socket.write(encodeFrontend({ type: 'Query', sql: `PREPARE sqlprep(text) AS INSERT INTO ${T} VALUES ($1)` }));
+    const id = await nextHeld(s);
+    expect((await api('POST', `/approvals/${id}/approve`, { reason: 'prepare only' })).status).toBe(200);
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))).toBeUndefined();
+    s.socket.write(Buffer.concat([
+      encodeFrontend({ type: 'Bind', value: { portal: '', statement: 'sqlprep', paramFormats: [], params: [Buffer.from('via-bind')], resultFormats: [] } }),
+      encodeFrontend({ type: 'Execute', value: { portal: '', maxRows: 0 } }),
+      encodeFrontend({ type: 'Sync' }),
+    ]));
+    const id2 = await nextHeld(s);
+    const shown = (await api('GET', `/approvals/${id2}`)).json.request;
+    expect(shown.params).toEqual(['via-bind']);
+    expect(shown.statement).toBe(`PREPARE sqlprep(text) AS INSERT INTO ${T} VALUES ($1)`);
+    expect((await api('POST', `/approvals/${id2}/deny`, { reason: 'no' })).status).toBe(200);
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))?.code).toBe('42501');
+    expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v = 'via-bind'`)).rows[0]).toEqual({ n: 0 });
+    s.socket.end();
+  });
+});
+
 describe('FETCH from a portal of a held statement', () => {
   it('a portal bound to a held statement but never executed, read with SQL FETCH, is held like the statement itself', async () => {
     const s = await raw();

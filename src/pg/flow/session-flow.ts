@@ -304,7 +304,8 @@ export class SessionFlow {
       if (!st.targetName) continue;
       if (st.kind === 'fetch') {
         const portal = this.portals.get(st.targetName);
-        if (portal?.stmt && !portal.approved) out.push({ how: 'FETCH from', name: st.targetName, sql: portal.stmt.sql, verdict: portal.stmt.verdict });
+        const judged = portal?.stmt ?? portal?.judgedAs;
+        if (judged && !portal?.approved) out.push({ how: 'FETCH from', name: st.targetName, sql: judged.sql, verdict: judged.verdict });
         continue;
       }
       if (st.kind !== 'execute') continue;
@@ -403,6 +404,14 @@ export class SessionFlow {
       portal.paramBytes = shown.fullBytes;
       if (this.deps.approvals) portal.heldParams = heldParams(shown.values, shown.fullBytes, b.params);
     }
+    if (!stmt) {
+      // A statement prepared with SQL PREPARE, bound through the protocol: judged as that statement.
+      const prepared = this.sqlPrepared.get(b.statement);
+      if (prepared) {
+        const classification: Classification = { ok: true, statements: [prepared] };
+        portal.judgedAs = { sql: prepared.text, classification, verdict: this.verdictFor(classification) };
+      }
+    }
     const previous = this.portals.get(b.portal);
     this.portals.set(b.portal, portal);
     fwd();
@@ -414,11 +423,12 @@ export class SessionFlow {
     const e = decodeExecute(msg);
     const portal = this.portals.get(e.portal);
     const stmt = portal?.stmt;
+    const judged = stmt ?? portal?.judgedAs;
     // Unknown portal: the server will report the error; nothing of ours runs.
-    let verdict: StatementVerdict = stmt && !portal.approved ? stmt.verdict : ALLOW;
-    if (!this.deps.recordingHealthy()) verdict = this.verdictFor(stmt?.classification ?? { ok: false, error: 'unknown portal' });
-    const sql = stmt?.sql ?? '';
-    const cls = stmt?.classification ?? { ok: false as const, error: 'unknown portal' };
+    let verdict: StatementVerdict = judged && !portal?.approved ? judged.verdict : ALLOW;
+    if (!this.deps.recordingHealthy()) verdict = this.verdictFor(judged?.classification ?? { ok: false, error: 'unknown portal' });
+    const sql = judged?.sql ?? '';
+    const cls = judged?.classification ?? { ok: false as const, error: 'unknown portal' };
     const params = portal ? this.transcriptParams(portal) : undefined;
     if (verdict.action === 'allow') {
       this.deps.onVerdict('allow');

@@ -41,6 +41,11 @@ export interface Portal {
    * same batch, is a new portal with parameters nobody has seen, and is held again.
    */
   approved?: boolean;
+  /**
+   * A portal of a statement prepared with SQL PREPARE (not a protocol Parse, so `stmt` is unset):
+   * what its Execute is judged as.
+   */
+  judgedAs?: Pick<Prepared, 'sql' | 'classification' | 'verdict'>;
 }
 
 /** A statement recorded in the transcript, whose results are still to come. */
