@@ -3,11 +3,13 @@
 // principal outside its targets 28000; plaintext tokens refused unless the loopback exception is
 // on; upstream trouble 08006 naming the target and never the upstream credential; and a token
 // that expires mid-session ends it at the next idle point (or not, under a 'continue' rule).
+import { createServer } from 'node:http';
+import { KeyObject, sign as signBytes } from 'node:crypto';
 import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
+import { CompactEncrypt, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevIssuer } from '../../src/identity/dev-issuer.js';
@@ -176,6 +178,44 @@ describe('token refusals: FATAL 28000 with a short reason', () => {
     const r = await refusal(token);
     expect(r).toMatchObject({ code: '28000', message: 'token rejected: token signing key is unknown' });
     leaksNothing(r, token);
+  });
+
+  it('keys named in the header (jwk, jku, x5u) are never fetched or trusted; unknown crit, JWE and odd kids are refused', async () => {
+    let fetched = 0;
+    const lure = createServer((_req, res) => {
+      fetched += 1;
+      res.end('{"keys":[]}');
+    });
+    await new Promise<void>((r) => lure.listen(0, '127.0.0.1', r));
+    const lureUrl = `http://127.0.0.1:${(lure.address() as net.AddressInfo).port}/keys`;
+    try {
+      const real = await w.token();
+      const claims = decodeJwt(real);
+      const kid = decodeProtectedHeader(real).kid as string;
+      const attacker = await generateKeyPair('RS256', { extractable: true });
+      // Signed by hand: jose will not sign a header with an unknown crit extension.
+      const handSigned = (header: Record<string, unknown>): string => {
+        const input = `${b64(header)}.${b64(claims)}`;
+        return `${input}.${signBytes('sha256', Buffer.from(input), KeyObject.from(attacker.privateKey)).toString('base64url')}`;
+      };
+      const jwk = await exportJWK(attacker.publicKey);
+      for (const header of [{ alg: 'RS256', kid, jwk }, { alg: 'RS256', kid, jku: lureUrl }, { alg: 'RS256', kid, x5u: lureUrl }]) {
+        const r = await refusal(handSigned(header));
+        expect(r).toMatchObject({ code: '28000', message: 'token rejected: token signature is invalid' });
+      }
+      expect(fetched).toBe(0);
+      expect(await refusal(handSigned({ alg: 'RS256', kid, crit: ['x-warden-test'], 'x-warden-test': 1 }))).toMatchObject({ message: 'token rejected: malformed token' });
+      const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'RSA-OAEP', enc: 'A256GCM' }).encrypt((await generateKeyPair('RSA-OAEP')).publicKey);
+      expect(jwe.split('.')).toHaveLength(5);
+      expect(await refusal(jwe)).toMatchObject({ message: 'token rejected: malformed token' });
+      for (const odd of ['../../../../etc/passwd', 'k'.repeat(20_000)]) {
+        const r = await refusal(handSigned({ alg: 'RS256', kid: odd }));
+        expect(r).toMatchObject({ code: '28000', message: 'token rejected: token signing key is unknown' });
+        expect(r.message).not.toContain(odd.slice(0, 8));
+      }
+    } finally {
+      await new Promise<void>((r) => lure.close(() => r()));
+    }
   });
 
   it('a valid token whose identity no policy rule admits', async () => {
