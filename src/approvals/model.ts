@@ -163,9 +163,13 @@ export function newId(prefix: 'apr' | 'grt'): string {
   return `${prefix}_${out}`;
 }
 
-/** Whom grants are for: the token's subject at its issuer. */
-export function principalKeyOf(p: Pick<Principal, 'issuer' | 'subject'>): string {
-  return `${p.subject}@${p.issuer}`;
+/**
+ * Whom grants are for: the token's subject at its issuer, and its object id when it has one. For
+ * Azure the subject is the client application: every user of one application (Azure CLI, say)
+ * shares it, and a grant for one user's agent must not cover another's.
+ */
+export function principalKeyOf(p: Pick<Principal, 'issuer' | 'subject' | 'objectId'>): string {
+  return p.objectId !== undefined ? `${p.subject}@${p.issuer}#${p.objectId}` : `${p.subject}@${p.issuer}`;
 }
 
 export function requesterInfo(p: Principal): RequesterInfo {

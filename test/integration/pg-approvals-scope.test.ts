@@ -249,6 +249,36 @@ describe('the agent token expires while a statement is held', () => {
   });
 });
 
+describe('grants', () => {
+  it('cover the principal the approver saw: not another user (object id) of the same client application', async () => {
+    const connect = async (oid?: string): Promise<{ c: pg.Client; notices: string[] }> => {
+      const password = await w.token(oid ? { extraClaims: { oid } } : {});
+      const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password, database: 'shop', ssl: { ca: w.ca } });
+      const notices: string[] = [];
+      c.on('notice', (n) => notices.push(n.message ?? ''));
+      await c.connect();
+      return { c, notices };
+    };
+    const alice = await connect('0000aaaa-0000-0000-0000-00000000a11c');
+    const bob = await connect('0000bbbb-0000-0000-0000-000000000b0b');
+    try {
+      const first = alice.c.query(`INSERT INTO ${T} VALUES ('granted-alice')`);
+      const id = await heldIn(alice.notices, 0);
+      expect((await api('POST', `/approvals/${id}/approve`, { reason: 'alice may', grant_minutes: 5 })).status).toBe(200);
+      await first;
+      await alice.c.query(`INSERT INTO ${T} VALUES ('granted-alice-2')`);
+      expect(alice.notices).toHaveLength(1); // the grant covered the second
+      const other = bob.c.query(`INSERT INTO ${T} VALUES ('not-bob')`).catch((e: Error) => e);
+      const id2 = await heldIn(bob.notices, 0);
+      expect((await api('POST', `/approvals/${id2}/deny`, { reason: 'not bob' })).status).toBe(200);
+      expect(((await other) as pg.DatabaseError).code).toBe('42501');
+    } finally {
+      await alice.c.end();
+      await bob.c.end();
+    }
+  });
+});
+
 describe('parameters too large to show in full', () => {
   it('are marked as cut with their whole size, and a grant for one value does not cover another with the same beginning', async () => {
     const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
