@@ -14,7 +14,10 @@ export interface TreeScan {
   /** set_config() of role or session_authorization, or with a name not known until run time. */
   setConfigEscape: boolean;
   dataModifyingCte: boolean;
-  /** An UPDATE or DELETE whose WHERE is missing or reads no column. */
+  /**
+   * An UPDATE or DELETE whose WHERE is missing or reads no column; a MERGE that updates or deletes
+   * rows its ON condition does not filter (see mergeUnbounded).
+   */
   noWhere: boolean;
   /** SELECT … FOR UPDATE/SHARE somewhere. */
   locking: boolean;
@@ -53,8 +56,11 @@ export function scanTree(tree: Node, dangerous: FunctionMatcher): TreeScan {
         if (!filtersRows((obj as { whereClause?: Node }).whereClause)) out.noWhere = true;
         if (obj !== root) out.nestedDml = true;
         break;
-      case 'InsertStmt':
       case 'MergeStmt':
+        if (mergeUnbounded(obj as MergeNode)) out.noWhere = true;
+        if (obj !== root) out.nestedDml = true;
+        break;
+      case 'InsertStmt':
         if (obj !== root) out.nestedDml = true;
         break;
       case 'SelectStmt':
@@ -97,6 +103,34 @@ function setsIdentity(call: FuncCall): boolean {
   const sval = (c.body as A_Const).sval?.sval;
   if (sval === undefined) return true;
   return IDENTITY_SETTINGS.has(sval.trim().toLowerCase());
+}
+
+interface MergeNode {
+  joinCondition?: Node;
+  mergeWhenClauses?: Node[];
+}
+
+interface MergeWhen {
+  matchKind?: string;
+  commandType?: string;
+  condition?: Node;
+}
+
+/**
+ * A MERGE's UPDATE or DELETE is unbounded like an UPDATE or DELETE without WHERE when nothing that
+ * reads a column picks its rows: WHEN MATCHED under an ON condition that reads no column (ON 1 = 1
+ * matches every target row), or WHEN NOT MATCHED BY SOURCE (every target row the source lacks: all
+ * of them for an empty source); an AND condition of the WHEN clause that reads a column bounds it.
+ */
+function mergeUnbounded(merge: MergeNode): boolean {
+  const onFilters = filtersRows(merge.joinCondition);
+  for (const w of merge.mergeWhenClauses ?? []) {
+    const when = (w as { MergeWhenClause?: MergeWhen }).MergeWhenClause;
+    if (!when || (when.commandType !== 'CMD_UPDATE' && when.commandType !== 'CMD_DELETE')) continue;
+    if (filtersRows(when.condition)) continue;
+    if (when.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE' || !onFilters) return true;
+  }
+  return false;
 }
 
 /** A WHERE filters rows only if it reads some column (WHERE true / 1 = 1 / $1 do not). */

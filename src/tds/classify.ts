@@ -25,6 +25,7 @@ import type { Classification, DdlInfo, StatementFlags, StatementInfo, StatementK
 import { lexTsql, LexError, type SqlToken } from './tsql-lexer.js';
 import { isDangerousRoutine, PRIVILEGE_PROCEDURES, PROCEDURE_KINDS, READ_ONLY_PROCEDURES, STATEMENT_STARTERS } from './tsql-names.js';
 import { foldedLastPart, knownReadOnlyRoutine, literalConcat, qualifiedName, StatementScan, type Head, type Mutable } from './tsql-scan.js';
+import { mergeUnbounded } from './tsql-where.js';
 
 /** Stands in for the parse tree T-SQL statements do not have (lineage then knows nothing: fail closed). */
 const NO_TREE: Node = Object.freeze({ List: { items: [] } }) as Node;
@@ -495,6 +496,9 @@ class Batch {
       case 'UPDATE':
       case 'DELETE':
         if (kind === 'update' || kind === 'delete') flags.noWhere = !scan.hasWhereReadingColumns();
+        break;
+      case 'MERGE':
+        flags.noWhere = mergeUnbounded(this.t, head.next, end);
         break;
       case 'CREATE':
       case 'ALTER':

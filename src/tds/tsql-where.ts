@@ -127,3 +127,36 @@ export function cteWhere(t: readonly SqlToken[], from: number, to: number, name:
   }
   return -1;
 }
+
+/**
+ * Whether a MERGE in [from, to) updates or deletes rows that no column picks, as an UPDATE or DELETE
+ * without WHERE would: a WHEN NOT MATCHED BY SOURCE … THEN UPDATE/DELETE (every target row the
+ * source lacks: all of them for an empty source), or a THEN UPDATE/DELETE under an ON condition
+ * that reads no column (`ON 1 = 1` matches every target row). It errs toward "unbounded": an AND
+ * condition of the WHEN clause is not read.
+ */
+export function mergeUnbounded(t: readonly SqlToken[], from: number, to: number): boolean {
+  let depth = 0;
+  let using = -1;
+  let on = -1;
+  let firstWhen = -1;
+  let bySource = false;
+  let changes = false;
+  for (let j = from; j < to; j++) {
+    const x = t[j]!;
+    if (isPunct(x, '(')) depth++;
+    else if (isPunct(x, ')')) depth--;
+    if (depth !== 0 || x.kind !== 'word') continue;
+    if (x.value === 'USING' && using < 0) using = j;
+    else if (x.value === 'ON' && using >= 0 && on < 0) on = j;
+    else if (x.value === 'WHEN') {
+      if (firstWhen < 0) firstWhen = j;
+      bySource = t[j + 1]?.value === 'NOT' && t[j + 2]?.value === 'MATCHED' && t[j + 3]?.value === 'BY' && t[j + 4]?.value === 'SOURCE';
+    } else if (x.value === 'THEN' && (t[j + 1]?.value === 'UPDATE' || t[j + 1]?.value === 'DELETE')) {
+      if (bySource) return true;
+      changes = true;
+    }
+  }
+  if (!changes) return false;
+  return on < 0 || firstWhen < 0 || !conditionReadsColumns(t, on + 1, firstWhen);
+}

@@ -140,6 +140,14 @@ const ROWS: Row[] = [
     kind: 'merge', tag: 'MERGE', readOnly: false, rel: ['update t', 'insert t', 'read s'],
   },
   { sql: 'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', kind: 'merge', tag: 'MERGE', readOnly: false, rel: ['delete t', 'read s'] },
+  // A MERGE whose ON reads no column updates or deletes every target row, as does WHEN NOT MATCHED BY SOURCE.
+  { sql: 'MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN DELETE', kind: 'merge', tag: 'MERGE', readOnly: false, flags: { noWhere: true }, rel: ['delete t', 'read s'] },
+  { sql: 'MERGE INTO t USING s ON true WHEN MATCHED THEN UPDATE SET v = 1', kind: 'merge', tag: 'MERGE', readOnly: false, flags: { noWhere: true } },
+  { sql: 'MERGE INTO t USING s ON 1 = 1 WHEN MATCHED AND t.id = 7 THEN DELETE', kind: 'merge', tag: 'MERGE', readOnly: false },
+  { sql: 'MERGE INTO t USING s ON 1 = 1 WHEN NOT MATCHED THEN INSERT (id) VALUES (1)', kind: 'merge', tag: 'MERGE', readOnly: false },
+  { sql: 'MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE', kind: 'merge', tag: 'MERGE', readOnly: false, flags: { noWhere: true } },
+  { sql: 'MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE AND t.v IS NULL THEN DELETE', kind: 'merge', tag: 'MERGE', readOnly: false },
+  { sql: 'WITH x AS (SELECT 1) MERGE INTO t USING x ON $1 WHEN MATCHED THEN DELETE', kind: 'merge', tag: 'MERGE', readOnly: false, flags: { noWhere: true } },
   { sql: 'TRUNCATE orders, public.customers CASCADE', kind: 'truncate', tag: 'TRUNCATE TABLE', readOnly: false, rel: ['truncate orders', 'truncate public.customers'] },
 
   // --- COPY ------------------------------------------------------------------------------------

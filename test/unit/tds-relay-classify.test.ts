@@ -218,6 +218,16 @@ describe('dynamic SQL', () => {
 describe('WHERE clauses that filter nothing (noWhere), as SQL Server runs them', () => {
   const noWhere = (sql: string): boolean => ok(sql)[0]!.flags.noWhere;
 
+  it('flags a MERGE that updates or deletes rows no column picks', () => {
+    // ON 1 = 1 matches every target row; NOT MATCHED BY SOURCE is every row an empty source lacks.
+    expect(noWhere('MERGE t USING s ON 1 = 1 WHEN MATCHED THEN DELETE;')).toBe(true);
+    expect(noWhere('MERGE INTO t AS x USING (SELECT a FROM u JOIN v ON u.id = v.id) AS s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = s.a;')).toBe(true);
+    expect(noWhere('MERGE t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a WHEN NOT MATCHED BY SOURCE THEN DELETE;')).toBe(true);
+    expect(noWhere('MERGE t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = CASE WHEN s.a > 0 THEN 1 ELSE 2 END;')).toBe(false);
+    expect(noWhere('MERGE t USING s ON t.id = s.id WHEN NOT MATCHED BY TARGET THEN INSERT (id) VALUES (s.id);')).toBe(false);
+    expect(noWhere('MERGE t USING s ON 1 = 1 WHEN NOT MATCHED THEN INSERT (id) VALUES (s.id);')).toBe(false);
+  });
+
   it('looks only at the statement\'s own WHERE, not a subquery\'s or another CTE\'s', () => {
     // Every customer gets the new email: the WHERE belongs to the subquery.
     expect(noWhere("UPDATE customers SET email = (SELECT 'x' FROM u WHERE u.id = 1)")).toBe(true);
