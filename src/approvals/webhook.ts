@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { WebhookConfig } from './config.js';
 import type { ApprovalRequest } from './model.js';
 import { requestUrls, requestView } from './views.js';
+import { visibleText } from './visible.js';
 
 const MAX_QUEUED = 1000;
 const MAX_IN_FLIGHT = 4;
@@ -47,7 +48,8 @@ function clip(text: string, max: number): string {
 export function slackPayload(r: ApprovalRequest, baseUrl: string): Record<string, unknown> {
   const { url } = requestUrls(r.id, baseUrl);
   // A ``` inside the statement would end the code block early.
-  const sql = slackEscape(clip(r.sql, SLACK_SQL_CHARS)).replace(/```/g, '`\u200b``');
+  // Characters that hide or reorder text (bidi controls, zero-width) are shown as <U+XXXX>, as on the review page.
+  const sql = slackEscape(clip(visibleText(r.sql), SLACK_SQL_CHARS)).replace(/```/g, '`\u200b``');
   const expires = Math.floor(r.expiresAt.getTime() / 1000);
   const field = (label: string, value: string): Record<string, string> => ({ type: 'mrkdwn', text: `*${label}*\n${slackEscape(value)}` });
   return {

@@ -208,6 +208,15 @@ describe('payloads', () => {
     expect(body.blocks[4]!.elements[0].text).toContain(`warden approvals approve ${r.id}`);
   });
 
+  it('slack: characters that hide or reorder the statement are shown as <U+XXXX>', async () => {
+    const h = await started();
+    const n = notifier(config(h.url, { format: 'slack' }));
+    n.requestCreated(request({ sql: 'SELECT 1 /* \u202E */; DROP TABLE orders --\u200B' }), 'https://w');
+    await n.idle();
+    const body = JSON.parse(h.received[0]!.body) as { blocks: Array<Record<string, any>> };
+    expect(body.blocks[2]!.text.text as string).toContain('SELECT 1 /* &lt;U+202E&gt; */; DROP TABLE orders --&lt;U+200B&gt;');
+  });
+
   it('slack: long statements are cut to fit a section', async () => {
     const h = await started();
     const n = notifier(config(h.url, { format: 'slack' }));
