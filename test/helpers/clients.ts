@@ -1,4 +1,4 @@
-// Real external clients (psql, pgbench, tsql, java, python3 + psycopg2): find them, or say
+// Real external clients (psql, pgbench, tsql, java, python3 + psycopg2, headless Chromium): find them, or say
 // visibly why a test is skipped. With WARDEN_REQUIRE_CLIENTS=1 (CI) a missing client is an error.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,6 +23,7 @@ const probes: Record<string, () => string | undefined> = {
   javac: () => which('javac'),
   pgjdbc: () => ['/usr/share/java/postgresql.jar'].find((p) => existsSync(p)),
   jtds: () => ['/usr/share/java/jtds.jar'].find((p) => existsSync(p)),
+  chromium: () => ['/usr/bin/chromium'].find((p) => existsSync(p)),
   psycopg2: () => {
     try {
       execFileSync('/usr/bin/python3', ['-c', 'import psycopg2'], { stdio: 'ignore' });

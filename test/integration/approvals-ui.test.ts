@@ -2,13 +2,13 @@
 // an approver pastes a token, sees the held statement, and decides with the buttons; statement
 // text from the agent is shown as text, with the characters that hide or reorder text on screen
 // (bidi controls, zero-width characters, terminal controls) made visible.
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HoldRequest } from '../../src/approvals/types.js';
+import { findClient, missingClient } from '../helpers/clients.js';
 import { APPROVER_ROLE, holdRequest, startApprovalsServer, type ApprovalsServer } from '../unit/approvals-support.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = findClient('chromium');
 
 let server: ApprovalsServer;
 let browser: Browser;
@@ -16,11 +16,11 @@ let token: string;
 let agentRequest: HoldRequest;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) return;
+  if (!CHROMIUM) return;
   server = await startApprovalsServer();
   token = await server.token('dana', { roles: [APPROVER_ROLE] });
   agentRequest = holdRequest({ principal: await server.agent('agent-app') });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 });
 
 afterAll(async () => {
@@ -41,7 +41,7 @@ async function review(id: string): Promise<Page> {
   return page;
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('the review page in Chromium', () => {
+describe.skipIf(missingClient('chromium'))('the review page in Chromium', () => {
   it('shows hidden and reordering characters of a statement as <U+XXXX>, and markup as text', async () => {
     // U+202E reverses the rest of the line on screen; U+2066 … U+2069 isolate and reorder; U+200B is invisible.
     const sql = 'SELECT 1 /* \u202E */; DROP TABLE customers; -- \u2066<img src=x onerror="window.pwned=1">\u2069\u200B';
