@@ -134,6 +134,26 @@ describe('EXECUTE of a prepared statement', () => {
   });
 });
 
+describe('EXPLAIN ANALYZE and CREATE TABLE AS of EXECUTE', () => {
+  it('run the prepared statement: they are held like it', async () => {
+    const s = await raw();
+    s.socket.write(Buffer.concat([
+      encodeFrontend({ type: 'Parse', value: { name: 'inner_ins', sql: `INSERT INTO ${T} VALUES ('via-explain')`, paramTypes: [] } }),
+      encodeFrontend({ type: 'Sync' }),
+    ]));
+    expect(errorIn(await s.reader.until(Backend.readyForQuery))).toBeUndefined();
+    for (const sql of ['EXPLAIN ANALYZE EXECUTE inner_ins', 'CREATE TEMP TABLE scope_ctas AS EXECUTE inner_ins']) {
+      s.socket.write(encodeFrontend({ type: 'Query', sql }));
+      const id = await nextHeld(s);
+      expect((await api('GET', `/approvals/${id}`)).json.request.reason).toContain(`(EXECUTE inner_ins runs: INSERT INTO ${T} VALUES ('via-explain'))`);
+      expect((await api('POST', `/approvals/${id}/deny`, { reason: 'no' })).status).toBe(200);
+      expect(errorIn(await s.reader.until(Backend.readyForQuery))?.code).toBe('42501');
+    }
+    expect((await direct(`SELECT count(*)::int AS n FROM ${T} WHERE v = 'via-explain'`)).rows[0]).toEqual({ n: 0 });
+    s.socket.end();
+  });
+});
+
 describe('a protocol Execute of a statement prepared with SQL PREPARE', () => {
   it('is held like the prepared statement each time, though the PREPARE was approved', async () => {
     const s = await raw();

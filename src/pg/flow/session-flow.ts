@@ -37,6 +37,7 @@ import { recordStatement, RowCapture, type Recorder } from '../../audit/recorder
 import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
+import { unwrap } from '../../sql/ast.js';
 import { classifyStatement } from '../../sql/fast.js';
 import { decodeParameterStatus } from '../../../protocols/postgres/session-messages.js';
 import { RUN } from '../../../protocols/postgres/scanner.js';
@@ -301,18 +302,18 @@ export class SessionFlow {
     if (!cls.ok) return [];
     const out: { how: string; name: string; sql: string; verdict: StatementVerdict }[] = [];
     for (const st of cls.statements) {
-      if (!st.targetName) continue;
-      if (st.kind === 'fetch') {
+      if (st.kind === 'fetch' && st.targetName) {
         const portal = this.portals.get(st.targetName);
         const judged = portal?.stmt ?? portal?.judgedAs;
         if (judged && !portal?.approved) out.push({ how: 'FETCH from', name: st.targetName, sql: judged.sql, verdict: judged.verdict });
         continue;
       }
-      if (st.kind !== 'execute') continue;
-      const parsed = this.statements.get(st.targetName);
-      const prepared = parsed ? undefined : this.sqlPrepared.get(st.targetName);
-      if (parsed) out.push({ how: 'EXECUTE', name: st.targetName, sql: parsed.sql, verdict: parsed.verdict });
-      else if (prepared) out.push({ how: 'EXECUTE', name: st.targetName, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
+      const name = executedName(st);
+      if (name === undefined) continue;
+      const parsed = this.statements.get(name);
+      const prepared = parsed ? undefined : this.sqlPrepared.get(name);
+      if (parsed) out.push({ how: 'EXECUTE', name, sql: parsed.sql, verdict: parsed.verdict });
+      else if (prepared) out.push({ how: 'EXECUTE', name, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
     }
     return out;
   }
@@ -1250,6 +1251,19 @@ function heldParams(values: readonly (string | null)[], fullBytes: readonly (num
     const whole = raw[i];
     return v === null || full === undefined || !whole ? v : cutForApprovers(v, whole, full);
   });
+}
+
+/**
+ * The prepared statement a statement runs: EXECUTE name, and EXPLAIN [ANALYZE] EXECUTE name or
+ * CREATE TABLE … AS EXECUTE name, which run it too (EXPLAIN without ANALYZE does not, but is
+ * judged alike: fail closed).
+ */
+function executedName(st: StatementInfo): string | undefined {
+  if (st.kind === 'execute') return st.targetName;
+  const node = unwrap(st.tree);
+  if (node?.tag !== 'ExplainStmt' && node?.tag !== 'CreateTableAsStmt') return undefined;
+  const query = unwrap(node.body.query);
+  return query?.tag === 'ExecuteStmt' && typeof query.body.name === 'string' ? query.body.name : undefined;
 }
 
 /** Puts `previous` back under `name` (or removes the name) if `current` is still what it holds. */
