@@ -20,6 +20,7 @@ import { AUTH_REASONS } from '../identity/reasons.js';
 import { AuthError, type TokenVerifier } from '../identity/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Approver } from './approvers.js';
+import type { ApproverRule } from './config.js';
 import { ApprovalError, REQUEST_STATUSES, type ApprovalErrorCode, type RequestStatus } from './model.js';
 import type { ApprovalServiceImpl, DecideInput } from './service.js';
 import { approvalsPage } from './ui.js';
@@ -93,8 +94,7 @@ export function approvalsHttp(opts: ApprovalsHttpOptions): ApprovalsHttp {
         if (id === 'events' && action === undefined) {
           if (!allow(req, res, ['GET'])) return true;
           const approver = await authenticate(req, opts.verifier);
-          opts.service.requireApprover(approver);
-          openStream(req, res, approver);
+          openStream(req, res, approver, opts.service.requireApprover(approver));
           return true;
         }
         if (!ID.test(id)) return notFound(res);
@@ -157,7 +157,7 @@ export function approvalsHttp(opts: ApprovalsHttpOptions): ApprovalsHttp {
     }
   };
 
-  function openStream(req: IncomingMessage, res: ServerResponse, approver: Approver): void {
+  function openStream(req: IncomingMessage, res: ServerResponse, approver: Approver, rules: readonly ApproverRule[]): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -167,6 +167,8 @@ export function approvalsHttp(opts: ApprovalsHttpOptions): ApprovalsHttp {
     res.write('retry: 3000\n: connected\n\n');
     const lastId = Number.parseInt(String(req.headers['last-event-id'] ?? ''), 10);
     const unsubscribe = opts.service.events.subscribe((e) => {
+      // Only what the approver's rules cover, as GET /approvals lists.
+      if (!opts.service.approvers.covering(rules, eventScope(e.data))) return;
       // A client that stops reading is cut off rather than buffered without bound; it can resume with Last-Event-ID.
       if (res.writableLength > MAX_STREAM_BUFFER) {
         res.destroy();
@@ -202,6 +204,12 @@ export function approvalsHttp(opts: ApprovalsHttpOptions): ApprovalsHttp {
       streams.clear();
     },
   };
+}
+
+/** The target, statement rule and principal an event's request or grant is about. */
+function eventScope(data: Record<string, unknown>): { target: string; rule: string; principal: string } {
+  const item = (data.request ?? data.grant ?? {}) as { target?: unknown; rule?: unknown; principal?: { name?: unknown } };
+  return { target: String(item.target ?? ''), rule: String(item.rule ?? ''), principal: String(item.principal?.name ?? '') };
 }
 
 function notFound(res: ServerResponse): true {

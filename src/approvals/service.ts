@@ -13,6 +13,7 @@
 import { hostname } from 'node:os';
 import { silentLogger, type Logger } from '../log.js';
 import { actorOf, grantScope, isRequester, requestScope, type Approver, type ApproverPolicy } from './approvers.js';
+import type { ApproverRule } from './config.js';
 import { ApprovalEvents } from './events.js';
 import { approvalFingerprint, exactFingerprint } from './fingerprint.js';
 import {
@@ -182,27 +183,33 @@ export class ApprovalServiceImpl implements ApprovalService {
   }
 
   /** Fails unless the caller falls under at least one approver rule. */
-  requireApprover(approver: Approver): void {
-    if (this.opts.approvers.rulesFor(approver.identity).length === 0) {
-      throw new ApprovalError('forbidden', 'not an approver: no approvals.approvers rule matches this token');
-    }
+  /** The caller's approver rules; fails unless there is at least one. */
+  requireApprover(approver: Approver): ApproverRule[] {
+    const rules = this.opts.approvers.rulesFor(approver.identity);
+    if (rules.length === 0) throw new ApprovalError('forbidden', 'not an approver: no approvals.approvers rule matches this token');
+    return rules;
   }
 
+  /**
+   * An approver reads only what their rules cover (target, statement rule, principal): requests
+   * carry statements and parameters of targets they may have no business seeing.
+   */
   async list(approver: Approver, filter: RequestFilter): Promise<ApprovalRequest[]> {
-    this.requireApprover(approver);
-    return this.store.listRequests(filter);
+    const rules = this.requireApprover(approver);
+    return (await this.store.listRequests(filter)).filter((r) => this.opts.approvers.covering(rules, requestScope(r)));
   }
 
   async get(approver: Approver, id: string): Promise<ApprovalRequest> {
-    this.requireApprover(approver);
+    const rules = this.requireApprover(approver);
     const r = await this.store.getRequest(id);
     if (!r) throw new ApprovalError('not_found', `no approval request ${id}`);
+    if (!this.opts.approvers.covering(rules, requestScope(r))) throw notCovered(r);
     return r;
   }
 
   async grants(approver: Approver, filter: GrantFilter): Promise<GrantRecord[]> {
-    this.requireApprover(approver);
-    return this.store.listGrants(filter);
+    const rules = this.requireApprover(approver);
+    return (await this.store.listGrants(filter)).filter((g) => this.opts.approvers.covering(rules, grantScope(g)));
   }
 
   async decide(approver: Approver, id: string, input: DecideInput): Promise<{ request: ApprovalRequest; grant?: GrantRecord }> {
@@ -214,9 +221,7 @@ export class ApprovalServiceImpl implements ApprovalService {
     const request = await this.store.getRequest(id);
     if (!request) throw new ApprovalError('not_found', `no approval request ${id}`);
     const rule = this.opts.approvers.covering(rules, requestScope(request));
-    if (!rule) {
-      throw new ApprovalError('forbidden', `your approver rules do not cover this request (target "${request.target}", rule "${request.rule}", principal "${request.principal.name}")`);
-    }
+    if (!rule) throw notCovered(request);
     if (isRequester(approver.identity, request)) throw new ApprovalError('forbidden', 'you cannot decide your own request');
     if (request.status !== 'pending') throw new ApprovalError('conflict', `request ${id} is already ${request.status}`, { status: request.status });
     const by = actorOf(approver, rule);
@@ -425,6 +430,10 @@ export class ApprovalServiceImpl implements ApprovalService {
       this.log.debug({ err: (err as Error).message }, 'sweep skipped: approval store unavailable');
     }
   }
+}
+
+function notCovered(r: ApprovalRequest): ApprovalError {
+  return new ApprovalError('forbidden', `your approver rules do not cover this request (target "${r.target}", rule "${r.rule}", principal "${r.principal.name}")`);
 }
 
 export function outcomeOf(r: ApprovalRequest): HoldOutcome | undefined {
