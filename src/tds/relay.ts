@@ -325,8 +325,13 @@ export class TdsRelay {
         this.held = { attention: undefined };
         this.owe({ k: 'begin', message: start });
         this.flushClient();
-        // Read on while held: an ATTENTION or a disconnect must be seen.
+        // Read on while held: an ATTENTION or a disconnect must be seen — including an ATTENTION
+        // that came in the same read as the request and waits in the buffer already (no new
+        // data event would bring it up). Pumped on the next turn, once the hold is registered.
         this.client.resume();
+        setImmediate(() => {
+          if (this.held && !this.ended) this.pumpClient();
+        });
       },
     };
     const pending = this.handler.onRequest(req, out);

@@ -2,7 +2,7 @@
 // leaves at once leaves no pending request behind; parameters too long to show whole are marked
 // and a grant compares their whole value. Raw TDS and tedious through the stand-in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKET_TYPE } from '../../protocols/tds/packet.js';
+import { DEFAULT_PACKET_SIZE, PACKET_TYPE, packetize } from '../../protocols/tds/packet.js';
 import { approvalsApi } from '../helpers/approvals.js';
 import { batch, closeTedious, connectTedious, query, rawConnect, rawLogin, startTdsHarness, tediousConfig, TYPES, type TdsHarness } from '../helpers/tds.js';
 import { APPROVER_ROLE } from '../helpers/warden.js';
@@ -59,6 +59,32 @@ describe('a client that leaves at once', () => {
       }, 3000, 'the request to be withdrawn');
       expect(status).toBe('withdrawn');
     }
+  });
+});
+
+describe('an ATTENTION right behind the held request', () => {
+  it('arriving in the same read as the request, it still withdraws the request at once and is acknowledged', async () => {
+    const raw = await rawConnect(h.port);
+    await rawLogin(raw, await h.tw.token());
+    const marker = '9200';
+    raw.socket.write(Buffer.concat([
+      packetize(PACKET_TYPE.SQL_BATCH, batch(`DELETE FROM orders WHERE id = ${marker}`), DEFAULT_PACKET_SIZE),
+      packetize(PACKET_TYPE.ATTENTION, Buffer.alloc(0), DEFAULT_PACKET_SIZE),
+    ]));
+    const status = await eventually(async () => {
+      const r = await requestFor(marker);
+      return r && r.status !== 'pending' ? r.status : undefined;
+    }, 3000, 'the request to be withdrawn');
+    expect(status).toBe('withdrawn');
+    // The response to the request (its INFO), then the DONE that acknowledges the attention.
+    const attnAcked = (m: { payload: Buffer }): boolean => {
+      const done = m.payload.subarray(m.payload.length - 13);
+      return done[0] === 0xfd && (done.readUInt16LE(1) & 0x20) !== 0; // DONE with DONE_ATTN
+    };
+    const first = await raw.next(3000);
+    expect(first.payload.indexOf(Buffer.from('statement held for approval', 'utf16le'))).toBeGreaterThan(0);
+    expect(attnAcked(first) || attnAcked(await raw.next(3000))).toBe(true);
+    raw.socket.destroy();
   });
 });
 
