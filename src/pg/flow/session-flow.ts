@@ -1260,9 +1260,8 @@ function heldParams(values: readonly (string | null)[], fullBytes: readonly (num
  */
 function executedName(st: StatementInfo): string | undefined {
   if (st.kind === 'execute') return st.targetName;
-  const node = unwrap(st.tree);
-  if (node?.tag !== 'ExplainStmt' && node?.tag !== 'CreateTableAsStmt') return undefined;
-  const query = unwrap(node.body.query);
+  if (st.nodeType !== 'ExplainStmt' && st.nodeType !== 'CreateTableAsStmt') return undefined;
+  const query = unwrap(unwrap(st.tree)?.body.query);
   return query?.tag === 'ExecuteStmt' && typeof query.body.name === 'string' ? query.body.name : undefined;
 }
 
