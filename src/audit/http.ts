@@ -20,7 +20,7 @@ import { ruleMatches } from '../policy/principals.js';
 import { sendJson } from '../admin/server.js';
 import { checkWindow, parseWhen } from './cli-support.js';
 import { TranscriptReadError, TranscriptTooLargeError } from './errors.js';
-import { loadVerifyKey } from './keys.js';
+import { runReadJobOffThread, type ReadAnswer } from './read-worker.js';
 import { listSessions, type RecordSource, type SessionFilter } from './reader.js';
 import { loadSession, replayJson } from './replay.js';
 import { buildReview, renderReviewHtml } from './review.js';
@@ -28,7 +28,6 @@ import type { WriterHealth } from './segment-writer.js';
 import type { ShipHealth } from './ship.js';
 import type { PostgresTranscriptStore } from './store-postgres.js';
 import { verifyStore } from './store-postgres-verify.js';
-import { verify } from './verify.js';
 import type { Verdict } from './types.js';
 
 export interface AuditorRule {
@@ -55,7 +54,7 @@ export interface TranscriptsHttpOptions {
 }
 
 /**
- * A replay is built in memory, inside the proxy: about 3 KB per record, so 50,000 records are some
+ * A replay is built in memory, inside the proxy (on a worker thread): about 3 KB per record, so 50,000 records are some
  * 150 MB. Larger sessions are replayed with the CLI, in its own process.
  */
 export const DEFAULT_HTTP_REPLAY_RECORDS = 50_000;
@@ -134,7 +133,8 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
           ...(since ? { since } : {}),
           ...(until ? { until } : {}),
         };
-        sendJson(res, 200, { sessions: await listSessions(source, filter) });
+        if (typeof source === 'string') send(res, 200, await runReadJobOffThread({ op: 'sessions', dir: source, filter }));
+        else sendJson(res, 200, { sessions: await listSessions(source, filter) });
         return true;
       }
       if (path.startsWith('/sessions/')) {
@@ -147,7 +147,8 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
         if (!/^[A-Za-z0-9._:-]{4,128}$/.test(id)) throw new HttpError(400, 'invalid session id');
         const maxRecords = opts.maxReplayRecords ?? DEFAULT_HTTP_REPLAY_RECORDS;
         try {
-          sendJson(res, 200, replayJson(await loadSession(source, id, { maxRecords })));
+          if (typeof source === 'string') send(res, 200, await runReadJobOffThread({ op: 'session', dir: source, id, maxRecords }));
+          else sendJson(res, 200, replayJson(await loadSession(source, id, { maxRecords })));
         } catch (err) {
           if (!(err instanceof TranscriptTooLargeError)) throw err;
           throw new HttpError(413, `session ${id} has more than ${maxRecords} records, too many to replay inside warden; use warden replay ${id} --format json on the transcript files`);
@@ -161,29 +162,29 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
         if (format !== 'json' && format !== 'html') throw new HttpError(400, 'format must be json or html');
         const granted = grantedTargets(principal);
         const period = window('30d', 'now');
-        const report = await buildReview(source, {
+        const options = {
           principal,
           since: period.since as Date,
           until: period.until as Date,
           ...(granted ? { grantedTargets: granted } : {}),
-        });
-        if (format === 'html') {
-          const body = renderReviewHtml(report);
-          res.writeHead(200, {
-            'content-type': 'text/html; charset=utf-8',
-            'content-length': Buffer.byteLength(body),
-            'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
-            'x-content-type-options': 'nosniff',
-          });
-          res.end(body);
-        } else {
-          sendJson(res, 200, report);
+        };
+        if (typeof source === 'string') {
+          send(res, 200, await runReadJobOffThread({ op: 'review', dir: source, options, format }), format);
+          return true;
         }
+        const report = await buildReview(source, options);
+        if (format === 'html') send(res, 200, { body: renderReviewHtml(report), ok: true }, 'html');
+        else sendJson(res, 200, report);
         return true;
       }
       if (path === '/transcripts/verify') {
-        const report = shared ? await verifyStore(shared) : await verify(opts.dir, { publicKey: await loadVerifyKey(opts.publicKeyFile) });
-        sendJson(res, report.ok ? 200 : 409, report);
+        if (shared) {
+          const report = await verifyStore(shared);
+          sendJson(res, report.ok ? 200 : 409, report);
+        } else {
+          const answer = await runReadJobOffThread({ op: 'verify', dir: opts.dir, publicKeyFile: opts.publicKeyFile });
+          send(res, answer.ok ? 200 : 409, answer);
+        }
         return true;
       }
       if (path === '/transcripts/health') {
@@ -206,4 +207,15 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
       throw err;
     }
   };
+}
+
+/** Sends a body the reader already serialized: JSON (as sendJson writes it) or the review's HTML page. */
+function send(res: ServerResponse, status: number, answer: ReadAnswer, format: 'json' | 'html' = 'json'): void {
+  res.writeHead(status, {
+    'content-type': format === 'html' ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(answer.body),
+    ...(format === 'html' ? { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" } : {}),
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(answer.body);
 }
