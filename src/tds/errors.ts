@@ -162,6 +162,11 @@ export function attentionAck(opts: ErrorMessageOptions): Buffer {
   return tabular([{ kind: 'DONE', status: DONE_STATUS.ATTN, curCmd: 0, rowCount: 0n }], opts);
 }
 
+/** The answer to a request the client abandoned (IGNORE): a final DONE, nothing run. */
+export function ignoredRequestAnswer(opts: ErrorMessageOptions): Buffer {
+  return tabular([{ kind: 'DONE', status: DONE_STATUS.FINAL, curCmd: 0, rowCount: 0n }], opts);
+}
+
 /** One tabular result message: the ERROR tokens, then the final DONE with the error bit. */
 export function errorMessage(specs: readonly TdsErrorSpec[], opts: ErrorMessageOptions): Buffer {
   const tokens: Token[] = specs.map(errorToken);

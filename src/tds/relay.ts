@@ -34,7 +34,7 @@ import {
 } from '../../protocols/tds/index.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { OutputBatch } from '../pg/output-batch.js';
-import { attentionAck, errorMessage, internalError, protocolViolation, type TdsErrorSpec } from './errors.js';
+import { attentionAck, errorMessage, ignoredRequestAnswer, internalError, protocolViolation, type TdsErrorSpec } from './errors.js';
 import { ResponseStream } from './response-stream.js';
 
 export type RelayEndReason =
@@ -272,8 +272,15 @@ export class TdsRelay {
     const packets = this.gathering;
     this.gathering = [];
     this.gatheredBytes = 0;
-    // The client abandoned the request (IGNORE with EOM): the server would discard it; so does warden.
-    if ((status & PACKET_STATUS.IGNORE) !== 0) return;
+    // The client abandoned the request (IGNORE with EOM): nothing of it runs, and it is not sent on
+    // (warden never forwards a request it has not judged). The client reads an answer as the
+    // request's response (tedious waits for one after cancelling a request it had not sent whole):
+    // a final DONE, in its turn after what is owed before it.
+    if ((status & PACKET_STATUS.IGNORE) !== 0) {
+      this.answer(ignoredRequestAnswer(this.errorOptions(type)));
+      this.flushClient();
+      return;
+    }
     this.request(packets);
   }
 
