@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 /** A request cancelled in the same turn it was started (its packets are not all written yet). */
-function cancelledAtOnce(c: Connection, sql: string): Promise<{ code?: string; message: string } | undefined> {
+function cancelledAtOnce(c: Connection, sql: string): Promise<{ code: string | undefined; message: string } | undefined> {
   return new Promise((resolve) => {
     const req = new Request(sql, (err) => resolve(err ? { code: (err as { code?: string }).code, message: err.message } : undefined));
     c.execSql(req);
