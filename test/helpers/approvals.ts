@@ -1,7 +1,5 @@
-// The approvers' side of tests of held statements: the approvals HTTP API with a bearer token,
-// and statements straight to the test server (no warden) to set up and check what ran.
-import pg from 'pg';
-import { directUrl } from './pg-env.js';
+// The approvers' side of tests of held statements: the approvals HTTP API with a bearer token.
+// (Statements straight to the test server, to set up and check what ran: direct() in pg-env.ts.)
 
 export interface ApiAnswer {
   status: number;
@@ -18,15 +16,4 @@ export function approvalsApi(adminUrl: () => string | undefined, token: () => st
     });
     return { status: res.status, json: await res.json().catch(() => null) };
   };
-}
-
-/** Runs `sql` on the test server directly, as the scram role. */
-export async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: directUrl() });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
 }

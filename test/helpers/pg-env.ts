@@ -1,4 +1,5 @@
 // What the global setup tells each test file about the shared PostgreSQL server.
+import pg from 'pg';
 import { inject } from 'vitest';
 
 export interface TestRole {
@@ -39,4 +40,15 @@ export function testPostgres(): TestPostgres {
 export function directUrl(role: TestRole = TEST_ROLES.scram, database = 'shop'): string {
   const pg = testPostgres();
   return `postgres://${role.user}:${encodeURIComponent(role.password)}@${pg.host}:${pg.port}/${database}`;
+}
+
+/** Runs `sql` on the test server directly, as the scram role. */
+export async function direct(sql: string): Promise<pg.QueryResult> {
+  const c = new pg.Client({ connectionString: directUrl() });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
 }

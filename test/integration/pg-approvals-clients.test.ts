@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalsApi, direct } from '../helpers/approvals.js';
+import { approvalsApi } from '../helpers/approvals.js';
 import { findClient, missingClient } from '../helpers/clients.js';
-import { directUrl } from '../helpers/pg-env.js';
+import { direct, directUrl } from '../helpers/pg-env.js';
 import { run } from '../helpers/run.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 

@@ -18,7 +18,7 @@ import { RESTART_REASON } from '../../src/approvals/service.js';
 import { projectRoot } from '../../src/embedded/seed.js';
 import { DevIssuer } from '../../src/identity/dev-issuer.js';
 import { selfSignedCertificate } from '../../src/tls/self-signed.js';
-import { directUrl, TEST_ROLES, testPostgres } from '../helpers/pg-env.js';
+import { direct, TEST_ROLES, testPostgres } from '../helpers/pg-env.js';
 import { AGENT_ROLE, APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -58,16 +58,6 @@ async function superuser(database: string, sql: string): Promise<void> {
   await c.connect();
   try {
     await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: directUrl() });
-  await c.connect();
-  try {
-    return await c.query(sql);
   } finally {
     await c.end();
   }

@@ -9,7 +9,8 @@ import { Backend } from '../../protocols/postgres/codes.js';
 import { decodeNotice } from '../../protocols/postgres/error-response.js';
 import { encodeFrontend } from '../helpers/pg-codec.js';
 import { errorIn, rawLogin, type RawSession } from '../helpers/pg-raw.js';
-import { approvalsApi, direct } from '../helpers/approvals.js';
+import { approvalsApi } from '../helpers/approvals.js';
+import { direct } from '../helpers/pg-env.js';
 import { eventually } from '../unit/approvals-support.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 

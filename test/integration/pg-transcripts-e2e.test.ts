@@ -19,7 +19,7 @@ import { buildReview, type ReviewReport } from '../../src/audit/review.js';
 import type { DecisionData, ResultData, StatementData } from '../../src/audit/types.js';
 import { verify } from '../../src/audit/verify.js';
 import { projectRoot } from '../../src/embedded/seed.js';
-import { directUrl } from '../helpers/pg-env.js';
+import { direct } from '../helpers/pg-env.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -76,16 +76,6 @@ const seen: Record<string, unknown> = {};
 const requestIds: { approved?: string; refused?: string } = {};
 /** Sensitive values as stored (read directly), which must never reach the transcript. */
 let clearValues: string[] = [];
-
-async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: directUrl() });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** The few Connection methods a COPY needs (node-postgres does not type them). */
 interface CopyConnection {
