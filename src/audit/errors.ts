@@ -28,6 +28,13 @@ export class TranscriptTooLargeError extends TranscriptReadError {
   }
 }
 
+/** The admin API's transcript reader thread ran out of the memory it may use (the store is too large to read inside warden). */
+export class TranscriptReaderMemoryError extends TranscriptReadError {
+  constructor(readonly heapMb: number) {
+    super(`reading these transcripts needs more than the ${heapMb} MB the reader may use inside warden`);
+  }
+}
+
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;

@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { ruleMatches } from '../policy/principals.js';
 import { sendJson } from '../admin/server.js';
 import { checkWindow, parseWhen } from './cli-support.js';
-import { TranscriptReadError, TranscriptTooLargeError } from './errors.js';
+import { TranscriptReaderMemoryError, TranscriptReadError, TranscriptTooLargeError } from './errors.js';
 import { runReadJobOffThread, type ReadAnswer } from './read-worker.js';
 import { listSessions, type RecordSource, type SessionFilter } from './reader.js';
 import { loadSession, replayJson } from './replay.js';
@@ -196,6 +196,11 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
     } catch (err) {
       if (err instanceof HttpError) {
         sendJson(res, err.status, { error: err.message });
+        return true;
+      }
+      if (err instanceof TranscriptReaderMemoryError) {
+        opts.logger.warn({ err: err.message, path }, 'transcript read failed');
+        sendJson(res, 413, { error: `${err.message}; use the command line (warden sessions, replay, review, audit verify) on the transcript files` });
         return true;
       }
       if (err instanceof TranscriptReadError) {

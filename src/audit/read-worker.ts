@@ -5,12 +5,13 @@
 // taken from every agent session the instance relays; on a worker it is not.
 //
 // One job runs at a time, each on a fresh worker that ends with it (its heap goes with it); the
-// others wait their turn. The worker answers with the response body already serialized, so a large
+// others wait their turn. A worker's heap is capped (READER_HEAP_MB): a store too large to read
+// within it fails the one request (TranscriptReaderMemoryError), not the proxy. The worker answers with the response body already serialized, so a large
 // replay is not copied object by object between the threads.
 //
 // This module is also the worker's entry: loaded on a worker thread, it runs the job it was given.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { TranscriptReadError, TranscriptTooLargeError } from './errors.js';
+import { TranscriptReaderMemoryError, TranscriptReadError, TranscriptTooLargeError } from './errors.js';
 import { loadVerifyKey } from './keys.js';
 import { listSessions, type SessionFilter } from './reader.js';
 import { loadSession, replayJson } from './replay.js';
@@ -54,18 +55,21 @@ type WorkerReply =
   | { answer: ReadAnswer }
   | { error: { kind: 'too-large' | 'read' | 'other'; message: string; limit?: number } };
 
+/** The most heap a reader thread may use. */
+export const READER_HEAP_MB = 1024;
+
 let queue: Promise<unknown> = Promise.resolve();
 
 /** Runs a job on a worker thread, after the jobs before it. Errors keep their transcript error class. */
-export function runReadJobOffThread(job: ReadJob): Promise<ReadAnswer> {
-  const run = queue.then(() => inWorker(job));
+export function runReadJobOffThread(job: ReadJob, options: { heapMb?: number } = {}): Promise<ReadAnswer> {
+  const run = queue.then(() => inWorker(job, options.heapMb ?? READER_HEAP_MB));
   queue = run.catch(() => undefined);
   return run;
 }
 
-function inWorker(job: ReadJob): Promise<ReadAnswer> {
+function inWorker(job: ReadJob, heapMb: number): Promise<ReadAnswer> {
   return new Promise((resolve, reject) => {
-    const worker = spawn(job);
+    const worker = spawn(job, heapMb);
     let settled = false;
     const settle = (f: () => void): void => {
       if (settled) return;
@@ -74,7 +78,7 @@ function inWorker(job: ReadJob): Promise<ReadAnswer> {
       void worker.terminate();
     };
     worker.once('message', (reply: WorkerReply) => settle(() => ('answer' in reply ? resolve(reply.answer) : reject(rebuild(reply.error)))));
-    worker.once('error', (err) => settle(() => reject(err)));
+    worker.once('error', (err) => settle(() => reject((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' ? new TranscriptReaderMemoryError(heapMb) : err)));
     worker.once('exit', (code) => settle(() => reject(new Error(`the transcript reader thread ended (exit code ${code}) before answering`))));
   });
 }
@@ -83,11 +87,12 @@ function inWorker(job: ReadJob): Promise<ReadAnswer> {
  * The worker runs this module. Built (dist/…/read-worker.js) it is loaded as it is; run from the
  * TypeScript sources (the test suite), the worker first registers tsx to load them.
  */
-function spawn(job: ReadJob): Worker {
+function spawn(job: ReadJob, heapMb: number): Worker {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL(self), { workerData: job });
+  const resourceLimits = { maxOldGenerationSizeMb: heapMb };
+  if (!self.endsWith('.ts')) return new Worker(new URL(self), { workerData: job, resourceLimits });
   const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(self)}); })`;
-  return new Worker(code, { eval: true, workerData: job });
+  return new Worker(code, { eval: true, workerData: job, resourceLimits });
 }
 
 function rebuild(e: { kind: 'too-large' | 'read' | 'other'; message: string; limit?: number }): Error {

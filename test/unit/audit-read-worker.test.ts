@@ -3,7 +3,7 @@
 // errors come back with their class (the API answers 404 / 413 by it).
 import { describe, expect, it } from 'vitest';
 import { isMainThread } from 'node:worker_threads';
-import { TranscriptReadError, TranscriptTooLargeError } from '../../src/audit/errors.js';
+import { TranscriptReaderMemoryError, TranscriptReadError, TranscriptTooLargeError } from '../../src/audit/errors.js';
 import { runReadJob, runReadJobOffThread, type ReadJob } from '../../src/audit/read-worker.js';
 import { openStore, recordSession, tempDataDir, transcriptsDir } from './audit-support.js';
 
@@ -56,4 +56,29 @@ describe('transcript reads on a worker thread', () => {
       s.cleanup();
     }
   }, 60_000);
+
+  it('fails the one read, not the process, when the store does not fit the reader\'s heap', async () => {
+    const data = tempDataDir();
+    try {
+      const st = await openStore(data.dir, { checkpointEveryRecords: 5000 });
+      const long = await recordSession(st, 'sess-worker-long', 0);
+      for (let i = 0; i < 40_000; i++) {
+        const id = long.statementNoWait({ text: `SELECT id, email FROM customers WHERE id = ${i}`, classification: { class: 'read', relations: ['public.customers'] }, verdict: 'allow' } as never);
+        long.resultNoWait({ statementId: id, columns: [{ name: 'id', type: 'int4', masked: null }], rows: 1, bytes: 8, capture: { mode: 'none' }, tag: 'SELECT 1' } as never);
+        if (i % 1000 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await long.sessionEnd('client closed');
+      await st.close();
+      // The timeline of 80,000 records is some 250 MB as objects: more than a 32 MB reader may hold.
+      const job: ReadJob = { op: 'session', dir: transcriptsDir(data.dir), id: 'sess-worker-long', maxRecords: 1_000_000 };
+      const failed = await runReadJobOffThread(job, { heapMb: 32 }).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(TranscriptReaderMemoryError);
+      expect((failed as Error).message).toBe('reading these transcripts needs more than the 32 MB the reader may use inside warden');
+      // The same read with the default heap answers.
+      const answer = await runReadJobOffThread(job);
+      expect(JSON.parse(answer.body).entries).toHaveLength(80_002);
+    } finally {
+      data.cleanup();
+    }
+  }, 120_000);
 });
