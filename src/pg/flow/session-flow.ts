@@ -103,6 +103,8 @@ for (const c of [
   Backend.parameterStatus,
 ]) SERVER_WHOLE[c] = 1;
 
+const NONE_EXECUTED: readonly never[] = [];
+
 export class SessionFlow {
   readonly client: DirectionHandler;
   readonly server: DirectionHandler;
@@ -298,24 +300,25 @@ export class SessionFlow {
    * with approval (FETCH runs a portal's statement as Execute would; a portal Bound to a held
    * statement is judged only at its Execute). Cursors of DECLARE were judged when declared.
    */
-  private executed(cls: Classification): { how: string; name: string; sql: string; verdict: StatementVerdict }[] {
-    if (!cls.ok) return [];
-    const out: { how: string; name: string; sql: string; verdict: StatementVerdict }[] = [];
+  private executed(cls: Classification): readonly { how: string; name: string; sql: string; verdict: StatementVerdict }[] {
+    if (!cls.ok) return NONE_EXECUTED;
+    // Allocated only for a text that runs something prepared (every statement is judged here).
+    let out: { how: string; name: string; sql: string; verdict: StatementVerdict }[] | undefined;
     for (const st of cls.statements) {
       if (st.kind === 'fetch' && st.targetName) {
         const portal = this.portals.get(st.targetName);
         const judged = portal?.stmt ?? portal?.judgedAs;
-        if (judged && !portal?.approved) out.push({ how: 'FETCH from', name: st.targetName, sql: judged.sql, verdict: judged.verdict });
+        if (judged && !portal?.approved) (out ??= []).push({ how: 'FETCH from', name: st.targetName, sql: judged.sql, verdict: judged.verdict });
         continue;
       }
       const name = executedName(st);
       if (name === undefined) continue;
       const parsed = this.statements.get(name);
       const prepared = parsed ? undefined : this.sqlPrepared.get(name);
-      if (parsed) out.push({ how: 'EXECUTE', name, sql: parsed.sql, verdict: parsed.verdict });
-      else if (prepared) out.push({ how: 'EXECUTE', name, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
+      if (parsed) (out ??= []).push({ how: 'EXECUTE', name, sql: parsed.sql, verdict: parsed.verdict });
+      else if (prepared) (out ??= []).push({ how: 'EXECUTE', name, sql: prepared.text, verdict: decide(this.ctx, { ok: true, statements: [prepared] }, this.deps.policy, this.deps.masker) });
     }
-    return out;
+    return out ?? NONE_EXECUTED;
   }
 
   private onQuery(msg: Buffer, fwd: () => void, out: OutputBatch): void | Promise<unknown> {
