@@ -27,3 +27,24 @@ export class MessageTooLargeError extends ProtocolError {
     super(message, offset);
   }
 }
+
+/**
+ * What a reader that gathers a message across reads may hold, shared with other readers (warden's
+ * sessions.max_buffered_bytes). A codec asks before it allocates and gives back what it let go.
+ */
+export interface ByteAllowance {
+  readonly limit: number;
+  /** False when `bytes` more would pass the limit: nothing is taken then. */
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
+/** A message could not be gathered because the readers together hold their allowance already. */
+export class AllowanceExceededError extends ProtocolError {
+  constructor(
+    readonly wanted: number,
+    readonly limit: number,
+  ) {
+    super(`warden holds ${limit} bytes of messages being read across its sessions (sessions.max_buffered_bytes); ${wanted} more could not be taken`);
+  }
+}

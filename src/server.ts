@@ -31,6 +31,7 @@ import { startApprovals, type Approvals } from './approvals/start.js';
 import type { AdminServer } from './admin/server.js';
 import { createMaskingEngine } from './masking/engine.js';
 import type { MaskingEngine } from './masking/types.js';
+import { ByteBudget } from './net/byte-budget.js';
 
 export interface WardenServer {
   config: WardenConfig;
@@ -271,6 +272,7 @@ async function startServices(
     policy: approvals?.policy,
     approvals: approvals?.service,
     masking,
+    buffers: new ByteBudget(config.sessions.maxBufferedBytes),
     shipHealth: () => shipper?.health(),
     close: async () => {
       await masking?.close();

@@ -4,6 +4,7 @@ import type { ApprovalService, StatementPolicy } from './approvals/types.js';
 import type { RecorderFactory } from './audit/recorder.js';
 import type { TranscriptsConfig } from './config/types.js';
 import type { MaskingEngine } from './masking/types.js';
+import type { ByteBudget } from './net/byte-budget.js';
 
 export interface SessionServices {
   /** Names this warden instance (transcripts, approval requests). */
@@ -13,4 +14,6 @@ export interface SessionServices {
   policy: StatementPolicy | undefined;
   approvals: ApprovalService | undefined;
   masking: MaskingEngine | undefined;
+  /** What all sessions together may hold of messages being read whole (sessions.max_buffered_bytes). */
+  buffers: ByteBudget;
 }

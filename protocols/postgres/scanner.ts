@@ -7,7 +7,7 @@
 // relay that inspects nothing forwards each chunk as it came: zero copies, one write.
 // Whole messages that fit in the chunk are views into it; only a whole message that spans
 // chunks is copied, into a buffer of exactly its size (after its length passed the cap).
-import { MessageTooLargeError, ProtocolError } from '../errors.js';
+import { AllowanceExceededError, MessageTooLargeError, ProtocolError, type ByteAllowance } from '../errors.js';
 
 /**
  * whole()'s answer for a message to be delivered whole together with the complete messages of the
@@ -62,11 +62,33 @@ export class MessageScanner {
   suspended: Promise<unknown> | undefined;
   private rest: Buffer | undefined;
 
+  /** Bytes of the collect buffer taken from the allowance. */
+  private charged = 0;
+
   constructor(
     private readonly handler: ScanHandler,
     /** Largest message accepted, in bytes (type byte included). */
     private readonly maxLength: number,
+    /** Shared with other scanners: what collect buffers may hold together (none: no limit). */
+    private readonly allowance?: ByteAllowance,
   ) {}
+
+  /** Gives back what the message being collected holds (the session is over). */
+  release(): void {
+    if (this.charged > 0) this.allowance?.give(this.charged);
+    this.charged = 0;
+  }
+
+  /** A collect buffer of `size` bytes, replacing one of `this.charged` bytes, within the allowance. */
+  private allocCollect(size: number): Buffer {
+    const a = this.allowance;
+    if (a) {
+      const more = size - this.charged;
+      if (more > 0 && !a.take(more)) throw new AllowanceExceededError(more, a.limit);
+      this.charged = size;
+    }
+    return Buffer.allocUnsafe(size);
+  }
 
   /** True when no message is partially received. */
   get atBoundary(): boolean {
@@ -151,7 +173,7 @@ export class MessageScanner {
           } else {
             this.code = code;
             this.total = total;
-            this.collect = Buffer.allocUnsafe(Math.min(total, Math.max(INITIAL_COLLECT, n - i)));
+            this.collect = this.allocCollect(Math.min(total, Math.max(INITIAL_COLLECT, n - i)));
             chunk.copy(this.collect, 0, i, n);
             this.collectPos = n - i;
             this.remaining = total - (n - i);
@@ -184,7 +206,7 @@ export class MessageScanner {
       this.remaining = total - HEADER;
       if (h.whole(code, total)) {
         this.total = total;
-        this.collect = Buffer.allocUnsafe(Math.min(total, INITIAL_COLLECT));
+        this.collect = this.allocCollect(Math.min(total, INITIAL_COLLECT));
         this.header.copy(this.collect, 0);
         this.collectPos = HEADER;
         this.state = 'collect';
@@ -232,7 +254,7 @@ export class MessageScanner {
     let buf = this.collect as Buffer;
     const need = this.collectPos + more;
     if (need <= buf.length) return buf;
-    const grown = Buffer.allocUnsafe(Math.min(this.total, Math.max(need, buf.length * 2)));
+    const grown = this.allocCollect(Math.min(this.total, Math.max(need, buf.length * 2)));
     buf.copy(grown, 0, 0, this.collectPos);
     buf = grown;
     this.collect = grown;
@@ -243,6 +265,7 @@ export class MessageScanner {
     const buf = this.collect as Buffer;
     this.collect = undefined;
     this.state = 'header';
+    this.release();
     return this.handler.onMessage(this.code, buf, 0, buf.length);
   }
 }

@@ -151,6 +151,8 @@ export interface SessionsConfig {
   shutdownGrace: Duration;
   /** Largest client or server message accepted; default 1 GiB for PostgreSQL. */
   maxMessageBytes: number;
+  /** What all sessions together may hold of messages being read whole across socket reads. */
+  maxBufferedBytes: number;
   /** Startup/login must finish within this; default 30 s. */
   loginTimeout: Duration;
 }

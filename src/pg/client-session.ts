@@ -462,6 +462,7 @@ export class PgClientSession {
     }
     this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
+      allowance: this.deps.services.buffers,
       onEnd: (reason) => this.relayEnded(reason),
       onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),
       onHandlerError: (side, err) => this.log.error({ side, err: err instanceof Error ? err.message : String(err) }, 'statement flow failed; closing the session'),

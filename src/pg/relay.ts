@@ -12,7 +12,7 @@ import { Backend, BACKEND_FIXED_LENGTH, Frontend, FRONTEND_FIXED_LENGTH, Transac
 import { encodeErrorResponse, type ErrorSpec } from '../../protocols/postgres/error-response.js';
 import { TERMINATE } from '../../protocols/postgres/frontend-messages.js';
 import { MessageScanner, RUN, type ScanHandler } from '../../protocols/postgres/scanner.js';
-import { ProtocolError } from '../../protocols/errors.js';
+import { AllowanceExceededError, ProtocolError, type ByteAllowance } from '../../protocols/errors.js';
 import { OutputBatch } from './output-batch.js';
 import { SqlState } from './sqlstate.js';
 
@@ -40,6 +40,8 @@ export interface DirectionHandler {
 
 export interface RelayOptions {
   maxMessageBytes: number;
+  /** Shared by every session's scanners: what messages being collected may hold together. */
+  allowance?: ByteAllowance;
   /** Called once when both sockets are closed. */
   onEnd(reason: RelayEndReason): void;
   onBytes?(direction: 'client_to_upstream' | 'upstream_to_client', n: number): void;
@@ -89,6 +91,7 @@ class Direction {
     readonly dst: Socket,
     handler: DirectionHandler,
     maxMessageBytes: number,
+    allowance: ByteAllowance | undefined,
     private readonly watch: (code: number, buf: Buffer, start: number) => void,
     /** Sees every message header, streamed or whole. */
     header: (code: number) => void,
@@ -120,7 +123,7 @@ class Direction {
           }
         : {}),
     };
-    this.scanner = new MessageScanner(scan, maxMessageBytes);
+    this.scanner = new MessageScanner(scan, maxMessageBytes, allowance);
   }
 
   get suspended(): boolean {
@@ -178,6 +181,7 @@ export class PgRelay {
       upstream,
       clientHandler,
       opts.maxMessageBytes,
+      opts.allowance,
       (code) => {
         this.clientPending = true;
         if (code === Frontend.terminate) this.ended ??= { kind: 'client-terminate' };
@@ -190,6 +194,7 @@ export class PgRelay {
       client,
       serverHandler,
       opts.maxMessageBytes,
+      opts.allowance,
       (code, buf, start) => {
         if (code === Backend.readyForQuery) {
           this.transactionStatus = buf[start + 5] as TransactionStatusByte;
@@ -328,6 +333,11 @@ export class PgRelay {
   // endings -------------------------------------------------------------------------------------
   private protocolError(side: 'client' | 'upstream', err: unknown): void {
     const message = err instanceof ProtocolError ? err.message : String(err);
+    if (err instanceof AllowanceExceededError) {
+      // Not the peer's fault: every session together holds what warden allows for messages being read.
+      this.finish({ kind: 'protocol-error', side, message }, { severity: 'FATAL', code: SqlState.outOfMemory, message: `out of memory: ${message}` });
+      return;
+    }
     this.finish(
       { kind: 'protocol-error', side, message },
       side === 'client'
@@ -368,7 +378,12 @@ export class PgRelay {
     this.closedSockets++;
     if (side === 'client' && !this.upstream.destroyed && this.ended?.kind !== 'client-terminate') this.clientGone();
     if (side === 'upstream' && !this.client.destroyed) this.upstreamGone();
-    if (this.closedSockets === 2) this.opts.onEnd(this.ended ?? { kind: 'client-disconnect' });
+    if (this.closedSockets === 2) {
+      // A message cut off mid-way gives back what it held of the sessions' allowance.
+      this.c2u.scanner.release();
+      this.u2c.scanner.release();
+      this.opts.onEnd(this.ended ?? { kind: 'client-disconnect' });
+    }
   }
 
   /** Why the session ended, once it has. */

@@ -21,6 +21,8 @@ export const SqlState = {
   internalError: 'XX000',
   /** Too many connections / resources. */
   tooManyConnections: '53300',
+  /** warden's sessions together hold all the memory allowed for messages being read (sessions.max_buffered_bytes). */
+  outOfMemory: '53200',
   /** Transcripts cannot be written (fail closed). */
   ioError: '58030',
   /** Query cancelled. */

@@ -443,6 +443,7 @@ export class TdsClientSession {
       packetSize: upstream.packetSize,
       spid: upstream.spid,
       maxRequestBytes,
+      allowance: services.buffers,
       maxTokenBytes: MAX_TOKEN_BYTES,
       onEnd: (reason) => this.relayEnded(reason),
       onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),

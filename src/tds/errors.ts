@@ -28,6 +28,8 @@ export const TDS_ERROR = {
   SHUTDOWN: 6005,
   /** A fatal error occurred while processing the request (warden's internal errors). */
   INTERNAL: 50001,
+  /** There is insufficient system memory in resource pool '%ls' to run this query. */
+  INSUFFICIENT_MEMORY: 701,
 } as const;
 
 /** Severity classes. [MS-TDS] 2.2.7.10: 0-10 informational (an INFO token), 11-16 user errors, 20+ end the connection. */
@@ -98,6 +100,11 @@ export function protocolViolation(detail: string): TdsErrorSpec {
     state: 1,
     message: `The incoming tabular data stream (TDS) protocol stream is incorrect: ${detail}`,
   };
+}
+
+/** warden's sessions together hold all it allows for requests being read (sessions.max_buffered_bytes): this session ends. */
+export function outOfMemory(detail: string): TdsErrorSpec {
+  return { number: TDS_ERROR.INSUFFICIENT_MEMORY, class: TDS_CLASS.FATAL, state: 1, message: `There is insufficient memory in warden to read this request: ${detail}` };
 }
 
 export function internalError(): TdsErrorSpec {

@@ -32,9 +32,9 @@ import {
   type Packet,
   type ParsedToken,
 } from '../../protocols/tds/index.js';
-import { ProtocolError } from '../../protocols/errors.js';
+import { AllowanceExceededError, ProtocolError, type ByteAllowance } from '../../protocols/errors.js';
 import { OutputBatch } from '../pg/output-batch.js';
-import { attentionAck, errorMessage, ignoredRequestAnswer, internalError, protocolViolation, type TdsErrorSpec } from './errors.js';
+import { attentionAck, errorMessage, ignoredRequestAnswer, internalError, outOfMemory, protocolViolation, type TdsErrorSpec } from './errors.js';
 import { ResponseStream } from './response-stream.js';
 
 export type RelayEndReason =
@@ -87,6 +87,8 @@ export interface TdsRelayOptions {
   spid: number;
   /** Cap on one request message. */
   maxRequestBytes: number;
+  /** Shared by every session: what requests being gathered may hold together. */
+  allowance?: ByteAllowance;
   /** Cap on one token of a response. */
   maxTokenBytes: number;
   onEnd(reason: RelayEndReason): void;
@@ -110,6 +112,8 @@ export class TdsRelay {
   /** Packets of the request being gathered. */
   private gathering: Packet[] = [];
   private gatheredBytes = 0;
+  /** Bytes of `gathering` taken from the sessions' allowance. */
+  private charged = 0;
   /** A bulk load being streamed through. */
   private bulk = false;
   /** The client's stream waits for the handler. */
@@ -268,10 +272,19 @@ export class TdsRelay {
     this.gathering.push(p);
     this.gatheredBytes += p.payload.length;
     if (this.gatheredBytes > this.opts.maxRequestBytes) throw new ProtocolError(`request exceeds ${this.opts.maxRequestBytes} bytes`);
-    if (!eom) return;
+    if (!eom) {
+      // Packets held until the request is whole count against what all sessions may hold.
+      const a = this.opts.allowance;
+      if (a) {
+        if (!a.take(p.bytes.length)) throw new AllowanceExceededError(p.bytes.length, a.limit);
+        this.charged += p.bytes.length;
+      }
+      return;
+    }
     const packets = this.gathering;
     this.gathering = [];
     this.gatheredBytes = 0;
+    this.releaseGathered();
     // The client abandoned the request (IGNORE with EOM): nothing of it runs, and it is not sent on
     // (warden never forwards a request it has not judged). The client reads an answer as the
     // request's response (tedious waits for one after cancelling a request it had not sent whole):
@@ -496,8 +509,18 @@ export class TdsRelay {
 
   // endings ----------------------------------------------------------------------------------
 
+  /** Gives back what the request being gathered held of the sessions' allowance. */
+  private releaseGathered(): void {
+    if (this.charged > 0) this.opts.allowance?.give(this.charged);
+    this.charged = 0;
+  }
+
   private protocolError(side: 'client' | 'upstream', err: unknown): void {
     const message = err instanceof ProtocolError ? err.message : err instanceof Error ? err.message : String(err);
+    if (err instanceof AllowanceExceededError) {
+      this.finish({ kind: 'protocol-error', side, message }, outOfMemory(message));
+      return;
+    }
     if (!(err instanceof ProtocolError)) this.opts.onHandlerError?.(side, err);
     this.finish(
       { kind: 'protocol-error', side, message },
@@ -524,7 +547,10 @@ export class TdsRelay {
     this.closedSockets++;
     if (side === 'client' && !this.ended) this.clientGone();
     if (side === 'upstream' && !this.ended) this.upstreamGone();
-    if (this.closedSockets === 2) this.opts.onEnd(this.ended ?? { kind: 'client-disconnect' });
+    if (this.closedSockets === 2) {
+      this.releaseGathered();
+      this.opts.onEnd(this.ended ?? { kind: 'client-disconnect' });
+    }
   }
 
   get endReason(): RelayEndReason | undefined {

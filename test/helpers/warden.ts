@@ -119,7 +119,7 @@ export async function startTestWarden(opts: TestWardenOptions = {}): Promise<Tes
     principals: opts.principals ?? [
       { name: 'agent', match: { issuer: 'dev', roles: [AGENT_ROLE] }, targets: ['*'], onTokenExpiry: 'end' },
     ],
-    sessions: { shutdownGrace: 2000, maxMessageBytes: 1 << 30, loginTimeout: 10_000 },
+    sessions: { shutdownGrace: 2000, maxMessageBytes: 1 << 30, loginTimeout: 10_000, maxBufferedBytes: 4 * 2 ** 30 },
   };
   if (opts.yaml) Object.assign(config, yamlSections(opts.yaml, dataDir, targets, opts.tdsTargets));
   opts.mutate?.(config);

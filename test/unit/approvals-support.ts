@@ -240,7 +240,7 @@ export async function startApprovalsServer(opts: ApprovalsServerOptions = {}): P
     identity: { issuers: [] },
     targets: new Map(),
     principals: [],
-    sessions: { shutdownGrace: 1000, maxMessageBytes: 1 << 20, loginTimeout: 10_000 },
+    sessions: { shutdownGrace: 1000, maxMessageBytes: 1 << 20, loginTimeout: 10_000, maxBufferedBytes: 4 * 2 ** 30 },
     rules: opts.rules ?? [],
     approvals: {
       timeout: 60_000,

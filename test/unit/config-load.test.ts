@@ -65,7 +65,7 @@ describe('a valid configuration', () => {
       connectTimeout: 10_000,
     });
     expect(c.principals).toEqual([{ name: 'dev-agent', match: { issuer: 'dev' }, targets: ['shop'], onTokenExpiry: 'end' }]);
-    expect(c.sessions).toEqual({ shutdownGrace: 30_000, maxMessageBytes: 1024 ** 3, loginTimeout: 30_000 });
+    expect(c.sessions).toEqual({ shutdownGrace: 30_000, maxMessageBytes: 1024 ** 3, loginTimeout: 30_000, maxBufferedBytes: 4 * 1024 ** 3 });
   });
 
   it('reads an issuer with its defaults', () => {
@@ -147,7 +147,7 @@ principals:
     match: { issuer: corp, subject: s, roles: [r1], groups: [g1, g2] }
     targets: ["*"]
     on_token_expiry: continue
-sessions: { shutdown_grace: 2m, max_message_bytes: 64MiB, login_timeout: 5s }
+sessions: { shutdown_grace: 2m, max_message_bytes: 64MiB, login_timeout: 5s, max_buffered_bytes: 512MiB }
 `);
     expect(c.dataDir).toBe('/var/lib/warden');
     expect(c.listen).toEqual({ postgres: { host: '0.0.0.0', port: 5432 }, tds: { host: '::', port: 1433 }, admin: { host: 'localhost', port: 9187 } });
@@ -179,7 +179,7 @@ sessions: { shutdown_grace: 2m, max_message_bytes: 64MiB, login_timeout: 5s }
       targets: ['*'],
       onTokenExpiry: 'continue',
     });
-    expect(c.sessions).toEqual({ shutdownGrace: 120_000, maxMessageBytes: 64 * 1024 ** 2, loginTimeout: 5000 });
+    expect(c.sessions).toEqual({ shutdownGrace: 120_000, maxMessageBytes: 64 * 1024 ** 2, loginTimeout: 5000, maxBufferedBytes: 512 * 1024 ** 2 });
   });
 
   it('derives the dev issuer URL from the admin listener', () => {
@@ -622,11 +622,12 @@ describe('principals', () => {
 
 describe('sessions', () => {
   it('bounds every limit', () => {
-    const text = config({}, 'sessions:\n  shutdown_grace: 2h\n  max_message_bytes: 2GiB\n  login_timeout: 0\n');
+    const text = config({}, 'sessions:\n  shutdown_grace: 2h\n  max_message_bytes: 2GiB\n  login_timeout: 0\n  max_buffered_bytes: 1KiB\n');
     expect(reasons(text)).toEqual([
       'sessions.shutdown_grace: must be at most 1h, got "2h"',
       'sessions.max_message_bytes: must be between 64KiB and 1GiB, got "2GiB"',
       'sessions.login_timeout: must be between 1s and 10m, got 0',
+      'sessions.max_buffered_bytes: must be between 64KiB and 1TiB, got "1KiB"',
     ]);
     expect(reasons(config({}, 'sessions: { max_message_bytes: 16MB }\n'))).toEqual([
       'sessions.max_message_bytes: must be a size such as "64KiB", "16MiB", "1GiB" or a number of bytes; "MB" is ambiguous, warden uses binary units (did you mean 16MiB?), got "16MB"',
@@ -635,6 +636,7 @@ describe('sessions', () => {
       shutdownGrace: 5000,
       maxMessageBytes: 65536,
       loginTimeout: 30_000,
+      maxBufferedBytes: 4 * 1024 ** 3,
     });
   });
 });
