@@ -105,6 +105,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     const agentVerifier = withTickets(verifier, tickets);
     const tlsSetup = await secureContextFor(config);
     const services = await startServices(config, logger, metrics, { verifier: bearerVerifier, admin, adminUrl });
+    metrics.sample('warden_buffered_bytes', 'Bytes held across sessions of messages being read whole (limit: sessions.max_buffered_bytes).', () => services.buffers.inUse);
     closers.push(() => services.close());
     shipHealth = services.shipHealth;
 

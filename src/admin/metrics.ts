@@ -100,10 +100,18 @@ export class Metrics {
     this.transcriptFailuresTotal,
   ];
 
+  /** Gauges read when /metrics is rendered (a value another part keeps). */
+  private readonly sampled: { name: string; help: string; read: () => number }[] = [];
+
   /** Lets other parts register their own metrics. */
   register<M extends Metric>(metric: M): M {
     this.all.push(metric);
     return metric;
+  }
+
+  /** A gauge without labels whose value is read at each scrape. */
+  sample(name: string, help: string, read: () => number): void {
+    this.sampled.push({ name, help, read });
   }
 
   render(): string {
@@ -115,6 +123,7 @@ export class Metrics {
       '# HELP warden_process_heap_used_bytes V8 heap in use.',
       '# TYPE warden_process_heap_used_bytes gauge',
       `warden_process_heap_used_bytes ${mem.heapUsed}`,
+      ...this.sampled.flatMap((g) => [`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`, `${g.name} ${g.read()}`]),
     ];
     return `${[...this.all.map((m) => m.render()), ...extra].join('\n')}\n`;
   }

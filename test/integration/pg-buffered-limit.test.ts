@@ -44,6 +44,14 @@ async function run(s: RawSession, message: Buffer): Promise<Buffer[]> {
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
 
+/** warden_buffered_bytes from /metrics. */
+async function buffered(): Promise<number> {
+  const text = await (await fetch(`${w.warden.adminUrl}/metrics`)).text();
+  const m = /^warden_buffered_bytes (\d+)$/m.exec(text);
+  if (!m) throw new Error('no warden_buffered_bytes in /metrics');
+  return Number(m[1]);
+}
+
 describe('the allowance for messages being read, across sessions', () => {
   it('ends the session that would pass it with 53200, and the one holding it goes on', async () => {
     const a = await login();
@@ -52,6 +60,7 @@ describe('the allowance for messages being read, across sessions', () => {
     // A sends 800 kB of its 900 kB query and waits: warden holds its message being read.
     a.socket.write(big.message.subarray(0, 800 * 1024));
     await settle();
+    expect(await buffered()).toBeGreaterThanOrEqual(800 * 1024);
     const small = bigQuery(300 * 1024);
     const refused = await run(b, small.message).catch(() => b.reader.untilClosed(5000));
     const error = errorIn(refused.length ? refused : await b.reader.untilClosed(5000));
@@ -63,6 +72,8 @@ describe('the allowance for messages being read, across sessions', () => {
     expect(errorIn(answer)).toBeUndefined();
     expect(answer.map((m) => m.toString('latin1')).join('')).toContain(String(big.chars));
     a.socket.destroy();
+    await settle();
+    expect(await buffered()).toBe(0);
   });
 
   it('gives back what a session held when its message is delivered or the session ends mid-message', async () => {
