@@ -1,7 +1,6 @@
 // The admin HTTP server: /healthz, /metrics, the dev issuer's JWKS, and (as features land) the
 // approvals and audit APIs. It listens on loopback by default; routes are plain functions that
 // return true when they handled the request.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
@@ -9,11 +8,9 @@ import type { ListenConfig } from '../config/types.js';
 import { isLoopbackHost } from '../config/sections/checks.js';
 import type { Metrics } from './metrics.js';
 
-const requestPath = new AsyncLocalStorage<string>();
-
-/** The path of the admin request being handled, for log lines written by what a route calls. */
-export function adminRequestPath(): string | undefined {
-  return requestPath.getStore();
+/** The path of an admin request, without its query string: what log lines about it name. */
+export function requestPathOf(req: http.IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0] as string;
 }
 
 export type Route = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
@@ -30,7 +27,7 @@ export class AdminServer {
   private readonly routes: Route[] = [];
 
   constructor(private readonly opts: AdminServerOptions) {
-    this.server = http.createServer((req, res) => void requestPath.run((req.url ?? '/').split('?')[0] as string, () => this.handle(req, res)));
+    this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
     this.routes.push((req, res) => this.builtin(req, res));
   }

@@ -25,6 +25,7 @@ import { ApprovalError, REQUEST_STATUSES, type ApprovalErrorCode, type RequestSt
 import type { ApprovalServiceImpl, DecideInput } from './service.js';
 import { approvalsPage } from './ui.js';
 import { grantView, requestView } from './views.js';
+import { requestPathOf } from '../admin/server.js';
 
 const MAX_BODY_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -232,7 +233,7 @@ export async function authenticate(req: IncomingMessage, verifier: TokenVerifier
   const token = m[1] as string;
   let identity;
   try {
-    identity = await verifier.verify(token);
+    identity = await verifier.verify(token, requestPathOf(req));
   } catch (err) {
     const reason = err instanceof AuthError ? err.reason : AUTH_REASONS.unverifiable;
     throw new ApprovalError('unauthorized', reason);

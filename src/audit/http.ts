@@ -29,6 +29,7 @@ import type { ShipHealth } from './ship.js';
 import type { PostgresTranscriptStore } from './store-postgres.js';
 import { verifyStore } from './store-postgres-verify.js';
 import type { Verdict } from './types.js';
+import { requestPathOf } from '../admin/server.js';
 
 export interface AuditorRule {
   name: string;
@@ -77,7 +78,7 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
     if (!m) throw new HttpError(401, 'missing bearer token (send Authorization: Bearer <access token>)');
     let identity: VerifiedIdentity;
     try {
-      identity = await opts.verifier.verify(m[1] as string);
+      identity = await opts.verifier.verify(m[1] as string, requestPathOf(req));
     } catch (err) {
       throw new HttpError(401, err instanceof AuthError ? err.reason : 'token could not be verified');
     }

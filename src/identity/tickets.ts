@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../admin/server.js';
 import type { Logger } from '../log.js';
 import { AuthError, type TokenVerifier, type VerifiedIdentity } from './types.js';
+import { requestPathOf } from '../admin/server.js';
 
 export const TICKET_PREFIX = 'wdt_';
 const DEFAULT_TTL_SECONDS = 15 * 60;
@@ -116,7 +117,7 @@ export function ticketsHttp(verifier: TokenVerifier, tickets: TicketStore, logge
       }
     }
     try {
-      const identity = await verifier.verify(m[1] as string);
+      const identity = await verifier.verify(m[1] as string, requestPathOf(req));
       const issued = tickets.issue(identity, ttl);
       logger.info({ issuer: identity.issuerName, subject: identity.subject, expiresAt: issued.expiresAt.toISOString() }, 'ticket issued');
       sendJson(res, 200, { ticket: issued.ticket, expires_at: issued.expiresAt.toISOString() });
