@@ -80,7 +80,8 @@ function procStatus(pid: number, field: string): number {
 /** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
 const USER_HZ = 100;
 
-function procCpuSeconds(pid: number): number {
+/** CPU time process `pid` has used so far (user + system, all its threads), in seconds. */
+export function procCpuSeconds(pid: number): number {
   // The command name (field 2) is in parentheses and may hold spaces: count from after it.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -162,6 +163,7 @@ export async function startWardenProcess(targets: BenchTarget[], extraYaml = '')
 
 export interface Pgbouncer {
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -231,6 +233,7 @@ export async function startPgbouncer(pg: PostgresServer, database: string): Prom
   }
   return {
     port,
+    pid: child.pid as number,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -255,17 +258,22 @@ export interface PipeRelay {
   stop(): Promise<void>;
 }
 
-/** Starts the bare socket.pipe relay (bench/pipe-relay.ts) in its own process. */
-export async function startPipeRelay(host: string, port: number): Promise<PipeRelay> {
-  const script = fileURLToPath(new URL('./pipe-relay.js', import.meta.url));
+/**
+ * Starts the bare socket.pipe relay (bench/pipe-relay.ts), or with `raw` the relay on libuv's
+ * handles without the stream layer (bench/raw-relay.ts), in its own process.
+ */
+export async function startPipeRelay(host: string, port: number, raw = false): Promise<PipeRelay & { pid: number }> {
+  const script = fileURLToPath(new URL(raw ? './raw-relay.js' : './pipe-relay.js', import.meta.url));
   const child = spawn(process.execPath, [script], { env: { ...process.env, PIPE_TARGET: `${host}:${port}` }, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     rl.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`pipe relay exited with ${code}`)));
   });
+  const ready = JSON.parse(line) as { port: number; pid: number };
   return {
-    port: (JSON.parse(line) as { port: number }).port,
+    port: ready.port,
+    pid: ready.pid,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { join } from 'node:path';
 import { RECOMMENDED_RULES } from './configs.js';
-import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, ratio, startPgbouncer, startPipeRelay, startWardenProcess, dirBytes, type BenchTarget, type WardenProcess } from './lib.js';
+import { benchPostgres, BENCH_PASSWORD, log, median, pgbench, pgbenchPath, procCpuSeconds, ratio, startPgbouncer, startPipeRelay, startWardenProcess, dirBytes, type BenchTarget, type WardenProcess } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,33 +60,41 @@ try {
   if (!bouncer) log('pgbouncer not installed: its column is skipped (Debian package pgbouncer)');
 
   const common = ['-S', '-n', '-c', String(values.clients), '-j', String(values.threads), '-T', String(seconds), '-M', String(values.mode)];
-  const setups: { name: string; args: string[]; env: NodeJS.ProcessEnv; warden?: WardenProcess }[] = [
+  // `pid`: the process in the path whose CPU time per transaction is reported (warden, a relay, pgbouncer).
+  const setups: { name: string; args: string[]; env: NodeJS.ProcessEnv; warden?: WardenProcess; pid?: number }[] = [
     { name: 'direct', args: ['-h', server.host, '-p', String(server.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } },
   ];
   const throughWarden = (name: string, w: WardenProcess): void => {
-    setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(w.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: w.token, PGSSLMODE: values.tls ? 'require' : 'disable' }, warden: w });
+    setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(w.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: w.token, PGSSLMODE: values.tls ? 'require' : 'disable' }, warden: w, pid: w.pid });
   };
   throughWarden('warden', warden);
   if (rules) throughWarden('warden+rec+rules', rules);
   if (flow) throughWarden('warden+rules', flow);
   if (recording) throughWarden('warden+rec', recording);
+  const superuser = (name: string, port: number, pid: number): void => {
+    setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' }, pid });
+  };
+  // The floors a Node.js relay stands on: socket.pipe (public API), and libuv's handles without
+  // the stream layer (internal API, bench/raw-relay.ts).
   const pipe = await startPipeRelay(server.host, server.port);
-  setups.push({ name: 'pipe', args: ['-h', '127.0.0.1', '-p', String(pipe.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
-  if (bouncer) setups.push({ name: 'pgbouncer', args: ['-h', '127.0.0.1', '-p', String(bouncer.port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' } });
+  superuser('pipe', pipe.port, pipe.pid);
+  const raw = await startPipeRelay(server.host, server.port, true);
+  superuser('raw-relay', raw.port, raw.pid);
+  if (bouncer) superuser('pgbouncer', bouncer.port, bouncer.pid);
 
   const results = new Map<string, number[]>(setups.map((s) => [s.name, []]));
-  /** Microseconds of warden CPU per transaction, per round. */
-  const cpu = new Map<string, number[]>(setups.filter((s) => s.warden).map((s) => [s.name, []]));
+  /** Microseconds of CPU per transaction of the setup's proxy process, per round. */
+  const cpu = new Map<string, number[]>(setups.filter((s) => s.pid !== undefined).map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     // Rotate the order each round so no setup always runs first or last.
     const order = setups.map((_, i) => setups[(i + r) % setups.length]!);
     for (const s of order) {
-      const cpuBefore = s.warden?.cpuSeconds();
+      const cpuBefore = s.pid === undefined ? undefined : procCpuSeconds(s.pid);
       const res = await pgbench(bin, [...common, ...s.args], s.env);
       results.get(s.name)!.push(res.tps);
-      const perTx = s.warden && cpuBefore !== undefined ? ((s.warden.cpuSeconds() - cpuBefore) * 1e6) / res.transactions : undefined;
+      const perTx = s.pid !== undefined && cpuBefore !== undefined ? ((procCpuSeconds(s.pid) - cpuBefore) * 1e6) / res.transactions : undefined;
       if (perTx !== undefined) cpu.get(s.name)!.push(perTx);
-      log(`round ${r + 1} ${s.name.padEnd(9)} ${res.tps.toFixed(0)} tps (latency ${res.latencyMs} ms)${perTx === undefined ? '' : `, warden ${perTx.toFixed(1)} µs CPU/transaction`}`);
+      log(`round ${r + 1} ${s.name.padEnd(9)} ${res.tps.toFixed(0)} tps (latency ${res.latencyMs} ms)${perTx === undefined ? '' : `, proxy ${perTx.toFixed(1)} µs CPU/transaction`}`);
     }
   }
   const med = (n: string): number => median(results.get(n) ?? [NaN]);
@@ -99,7 +107,7 @@ try {
     rounds,
     wardenTls: Boolean(values.tls),
     tps: Object.fromEntries(setups.map((s) => [s.name, Math.round(med(s.name))])),
-    wardenCpuUsPerTransaction: Object.fromEntries([...cpu.keys()].map((n) => [n, Math.round(cpuMed(n) * 10) / 10])),
+    proxyCpuUsPerTransaction: Object.fromEntries([...cpu.keys()].map((n) => [n, Math.round(cpuMed(n) * 10) / 10])),
     ratios: {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
@@ -110,7 +118,17 @@ try {
       // CPU per transaction, the other way round (more CPU, a higher number).
       ...(recording ? { cpu_recording_on_vs_off: Number(ratio(cpuMed('warden+rec'), cpuMed('warden'))) } : {}),
       ...(flow && recording ? { cpu_recording_vs_rules_only: Number(ratio(cpuMed('warden+rec'), cpuMed('warden+rules'))) } : {}),
-      ...(bouncer ? { pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))), warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))) } : {}),
+      raw_relay_vs_direct: Number(ratio(med('raw-relay'), med('direct'))),
+      warden_vs_pipe_relay: Number(ratio(med('warden'), med('pipe'))),
+      ...(bouncer
+        ? {
+            pgbouncer_vs_direct: Number(ratio(med('pgbouncer'), med('direct'))),
+            warden_vs_pgbouncer: Number(ratio(med('warden'), med('pgbouncer'))),
+            // The floors against pgbouncer: what no Node.js relay's JavaScript can improve on.
+            pipe_relay_vs_pgbouncer: Number(ratio(med('pipe'), med('pgbouncer'))),
+            raw_relay_vs_pgbouncer: Number(ratio(med('raw-relay'), med('pgbouncer'))),
+          }
+        : {}),
     },
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),
     ...(recording ? { wardenWithRecordingPeakRssMiB: Math.round(recording.peakRss() / 1048576) } : {}),
@@ -128,6 +146,7 @@ try {
   await flow?.stop();
   await bouncer?.stop();
   await pipe.stop();
+  await raw.stop();
 } finally {
   await server.stop();
 }
