@@ -12,10 +12,9 @@
 // configuration allows plaintext tokens from loopback.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '../admin/server.js';
+import { requestPathOf, sendJson } from '../admin/server.js';
 import type { Logger } from '../log.js';
 import { AuthError, type TokenVerifier, type VerifiedIdentity } from './types.js';
-import { requestPathOf } from '../admin/server.js';
 
 export const TICKET_PREFIX = 'wdt_';
 const DEFAULT_TTL_SECONDS = 15 * 60;

@@ -56,7 +56,7 @@ export class AuthError extends Error {
 export interface TokenVerifier {
   /**
    * Validates a compact JWS access token; throws AuthError when it is not acceptable. `presentedAt`
-   * is where the token came with (the admin API's request path), for log lines about a refusal.
+   * is the admin API request path the token was sent to, for log lines about a refusal.
    */
   verify(token: string, presentedAt?: string): Promise<VerifiedIdentity>;
 }
