@@ -20,6 +20,8 @@ export interface Prepared {
   paramTypes: number[];
   /** Result columns from a Describe of the statement (format codes all text, as PostgreSQL reports them). */
   fields: readonly FieldDescription[] | null | undefined;
+  /** A Describe of it has been forwarded: its answer will give `fields`. */
+  describing?: true;
 }
 
 /** A portal created by Bind. */
@@ -35,6 +37,8 @@ export interface Portal {
   heldParams?: (string | null)[];
   /** Result columns with their final formats (from Describe portal, or the statement's + Bind formats). */
   fields: readonly FieldDescription[] | null | undefined;
+  /** A Describe of it has been forwarded: its answer will give `fields`. */
+  describing?: true;
   /**
    * An approver approved an Execute of this portal: its further Executes (more rows of a
    * suspended portal) continue that execution. Another Bind, even of the same statement in the
@@ -59,7 +63,8 @@ export type Expect =
   | { k: 'parse'; stmt: Prepared; previous: Prepared | undefined }
   | { k: 'bind'; portal: Portal; previous: Portal | undefined }
   | { k: 'describe-stmt'; stmt: Prepared | undefined }
-  | { k: 'describe-portal'; portal: Portal | undefined }
+  /** `hidden`: warden's own Describe (see SessionFlow.describeFirst); its answer is not the client's. */
+  | { k: 'describe-portal'; portal: Portal | undefined; hidden?: true }
   | { k: 'execute'; portal: Portal | undefined; rec: RecordedStatement | undefined }
   | { k: 'close' }
   | { k: 'sync' }
