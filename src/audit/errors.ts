@@ -35,6 +35,21 @@ export class TranscriptReaderMemoryError extends TranscriptReadError {
   }
 }
 
+/** The reason a relay gives when the transcript store cannot be written (the store is unhealthy). */
+export const STORE_UNWRITABLE = 'the transcript store cannot be written; statements are refused until it recovers';
+
+/**
+ * Why a statement whose own record failed is refused: a record too large or that cannot be
+ * encoded refuses that statement only; anything else (disk full, I/O error) is the store failing.
+ * The error's own message (paths, errno) stays in warden's log.
+ */
+export function unrecordedReason(err: unknown): string {
+  const code = err instanceof TranscriptWriteError ? err.code : undefined;
+  if (code === 'ERECORDTOOLARGE') return 'the statement\'s transcript record would exceed the record size limit, so it was not run';
+  if (code === 'EENCODE') return 'the statement cannot be recorded in the transcript, so it was not run';
+  return STORE_UNWRITABLE;
+}
+
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;

@@ -497,6 +497,9 @@ export function recordStatement(gate: StatementGate, recorder: Recorder, info: S
         throw err;
       },
     );
+    // Logged above; a caller that does not wait for it (a refused statement's record) must not
+    // leave a rejection nobody handles, which would end the process.
+    gate.durable.catch(() => undefined);
     return;
   }
   // A write that fails later makes the store unhealthy, which refuses later statements.

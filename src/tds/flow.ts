@@ -30,6 +30,7 @@ import { buildHoldRequest } from '../approvals/fingerprint.js';
 import { decisionRecord, heldText, oneLine, outcomeText, PendingHold, seekApproval, unheldText, type HoldResult } from '../approvals/holding.js';
 import type { ApprovalService, Hold, HoldOutcome, PolicyContext, StatementPolicy, StatementVerdict } from '../approvals/types.js';
 import type { CapturePolicy } from '../audit/config.js';
+import { STORE_UNWRITABLE, unrecordedReason } from '../audit/errors.js';
 import { recordStatement, RowCapture, type Recorder, type StatementGate } from '../audit/recorder.js';
 import type { ResultColumn } from '../audit/types.js';
 import type { Principal } from '../identity/types.js';
@@ -123,7 +124,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
     const verdict = this.verdictFor(cls);
     if (verdict.action === 'allow') {
       this.deps.onVerdict('allow');
-      return this.forward(statements, statements.map((s) => this.record(s, verdict)), cls, out);
+      return this.forward(statements, statements.map((s) => this.record(s, verdict)), cls, req.type, out);
     }
     if (verdict.action === 'hold') {
       const held = this.hold(req.type, statements, cls, verdict, out);
@@ -135,8 +136,11 @@ export class TdsStatementFlow implements TdsFlowHandler {
     this.refuse(statements.map((s) => this.record(s, verdict)), spec, req.type, out);
   }
 
-  /** Forwards the request once its records are durable where they must be (gate order: record → forward). */
-  private forward(statements: RequestStatement[], recs: (Recorded | undefined)[], cls: Classification, out: RequestOutcome): void | Promise<unknown> {
+  /**
+   * Forwards the request once its records are durable where they must be (gate order: record →
+   * forward). A request whose records cannot be written is refused (fail closed); the session goes on.
+   */
+  private forward(statements: RequestStatement[], recs: (Recorded | undefined)[], cls: Classification, requestType: number, out: RequestOutcome): void | Promise<unknown> {
     for (const s of statements) if (s.unprepares !== undefined) this.prepared.delete(s.unprepares);
     const forward = (): void => {
       out.forward();
@@ -144,14 +148,15 @@ export class TdsStatementFlow implements TdsFlowHandler {
       // INSERT BULK: the client's BULK_LOAD message follows the response.
       this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
     };
+    const unrecorded = (err: unknown): void => this.refuse([], statementRefused(unrecordedReason(err)), requestType, out);
     const failed = recs.find((r) => r?.failed !== undefined);
-    if (failed) return Promise.reject(failed.failed);
+    if (failed) return unrecorded(failed.failed);
     const durable = recs.map((r) => r?.durable).filter((p): p is Promise<unknown> => p !== undefined);
     if (!this.deps.durableBeforeForward || durable.length === 0) {
       forward();
       return;
     }
-    return Promise.all(durable).then(forward);
+    return Promise.all(durable).then(forward, unrecorded);
   }
 
   /** Answers the request with warden's error instead of forwarding it; each statement's result records it. */
@@ -198,7 +203,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
       case 'grant': {
         this.deps.onVerdict('grant');
         const allowed: StatementVerdict = { action: 'allow', rule: verdict.rule };
-        return this.forward(statements, statements.map((s) => this.record(s, allowed, { requestId: `grant:${result.grant.id}` })), cls, out);
+        return this.forward(statements, statements.map((s) => this.record(s, allowed, { requestId: `grant:${result.grant.id}` })), cls, requestType, out);
       }
       case 'decided': {
         const { hold, outcome } = result;
@@ -209,7 +214,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
           out.respond(messageEnd(answer));
           return;
         }
-        if (outcome.decision === 'approved') return this.forward(statements, recs, cls, out);
+        if (outcome.decision === 'approved') return this.forward(statements, recs, cls, requestType, out);
         const words = oneLine(outcomeText(hold.id, outcome));
         this.refuse(recs, outcome.decision === 'error' ? statementRefused(words) : statementDenied(words), requestType, out);
         return;
@@ -257,7 +262,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
 
   private verdictFor(cls: Classification): StatementVerdict {
     if (!this.deps.recordingHealthy()) {
-      return { action: 'deny', rule: 'transcripts', reason: 'the transcript store cannot be written; statements are refused until it recovers' };
+      return { action: 'deny', rule: 'transcripts', reason: STORE_UNWRITABLE };
     }
     return decide(this.ctx, cls, this.deps.policy, undefined);
   }

@@ -27,13 +27,13 @@ import {
   decodeExecute,
   decodeParse,
   decodeQuery,
-  encodeDescribe,
   formatAt,
 } from '../../../protocols/postgres/frontend-messages.js';
 import { cutForApprovers } from '../../approvals/fingerprint.js';
 import { decisionRecord, heldText, outcomeText, PendingHold, seekApproval, unheldText, type HoldResult } from '../../approvals/holding.js';
 import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, StatementPolicy, StatementVerdict } from '../../approvals/types.js';
 import type { CapturePolicy } from '../../audit/config.js';
+import { STORE_UNWRITABLE, unrecordedReason } from '../../audit/errors.js';
 import { recordStatement, RowCapture, type Recorder } from '../../audit/recorder.js';
 import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
@@ -217,19 +217,12 @@ export class SessionFlow {
       case Frontend.describe: {
         const t = decodeDescribe(msg);
         fwd();
-        if (t.kind === 'statement') {
-          const stmt = this.statements.get(t.name);
-          if (stmt) stmt.describing = true;
-          this.queue.push({ k: 'describe-stmt', stmt });
-        } else {
-          const portal = this.portals.get(t.name);
-          if (portal) portal.describing = true;
-          this.queue.push({ k: 'describe-portal', portal });
-        }
+        if (t.kind === 'statement') this.queue.push({ k: 'describe-stmt', stmt: this.statements.get(t.name) });
+        else this.queue.push({ k: 'describe-portal', portal: this.portals.get(t.name) });
         return;
       }
       case Frontend.execute:
-        return this.onExecute(msg, fwd, out);
+        return this.onExecute(msg, fwd);
       case Frontend.close: {
         const t = decodeClose(msg);
         if (t.kind === 'statement') {
@@ -289,7 +282,7 @@ export class SessionFlow {
   /** The verdict for a statement text: policy and masking checks, and refusal while transcripts cannot be written. */
   private verdictFor(cls: Classification): StatementVerdict {
     if (!this.deps.recordingHealthy()) {
-      return { action: 'deny', rule: 'transcripts', reason: 'the transcript store cannot be written; statements are refused until it recovers' };
+      return { action: 'deny', rule: 'transcripts', reason: STORE_UNWRITABLE };
     }
     let v = decide(this.ctx, cls, this.deps.policy, this.deps.masker);
     // EXECUTE runs a statement prepared earlier: it is judged as that statement too. A named
@@ -343,10 +336,14 @@ export class SessionFlow {
     if (verdict.action === 'allow') {
       this.deps.onVerdict('allow');
       const rec = this.record(sql, cls, verdict, 'simple');
-      return this.afterDurable(rec, () => {
-        fwd();
-        this.pushQuery({ k: 'query', statements, rec, ddl }, cls);
-      });
+      return this.afterDurable(
+        rec,
+        () => {
+          fwd();
+          this.pushQuery({ k: 'query', statements, rec, ddl }, cls);
+        },
+        (error) => this.failWith(out, error, undefined),
+      );
     }
     if (verdict.action === 'deny') {
       this.deps.onVerdict('deny');
@@ -430,14 +427,10 @@ export class SessionFlow {
     this.queue.push({ k: 'bind', portal, previous });
   }
 
-  private onExecute(msg: Buffer, forward: () => void, out: OutputBatch): void | Promise<unknown> {
+  private onExecute(msg: Buffer, fwd: () => void): void | Promise<unknown> {
     this.deps.onQuery();
     const e = decodeExecute(msg);
     const portal = this.portals.get(e.portal);
-    const fwd = (): void => {
-      this.describeFirst(portal, out);
-      forward();
-    };
     const stmt = portal?.stmt;
     const judged = stmt ?? portal?.judgedAs;
     // Unknown portal: the server will report the error; nothing of ours runs.
@@ -449,10 +442,14 @@ export class SessionFlow {
     if (verdict.action === 'allow') {
       this.deps.onVerdict('allow');
       const rec = stmt ? this.record(sql, cls, verdict, 'extended', stmt.name || undefined, params) : undefined;
-      return this.afterDurable(rec, () => {
-        fwd();
-        this.queue.push({ k: 'execute', portal, rec });
-      });
+      return this.afterDurable(
+        rec,
+        () => {
+          fwd();
+          this.queue.push({ k: 'execute', portal, rec });
+        },
+        (error) => this.refuseBatch(error, undefined),
+      );
     }
     if (verdict.action === 'deny') {
       this.deps.onVerdict('deny');
@@ -469,21 +466,6 @@ export class SessionFlow {
         this.refuseBatch(this.lastRefusal, rec);
       }
     });
-  }
-
-  /**
-   * Masking must know an Execute's columns before its rows arrive, and a client may execute a
-   * portal nobody described (libpq's pipeline of Parse/Bind/Execute, asyncpg, hand-written
-   * clients): PostgreSQL sends its rows with no RowDescription. Warden then describes the portal
-   * itself just before the Execute, and keeps the answer from the client, who did not ask for it.
-   */
-  private describeFirst(portal: Portal | undefined, out: OutputBatch): void {
-    if (!portal || !this.masking || portal.describing || portal.fields !== undefined) return;
-    const stmt = portal.stmt;
-    if (stmt && (stmt.describing || stmt.fields !== undefined)) return;
-    portal.describing = true;
-    out.push(encodeDescribe({ kind: 'portal', name: portal.name }));
-    this.queue.push({ k: 'describe-portal', portal, hidden: true });
   }
 
   private onSync(fwd: () => void, out: OutputBatch): void {
@@ -582,14 +564,22 @@ export class SessionFlow {
     return rec;
   }
 
-  /** Under fsync `each`, waits for the statement's record before forwarding (gate order: record → forward). */
-  private afterDurable(rec: RecordedStatement | undefined, forward: () => void): void | Promise<unknown> {
-    if (rec?.failed !== undefined) return Promise.reject(rec.failed);
+  /**
+   * Under fsync `each`, waits for the statement's record before forwarding (gate order: record →
+   * forward). A statement whose record cannot be written is refused (fail closed); the session
+   * goes on, refusing what follows while the store cannot be written.
+   */
+  private afterDurable(rec: RecordedStatement | undefined, forward: () => void, refuse: (error: ErrorSpec) => void): void | Promise<unknown> {
+    const unrecorded = (err: unknown): void => refuse(unrecordedRefusal(err));
+    if (rec?.failed !== undefined) {
+      unrecorded(rec.failed);
+      return;
+    }
     if (!rec?.durable || !this.deps.durableBeforeForward) {
       forward();
       return;
     }
-    return rec.durable.then(forward);
+    return rec.durable.then(forward, unrecorded);
   }
 
   private hold(
@@ -659,8 +649,9 @@ export class SessionFlow {
         case 'grant': {
           this.deps.onVerdict('grant');
           const granted = this.record(sql, cls, { action: 'allow', rule: verdict.rule }, via, name, params, { requestId: `grant:${result.grant.id}` });
-          await this.durableIfNeeded(granted);
-          then(granted, true);
+          const failed = await this.recordFailure(granted);
+          if (failed) refuse(unrecordedRefusal(failed.err), undefined);
+          else then(granted, true);
           return;
         }
         case 'decided': {
@@ -668,8 +659,10 @@ export class SessionFlow {
           const rec = held.rec;
           await this.recordDecision(rec, hold.id, outcome);
           if (outcome.decision === 'approved') {
-            await this.durableIfNeeded(rec); // its record must exist before it runs
-            then(rec, true);
+            // Its record must exist before it runs.
+            const failed = await this.recordFailure(rec);
+            if (failed) refuse(unrecordedRefusal(failed.err), undefined);
+            else then(rec, true);
             return;
           }
           if (outcome.decision === 'withdrawn' && state.cancelled) {
@@ -692,9 +685,11 @@ export class SessionFlow {
     else p.catch(() => undefined);
   }
 
-  private async durableIfNeeded(rec: RecordedStatement | undefined): Promise<void> {
-    if (rec?.failed !== undefined) throw rec.failed;
-    if (rec?.durable && this.deps.durableBeforeForward) await rec.durable;
+  /** Waits for the statement's record where it must be durable; what failed when it cannot be (then it cannot run). */
+  private async recordFailure(rec: RecordedStatement | undefined): Promise<{ err: unknown } | undefined> {
+    if (rec?.failed !== undefined) return { err: rec.failed };
+    if (rec?.durable && this.deps.durableBeforeForward) return rec.durable.then(() => undefined, (err: unknown) => ({ err }));
+    return undefined;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -930,7 +925,7 @@ export class SessionFlow {
         if (head.k === 'describe-stmt' && head.stmt) head.stmt.fields = null;
         if (head.k === 'describe-portal' && head.portal) head.portal.fields = null;
         this.queue.shift();
-        if (!aborted && !(head.k === 'describe-portal' && head.hidden)) out.add(buf, start, end);
+        if (!aborted) out.add(buf, start, end);
         return;
       case Backend.rowDescription:
         return this.onRowDescription(head, buf, start, end, out);
@@ -1019,7 +1014,7 @@ export class SessionFlow {
         if (head.portal.stmt && head.portal.stmt.fields === undefined) head.portal.stmt.fields = fields;
       }
       this.queue.shift();
-      if (!head.hidden) out.add(buf, start, end);
+      out.add(buf, start, end);
       return;
     }
     if (head.k !== 'query') {
@@ -1306,4 +1301,9 @@ function restore<T>(map: Map<string, T>, name: string, current: T, previous: T |
 function forget(map: Map<string, unknown>, name: string | undefined): void {
   if (name) map.delete(name);
   else map.clear();
+}
+
+/** The refusal of a statement whose record could not be written (fail closed). */
+function unrecordedRefusal(err: unknown): ErrorSpec {
+  return denied(`statement refused by warden policy rule "transcripts": ${unrecordedReason(err)}`);
 }

@@ -1,0 +1,144 @@
+// A disk that fills while agents run statements, with real clients through warden: the data
+// directory is a 2 MiB tmpfs. With `on_write_error: refuse` (the default) and fsync `each`, the
+// statement whose record cannot be written is refused with the documented 42501 (TDS: 50000) and
+// the session goes on refusing; it used to end with "internal error in warden" (XX000). Every
+// statement the client saw succeed is in the transcript, what was written verifies, a new session
+// is refused with 58030, and after the disk has room again a restarted warden continues the chain.
+// (Vitest fails the file on an unhandled promise rejection, which would end a real warden.)
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readStore } from '../../src/audit/reader.js';
+import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
+import type { WardenConfig } from '../../src/config/types.js';
+import { direct } from '../helpers/pg-env.js';
+import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig } from '../helpers/tds.js';
+import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { transcriptsDir, verifyStore } from '../unit/audit-support.js';
+
+const TABLE = `disk_full_${process.pid}`;
+const REFUSED = 'statement refused by warden policy rule "transcripts": the transcript store cannot be written; statements are refused until it recovers';
+const PAD = 'x'.repeat(20_000);
+
+let mnt: string;
+let dataDir: string;
+
+beforeAll(async () => {
+  await direct(`CREATE TABLE ${TABLE} (n int, pad text)`);
+  await direct(`GRANT ALL ON ${TABLE} TO PUBLIC`);
+});
+afterAll(async () => {
+  await direct(`DROP TABLE IF EXISTS ${TABLE}`);
+});
+beforeEach(async () => {
+  await direct(`TRUNCATE ${TABLE}`);
+  mnt = mkdtempSync(join(tmpdir(), 'warden-disk-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+  dataDir = join(mnt, 'data');
+});
+afterEach(() => {
+  execFileSync('umount', [mnt]);
+  rmSync(mnt, { recursive: true, force: true });
+});
+
+const eachFsync = (config: WardenConfig): void => {
+  config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'each' };
+};
+
+async function pgClient(w: TestWarden): Promise<pg.Client> {
+  const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+const outcome = (p: Promise<unknown>): Promise<string> => p.then(
+  () => 'ok',
+  (e: Error & { code?: string }) => `${e.code ?? e.name}: ${e.message}`,
+);
+
+/** The `n` of every INSERT statement in the transcript. */
+async function recordedInserts(): Promise<Set<number>> {
+  const seen = new Set<number>();
+  for await (const { record } of readStore(transcriptsDir(dataDir))) {
+    const m = record.k === 'statement' ? /^INSERT INTO \S+ VALUES \((\d+),/.exec((record.d as { text: string }).text) : null;
+    if (m) seen.add(Number(m[1]));
+  }
+  return seen;
+}
+
+describe('a full disk under fsync each', () => {
+  it('PostgreSQL: refuses the statement it cannot record with 42501, the session goes on, nothing acknowledged is lost, and a restart recovers', async () => {
+    let w = await startTestWarden({ dataDir, mutate: eachFsync });
+    const c = await pgClient(w);
+    // Another session, open before the disk fills: its statements are refused too (recording the
+    // refusal fails as well, which left a promise rejection nobody handled: that ends the process).
+    const other = await pgClient(w);
+    const acked: number[] = [];
+    let refused = '';
+    for (let i = 0; i < 200 && !refused; i++) {
+      const r = await outcome(c.query(`INSERT INTO ${TABLE} VALUES (${i}, '${PAD}')`));
+      if (r === 'ok') acked.push(i);
+      else refused = r;
+    }
+    expect(refused).toBe(`42501: ${REFUSED}`);
+    expect(acked.length).toBeGreaterThan(10);
+    // The session is still there and refuses what follows, simple and extended protocol alike.
+    expect(await outcome(c.query('SELECT 1'))).toBe(`42501: ${REFUSED}`);
+    expect(await outcome(c.query('SELECT $1::int', [1]))).toBe(`42501: ${REFUSED}`);
+    expect(await outcome(other.query('SELECT 1'))).toBe(`42501: ${REFUSED}`);
+    await other.end();
+    // A new session is refused at login.
+    const late = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    late.on('error', () => undefined);
+    expect(await outcome(late.connect())).toBe('58030: warden cannot record sessions right now; try again later');
+    await c.end();
+    await w.stop();
+
+    // Only what was acknowledged ran, and each of those is recorded; what was written verifies.
+    const rows = await direct(`SELECT n FROM ${TABLE} ORDER BY n`);
+    expect(rows.rows.map((r: { n: number }) => r.n)).toEqual(acked);
+    const recorded = await recordedInserts();
+    expect(acked.filter((n) => !recorded.has(n))).toEqual([]);
+    const report = await verifyStore(dataDir);
+    expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+
+    // Room again: a restarted warden continues the chain and records the recovery.
+    execFileSync('mount', ['-o', 'remount,size=8m', mnt]);
+    w = await startTestWarden({ dataDir, mutate: eachFsync });
+    const again = await pgClient(w);
+    expect(await outcome(again.query(`INSERT INTO ${TABLE} VALUES (1000, 'after')`))).toBe('ok');
+    await again.end();
+    await w.stop();
+    const after = await verifyStore(dataDir);
+    expect(after.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(after.findings.map((f) => f.kind)).toContain('crash-recovered');
+    expect(await recordedInserts()).toContain(1000);
+  });
+
+  it('SQL Server: refuses the request it cannot record with error 50000 and the session goes on', async () => {
+    const h = await startTdsHarness({ dataDir, mutate: eachFsync });
+    try {
+      const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
+      c.on('error', () => undefined);
+      let acked = 0;
+      let refused = '';
+      for (let i = 0; i < 200 && !refused; i++) {
+        const r = await outcome(query(c, `SELECT ${i} AS n, '${PAD}' AS pad`));
+        if (r === 'ok') acked++;
+        else refused = r;
+      }
+      expect(acked).toBeGreaterThan(10);
+      expect(refused).toContain('the transcript store cannot be written; statements are refused until it recovers');
+      expect(await outcome(query(c, 'SELECT 1'))).toContain('the transcript store cannot be written');
+      await closeTedious(c);
+    } finally {
+      await h.stop();
+    }
+    const report = await verifyStore(dataDir);
+    expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+});
