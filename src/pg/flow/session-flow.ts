@@ -27,6 +27,7 @@ import {
   decodeExecute,
   decodeParse,
   decodeQuery,
+  encodeDescribe,
   formatAt,
 } from '../../../protocols/postgres/frontend-messages.js';
 import { cutForApprovers } from '../../approvals/fingerprint.js';
@@ -217,12 +218,19 @@ export class SessionFlow {
       case Frontend.describe: {
         const t = decodeDescribe(msg);
         fwd();
-        if (t.kind === 'statement') this.queue.push({ k: 'describe-stmt', stmt: this.statements.get(t.name) });
-        else this.queue.push({ k: 'describe-portal', portal: this.portals.get(t.name) });
+        if (t.kind === 'statement') {
+          const stmt = this.statements.get(t.name);
+          if (stmt) stmt.describing = true;
+          this.queue.push({ k: 'describe-stmt', stmt });
+        } else {
+          const portal = this.portals.get(t.name);
+          if (portal) portal.describing = true;
+          this.queue.push({ k: 'describe-portal', portal });
+        }
         return;
       }
       case Frontend.execute:
-        return this.onExecute(msg, fwd);
+        return this.onExecute(msg, fwd, out);
       case Frontend.close: {
         const t = decodeClose(msg);
         if (t.kind === 'statement') {
@@ -427,10 +435,14 @@ export class SessionFlow {
     this.queue.push({ k: 'bind', portal, previous });
   }
 
-  private onExecute(msg: Buffer, fwd: () => void): void | Promise<unknown> {
+  private onExecute(msg: Buffer, forward: () => void, out: OutputBatch): void | Promise<unknown> {
     this.deps.onQuery();
     const e = decodeExecute(msg);
     const portal = this.portals.get(e.portal);
+    const fwd = (): void => {
+      this.describeFirst(portal, out);
+      forward();
+    };
     const stmt = portal?.stmt;
     const judged = stmt ?? portal?.judgedAs;
     // Unknown portal: the server will report the error; nothing of ours runs.
@@ -466,6 +478,21 @@ export class SessionFlow {
         this.refuseBatch(this.lastRefusal, rec);
       }
     });
+  }
+
+  /**
+   * Masking must know an Execute's columns before its rows arrive, and a client may execute a
+   * portal nobody described (libpq's pipeline of Parse/Bind/Execute, asyncpg, hand-written
+   * clients): PostgreSQL sends its rows with no RowDescription. Warden then describes the portal
+   * itself just before the Execute, and keeps the answer from the client, who did not ask for it.
+   */
+  private describeFirst(portal: Portal | undefined, out: OutputBatch): void {
+    if (!portal || !this.masking || portal.describing || portal.fields !== undefined) return;
+    const stmt = portal.stmt;
+    if (stmt && (stmt.describing || stmt.fields !== undefined)) return;
+    portal.describing = true;
+    out.push(encodeDescribe({ kind: 'portal', name: portal.name }));
+    this.queue.push({ k: 'describe-portal', portal, hidden: true });
   }
 
   private onSync(fwd: () => void, out: OutputBatch): void {
@@ -925,7 +952,7 @@ export class SessionFlow {
         if (head.k === 'describe-stmt' && head.stmt) head.stmt.fields = null;
         if (head.k === 'describe-portal' && head.portal) head.portal.fields = null;
         this.queue.shift();
-        if (!aborted) out.add(buf, start, end);
+        if (!aborted && !(head.k === 'describe-portal' && head.hidden)) out.add(buf, start, end);
         return;
       case Backend.rowDescription:
         return this.onRowDescription(head, buf, start, end, out);
@@ -1014,7 +1041,7 @@ export class SessionFlow {
         if (head.portal.stmt && head.portal.stmt.fields === undefined) head.portal.stmt.fields = fields;
       }
       this.queue.shift();
-      out.add(buf, start, end);
+      if (!head.hidden) out.add(buf, start, end);
       return;
     }
     if (head.k !== 'query') {
