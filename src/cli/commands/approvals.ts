@@ -134,7 +134,7 @@ async function call(client: Client, method: string, path: string, body?: unknown
 }
 
 /** fetch() says "fetch failed"; the reason (ECONNREFUSED, a TLS error, a timeout) is in its cause. */
-function networkReason(err: unknown): string {
+export function networkReason(err: unknown): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError') return 'no answer within 30 s';
   return e.cause?.code ?? e.cause?.message ?? e.message;

@@ -2,6 +2,7 @@
 // and a token to try it with psql. Ctrl-C stops everything it started.
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
+import { LOG_LEVELS } from '../../config/load.js';
 import { createLogger } from '../../log.js';
 import { startDemo, DEMO_AGENT_ROLE, DEMO_APPROVER_ROLE, DEMO_AUDITOR_ROLE, DEMO_SQL_AGENT_ROLE, DEMO_SQL_SUBJECT, DEMO_SUBJECT } from '../../demo/demo.js';
 import { closeOnSignals } from './start.js';
@@ -21,19 +22,55 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+class UsageError extends Error {}
+
+/** A port flag: a whole number from 0 (any free port) to 65535. */
+function portFlag(flag: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new UsageError(`--${flag} must be a port number between 0 and 65535 (0: any free port), got '${text}'`);
+  }
+  return Number(text);
+}
+
+function parseDemoArgs(args: string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        json: { type: 'boolean', default: false },
+        'data-dir': { type: 'string', default: '.warden/demo' },
+        port: { type: 'string', default: '6543' },
+        'tds-port': { type: 'string', default: '14330' },
+        'admin-port': { type: 'string', default: '9187' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const level = values['log-level'];
+  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  }
+  return {
+    ...values,
+    pgPort: portFlag('port', values.port),
+    tdsPort: portFlag('tds-port', values['tds-port']),
+    adminPort: portFlag('admin-port', values['admin-port']),
+  };
+}
+
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: 'boolean', default: false },
-      'data-dir': { type: 'string', default: '.warden/demo' },
-      port: { type: 'string', default: '6543' },
-      'tds-port': { type: 'string', default: '14330' },
-      'admin-port': { type: 'string', default: '9187' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let values;
+  try {
+    values = parseDemoArgs(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`warden demo: ${err.message}\nrun 'warden demo --help' for the options\n`);
+    return 2;
+  }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -42,9 +79,9 @@ export async function run(args: string[]): Promise<number> {
   const logger = createLogger({ level: values['log-level'] ?? (values.json ? 'warn' : 'info'), destination: process.stderr });
   const demo = await startDemo({
     dataDir: values['data-dir'],
-    pgPort: Number(values.port),
-    tdsPort: Number(values['tds-port']),
-    adminPort: Number(values['admin-port']),
+    pgPort: values.pgPort,
+    tdsPort: values.tdsPort,
+    adminPort: values.adminPort,
     logger,
   });
   const c = demo.connection;

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import type { DevIssuerConfig } from '../../config/types.js';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { devIssuerUrl } from '../../config/sections/identity.js';
+import { networkReason } from './approvals.js';
 import {
   DEFAULT_DEV_AUDIENCE,
   DEFAULT_DEV_ISSUER_URL,
@@ -23,6 +24,8 @@ export const summary = 'mint a development access token from the local dev issue
 
 export const DEFAULT_DATA_DIR = './.warden';
 const DEFAULT_TTL = '1h';
+/** The longest a session ticket lasts (MAX_TTL_SECONDS in src/identity/tickets.ts, which caps it). */
+const MAX_TICKET_TTL_SECONDS = 12 * 3600;
 
 const USAGE = `usage: warden token mint --subject <client> [options]
        warden token ticket [--url <admin url>] [--token <access token>] [--ttl <duration>]
@@ -73,15 +76,16 @@ export interface MintFlags {
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** "90s", "15m", "1h", "1d" or a bare number of seconds → seconds; at most `maxSeconds` when given. */
-export function parseTtl(text: string, maxSeconds?: number): number {
+/** "90s", "15m", "1h", "1d" or a bare number of seconds → seconds; at most `maxSeconds` when given
+ *  (`what` names the thing with that limit in the message). */
+export function parseTtl(text: string, maxSeconds?: number, what = 'a development token'): number {
   const m = /^(\d+)([smhd]?)$/.exec(text.trim());
   const unit = m ? DURATION_UNITS[m[2] || 's'] : undefined;
   if (!m || unit === undefined) throw new UsageError(`--ttl: '${text}' is not a duration like 90s, 15m, 1h or 1d`);
   const seconds = Number(m[1]) * unit;
   if (seconds <= 0) throw new UsageError('--ttl must be longer than zero');
   if (maxSeconds !== undefined && seconds > maxSeconds) {
-    throw new UsageError(`--ttl: '${text}' is longer than the ${maxSeconds / 3600} hours (${maxSeconds} s) a development token may last`);
+    throw new UsageError(`--ttl: '${text}' is longer than the ${maxSeconds / 3600} hours (${maxSeconds} s) ${what} may last`);
   }
   return seconds;
 }
@@ -253,7 +257,8 @@ async function ticketCommand(args: string[], io: CommandIO): Promise<number> {
   const url = (values.url ?? process.env.WARDEN_ADMIN_URL ?? 'http://127.0.0.1:9187').replace(/\/+$/, '');
   let ttl: number | undefined;
   try {
-    if (values.ttl !== undefined) ttl = parseTtl(values.ttl);
+    if (values.ttl !== undefined) ttl = parseTtl(values.ttl, MAX_TICKET_TTL_SECONDS, 'a session ticket');
+    if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must be an http(s) URL, got '${url}'`);
   } catch (err) {
     io.stderr.write(`warden token ticket: ${(err as Error).message}\n`);
     return 2;
@@ -262,6 +267,7 @@ async function ticketCommand(args: string[], io: CommandIO): Promise<number> {
     const res = await fetch(`${url}/tickets`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      signal: AbortSignal.timeout(30_000),
       ...(ttl !== undefined ? { body: JSON.stringify({ ttl_seconds: ttl }) } : {}),
     });
     const body = (await res.json().catch(() => ({}))) as { ticket?: string; expires_at?: string; error?: string };
@@ -272,7 +278,7 @@ async function ticketCommand(args: string[], io: CommandIO): Promise<number> {
     io.stdout.write(`${body.ticket}\n`);
     return 0;
   } catch (err) {
-    io.stderr.write(`warden token ticket: cannot reach ${url}: ${(err as Error).message}\n`);
+    io.stderr.write(`warden token ticket: cannot reach warden at ${url}: ${networkReason(err)}\n`);
     return 1;
   }
 }
