@@ -30,9 +30,13 @@ export function readYaml<T>(text: string, read: (root: Field) => T, opts: ReadYa
   // Duplicate keys are left to Field.section(), which reports them with their key path. No
   // merge keys (<<): they would hide where a value came from.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, merge: false });
-  const syntax: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
+  // Once the parser has lost the document's structure it reports every later token as
+  // unexpected: only the first of those is shown, the one that says where it went wrong.
+  const lost = doc.errors.find((e) => e.code === 'UNEXPECTED_TOKEN');
+  const shown = [...doc.errors.filter((e) => e.code !== 'UNEXPECTED_TOKEN' || e === lost), ...doc.warnings];
+  const syntax: Problem[] = shown.map((e) => {
     const { line, col } = lines.linePos(e.pos[0]);
-    return { source, line, col, path: '', reason: `YAML: ${e.message.split('\n')[0] ?? e.code}` };
+    return { source, line, col, path: '', reason: `YAML: ${e.message.split('\n')[0] ?? e.code}${envInFlowHint(text, e.pos[0])}` };
   });
   // Syntax errors leave a partial document; validating it would only add confusing noise.
   if (doc.errors.length > 0) return { value: undefined, problems: syntax };
@@ -40,4 +44,11 @@ export function readYaml<T>(text: string, read: (root: Field) => T, opts: ReadYa
   reader.problems.push(...syntax);
   const value = read(reader.root());
   return { value, problems: sortProblems(reader.problems) };
+}
+
+/** An unquoted `${env:NAME}` inside `{ … }` or `[ … ]`: its braces end YAML's plain scalar there. */
+function envInFlowHint(text: string, offset: number): string {
+  if (text[offset] !== '{' || text[offset - 1] !== '$') return '';
+  const ref = /^\$\{[^}\s"']*\}/.exec(text.slice(offset - 1))?.[0] ?? '${env:NAME}';
+  return `; inside { … } or [ … ] a \${env:…} value must be quoted: "${ref}"`;
 }

@@ -298,6 +298,25 @@ sesions: {}
     expect(tabs[0]).toMatchObject({ line: 2, col: 1 });
   });
 
+  it('says to quote an ${env:…} value in a flow map or list, once, not every token after it', () => {
+    const map = config({ listen: 'listen:\n  postgres: { host: 127.0.0.1, port: ${env:PG_PORT} }\n' });
+    expect(problemsOf(map, { PG_PORT: '6432' })).toEqual([
+      {
+        source: 'warden.yaml',
+        path: '',
+        reason: 'YAML: Unexpected flow-map-start at node end; inside { … } or [ … ] a ${env:…} value must be quoted: "${env:PG_PORT}"',
+        ...lineCol(map, '${env:PG_PORT}', { shift: 1 }),
+      },
+    ]);
+    const list = config({ principals: 'principals:\n  - name: a\n    match: { issuer: dev }\n    targets: [${env:TARGET}]\n' });
+    expect(reasons(list, { TARGET: 'shop' })).toEqual([
+      ': YAML: Missing , or : between flow sequence items; inside { … } or [ … ] a ${env:…} value must be quoted: "${env:TARGET}"',
+    ]);
+    // Quoted, it works.
+    const quoted = map.replace('${env:PG_PORT}', '"${env:PG_PORT}"');
+    expect(parseConfig(quoted, { source: 'warden.yaml', env: { PG_PORT: '6432' }, baseDir: '/etc/warden' }).listen.postgres?.port).toBe(6432);
+  });
+
   it('reports duplicate keys at every level with the first line', () => {
     const text = config({}, 'log: { level: info }\nlog: { level: debug }\n').replace('user: u,', 'user: u, user: v,');
     expect(problemsOf(text)).toEqual([
