@@ -9,7 +9,7 @@ import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './f
 import { readLines } from './line-reader.js';
 import { SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf } from './segment-files.js';
-import { countText, formatBytes, formatMs, formatOffset, indent, printable, shorten, textTable } from './text.js';
+import { countText, formatBytes, formatMs, formatOffset, indent, printable, shorten, terminalJson, textTable } from './text.js';
 import type { DecisionData, EventData, ResultData, SessionEndData, SessionStartData, StatementData, StatementParam } from './types.js';
 
 export type TimelineKind = 'session-start' | 'statement' | 'decision' | 'result' | 'event' | 'session-end';
@@ -303,7 +303,7 @@ export async function* replayTextPieces(located: LocatedSession, entries: AsyncI
 
 /** `JSON.stringify(replayJson(…), null, 2)`, a piece at a time, so the entries need not all be held. */
 export async function* replayJsonPieces(located: LocatedSession, entries: AsyncIterable<TimelineEntry>): AsyncGenerator<string> {
-  const nested = (value: unknown, depth: number): string => JSON.stringify(value, null, 2).replaceAll('\n', `\n${'  '.repeat(depth)}`);
+  const nested = (value: unknown, depth: number): string => terminalJson(value, 2).replaceAll('\n', `\n${'  '.repeat(depth)}`);
   yield `{\n  "session": ${nested(located.summary, 1)},\n  "entries": [`;
   let first = true;
   for await (const e of entries) {

@@ -4,7 +4,7 @@
 
 import { RECORD_KIND } from './frame.js';
 import { principalMatches, sourceOf, type RecordSource } from './reader.js';
-import { countText, escapeHtml, formatBytes, printable, shorten, textTable } from './text.js';
+import { countText, escapeHtml, formatBytes, htmlText, printable, shorten, textTable } from './text.js';
 import { VERDICTS, type ApprovalDecision, type DecisionData, type Protocol, type ResultData, type SessionEndData, type SessionStartData, type StatementData, type TranscriptPrincipal, type Verdict } from './types.js';
 
 export interface ReviewOptions {
@@ -338,7 +338,7 @@ function table(header: string[], rows: string[][], numeric: number[] = []): stri
 
 /** A standalone HTML page (inline CSS, no external assets); every value is escaped. */
 export function renderReviewHtml(r: ReviewReport): string {
-  const e = escapeHtml;
+  const e = htmlText;
   const sections: string[] = [];
   sections.push(`<h1>Access review: ${e(r.principal)}</h1>`);
   sections.push(`<p class="meta">Period ${e(r.period.since)} – ${e(r.period.until)} · generated ${e(r.generatedAt)}</p>`);

@@ -3,12 +3,27 @@
 // reaches a terminal, so control characters cannot drive the reviewer's terminal, and through
 // `escapeHtml` before it reaches a page.
 
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** What JSON.stringify leaves as it is but a terminal or a page acts on: C1 controls (U+009B is a CSI), bidi controls and marks. */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** Escapes control and bidi characters as \u…; keeps '\n' and '\t' unless `singleLine`. */
 export function printable(s: string, singleLine = false): string {
   const out = s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return singleLine ? out.replace(/\n/g, '\\n').replace(/\t/g, '\\t') : out;
+}
+
+/**
+ * JSON.stringify, with the characters it leaves raw that drive a terminal or reorder what a reader
+ * sees written as \u escapes: the same JSON value, safe to print (`--format json`).
+ */
+export function terminalJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** For a page: control and bidi characters shown as \u escapes (printable), then HTML-escaped. */
+export function htmlText(s: string): string {
+  return escapeHtml(printable(s));
 }
 
 export function escapeHtml(s: string): string {

@@ -8,7 +8,7 @@ import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocati
 import { defaultPublicKeyFile, loadVerifyKey } from '../../audit/keys.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 import { verifyStore } from '../../audit/store-postgres-verify.js';
-import { countText, printable } from '../../audit/text.js';
+import { countText, printable, terminalJson } from '../../audit/text.js';
 import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
 import { TranscriptReadError } from '../../audit/errors.js';
 
@@ -58,7 +58,7 @@ export async function run(args: string[]): Promise<number> {
       } finally {
         await shared.close();
       }
-      if (format === 'json') writeOut(JSON.stringify(report, null, 2));
+      if (format === 'json') writeOut(terminalJson(report, 2));
       else writeOut(renderReport(report, pinned.length > 0 ? pinned.join(', ') : 'registered in the store', pinned.length === 0));
       return report.ok ? 0 : 1;
     }
@@ -76,7 +76,7 @@ export async function run(args: string[]): Promise<number> {
     } finally {
       progress?.done();
     }
-    if (format === 'json') writeOut(JSON.stringify(report, null, 2));
+    if (format === 'json') writeOut(terminalJson(report, 2));
     else writeOut(renderReport(report, keyFile, pinned.length === 0));
     return report.ok ? 0 : 1;
   });

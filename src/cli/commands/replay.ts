@@ -4,6 +4,7 @@
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { followSession, locateSession, renderEntry, replayJsonPieces, replayTextPieces, sessionEntries, type LocatedSession } from '../../audit/replay.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
+import { terminalJson } from '../../audit/text.js';
 
 export const summary = 'replay one recorded session as a timeline (--follow for a live one)';
 
@@ -54,8 +55,8 @@ export async function run(args: string[]): Promise<number> {
       await shared?.close();
     }
     if (format === 'json') {
-      writeOut(JSON.stringify({ session: replay.summary }));
-      for await (const e of sessionEntries(from, replay)) await writeLine(JSON.stringify(e), true);
+      writeOut(terminalJson({ session: replay.summary }));
+      for await (const e of sessionEntries(from, replay)) await writeLine(terminalJson(e), true);
     } else {
       for await (const piece of replayTextPieces({ ...replay, ended: true }, sessionEntries(from, replay))) await writeLine(piece, true);
     }
@@ -67,7 +68,7 @@ export async function run(args: string[]): Promise<number> {
     try {
       await followSession(dir, { ...replay, entries: [] }, {
         signal: abort.signal,
-        onEntry: (e) => writeOut(format === 'json' ? JSON.stringify(e) : renderEntry(e)),
+        onEntry: (e) => writeOut(format === 'json' ? terminalJson(e) : renderEntry(e)),
       });
     } finally {
       process.off('SIGINT', onSignal);

@@ -4,7 +4,7 @@
 import { checkWindow, DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { listSessions, type SessionFilter, type SessionSummary } from '../../audit/reader.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
-import { printable, shorten, textTable } from '../../audit/text.js';
+import { printable, shorten, terminalJson, textTable } from '../../audit/text.js';
 import { VERDICTS } from '../../audit/types.js';
 
 export const summary = 'list recorded sessions (filter by principal, target, time, table, verdict)';
@@ -61,7 +61,7 @@ export async function run(args: string[]): Promise<number> {
     } finally {
       await shared?.close();
     }
-    writeOut(format === 'json' ? JSON.stringify(sessions, null, 2) : renderSessions(sessions));
+    writeOut(format === 'json' ? terminalJson(sessions, 2) : renderSessions(sessions));
     return 0;
   });
 }
