@@ -3,11 +3,11 @@
 // such results ("describe the statement before executing it") and then let the rest of the
 // batch run on after its error. It now describes the portal itself, hides that answer, and masks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBind, encodeExecute, encodeParse, SYNC } from '../../protocols/postgres/frontend-messages.js';
+import { encodeBind, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../protocols/postgres/frontend-messages.js';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { startSsnMaskedWarden } from '../helpers/masked-warden.js';
 import type { TestWarden } from '../helpers/warden.js';
-import { rawLogin, type RawSession } from '../helpers/pg-raw.js';
+import { describe as describeMessage, rawLogin, type RawSession } from '../helpers/pg-raw.js';
 import { testPostgres, TEST_ROLES } from '../helpers/pg-env.js';
 import { decodeBackend } from '../helpers/pg-codec.js';
 
@@ -27,9 +27,12 @@ async function viaDirect(): Promise<RawSession> {
   return rawLogin({ host: pg.host, port: pg.port, user: TEST_ROLES.password.user, database: 'shop', password: TEST_ROLES.password.password });
 }
 
-/** Parse + Bind + Execute (no Describe) of each statement, one Sync at the end; the answer up to ReadyForQuery, readable. */
+/**
+ * Parse + Bind + Execute (no Describe) of each statement, one Sync at the end; the answer up to
+ * ReadyForQuery, readable. A statement `@name` is a bare Execute of the portal (a SQL cursor).
+ */
 async function batch(s: RawSession, statements: readonly string[], maxRows = 0): Promise<string[]> {
-  const msgs = statements.flatMap((sql) => [
+  const msgs = statements.flatMap((sql) => sql.startsWith('@') ? [encodeExecute({ portal: sql.slice(1), maxRows })] : [
     encodeParse({ name: '', sql, paramTypes: [] }),
     encodeBind({ portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
     encodeExecute({ portal: '', maxRows }),
@@ -45,10 +48,18 @@ async function batch(s: RawSession, statements: readonly string[], maxRows = 0):
   });
 }
 
-async function both(statements: readonly string[], maxRows = 0): Promise<{ warden: string[]; direct: string[] }> {
+async function query(s: RawSession, sql: string): Promise<void> {
+  s.socket.write(encodeQuery(sql));
+  const answer = await s.reader.until(Backend.readyForQuery);
+  const failed = answer.find((m) => m[0] === Backend.errorResponse);
+  if (failed) throw new Error(`${sql}: ${describeMessage(failed)}`);
+}
+
+async function both(statements: readonly string[], maxRows = 0, before = ''): Promise<{ warden: string[]; direct: string[] }> {
   const a = await viaWarden();
   const b = await viaDirect();
   try {
+    if (before) await Promise.all([a, b].map((s) => query(s, before)));
     return { warden: await batch(a, statements, maxRows), direct: await batch(b, statements, maxRows) };
   } finally {
     a.socket.destroy();
@@ -75,5 +86,12 @@ describe('Execute without Describe under masking', () => {
     expect(r.warden.filter((m) => m.startsWith('E '))).toEqual([]);
     expect(r.warden.at(-3)).toBe('D 1');
     expect(r.warden.length).toBe(r.direct.length);
+  });
+
+  it('a cursor declared with SQL and run with a protocol Execute: masked rows, the portal suspended, the batch goes on', async () => {
+    const declare = 'BEGIN; CREATE TEMP TABLE undescribed_c(a int); DECLARE c CURSOR FOR SELECT id, ssn AS x FROM customers ORDER BY id';
+    const r = await both(['@c', 'INSERT INTO undescribed_c VALUES (1)'], 2, declare);
+    expect(r.warden.map((m) => m.replace(/\|.*/, ''))).toEqual(r.direct.map((m) => m.replace(/\|.*/, '')));
+    expect(r.warden).toEqual(['D 1|*******7468', 'D 2|*******4657', 'PortalSuspended', 'ParseComplete', 'BindComplete', 'C INSERT 0 1', 'ReadyForQuery']);
   });
 });

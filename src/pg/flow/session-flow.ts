@@ -438,7 +438,7 @@ export class SessionFlow {
   private onExecute(msg: Buffer, forward: () => void, out: OutputBatch): void | Promise<unknown> {
     this.deps.onQuery();
     const e = decodeExecute(msg);
-    const portal = this.portals.get(e.portal);
+    const portal = this.portals.get(e.portal) ?? this.cursorPortal(e.portal);
     const fwd = (): void => {
       this.describeFirst(portal, out);
       forward();
@@ -486,6 +486,19 @@ export class SessionFlow {
    * clients): PostgreSQL sends its rows with no RowDescription. Warden then describes the portal
    * itself just before the Execute, and keeps the answer from the client, who did not ask for it.
    */
+  /**
+   * A cursor declared with SQL DECLARE is a portal the client may run with a protocol Execute:
+   * under masking it gets a Portal of its own (no statement, no parameters), so that warden can
+   * describe it first and mask its rows by the lineage of the declared query.
+   */
+  private cursorPortal(name: string): Portal | undefined {
+    const cursor = this.masking ? this.cursors.get(name) : undefined;
+    if (!cursor) return undefined;
+    const portal: Portal = { name, stmt: undefined, resultFormats: [], params: [], fields: undefined, cursor };
+    this.portals.set(name, portal);
+    return portal;
+  }
+
   private describeFirst(portal: Portal | undefined, out: OutputBatch): void {
     if (!portal || !this.masking || portal.describing || portal.fields !== undefined) return;
     const stmt = portal.stmt;
@@ -784,7 +797,7 @@ export class SessionFlow {
       case 'query':
         return this.resolved(head.statements?.[this.stmtIndex]);
       case 'execute':
-        return this.resolved(head.portal?.stmt?.info);
+        return this.resolved(head.portal?.stmt?.info ?? head.portal?.cursor);
       case 'parse':
         return head.stmt.info;
       case 'bind':
@@ -1105,7 +1118,7 @@ export class SessionFlow {
       if (this.masking) this.abortResult(r, out, denied('warden cannot identify the columns of this result; describe the statement before executing it'));
       return undefined;
     }
-    const p = this.beginResult(head.rec, fields, this.resolved(head.portal?.stmt?.info), out, undefined);
+    const p = this.beginResult(head.rec, fields, this.resolved(head.portal?.stmt?.info ?? head.portal?.cursor), out, undefined);
     return p instanceof Promise ? p : undefined;
   }
 

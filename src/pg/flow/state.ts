@@ -50,6 +50,8 @@ export interface Portal {
    * what its Execute is judged as.
    */
   judgedAs?: Pick<Prepared, 'sql' | 'classification' | 'verdict'>;
+  /** A cursor declared with SQL DECLARE, run with a protocol Execute: its declared statement (masking lineage). */
+  cursor?: StatementInfo;
 }
 
 /** A statement recorded in the transcript, whose results are still to come. */
