@@ -55,6 +55,12 @@ describe.skipIf(!existsSync(cli))('warden command line usage errors', () => {
     }
   });
 
+  it('warden start takes an empty $WARDEN_CONFIG as unset, as check-config does', async () => {
+    const r = await warden(['start'], { WARDEN_CONFIG: '' });
+    expect(r.stderr).toBe('warden: invalid configuration:\n./warden.yaml: cannot read the configuration file: no such file\n');
+    expect(r.code).toBe(1);
+  });
+
   it('warden token ticket checks --ttl and --url itself and says why warden cannot be reached', async () => {
     const env = { WARDEN_TOKEN: 'not-a-real-token' };
     const port = await closedPort();

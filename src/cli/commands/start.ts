@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { createLogger } from '../../log.js';
 import { startWarden, type WardenServer } from '../../server.js';
+import { configPath } from './check-config.js';
 
 export const summary = 'run warden from a configuration file';
 
@@ -12,10 +13,6 @@ Runs the listeners and the admin server described by the configuration file
 (default: $WARDEN_CONFIG, else ./warden.yaml). SIGTERM or SIGINT stops accepting
 connections, lets sessions finish for sessions.shutdown_grace, then closes the rest;
 a second signal closes everything at once.`;
-
-export function configPath(flag: string | undefined): string {
-  return flag ?? process.env.WARDEN_CONFIG ?? 'warden.yaml';
-}
 
 /** Installs SIGTERM/SIGINT handlers that close `server` gracefully (a second signal: at once). */
 export function closeOnSignals(server: WardenServer, after?: () => Promise<void>): Promise<void> {
