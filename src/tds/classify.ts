@@ -447,6 +447,9 @@ class Batch {
         return (v === 'DROP' || v === 'ALTER') && this.word(j + 1) === 'EXISTS';
       case 'FETCH':
         return prev === 'ROWS' || prev === 'ROW';
+      case 'BULK':
+        // INSERT BULK (the bulk-load statement drivers send before BULK_LOAD data), not BULK INSERT.
+        return v === 'INSERT' && prev === 'INSERT';
       default:
         return false;
     }

@@ -1,0 +1,64 @@
+// tedious's bulk load (execBulkLoad: an INSERT BULK batch, then the rows in a BULK_LOAD message)
+// through warden under statement rules, as directly against the stand-in: the INSERT BULK is
+// understood (a copy from the client into its table), judged like any insert, and when allowed
+// its BULK_LOAD data follows it to the target; when denied, nothing reaches the target and the
+// session goes on. Each load runs in a transaction that is rolled back (other tests count rows).
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Connection } from 'tedious';
+import { closeTedious, connectTedious, query, startTdsHarness, STANDIN_LOGIN, tediousConfig, TYPES, type TdsHarness } from '../helpers/tds.js';
+
+let h: TdsHarness;
+
+beforeAll(async () => {
+  h = await startTdsHarness({
+    yaml: 'rules:\n  - name: no-orders-writes\n    match: { relations: [orders], access: [insert, update, delete] }\n    action: deny\napprovals:\n  timeout: 1s\n',
+  });
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+const tx = (c: Connection, op: 'beginTransaction' | 'rollbackTransaction'): Promise<void> => new Promise((r, j) => c[op]((e) => (e ? j(e) : r())));
+
+/** Bulk-loads two customers inside a transaction; what the load and a count inside it said, then rolls back. */
+async function loadCustomers(c: Connection, table = 'customers'): Promise<{ loaded: unknown; inside: unknown; after: unknown }> {
+  await tx(c, 'beginTransaction');
+  const loaded = await new Promise((resolve) => {
+    const b = c.newBulkLoad(table, {}, (err, rowCount) => resolve(err ? { number: (err as Error & { number?: number }).number, message: err.message } : { rowCount }));
+    b.addColumn('full_name', TYPES.NVarChar, { length: 100, nullable: false });
+    b.addColumn('email', TYPES.NVarChar, { length: 100, nullable: false });
+    c.execBulkLoad(b, [
+      { full_name: 'Bulk One', email: 'bulk-one@example.com' },
+      { full_name: 'Bulk Two', email: 'bulk-two@example.com' },
+    ]);
+  });
+  const inside = (await query(c, "SELECT full_name FROM customers WHERE email LIKE 'bulk-%' ORDER BY email")).sets[0]?.rows;
+  await tx(c, 'rollbackTransaction');
+  const after = (await query(c, "SELECT COUNT(*) FROM customers WHERE email LIKE 'bulk-%'")).sets[0]?.rows;
+  return { loaded, inside, after };
+}
+
+it('a bulk load runs through warden as directly', async () => {
+  const w = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
+  const d = await connectTedious(tediousConfig({ port: h.standin.port, encrypt: true, auth: { user: STANDIN_LOGIN.user, password: STANDIN_LOGIN.password } }));
+  try {
+    const viaWarden = await loadCustomers(w);
+    expect(viaWarden).toEqual({ loaded: { rowCount: 2 }, inside: [['Bulk One'], ['Bulk Two']], after: [[0]] });
+    expect(viaWarden).toEqual(await loadCustomers(d));
+  } finally {
+    await closeTedious(w);
+    await closeTedious(d);
+  }
+});
+
+it('a bulk load into a table a rule denies is refused with 229; nothing reaches the target and the session goes on', async () => {
+  const w = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
+  try {
+    const r = await loadCustomers(w, 'orders');
+    expect(r.loaded).toMatchObject({ number: 229, message: expect.stringMatching(/rule "no-orders-writes"/) });
+    expect((await query(w, 'SELECT 1 AS one')).sets[0]?.rows).toEqual([[1]]);
+  } finally {
+    await closeTedious(w);
+  }
+});
