@@ -254,6 +254,14 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
     chain.push(s);
   }
   const presentIndexes = new Set(scanned.map(indexOf));
+  // A writer creates a segment only after the one before it: an empty newest file (a crash while
+  // creating it) follows the newest segment with records directly, or segments between are gone.
+  const newestWithRecords = chain.length > 0 ? indexOf(chain[chain.length - 1] as Scanned) : 0;
+  const empty = scanned.find((s) => !s.result.first && indexOf(s) === newestIndex);
+  if (empty && newestIndex > newestWithRecords + 1) {
+    const missing = range(newestWithRecords + 1, newestIndex).filter((i) => !presentIndexes.has(i));
+    if (missing.length > 0) findings.push(finding(FINDING.missingSegment, `segment(s) ${missing.join(', ')} of instance ${instance} are missing (before ${empty.entry.name})`, at(empty)));
+  }
   const summary: InstanceSummary = { instance, segments: chain.length, records: chain.reduce((n, s) => n + s.result.records, 0), unsigned: 0 };
   if (head) summary.head = { typ: head.mark.typ, seq: head.mark.seq, ts: head.mark.ts };
   const first = chain[0];

@@ -160,6 +160,21 @@ describe('verify names each alteration precisely', () => {
     expect(report.findings[0]?.message).toContain("the start of instance w1's chain is missing");
   });
 
+  it('missing-segment: segments deleted before an empty newest file (a crash while creating it is only the next number)', async () => {
+    const files = await buildStore();
+    const n = files.length;
+    const empty = (i: number) => join(transcriptsDir(data.dir), `w1_${String(i).padStart(8, '0')}_20990101T000000Z.jsonl`);
+    writeFileSync(empty(n + 1), '');
+    const crashed = await verifyStore(data.dir);
+    expect(crashed.ok).toBe(true);
+    expect(crashed.findings.find((f) => f.kind === 'torn-tail')?.severity).toBe('warning');
+    rmSync(empty(n + 1));
+    writeFileSync(empty(n + 4), '');
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual(['missing-segment']);
+    expect(report.findings.find((f) => f.kind === 'missing-segment')?.message).toContain(`segment(s) ${n + 1}, ${n + 2}, ${n + 3} of instance w1 are missing`);
+  });
+
   it('truncated: the newest segment deleted (the head names it)', async () => {
     const files = await buildStore();
     rmSync(files[files.length - 1] as string);
