@@ -40,7 +40,7 @@ beforeEach(async () => {
   dataDir = join(mnt, 'data');
 });
 afterEach(() => {
-  execFileSync('umount', [mnt]);
+  execFileSync('umount', ['-l', mnt]);
   rmSync(mnt, { recursive: true, force: true });
 });
 
