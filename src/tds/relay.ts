@@ -218,6 +218,7 @@ export class TdsRelay {
   private whileHeld(p: Packet): void {
     const held = this.held as { attention: Buffer | undefined };
     if (p.header.type === PACKET_TYPE.ATTENTION) {
+      if ((p.header.status & PACKET_STATUS.EOM) === 0) throw new ProtocolError('ATTENTION without the end-of-message bit');
       if (held.attention) return;
       held.attention = p.bytes;
       this.handler.onAttention();
@@ -249,6 +250,7 @@ export class TdsRelay {
     switch (type) {
       case PACKET_TYPE.ATTENTION:
         if (this.gathering.length > 0) throw new ProtocolError('ATTENTION inside a request');
+        if (!eom) throw new ProtocolError('ATTENTION without the end-of-message bit');
         this.toUpstream.add(p.bytes, 0, p.bytes.length);
         this.owed.push({ k: 'attention' });
         this.handler.onAttention();

@@ -144,6 +144,15 @@ describe('malformed requests after login, with another session unaffected', () =
       await closeTedious(other);
     }
   });
+
+  it('an ATTENTION without the end-of-message bit is the client\'s protocol error (4002), not sent on to the target', async () => {
+    const before = h.tw.warden.metrics.protocolErrorsTotal.get({ protocol: 'tds', side: 'client' });
+    const raw = await loggedIn();
+    raw.socket.write(Buffer.from([PACKET_TYPE.ATTENTION, 0x00, 0x00, 0x08, 0, 0, 1, 0]));
+    raw.send(PACKET_TYPE.SQL_BATCH, batch('SELECT 1'));
+    await expectProtocolError(raw, /ATTENTION without the end-of-message bit/);
+    await vi.waitFor(() => expect(h.tw.warden.metrics.protocolErrorsTotal.get({ protocol: 'tds', side: 'client' })).toBe(before + 1));
+  });
 });
 
 describe('ATTENTION', () => {
