@@ -52,3 +52,25 @@ export async function direct(sql: string): Promise<pg.QueryResult> {
     await c.end();
   }
 }
+
+/**
+ * warden's configuration file for a warden run in a child process: one target `shop` on the test
+ * server, the dev issuer, the `agent` principal, plaintext tokens on loopback, and `extra` lines.
+ */
+export function childWardenYaml(dataDir: string, extra: string[]): string {
+  const pgs = testPostgres();
+  const role = TEST_ROLES.scram;
+  return [
+    `data_dir: ${JSON.stringify(dataDir)}`,
+    'listen: { postgres: { host: 127.0.0.1, port: 0 }, admin: { host: 127.0.0.1, port: 0 } }',
+    'plaintext_tokens: loopback',
+    'log: { level: silent }',
+    'identity: { issuers: [], dev_issuer: { enabled: true } }',
+    'targets:',
+    `  shop: { protocol: postgres, host: ${pgs.host}, port: ${pgs.port}, database: shop, user: ${role.user}, password: "${role.password}", tls: { mode: disable } }`,
+    'principals:',
+    '  - { name: agent, match: { issuer: dev, roles: [Warden.Agent] }, targets: ["*"] }',
+    ...extra,
+    '',
+  ].join('\n');
+}

@@ -8,33 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/embedded/seed.js';
-import { TEST_ROLES, testPostgres } from '../helpers/pg-env.js';
+import { childWardenYaml } from '../helpers/pg-env.js';
 
 describe('async_hooks', () => {
   it('stay off through agent sessions, scrapes and refused admin requests (transcripts and rules on)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-hooks-'));
     try {
-      const pgs = testPostgres();
-      const role = TEST_ROLES.scram;
       const config = join(dir, 'warden.yaml');
-      writeFileSync(
-        config,
-        [
-          `data_dir: ${JSON.stringify(dir)}`,
-          'listen: { postgres: { host: 127.0.0.1, port: 0 }, admin: { host: 127.0.0.1, port: 0 } }',
-          'plaintext_tokens: loopback',
-          'log: { level: silent }',
-          'identity: { issuers: [], dev_issuer: { enabled: true } }',
-          'targets:',
-          `  shop: { protocol: postgres, host: ${pgs.host}, port: ${pgs.port}, database: shop, user: ${role.user}, password: "${role.password}", tls: { mode: disable } }`,
-          'principals:',
-          '  - { name: agent, match: { issuer: dev, roles: [Warden.Agent] }, targets: ["*"] }',
-          'transcripts: { enabled: true, capture: digest }',
-          'rules:',
-          '  - { name: no-drop, match: { kinds: [drop] }, action: deny }',
-          '',
-        ].join('\n'),
-      );
+      writeFileSync(config, childWardenYaml(dir, ['transcripts: { enabled: true, capture: digest }', 'rules:', '  - { name: no-drop, match: { kinds: [drop] }, action: deny }']));
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'test/helpers/async-hooks-child.ts'), config], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
