@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import tls from 'node:tls';
-import type { WardenConfig } from './config/types.js';
+import type { ListenConfig, WardenConfig } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './admin/metrics.js';
 import { adminExposureWarning, AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
@@ -81,7 +81,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
         },
       })
     : undefined;
-  const adminAddress = admin && config.listen.admin ? await admin.listen(config.listen.admin) : undefined;
+  const adminAddress = admin && config.listen.admin ? await listenAs('listen.admin', config.listen.admin, (cfg) => admin.listen(cfg)) : undefined;
   const exposed = config.listen.admin ? adminExposureWarning(config.listen.admin.host) : undefined;
   if (exposed) logger.warn({ host: config.listen.admin?.host }, exposed);
   const adminUrl = adminAddress ? httpBase(adminAddress) : undefined;
@@ -112,13 +112,15 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     let postgres: AddressInfo | undefined;
     if (config.listen.postgres) {
       pgListener = new PgListener({ config, verifier: agentVerifier, secureContext: tlsSetup?.context, logger, metrics, services });
-      postgres = await pgListener.listen(config.listen.postgres);
+      const listener = pgListener;
+      postgres = await listenAs('listen.postgres', config.listen.postgres, (cfg) => listener.listen(cfg));
       logger.info({ address: `${postgres.address}:${postgres.port}`, tls: Boolean(tlsSetup) }, 'PostgreSQL listener ready');
     }
     let tds: AddressInfo | undefined;
     if (config.listen.tds) {
       tdsListener = new TdsListener({ config, verifier: agentVerifier, certificate: tlsSetup ? { cert: tlsSetup.cert, key: tlsSetup.key } : undefined, logger, metrics, services });
-      tds = await tdsListener.listen(config.listen.tds);
+      const listener = tdsListener;
+      tds = await listenAs('listen.tds', config.listen.tds, (cfg) => listener.listen(cfg));
       logger.info({ address: `${tds.address}:${tds.port}`, tls: Boolean(tlsSetup) }, 'TDS listener ready');
     }
     if (adminUrl) logger.info({ url: adminUrl }, 'admin server ready');
@@ -163,6 +165,8 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       close,
     };
   } catch (err) {
+    // A listener already bound (postgres, when the tds port is taken) would keep the process alive.
+    await Promise.all([pgListener, tdsListener].map((listener) => listener?.stopAccepting()));
     for (const c of closers.reverse()) await c().catch(() => undefined);
     await admin?.close();
     throw err;
@@ -281,4 +285,22 @@ async function startServices(
       await closeTranscripts();
     },
   };
+}
+
+/** Binds a listener; a failure names the configuration key, the address and why. */
+async function listenAs(key: string, cfg: ListenConfig, listen: (cfg: ListenConfig) => Promise<AddressInfo>): Promise<AddressInfo> {
+  try {
+    return await listen(cfg);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the port is already in use (another process, or another warden)'
+        : code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : code === 'EADDRNOTAVAIL'
+            ? 'the address is not one of this machine\'s'
+            : (err as Error).message;
+    throw new Error(`${key}: cannot listen on ${cfg.host}:${cfg.port}: ${why}${code ? ` (${code})` : ''}`);
+  }
 }

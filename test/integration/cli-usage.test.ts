@@ -1,6 +1,6 @@
 // Usage errors of the warden command line: exit status 2, a message naming the command and the
 // option, and nothing started (docs/cli.md "Exit status", docs/errors.md "Command line").
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,33 @@ describe.skipIf(!existsSync(cli))('warden command line usage errors', () => {
     const r = await warden(['start'], { WARDEN_CONFIG: '' });
     expect(r.stderr).toBe('warden: invalid configuration:\n./warden.yaml: cannot read the configuration file: no such file\n');
     expect(r.code).toBe(1);
+  });
+
+  it('warden start names the listener whose port is taken', async () => {
+    const holder = createServer();
+    await new Promise<void>((res) => holder.listen(0, '127.0.0.1', res));
+    const { port } = holder.address() as AddressInfo;
+    try {
+      const config = join(scratch, 'busy.yaml');
+      writeFileSync(
+        config,
+        [
+          `listen: { postgres: { host: 127.0.0.1, port: ${await closedPort()} }, tds: { host: 127.0.0.1, port: ${port} } }`,
+          'plaintext_tokens: loopback',
+          'identity: { dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9/dev-issuer" } }',
+          'targets: { shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p } }',
+          'transcripts: { enabled: false }',
+          '',
+        ].join('\n'),
+      );
+      const r = await warden(['start', '--config', config]);
+      expect(r.stderr).toContain(
+        `warden: could not start: listen.tds: cannot listen on 127.0.0.1:${port}: the port is already in use (another process, or another warden) (EADDRINUSE)\n`,
+      );
+      expect(r.code).toBe(1);
+    } finally {
+      await new Promise<void>((res) => holder.close(() => res()));
+    }
   });
 
   it('warden token ticket checks --ttl and --url itself and says why warden cannot be reached', async () => {
