@@ -317,6 +317,15 @@ sesions: {}
     expect(parseConfig(quoted, { source: 'warden.yaml', env: { PG_PORT: '6432' }, baseDir: '/etc/warden' }).listen.postgres?.port).toBe(6432);
   });
 
+  it('says why a postgres:// store URL does not parse, without quoting it', () => {
+    for (const url of ['postgres://w:s3cret@db:99999/a', 'postgres://w:s3c#ret@db/a', 'postgresql://w:s3c/ret@db/a']) {
+      expect(reasons(config({}, `approvals:\n  store: { type: postgres, url: "${url}" }\n`))).toEqual([
+        'approvals.store.url: is not a valid postgres:// URL: check the port (1-65535) and percent-encode "@", "/", ":", "#", "?" and "%" in the user name and password',
+      ]);
+    }
+    expect(reasons(config({}, 'approvals:\n  store: { type: postgres, url: "mysql://w:s3cret@db/a" }\n'))).toEqual(['approvals.store.url: must be a postgres:// URL']);
+  });
+
   it('reports duplicate keys at every level with the first line', () => {
     const text = config({}, 'log: { level: info }\nlog: { level: debug }\n').replace('user: u,', 'user: u, user: v,');
     expect(problemsOf(text)).toEqual([

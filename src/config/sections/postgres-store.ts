@@ -42,7 +42,11 @@ export function readPostgresConnection(s: Section<string>, into: PostgresConnect
 }
 
 function postgresUrl(value: string): string | undefined {
-  return urlOf(value, ['postgres:', 'postgresql:'], 'must be a postgres:// URL');
+  // The value is a secret (it holds the password): the reason never quotes it.
+  const unparsable = /^postgres(?:ql)?:\/\//i.test(value)
+    ? 'is not a valid postgres:// URL: check the port (1-65535) and percent-encode "@", "/", ":", "#", "?" and "%" in the user name and password'
+    : 'must be a postgres:// URL';
+  return urlOf(value, ['postgres:', 'postgresql:'], unparsable, 'must be a postgres:// URL');
 }
 
 function readStoreTls(field: Field): PostgresConnection['tls'] | undefined {
