@@ -84,6 +84,7 @@ function flowFor(sessionId: string, recorder: Recorder | undefined): SessionFlow
     durableBeforeForward: false,
     recordingHealthy: () => true,
     inject: () => undefined,
+    expectReady: () => undefined,
     onQuery: () => undefined,
     onVerdict: () => undefined,
   });

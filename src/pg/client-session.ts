@@ -453,6 +453,7 @@ export class PgClientSession {
         durableBeforeForward: transcripts?.fsync === 'each',
         recordingHealthy: () => !this.recorder || !recorders || recorders.healthy || transcripts?.onWriteError === 'continue',
         inject: (msg) => this.relay?.injectToClient(msg),
+        expectReady: () => this.relay?.expectReady(),
         onQuery: () => queries.inc(),
         onVerdict: (v) => verdicts[v].inc(),
       });

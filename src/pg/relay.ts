@@ -229,6 +229,11 @@ export class PgRelay {
     }
   }
 
+  /** warden sent a Query of its own upstream (not in place of a client's): its ReadyForQuery is due too. */
+  expectReady(): void {
+    this.awaitingReady.push(Frontend.query);
+  }
+
   /** True when the upstream is waiting for the client (ReadyForQuery seen, nothing sent since). */
   get idle(): boolean {
     return !this.clientPending && this.awaitingReady.length === 0 && this.c2u.scanner.atBoundary && !this.c2u.suspended && !this.u2c.suspended;

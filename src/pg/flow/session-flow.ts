@@ -10,7 +10,7 @@
 // refused or held statement keeps every later message in order behind it.
 import type { Logger } from '../../log.js';
 import { ProtocolError } from '../../../protocols/errors.js';
-import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
+import { Backend, Frontend, TransactionStatus } from '../../../protocols/postgres/codes.js';
 import {
   commandTagRows,
   decodeCommandComplete,
@@ -41,10 +41,10 @@ import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
 import { unwrap } from '../../sql/ast.js';
 import { classifyStatement } from '../../sql/fast.js';
-import { decodeParameterStatus } from '../../../protocols/postgres/session-messages.js';
+import { decodeParameterStatus, encodeReadyForQuery } from '../../../protocols/postgres/session-messages.js';
 import { RUN } from '../../../protocols/postgres/scanner.js';
 import type { Classification, StatementInfo } from '../../sql/types.js';
-import type { OutputBatch } from '../output-batch.js';
+import { OutputBatch } from '../output-batch.js';
 import type { DirectionHandler } from '../relay.js';
 import { displayParams } from './params.js';
 import { cancelled, denied, FAIL_BATCH_PARSE, FAIL_TRANSACTION_QUERY } from './refusal.js';
@@ -71,6 +71,8 @@ export interface FlowDeps {
   recordingHealthy(): boolean;
   /** Sends a message of warden's own to the client at the next message boundary. */
   inject(msg: Buffer): void;
+  /** Warden sends a simple Query of its own upstream: one more ReadyForQuery is due. */
+  expectReady(): void;
   onQuery(): void;
   onVerdict(action: 'allow' | 'deny' | 'hold' | 'grant'): void;
 }
@@ -117,6 +119,14 @@ export class SessionFlow {
   private refusing: { error: ErrorSpec; rec: RecordedStatement | undefined; reported?: boolean } | undefined;
   /** The current result set on the server → client side. */
   private result: ResultSet | undefined;
+  /**
+   * Warden ended a response with its own error (abortResult): PostgreSQL sends nothing after an
+   * error until ReadyForQuery, so what the server still answers is tracked but not sent.
+   */
+  private failedUntilReady = false;
+  /** That ReadyForQuery closed a transaction block the client was told failed: fail it upstream before the client's next message. */
+  private failBlock = false;
+  private readonly sink = new OutputBatch();
   /** Which statement of the current simple Query the next response belongs to. */
   private stmtIndex = 0;
   /** Result sets so far of `setsOf`, the statement the current response answers (transcripts number them). */
@@ -162,7 +172,7 @@ export class SessionFlow {
       // whole() asks for runs of CopyData only.
       onRun: (_code, buf, start, end, out) => self.onCopyRun(buf, start, end, out),
       onBytes: (buf, start, end, out) => {
-        if (!self.result?.aborted) out.add(buf, start, end);
+        if (!self.result?.aborted && !self.failedUntilReady) out.add(buf, start, end);
       },
     };
   }
@@ -190,6 +200,13 @@ export class SessionFlow {
     const msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
     // Forwarding adds the original range, so consecutive messages of one chunk go out as one write.
     const fwd = (): void => out.add(buf, start, end);
+    if (this.failBlock && code !== Frontend.terminate) {
+      // The client was told its block failed (warden's error mid-result): so it does, upstream.
+      this.failBlock = false;
+      out.push(FAIL_TRANSACTION_QUERY);
+      this.queue.push({ k: 'fail-query', error: undefined, rec: undefined, silent: true });
+      this.deps.expectReady();
+    }
     if (this.refusing && code !== Frontend.sync && code !== Frontend.terminate) {
       // PostgreSQL skips to Sync after an error; but a Flush makes it send the error at once, and
       // clients that Parse + Describe + Flush before they Bind (postgres.js) wait for it.
@@ -748,6 +765,18 @@ export class SessionFlow {
   }
 
   private fromServer(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
+    if (this.failedUntilReady && code !== Backend.readyForQuery && code !== Backend.parameterStatus && code !== Backend.notificationResponse) {
+      // After warden's error: the rest of the batch or Query is followed (names, DDL, transcript) but not sent.
+      const sink = this.sink;
+      const pending = this.dispatch(code, buf, start, end, sink);
+      if (pending) return pending.then(() => sink.clear());
+      sink.clear();
+      return;
+    }
+    return this.dispatch(code, buf, start, end, out);
+  }
+
+  private dispatch(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
     switch (code) {
       case Backend.dataRow:
         if (!this.result && this.queue[0]?.k === 'execute') {
@@ -933,6 +962,7 @@ export class SessionFlow {
    */
   private abortResult(r: ResultSet, out: OutputBatch, error: ErrorSpec): void {
     r.aborted = true;
+    this.failedUntilReady = true;
     out.push(encodeErrorResponse(error));
     this.recordResult(r, undefined, { code: error.code, message: error.message });
   }
@@ -1225,6 +1255,27 @@ export class SessionFlow {
   }
 
   private onReady(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    if (head.k === 'fail-query' && head.silent) {
+      // warden's own statement failing a block (failBlock): the client did not ask, nor hears of it.
+      this.queue.shift();
+      return;
+    }
+    if (this.failedUntilReady) {
+      this.failedUntilReady = false;
+      if (end - start >= 6 && buf[start + 5] === TransactionStatus.inTransaction) {
+        // PostgreSQL fails the block after an error: the client hears 'E', and the block is failed
+        // upstream before its next message goes there (COMMIT then rolls back, as it would have).
+        this.failBlock = true;
+        this.txIdle = false;
+        this.result = undefined;
+        this.stmtIndex = 0;
+        this.resultSets = 0;
+        this.queue.shift();
+        out.push(FAILED_BLOCK_READY);
+        this.runSynthetic(out);
+        return;
+      }
+    }
     // Any change of standard_conforming_strings or client_encoding came just before (noteParameter).
     if (this.lexingUnsettled?.until === head) this.lexingUnsettled = undefined;
     this.txIdle = end - start >= 6 && buf[start + 5] === TX_IDLE;
@@ -1285,6 +1336,7 @@ function isDdlTag(tag: string | undefined): boolean {
 
 /** ReadyForQuery's transaction status 'I': not in a transaction block. */
 const TX_IDLE = 0x49;
+const FAILED_BLOCK_READY = encodeReadyForQuery(TransactionStatus.failed);
 
 /** RowDescription fields with the formats a Bind asked for. */
 export function withFormats(fields: readonly FieldDescription[], resultFormats: readonly number[]): FieldDescription[] {

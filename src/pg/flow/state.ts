@@ -78,9 +78,10 @@ export type Expect =
    * An internal simple Query that raises an error (or, for a refused extended batch, a failing
    * Parse before the client's Sync), sent so that the server's transaction state becomes what
    * PostgreSQL's would be after a failed statement. Its ErrorResponse is replaced by `error` (or
-   * swallowed when undefined); its ReadyForQuery reaches the client.
+   * swallowed when undefined); its ReadyForQuery reaches the client, unless `silent` (sent of
+   * warden's own accord, not in place of a client's message).
    */
-  | { k: 'fail-query'; error: ErrorSpec | undefined; rec: RecordedStatement | undefined };
+  | { k: 'fail-query'; error: ErrorSpec | undefined; rec: RecordedStatement | undefined; silent?: true };
 
 /** Kinds that belong to an extended-protocol batch: skipped by the server after an error until Sync. */
 export const EXTENDED: ReadonlySet<Expect['k']> = new Set(['parse', 'bind', 'describe-stmt', 'describe-portal', 'execute', 'close', 'refused']);
