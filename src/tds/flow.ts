@@ -101,6 +101,8 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private error: { code: string; message: string } | undefined;
   private recorded = 0;
   private bulkAllowed = false;
+  /** The INSERT BULK whose BULK_LOAD may follow: the rows the load inserts are recorded as its result. */
+  private bulkFlight: InFlight | undefined;
   /** The request held for approval, withdrawn on ATTENTION or when the session ends. */
   private holding: PendingHold | undefined;
   private holdEnded: Promise<unknown> | undefined;
@@ -116,6 +118,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   onRequest(req: TdsRequest, out: RequestOutcome): void | Promise<unknown> {
     this.deps.onQuery();
     this.bulkAllowed = false;
+    this.bulkFlight = undefined;
     // RESETCONNECTION drops the connection's prepared handles before the request runs
     // ([MS-TDS] 2.2.3.1.2): an sp_execute of an old handle then names nothing warden knows.
     if (req.resetConnection) this.prepared.clear();
@@ -144,9 +147,11 @@ export class TdsStatementFlow implements TdsFlowHandler {
     for (const s of statements) if (s.unprepares !== undefined) this.prepared.delete(s.unprepares);
     const forward = (): void => {
       out.forward();
-      this.inFlight.push({ statements, recs, at: 0, sets: 0 });
+      const flight: InFlight = { statements, recs, at: 0, sets: 0 };
+      this.inFlight.push(flight);
       // INSERT BULK: the client's BULK_LOAD message follows the response.
       this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
+      this.bulkFlight = this.bulkAllowed ? flight : undefined;
     };
     const unrecorded = (err: unknown): void => this.refuse([], statementRefused(unrecordedReason(err)), requestType, out);
     const failed = recs.find((r) => r?.failed !== undefined);

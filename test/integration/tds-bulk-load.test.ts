@@ -2,9 +2,13 @@
 // through warden under statement rules, as directly against the stand-in: the INSERT BULK is
 // understood (a copy from the client into its table), judged like any insert, and when allowed
 // its BULK_LOAD data follows it to the target; when denied, nothing reaches the target and the
-// session goes on. Each load runs in a transaction that is rolled back (other tests count rows).
+// session goes on. The transcript records the INSERT BULK with the count of rows its BULK_LOAD
+// inserted. Each load runs in a transaction that is rolled back (other tests count rows).
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Connection } from 'tedious';
+import { readStore } from '../../src/audit/reader.js';
+import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import { closeTedious, connectTedious, query, startTdsHarness, STANDIN_LOGIN, tediousConfig, TYPES, type TdsHarness } from '../helpers/tds.js';
 
 let h: TdsHarness;
@@ -12,6 +16,9 @@ let h: TdsHarness;
 beforeAll(async () => {
   h = await startTdsHarness({
     yaml: 'rules:\n  - name: no-orders-writes\n    match: { relations: [orders], access: [insert, update, delete] }\n    action: deny\napprovals:\n  timeout: 1s\n',
+    mutate: (config) => {
+      config.transcripts = { ...defaultTranscripts(config.dataDir), capture: 'all', instanceId: 'tds-bulk' };
+    },
   });
 });
 
@@ -61,4 +68,14 @@ it('a bulk load into a table a rule denies is refused with 229; nothing reaches 
   } finally {
     await closeTedious(w);
   }
+});
+
+it('the transcript records the INSERT BULK, and the rows its BULK_LOAD inserted as a result of it', async () => {
+  await h.tw.warden.close(500);
+  const records: { k: string; sid?: string; d: Record<string, unknown> }[] = [];
+  for await (const r of readStore(join(h.tw.dataDir, 'transcripts'))) records.push(r.record as (typeof records)[number]);
+  const st = records.find((r) => r.k === 'statement' && /^insert bulk customers/i.test(String(r.d.text)));
+  expect(st?.d).toMatchObject({ via: 'batch', verdict: 'allow', cls: { kinds: ['copy'], relations: ['customers'] } });
+  const results = records.filter((r) => r.k === 'result' && r.sid === st?.sid && r.d.st === st?.d.st).map((r) => r.d);
+  expect(results.some((r) => r.rows === 2 && r.tag === 'DONE 2')).toBe(true);
 });
