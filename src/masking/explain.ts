@@ -94,6 +94,11 @@ export function formatExplain(r: ExplainResult): string {
     for (const f of s.findings) lines.push(`  ${f.concern}: ${f.reason} → rule ${f.rule} says ${f.setting}`);
     if (s.refuse) lines.push(`  result refused (42501): ${s.refuse.message} (rule ${s.refuse.rule})`);
     if (s.note) lines.push(`  note: ${s.note}`);
+    if (r.rules.length === 0 && r.parseError === undefined) {
+      // Nothing to mask: the target is not asked to describe the statement.
+      lines.push('  columns: all in clear (no masking rule applies to this principal)');
+      return;
+    }
     if (s.columns.length === 0) {
       lines.push('  columns: none (the statement returns no rows)');
       return;
