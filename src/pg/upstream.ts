@@ -294,13 +294,19 @@ export async function sendUpstreamCancel(target: PostgresTargetConfig, key: Back
       socket = await startTls(socket, target, deadline);
     }
     await new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.once('error', () => resolve());
-      socket.end(encodeCancelRequest(key.processId, key.secretKey));
-      setTimeout(() => {
+      // The server closes the connection once it has read the request; a server that does not is
+      // cut off after 5 s. Whichever comes first clears the other.
+      const timer = setTimeout(() => {
         socket.destroy();
         resolve();
       }, 5000).unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.once('close', done);
+      socket.once('error', done);
+      socket.end(encodeCancelRequest(key.processId, key.secretKey));
     });
   } finally {
     socket.destroy();
