@@ -212,14 +212,20 @@ export class TdsStatementFlow implements TdsFlowHandler {
       }
       case 'decided': {
         const { hold, outcome } = result;
-        await this.recordDecision(recs, hold.id, outcome);
+        const decisionFailed = await this.recordDecision(recs, hold.id, outcome);
         if (holding.cancelled) {
           // ATTENTION while held: the response ends here; the relay acknowledges the attention.
           for (const r of recs) if (r) this.recordResult(r, [], 0, { mode: 'none' }, 'DONE ATTN', undefined, 1);
           out.respond(messageEnd(answer));
           return;
         }
-        if (outcome.decision === 'approved') return this.forward(statements, recs, cls, requestType, out);
+        if (outcome.decision === 'approved') {
+          // The decision's record must exist before the request runs, and the store must still be writable.
+          const failed = decisionFailed ?? (this.deps.recordingHealthy() ? undefined : { err: undefined });
+          if (failed) this.refuse([], statementRefused(unrecordedReason(failed.err)), requestType, out);
+          else return this.forward(statements, recs, cls, requestType, out);
+          return;
+        }
         const words = oneLine(outcomeText(hold.id, outcome));
         this.refuse(recs, outcome.decision === 'error' ? statementRefused(words) : statementDenied(words), requestType, out);
         return;
@@ -227,13 +233,20 @@ export class TdsStatementFlow implements TdsFlowHandler {
     }
   }
 
-  private async recordDecision(recs: (Recorded | undefined)[], requestId: string, outcome: HoldOutcome): Promise<void> {
+  /** Records the approvers' decision; under fsync `each`, what failed when it could not be written. */
+  private async recordDecision(recs: (Recorded | undefined)[], requestId: string, outcome: HoldOutcome): Promise<{ err: unknown } | undefined> {
     const r = this.deps.recorder;
-    if (!r) return;
+    if (!r) return undefined;
     // Appended now, so the transcript reads statement → decision → result whatever comes next.
     const all = Promise.all(recs.map((rec) => (rec ? r.statementDecision(decisionRecord(rec.id, requestId, outcome)) : undefined)));
-    if (this.deps.durableBeforeForward) await all;
-    else all.catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    const failed = all.then(
+      () => undefined,
+      (err: unknown) => {
+        this.log.error({ err: (err as Error).message }, 'transcript write failed');
+        return { err };
+      },
+    );
+    return this.deps.durableBeforeForward ? failed : undefined;
   }
 
   onAttention(): void {
@@ -261,7 +274,9 @@ export class TdsStatementFlow implements TdsFlowHandler {
   bulkLoadAllowed(): boolean {
     if (!this.bulkAllowed) return false;
     this.bulkAllowed = false;
-    this.inFlight.push({ statements: [], recs: [], at: 0, sets: 0 });
+    // The load's answer (DONE with the count) is one more result of the INSERT BULK's statement.
+    this.inFlight.push(this.bulkFlight ?? { statements: [], recs: [], at: 0, sets: 0 });
+    this.bulkFlight = undefined;
     return true;
   }
 

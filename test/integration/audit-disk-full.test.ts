@@ -6,7 +6,7 @@
 // is refused with 58030, and after the disk has room again a restarted warden continues the chain.
 // (Vitest fails the file on an unhandled promise rejection, which would end a real warden.)
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -16,7 +16,8 @@ import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { direct } from '../helpers/pg-env.js';
 import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig } from '../helpers/tds.js';
-import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { approvalsApi } from '../helpers/approvals.js';
+import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 import { transcriptsDir, verifyStore } from '../unit/audit-support.js';
 
 const TABLE = `disk_full_${process.pid}`;
@@ -168,5 +169,52 @@ describe('a full disk under fsync each', () => {
     }
     const report = await verifyStore(dataDir);
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+});
+
+describe.each(['each', 'interval'] as const)('the disk fills while a statement is held for approval (fsync %s)', (fsync) => {
+  it('the approved statement is refused with 42501, not run, and its session goes on', async () => {
+    const made = `${TABLE}_made`;
+    // Transcripts on the small disk; the approvals store and keys in the data directory elsewhere.
+    const w = await startTestWarden({
+      yaml: `
+rules:
+  - { name: ddl, match: { kinds: [create] }, action: hold }
+approvals:
+  approvers:
+    - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }
+transcripts: { fsync: ${fsync}, dir: ${JSON.stringify(join(mnt, 'transcripts'))} }
+`,
+    });
+    try {
+      const approver = await w.token({ subject: 'dba', roles: [APPROVER_ROLE] });
+      const api = approvalsApi(() => w.warden.adminUrl, () => approver);
+      const c = await pgClient(w);
+      const notices: string[] = [];
+      c.on('notice', (n) => notices.push(n.message ?? ''));
+      const held = outcome(c.query(`CREATE TABLE ${made} (id int)`));
+      while (!notices.some((n) => /request \S+/.test(n))) await new Promise((r) => setTimeout(r, 20));
+      const requestId = /request (\S+?)[,)]/.exec(notices.find((n) => /request \S+/.test(n)) as string)?.[1] as string;
+      // The disk fills; the next record (another session's statement, larger than what is left of
+      // the segment file's last page) fails and the store is down.
+      try {
+        writeFileSync(join(mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
+      } catch {
+        // ENOSPC once the tmpfs is full: what was meant.
+      }
+      const other = await pgClient(w);
+      // (Under `interval` that statement runs, and its batch fails just after.)
+      await outcome(other.query(`SELECT '${PAD}' AS pad`));
+      expect(await outcome(other.query('SELECT 1'))).toBe(`42501: ${REFUSED}`);
+      expect((await api('POST', `/approvals/${requestId}/approve`, { reason: 'ok' })).status).toBe(200);
+      expect(await held).toBe(`42501: ${REFUSED}`);
+      expect((await direct(`SELECT to_regclass('${made}') AS t`)).rows).toEqual([{ t: null }]);
+      expect(await outcome(c.query('SELECT 1'))).toBe(`42501: ${REFUSED}`);
+      await other.end();
+      await c.end();
+    } finally {
+      await w.stop();
+      await direct(`DROP TABLE IF EXISTS ${made}`);
+    }
   });
 });

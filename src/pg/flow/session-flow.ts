@@ -714,10 +714,10 @@ export class SessionFlow {
         case 'decided': {
           const { hold, outcome } = result;
           const rec = held.rec;
-          await this.recordDecision(rec, hold.id, outcome);
+          const decisionFailed = await this.recordDecision(rec, hold.id, outcome);
           if (outcome.decision === 'approved') {
-            // Its record must exist before it runs.
-            const failed = await this.recordFailure(rec);
+            // Its records (statement and decision) must exist before it runs.
+            const failed = decisionFailed ?? (await this.recordFailure(rec)) ?? (this.deps.recordingHealthy() ? undefined : { err: undefined });
             if (failed) refuse(unrecordedRefusal(failed.err), undefined);
             else then(rec, true);
             return;
@@ -733,13 +733,15 @@ export class SessionFlow {
     })();
   }
 
-  private async recordDecision(rec: RecordedStatement | undefined, requestId: string, outcome: HoldOutcome): Promise<void> {
+  /** Records the approvers' decision; under fsync `each`, what failed when it could not be written. */
+  private async recordDecision(rec: RecordedStatement | undefined, requestId: string, outcome: HoldOutcome): Promise<{ err: unknown } | undefined> {
     const r = this.deps.recorder;
-    if (!r || !rec) return;
+    if (!r || !rec) return undefined;
     await rec.durable?.catch(() => undefined);
     const p = r.statementDecision(decisionRecord(rec.id, requestId, outcome));
-    if (this.deps.durableBeforeForward) await p;
-    else p.catch(() => undefined);
+    if (this.deps.durableBeforeForward) return p.then(() => undefined, (err: unknown) => ({ err }));
+    p.catch(() => undefined);
+    return undefined;
   }
 
   /** Waits for the statement's record where it must be durable; what failed when it cannot be (then it cannot run). */
