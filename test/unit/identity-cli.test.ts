@@ -93,6 +93,13 @@ describe('warden token mint', () => {
     expect(out.stderr).not.toMatch(/mint: mint:/);
   });
 
+  it('says a subcommand is required when none is given', async () => {
+    const out = await cli([]);
+    expect(out.code).toBe(2);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toMatch(/^warden token: a subcommand is required \(mint or ticket\)\n\nusage: warden token mint/);
+  });
+
   it('prints usage for --help', async () => {
     for (const args of [['--help'], ['mint', '--help'], ['mint', '-h']]) {
       const out = await cli(args);

@@ -20,7 +20,7 @@ import {
   type TokenShape,
 } from '../../identity/dev-issuer.js';
 
-export const summary = 'mint a development access token from the local dev issuer';
+export const summary = 'mint a development access token, or exchange a token for a session ticket';
 
 export const DEFAULT_DATA_DIR = './.warden';
 const DEFAULT_TTL = '1h';
@@ -195,9 +195,13 @@ export interface CommandIO {
 
 export async function run(args: string[], io: CommandIO = process): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+  if (sub === undefined) {
+    io.stderr.write(`warden token: a subcommand is required (mint or ticket)\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
     io.stdout.write(`${USAGE}\n`);
-    return sub === undefined ? 2 : 0;
+    return 0;
   }
   if (sub === 'ticket') return ticketCommand(rest, io);
   if (sub !== 'mint') {
