@@ -259,7 +259,9 @@ export class PgRelay {
   }
 
   private onData(d: Direction, chunk: Buffer): void {
-    if (this.ended && !(d === this.c2u && this.ended.kind === 'client-terminate')) return;
+    // After the client's Terminate the server still answers what came before it (a client may
+    // send its last statements and Terminate in one write): that is relayed until the server closes.
+    if (this.ended && this.ended.kind !== 'client-terminate') return;
     this.opts.onBytes?.(d === this.c2u ? 'client_to_upstream' : 'upstream_to_client', chunk.length);
     // Any client bytes (streamed messages included, not only whole ones) mean the session is busy
     // until the upstream's next ReadyForQuery.
