@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { join, resolve } from 'node:path';
 import { TranscriptReadError } from './errors.js';
 import { publicKeyFileFor } from './keys.js';
+import { printable } from './text.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { WardenConfig } from '../config/types.js';
 
@@ -116,6 +117,12 @@ export async function runCommand(command: string, usage: string, body: () => Pro
   }
 }
 
+/**
+ * Writes a command's output. Each renderer escapes the values it shows; this escapes once more
+ * whatever control or bidi character is left (a field of an altered file no renderer expected),
+ * so nothing read from transcripts can drive the terminal.
+ */
 export function writeOut(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const safe = printable(text);
+  process.stdout.write(safe.endsWith('\n') ? safe : `${safe}\n`);
 }

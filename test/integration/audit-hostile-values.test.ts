@@ -1,6 +1,7 @@
 // Values an agent chooses — statement text, column aliases, application name, parameters, token
 // subject — recorded through warden with a real client, then read back by the auditors' commands
 // (the real `warden` CLI): no output may let them drive the reviewer's terminal or page.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import { projectRoot } from '../../src/embedded/seed.js';
 import { run } from '../helpers/run.js';
 import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { transcriptsDir } from '../unit/audit-support.js';
 
 const HOSTILE = 'x\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202eevil\u2066\u200f</script><script>alert(1)</script>';
 let w: TestWarden;
@@ -62,5 +64,22 @@ describe('hostile recorded values', () => {
     expect(outs['review html']).not.toMatch(/<\/?script/i);
     expect(outs['review html']).toContain('&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(outs['replay text']).toContain('long long long');
+  });
+
+  it('nor do fields warden writes itself, when the files were altered (listing does not check hashes)', async () => {
+    for (const file of readdirSync(transcriptsDir(dataDir)).filter((f) => f.endsWith('.jsonl'))) {
+      const path = join(transcriptsDir(dataDir), file);
+      writeFileSync(path, readFileSync(path, 'utf8').replace('"protocol":"postgres"', '"protocol":"postgres\\u001b]0;owned\\u0007\\u009b2J"'));
+    }
+    const sid = (JSON.parse((await cli(['sessions', 'list', '--format', 'json'])).stdout) as { sessionId: string }[])[0]?.sessionId as string;
+    const outs = {
+      sessions: (await cli(['sessions', 'list'])).stdout,
+      replay: (await cli(['replay', sid])).stdout,
+      review: (await cli(['review', '--principal', 'agent'])).stdout,
+    };
+    for (const [k, v] of Object.entries(outs)) {
+      expect(v, k).toContain('postgres\\u001b]0;owned\\u0007\\u009b2J');
+      expect(RAW.exec(v)?.[0], k).toBeUndefined();
+    }
   });
 });

@@ -4,7 +4,7 @@
 import { DEFAULT_DATA_DIR, oneOf, parseCommandArgs, runCommand, transcriptLocation, UsageError, writeOut } from '../../audit/cli-support.js';
 import { followSession, locateSession, renderEntry, replayJsonPieces, replayTextPieces, sessionEntries, type LocatedSession } from '../../audit/replay.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
-import { terminalJson } from '../../audit/text.js';
+import { printable, terminalJson } from '../../audit/text.js';
 
 export const summary = 'replay one recorded session as a timeline (--follow for a live one)';
 
@@ -86,7 +86,8 @@ let pendingChars = 0;
  * does not make it grow. `flush` sends what is batched (the end of the output, or a --follow
  * entry that should show now).
  */
-async function writeLine(text: string, newline: boolean, flush = false): Promise<void> {
+async function writeLine(piece: string, newline: boolean, flush = false): Promise<void> {
+  const text = printable(piece); // as writeOut does
   pending.push(newline ? `${text}\n` : text);
   pendingChars += text.length + 1;
   if (!flush && pendingChars < 64 * 1024) return;

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { checkWindow, DEFAULT_DATA_DIR, oneOf, parseCommandArgs, parseWhen, runCommand, transcriptLocation, grantedTargets, UsageError, writeOut } from '../../audit/cli-support.js';
 import { buildReview, renderReviewHtml, renderReviewText, type ReviewReport } from '../../audit/review.js';
-import { terminalJson } from '../../audit/text.js';
+import { printable, terminalJson } from '../../audit/text.js';
 import { FROM_STORE_USAGE, openSharedStore } from '../../audit/store-postgres-cli.js';
 
 export const summary = 'access-review report for one principal: targets, tables, masked columns, approvals, unused grants';
@@ -63,7 +63,8 @@ export async function run(args: string[]): Promise<number> {
     } finally {
       await shared?.close();
     }
-    const text = format === 'json' ? `${terminalJson(report, 2)}\n` : format === 'html' ? renderReviewHtml(report) : renderReviewText(report);
+    // printable, as writeOut does: whatever control character no renderer expected is escaped.
+    const text = printable(format === 'json' ? `${terminalJson(report, 2)}\n` : format === 'html' ? renderReviewHtml(report) : renderReviewText(report));
     if (values.out !== undefined) writeFileSync(values.out, text);
     else process.stdout.write(text);
     return 0;
