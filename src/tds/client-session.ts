@@ -344,7 +344,8 @@ export class TdsClientSession {
     } catch (err) {
       if (err instanceof UpstreamError) {
         this.deps.metrics.upstreamFailuresTotal.inc({ target: target.name, kind: err.kind });
-        throw new TdsRefusal(loginFailed(login.userName, `${err.clientMessage} "${target.name}"`), { reason: 'upstream', kind: err.kind, detail: err.detail });
+        const said = `${err.clientMessage} "${target.name}"${err.clientReason ? `: ${err.clientReason}` : ''}`;
+        throw new TdsRefusal(loginFailed(login.userName, said), { reason: 'upstream', kind: err.kind, detail: err.detail });
       }
       throw err;
     }

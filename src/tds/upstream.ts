@@ -44,6 +44,8 @@ export class UpstreamError extends Error {
     readonly kind: 'unreachable' | 'tls' | 'auth' | 'rejected' | 'protocol' | 'timeout' | 'unsupported',
     readonly clientMessage: string,
     readonly detail: string,
+    /** What the agent is told after the target's name, when the cause is its own client (not the target's secrets). */
+    readonly clientReason?: string,
   ) {
     super(`${clientMessage}: ${detail}`);
   }
@@ -95,7 +97,11 @@ export function upstreamLogin7(target: TdsTargetConfig, client: Login7, prelogin
   const v74 = isTds74Plus({ tdsVersion });
   if (v74) for (const f of client.features ?? []) if (PASSED_FEATURES.has(f.featureId)) features.push(f);
   if (target.accessToken !== undefined) {
-    if (!v74) throw new UpstreamError('unsupported', 'could not log in to the target', 'the target logs in with an access token (FEDAUTH), which needs TDS 7.4; the agent asked for an older version');
+    if (!v74) {
+      const asked = `TDS ${(tdsVersion >>> 28).toString(16)}.${((tdsVersion >>> 24) & 0xf).toString(16)}`;
+      const why = `it logs in with an access token (FEDAUTH), which needs TDS 7.4, and this client asked for ${asked}; use a target with a SQL login`;
+      throw new UpstreamError('unsupported', 'could not log in to the target', why, why);
+    }
     features.push({
       featureId: FEATURE_ID.FEDAUTH,
       data: encodeFedAuthFeature({

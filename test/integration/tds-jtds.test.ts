@@ -30,8 +30,8 @@ describe.skipIf(skip)('jTDS through warden', () => {
     if (classes) rmSync(classes, { recursive: true, force: true });
   });
 
-  const scenario = (port: number, user: string, password: string, ssl: string): Promise<{ lines: Record<string, unknown>[]; stderr: string; code: number | null }> =>
-    run(findClient('java') as string, ['-cp', `${jar}:${classes}`, 'JtdsClient', '127.0.0.1', String(port), user, password, ssl], { timeoutMs: 90_000 }).then((r) => ({
+  const scenario = (port: number, user: string, password: string, ssl: string, database = 'shop'): Promise<{ lines: Record<string, unknown>[]; stderr: string; code: number | null }> =>
+    run(findClient('java') as string, ['-cp', `${jar}:${classes}`, 'JtdsClient', '127.0.0.1', String(port), user, password, ssl, database], { timeoutMs: 90_000 }).then((r) => ({
       lines: r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
       stderr: r.stderr,
       code: r.code,
@@ -59,5 +59,13 @@ describe.skipIf(skip)('jTDS through warden', () => {
     const r = await scenario(h.port, 'agent', token, 'off');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Login failed for user 'agent'\. Reason: warden accepts access tokens only over TLS/);
+  }, 120_000);
+
+  it('is told why it cannot use a target that logs in with an access token (FEDAUTH needs TDS 7.4)', async () => {
+    const r = await scenario(h.port, 'agent', await h.tw.token(), 'require', 'shop_token');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      'Login failed for user \'agent\'. Reason: could not log in to the target "shop_token": it logs in with an access token (FEDAUTH), which needs TDS 7.4, and this client asked for TDS 7.1; use a target with a SQL login',
+    );
   }, 120_000);
 });

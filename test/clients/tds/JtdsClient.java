@@ -23,7 +23,7 @@ import java.sql.Types;
 public class JtdsClient {
   public static void main(String[] args) throws Exception {
     Class.forName("net.sourceforge.jtds.jdbc.Driver");
-    String url = "jdbc:jtds:sqlserver://" + args[0] + ":" + args[1] + "/shop;ssl=" + args[4]
+    String url = "jdbc:jtds:sqlserver://" + args[0] + ":" + args[1] + "/" + (args.length > 5 ? args[5] : "shop") + ";ssl=" + args[4]
         + ";prepareSQL=3;socketTimeout=60;loginTimeout=20";
     try (Connection c = DriverManager.getConnection(url, args[2], args[3])) {
       Statement st = c.createStatement();
