@@ -70,6 +70,36 @@ it('a bulk load into a table a rule denies is refused with 229; nothing reaches 
   }
 });
 
+it('a load that fails (a duplicate key) inserts none of its rows and the transaction goes on, as directly', async () => {
+  const failing = async (c: Connection): Promise<unknown> => {
+    await tx(c, 'beginTransaction');
+    const loaded = await new Promise((resolve) => {
+      const b = c.newBulkLoad('customers', {}, (err, rowCount) => resolve(err ? { number: (err as Error & { number?: number }).number } : { rowCount }));
+      b.addColumn('id', TYPES.Int, { nullable: false });
+      b.addColumn('full_name', TYPES.NVarChar, { length: 100, nullable: false });
+      b.addColumn('email', TYPES.NVarChar, { length: 100, nullable: false });
+      c.execBulkLoad(b, [
+        { id: 9001, full_name: 'Bulk New', email: 'bulk-new@example.com' },
+        { id: 1, full_name: 'Bulk Dup', email: 'bulk-dup@example.com' },
+      ]);
+    });
+    const inside = (await query(c, "SELECT COUNT(*) FROM customers WHERE email LIKE 'bulk-%'")).sets[0]?.rows;
+    const tranCount = (await query(c, 'SELECT @@TRANCOUNT')).sets[0]?.rows;
+    await tx(c, 'rollbackTransaction');
+    return { loaded, inside, tranCount };
+  };
+  const w = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
+  const d = await connectTedious(tediousConfig({ port: h.standin.port, encrypt: true, auth: { user: STANDIN_LOGIN.user, password: STANDIN_LOGIN.password } }));
+  try {
+    const viaWarden = await failing(w);
+    expect(viaWarden).toEqual({ loaded: { number: 2627 }, inside: [[0]], tranCount: [[1]] });
+    expect(viaWarden).toEqual(await failing(d));
+  } finally {
+    await closeTedious(w);
+    await closeTedious(d);
+  }
+});
+
 it('the transcript records the INSERT BULK, and the rows its BULK_LOAD inserted as a result of it', async () => {
   await h.tw.warden.close(500);
   const records: { k: string; sid?: string; d: Record<string, unknown> }[] = [];
