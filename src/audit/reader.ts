@@ -141,7 +141,7 @@ export function relationMatches(relation: string, table: string): boolean {
 
 /** Folds records into per-session summaries. */
 export class SessionIndex {
-  readonly sessions = new Map<string, SessionSummary & { relationSet: Set<string>; maskedSet: Set<string>; maskedStatements: Set<number> }>();
+  readonly sessions = new Map<string, SessionSummary & { relationSet: Set<string>; maskedSet: Set<string>; maskedStatements: Set<number>; allowedStatements: Set<number> }>();
 
   add({ record: r, instance }: StoredRecord): void {
     if (r.sid === undefined) return;
@@ -167,6 +167,7 @@ export class SessionIndex {
         relationSet: new Set(),
         maskedSet: new Set(),
         maskedStatements: new Set(),
+        allowedStatements: new Set(),
       };
       this.sessions.set(r.sid, s);
     }
@@ -186,6 +187,7 @@ export class SessionIndex {
         s.statements += 1;
         if (d.verdict in s.verdicts) s.verdicts[d.verdict] += 1;
         if (d.verdict === 'mask') s.maskedStatements.add(d.st);
+        if (d.verdict === 'allow') rememberAllowed(s.allowedStatements, d.st);
         const cls = d.cls?.class ?? 'unknown';
         s.classes[cls] = (s.classes[cls] ?? 0) + 1;
         for (const rel of Array.isArray(d.cls?.relations) ? d.cls.relations : []) s.relationSet.add(rel);
@@ -207,9 +209,12 @@ export class SessionIndex {
         for (const c of d.columns) if (c.masked !== null) s.maskedSet.add(`${c.name} (${c.masked})`);
         // A statement's verdict is written before its results exist: one whose results came back
         // masked counts under `mask` too.
+        // (The relays record `allow` for a statement whose rows are then masked: it moves to `mask`,
+        // so the counts add up to the statements.)
         if (d.columns.some((c) => c.masked !== null) && !s.maskedStatements.has(d.st)) {
           s.maskedStatements.add(d.st);
           s.verdicts.mask += 1;
+          if (s.allowedStatements.delete(d.st)) s.verdicts.allow -= 1;
         }
         break;
       }
@@ -226,7 +231,7 @@ export class SessionIndex {
 
   summaries(): SessionSummary[] {
     return [...this.sessions.values()]
-      .map(({ relationSet, maskedSet, maskedStatements: _masked, ...s }) => ({ ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() }))
+      .map(({ relationSet, maskedSet, maskedStatements: _masked, allowedStatements: _allowed, ...s }) => ({ ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() }))
       .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.sessionId.localeCompare(b.sessionId)));
   }
 }
@@ -246,4 +251,13 @@ export async function listSessions(from: string | RecordSource, filter: SessionF
   const index = new SessionIndex();
   for await (const rec of sourceOf(from).records({ sessionsOnly: true })) index.add(rec);
   return index.summaries().filter((s) => sessionMatches(s, filter));
+}
+
+/**
+ * The allowed statements whose results may still come: results follow their statement closely
+ * (at most 4096 pipelined), so the oldest are forgotten past 8192 and a long session costs no more.
+ */
+function rememberAllowed(allowed: Set<number>, st: number): void {
+  allowed.add(st);
+  if (allowed.size > 8192) allowed.delete(allowed.values().next().value as number);
 }

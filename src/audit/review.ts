@@ -106,6 +106,9 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
   const denials: Denial[] = [];
   const endReasons: Record<string, number> = {};
   const ran = new Set<string>(); // statements of the period (sid/st), so results and decisions count once
+  // Allowed statements of the period, by class: one whose rows come back masked counts as `mask`
+  // (the relays record `allow`, and the masking shows in its results).
+  const allowedClass = new Map<string, string>();
   let first: string | undefined;
   let last: string | undefined;
   let errors = 0;
@@ -160,6 +163,7 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
         const c = classes.get(cls) ?? { class: cls, count: 0, verdicts: zeroVerdicts() };
         c.count += 1;
         if (d.verdict in c.verdicts) c.verdicts[d.verdict] += 1;
+        if (d.verdict === 'allow') allowedClass.set(key(d.st), cls);
         classes.set(cls, c);
         for (const rel of Array.isArray(d.cls?.relations) ? d.cls.relations : []) {
           const k = `${ctx.target}\u0000${rel}`;
@@ -197,6 +201,15 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
       case RECORD_KIND.result: {
         const d = r.d as ResultData;
         if (!ran.has(key(d.st))) break;
+        const allowedAs = allowedClass.get(key(d.st));
+        if (allowedAs !== undefined && d.columns.some((col) => col.masked !== null)) {
+          allowedClass.delete(key(d.st));
+          const c = classes.get(allowedAs);
+          if (c) {
+            c.verdicts.allow -= 1;
+            c.verdicts.mask += 1;
+          }
+        }
         rows += d.rows;
         bytes += d.bytes;
         if (d.error) errors += 1;
