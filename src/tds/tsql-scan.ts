@@ -277,6 +277,17 @@ export class StatementScan {
       const end = this.nameEnd(i);
       if (end - i >= 3) this.addRelation(i, end - 2, v === 'READTEXT' ? 'read' : 'update');
       i = end;
+    } else if (v === 'ENABLE' || v === 'DISABLE') {
+      // {ENABLE|DISABLE} TRIGGER {name, … | ALL} ON {table | DATABASE | ALL SERVER}: DDL on the table.
+      for (let j = i; j < this.to; j++) {
+        if (this.word(j) !== 'ON') continue;
+        const w = this.word(j + 1);
+        if (w !== 'DATABASE' && w !== 'ALL') {
+          const end = this.nameEnd(j + 1);
+          if (end > j + 1) this.addRelation(j + 1, end, 'ddl');
+        }
+        break;
+      }
     } else if (v === 'WAITFOR') {
       this.waitforDelay = this.word(i) === 'DELAY' || this.word(i) === 'TIME';
     } else if (v === 'GRANT' || v === 'REVOKE' || v === 'DENY') {

@@ -76,6 +76,11 @@ describe('what each statement touches', () => {
     expect(rels(ok('TRUNCATE TABLE dbo.t')[0]!)).toEqual(['dbo.t:truncate']);
     expect(rels(ok("UPDATETEXT dbo.customers.notes @p 0 NULL 'x'")[0]!)).toEqual(['dbo.customers:update']);
     expect(rels(ok('READTEXT customers.notes @p 0 10')[0]!)).toEqual(['customers:read']);
+    // a table's triggers (an audit trigger, say) switched off: DDL on that table
+    expect(rels(ok('DISABLE TRIGGER audit_trg, other_trg ON dbo.customers')[0]!)).toEqual(['dbo.customers:ddl']);
+    expect(rels(ok('ENABLE TRIGGER ALL ON customers')[0]!)).toEqual(['customers:ddl']);
+    expect(rels(ok('DISABLE TRIGGER ALL ON DATABASE')[0]!)).toEqual([]);
+    expect(rels(ok('INSERT BULK customers (id int) WITH (TABLOCK)')[0]!)).toEqual(['customers:insert']);
     expect(rels(ok('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;')[0]!)).toEqual(['s:read', 't:delete']);
   });
 
