@@ -222,6 +222,8 @@ class Batch {
           ? h('declare_cursor', 'DECLARE CURSOR')
           : h('set', 'DECLARE');
       case 'OPEN':
+        // OPEN SYMMETRIC KEY / OPEN MASTER KEY make encrypted columns readable for the session: not a cursor.
+        if ((w1 === 'SYMMETRIC' || w1 === 'MASTER') && this.word(i + 2) === 'KEY') return h('other', `OPEN ${w1} KEY`, i + 3);
         return h('fetch', 'OPEN');
       case 'FETCH':
         return h('fetch', 'FETCH');

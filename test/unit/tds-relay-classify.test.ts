@@ -174,6 +174,14 @@ describe('flags and dangerous routines', () => {
     expect(ok('CREATE PROCEDURE p WITH EXECUTE AS OWNER AS SELECT 1')[0]!.flags.privilegeChange).toBe(true);
   });
 
+  it('does not take opening an encryption key for opening a cursor: it is not read-only', () => {
+    for (const sql of ["OPEN SYMMETRIC KEY ssn_key DECRYPTION BY CERTIFICATE ssn_cert", "OPEN MASTER KEY DECRYPTION BY PASSWORD = 'p'"]) {
+      const [st] = ok(sql);
+      expect(st).toMatchObject({ kind: 'other', readOnly: false });
+    }
+    expect(ok('OPEN c')[0]).toMatchObject({ kind: 'fetch', readOnly: true });
+  });
+
   it('marks transaction control', () => {
     const st = ok('BEGIN TRANSACTION t1 SAVE TRAN s1 ROLLBACK TRAN s1 COMMIT');
     expect(st.map((s) => s.flags.transactionControl)).toEqual(['begin', 'savepoint', 'rollback', 'commit']);
