@@ -172,19 +172,31 @@ describe('a full disk under fsync each', () => {
   });
 });
 
-describe.each(['each', 'interval'] as const)('the disk fills while a statement is held for approval (fsync %s)', (fsync) => {
-  it('the approved statement is refused with 42501, not run, and its session goes on', async () => {
-    const made = `${TABLE}_made`;
-    // Transcripts on the small disk; the approvals store and keys in the data directory elsewhere.
-    const w = await startTestWarden({
-      yaml: `
+/** CREATE held for approval; transcripts on the small disk, the approvals store and keys in the data directory elsewhere. */
+function holdingOnSmallDisk(fsync: 'each' | 'interval'): string {
+  return `
 rules:
   - { name: ddl, match: { kinds: [create] }, action: hold }
 approvals:
   approvers:
     - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }
 transcripts: { fsync: ${fsync}, dir: ${JSON.stringify(join(mnt, 'transcripts'))} }
-`,
+`;
+}
+
+function fillDisk(): void {
+  try {
+    writeFileSync(join(mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
+  } catch {
+    // ENOSPC once the tmpfs is full: what was meant.
+  }
+}
+
+describe.each(['each', 'interval'] as const)('the disk fills while a statement is held for approval (fsync %s)', (fsync) => {
+  it('the approved statement is refused with 42501, not run, and its session goes on', async () => {
+    const made = `${TABLE}_made`;
+    const w = await startTestWarden({
+      yaml: holdingOnSmallDisk(fsync),
     });
     try {
       const approver = await w.token({ subject: 'dba', roles: [APPROVER_ROLE] });
@@ -197,11 +209,7 @@ transcripts: { fsync: ${fsync}, dir: ${JSON.stringify(join(mnt, 'transcripts'))}
       const requestId = /request (\S+?)[,)]/.exec(notices.find((n) => /request \S+/.test(n)) as string)?.[1] as string;
       // The disk fills; the next record (another session's statement, larger than what is left of
       // the segment file's last page) fails and the store is down.
-      try {
-        writeFileSync(join(mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
-      } catch {
-        // ENOSPC once the tmpfs is full: what was meant.
-      }
+      fillDisk();
       const other = await pgClient(w);
       // (Under `interval` that statement runs, and its batch fails a few milliseconds after.)
       await outcome(other.query(`SELECT '${PAD}' AS pad`));
@@ -224,14 +232,7 @@ transcripts: { fsync: ${fsync}, dir: ${JSON.stringify(join(mnt, 'transcripts'))}
 describe('SQL Server: the disk fills while a request is held for approval (fsync each)', () => {
   it('the approved request is refused with error 50000, not run, and the session goes on', async () => {
     const h = await startTdsHarness({
-      yaml: `
-rules:
-  - { name: ddl, match: { kinds: [create] }, action: hold }
-approvals:
-  approvers:
-    - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }
-transcripts: { fsync: each, dir: ${JSON.stringify(join(mnt, 'transcripts'))} }
-`,
+      yaml: holdingOnSmallDisk('each'),
     });
     try {
       const approver = await h.tw.token({ subject: 'dba', roles: [APPROVER_ROLE] });
@@ -244,11 +245,7 @@ transcripts: { fsync: each, dir: ${JSON.stringify(join(mnt, 'transcripts'))} }
         requestId = ((await api('GET', '/approvals?status=pending')).json?.requests as { id: string }[] | undefined)?.[0]?.id;
         await new Promise((r) => setTimeout(r, 20));
       }
-      try {
-        writeFileSync(join(mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
-      } catch {
-        // ENOSPC once the tmpfs is full: what was meant.
-      }
+      fillDisk();
       const other = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
       other.on('error', () => undefined);
       await outcome(query(other, `SELECT '${PAD}' AS pad`));
