@@ -559,6 +559,12 @@ class Batch {
         break;
       case 'WAITFOR':
         readOnly = scan.waitforDelay;
+        // WAITFOR (RECEIVE … FROM queue): as RECEIVE.
+        if (this.word(head.next + 1) === 'RECEIVE') scan.widenAccess('delete');
+        break;
+      case 'RECEIVE':
+        // RECEIVE takes the messages it returns off the queue.
+        scan.widenAccess('delete');
         break;
       case 'IF':
       case 'ELSE':

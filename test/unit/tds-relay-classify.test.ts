@@ -81,6 +81,9 @@ describe('what each statement touches', () => {
     expect(rels(ok('ENABLE TRIGGER ALL ON customers')[0]!)).toEqual(['customers:ddl']);
     expect(rels(ok('DISABLE TRIGGER ALL ON DATABASE')[0]!)).toEqual([]);
     expect(rels(ok('INSERT BULK customers (id int) WITH (TABLOCK)')[0]!)).toEqual(['customers:insert']);
+    // RECEIVE takes its messages off the queue
+    expect(rels(ok('RECEIVE TOP (1) * FROM dbo.requests_q')[0]!)).toEqual(['dbo.requests_q:delete', 'dbo.requests_q:read']);
+    expect(rels(ok('WAITFOR (RECEIVE TOP (1) * FROM dbo.requests_q), TIMEOUT 1000')[0]!)).toEqual(['dbo.requests_q:delete', 'dbo.requests_q:read']);
     expect(rels(ok('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;')[0]!)).toEqual(['s:read', 't:delete']);
   });
 
