@@ -186,9 +186,25 @@ export function lockDemoDir(dataDir: string): string {
   });
 }
 
+/** Creates the data directory; a failure says it is the data directory and why. */
+function makeDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'a file is in the way (the path, or a directory above it, is a file)'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'permission denied'
+          : (err as Error).message;
+    throw new Error(`cannot use ${dataDir} as the data directory (--data-dir): ${why}`);
+  }
+}
+
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const dataDir = resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  makeDataDir(dataDir);
   const lock = lockDemoDir(dataDir);
   const pgDir = mkdtempSync(join(tmpdir(), 'warden-demo-pg-'));
   const superuserPassword = randomBytes(18).toString('base64url');

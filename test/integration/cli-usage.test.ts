@@ -47,6 +47,16 @@ describe.skipIf(!existsSync(cli))('warden command line usage errors', () => {
     }
   });
 
+  it('warden demo says when its data directory cannot be made, and starts nothing', async () => {
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, '');
+    for (const dataDir of [file, join(file, 'sub')]) {
+      const r = await warden(['demo', '--data-dir', dataDir]);
+      expect(r.stderr).toBe(`warden: cannot use ${dataDir} as the data directory (--data-dir): a file is in the way (the path, or a directory above it, is a file)\n`);
+      expect(r.code).toBe(1);
+    }
+  });
+
   it('warden start names itself and exits 2 on an unknown option or argument', async () => {
     for (const args of [['--bogus'], ['extra']]) {
       const r = await warden(['start', ...args]);
