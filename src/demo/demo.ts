@@ -213,6 +213,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const envFile = join(dataDir, 'demo.env');
   let postgres: PostgresServer | undefined;
   let standin: SqlServerStandIn | undefined;
+  let warden: WardenServer | undefined;
   try {
     opts.logger.info('starting PostgreSQL …');
     postgres = await startPostgres({ dataDir: pgDir, superuserPassword });
@@ -244,13 +245,15 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     rmSync(envFile, { force: true }); // a stale one may belong to someone else: the mode applies to new files only
     writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
     const config = await loadConfig(configPath, { env: { ...process.env, ...secrets } });
-    const warden = await startWarden(config, { logger: opts.logger });
+    warden = await startWarden(config, { logger: opts.logger });
     const dev = warden.devIssuer;
     if (!dev) throw new Error('the demo configuration has no dev issuer');
     const minted = await dev.mintWithClaims({ subject: DEMO_SUBJECT, roles: [DEMO_AGENT_ROLE], ttlSeconds: 3600 });
     const sqlToken = await dev.mint({ subject: DEMO_SQL_SUBJECT, roles: [DEMO_SQL_AGENT_ROLE], ttlSeconds: 3600 });
     const ticketRes = await fetch(`${warden.adminUrl}/tickets`, { method: 'POST', headers: { authorization: `Bearer ${sqlToken}` } });
-    const { ticket } = (await ticketRes.json()) as { ticket: string };
+    const { ticket, error } = (await ticketRes.json()) as { ticket?: string; error?: string };
+    if (!ticketRes.ok || typeof ticket !== 'string') throw new Error(`the demo could not get a ticket for the SQL Server agent: ${error ?? `HTTP ${ticketRes.status}`}`);
+    const started = warden;
     const pgServer = postgres;
     const tdsServer = standin;
     return {
@@ -265,7 +268,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       connection: { host: '127.0.0.1', port: warden.postgres?.port ?? pgPort, database: 'shop', user: 'demo-agent', sslmode: 'require' },
       tds: { host: '127.0.0.1', port: warden.tds?.port ?? tdsPort, database: 'shop_mssql', user: 'demo-sql-agent' },
       stop: async () => {
-        await warden.close(2000);
+        await started.close(2000);
         await tdsServer.stop();
         await pgServer.stop();
         rmSync(pgDir, { recursive: true, force: true });
@@ -274,6 +277,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       },
     };
   } catch (err) {
+    // Whatever started before the failure stops with it (warden first: it holds sessions to both).
+    await warden?.close(0);
     await standin?.stop();
     await postgres?.stop();
     rmSync(pgDir, { recursive: true, force: true });
