@@ -70,3 +70,21 @@ it('a simple Query of several statements: nothing of those after the refused one
     s.socket.destroy();
   }
 });
+
+it('a COPY later in the same Query sends none of its data after the refused result', async () => {
+  const s = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+  try {
+    await send(s, encodeQuery(`BEGIN; DECLARE g BINARY CURSOR FOR SELECT p FROM ${GEO}`));
+    // A COPY warden masks (its data comes in runs of CopyData) and one it does not.
+    for (const copy of [`COPY (SELECT p FROM ${GEO}) TO STDOUT`, 'COPY (SELECT generate_series(1, 3)) TO STDOUT']) {
+      const answer = await send(s, encodeQuery(`FETCH ALL FROM g; ${copy}`));
+      // The error, then ReadyForQuery: no CopyOutResponse ('H'), CopyData ('d') or CopyDone ('c').
+      expect(answer.map((m) => m.slice(0, 13))).toEqual(['E ERROR 42501', 'Z E']);
+      expect(await send(s, encodeQuery(`ROLLBACK; BEGIN; DECLARE g BINARY CURSOR FOR SELECT p FROM ${GEO}`))).toEqual(['C', 'C', 'C', 'Z T']);
+    }
+    expect(await send(s, encodeQuery('ROLLBACK'))).toEqual(['C', 'Z I']);
+    expect(await send(s, encodeQuery('SELECT 1'))).toEqual(['T', 'D', 'C', 'Z I']);
+  } finally {
+    s.socket.destroy();
+  }
+});

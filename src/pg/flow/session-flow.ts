@@ -934,6 +934,16 @@ export class SessionFlow {
 
   /** CopyData messages `buf[start, end)` back to back, from one socket read: masked in one call when the plan can. */
   private onCopyRun(buf: Buffer, start: number, end: number, out: OutputBatch): void {
+    if (this.failedUntilReady) {
+      // After warden's error: followed, not sent (as fromServer does for every other message).
+      this.copyRun(buf, start, end, this.sink);
+      this.sink.clear();
+      return;
+    }
+    this.copyRun(buf, start, end, out);
+  }
+
+  private copyRun(buf: Buffer, start: number, end: number, out: OutputBatch): void {
     const r = this.result;
     if (r?.aborted) return;
     const run = r?.copy?.active ? r.copy.forwardCopyRun : undefined;
