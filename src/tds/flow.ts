@@ -35,7 +35,7 @@ import { recordStatement, RowCapture, type Recorder, type StatementGate } from '
 import type { ResultColumn } from '../audit/types.js';
 import type { Principal } from '../identity/types.js';
 import type { Logger } from '../log.js';
-import { decide, summarize } from '../pg/flow/verdicts.js';
+import { ALLOW, decide, summarize } from '../pg/flow/verdicts.js';
 import type { Classification } from '../sql/types.js';
 import { displayValue, sqlTypeName } from './display.js';
 import { errorMessage, messageEnd, messageStart, notice, statementDenied, statementRefused, type TdsErrorSpec } from './errors.js';
@@ -124,7 +124,12 @@ export class TdsStatementFlow implements TdsFlowHandler {
     if (req.resetConnection) this.prepared.clear();
     const statements = describeRequest(req.type, req.payload, { tdsVersion: this.deps.tdsVersion, maxValueLength: this.deps.maxValueLength, prepared: this.prepared });
     const cls = combine(statements.map((s) => s.classification));
-    const verdict = this.verdictFor(cls);
+    let verdict = this.verdictFor(cls);
+    if (verdict.action === 'hold' && statements.every((s) => s.preparesOnly)) {
+      // Preparing runs nothing: as a PostgreSQL Parse, the statement is held each time its handle
+      // is executed (sp_execute is judged as the prepared text), so approvers decide once, on what runs.
+      verdict = ALLOW;
+    }
     if (verdict.action === 'allow') {
       this.deps.onVerdict('allow');
       return this.forward(statements, statements.map((s) => this.record(s, verdict)), cls, req.type, out);

@@ -35,6 +35,8 @@ export interface RequestStatement {
   readonly prepares?: HandleKind;
   /** sp_unprepare / sp_cursorunprepare: forget this handle. */
   readonly unprepares?: string;
+  /** sp_prepare / sp_cursorprepare: the statement is only prepared, not run (each execution of its handle is judged). */
+  readonly preparesOnly?: true;
 }
 
 /**
@@ -146,10 +148,10 @@ function describeCall(call: RpcCall, prepared: ReadonlyMap<string, PreparedState
   const id = procId(call);
   const p = call.parameters;
   const name = call.procName ?? PROC_NAMES.get(id ?? -1) ?? `procedure ${call.procId}`;
-  const statement = (index: number, rest: number, prepares?: HandleKind): RequestStatement => {
+  const statement = (index: number, rest: number, prepares?: HandleKind, only?: true): RequestStatement => {
     const sql = text(boundAt(p, index, STATEMENT_NAMES));
     if (sql === undefined) return { text: name, classification: notUnderstood(`${name} without a statement text`), via: 'rpc', name, ...paramsOf(p) };
-    return { text: sql, classification: classifyTsql(sql), via: 'rpc', name, ...paramsOf(p.slice(rest)), ...(prepares ? { prepares } : {}) };
+    return { text: sql, classification: classifyTsql(sql), via: 'rpc', name, ...paramsOf(p.slice(rest)), ...(prepares ? { prepares } : {}), ...(only ? { preparesOnly: only } : {}) };
   };
   const execute = (kind: HandleKind, rest: number): RequestStatement => {
     const h = handle(boundAt(p, 0, HANDLE_NAMES));
@@ -161,7 +163,7 @@ function describeCall(call: RpcCall, prepared: ReadonlyMap<string, PreparedState
     case PROC_ID.SP_EXECUTESQL:
       return statement(0, 2);
     case PROC_ID.SP_PREPARE:
-      return statement(2, 4, 'statement');
+      return statement(2, 4, 'statement', true);
     case PROC_ID.SP_PREPEXEC:
       return statement(2, 3, 'statement');
     case PROC_ID.SP_EXECUTE:
@@ -169,7 +171,7 @@ function describeCall(call: RpcCall, prepared: ReadonlyMap<string, PreparedState
     case PROC_ID.SP_CURSOROPEN:
       return statement(1, 5);
     case PROC_ID.SP_CURSORPREPARE:
-      return statement(2, 6, 'cursor');
+      return statement(2, 6, 'cursor', true);
     case PROC_ID.SP_CURSORPREPEXEC:
       return statement(3, 8, 'cursor');
     case PROC_ID.SP_CURSOREXECUTE:

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connection } from 'tedious';
+import { Request, type Connection } from 'tedious';
 import { readStore } from '../../src/audit/reader.js';
 import type { TranscriptRecord } from '../../src/audit/frame.js';
 import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
@@ -231,6 +231,34 @@ describe('held statements on a live TDS connection (tedious)', () => {
     expect(got.sets[0]!.rows.length).toBeGreaterThan(0);
     expect(got.sets[0]!.rows.every((r) => (r[0] as number) < 100)).toBe(true);
     await closeTedious(c);
+  });
+
+  it('asks once for a prepared statement: its sp_prepare runs nothing and goes through, its sp_execute is held', async () => {
+    const { c, infos } = await agent();
+    const request = new Request('SELECT id, status FROM orders WHERE id = @n', () => undefined);
+    request.addParameter('n', TYPES.Int);
+    const rows: unknown[][] = [];
+    request.on('row', (columns: { value: unknown }[]) => rows.push(columns.map((col) => col.value)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        request.once('prepared', () => resolve());
+        request.once('error', reject);
+        c.prepare(request);
+      });
+      expect(infos.filter((m) => m.includes('held for approval'))).toEqual([]);
+      const before = infos.length;
+      const executed = new Promise<Error | null | undefined>((resolve) => {
+        (request as unknown as { callback: (err?: Error | null) => void }).callback = resolve;
+        c.execute(request, { n: 2 });
+      });
+      const id = await heldRequest(infos, before);
+      expect((await api('POST', `/approvals/${id}/approve`, { reason: 'ok' })).status).toBe(200);
+      expect(await executed).toBeFalsy();
+      expect(rows).toEqual([[2, expect.any(String)]]);
+      expect(infos.filter((m) => m.includes('held for approval'))).toHaveLength(1);
+    } finally {
+      await closeTedious(c);
+    }
   });
 });
 
