@@ -116,6 +116,12 @@ describe('warden token mint', () => {
     expect(devIssuerConfigFromFlags(parseMintFlags([])).keyFile).toBe(resolve('.warden/keys/dev-issuer.pem'));
   });
 
+  it('refuses an empty value for any option (a token for the audience "" would be refused by every warden)', () => {
+    for (const opt of ['--subject', '--audience', '--role', '--group', '--tenant', '--name', '--issuer', '--key-file', '--data-dir', '--config']) {
+      expect(() => parseMintFlags([opt, ''])).toThrow(new RegExp(`^${opt} needs a value`));
+    }
+  });
+
   it('parses durations', () => {
     expect([parseTtl('90'), parseTtl('90s'), parseTtl('15m'), parseTtl('2h'), parseTtl('1d')]).toEqual([90, 90, 900, 7200, 86400]);
     for (const bad of ['', '0', '1.5h', '-5m', '1w', 'm']) expect(() => parseTtl(bad)).toThrow(/--ttl/);

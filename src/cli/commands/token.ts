@@ -122,6 +122,10 @@ export function parseMintFlags(args: string[]): MintFlags {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  for (const [name, value] of Object.entries(values)) {
+    // `--audience ''` would mint a token no warden accepts, `--key-file ''` read the current directory.
+    if (value === '' || (Array.isArray(value) && value.includes(''))) throw new UsageError(`--${name} needs a value, not an empty string`);
+  }
   const flags: MintFlags = {
     roles: values.role ?? [],
     groups: values.group ?? [],
