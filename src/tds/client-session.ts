@@ -40,7 +40,7 @@ import {
 import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Recorder } from '../audit/recorder.js';
-import type { TdsTargetConfig, WardenConfig } from '../config/types.js';
+import type { TargetConfig, TdsTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
 import { AUTH_REASONS } from '../identity/reasons.js';
 import { MAX_TOKEN_CHARS } from '../identity/verifier.js';
@@ -310,8 +310,8 @@ export class TdsClientSession {
       throw new TdsRefusal(loginFailed(user, 'token rejected: token expired'), { reason: 'token expired', principal: matched.principal.name }, 'token expired');
     }
     const name = login.database;
-    const target = this.deps.config.targets.get(name);
-    if (!target || target.protocol !== 'tds') {
+    const target = tdsTarget(this.deps.config.targets, name);
+    if (!target) {
       throw new TdsRefusal(cannotOpenDatabase(name), { reason: 'unknown target', principal: matched.principal.name }, 'unknown target');
     }
     if (!mayReach(matched.rule, target.name)) {
@@ -608,4 +608,17 @@ function firstByte(socket: net.Socket, deadline: number): Promise<number> {
     socket.once('close', onEnd);
     socket.resume();
   });
+}
+
+/**
+ * The tds target a login names. SQL Server matches database names without regard to letter case
+ * (under its default collations), and drivers send the name as the user typed it: an exact match
+ * first, then one that differs only in case (the configuration refuses two such names).
+ */
+function tdsTarget(targets: ReadonlyMap<string, TargetConfig>, name: string): TdsTargetConfig | undefined {
+  const exact = targets.get(name);
+  if (exact) return exact.protocol === 'tds' ? exact : undefined;
+  const folded = name.toLowerCase();
+  for (const t of targets.values()) if (t.protocol === 'tds' && t.name.toLowerCase() === folded) return t;
+  return undefined;
 }

@@ -135,6 +135,12 @@ describe('logins warden refuses', () => {
     expect((err as Error).message).toMatch(/Login failed for user '<token-identified principal>'\. Reason: token rejected: malformed token/);
   });
 
+  it('finds the target whatever the letter case of the database name, as SQL Server does', async () => {
+    const c = await viaWarden(true, 'password', 'SHOP');
+    expect((await query(c, 'SELECT 1 AS one')).sets[0]?.rows).toEqual([[1]]);
+    await closeTedious(c);
+  });
+
   it('refuses an unknown database with 4060', async () => {
     const err = await viaWarden(true, 'password', 'nope').catch((e: Error) => e);
     expect((err as Error).message).toMatch(/Cannot open database "nope" requested by the login/);

@@ -238,6 +238,22 @@ sessions: { shutdown_grace: 2m, max_message_bytes: 64MiB, login_timeout: 5s, max
   });
 });
 
+describe('target names', () => {
+  it('refuses two that differ only in letter case (SQL Server drivers send the database name as typed)', () => {
+    const text = config({
+      targets: 'targets:\n  shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p }\n  SHOP: { protocol: tds, host: 127.0.0.1, database: shop, user: u, password: p }\n',
+    });
+    expect(problemsOf(text)).toEqual([
+      {
+        source: 'warden.yaml',
+        path: 'targets.SHOP',
+        reason: 'names the same target as "shop" but for letter case; target names must differ in more than case',
+        ...valueOf(text, 'SHOP: {'),
+      },
+    ]);
+  });
+});
+
 describe('problems are reported together, with positions', () => {
   const broken = `listen:
   postgres: { host: 127.0.0.1, port: abc }

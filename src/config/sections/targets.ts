@@ -50,7 +50,12 @@ export function readTargets(field: Field): TargetsRead | undefined {
   if (field.size === 0) field.fail('must name at least one target');
   const targets = new Map<string, TargetConfig>();
   const names = new Set<string>();
+  /** Names folded to lower case: SQL Server logins name their database in any case (see TdsClientSession). */
+  const folded = new Map<string, string>();
   for (const [targetName, f] of entries) {
+    const same = folded.get(targetName.toLowerCase());
+    if (same !== undefined) f.fail(`names the same target as "${same}" but for letter case; target names must differ in more than case`);
+    else folded.set(targetName.toLowerCase(), targetName);
     names.add(targetName);
     const target = readTarget(f, targetName);
     if (target) targets.set(targetName, target);
