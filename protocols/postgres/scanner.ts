@@ -265,8 +265,18 @@ export class MessageScanner {
     const buf = this.collect as Buffer;
     this.collect = undefined;
     this.state = 'header';
-    this.release();
-    return this.handler.onMessage(this.code, buf, 0, buf.length);
+    const charged = this.charged;
+    this.charged = 0;
+    const pending = this.handler.onMessage(this.code, buf, 0, buf.length);
+    if (charged > 0 && this.allowance) {
+      // A handler that keeps the message (a statement held for approval) keeps its share of the
+      // allowance until it is done with it.
+      const allowance = this.allowance;
+      const give = (): void => allowance.give(charged);
+      if (pending) pending.then(give, give);
+      else give();
+    }
+    return pending;
   }
 }
 

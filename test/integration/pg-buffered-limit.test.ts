@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Frontend } from '../../protocols/postgres/codes.js';
 import { errorIn, rawLogin, type RawSession } from '../helpers/pg-raw.js';
-import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 
 const LIMIT = 1024 * 1024;
 let w: TestWarden;
@@ -45,8 +45,8 @@ async function run(s: RawSession, message: Buffer): Promise<Buffer[]> {
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
 
 /** warden_buffered_bytes from /metrics. */
-async function buffered(): Promise<number> {
-  const text = await (await fetch(`${w.warden.adminUrl}/metrics`)).text();
+async function buffered(of: TestWarden = w): Promise<number> {
+  const text = await (await fetch(`${of.warden.adminUrl}/metrics`)).text();
   const m = /^warden_buffered_bytes (\d+)$/m.exec(text);
   if (!m) throw new Error('no warden_buffered_bytes in /metrics');
   return Number(m[1]);
@@ -95,5 +95,51 @@ describe('the allowance for messages being read, across sessions', () => {
     await client.connect();
     expect((await client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
     await client.end();
+  });
+});
+
+describe('statements held for approval', () => {
+  let held: TestWarden;
+  beforeAll(async () => {
+    held = await startTestWarden({
+      yaml: `rules:\n  - { name: orders-reviewed, match: { relations: [orders] }, action: hold }\napprovals:\n  timeout: 30s\n  approvers:\n    - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }\n`,
+      mutate: (c) => void (c.sessions.maxBufferedBytes = LIMIT),
+    });
+  });
+  afterAll(async () => {
+    await held?.stop();
+  });
+
+  it('keep counting what they hold until they are decided', async () => {
+    const loginHeld = async (): Promise<RawSession> => rawLogin({ host: held.host, port: held.port, ca: held.ca, database: 'shop', password: await held.token() });
+    const a = await loginHeld();
+    // A 200 kB statement (read whole across socket reads) that a rule holds.
+    const text = `SELECT length('${'x'.repeat(200 * 1024)}') AS n FROM orders LIMIT 1`;
+    const query = Buffer.alloc(5 + text.length + 1);
+    query[0] = Frontend.query;
+    query.writeInt32BE(4 + text.length + 1, 1);
+    query.write(text, 5, 'latin1');
+    a.socket.write(query);
+    const approver = await held.token({ subject: 'dba', roles: [APPROVER_ROLE] });
+    const api = (method: string, path: string, body?: unknown): Promise<Response> =>
+      fetch(`${held.warden.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      id = ((await (await api('GET', '/approvals?status=pending')).json()) as { requests: { id: string }[] }).requests[0]?.id;
+      if (!id) await settle();
+    }
+    expect(id).toBeDefined();
+    expect(await buffered(held)).toBeGreaterThanOrEqual(200 * 1024);
+    // While it waits, another session's 900 kB statement would pass the limit.
+    const b = await loginHeld();
+    const refused = await run(b, bigQuery(900 * 1024).message).catch(() => b.reader.untilClosed(5000));
+    expect(errorIn(refused.length ? refused : await b.reader.untilClosed(5000))).toMatchObject({ severity: 'FATAL', code: '53200' });
+    // Decided: what it held is given back.
+    expect((await api('POST', `/approvals/${id}/deny`, { reason: 'no' })).status).toBe(200);
+    const answer = await a.reader.until(0x5a);
+    expect(errorIn(answer)?.message).toMatch(/denied/);
+    await settle();
+    expect(await buffered(held)).toBe(0);
+    a.socket.destroy();
   });
 });
