@@ -286,20 +286,33 @@ export class TdsRelay {
     const packets = this.gathering;
     this.gathering = [];
     this.gatheredBytes = 0;
-    this.releaseGathered();
+    // What the request's packets hold stays charged while its handler keeps them (a held request).
+    const charged = this.charged;
+    this.charged = 0;
+    const giveBack = (): void => {
+      if (charged > 0) this.opts.allowance?.give(charged);
+    };
     // The client abandoned the request (IGNORE with EOM): nothing of it runs, and it is not sent on
     // (warden never forwards a request it has not judged). The client reads an answer as the
     // request's response (tedious waits for one after cancelling a request it had not sent whole):
     // a final DONE, in its turn after what is owed before it.
     if ((status & PACKET_STATUS.IGNORE) !== 0) {
+      giveBack();
       this.answer(ignoredRequestAnswer(this.errorOptions(type)));
       this.flushClient();
       return;
     }
-    this.request(packets);
+    let pending: unknown;
+    try {
+      pending = this.request(packets);
+    } finally {
+      if (pending instanceof Promise) pending.then(giveBack, giveBack);
+      else giveBack();
+    }
   }
 
-  private request(packets: Packet[]): void {
+  /** Judges and answers or forwards a whole request; a Promise while its handler holds it. */
+  private request(packets: Packet[]): Promise<unknown> | undefined {
     const head = packets[0] as Packet;
     const payload = packets.length === 1 ? head.payload : Buffer.concat(packets.map((x) => x.payload));
     const req: TdsRequest = {
@@ -313,7 +326,7 @@ export class TdsRelay {
       this.answer(errorMessage([spec], this.errorOptions(req.type)));
       this.flushClient();
       this.finish({ kind: 'terminated', reason: spec.message }, undefined);
-      return;
+      return undefined;
     }
     let decided = false;
     const decide = (): { attention: Buffer | undefined } | undefined => {
@@ -366,7 +379,9 @@ export class TdsRelay {
           this.finish({ kind: 'terminated', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` }, internalError());
         },
       );
+      return pending;
     }
+    return undefined;
   }
 
   private resumeClient(): void {

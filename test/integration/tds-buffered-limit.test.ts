@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTokens, packetize, PACKET_TYPE, TDS_VERSION, type Message, type Token } from '../../protocols/tds/index.js';
 import { batch, rawConnect, rawLogin, startTdsHarness, type RawTds, type TdsHarness } from '../helpers/tds.js';
+import { APPROVER_ROLE } from '../helpers/warden.js';
 
 const LIMIT = 256 * 1024;
 const PACKET = 4096;
@@ -70,5 +71,52 @@ describe('the allowance for requests being gathered, across TDS sessions', () =>
       expect(tokens.filter((t) => t.kind === 'ROW' || t.kind === 'NBCROW')).toHaveLength(1);
       s.socket.destroy();
     }
+  });
+});
+
+describe('requests held for approval', () => {
+  let held: TdsHarness;
+  beforeAll(async () => {
+    held = await startTdsHarness({
+      plaintextTokens: 'loopback',
+      yaml: `rules:\n  - { name: orders-reviewed, match: { relations: [orders] }, action: hold }\napprovals:\n  timeout: 30s\n  approvers:\n    - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }\n`,
+      mutate: (c) => void (c.sessions.maxBufferedBytes = LIMIT),
+    });
+  });
+  afterAll(async () => {
+    await held?.stop();
+  });
+
+  it('keep counting their packets until they are decided', async () => {
+    const connect = async (): Promise<RawTds> => {
+      const raw = await rawConnect(held.port);
+      await rawLogin(raw, await held.tw.token());
+      return raw;
+    };
+    const metric = async (): Promise<number> => Number(/^warden_buffered_bytes (\d+)$/m.exec(await (await fetch(`${held.tw.warden.adminUrl}/metrics`)).text())?.[1]);
+    const a = await connect();
+    // A 100 kB request (25 packets) that a rule holds.
+    a.socket.write(packetize(PACKET_TYPE.SQL_BATCH, batch(`SELECT LEN('${'x'.repeat(50 * 1024)}') AS n FROM orders`), PACKET));
+    const approver = await held.tw.token({ subject: 'dba', roles: [APPROVER_ROLE] });
+    const api = (method: string, path: string, body?: unknown): Promise<Response> =>
+      fetch(`${held.tw.warden.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      id = ((await (await api('GET', '/approvals?status=pending')).json()) as { requests: { id: string }[] }).requests[0]?.id;
+      if (!id) await settle();
+    }
+    expect(id).toBeDefined();
+    expect(await metric()).toBeGreaterThanOrEqual(100 * 1024);
+    // While it waits, another session's 200 kB request would pass the limit.
+    const b = await connect();
+    b.socket.write(bigBatch(200 * 1024).packets);
+    expect(tokensOf(await b.next())[0]).toMatchObject({ kind: 'ERROR', number: 701 });
+    // Decided: what it held is given back.
+    expect((await api('POST', `/approvals/${id}/deny`, { reason: 'no' })).status).toBe(200);
+    const answer = tokensOf(await a.next());
+    expect(answer.some((t) => t.kind === 'ERROR' && /denied/.test((t as { message: string }).message))).toBe(true);
+    await settle();
+    expect(await metric()).toBe(0);
+    a.socket.destroy();
   });
 });
