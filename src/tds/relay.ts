@@ -289,25 +289,33 @@ export class TdsRelay {
     // What the request's packets hold stays charged while its handler keeps them (a held request).
     const charged = this.charged;
     this.charged = 0;
-    const giveBack = (): void => {
-      if (charged > 0) this.opts.allowance?.give(charged);
-    };
     // The client abandoned the request (IGNORE with EOM): nothing of it runs, and it is not sent on
     // (warden never forwards a request it has not judged). The client reads an answer as the
     // request's response (tedious waits for one after cancelling a request it had not sent whole):
     // a final DONE, in its turn after what is owed before it.
     if ((status & PACKET_STATUS.IGNORE) !== 0) {
-      giveBack();
+      this.giveBack(charged, undefined);
       this.answer(ignoredRequestAnswer(this.errorOptions(type)));
       this.flushClient();
       return;
     }
-    let pending: unknown;
+    let pending: Promise<unknown> | undefined;
     try {
       pending = this.request(packets);
     } finally {
-      if (pending instanceof Promise) pending.then(giveBack, giveBack);
-      else giveBack();
+      this.giveBack(charged, pending);
+    }
+  }
+
+  /** Gives `bytes` back to the allowance now, or once `pending` (the request's handler) settles. */
+  private giveBack(bytes: number, pending: Promise<unknown> | undefined): void {
+    const a = this.opts.allowance;
+    if (bytes === 0 || !a) return;
+    if (pending) {
+      const give = (): void => a.give(bytes);
+      pending.then(give, give);
+    } else {
+      a.give(bytes);
     }
   }
 

@@ -16,7 +16,7 @@ import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { direct } from '../helpers/pg-env.js';
 import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig } from '../helpers/tds.js';
-import { approvalsApi } from '../helpers/approvals.js';
+import { approvalsApi, firstPendingId } from '../helpers/approvals.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 import { transcriptsDir, verifyStore } from '../unit/audit-support.js';
 
@@ -240,11 +240,7 @@ describe('SQL Server: the disk fills while a request is held for approval (fsync
       const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
       c.on('error', () => undefined);
       const held = outcome(query(c, 'CREATE TABLE made_while_full (id int)'));
-      let requestId: string | undefined;
-      while (!requestId) {
-        requestId = ((await api('GET', '/approvals?status=pending')).json?.requests as { id: string }[] | undefined)?.[0]?.id;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const requestId = await firstPendingId(api);
       fillDisk();
       const other = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
       other.on('error', () => undefined);

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Frontend } from '../../protocols/postgres/codes.js';
 import { errorIn, rawLogin, type RawSession } from '../helpers/pg-raw.js';
+import { approvalsApi, bufferedBytes, firstPendingId } from '../helpers/approvals.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 
 const LIMIT = 1024 * 1024;
@@ -44,13 +45,7 @@ async function run(s: RawSession, message: Buffer): Promise<Buffer[]> {
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
 
-/** warden_buffered_bytes from /metrics. */
-async function buffered(of: TestWarden = w): Promise<number> {
-  const text = await (await fetch(`${of.warden.adminUrl}/metrics`)).text();
-  const m = /^warden_buffered_bytes (\d+)$/m.exec(text);
-  if (!m) throw new Error('no warden_buffered_bytes in /metrics');
-  return Number(m[1]);
-}
+const buffered = (of: TestWarden = w): Promise<number> => bufferedBytes(of.warden.adminUrl);
 
 describe('the allowance for messages being read, across sessions', () => {
   it('ends the session that would pass it with 53200, and the one holding it goes on', async () => {
@@ -121,14 +116,8 @@ describe('statements held for approval', () => {
     query.write(text, 5, 'latin1');
     a.socket.write(query);
     const approver = await held.token({ subject: 'dba', roles: [APPROVER_ROLE] });
-    const api = (method: string, path: string, body?: unknown): Promise<Response> =>
-      fetch(`${held.warden.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    let id: string | undefined;
-    for (let i = 0; i < 100 && !id; i++) {
-      id = ((await (await api('GET', '/approvals?status=pending')).json()) as { requests: { id: string }[] }).requests[0]?.id;
-      if (!id) await settle();
-    }
-    expect(id).toBeDefined();
+    const api = approvalsApi(() => held.warden.adminUrl, () => approver);
+    const id = await firstPendingId(api);
     expect(await buffered(held)).toBeGreaterThanOrEqual(200 * 1024);
     // While it waits, another session's 900 kB statement would pass the limit.
     const b = await loginHeld();

@@ -38,9 +38,18 @@ async function send(s: RawSession, ...msgs: Buffer[]): Promise<string[]> {
   return answer.map((m) => (m[0] === Backend.readyForQuery ? `Z ${String.fromCharCode(m[5] ?? 0)}` : describeMessage(m)));
 }
 
-it('in a transaction block: nothing after the error, the block fails, and COMMIT rolls back what followed', async () => {
+/** A raw session through warden for `body`, closed afterwards. */
+async function inSession(body: (s: RawSession) => Promise<void>): Promise<void> {
   const s = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
   try {
+    await body(s);
+  } finally {
+    s.socket.destroy();
+  }
+}
+
+it('in a transaction block: nothing after the error, the block fails, and COMMIT rolls back what followed', () =>
+  inSession(async (s) => {
     expect(await send(s, encodeQuery('BEGIN'))).toEqual(['C', 'Z T']);
     const batch = await send(s, ...step(`SELECT p FROM ${GEO}`, [1]), ...step(`INSERT INTO ${LOG} VALUES (1)`), SYNC);
     expect(batch.slice(0, 3)).toEqual(['1', '2', 'T']);
@@ -51,14 +60,10 @@ it('in a transaction block: nothing after the error, the block fails, and COMMIT
     expect((await direct(`SELECT count(*)::int AS n FROM ${LOG}`)).rows[0].n).toBe(0);
     // The session goes on.
     expect(await send(s, encodeQuery('SELECT 1'))).toEqual(['T', 'D', 'C', 'Z I']);
-  } finally {
-    s.socket.destroy();
-  }
-});
+  }));
 
-it('a simple Query of several statements: nothing of those after the refused one reaches the client', async () => {
-  const s = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
-  try {
+it('a simple Query of several statements: nothing of those after the refused one reaches the client', () =>
+  inSession(async (s) => {
     // Text format masks; a binary cursor's FETCH is what refuses here.
     await send(s, encodeQuery(`BEGIN; DECLARE g BINARY CURSOR FOR SELECT p FROM ${GEO}`));
     const answer = await send(s, encodeQuery(`FETCH ALL FROM g; SELECT 2`));
@@ -66,14 +71,10 @@ it('a simple Query of several statements: nothing of those after the refused one
     expect(answer.filter((m) => m.startsWith('E '))).toHaveLength(1);
     expect(answer).not.toContain('D');
     expect(await send(s, encodeQuery('ROLLBACK'))).toEqual(['C', 'Z I']);
-  } finally {
-    s.socket.destroy();
-  }
-});
+  }));
 
-it('a COPY later in the same Query sends none of its data after the refused result', async () => {
-  const s = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
-  try {
+it('a COPY later in the same Query sends none of its data after the refused result', () =>
+  inSession(async (s) => {
     await send(s, encodeQuery(`BEGIN; DECLARE g BINARY CURSOR FOR SELECT p FROM ${GEO}`));
     // A COPY warden masks (its data comes in runs of CopyData) and one it does not.
     for (const copy of [`COPY (SELECT p FROM ${GEO}) TO STDOUT`, 'COPY (SELECT generate_series(1, 3)) TO STDOUT']) {
@@ -84,7 +85,4 @@ it('a COPY later in the same Query sends none of its data after the refused resu
     }
     expect(await send(s, encodeQuery('ROLLBACK'))).toEqual(['C', 'Z I']);
     expect(await send(s, encodeQuery('SELECT 1'))).toEqual(['T', 'D', 'C', 'Z I']);
-  } finally {
-    s.socket.destroy();
-  }
-});
+  }));

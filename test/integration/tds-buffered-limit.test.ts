@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTokens, packetize, PACKET_TYPE, TDS_VERSION, type Message, type Token } from '../../protocols/tds/index.js';
 import { batch, rawConnect, rawLogin, startTdsHarness, type RawTds, type TdsHarness } from '../helpers/tds.js';
+import { approvalsApi, bufferedBytes, firstPendingId } from '../helpers/approvals.js';
 import { APPROVER_ROLE } from '../helpers/warden.js';
 
 const LIMIT = 256 * 1024;
@@ -93,19 +94,13 @@ describe('requests held for approval', () => {
       await rawLogin(raw, await held.tw.token());
       return raw;
     };
-    const metric = async (): Promise<number> => Number(/^warden_buffered_bytes (\d+)$/m.exec(await (await fetch(`${held.tw.warden.adminUrl}/metrics`)).text())?.[1]);
+    const metric = (): Promise<number> => bufferedBytes(held.tw.warden.adminUrl);
     const a = await connect();
     // A 100 kB request (25 packets) that a rule holds.
     a.socket.write(packetize(PACKET_TYPE.SQL_BATCH, batch(`SELECT LEN('${'x'.repeat(50 * 1024)}') AS n FROM orders`), PACKET));
     const approver = await held.tw.token({ subject: 'dba', roles: [APPROVER_ROLE] });
-    const api = (method: string, path: string, body?: unknown): Promise<Response> =>
-      fetch(`${held.tw.warden.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    let id: string | undefined;
-    for (let i = 0; i < 100 && !id; i++) {
-      id = ((await (await api('GET', '/approvals?status=pending')).json()) as { requests: { id: string }[] }).requests[0]?.id;
-      if (!id) await settle();
-    }
-    expect(id).toBeDefined();
+    const api = approvalsApi(() => held.tw.warden.adminUrl, () => approver);
+    const id = await firstPendingId(api);
     expect(await metric()).toBeGreaterThanOrEqual(100 * 1024);
     // While it waits, another session's 200 kB request would pass the limit.
     const b = await connect();
