@@ -20,7 +20,10 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'simple' },
     scale: { type: 'string', default: '10' },
     tls: { type: 'boolean', default: false },
-    /** Also run warden with transcripts on (fsync interval, digest capture), to report recording on vs off. */
+    /**
+     * Also run warden with transcripts on (fsync interval, digest capture), to report recording on vs
+     * off: on the recording thread (the default for sessions no rule touches) and in line.
+     */
     record: { type: 'boolean', default: false },
     /** Also run warden with the recommended statement rules loaded, to report rules vs none. */
     rules: { type: 'boolean', default: false },
@@ -52,6 +55,8 @@ try {
   // The recommended statement rules (docs/approvals.md), and transcripts (fsync interval, digest capture).
   const recordingYaml = 'transcripts: { enabled: true, capture: digest }';
   const recording = values.record || values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}`) : undefined;
+  // The same, recorded in line by the statement flow on the event loop instead of the recording thread.
+  const inline = values.record ? await startWardenProcess([target], `${tlsYaml}\ntranscripts: { enabled: true, capture: digest, recording_thread: false }`) : undefined;
   // Rules are compared against the same warden without them (both recording, as deployed).
   const rules = values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}\n${RECOMMENDED_RULES}`) : undefined;
   // Rules alone run the statement flow (decode, classify, verdict) without recording anything.
@@ -71,6 +76,7 @@ try {
   if (rules) throughWarden('warden+rec+rules', rules);
   if (flow) throughWarden('warden+rules', flow);
   if (recording) throughWarden('warden+rec', recording);
+  if (inline) throughWarden('warden+rec-inline', inline);
   const superuser = (name: string, port: number, pid: number): void => {
     setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' }, pid });
   };
@@ -112,6 +118,7 @@ try {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
       ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
+      ...(inline ? { recording_inline_on_vs_off: Number(ratio(med('warden+rec-inline'), med('warden'))) } : {}),
       ...(rules ? { rules_vs_none: Number(ratio(med('warden+rec+rules'), med('warden+rec'))) } : {}),
       ...(flow ? { rules_only_vs_off: Number(ratio(med('warden+rules'), med('warden'))) } : {}),
       ...(flow && recording ? { recording_vs_rules_only: Number(ratio(med('warden+rec'), med('warden+rules'))) } : {}),
@@ -136,6 +143,7 @@ try {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   await warden.stop();
   await recording?.stop();
+  await inline?.stop();
   if (recording) {
     // Every statement of every recorded run: pgbench -S runs one statement per transaction.
     const statements = Math.round((results.get('warden+rec') ?? []).reduce((a, tps) => a + tps * seconds, 0));

@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import tls from 'node:tls';
-import type { ListenConfig, WardenConfig } from './config/types.js';
+import type { ListenConfig, TranscriptsConfig, WardenConfig } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './admin/metrics.js';
 import { adminExposureWarning, AdminServer as AdminHttpServer, httpBase } from './admin/server.js';
@@ -18,8 +18,9 @@ import { PgListener } from './pg/listener.js';
 import { TdsListener } from './tds/listener.js';
 import { selfSignedCertificate } from './tls/self-signed.js';
 import { hostname } from 'node:os';
-import { transcriptConfig } from './audit/config.js';
+import { transcriptConfig, type TranscriptConfig } from './audit/config.js';
 import { TranscriptStore } from './audit/recorder.js';
+import { RecordingThread, threadInstanceId } from './pg/recording/thread.js';
 import { transcriptsHttp } from './audit/http.js';
 import { TranscriptShipper, type ShipHealth } from './audit/ship.js';
 import { PostgresTranscriptStore } from './audit/store-postgres.js';
@@ -47,6 +48,8 @@ export interface WardenServer {
   pgListener: PgListener | undefined;
   tds: AddressInfo | undefined;
   tdsListener: TdsListener | undefined;
+  /** Records the PostgreSQL sessions no rule touches (transcripts.recording_thread); undefined when off. */
+  recordingThread: RecordingThread | undefined;
   /** Stops accepting, lets sessions end at their next idle point for up to `graceMs`, then closes the rest. */
   close(graceMs?: number): Promise<void>;
 }
@@ -67,6 +70,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
   let pgListener: PgListener | undefined;
   let tdsListener: TdsListener | undefined;
   let shipHealth: (() => ShipHealth | undefined) | undefined;
+  let recordingThread: RecordingThread | undefined;
 
   const admin = config.listen.admin
     ? new AdminHttpServer({
@@ -77,6 +81,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
           return {
             sessions: (pgListener?.openSessions ?? 0) + (tdsListener?.openSessions ?? 0),
             ...(ship ? { transcript_shipping: { state: ship.state, lag_records: ship.lagRecords, lag_seconds: ship.lagSeconds } } : {}),
+            ...(recordingThread ? { recording_thread: { healthy: recordingThread.healthy, pending_bytes: recordingThread.pendingBytes } } : {}),
           };
         },
       })
@@ -108,6 +113,11 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     metrics.sample('warden_buffered_bytes', 'Bytes held across sessions of messages being read whole (limit: sessions.max_buffered_bytes).', () => services.buffers.inUse);
     closers.push(() => services.close());
     shipHealth = services.shipHealth;
+    recordingThread = services.recordingThread;
+    if (recordingThread) {
+      const thread = recordingThread;
+      metrics.sample('warden_recording_thread_pending_bytes', 'Bytes of sessions handed to the recording thread and not yet recorded.', () => thread.pendingBytes);
+    }
 
     let postgres: AddressInfo | undefined;
     if (config.listen.postgres) {
@@ -162,6 +172,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       pgListener,
       tds,
       tdsListener,
+      recordingThread,
       close,
     };
   } catch (err) {
@@ -186,17 +197,7 @@ async function startServices(
   if (t?.enabled) {
     await initSqlParser();
     store = await TranscriptStore.open(
-      transcriptConfig(config.dataDir, {
-        dir: t.dir,
-        instanceId: t.instanceId,
-        keyFile: t.keyFile,
-        createKey: t.createKey,
-        fsync: t.fsync,
-        fsyncIntervalMs: t.fsyncIntervalMs,
-        segmentMaxBytes: t.segmentMaxBytes,
-        segmentMaxAgeMs: t.segmentMaxAgeMs,
-        capture: { mode: t.capture, firstRows: t.captureRows },
-      }),
+      storeConfig(config.dataDir, t, t.instanceId),
       {
         logger: logger.child({ component: 'transcripts' }),
         onUnhealthy: (err) => {
@@ -207,27 +208,56 @@ async function startServices(
     );
     logger.info({ dir: t.dir, instance: t.instanceId, fsync: t.fsync }, 'recording transcripts');
   }
+  let thread: RecordingThread | undefined;
+  if (t?.enabled && t.recordingThread && t.fsync === 'interval' && config.listen.postgres) {
+    try {
+      thread = await RecordingThread.start({
+        transcript: storeConfig(config.dataDir, t, threadInstanceId(t.instanceId)),
+        logger,
+        logLevel: config.log.level,
+        maxPendingBytes: Math.min(32 * 1024 * 1024, config.sessions.maxBufferedBytes),
+        onAllowed: (n) => metrics.verdictsTotal.inc({ protocol: 'postgres', verdict: 'allow' }, n),
+        onUnhealthy: (err) => {
+          metrics.transcriptFailuresTotal.inc();
+          logger.error(
+            { err: err.message },
+            t.onWriteError === 'refuse'
+              ? 'the recording thread cannot write transcripts: its sessions refuse statements; new sessions are recorded in line'
+              : 'the recording thread cannot write transcripts: its sessions continue unrecorded (on_write_error: continue)',
+          );
+        },
+      });
+    } catch (err) {
+      await store?.close();
+      throw err;
+    }
+    logger.info({ instance: thread.health().instance }, 'recording sessions without rules on the recording thread');
+  }
   // The shared store (multi-instance): this instance ships its records there; auditors read all of them.
   const shared = t?.ship ? new PostgresTranscriptStore(t.ship, { logger }) : undefined;
-  const recorded = store;
-  const shipper =
-    shared && t?.ship && recorded
+  const shipperFor = (instance: string, keyId: string, publicKeyFile: string, localSeq: () => number): TranscriptShipper | undefined =>
+    shared && t?.ship
       ? TranscriptShipper.start({
           store: shared,
           dir: t.dir,
-          instance: recorded.writer.instance,
-          keyId: recorded.keyId,
-          publicKeyFile: recorded.publicKeyFile,
+          instance,
+          keyId,
+          publicKeyFile,
           batch: t.ship.batch,
           intervalMs: t.ship.intervalMs,
-          localSeq: () => recorded.health().seq,
+          localSeq,
           logger,
           metrics,
         })
       : undefined;
+  const recorded = store;
+  const shipper = recorded ? shipperFor(recorded.writer.instance, recorded.keyId, recorded.publicKeyFile, () => recorded.health().seq) : undefined;
+  const threadShipper = thread ? shipperFor(thread.health().instance, thread.keyId, thread.publicKeyFile, () => (thread as RecordingThread).health().seq) : undefined;
   if (shipper && t?.ship) logger.info({ schema: t.ship.schema, batch: t.ship.batch }, 'shipping transcripts to the shared store');
   const closeTranscripts = async (): Promise<void> => {
+    await thread?.close(); // the thread's last records, then its seal
     await store?.close(); // seals the segment, which the shipper then sends
+    await threadShipper?.close();
     await shipper?.close();
     await shared?.close();
   };
@@ -242,6 +272,8 @@ async function startServices(
         principals: config.principals,
         targets: [...config.targets.keys()],
         health: () => recording?.health(),
+        ...(thread ? { threadHealth: () => ({ ...(thread as RecordingThread).health(), pendingBytes: (thread as RecordingThread).pendingBytes }) } : {}),
+        threadShipHealth: () => threadShipper?.health(),
         ...(shared ? { shared } : {}),
         shipHealth: () => shipper?.health(),
         logger: logger.child({ component: 'transcripts-api' }),
@@ -273,18 +305,42 @@ async function startServices(
   return {
     instanceId,
     recorders: store,
+    recordingThread: thread,
     transcripts: t,
     policy: approvals?.policy,
     approvals: approvals?.service,
     masking,
     buffers: new ByteBudget(config.sessions.maxBufferedBytes),
-    shipHealth: () => shipper?.health(),
+    // /healthz: the lag of both chains (the event loop's and the recording thread's).
+    shipHealth: () => worstShipping(shipper?.health(), threadShipper?.health()),
     close: async () => {
       await masking?.close();
       await approvals?.close();
       await closeTranscripts();
     },
   };
+}
+
+/** The transcript store's settings from the configuration, for the chain of `instanceId`. */
+function storeConfig(dataDir: string, t: TranscriptsConfig, instanceId: string): TranscriptConfig {
+  return transcriptConfig(dataDir, {
+    dir: t.dir,
+    instanceId,
+    keyFile: t.keyFile,
+    createKey: t.createKey,
+    fsync: t.fsync,
+    fsyncIntervalMs: t.fsyncIntervalMs,
+    segmentMaxBytes: t.segmentMaxBytes,
+    segmentMaxAgeMs: t.segmentMaxAgeMs,
+    capture: { mode: t.capture, firstRows: t.captureRows },
+  });
+}
+
+/** Two shippers' state as one: the state of the one behind, the lag of both. */
+function worstShipping(a: ShipHealth | undefined, b: ShipHealth | undefined): ShipHealth | undefined {
+  if (!a || !b) return a ?? b;
+  const behind = a.state !== 'caught-up' ? a : b;
+  return { ...behind, lagRecords: a.lagRecords + b.lagRecords, lagSeconds: Math.max(a.lagSeconds, b.lagSeconds) };
 }
 
 /** Binds a listener; a failure names the configuration key, the address and why. */

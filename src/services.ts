@@ -5,11 +5,14 @@ import type { RecorderFactory } from './audit/recorder.js';
 import type { TranscriptsConfig } from './config/types.js';
 import type { MaskingEngine } from './masking/types.js';
 import type { ByteBudget } from './net/byte-budget.js';
+import type { RecordingThread } from './pg/recording/thread.js';
 
 export interface SessionServices {
   /** Names this warden instance (transcripts, approval requests). */
   instanceId: string;
   recorders: RecorderFactory | undefined;
+  /** Records the sessions no rule touches off the event loop (src/pg/recording/); absent when off. */
+  recordingThread?: RecordingThread | undefined;
   transcripts: TranscriptsConfig | undefined;
   policy: StatementPolicy | undefined;
   approvals: ApprovalService | undefined;

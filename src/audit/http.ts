@@ -46,6 +46,9 @@ export interface TranscriptsHttpOptions {
   /** All target names (to expand "*" grants). */
   targets: readonly string[];
   health(): WriterHealth | undefined;
+  /** The recording thread's chain (src/pg/recording/), when there is one. */
+  threadHealth?(): (WriterHealth & { pendingBytes: number }) | undefined;
+  threadShipHealth?(): ShipHealth | undefined;
   /** The shared store the instances ship to: read by default when given. */
   shared?: PostgresTranscriptStore;
   shipHealth?(): ShipHealth | undefined;
@@ -190,7 +193,13 @@ export function transcriptsHttp(opts: TranscriptsHttpOptions): (req: IncomingMes
       }
       if (path === '/transcripts/health') {
         const shipping = opts.shipHealth?.();
-        sendJson(res, 200, { ...(opts.health() ?? { recording: false }), ...(shipping ? { shipping } : {}) });
+        const thread = opts.threadHealth?.();
+        const threadShipping = opts.threadShipHealth?.();
+        sendJson(res, 200, {
+          ...(opts.health() ?? { recording: false }),
+          ...(shipping ? { shipping } : {}),
+          ...(thread ? { recordingThread: { ...thread, ...(threadShipping ? { shipping: threadShipping } : {}) } } : {}),
+        });
         return true;
       }
       throw new HttpError(404, 'not found');

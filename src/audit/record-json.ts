@@ -95,6 +95,7 @@ export function statementMembers(d: StatementData): string {
     out += ']';
   }
   if (d.paramsDropped !== undefined) out += `,"paramsDropped":${num(d.paramsDropped)}`;
+  if (d.paramsSha256 !== undefined) out += `,"paramsSha256":${str(d.paramsSha256)}`;
   if (d.rule !== undefined) out += `,"rule":${str(d.rule)}`;
   if (d.reason !== undefined) out += `,"reason":${str(d.reason)}`;
   if (d.approval !== undefined) out += `,"approval":${approvalJson(d.approval)}`;

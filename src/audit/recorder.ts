@@ -78,6 +78,10 @@ export interface RecorderFactory {
 }
 
 const MAX_SESSION_ID_CHARS = 128;
+
+function monotonicNow(): number {
+  return performance.now();
+}
 /** Statement start times kept for durations; older ones are dropped (their results get no `ms`). */
 const MAX_OPEN_STATEMENTS = 4096;
 
@@ -85,7 +89,16 @@ export interface TranscriptStoreOptions {
   logger?: Logger;
   onCheckpoint?: (mark: SignedMark, jws: string) => void;
   onUnhealthy?: (error: TranscriptWriteError) => void;
+  /** Wall clock for record times (Date.now by default). */
   clock?: () => number;
+  /** Monotonic clock for statement durations, as performance.now() (the default) counts. */
+  now?: () => number;
+  /**
+   * A statement record over the size limit: `refuse` (the default) throws, and the caller refuses
+   * the statement; `digest` records it without its parameters, with a digest of their values (the
+   * recording thread, where the statement has run already).
+   */
+  oversizedParams?: 'refuse' | 'digest';
 }
 
 /** The process's transcript store: one segment writer, recorders for sessions. */
@@ -95,6 +108,8 @@ export class TranscriptStore implements RecorderFactory {
     readonly writer: SegmentWriter,
     readonly keyId: string,
     readonly publicKeyFile: string,
+    private readonly now: () => number,
+    private readonly digestOversized: boolean,
   ) {}
 
   static async open(config: TranscriptConfig, options: TranscriptStoreOptions = {}): Promise<TranscriptStore> {
@@ -115,11 +130,11 @@ export class TranscriptStore implements RecorderFactory {
       ...(options.onUnhealthy ? { onUnhealthy: options.onUnhealthy } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    return new TranscriptStore(config, writer, key.kid, key.publicKeyFile);
+    return new TranscriptStore(config, writer, key.kid, key.publicKeyFile, options.now ?? monotonicNow, options.oversizedParams === 'digest');
   }
 
   recorder(): Recorder {
-    return new SessionRecorder(this.writer, this.config.limits);
+    return new SessionRecorder(this.writer, this.config.limits, this.now, this.digestOversized);
   }
 
   get healthy(): boolean {
@@ -158,6 +173,8 @@ class SessionRecorder implements Recorder {
   constructor(
     private readonly writer: SegmentWriter,
     private readonly limits: TranscriptLimits,
+    private readonly now: () => number,
+    private readonly digestOversized: boolean,
   ) {}
 
   sessionStart(info: SessionStartInfo): Promise<void> {
@@ -215,7 +232,7 @@ class SessionRecorder implements Recorder {
   private recordStatement(info: StatementInfo, wait: boolean): PendingRecord {
     this.settleLast();
     const st = ++this.statements;
-    this.started.open(st, performance.now());
+    this.started.open(st, this.now());
     // Built by assignment, in the order the members are written: this runs for every statement.
     const limit = this.limits.messageBytes;
     const data: StatementData = { st, text: info.text, cls: info.classification, verdict: info.verdict };
@@ -240,7 +257,18 @@ class SessionRecorder implements Recorder {
     if (info.approval) data.approval = approvalInfo(info.approval, limit);
     if (info.via !== undefined) data.via = clipped(info.via, limit);
     if (info.name !== undefined) data.name = clipped(info.name, limit);
-    const record = this.writer.appendOpen(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementMembers, data), wait);
+    let record: PendingRecord;
+    try {
+      record = this.writer.appendOpen(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementMembers, data), wait);
+    } catch (err) {
+      const kept = data.params;
+      if (!(this.digestOversized && given && kept && err instanceof TranscriptWriteError && err.code === 'ERECORDTOOLARGE')) throw err;
+      // The digest of the values the record would have held (each cut to the value limit).
+      delete data.params;
+      data.paramsDropped = given.length;
+      data.paramsSha256 = sha256Hex(JSON.stringify(kept.map((p) => p.value)));
+      record = this.writer.appendOpen(RECORD_KIND.statement, this.sidJson, encoded(RECORD_KIND.statement, statementMembers, data), wait);
+    }
     this.lastStatement = record;
     this.lastStatementId = st;
     return record;
@@ -282,7 +310,7 @@ class SessionRecorder implements Recorder {
     if (info.set !== undefined && info.set !== 1) data.set = info.set;
     const started = this.started.close(st);
     if (started !== undefined) {
-      const end = info.endedAt ? info.endedAt.getTime() - performance.timeOrigin : performance.now();
+      const end = info.endedAt ? info.endedAt.getTime() - performance.timeOrigin : this.now();
       data.ms = Math.round((end - started) * 1000) / 1000;
     }
     if (info.error) data.error = { code: info.error.code, message: clipped(info.error.message, this.limits.messageBytes) };

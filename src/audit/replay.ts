@@ -241,7 +241,8 @@ export function renderEntry(e: TimelineEntry): string {
       const lines = [`${t}  ${head.join('  ')}`, indent(printable(d.text), '            ')];
       if (d.textBytes !== undefined) lines.push(`            … statement cut at the limit; full text ${formatBytes(d.textBytes)}, sha256 ${d.textSha256 ?? '?'}`);
       d.params?.forEach((p, i) => lines.push(`            ${printable(paramLabel(p, i), true)} ${printable(p.type, true)} = ${quoteValue(p.value, p.fullBytes)}`));
-      if (d.paramsDropped) lines.push(`            … ${d.paramsDropped} more parameter(s) not recorded`);
+      if (d.paramsSha256 !== undefined) lines.push(`            … ${d.paramsDropped ?? '?'} parameter(s) not recorded (the record would have exceeded the size limit); sha256 of their values ${printable(d.paramsSha256, true)}`);
+      else if (d.paramsDropped) lines.push(`            … ${d.paramsDropped} more parameter(s) not recorded`);
       if (d.rule || d.reason) lines.push(`            rule ${printable(d.rule ?? '-', true)}${d.reason ? `: ${printable(d.reason, true)}` : ''}`);
       if (d.approval) {
         const a = d.approval;

@@ -97,6 +97,13 @@ export class RowCapture {
     (this.kept ??= []).push(cells);
   }
 
+  /** A row sent without being shown to `add` (nothing of it is kept): counted, with its wire size. */
+  passed(wireBytes: number): void {
+    this.rows += 1;
+    this.bytes += wireBytes;
+    if (this.policy.mode === 'all') this.truncated = true;
+  }
+
   finish(): CapturedRows {
     switch (this.policy.mode) {
       case 'none':

@@ -139,6 +139,12 @@ export interface StatementData {
   params?: StatementParam[];
   /** Parameters beyond the limit, not recorded. */
   paramsDropped?: number;
+  /**
+   * Set when no parameter was recorded because the record would have exceeded the record size
+   * limit (the recording thread, which cannot refuse the statement): SHA-256 of the JSON array of
+   * the values the record would have held (as text, each cut to the value limit; `null` for NULL).
+   */
+  paramsSha256?: string;
   cls: ClassificationSummary;
   verdict: Verdict;
   rule?: string;

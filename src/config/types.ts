@@ -173,6 +173,11 @@ export interface TranscriptsConfig {
   captureRows: number;
   /** refuse: statements are refused while transcripts cannot be written (fail closed); continue: fail open. */
   onWriteError: 'refuse' | 'continue';
+  /**
+   * Record the PostgreSQL sessions that no statement rule and no masking rule touches on a thread
+   * of their own, off the agents' path (fsync `interval` only; src/pg/recording/).
+   */
+  recordingThread: boolean;
   targets: Map<string, { capture: 'none' | 'digest' | 'first' | 'all' }>;
   /** Who may read transcripts over the admin API (tokens from the configured issuers). */
   auditors: { name: string; match: PrincipalMatch }[];

@@ -28,7 +28,10 @@ import {
 import { decodeStartupPacket, startupPacketLength, type StartupMessage } from '../../protocols/postgres/startup-message.js';
 import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
-import type { Recorder } from '../audit/recorder.js';
+import { transcriptPrincipal, type Recorder } from '../audit/recorder.js';
+import type { SessionStartInfo } from '../audit/types.js';
+import type { TranscriptsConfig } from '../config/types.js';
+import type { RecordingThread, ThreadTap } from './recording/thread.js';
 import type { SessionMasker } from '../masking/types.js';
 import type { SessionServices } from '../services.js';
 import { SessionFlow } from './flow/session-flow.js';
@@ -66,6 +69,8 @@ class Refusal extends Error {
 
 /** How long a session may go on past its token's expiry waiting for an idle point. */
 const EXPIRY_HARD_GRACE_MS = 60_000;
+/** How long a session recorded on a failed recording thread may take to reach an idle point before it is closed. */
+const RECORDING_FAILED_GRACE_MS = 2_000;
 
 /** Settings the `options` startup parameter may not carry: they change who the session acts as. */
 const FORBIDDEN_OPTION_SETTINGS = new Set(['role', 'session_authorization']);
@@ -89,6 +94,11 @@ export class PgClientSession {
   private relay: PgRelay | undefined;
   private flow: SessionFlow | undefined;
   private recorder: Recorder | undefined;
+  /** Set when the session is recorded on the recording thread; its tap opens with the relay. */
+  private threadStart: SessionStartInfo | undefined;
+  private tap: ThreadTap | undefined;
+  /** Run once at the relay's next idle point. */
+  private whenIdle: (() => void) | undefined;
   private upstream: UpstreamSession | undefined;
   private cancelTarget: UpstreamCancelTarget | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -347,8 +357,8 @@ export class PgClientSession {
     };
     let masker: SessionMasker | undefined;
     try {
-      await this.startRecording(target);
       masker = await this.startMasking(target);
+      await this.startRecording(target, masker);
     } catch (err) {
       upstream.socket.destroy();
       throw err;
@@ -360,10 +370,38 @@ export class PgClientSession {
     this.startRelay(upstream, masker);
   }
 
-  /** Opens this session's transcript (fail closed: no session runs unrecorded unless configured to). */
-  private async startRecording(target: PostgresTargetConfig): Promise<void> {
-    const { recorders, transcripts } = this.deps.services;
+  /**
+   * Opens this session's transcript (fail closed: no session runs unrecorded unless configured
+   * to). A session that no statement rule and no masking rule touches is recorded on the
+   * recording thread (src/pg/recording/) when there is one: its tap opens with the relay.
+   */
+  private async startRecording(target: PostgresTargetConfig, masker: SessionMasker | undefined): Promise<void> {
+    const { recorders, transcripts, recordingThread, policy } = this.deps.services;
     if (!recorders || !transcripts?.enabled) return;
+    const principal = this.principal as Principal;
+    const start: SessionStartInfo = {
+      sessionId: this.id,
+      protocol: 'postgres',
+      target: target.name,
+      principal,
+      client: {
+        address: this.remoteAddress ?? '',
+        port: this.remotePort ?? 0,
+        tls: this.tlsInfo ? { version: this.tlsInfo.protocol ?? '', cipher: this.tlsInfo.cipher ?? '' } : null,
+        ...(this.applicationName ? { application: this.applicationName } : {}),
+        ...(this.clientUser ? { user: this.clientUser } : {}),
+        database: target.name,
+      },
+    };
+    if (
+      recordingThread?.healthy &&
+      transcripts.fsync === 'interval' &&
+      (policy === undefined || policy.permitsEverything({ principal, target: target.name, protocol: 'postgres' })) &&
+      (masker === undefined || masker.inert)
+    ) {
+      this.threadStart = start;
+      return;
+    }
     if (!recorders.healthy && transcripts.onWriteError === 'refuse') {
       throw new Refusal(
         { severity: 'FATAL', code: SqlState.ioError, message: 'warden cannot record sessions right now; try again later' },
@@ -371,22 +409,8 @@ export class PgClientSession {
       );
     }
     const recorder = recorders.recorder();
-    const principal = this.principal as Principal;
     try {
-      await recorder.sessionStart({
-        sessionId: this.id,
-        protocol: 'postgres',
-        target: target.name,
-        principal,
-        client: {
-          address: this.remoteAddress ?? '',
-          port: this.remotePort ?? 0,
-          tls: this.tlsInfo ? { version: this.tlsInfo.protocol ?? '', cipher: this.tlsInfo.cipher ?? '' } : null,
-          ...(this.applicationName ? { application: this.applicationName } : {}),
-          ...(this.clientUser ? { user: this.clientUser } : {}),
-          database: target.name,
-        },
-      });
+      await recorder.sessionStart(start);
       this.recorder = recorder;
     } catch (err) {
       if (transcripts.onWriteError === 'refuse') {
@@ -397,6 +421,91 @@ export class PgClientSession {
       }
       this.log.error({ err: (err as Error).message }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
     }
+  }
+
+  /** Opens the session's tap on the recording thread, once the upstream's state is known. */
+  private openTap(thread: RecordingThread, start: SessionStartInfo, upstream: UpstreamSession, target: PostgresTargetConfig): ThreadTap {
+    const transcripts = this.deps.services.transcripts as TranscriptsConfig;
+    const tp = transcriptPrincipal(start.principal);
+    return thread.open(
+      {
+        // Only what a transcript may hold of the principal crosses to the thread.
+        start: { ...start, principal: { ...tp, ...(tp.tokenExpiresAt === undefined ? {} : { expiresAt: tp.tokenExpiresAt }) } },
+        parameters: [...upstream.parameters],
+        capture: { mode: transcripts.targets.get(target.name)?.capture ?? transcripts.capture, firstRows: transcripts.captureRows },
+        maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
+        transactionStatus: upstream.transactionStatus,
+      },
+      (error) => this.recordingFailed(error.message),
+    );
+  }
+
+  /**
+   * The recording thread cannot record this session any more (its store cannot be written, or it
+   * is gone). As in line, its statements are then refused (on_write_error: refuse): at the next
+   * idle point the statement flow takes over, refusing every statement. A session that does not
+   * come to an idle point soon is closed.
+   */
+  private recordingFailed(why: string): void {
+    if (this.deps.services.transcripts?.onWriteError === 'continue') {
+      this.log.error({ err: why }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
+      return;
+    }
+    this.log.error({ err: why }, 'transcript cannot be written; refusing the session\'s statements');
+    const relay = this.relay;
+    if (!relay || relay.endReason) return;
+    const refuseAll = (): void => {
+      if (relay.endReason) return;
+      const upstream = this.upstream as UpstreamSession;
+      this.flow = this.newFlow(upstream.parameters, undefined, () => false);
+      relay.replaceHandlers(this.flow.client, this.flow.server);
+    };
+    if (relay.idle) {
+      refuseAll();
+      return;
+    }
+    this.whenIdle = refuseAll;
+    setTimeout(() => {
+      if (this.whenIdle !== refuseAll) return;
+      this.whenIdle = undefined;
+      this.forceEnd({ severity: 'FATAL', code: SqlState.ioError, message: 'warden cannot record this session any more; the session was closed, reconnect to go on' });
+    }, RECORDING_FAILED_GRACE_MS).unref();
+  }
+
+  /** The statement flow for this session (see flow/session-flow.ts). */
+  private newFlow(parameters: ReadonlyMap<string, string>, masker: SessionMasker | undefined, recordingHealthy: () => boolean): SessionFlow {
+    const { metrics } = this.deps;
+    const services = this.deps.services;
+    const target = this.target as PostgresTargetConfig;
+    const transcripts = services.transcripts;
+    const queries = metrics.queriesTotal.bind({ protocol: 'postgres', target: target.name });
+    const verdicts = {
+      allow: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'allow' }),
+      deny: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' }),
+      hold: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'hold' }),
+      grant: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'grant' }),
+    };
+    const flow = new SessionFlow({
+      sessionId: this.id,
+      principal: this.principal as Principal,
+      target: target.name,
+      clientAddress: this.remoteAddress ?? '',
+      instanceId: services.instanceId,
+      logger: this.log,
+      policy: services.policy,
+      approvals: services.approvals,
+      masker,
+      recorder: this.recorder,
+      capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
+      durableBeforeForward: transcripts?.fsync === 'each',
+      recordingHealthy,
+      inject: (msg) => this.relay?.injectToClient(msg),
+      expectReady: () => this.relay?.expectReady(),
+      onQuery: () => queries.inc(),
+      onVerdict: (v) => verdicts[v].inc(),
+    });
+    for (const [name, value] of parameters) flow.noteParameter(name, value);
+    return flow;
   }
 
   private async startMasking(target: PostgresTargetConfig): Promise<SessionMasker | undefined> {
@@ -432,42 +541,26 @@ export class PgClientSession {
     if (needsFlow) {
       const transcripts = services.transcripts;
       const recorders = services.recorders;
-      const verdicts = {
-        allow: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'allow' }),
-        deny: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' }),
-        hold: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'hold' }),
-        grant: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'grant' }),
-      };
-      this.flow = new SessionFlow({
-        sessionId: this.id,
-        principal,
-        target: target.name,
-        clientAddress: this.remoteAddress ?? '',
-        instanceId: services.instanceId,
-        logger: this.log,
-        policy: services.policy,
-        approvals: services.approvals,
-        masker,
-        recorder: this.recorder,
-        capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
-        durableBeforeForward: transcripts?.fsync === 'each',
-        recordingHealthy: () => !this.recorder || !recorders || recorders.healthy || transcripts?.onWriteError === 'continue',
-        inject: (msg) => this.relay?.injectToClient(msg),
-        expectReady: () => this.relay?.expectReady(),
-        onQuery: () => queries.inc(),
-        onVerdict: (v) => verdicts[v].inc(),
-      });
-      for (const [name, value] of upstream.parameters) this.flow.noteParameter(name, value);
+      this.flow = this.newFlow(upstream.parameters, masker, () => !this.recorder || !recorders || recorders.healthy || transcripts?.onWriteError === 'continue');
       clientHandler = this.flow.client;
       serverHandler = this.flow.server;
     }
+    const thread = services.recordingThread;
+    if (this.threadStart && thread) this.tap = this.openTap(thread, this.threadStart, upstream, target);
     this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
+      ...(this.tap ? { onChunk: this.tap.chunk } : {}),
       allowance: this.deps.services.buffers,
       onEnd: (reason) => this.relayEnded(reason),
       onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),
       onHandlerError: (side, err) => this.log.error({ side, err: err instanceof Error ? err.message : String(err) }, 'statement flow failed; closing the session'),
+      onIdle: () => {
+        const then = this.whenIdle;
+        this.whenIdle = undefined;
+        then?.();
+      },
     });
+    this.tap?.attach(this.relay);
     this.state = 'relaying';
     metrics.sessionsTotal.inc(labels);
     metrics.sessionsActive.inc(labels);
@@ -496,6 +589,7 @@ export class PgClientSession {
     }
     this.log.info({ reason: reason.kind, durationMs: Date.now() - this.startedAt.getTime() }, 'session ended');
     this.flow?.close('disconnected');
+    this.tap?.end({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) });
     this.recorder
       ?.sessionEnd({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) })
       .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed at session end'));

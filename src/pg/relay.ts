@@ -49,6 +49,11 @@ export interface RelayOptions {
   onIdle?(): void;
   /** A handler's promise rejected: the session cannot continue safely. */
   onHandlerError?(side: 'client' | 'upstream', err: unknown): void;
+  /**
+   * Sees every chunk read from either socket, before it is processed (the recording thread's tap,
+   * src/pg/recording/). It must not keep `chunk`: the relay forwards slices of it.
+   */
+  onChunk?(fromClient: boolean, chunk: Buffer): void;
 }
 
 /** Forwards every client message untouched; watches only for Terminate. */
@@ -89,12 +94,15 @@ class Direction {
     readonly side: 'client' | 'upstream',
     readonly src: Socket,
     readonly dst: Socket,
-    handler: DirectionHandler,
+    /** Replaced only between messages (PgRelay.replaceHandlers). */
+    public handler: DirectionHandler,
     maxMessageBytes: number,
     allowance: ByteAllowance | undefined,
     private readonly watch: (code: number, buf: Buffer, start: number) => void,
     /** Sees every message header, streamed or whole. */
     header: (code: number) => void,
+    /** True while the relay's reading is paused from outside (PgRelay.pauseReading). */
+    private readonly held: () => boolean,
   ) {
     const batch = this.batch;
     const fixed = side === 'client' ? FRONTEND_FIXED_LENGTH : BACKEND_FIXED_LENGTH;
@@ -106,22 +114,19 @@ class Direction {
           throw new ProtocolError(`message '${String.fromCharCode(code)}' must be ${expected} bytes long, not ${length}`);
         }
         header(code);
-        return code === Backend.readyForQuery || code === Frontend.terminate || handler.whole(code, length);
+        return code === Backend.readyForQuery || code === Frontend.terminate || this.handler.whole(code, length);
       },
       onMessage: (code, buf, start, end) => {
         this.watch(code, buf, start);
-        return handler.onMessage(code, buf, start, end, batch);
+        return this.handler.onMessage(code, buf, start, end, batch);
       },
-      onBytes: (buf, start, end) => handler.onBytes(buf, start, end, batch),
-      ...(handler.onRun
-        ? {
-            onRun: (code: number, buf: Buffer, start: number, end: number) => {
-              // One type of message: what watch() sees of the first holds for the rest.
-              this.watch(code, buf, start);
-              (handler.onRun as NonNullable<DirectionHandler['onRun']>)(code, buf, start, end, batch);
-            },
-          }
-        : {}),
+      onBytes: (buf, start, end) => this.handler.onBytes(buf, start, end, batch),
+      // Only called for messages whole() answered RUN for, which only a handler with onRun does.
+      onRun: (code: number, buf: Buffer, start: number, end: number) => {
+        // One type of message: what watch() sees of the first holds for the rest.
+        this.watch(code, buf, start);
+        (this.handler.onRun as NonNullable<DirectionHandler['onRun']>)(code, buf, start, end, batch);
+      },
     };
     this.scanner = new MessageScanner(scan, maxMessageBytes, allowance);
   }
@@ -141,7 +146,7 @@ class Direction {
   drained(): void {
     if (!this.backpressured) return;
     this.backpressured = false;
-    if (!this.suspended) this.src.resume();
+    if (!this.suspended && !this.held()) this.src.resume();
   }
 }
 
@@ -167,6 +172,8 @@ export class PgRelay {
   private endWhenIdle: ErrorSpec | undefined;
   /** Messages for the client waiting for the server→client stream to reach a message boundary. */
   private readonly injections: Buffer[] = [];
+  /** Reading is paused from outside (pauseReading), e.g. while the recording thread catches up. */
+  private readingPaused = false;
 
   constructor(
     private readonly client: Socket,
@@ -187,6 +194,7 @@ export class PgRelay {
         if (code === Frontend.terminate) this.ended ??= { kind: 'client-terminate' };
       },
       (code) => this.clientHeader(code),
+      () => this.readingPaused,
     );
     this.u2c = new Direction(
       'upstream',
@@ -210,6 +218,7 @@ export class PgRelay {
         this.copyIn = true;
         while (this.awaitingReady[0] === Frontend.sync) this.awaitingReady.shift();
       },
+      () => this.readingPaused,
     );
   }
 
@@ -263,6 +272,7 @@ export class PgRelay {
     // send its last statements and Terminate in one write): that is relayed until the server closes.
     if (this.ended && this.ended.kind !== 'client-terminate') return;
     this.opts.onBytes?.(d === this.c2u ? 'client_to_upstream' : 'upstream_to_client', chunk.length);
+    this.opts.onChunk?.(d === this.c2u, chunk);
     // Any client bytes (streamed messages included, not only whole ones) mean the session is busy
     // until the upstream's next ReadyForQuery.
     if (d === this.c2u) this.clientPending = true;
@@ -316,7 +326,36 @@ export class PgRelay {
       return;
     }
     this.afterProcessing(d);
-    if (!d.suspended && !d.backpressured && !this.ended) d.src.resume();
+    if (!d.suspended && !d.backpressured && !this.ended && !this.readingPaused) d.src.resume();
+  }
+
+  /**
+   * Puts other handlers in place, between messages of an idle session (see `idle`): used when a
+   * session recorded on the recording thread must go on with the statement flow.
+   */
+  replaceHandlers(client: DirectionHandler, server: DirectionHandler): void {
+    if (!this.idle) throw new Error('handlers are replaced only while the session is idle');
+    this.c2u.handler = client;
+    this.u2c.handler = server;
+  }
+
+  /**
+   * Stops reading both sockets until resumeReading (what is being processed finishes first).
+   * Backpressure and suspensions keep their own pauses: resumeReading resumes only a direction
+   * that nothing else holds.
+   */
+  pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.client.pause();
+    this.upstream.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    if (this.ended && this.ended.kind !== 'client-terminate') return;
+    for (const d of [this.c2u, this.u2c]) if (!d.suspended && !d.backpressured) d.src.resume();
   }
 
   /**

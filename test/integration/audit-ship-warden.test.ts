@@ -86,14 +86,15 @@ describe('two wardens, one transcript store', () => {
       const ended = (list.body.sessions as Array<{ instance: string; endedAt?: string }>).filter((s) => s.endedAt !== undefined);
       return ended.length === 2 ? (list.body.sessions as Array<{ instance: string; sessionId: string; target: string }>) : undefined;
     }, 15_000, 'both sessions in the shared store');
-    expect(sessions.map((s) => s.instance).sort()).toEqual(['warden-a', 'warden-b']);
+    // Sessions no rule touches are recorded on each instance's recording thread: chain `<id>.rec`.
+    expect(sessions.map((s) => s.instance).sort()).toEqual(['warden-a.rec', 'warden-b.rec']);
     const local = await get(a, '/sessions?source=local', auditor);
-    expect((local.body.sessions as Array<{ instance: string }>).map((s) => s.instance)).toEqual(['warden-a']);
+    expect((local.body.sessions as Array<{ instance: string }>).map((s) => s.instance)).toEqual(['warden-a.rec']);
 
-    const fromB = sessions.find((s) => s.instance === 'warden-b') as { sessionId: string };
+    const fromB = sessions.find((s) => s.instance === 'warden-b.rec') as { sessionId: string };
     const replay = await get(a, `/sessions/${fromB.sessionId}`, auditor);
     expect(replay.status).toBe(200);
-    expect(replay.body.session).toMatchObject({ instance: 'warden-b', target: 'shop', statements: 1 });
+    expect(replay.body.session).toMatchObject({ instance: 'warden-b.rec', target: 'shop', statements: 1 });
     expect(replay.body.entries.find((e: { kind: string }) => e.kind === 'statement').data.text).toBe('SELECT count(*) AS n FROM orders');
     expect((await get(a, `/sessions/${fromB.sessionId}?source=local`, auditor)).status).toBe(404);
 
@@ -103,7 +104,7 @@ describe('two wardens, one transcript store', () => {
     const verified = await get(a, '/transcripts/verify', auditor);
     expect(verified.status).toBe(200);
     expect(verified.body).toMatchObject({ ok: true, path: 'the shared transcript store (schema warden)', keysFromStore: true });
-    expect(verified.body.instances.map((i: { instance: string }) => i.instance)).toEqual(['warden-a', 'warden-b']);
+    expect(verified.body.instances.map((i: { instance: string }) => i.instance)).toEqual(['warden-a', 'warden-a.rec', 'warden-b', 'warden-b.rec']);
 
     // A checkpoint written meanwhile puts A one record behind for a moment: wait for a moment
     // when health and detail both say caught up.
@@ -111,14 +112,22 @@ describe('two wardens, one transcript store', () => {
       async () => {
         const health = await get(a, '/healthz');
         const detail = await get(a, '/transcripts/health', auditor);
-        const caughtUp = health.body.transcript_shipping?.lag_records === 0 && detail.body.shipping?.shippedSeq === detail.body.seq;
+        const thread = detail.body.recordingThread;
+        const caughtUp =
+          health.body.transcript_shipping?.lag_records === 0 && detail.body.shipping?.shippedSeq === detail.body.seq && thread?.shipping?.shippedSeq === thread?.seq;
         return caughtUp ? { health, detail } : undefined;
       },
       10_000,
       'A caught up',
     );
     expect(health.body).toMatchObject({ status: 'ok', transcript_shipping: { state: 'caught-up', lag_records: 0, lag_seconds: 0 } });
-    expect(detail.body).toMatchObject({ healthy: true, instance: 'warden-a', shipping: { state: 'caught-up', instance: 'warden-a', failures: 0 } });
+    expect(detail.body).toMatchObject({
+      healthy: true,
+      instance: 'warden-a',
+      shipping: { state: 'caught-up', instance: 'warden-a', failures: 0 },
+      recordingThread: { healthy: true, instance: 'warden-a.rec', pendingBytes: 0, shipping: { state: 'caught-up', instance: 'warden-a.rec', failures: 0 } },
+    });
+    expect(health.body.recording_thread).toEqual({ healthy: true, pending_bytes: 0 });
     expect(detail.body.shipping.shippedSeq).toBe(detail.body.seq);
     expect(JSON.stringify(detail.body)).not.toContain(testPostgres().superuserPassword);
     const metrics = await eventually(async () => {
@@ -130,13 +139,16 @@ describe('two wardens, one transcript store', () => {
 
   it('closing an instance ships its seal; the store verifies', async () => {
     await b.warden.close(500);
-    const [last] = await sql<{ kind: string }>(`SELECT kind FROM warden.transcript_records WHERE instance = 'warden-b' ORDER BY seq DESC LIMIT 1`);
-    expect(last?.kind).toBe('seal');
     const store = new PostgresTranscriptStore({ url: url(DATABASE), schema: 'warden', timeout: 2000 });
     try {
-      const report = await verifyStore(store, { instance: 'warden-b' });
-      expect(report.findings).toEqual([]);
-      expect(report.segments.map((s) => s.status)).toEqual(['intact']);
+      // Both chains of the instance: the event loop's and the recording thread's.
+      for (const instance of ['warden-b', 'warden-b.rec']) {
+        const [last] = await sql<{ kind: string }>(`SELECT kind FROM warden.transcript_records WHERE instance = $1 ORDER BY seq DESC LIMIT 1`, [instance]);
+        expect(last?.kind).toBe('seal');
+        const report = await verifyStore(store, { instance });
+        expect(report.findings).toEqual([]);
+        expect(report.segments.map((s) => s.status)).toEqual(['intact']);
+      }
     } finally {
       await store.close();
     }

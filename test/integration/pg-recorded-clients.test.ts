@@ -14,7 +14,8 @@ let w: TestWarden;
 beforeAll(async () => {
   w = await startTestWarden({
     mutate: (config) => {
-      config.transcripts = { ...defaultTranscripts(config.dataDir), capture: 'all', instanceId: 'recorded-clients' };
+      // In line: the statement flow on the event loop (recording-thread.test.ts runs the thread's).
+      config.transcripts = { ...defaultTranscripts(config.dataDir), capture: 'all', instanceId: 'recorded-clients', recordingThread: false };
     },
   });
 });

@@ -2,9 +2,15 @@
 // on PostgreSQL and on SQL Server:
 // a record over the size limit (here: hundreds of parameters of control characters, each clipped
 // to the value limit but six times longer once JSON-escaped) must not let the statement through
-// unrecorded.
+// unrecorded. On the recording thread (sessions no rule touches), where the statement has gone
+// upstream before its record is made, the record keeps a digest of the parameters instead.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readStore } from '../../src/audit/reader.js';
 import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import { directUrl } from '../helpers/pg-env.js';
 import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig, TYPES } from '../helpers/tds.js';
@@ -38,7 +44,7 @@ describe.each(['interval', 'each'] as const)('fsync %s', (fsync) => {
     await direct(`TRUNCATE ${TABLE}`);
     w = await startTestWarden({
       mutate: (config) => {
-        config.transcripts = { ...defaultTranscripts(config.dataDir), fsync };
+        config.transcripts = { ...defaultTranscripts(config.dataDir), fsync, recordingThread: false };
       },
     });
     const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
@@ -57,6 +63,37 @@ describe.each(['interval', 'each'] as const)('fsync %s', (fsync) => {
     expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await c.end().catch(() => undefined);
     await w.stop();
+  });
+});
+
+describe('the recording thread', () => {
+  it('records a statement whose parameters would make its record too large with a digest of them instead', async () => {
+    await direct(`TRUNCATE ${TABLE}`);
+    const dataDir = mkdtempSync(join(tmpdir(), 'warden-unrecordable-'));
+    w = await startTestWarden({ dataDir, mutate: (config) => void (config.transcripts = defaultTranscripts(config.dataDir)) });
+    expect(w.warden.recordingThread).toBeDefined();
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    await c.connect();
+    const values = Array.from({ length: 300 }, (_, i) => `${i}${'\x01'.repeat(4096)}`);
+    const placeholders = values.map((_, i) => `$${i + 1}`).join(', ');
+    await c.query(`INSERT INTO ${TABLE} SELECT unnest(ARRAY[${placeholders}]::text[])`, values);
+    await c.query('SELECT 1');
+    await c.end();
+    await w.stop();
+    expect(await direct<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE}`)).toEqual([{ n: 300 }]);
+    const statements: Record<string, unknown>[] = [];
+    for await (const { record, instance } of readStore(join(dataDir, 'transcripts'))) {
+      if (record.k === 'statement') statements.push({ instance, ...(record.d as Record<string, unknown>) });
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    const insert = statements.find((d) => String(d.text).startsWith('INSERT'));
+    expect(insert).toMatchObject({ paramsDropped: 300 });
+    expect(insert?.params).toBeUndefined();
+    // The digest is of the values as the statement flow read them (each clipped to the 4 KiB value limit).
+    const clipped = values.map((v) => v.slice(0, 4096));
+    expect(insert?.paramsSha256).toBe(createHash('sha256').update(JSON.stringify(clipped)).digest('hex'));
+    expect(String(insert?.instance)).toMatch(/\.rec$/);
+    expect(statements.find((d) => d.text === 'SELECT 1')).toBeDefined();
   });
 });
 

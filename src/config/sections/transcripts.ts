@@ -12,6 +12,7 @@
 //     capture: digest               # none | digest | first | all — result rows kept (as the client received them)
 //     capture_rows: 10              # rows kept by `first`
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
+//     recording_thread: true        # record sessions no rule touches off the agents' path (fsync interval)
 //     targets: { shop: { capture: first } }   # per-target capture
 //     auditors:                     # who may read transcripts over the admin API
 //       - { name: audit-team, match: { issuer: azure, groups: [<group id>] } }
@@ -40,7 +41,7 @@ export function readTranscripts(
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
-    'capture', 'capture_rows', 'on_write_error', 'targets', 'auditors', 'ship',
+    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -82,6 +83,7 @@ export function readTranscripts(
     capture: s.get('capture').oneOf(CAPTURE_MODES) ?? d.capture,
     captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
+    recordingThread: s.get('recording_thread').boolean() ?? d.recordingThread,
     targets: perTarget,
     auditors: auditors ?? d.auditors,
     ...(ship ? { ship } : {}),
@@ -128,6 +130,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     capture: 'digest',
     captureRows: 10,
     onWriteError: 'refuse',
+    recordingThread: true,
     targets: new Map(),
     auditors: [],
   };

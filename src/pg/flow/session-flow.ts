@@ -166,8 +166,16 @@ export class SessionFlow {
       },
     };
     this.server = {
-      whole: (code) =>
-        SERVER_WHOLE[code] === 1 || (code === Backend.dataRow && self.wantsRows()) || (code === Backend.copyData && (self.result?.copy?.active === true || self.result?.aborted === true) ? RUN : false),
+      whole: (code, length) => {
+        if (SERVER_WHOLE[code] === 1) return true;
+        if (code === Backend.dataRow) {
+          if (self.wantsRows()) return true;
+          // A row the capture no longer keeps streams through: it is still one of the result's rows.
+          self.result?.capture?.passed(length);
+          return false;
+        }
+        return code === Backend.copyData && (self.result?.copy?.active === true || self.result?.aborted === true) ? RUN : false;
+      },
       onMessage: (code, buf, start, end, out) => self.fromServer(code, buf, start, end, out),
       // whole() asks for runs of CopyData only.
       onRun: (_code, buf, start, end, out) => self.onCopyRun(buf, start, end, out),

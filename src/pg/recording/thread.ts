@@ -1,0 +1,330 @@
+// The recording thread: transcripts of the PostgreSQL sessions that no statement rule and no
+// masking rule touches, written off the agents' path.
+//
+// Such a session needs no decision from warden: every byte goes through as it came. Recording it
+// in line (the statement flow on the event loop, src/pg/flow/) made warden parse, classify,
+// serialize, chain and hash every statement between reading a message and forwarding it. Here
+// the relay forwards at once (the pass-through handlers) and hands each chunk it read to a tap,
+// which copies it into a batch; every few milliseconds the batch goes to a worker thread
+// (worker.ts) as a transferred buffer. The worker runs the same statement flow over the same
+// bytes, in the same order, with the session's recorder behind it, and writes the records to a
+// chain of its own: instance `<instance_id>.rec`, beside the event loop's chain in the same
+// directory (readers and `audit verify` take every instance they find).
+//
+// What this keeps of the in-line guarantees, and what it does not (docs/transcripts.md):
+//  - Every record is written; a batch is never dropped. When the worker falls behind by more
+//    than `maxPendingBytes`, the sessions that feed it stop being read until it catches up.
+//  - Only sessions under fsync `interval` come here (under `each` a statement waits for its
+//    record, which needs the record on the event loop).
+//  - When the thread's store cannot be written (or the thread dies), its sessions are closed with
+//    a clear error (on_write_error: refuse) and new sessions are recorded in line.
+//  - A record is written a few milliseconds after its statement was forwarded rather than a few
+//    milliseconds after it was put in the writer's batch; either way a crash of the process loses
+//    the records of that window (fsync `interval`).
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../../log.js';
+import type { TranscriptConfig } from '../../audit/config.js';
+import type { WriterHealth } from '../../audit/segment-writer.js';
+import type { SessionEndInfo, SessionStartInfo } from '../../audit/types.js';
+import { sanitizeInstanceId } from '../../audit/segment-files.js';
+import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
+
+/** Entry kinds of a batch: [kind u8][session u32][body length u32][time f64][body]. */
+export const ENTRY = { start: 0, client: 1, server: 2, end: 3 } as const;
+export const ENTRY_HEADER = 17;
+
+/** What the worker needs to know of a session before its first chunk. */
+export interface ThreadSessionStart {
+  start: SessionStartInfo;
+  /** The server's parameters at login (ParameterStatus), for the statement flow's lexing checks. */
+  parameters: [string, string][];
+  capture: { mode: 'none' | 'digest' | 'first' | 'all'; firstRows: number };
+  maxMessageBytes: number;
+  /** The transaction status of the server's last ReadyForQuery before relaying began. */
+  transactionStatus: TransactionStatusByte;
+}
+
+export interface WorkerInit {
+  transcript: TranscriptConfig;
+  logLevel: string;
+}
+
+export type FromWorker =
+  | { t: 'ready'; health: WriterHealth; keyId: string; publicKeyFile: string }
+  | { t: 'failed'; message: string }
+  | { t: 'ack'; bytes: number; health: WriterHealth; allowed: number }
+  | { t: 'unhealthy'; message: string; code: string | undefined }
+  | { t: 'closed' };
+
+export interface RecordingThreadOptions {
+  transcript: TranscriptConfig;
+  logger: Logger;
+  logLevel: string;
+  /** Bytes handed to the worker and not processed yet, above which sessions stop being read. */
+  maxPendingBytes?: number;
+  /** How long a batch may wait before it is handed over. */
+  flushMs?: number;
+  onUnhealthy?(error: { message: string; code: string | undefined }): void;
+  /** Statements the thread's flows let through (every statement of its sessions: no rule applies). */
+  onAllowed?(n: number): void;
+}
+
+const BATCH_BYTES = 256 * 1024;
+const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
+const DEFAULT_FLUSH_MS = 5;
+
+/** The instance id of the recording thread's chain, derived from the event loop's. */
+export function threadInstanceId(instanceId: string): string {
+  return sanitizeInstanceId(`${instanceId.slice(0, 60)}.rec`);
+}
+
+interface Reader {
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
+export class RecordingThread {
+  private buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  private len = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  /** Bytes taken from taps and not yet acknowledged by the worker. */
+  private pending = 0;
+  /** How many times a session stopped being read to let the worker catch up. */
+  pauses = 0;
+  private readonly paused = new Set<Reader>();
+  private readonly taps = new Set<ThreadTap>();
+  private lastHealth: WriterHealth;
+  private failure: { message: string; code: string | undefined } | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly maxPending: number;
+  private readonly flushMs: number;
+
+  private constructor(
+    private readonly worker: Worker,
+    ready: Extract<FromWorker, { t: 'ready' }>,
+    private readonly opts: RecordingThreadOptions,
+  ) {
+    this.lastHealth = ready.health;
+    this.keyId = ready.keyId;
+    this.publicKeyFile = ready.publicKeyFile;
+    this.maxPending = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING;
+    this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (err) => this.fail({ message: `the recording thread failed: ${err.message}`, code: 'ETHREAD' }));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail({ message: `the recording thread exited (code ${code})`, code: 'ETHREAD' });
+    });
+  }
+
+  readonly keyId: string;
+  readonly publicKeyFile: string;
+
+  /** Starts the worker and opens its transcript store (its own instance: threadInstanceId). */
+  static async start(opts: RecordingThreadOptions): Promise<RecordingThread> {
+    const init: WorkerInit = { transcript: opts.transcript, logLevel: opts.logLevel };
+    const worker = spawnWorker(init);
+    const ready = await new Promise<Extract<FromWorker, { t: 'ready' }>>((resolve, reject) => {
+      const onMessage = (m: FromWorker): void => {
+        if (m.t === 'ready') done(() => resolve(m));
+        else if (m.t === 'failed') done(() => reject(new Error(m.message)));
+      };
+      const onError = (err: Error): void => done(() => reject(err));
+      const onExit = (code: number): void => done(() => reject(new Error(`the recording thread exited (code ${code}) before it was ready`)));
+      const done = (then: () => void): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        then();
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    }).catch(async (err: unknown) => {
+      await worker.terminate();
+      throw err;
+    });
+    return new RecordingThread(worker, ready, opts);
+  }
+
+  /** False once the thread's store cannot be written or the thread is gone. */
+  get healthy(): boolean {
+    return this.failure === undefined && this.closing === undefined;
+  }
+
+  health(): WriterHealth {
+    return this.failure ? { ...this.lastHealth, healthy: false, error: this.failure.message, ...(this.failure.code ? { code: this.failure.code } : {}) } : this.lastHealth;
+  }
+
+  /** Bytes taken from sessions that the worker has not processed yet. */
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
+  /** Opens a session's tap. `onFailure` is called if the thread can no longer record it. */
+  open(session: ThreadSessionStart, onFailure: (error: { message: string; code: string | undefined }) => void): ThreadTap {
+    const id = this.nextId++;
+    const tap = new ThreadTap(this, id, onFailure);
+    this.taps.add(tap);
+    this.put(ENTRY.start, id, Buffer.from(JSON.stringify(session)));
+    return tap;
+  }
+
+  /** Appends one entry to the batch. */
+  put(kind: number, id: number, body: Buffer): void {
+    const n = ENTRY_HEADER + body.length;
+    if (this.len + n > this.buf.length) {
+      this.flush();
+      if (n > this.buf.length) this.buf = Buffer.allocUnsafeSlow(n);
+    }
+    const b = this.buf;
+    const at = this.len;
+    b[at] = kind;
+    b.writeUInt32LE(id, at + 1);
+    b.writeUInt32LE(body.length, at + 5);
+    b.writeDoubleLE(performance.timeOrigin + performance.now(), at + 9);
+    body.copy(b, at + ENTRY_HEADER);
+    this.len = at + n;
+    this.pending += n;
+    this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  /** True when the worker is too far behind: the caller stops reading until `resume`. */
+  congested(reader: Reader): boolean {
+    if (this.pending <= this.maxPending) return false;
+    if (!this.paused.has(reader)) {
+      this.pauses++;
+      this.paused.add(reader);
+      reader.pauseReading();
+    }
+    return true;
+  }
+
+  forget(tap: ThreadTap, reader: Reader | undefined): void {
+    this.taps.delete(tap);
+    if (reader) this.paused.delete(reader);
+  }
+
+  /** Hands the batch to the worker. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.len === 0 || this.failure) {
+      this.len = 0;
+      return;
+    }
+    const full = this.buf;
+    const len = this.len;
+    this.buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    this.len = 0;
+    // The batch's own ArrayBuffer moves to the worker (allocUnsafeSlow: never a shared pool).
+    this.worker.postMessage({ buf: full.buffer, offset: full.byteOffset, len }, [full.buffer]);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.t) {
+      case 'ack':
+        this.pending -= m.bytes;
+        this.lastHealth = m.health;
+        if (m.allowed > 0) this.opts.onAllowed?.(m.allowed);
+        if (this.paused.size > 0 && this.pending <= this.maxPending / 2) {
+          const readers = [...this.paused];
+          this.paused.clear();
+          for (const r of readers) r.resumeReading();
+        }
+        return;
+      case 'unhealthy':
+        this.fail({ message: m.message, code: m.code });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private fail(error: { message: string; code: string | undefined }): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.opts.onUnhealthy?.(error);
+    // Sessions waiting for the worker would wait forever: let them go (their taps now drop).
+    const readers = [...this.paused];
+    this.paused.clear();
+    for (const r of readers) r.resumeReading();
+    for (const tap of [...this.taps]) tap.failed(error);
+  }
+
+  /** Hands over what is left, lets the worker write it and seal its segment, and stops it. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.flush();
+      if (!this.failure) {
+        await new Promise<void>((resolve) => {
+          const onMessage = (m: FromWorker): void => {
+            if (m.t === 'closed') finish();
+          };
+          const finish = (): void => {
+            this.worker.off('message', onMessage);
+            this.worker.off('exit', finish);
+            resolve();
+          };
+          this.worker.on('message', onMessage);
+          this.worker.on('exit', finish);
+          this.worker.postMessage({ close: true });
+        });
+      }
+      await this.worker.terminate();
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Built (dist/…/worker.js) the worker module is loaded as it is; run from the TypeScript sources
+ * (the test suite), the worker first registers tsx to load them.
+ */
+function spawnWorker(init: WorkerInit): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL('./worker.js', self), { workerData: init });
+  const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(new URL('./worker.ts', self).href)}); })`;
+  return new Worker(code, { eval: true, workerData: init });
+}
+
+/** One session's side of the thread: the relay's onChunk, and the session's end. */
+export class ThreadTap {
+  private reader: Reader | undefined;
+  private done = false;
+
+  constructor(
+    private readonly thread: RecordingThread,
+    private readonly id: number,
+    private readonly onFailure: (error: { message: string; code: string | undefined }) => void,
+  ) {}
+
+  /** The relay whose reading pauses while the worker catches up. */
+  attach(reader: Reader): void {
+    this.reader = reader;
+  }
+
+  /** PgRelay's onChunk. */
+  readonly chunk = (fromClient: boolean, chunk: Buffer): void => {
+    if (this.done) return;
+    this.thread.put(fromClient ? ENTRY.client : ENTRY.server, this.id, chunk);
+    if (this.reader) this.thread.congested(this.reader);
+  };
+
+  end(info: SessionEndInfo): void {
+    if (this.done) return;
+    this.done = true;
+    this.thread.put(ENTRY.end, this.id, Buffer.from(JSON.stringify(info)));
+    this.thread.forget(this, this.reader);
+  }
+
+  /** The thread can no longer record: nothing more is taken, and the session is told. */
+  failed(error: { message: string; code: string | undefined }): void {
+    if (this.done) return;
+    this.done = true;
+    this.thread.forget(this, this.reader);
+    this.onFailure(error);
+  }
+}

@@ -1,0 +1,174 @@
+// The recording thread's worker (see thread.ts): takes batches of the chunks relays read, runs
+// each session's statement flow over them as it would have run on the event loop, and records
+// what the flow reports to the thread's own transcript chain.
+//
+// The flow sits behind a PgRelay whose sockets are stand-ins: what it would forward is dropped
+// (the real relay forwarded the same bytes already), and pausing a stand-in holds its chunks back
+// in order, as a paused socket would. Record times are the times the main thread read the chunks,
+// not the times the worker got to them.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { TranscriptStore, type Recorder } from '../../audit/recorder.js';
+import type { TranscriptWriteError } from '../../audit/errors.js';
+import type { SessionEndInfo } from '../../audit/types.js';
+import type { Principal } from '../../identity/types.js';
+import { createLogger, type Logger } from '../../log.js';
+import { initSqlParser } from '../../sql/parser.js';
+import { SessionFlow } from '../flow/session-flow.js';
+import { PgRelay } from '../relay.js';
+import { ENTRY, ENTRY_HEADER, type FromWorker, type ThreadSessionStart, type WorkerInit } from './thread.js';
+
+/** A socket that is never written to the network: it takes writes and feeds chunks in order. */
+class StandInSocket extends EventEmitter {
+  destroyed = false;
+  private paused = false;
+  private readonly held: Buffer[] = [];
+
+  feed(chunk: Buffer): void {
+    if (this.paused || this.held.length > 0) this.held.push(chunk);
+    else this.emit('data', chunk);
+  }
+
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+
+  resume(): this {
+    this.paused = false;
+    while (!this.paused && this.held.length > 0) this.emit('data', this.held.shift() as Buffer);
+    return this;
+  }
+
+  write(): boolean {
+    return true;
+  }
+
+  cork(): void {}
+  uncork(): void {}
+  end(): this {
+    return this;
+  }
+
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+}
+
+interface ThreadSession {
+  client: StandInSocket;
+  upstream: StandInSocket;
+  flow: SessionFlow;
+  recorder: Recorder;
+}
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts runs as the recording thread only');
+const init = workerData as WorkerInit;
+const post = (m: FromWorker): void => port.postMessage(m);
+
+/** The main thread's time of the entry being processed (ms since the epoch, fractional). */
+let eventTime: number | undefined;
+const clock = (): number => (eventTime === undefined ? Date.now() : Math.floor(eventTime));
+const now = (): number => (eventTime === undefined ? performance.now() : eventTime - performance.timeOrigin);
+
+let log: Logger;
+let store: TranscriptStore;
+try {
+  log = createLogger({ level: init.logLevel }).child({ component: 'transcripts', thread: 'recording' });
+  await initSqlParser();
+  store = await TranscriptStore.open(init.transcript, {
+    logger: log,
+    clock,
+    now,
+    oversizedParams: 'digest',
+    onUnhealthy: (err: TranscriptWriteError) => post({ t: 'unhealthy', message: err.message, code: err.code }),
+  });
+  post({ t: 'ready', health: store.health(), keyId: store.keyId, publicKeyFile: store.publicKeyFile });
+} catch (err) {
+  post({ t: 'failed', message: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+}
+
+const sessions = new Map<number, ThreadSession>();
+/** Statements the flows let through since the last acknowledgement (the event loop counts them in its metrics). */
+let allowed = 0;
+const silent = createLogger({ level: 'silent' });
+
+function open(id: number, s: ThreadSessionStart): void {
+  const recorder = store.recorder();
+  recorder.sessionStart(s.start).catch(() => undefined); // a failure makes the store unhealthy: reported by onUnhealthy
+  const client = new StandInSocket();
+  const upstream = new StandInSocket();
+  let relay: PgRelay | undefined;
+  const flow = new SessionFlow({
+    sessionId: s.start.sessionId,
+    principal: s.start.principal as unknown as Principal,
+    target: s.start.target,
+    clientAddress: s.start.client.address,
+    instanceId: store.writer.instance,
+    logger: silent,
+    policy: undefined,
+    approvals: undefined,
+    masker: undefined,
+    recorder,
+    capture: s.capture,
+    durableBeforeForward: false,
+    recordingHealthy: () => true,
+    inject: () => undefined,
+    expectReady: () => relay?.expectReady(),
+    onQuery: () => undefined,
+    onVerdict: () => void allowed++,
+  });
+  for (const [name, value] of s.parameters) flow.noteParameter(name, value);
+  relay = new PgRelay(client as unknown as Socket, upstream as unknown as Socket, flow.client, flow.server, {
+    maxMessageBytes: s.maxMessageBytes,
+    onEnd: () => undefined,
+  });
+  relay.start(s.transactionStatus);
+  sessions.set(id, { client, upstream, flow, recorder });
+}
+
+function end(id: number, info: SessionEndInfo): void {
+  const s = sessions.get(id);
+  if (!s) return;
+  sessions.delete(id);
+  s.flow.close('disconnected');
+  s.recorder.sessionEnd(info).catch(() => undefined);
+}
+
+function take(b: Buffer): void {
+  let off = 0;
+  while (off + ENTRY_HEADER <= b.length) {
+    const kind = b[off] as number;
+    const id = b.readUInt32LE(off + 1);
+    const n = b.readUInt32LE(off + 5);
+    eventTime = b.readDoubleLE(off + 9);
+    const body = b.subarray(off + ENTRY_HEADER, off + ENTRY_HEADER + n);
+    off += ENTRY_HEADER + n;
+    try {
+      if (kind === ENTRY.client) sessions.get(id)?.client.feed(body);
+      else if (kind === ENTRY.server) sessions.get(id)?.upstream.feed(body);
+      else if (kind === ENTRY.start) open(id, JSON.parse(body.toString('utf8')) as ThreadSessionStart);
+      else if (kind === ENTRY.end) end(id, JSON.parse(body.toString('utf8')) as SessionEndInfo);
+    } catch (err) {
+      // Nothing here depends on what a client sent (the relay on the event loop checked it first),
+      // so this is warden's own fault: stop recording rather than record a wrong transcript.
+      post({ t: 'unhealthy', message: `the recording thread failed: ${err instanceof Error ? err.message : String(err)}`, code: 'ETHREAD' });
+    }
+  }
+  eventTime = undefined;
+}
+
+port.on('message', (m: { buf: ArrayBuffer; offset: number; len: number } | { close: true }) => {
+  if ('close' in m) {
+    for (const id of [...sessions.keys()]) end(id, { reason: 'shutdown' });
+    store.close().finally(() => post({ t: 'closed' }));
+    return;
+  }
+  take(Buffer.from(m.buf, m.offset, m.len));
+  post({ t: 'ack', bytes: m.len, health: store.health(), allowed });
+  allowed = 0;
+});
