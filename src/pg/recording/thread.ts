@@ -70,6 +70,8 @@ export interface RecordingThreadOptions {
 }
 
 const BATCH_BYTES = 256 * 1024;
+/** performance.timeOrigin is a getter: read once. Entry times are ms since the epoch, fractional. */
+const TIME_ORIGIN = performance.timeOrigin;
 const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
 const DEFAULT_FLUSH_MS = 5;
 
@@ -182,14 +184,14 @@ export class RecordingThread {
     b[at] = kind;
     b.writeUInt32LE(id, at + 1);
     b.writeUInt32LE(body.length, at + 5);
-    b.writeDoubleLE(performance.timeOrigin + performance.now(), at + 9);
+    b.writeDoubleLE(TIME_ORIGIN + performance.now(), at + 9);
     body.copy(b, at + ENTRY_HEADER);
     this.len = at + n;
     this.pending += n;
     this.timer ??= setTimeout(() => this.flush(), this.flushMs);
   }
 
-  /** True when the worker is too far behind: the caller stops reading until `resume`. */
+  /** True when the worker is too far behind: the reader is paused until it catches up. */
   congested(reader: Reader): boolean {
     if (this.pending <= this.maxPending) return false;
     if (!this.paused.has(reader)) {
