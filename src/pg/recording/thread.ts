@@ -52,7 +52,8 @@ export interface WorkerInit {
 export type FromWorker =
   | { t: 'ready'; health: WriterHealth; keyId: string; publicKeyFile: string }
   | { t: 'failed'; message: string }
-  | { t: 'ack'; bytes: number; health: WriterHealth; allowed: number }
+  /** A batch was processed; its buffer comes back for the next batch (fresh memory costs page faults). */
+  | { t: 'ack'; bytes: number; health: WriterHealth; allowed: number; buf: ArrayBuffer }
   | { t: 'unhealthy'; message: string; code: string | undefined }
   | { t: 'closed' };
 
@@ -74,6 +75,7 @@ const BATCH_BYTES = 256 * 1024;
 const TIME_ORIGIN = performance.timeOrigin;
 const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
 const DEFAULT_FLUSH_MS = 5;
+const MAX_SPARE = 4;
 
 /** The instance id of the recording thread's chain, derived from the event loop's. */
 export function threadInstanceId(instanceId: string): string {
@@ -86,7 +88,9 @@ interface Reader {
 }
 
 export class RecordingThread {
-  private buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  private buf: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  /** Batch buffers the worker gave back. */
+  private readonly spare: Buffer[] = [];
   private len = 0;
   private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
@@ -219,10 +223,11 @@ export class RecordingThread {
     }
     const full = this.buf;
     const len = this.len;
-    this.buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
     this.len = 0;
     // The batch's own ArrayBuffer moves to the worker (allocUnsafeSlow: never a shared pool).
-    this.worker.postMessage({ buf: full.buffer, offset: full.byteOffset, len }, [full.buffer]);
+    const ab = full.buffer as ArrayBuffer;
+    this.worker.postMessage({ buf: ab, offset: full.byteOffset, len }, [ab]);
   }
 
   private onMessage(m: FromWorker): void {
@@ -230,6 +235,7 @@ export class RecordingThread {
       case 'ack':
         this.pending -= m.bytes;
         this.lastHealth = m.health;
+        if (m.buf.byteLength === BATCH_BYTES && this.spare.length < MAX_SPARE) this.spare.push(Buffer.from(m.buf));
         if (m.allowed > 0) this.opts.onAllowed?.(m.allowed);
         if (this.paused.size > 0 && this.pending <= this.maxPending / 2) {
           const readers = [...this.paused];

@@ -149,8 +149,10 @@ function take(b: Buffer): void {
     const body = b.subarray(off + ENTRY_HEADER, off + ENTRY_HEADER + n);
     off += ENTRY_HEADER + n;
     try {
-      if (kind === ENTRY.client) sessions.get(id)?.client.feed(body);
-      else if (kind === ENTRY.server) sessions.get(id)?.upstream.feed(body);
+      // A copy: the flow may keep part of a chunk (a message split across reads, rows awaiting
+      // their digest), and the batch's buffer goes back to the main thread.
+      if (kind === ENTRY.client) sessions.get(id)?.client.feed(Buffer.from(body));
+      else if (kind === ENTRY.server) sessions.get(id)?.upstream.feed(Buffer.from(body));
       else if (kind === ENTRY.start) open(id, JSON.parse(body.toString('utf8')) as ThreadSessionStart);
       else if (kind === ENTRY.end) end(id, JSON.parse(body.toString('utf8')) as SessionEndInfo);
     } catch (err) {
@@ -169,6 +171,6 @@ port.on('message', (m: { buf: ArrayBuffer; offset: number; len: number } | { clo
     return;
   }
   take(Buffer.from(m.buf, m.offset, m.len));
-  post({ t: 'ack', bytes: m.len, health: store.health(), allowed });
+  port.postMessage({ t: 'ack', bytes: m.len, health: store.health(), allowed, buf: m.buf } satisfies FromWorker, [m.buf]);
   allowed = 0;
 });
