@@ -222,6 +222,8 @@ export class RecordingThread {
       this.timer = undefined;
     }
     if (this.len === 0 || this.failure) {
+      // After a failure nothing more is recorded (the sessions were told): nothing is pending either.
+      this.pending -= this.len;
       this.len = 0;
       return;
     }

@@ -88,8 +88,9 @@ try {
   });
   post({ t: 'ready', health: store.health(), keyId: store.keyId, publicKeyFile: store.publicKeyFile });
 } catch (err) {
+  // The main thread stops the worker on this; the rethrow ends it anyway (an 'error' there).
   post({ t: 'failed', message: err instanceof Error ? err.message : String(err) });
-  process.exit(1);
+  throw err;
 }
 
 const sessions = new Map<number, ThreadSession>();
@@ -120,7 +121,10 @@ function open(id: number, s: ThreadSessionStart): void {
     inject: () => undefined,
     expectReady: () => relay?.expectReady(),
     onQuery: () => undefined,
-    onVerdict: () => void allowed++,
+    // Only allows: the relay counts the fast-path calls it refuses (handlers.ts).
+    onVerdict: (v) => {
+      if (v === 'allow') allowed++;
+    },
   });
   for (const [name, value] of s.parameters) flow.noteParameter(name, value);
   relay = new PgRelay(client as unknown as Socket, upstream as unknown as Socket, flow.client, flow.server, {
