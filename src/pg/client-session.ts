@@ -32,6 +32,7 @@ import { transcriptPrincipal, type Recorder } from '../audit/recorder.js';
 import type { SessionStartInfo } from '../audit/types.js';
 import type { TranscriptsConfig } from '../config/types.js';
 import type { RecordingThread, ThreadTap } from './recording/thread.js';
+import { threadHandlers } from './recording/handlers.js';
 import type { SessionMasker } from '../masking/types.js';
 import type { SessionServices } from '../services.js';
 import { SessionFlow } from './flow/session-flow.js';
@@ -546,7 +547,14 @@ export class PgClientSession {
       serverHandler = this.flow.server;
     }
     const thread = services.recordingThread;
-    if (this.threadStart && thread) this.tap = this.openTap(thread, this.threadStart, upstream, target);
+    if (this.threadStart && thread) {
+      this.tap = this.openTap(thread, this.threadStart, upstream, target);
+      // Pass-through, but for what the statement flow refuses whatever the policy (handlers.ts).
+      if (!needsFlow) {
+        const denied = metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' });
+        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery: () => queries.inc(), onDenied: () => denied.inc() }));
+      }
+    }
     this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
       ...(this.tap ? { onChunk: this.tap.chunk } : {}),

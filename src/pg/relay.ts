@@ -243,6 +243,11 @@ export class PgRelay {
     this.awaitingReady.push(Frontend.query);
   }
 
+  /** Sync points sent (Query, Sync, FunctionCall, warden's own Query) whose ReadyForQuery has not come yet. */
+  get readyDue(): number {
+    return this.awaitingReady.length;
+  }
+
   /** True when the upstream is waiting for the client (ReadyForQuery seen, nothing sent since). */
   get idle(): boolean {
     return !this.clientPending && this.awaitingReady.length === 0 && this.c2u.scanner.atBoundary && !this.c2u.suspended && !this.u2c.suspended;

@@ -4,18 +4,16 @@
 // in line says of the same session; the thread keeps up with a large result without holding it
 // in memory (the relay waits for it); a thread that fails refuses its sessions' statements as the
 // in-line store does, and new sessions are recorded in line.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readStore } from '../../src/audit/reader.js';
-import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import type { RecordingThread } from '../../src/pg/recording/thread.js';
 import { findClient, missingClient } from '../helpers/clients.js';
+import { expectSameTranscripts, recordingWarden, transcriptOf } from '../helpers/recording-thread.js';
 import { run } from '../helpers/run.js';
-import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import type { TestWarden } from '../helpers/warden.js';
 import { verifyStore } from '../unit/audit-support.js';
 
 const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the transcript store cannot be written; statements are refused until it recovers';
@@ -25,49 +23,13 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-async function warden(thread: boolean, sessions: { maxBufferedBytes?: number } = {}): Promise<TestWarden> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'warden-thread-'));
-  const w = await startTestWarden({
-    dataDir,
-    mutate: (config) => {
-      config.transcripts = { ...defaultTranscripts(config.dataDir), capture: 'all', recordingThread: thread, instanceId: 'w1' };
-      if (sessions.maxBufferedBytes) config.sessions.maxBufferedBytes = sessions.maxBufferedBytes;
-    },
-  });
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopped ??= w.stop());
-  cleanups.push(stop);
-  return { ...w, stop };
-}
+const warden = (thread: boolean, sessions: { maxBufferedBytes?: number } = {}): Promise<TestWarden> => recordingWarden(thread, cleanups, sessions);
 
 async function client(w: TestWarden): Promise<pg.Client> {
   const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
   c.on('error', () => undefined);
   await c.connect();
   return c;
-}
-
-/** What a transcript says of its sessions, without what differs between two runs of the same script. */
-async function transcriptOf(dataDir: string): Promise<{ instances: Set<string>; records: unknown[] }> {
-  const instances = new Set<string>();
-  const records: unknown[] = [];
-  for await (const { record, instance } of readStore(join(dataDir, 'transcripts'))) {
-    if (!['session-start', 'statement', 'result', 'session-end'].includes(record.k)) continue;
-    instances.add(instance);
-    const d = structuredClone(record.d) as Record<string, any>;
-    delete d.ms;
-    delete d.instance;
-    if (record.k === 'session-start') {
-      delete d.client.port;
-      // Each warden has its own dev issuer (its address and the object id it derives).
-      delete d.principal.tokenExpiresAt;
-      delete d.principal.issuer;
-      delete d.principal.objectId;
-    }
-    records.push({ k: record.k, d });
-  }
-  return { instances, records };
 }
 
 const threadOf = (w: TestWarden): RecordingThread => w.warden.recordingThread as RecordingThread;
@@ -103,15 +65,8 @@ describe('the recording thread', () => {
     expect(threaded.warden.recordingThread).toBeDefined();
     const [a, b] = [await scenario(inline), await scenario(threaded)];
     expect(b).toEqual(a);
-    await inline.stop();
-    await threaded.stop();
-    const [ta, tb] = [await transcriptOf(inline.dataDir), await transcriptOf(threaded.dataDir)];
-    expect(ta.instances).toEqual(new Set(['w1']));
-    expect(tb.instances).toEqual(new Set(['w1.rec']));
-    expect(tb.records.length).toBeGreaterThan(20);
-    expect(tb.records).toEqual(ta.records);
-    const report = await verifyStore(threaded.dataDir);
-    expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    const records = await expectSameTranscripts(inline, threaded);
+    expect(records.length).toBeGreaterThan(20);
   });
 
   it('keeps up with a large result without holding it: the relay waits for the thread', async () => {

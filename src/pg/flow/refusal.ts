@@ -35,6 +35,9 @@ export function denied(message: string, detail?: string, hint?: string): ErrorSp
   };
 }
 
+/** The fast-path FunctionCall names a function by OID, out of reach of classification. */
+export const FAST_PATH_REFUSED: ErrorSpec = denied('warden does not allow fast-path function calls');
+
 export function cancelled(): ErrorSpec {
   return { severity: 'ERROR', code: SqlState.queryCanceled, message: 'canceling statement due to user request' };
 }

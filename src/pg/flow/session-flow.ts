@@ -47,7 +47,7 @@ import type { Classification, StatementInfo } from '../../sql/types.js';
 import { OutputBatch } from '../output-batch.js';
 import type { DirectionHandler } from '../relay.js';
 import { displayParams } from './params.js';
-import { cancelled, denied, FAIL_BATCH_PARSE, FAIL_TRANSACTION_QUERY } from './refusal.js';
+import { cancelled, denied, FAIL_BATCH_PARSE, FAIL_TRANSACTION_QUERY, FAST_PATH_REFUSED } from './refusal.js';
 import { EXTENDED, type Expect, type Portal, type Prepared, type RecordedStatement } from './state.js';
 import { resultColumns, RowDescriptions } from './result-columns.js';
 import { typeName } from './types.js';
@@ -274,7 +274,7 @@ export class SessionFlow {
       case Frontend.functionCall:
         // The fast-path function call names a function by OID, out of reach of classification.
         this.deps.onVerdict('deny');
-        this.failWith(out, denied('warden does not allow fast-path function calls'), undefined);
+        this.failWith(out, FAST_PATH_REFUSED, undefined);
         return;
       default:
         fwd();

@@ -1,0 +1,68 @@
+// The relay's handlers for a session recorded on the recording thread (thread.ts): every message
+// goes through untouched, as with the pass-through handlers, except what the statement flow
+// refuses whatever the policy says. The flow on the thread sees the client's bytes as they came
+// and the server's answers: the relay must do to the session what the flow in line would have
+// done, or the thread records a refusal of something that ran.
+//
+// That is the fast-path FunctionCall (libpq's PQfn: large objects): the flow cannot classify it,
+// so it is refused (42501). As in line (SessionFlow.failWith), a Query that fails the transaction
+// goes upstream in its place, and the server's error for it is replaced by warden's.
+import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
+import { encodeErrorResponse } from '../../../protocols/postgres/error-response.js';
+import type { OutputBatch } from '../output-batch.js';
+import { FAIL_TRANSACTION_QUERY, FAST_PATH_REFUSED } from '../flow/refusal.js';
+import type { DirectionHandler } from '../relay.js';
+
+const REFUSAL = encodeErrorResponse(FAST_PATH_REFUSED);
+
+export interface ThreadHandlerDeps {
+  /** Sync points the relay still waits a ReadyForQuery for, the message being handled included (PgRelay.readyDue). */
+  readyDue(): number;
+  /** A statement the client sent (Query, Execute): the queries metric. */
+  onQuery(): void;
+  /** A fast-path call was refused: the verdicts metric. */
+  onDenied(): void;
+}
+
+export function threadHandlers(deps: ThreadHandlerDeps): { client: DirectionHandler; server: DirectionHandler } {
+  /** For each refused call not answered yet: ReadyForQuerys due before the answer to its failing Query. */
+  const refused: { ahead: number; replaced: boolean }[] = [];
+  const client: DirectionHandler = {
+    whole(code) {
+      if (code === Frontend.query || code === Frontend.execute) deps.onQuery();
+      return code === Frontend.terminate || code === Frontend.functionCall;
+    },
+    onMessage(code, buf, start, end, out) {
+      if (code !== Frontend.functionCall) {
+        out.add(buf, start, end);
+        return;
+      }
+      deps.onDenied();
+      refused.push({ ahead: deps.readyDue() - 1, replaced: false });
+      out.push(FAIL_TRANSACTION_QUERY);
+    },
+    onBytes(buf, start, end, out) {
+      out.add(buf, start, end);
+    },
+  };
+  const server: DirectionHandler = {
+    // ReadyForQuery is always delivered whole; an error only while a refusal waits for its answer.
+    whole: (code) => code === Backend.errorResponse && refused.length > 0,
+    onMessage(code, buf, start, end, out) {
+      const head = refused[0];
+      if (head?.ahead === 0 && code === Backend.errorResponse) {
+        if (!head.replaced) out.push(REFUSAL);
+        head.replaced = true;
+        return;
+      }
+      out.add(buf, start, end);
+      if (code !== Backend.readyForQuery || !head) return;
+      if (head.ahead === 0) refused.shift();
+      else for (const r of refused) r.ahead--;
+    },
+    onBytes(buf, start, end, out) {
+      out.add(buf, start, end);
+    },
+  };
+  return { client, server };
+}
