@@ -15,7 +15,9 @@ export const HEAD_SUFFIX = '.head.json';
 export const LOCK_SUFFIX = '.lock';
 export const TEMP_SUFFIX = '.tmp';
 const SEGMENT_DIGITS = 8;
-const MAX_INSTANCE_CHARS = 64;
+export const MAX_INSTANCE_CHARS = 64;
+/** Ends the instance id of a recording thread's chain (src/pg/recording/thread.ts), and no other. */
+export const THREAD_INSTANCE_SUFFIX = '.rec';
 const SEGMENT_NAME = /^([A-Za-z0-9.-]{1,64})_(\d{8,})_(\d{8}T\d{6}Z)\.jsonl$/;
 
 /** Makes an instance id safe for file names: letters, digits, '.', '-'; at most 64 characters. */

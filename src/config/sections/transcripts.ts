@@ -23,7 +23,7 @@
 //       interval: 1s                # how often to look for new records once caught up
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { sanitizeInstanceId } from '../../audit/segment-files.js';
+import { MAX_INSTANCE_CHARS, sanitizeInstanceId, THREAD_INSTANCE_SUFFIX } from '../../audit/segment-files.js';
 import type { CaptureMode } from '../../audit/config.js';
 import { SHIP_DEFAULTS, type TranscriptShipConfig } from '../../audit/ship-config.js';
 import type { TranscriptsConfig } from '../types.js';
@@ -69,7 +69,7 @@ export function readTranscripts(
   });
   const ship = s.has('ship') ? readShip(s.get('ship')) : undefined;
   if (s.has('ship') && ship === undefined) return undefined;
-  const instance = s.get('instance_id').string({ check: (v) => (sanitizeInstanceId(v) === v ? undefined : 'may hold only letters, digits, "-", "_" and "."') });
+  const instance = s.get('instance_id').string({ check: instanceIdProblem });
   return {
     enabled: s.get('enabled').boolean() ?? d.enabled,
     dir: s.get('dir').filePath() ?? d.dir,
@@ -116,11 +116,24 @@ function readShip(field: Field): TranscriptShipConfig | undefined {
   return readPostgresConnection(s, ship) && ok ? ship : undefined;
 }
 
+/** Why `v` cannot name an instance's chain (file names, the shared store's key), if it cannot. */
+function instanceIdProblem(v: string): string | undefined {
+  if (sanitizeInstanceId(v) !== v) return `must be 1 to ${MAX_INSTANCE_CHARS} letters, digits, "-" and ".", starting with a letter or digit`;
+  if (v.endsWith(THREAD_INSTANCE_SUFFIX)) return `may not end in "${THREAD_INSTANCE_SUFFIX}": "<instance_id>${THREAD_INSTANCE_SUFFIX}" names an instance's recording-thread chain`;
+  return undefined;
+}
+
+/** The host name as an instance id; one ending in `.rec` (a recording thread's chain) ends in `-rec` instead. */
+function hostInstanceId(): string {
+  const id = sanitizeInstanceId(hostname());
+  return id.endsWith(THREAD_INSTANCE_SUFFIX) ? `${id.slice(0, -THREAD_INSTANCE_SUFFIX.length)}-rec` : id;
+}
+
 export function defaultTranscripts(dataDir: string): TranscriptsConfig {
   return {
     enabled: true,
     dir: join(dataDir, 'transcripts'),
-    instanceId: sanitizeInstanceId(hostname()),
+    instanceId: hostInstanceId(),
     keyFile: join(dataDir, 'keys', 'transcript-ed25519.pem'),
     createKey: true,
     fsync: 'interval',

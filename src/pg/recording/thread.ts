@@ -21,12 +21,13 @@
 //  - A record is written up to ~25 ms after its statement was forwarded rather than up to 5 ms
 //    after it was put in the writer's batch; either way a crash of the process loses the records
 //    of that window (fsync `interval`).
+import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
 import type { TranscriptConfig } from '../../audit/config.js';
 import type { WriterHealth } from '../../audit/segment-writer.js';
 import type { SessionEndInfo, SessionStartInfo } from '../../audit/types.js';
-import { sanitizeInstanceId } from '../../audit/segment-files.js';
+import { MAX_INSTANCE_CHARS, sanitizeInstanceId, THREAD_INSTANCE_SUFFIX } from '../../audit/segment-files.js';
 import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
 
 /** Entry kinds of a batch: [kind u8][session u32][body length u32][time f64][body]. */
@@ -81,9 +82,19 @@ const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
 const DEFAULT_FLUSH_MS = 20;
 const MAX_SPARE = 4;
 
-/** The instance id of the recording thread's chain, derived from the event loop's. */
+/**
+ * The instance id of the recording thread's chain, derived from the event loop's: `<id>.rec`.
+ * An id too long for that (instance ids have at most 64 characters) keeps its first 51 and a
+ * digest of the whole (`<first 51>-<8 hex>.rec`), so ids that differ only at the end still name
+ * different chains (a shared store keys chains by instance). No configured id ends in `.rec`
+ * (the configuration refuses it), so a thread's chain never takes another instance's id.
+ */
 export function threadInstanceId(instanceId: string): string {
-  return sanitizeInstanceId(`${instanceId.slice(0, 60)}.rec`);
+  const whole = `${instanceId}${THREAD_INSTANCE_SUFFIX}`;
+  if (whole.length <= MAX_INSTANCE_CHARS) return sanitizeInstanceId(whole);
+  const digest = createHash('sha256').update(instanceId).digest('hex').slice(0, 8);
+  const keep = MAX_INSTANCE_CHARS - THREAD_INSTANCE_SUFFIX.length - digest.length - 1;
+  return sanitizeInstanceId(`${instanceId.slice(0, keep)}-${digest}${THREAD_INSTANCE_SUFFIX}`);
 }
 
 interface Reader {

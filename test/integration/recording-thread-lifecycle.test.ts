@@ -1,0 +1,211 @@
+// The recording thread (src/pg/recording/) over a real warden process's life: a graceful stop
+// (SIGTERM) with idle and busy sessions seals both chains and ends every session; a kill -9
+// during a write burst leaves a torn tail at worst and a restart continues both chains; a second
+// warden on the same data directory and instance is refused; the thread's chain id never
+// collides with another instance's.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readStore } from '../../src/audit/reader.js';
+import { projectRoot } from '../../src/embedded/seed.js';
+import { childWardenYaml, direct } from '../helpers/pg-env.js';
+import { run } from '../helpers/run.js';
+import { verifyStore } from '../unit/audit-support.js';
+
+const TABLE = `rec_life_${process.pid}`;
+const CLI = join(projectRoot(), 'src/cli/main.ts');
+const CHILD = join(projectRoot(), 'test/integration/audit-warden-child.ts');
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  await direct(`CREATE TABLE ${TABLE} (n int, pad text)`);
+  await direct(`GRANT ALL ON ${TABLE} TO PUBLIC`);
+});
+afterAll(async () => {
+  await direct(`DROP TABLE IF EXISTS ${TABLE}`);
+});
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+interface Child {
+  proc: ChildProcess;
+  port: number;
+  exited: Promise<number | null>;
+  token: string;
+  stderr: () => string;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-rec-life-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Writes warden's configuration into `dir` (recording thread on, fsync interval) and returns its path. */
+function configIn(dir: string, transcripts: string, extra: string[] = []): string {
+  const file = join(dir, 'warden.yaml');
+  const yaml = childWardenYaml(dir, [`transcripts: { enabled: true, fsync: interval, capture: all, ${transcripts} }`, ...extra])
+.replace('log: { level: silent }', 'log: { level: info }');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** warden in a child process (audit-warden-child.ts, logging on stderr); resolves once it listens. */
+function startChild(file: string): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, file, 'log'], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  cleanups.push(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      if (!line.includes('"token"')) return;
+      const { port, token } = JSON.parse(line) as { port: number; token: string };
+      resolve({ proc, port, token, exited, stderr: () => stderr });
+    });
+    void exited.then((code) => reject(new Error(`warden exited (${code}): ${stderr}`)));
+  });
+}
+
+async function connect(port: number, token: string): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'agent', password: token, database: 'shop', ssl: false });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** Per instance of the store: session ids that have a session-start, and those with a session-end. */
+async function sessionsIn(dataDir: string): Promise<Map<string, { started: Set<string>; ended: Set<string> }>> {
+  const out = new Map<string, { started: Set<string>; ended: Set<string> }>();
+  for await (const { record, instance } of readStore(join(dataDir, 'transcripts'))) {
+    const s = out.get(instance) ?? { started: new Set<string>(), ended: new Set<string>() };
+    out.set(instance, s);
+    const id = record.sid;
+    if (record.k === 'session-start' && id) s.started.add(id);
+    if (record.k === 'session-end' && id) s.ended.add(id);
+  }
+  return out;
+}
+
+describe('graceful stop (SIGTERM) with sessions recorded on the thread', () => {
+  it('ends every session in the transcript, seals both chains and exits', async () => {
+    const dir = tempDir();
+    const file = configIn(dir, 'instance_id: life1', ['sessions: { shutdown_grace: 1s }']);
+    const w = await startChild(file);
+    const token = w.token;
+    const idle = await connect(w.port, token);
+    await idle.query('SELECT 1');
+    const busy = await connect(w.port, token);
+    const sleeping = busy.query('SELECT pg_sleep(20)').then(() => 'done', (e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    w.proc.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await sleeping).not.toBe('done');
+    const sessions = await sessionsIn(dir);
+    const rec = sessions.get('life1.rec');
+    expect(rec?.started.size).toBe(2);
+    expect([...(rec?.started ?? [])].filter((id) => !rec?.ended.has(id))).toEqual([]);
+    const report = await verifyStore(dir);
+    expect(report.findings).toEqual([]);
+    await idle.end().catch(() => undefined);
+    await busy.end().catch(() => undefined);
+  });
+});
+
+describe('kill -9 of warden during a write burst recorded on the thread', () => {
+  it('leaves a torn tail at worst, and a restart continues both chains', async () => {
+    const dir = tempDir();
+    const file = configIn(dir, 'instance_id: kill1');
+    const w = await startChild(file);
+    let acked = 0;
+    const ackedAt = new Map<number, number>();
+    const burst = async (k: number): Promise<void> => {
+      const c = await connect(w.port, w.token);
+      for (let i = 0; ; i++) {
+        const ok = await c.query(`INSERT INTO ${TABLE} VALUES ($1, repeat('v', ${k === 0 ? 200_000 : 10})) RETURNING n, pad`, [k * 100_000 + i]).then(() => true, () => false);
+        if (!ok) return;
+        acked++;
+        ackedAt.set(k * 100_000 + i, Date.now());
+      }
+    };
+    const sessions = [0, 1, 2, 3].map(burst);
+    while (acked < 300) await new Promise((r) => setTimeout(r, 5));
+    const killedAt = Date.now();
+    w.proc.kill('SIGKILL');
+    await Promise.all(sessions);
+    const recorded = new Set<number>();
+    for await (const { record } of readStore(join(dir, 'transcripts'))) {
+      const params = record.k === 'statement' ? (record.d as { params?: { value: string }[] }).params : undefined;
+      if (params?.[0]) recorded.add(Number(params[0].value));
+    }
+    // fsync interval: a crash loses the records of the last few milliseconds, not more.
+    const lost = [...ackedAt].filter(([n]) => !recorded.has(n)).map(([, at]) => killedAt - at);
+    expect(Math.max(0, ...lost)).toBeLessThan(500);
+    const report = await verifyStore(dir);
+    expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    expect(report.findings.filter((f) => f.kind !== 'open-segment' && f.kind !== 'torn-tail')).toEqual([]);
+
+    const again = await startChild(file);
+    const c = await connect(again.port, again.token);
+    await c.query('SELECT 1');
+    await c.end();
+    again.proc.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+    const after = await verifyStore(dir);
+    // Both chains continue: each records the recovery of its unsealed segment.
+    expect(after.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(after.findings.filter((f) => f.kind === 'crash-recovered').map((f) => f.instance).sort()).toEqual(['kill1', 'kill1.rec']);
+    expect((await sessionsIn(dir)).get('kill1.rec')?.started.size).toBe(5);
+  });
+});
+
+describe('two wardens on one data directory', () => {
+  it('refuses a second warden with the same instance id, naming the instance', async () => {
+    const dir = tempDir();
+    const file = configIn(dir, 'instance_id: same1');
+    await startChild(file);
+    const second = await startChild(file).then(() => 'started', (e: Error) => e.message);
+    expect(second).toContain("transcript instance 'same1' already has a writer");
+  });
+
+  it('gives instances whose ids differ only at the end of 64 characters distinct recording-thread chains', async () => {
+    const dir = tempDir();
+    const stem = 'w'.repeat(60);
+    const a = await startChild(configIn(dir, `instance_id: ${stem}-aaa`));
+    const b = await startChild(configIn(dir, `instance_id: ${stem}-bbb`));
+    for (const w of [a, b]) {
+      const c = await connect(w.port, w.token);
+      await c.query('SELECT 1');
+      await c.end();
+      w.proc.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+    }
+    const threads = [...(await sessionsIn(dir))].filter(([, v]) => v.started.size > 0).map(([k]) => k);
+    expect(threads).toHaveLength(2);
+    for (const id of threads) expect(id).toMatch(/^w{51}-[0-9a-f]{8}\.rec$/);
+    expect((await verifyStore(dir)).findings).toEqual([]);
+  });
+
+  it('refuses an instance_id that ends in .rec (the name of an instance\'s recording-thread chain), and says which ids are valid', async () => {
+    const dir = tempDir();
+    const bad = await run(process.execPath, ['--import', 'tsx', CLI, 'check-config', '--config', configIn(dir, 'instance_id: w1.rec')], { cwd: projectRoot() });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout + bad.stderr).toMatch(/warden\.yaml:10:\d+: transcripts\.instance_id: may not end in "\.rec"/);
+    const underscore = await run(process.execPath, ['--import', 'tsx', CLI, 'check-config', '--config', configIn(dir, 'instance_id: w_1')], { cwd: projectRoot() });
+    expect(underscore.stdout + underscore.stderr).toMatch(/transcripts\.instance_id: must be 1 to 64 letters, digits, "-" and "\."/);
+    const notBoolean = await run(process.execPath, ['--import', 'tsx', CLI, 'check-config', '--config', configIn(dir, 'recording_thread: sometimes')], { cwd: projectRoot() });
+    expect(notBoolean.stdout + notBoolean.stderr).toMatch(/warden\.yaml:10:\d+: transcripts\.recording_thread: must be true or false, got "sometimes"/);
+  });
+});
