@@ -37,12 +37,20 @@ export async function recordingWarden(
   return { ...w, stop };
 }
 
-/** What a transcript says of its sessions, without what differs between two runs of the same script. */
+const KINDS = ['session-start', 'statement', 'result', 'session-end'];
+
+/**
+ * What a transcript says of its sessions, without what differs between two runs of the same
+ * script: record times and durations, instance, client port, the dev issuer's principal fields.
+ * Records are grouped by session (in the order sessions start) and by kind within a session:
+ * how a pipeline's statement records interleave with its results' depends on when the server's
+ * answers arrived, and so does the interleaving of concurrent sessions.
+ */
 export async function transcriptOf(dataDir: string): Promise<{ instances: Set<string>; records: unknown[] }> {
   const instances = new Set<string>();
-  const records: unknown[] = [];
+  const bySession = new Map<string, { k: string; d: Record<string, any> }[]>();
   for await (const { record, instance } of readStore(join(dataDir, 'transcripts'))) {
-    if (!['session-start', 'statement', 'result', 'session-end'].includes(record.k)) continue;
+    if (!KINDS.includes(record.k)) continue;
     instances.add(instance);
     const d = structuredClone(record.d) as Record<string, any>;
     delete d.ms;
@@ -54,19 +62,34 @@ export async function transcriptOf(dataDir: string): Promise<{ instances: Set<st
       delete d.principal.issuer;
       delete d.principal.objectId;
     }
-    records.push({ k: record.k, d });
+    const sid = record.sid ?? '';
+    let list = bySession.get(sid);
+    if (!list) bySession.set(sid, (list = []));
+    list.push({ k: record.k, d });
   }
+  const records = [...bySession.values()].flatMap((list) => KINDS.flatMap((k) => list.filter((r) => r.k === k)));
   return { instances, records };
+}
+
+/** Clients that name statements at random (postgres.js): names become s1, s2 … in order of first use. */
+function renameStatements(records: unknown[]): void {
+  const names = new Map<string, string>();
+  for (const r of records as { d: { name?: string } }[]) {
+    if (r.d.name === undefined) continue;
+    if (!names.has(r.d.name)) names.set(r.d.name, `s${names.size + 1}`);
+    r.d.name = names.get(r.d.name);
+  }
 }
 
 /**
  * Stops both wardens and expects the thread's transcript (instance w1.rec only) to say what the
  * in-line one (w1 only) says, and its chain to verify. Returns the thread's records.
  */
-export async function expectSameTranscripts(inline: TestWarden, threaded: TestWarden): Promise<any[]> {
+export async function expectSameTranscripts(inline: TestWarden, threaded: TestWarden, opts: { randomNames?: boolean } = {}): Promise<any[]> {
   await inline.stop();
   await threaded.stop();
   const [ta, tb] = [await transcriptOf(inline.dataDir), await transcriptOf(threaded.dataDir)];
+  if (opts.randomNames) for (const t of [ta, tb]) renameStatements(t.records);
   expect(ta.instances).toEqual(new Set(['w1']));
   expect(tb.instances).toEqual(new Set(['w1.rec']));
   expect(tb.records).toEqual(ta.records);

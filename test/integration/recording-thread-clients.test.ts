@@ -2,7 +2,13 @@
 // pgbench. Each script runs through a warden recording in line and through one recording on the
 // thread; the clients must see the same answers and the two transcripts must say the same, member
 // for member (test/helpers/recording-thread.ts says what is left out of the comparison).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { encodeQuery } from '../../protocols/postgres/frontend-messages.js';
@@ -22,13 +28,13 @@ afterEach(async () => {
  * answers and the transcripts must be equal, and the thread's chain must verify. Returns the
  * answers and the thread's records.
  */
-async function same<T>(scenario: (w: TestWarden) => Promise<T>): Promise<{ out: T; records: any[] }> {
+async function same<T>(scenario: (w: TestWarden) => Promise<T>, opts: { randomNames?: boolean } = {}): Promise<{ out: T; records: any[] }> {
   const inline = await recordingWarden(false, cleanups);
   const threaded = await recordingWarden(true, cleanups);
   const a = await scenario(inline);
   const b = await scenario(threaded);
   expect(b).toEqual(a);
-  return { out: b, records: await expectSameTranscripts(inline, threaded) };
+  return { out: b, records: await expectSameTranscripts(inline, threaded, opts) };
 }
 
 const libpqEnv = async (w: TestWarden): Promise<Record<string, string>> => ({ PGHOST: w.host, PGPORT: String(w.port), PGUSER: 'agent', PGPASSWORD: await w.token(), PGSSLMODE: 'require', PGDATABASE: 'shop' });
@@ -59,5 +65,62 @@ describe('the recording thread with real clients', () => {
       return answers;
     });
     expect(out).toEqual(['E ERROR 22012 division by zero | Z', 'E ERROR 42501 warden does not allow fast-path function calls | Z', 'T | D | C | Z']);
+  });
+
+  it.skipIf(missingClient('java') || missingClient('javac') || missingClient('pgjdbc'))('pgJDBC: named statements past prepareThreshold, batches, fetch size (portal suspended), binary transfer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-thread-jdbc-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const source = fileURLToPath(new URL('../clients/RecordingThreadJdbc.java', import.meta.url));
+    const compiled = await run(findClient('javac') as string, ['-cp', findClient('pgjdbc') as string, '-d', dir, source], { timeoutMs: 90_000 });
+    if (compiled.code !== 0) throw new Error(`javac failed: ${compiled.stderr}`);
+    const { out, records } = await same(async (w) => {
+      const url = `jdbc:postgresql://127.0.0.1:${w.port}/shop?sslmode=require&prepareThreshold=3&binaryTransfer=true`;
+      const r = await run(findClient('java') as string, ['-Xshare:auto', '-XX:TieredStopAtLevel=1', '-cp', `${dir}:${findClient('pgjdbc') as string}`, 'RecordingThreadJdbc', url, 'agent', await w.token()], { timeoutMs: 90_000 });
+      if (r.code !== 0) throw new Error(`RecordingThreadJdbc failed (${r.code}): ${r.stderr}`);
+      return r.stdout.trimEnd().split('\n');
+    });
+    expect(out).toContain('fetched 1000 500500');
+    expect(out).toContain('count 40 780');
+    expect(out).toContain('error 22012');
+    expect(out.filter((l) => l.startsWith('prepared '))).toHaveLength(6);
+    expect(out).toContain('large object 42501 ERROR: warden does not allow fast-path function calls');
+    // The fetch size: one Execute (statement and result) per 64 rows.
+    const steps = records.filter((r) => r.k === 'result' && r.d.columns?.[1]?.name === 'md5');
+    expect(steps.map((r) => r.d.rows)).toEqual([...Array(15).fill(64), 40]);
+  });
+
+  it('postgres.js: a pipeline of 200 queries, LISTEN/NOTIFY between statements, unsafe multi-statement text, COPY of 5 MB both ways', async () => {
+    const { out, records } = await same(async (w) => {
+      const opts = { host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca }, onnotice: () => undefined };
+      const sql = postgres({ ...opts, max: 1 });
+      const heard: string[] = [];
+      const listener = postgres({ ...opts, max: 1 });
+      const result: Record<string, unknown> = {};
+      try {
+        const piped = await Promise.all(Array.from({ length: 200 }, (_, i) => sql`SELECT ${i}::int AS i, repeat('p', ${i}) AS pad`));
+        result.piped = piped.reduce((n, r) => n + (r[0]?.i as number), 0);
+        await listener.listen('thread_chan', (payload) => heard.push(payload));
+        for (let i = 0; i < 5; i++) {
+          await sql.notify('thread_chan', `n${i}`);
+          await listener`SELECT ${i}::int AS between`;
+        }
+        result.unsafe = (await sql.unsafe("SELECT 1 AS a; CREATE TEMP TABLE pj (id int, body text); INSERT INTO pj SELECT n, md5(n::text) FROM generate_series(1, 3) AS n; SELECT count(*)::int AS c FROM pj")).map((r: any) => r.count ?? r.length);
+        const line = (n: number): string => `${n}\t${'x'.repeat(200)}\n`;
+        await pipeline(Readable.from((function* () { for (let n = 0; n < 25_000; n++) yield line(n); })()), await sql`COPY pj FROM STDIN`.writable());
+        let bytes = 0;
+        for await (const chunk of await sql`COPY pj TO STDOUT`.readable()) bytes += (chunk as Buffer).length;
+        result.copyOut = bytes;
+        for (let i = 0; i < 50 && heard.length < 5; i++) await new Promise((r) => setTimeout(r, 20));
+        result.heard = [...heard];
+      } finally {
+        await listener.end({ timeout: 5 });
+        await sql.end({ timeout: 5 });
+      }
+      return result;
+    }, { randomNames: true });
+    expect(out).toMatchObject({ piped: (199 * 200) / 2, heard: ['n0', 'n1', 'n2', 'n3', 'n4'] });
+    expect(out.copyOut).toBeGreaterThan(5_000_000);
+    const copyIn = records.find((r) => r.k === 'result' && r.d.tag === 'COPY 25000');
+    expect(copyIn).toBeDefined();
   });
 });
