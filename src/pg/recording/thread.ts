@@ -81,6 +81,8 @@ const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
  */
 const DEFAULT_FLUSH_MS = 20;
 const MAX_SPARE = 4;
+/** The most one read of a socket hands over (net.Socket reads 64 KiB at a time). */
+const READ_BYTES = 64 * 1024;
 
 /**
  * The instance id of the recording thread's chain, derived from the event loop's: `<id>.rec`.
@@ -113,7 +115,9 @@ export class RecordingThread {
   private pending = 0;
   /** How many times a session stopped being read to let the worker catch up. */
   pauses = 0;
+  /** Sessions not being read, in the order they were paused. */
   private readonly paused = new Set<Reader>();
+  private resumeTimer: NodeJS.Timeout | undefined;
   private readonly taps = new Set<ThreadTap>();
   private lastHealth: WriterHealth;
   private failure: { message: string; code: string | undefined } | undefined;
@@ -210,15 +214,42 @@ export class RecordingThread {
     this.timer ??= setTimeout(() => this.flush(), this.flushMs);
   }
 
-  /** True when the worker is too far behind: the reader is paused until it catches up. */
-  congested(reader: Reader): boolean {
+  /**
+   * True when the worker is too far behind: every session feeding it stops being read until it
+   * catches up. All of them, not only the one whose read went over: each would otherwise get one
+   * more read in (up to 64 KiB) before its own check, so 50 sessions went 3 MiB past a 256 KiB limit.
+   */
+  congested(): boolean {
     if (this.pending <= this.maxPending) return false;
-    if (!this.paused.has(reader)) {
+    for (const tap of this.taps) {
+      const reader = tap.reader;
+      if (!reader || this.paused.has(reader)) continue;
       this.pauses++;
       this.paused.add(reader);
       reader.pauseReading();
     }
     return true;
+  }
+
+  /**
+   * Lets paused sessions be read again once the worker has caught up to half the limit: as many as
+   * the room left can take one read each (at least one), longest paused first, so they do not all
+   * read at once and take the backlog past the limit again. The rest follow at the next
+   * acknowledgement, or after flushMs if the ones let go had nothing to read.
+   */
+  private resumeSome(): void {
+    if (this.resumeTimer) {
+      clearTimeout(this.resumeTimer);
+      this.resumeTimer = undefined;
+    }
+    if (this.paused.size === 0 || this.pending > this.maxPending / 2) return;
+    let room = Math.max(1, Math.floor((this.maxPending - this.pending) / READ_BYTES));
+    for (const reader of this.paused) {
+      if (room-- <= 0) break;
+      this.paused.delete(reader);
+      reader.resumeReading();
+    }
+    if (this.paused.size > 0) this.resumeTimer = setTimeout(() => this.resumeSome(), this.flushMs);
   }
 
   forget(tap: ThreadTap, reader: Reader | undefined): void {
@@ -254,11 +285,7 @@ export class RecordingThread {
         this.lastHealth = m.health;
         if (m.buf.byteLength === BATCH_BYTES && this.spare.length < MAX_SPARE) this.spare.push(Buffer.from(m.buf));
         if (m.allowed > 0) this.opts.onAllowed?.(m.allowed);
-        if (this.paused.size > 0 && this.pending <= this.maxPending / 2) {
-          const readers = [...this.paused];
-          this.paused.clear();
-          for (const r of readers) r.resumeReading();
-        }
+        this.resumeSome();
         return;
       case 'unhealthy':
         this.fail({ message: m.message, code: m.code });
@@ -273,6 +300,8 @@ export class RecordingThread {
     this.failure = error;
     this.opts.onUnhealthy?.(error);
     // Sessions waiting for the worker would wait forever: let them go (their taps now drop).
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
     const readers = [...this.paused];
     this.paused.clear();
     for (const r of readers) r.resumeReading();
@@ -282,6 +311,8 @@ export class RecordingThread {
   /** Hands over what is left, lets the worker write it and seal its segment, and stops it. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.resumeTimer) clearTimeout(this.resumeTimer);
+      this.resumeTimer = undefined;
       this.flush();
       if (!this.failure) {
         await new Promise<void>((resolve) => {
@@ -317,7 +348,7 @@ function spawnWorker(init: WorkerInit): Worker {
 
 /** One session's side of the thread: the relay's onChunk, and the session's end. */
 export class ThreadTap {
-  private reader: Reader | undefined;
+  private attached: Reader | undefined;
   private done = false;
 
   constructor(
@@ -328,28 +359,33 @@ export class ThreadTap {
 
   /** The relay whose reading pauses while the worker catches up. */
   attach(reader: Reader): void {
-    this.reader = reader;
+    this.attached = reader;
+  }
+
+  /** The attached relay, while the session is recorded here. */
+  get reader(): Reader | undefined {
+    return this.done ? undefined : this.attached;
   }
 
   /** PgRelay's onChunk. */
   readonly chunk = (fromClient: boolean, chunk: Buffer): void => {
     if (this.done) return;
     this.thread.put(fromClient ? ENTRY.client : ENTRY.server, this.id, chunk);
-    if (this.reader) this.thread.congested(this.reader);
+    this.thread.congested();
   };
 
   end(info: SessionEndInfo): void {
     if (this.done) return;
     this.done = true;
     this.thread.put(ENTRY.end, this.id, Buffer.from(JSON.stringify(info)));
-    this.thread.forget(this, this.reader);
+    this.thread.forget(this, this.attached);
   }
 
   /** The thread can no longer record: nothing more is taken, and the session is told. */
   failed(error: { message: string; code: string | undefined }): void {
     if (this.done) return;
     this.done = true;
-    this.thread.forget(this, this.reader);
+    this.thread.forget(this, this.attached);
     this.onFailure(error);
   }
 }
