@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import postgres from 'postgres';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -28,9 +29,13 @@ afterEach(async () => {
  * answers and the transcripts must be equal, and the thread's chain must verify. Returns the
  * answers and the thread's records.
  */
-async function same<T>(scenario: (w: TestWarden) => Promise<T>, opts: { randomNames?: boolean } = {}): Promise<{ out: T; records: any[] }> {
-  const inline = await recordingWarden(false, cleanups);
-  const threaded = await recordingWarden(true, cleanups);
+async function same<T>(
+  scenario: (w: TestWarden) => Promise<T>,
+  opts: { randomNames?: boolean; capture?: 'none' | 'digest' | 'first' | 'all' } = {},
+): Promise<{ out: T; records: any[] }> {
+  const transcripts = opts.capture ? { transcripts: { capture: opts.capture } } : {};
+  const inline = await recordingWarden(false, cleanups, transcripts);
+  const threaded = await recordingWarden(true, cleanups, transcripts);
   const a = await scenario(inline);
   const b = await scenario(threaded);
   expect(b).toEqual(a);
@@ -123,4 +128,71 @@ describe('the recording thread with real clients', () => {
     const copyIn = records.find((r) => r.k === 'result' && r.d.tag === 'COPY 25000');
     expect(copyIn).toBeDefined();
   });
+
+  for (const capture of ['first', 'digest'] as const) {
+    it(`messages split across reads: a 300 KiB Query, a 2 MB parameter, a 6 MB result (capture ${capture})`, async () => {
+      const { out, records } = await same(
+        async (w) => {
+          const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+          await c.connect();
+          try {
+            const long = (await c.query(`SELECT length('${'q'.repeat(300 * 1024)}') AS n`)).rows[0].n as number;
+            const param = (await c.query('SELECT length($1::text) AS n, md5($1::text) AS h', ['p'.repeat(2 * 1024 * 1024)])).rows[0] as unknown;
+            const big = await c.query("SELECT n, repeat(md5(n::text), 10) AS pad FROM generate_series(1, 20000) AS n");
+            return { long, param, rows: big.rowCount };
+          } finally {
+            await c.end();
+          }
+        },
+        { capture },
+      );
+      expect(out).toEqual({ long: 300 * 1024, param: { n: 2 * 1024 * 1024, h: expect.any(String) }, rows: 20000 });
+      const results = records.filter((r) => r.k === 'result');
+      expect(results.map((r) => r.d.rows)).toEqual(expect.arrayContaining([1, 20000]));
+      // Clipped to 64 KiB in the record, with its length and digest.
+      expect(records.find((r) => r.k === 'statement' && r.d.textBytes > 300 * 1024 && r.d.textSha256)).toBeDefined();
+    });
+  }
+
+  it('session endings: Terminate pipelined after a Query, a client gone in the middle of a result', async () => {
+    const { out, records } = await same(async (w) => {
+      const a = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+      const terminate = Buffer.from([0x58, 0, 0, 0, 4]);
+      a.socket.write(Buffer.concat([encodeQuery('SELECT 42 AS answer'), terminate]));
+      const first = (await a.reader.untilClosed()).map(describeMessage);
+      const b = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+      b.socket.write(encodeQuery("SELECT n, repeat('z', 500) FROM generate_series(1, 200000) AS n"));
+      await b.reader.next();
+      b.socket.destroy();
+      // The server notices the client is gone, and warden ends the session.
+      await new Promise((r) => setTimeout(r, 500));
+      return first;
+    });
+    expect(out).toEqual(['T', 'D', 'C', 'Z']);
+    expect(records.filter((r) => r.k === 'session-end').map((r) => r.d.reason)).toEqual(['client-terminate', 'client-disconnect']);
+    expect(records.filter((r) => r.k === 'result').map((r) => r.d.rows)).toEqual([1]);
+  });
+
+  it('session endings: a token expiring during a statement (onTokenExpiry end), a session still open when warden stops', async () => {
+    const open: pg.Client[] = [];
+    const { out, records } = await same(async (w) => {
+      const connect = async (ttlSeconds?: number): Promise<{ c: pg.Client; errors: string[] }> => {
+        const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(ttlSeconds ? { ttlSeconds } : {}), database: 'shop', ssl: { ca: w.ca } });
+        const errors: string[] = [];
+        c.on('error', (e: Error) => errors.push(e.message));
+        await c.connect();
+        return { c, errors };
+      };
+      const expiring = await connect(2);
+      const status = (await expiring.c.query("SELECT pg_sleep(2.5), 'finished' AS status")).rows[0].status as string;
+      for (let i = 0; i < 100 && expiring.errors.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      const staying = await connect();
+      await staying.c.query('SELECT 1 AS still_here');
+      open.push(staying.c);
+      return { status, error: expiring.errors[0] };
+    });
+    for (const c of open) await c.end().catch(() => undefined);
+    expect(out).toEqual({ status: 'finished', error: 'access token expired; reconnect with a fresh token' });
+    expect(records.filter((r) => r.k === 'session-end').map((r) => r.d.reason)).toEqual(['terminated', 'terminated']);
+  }, 30_000);
 });
