@@ -460,11 +460,15 @@ export class PgClientSession {
       const upstream = this.upstream as UpstreamSession;
       this.flow = this.newFlow(upstream.parameters, undefined, () => false);
       relay.replaceHandlers(this.flow.client, this.flow.server);
+      relay.releaseClient();
     };
     if (relay.idle) {
       refuseAll();
       return;
     }
+    // Busy: what the client sends from now on would run unrecorded; it waits for the idle point,
+    // where the refusing flow reads it (the server's answers to what came before still go through).
+    relay.holdClient();
     this.whenIdle = refuseAll;
     setTimeout(() => {
       if (this.whenIdle !== refuseAll) return;

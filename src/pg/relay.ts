@@ -174,6 +174,8 @@ export class PgRelay {
   private readonly injections: Buffer[] = [];
   /** Reading is paused from outside (pauseReading), e.g. while the recording thread catches up. */
   private readingPaused = false;
+  /** Reading from the client is held from outside (holdClient) until releaseClient. */
+  private clientHeld = false;
 
   constructor(
     private readonly client: Socket,
@@ -194,7 +196,7 @@ export class PgRelay {
         if (code === Frontend.terminate) this.ended ??= { kind: 'client-terminate' };
       },
       (code) => this.clientHeader(code),
-      () => this.readingPaused,
+      () => this.readingPaused || this.clientHeld,
     );
     this.u2c = new Direction(
       'upstream',
@@ -331,7 +333,7 @@ export class PgRelay {
       return;
     }
     this.afterProcessing(d);
-    if (!d.suspended && !d.backpressured && !this.ended && !this.readingPaused) d.src.resume();
+    if (!d.suspended && !d.backpressured && !this.ended && !this.readingPaused && !(d === this.c2u && this.clientHeld)) d.src.resume();
   }
 
   /**
@@ -360,7 +362,26 @@ export class PgRelay {
     if (!this.readingPaused) return;
     this.readingPaused = false;
     if (this.ended && this.ended.kind !== 'client-terminate') return;
-    for (const d of [this.c2u, this.u2c]) if (!d.suspended && !d.backpressured) d.src.resume();
+    for (const d of [this.c2u, this.u2c]) if (!d.suspended && !d.backpressured && !(d === this.c2u && this.clientHeld)) d.src.resume();
+  }
+
+  /**
+   * Stops reading the client (the server's answers still come through) until releaseClient: what
+   * the client sends meanwhile waits in its socket. Used when the recording thread fails while
+   * the session is busy: nothing sent after the failure may reach the server before the session
+   * is handed to a flow that refuses it.
+   */
+  holdClient(): void {
+    if (this.clientHeld) return;
+    this.clientHeld = true;
+    this.client.pause();
+  }
+
+  releaseClient(): void {
+    if (!this.clientHeld) return;
+    this.clientHeld = false;
+    if (this.ended && this.ended.kind !== 'client-terminate') return;
+    if (!this.readingPaused && !this.c2u.suspended && !this.c2u.backpressured) this.client.resume();
   }
 
   /**

@@ -8,11 +8,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readStore } from '../../src/audit/reader.js';
+import { Backend } from '../../protocols/postgres/codes.js';
+import { encodeQuery } from '../../protocols/postgres/frontend-messages.js';
 import { projectRoot } from '../../src/embedded/seed.js';
 import { childWardenYaml, direct } from '../helpers/pg-env.js';
+import { errorIn, rawLogin } from '../helpers/pg-raw.js';
 import { run } from '../helpers/run.js';
 import { recordingWarden } from '../helpers/recording-thread.js';
 import type { TestWarden } from '../helpers/warden.js';
@@ -251,5 +255,67 @@ describe('backpressure with many sessions', () => {
     await w.stop();
     const rows = await resultRows(w.dataDir);
     expect([...rows.values()].filter((r) => r.includes(3000))).toHaveLength(50);
+  });
+});
+
+describe('sessions paused for the thread', () => {
+  async function pausedSession(w: TestWarden): Promise<{ c: pg.Client; result: Promise<string> }> {
+    const thread = w.warden.recordingThread as RecordingThread;
+    const c = await tlsClient(w);
+    const before = thread.pauses;
+    const result = c.query("SELECT n, repeat('x', 1000) AS pad FROM generate_series(1, 50000) AS n").then((r) => `rows ${r.rowCount}`, (e: Error) => e.message);
+    while (thread.pauses === before) await new Promise((r) => setTimeout(r, 2));
+    return { c, result };
+  }
+
+  it('a client that vanishes while paused: its session ends in the transcript and nothing stays pending', async () => {
+    const w = await recordingWarden(true, cleanups, { maxBufferedBytes: 64 * 1024 });
+    const thread = w.warden.recordingThread as RecordingThread;
+    const { c, result } = await pausedSession(w);
+    (c as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream.destroy();
+    console.log(await result);
+    const until = Date.now() + 10_000;
+    while ((w.warden.pgListener?.openSessions ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(w.warden.pgListener?.openSessions).toBe(0);
+    const fresh = await tlsClient(w);
+    expect((await fresh.query('SELECT 5 AS five')).rows).toEqual([{ five: 5 }]);
+    await fresh.end();
+    while (thread.pendingBytes > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(thread.pendingBytes).toBe(0);
+    await w.stop();
+    const sessions = (await sessionsIn(w.dataDir)).get('w1.rec');
+    expect(sessions?.started.size).toBe(2);
+    expect(sessions?.ended.size).toBe(2);
+  });
+
+  it('a thread that fails while a session is paused for it: the session is let go, not left hanging', async () => {
+    const w = await recordingWarden(true, cleanups, { maxBufferedBytes: 64 * 1024 });
+    const { result } = await pausedSession(w);
+    await (w.warden.recordingThread as unknown as { worker: Worker }).worker.terminate();
+    const t0 = Date.now();
+    // The statement that was running ends (its rows stream on, as in line) or the session is closed.
+    expect(await result).toMatch(/^rows 50000$|^warden cannot record this session any more/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const fresh = await tlsClient(w);
+    expect((await fresh.query('SELECT 6 AS six')).rows).toEqual([{ six: 6 }]);
+    await fresh.end();
+  });
+});
+
+describe('a thread that fails while its session is busy', () => {
+  it('runs nothing the client sends after the failure: the statements wait for the idle point and are refused (42501)', async () => {
+    const w = await recordingWarden(true, cleanups);
+    const raw = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+    cleanups.push(() => void raw.socket.destroy());
+    raw.socket.write(encodeQuery('SELECT pg_sleep(1)'));
+    await new Promise((r) => setTimeout(r, 200));
+    await (w.warden.recordingThread as unknown as { worker: Worker }).worker.terminate();
+    await new Promise((r) => setTimeout(r, 100));
+    raw.socket.write(encodeQuery(`INSERT INTO ${TABLE} VALUES (424242, 'after the failure')`));
+    const first = await raw.reader.until(Backend.readyForQuery);
+    expect(errorIn(first)).toBeUndefined();
+    const second = await raw.reader.until(Backend.readyForQuery);
+    expect(errorIn(second)).toMatchObject({ code: '42501' });
+    expect((await direct(`SELECT count(*)::int AS n FROM ${TABLE} WHERE n = 424242`)).rows).toEqual([{ n: 0 }]);
   });
 });
