@@ -75,9 +75,11 @@ export async function transcriptOf(dataDir: string): Promise<{ instances: Set<st
 function renameStatements(records: unknown[]): void {
   const names = new Map<string, string>();
   for (const r of records as { d: { name?: string } }[]) {
-    if (r.d.name === undefined) continue;
-    if (!names.has(r.d.name)) names.set(r.d.name, `s${names.size + 1}`);
-    r.d.name = names.get(r.d.name);
+    const name = r.d.name;
+    if (name === undefined) continue;
+    const renamed = names.get(name) ?? `s${names.size + 1}`;
+    names.set(name, renamed);
+    r.d.name = renamed;
   }
 }
 
