@@ -2,7 +2,7 @@
 // pgbench. Each script runs through a warden recording in line and through one recording on the
 // thread; the clients must see the same answers and the two transcripts must say the same, member
 // for member (test/helpers/recording-thread.ts says what is left out of the comparison).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,4 +195,43 @@ describe('the recording thread with real clients', () => {
     expect(out).toEqual({ status: 'finished', error: 'access token expired; reconnect with a fresh token' });
     expect(records.filter((r) => r.k === 'session-end').map((r) => r.d.reason)).toEqual(['terminated', 'terminated']);
   }, 30_000);
+
+  for (const mode of ['extended', 'prepared'] as const) {
+    it.skipIf(missingClient('pgbench'))(`pgbench -M ${mode}, 3 clients: every transaction recorded as in line`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'warden-thread-pgbench-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const script = join(dir, 'tx.sql');
+      writeFileSync(script, '\\set id 3\nBEGIN;\nSELECT id, full_name FROM customers WHERE id = :id;\nSELECT :id::int * 2 AS twice;\nEND;\n');
+      const { out, records } = await same(async (w) => {
+        const r = await run(findClient('pgbench') as string, ['-n', '-M', mode, '-c', '3', '-j', '1', '-t', '40', '-f', script], { env: await libpqEnv(w), timeoutMs: 60_000 });
+        return { code: r.code, processed: /number of transactions actually processed: (\S+)/.exec(r.stdout)?.[1] };
+      });
+      expect(out).toEqual({ code: 0, processed: '120/120' });
+      expect(records.filter((r) => r.k === 'statement' && r.d.text.startsWith('SELECT id, full_name')).length).toBe(120);
+    });
+  }
+
+  it('a statement the server fails at Bind (a parameter it cannot read, 1/0 folded when planned) has its error in its result record', async () => {
+    const { out, records } = await same(async (w) => {
+      const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+      await c.connect();
+      try {
+        const codes = [];
+        codes.push(await c.query('SELECT id FROM customers WHERE id = $1', ['x']).then(() => 'ran', (e: pg.DatabaseError) => e.code));
+        codes.push(await c.query('SELECT 1/0 AS z, $1::int AS p', [1]).then(() => 'ran', (e: pg.DatabaseError) => e.code));
+        codes.push((await c.query('SELECT $1::int AS p', [2])).rows[0].p as number);
+        return codes;
+      } finally {
+        await c.end();
+      }
+    });
+    expect(out).toEqual(['22P02', '22012', 2]);
+    const texts = new Map(records.filter((r) => r.k === 'statement').map((r) => [r.d.st, r.d.text]));
+    const outcome = records.filter((r) => r.k === 'result').map((r) => [texts.get(r.d.st), r.d.error?.code ?? r.d.tag]);
+    expect(outcome).toEqual([
+      ['SELECT id FROM customers WHERE id = $1', '22P02'],
+      ['SELECT 1/0 AS z, $1::int AS p', '22012'],
+      ['SELECT $1::int AS p', 'SELECT 1'],
+    ]);
+  });
 });

@@ -1255,6 +1255,12 @@ export class SessionFlow {
       // PostgreSQL skips the rest of the batch until Sync: so do the expectations.
       const dropped: Expect[] = [];
       while (this.queue[0] && EXTENDED.has(this.queue[0].k)) dropped.push(this.queue.shift()!);
+      if (head.k === 'parse' || head.k === 'bind' || head.k === 'describe-stmt' || head.k === 'describe-portal') {
+        // The error came before the batch's next Execute ran (a parameter the server cannot read,
+        // 1/0 folded when planned at Bind): that statement failed with it, as its record says.
+        const next = dropped.find((e) => e.k === 'execute');
+        if (next?.k === 'execute' && next.rec) this.recordResult(this.resultFor(next.rec, [], undefined), undefined, err);
+      }
       for (let i = dropped.length - 1; i >= 0; i--) this.undo(dropped[i]!, i === 0);
     }
     if (r?.aborted) return;
