@@ -61,7 +61,7 @@ describe('the recording thread with real clients', () => {
   it('a fast-path call pipelined between statements is refused, and only its answer is replaced', async () => {
     // FunctionCall of int4abs (oid 1397) with no arguments: it never reaches the server.
     const call = Buffer.from([0x46, 0, 0, 0, 14, 0, 0, 0x05, 0x75, 0, 0, 0, 0, 0, 0]);
-    const { out } = await same(async (w) => {
+    const { out, records } = await same(async (w) => {
       const s = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
       s.socket.write(Buffer.concat([encodeQuery('SELECT 1/0'), call, encodeQuery('SELECT 2 AS two')]));
       const answers = [];
@@ -70,6 +70,10 @@ describe('the recording thread with real clients', () => {
       return answers;
     });
     expect(out).toEqual(['E ERROR 22012 division by zero | Z', 'E ERROR 42501 warden does not allow fast-path function calls | Z', 'T | D | C | Z']);
+    // Recorded as refused, with the error the client got.
+    const refused = records.find((r) => r.k === 'statement' && r.d.via === 'fast-path');
+    expect(refused?.d).toMatchObject({ text: 'fast-path call of function 1397', verdict: 'deny', rule: 'fast-path' });
+    expect(records.find((r) => r.k === 'result' && r.d.st === refused?.d.st)?.d.error).toEqual({ code: '42501', message: 'warden does not allow fast-path function calls' });
   });
 
   it.skipIf(missingClient('java') || missingClient('javac') || missingClient('pgjdbc'))('pgJDBC: named statements past prepareThreshold, batches, fetch size (portal suspended), binary transfer', async () => {

@@ -271,11 +271,15 @@ export class SessionFlow {
       }
       case Frontend.sync:
         return this.onSync(fwd, out);
-      case Frontend.functionCall:
+      case Frontend.functionCall: {
         // The fast-path function call names a function by OID, out of reach of classification.
+        // Recorded as refused (libpq's large-object functions are such calls), so a reviewer sees it.
         this.deps.onVerdict('deny');
-        this.failWith(out, FAST_PATH_REFUSED, undefined);
+        const oid = end - start >= 9 ? buf.readUInt32BE(start + 5) : 0;
+        const rec = this.record(`fast-path call of function ${oid}`, FAST_PATH_UNCLASSIFIED, { action: 'deny', rule: 'fast-path', reason: FAST_PATH_REFUSED.message }, 'fast-path');
+        this.failWith(out, FAST_PATH_REFUSED, rec);
         return;
+      }
       default:
         fwd();
     }
@@ -1344,6 +1348,7 @@ const NO_FIELDS: readonly FieldDescription[] = Object.freeze([]);
  * A Query or Parse whose content is malformed (a NUL inside the statement text, as a client sends
  * for a string holding \u0000): PostgreSQL answers ERROR 08P01 and the session goes on; so does warden.
  */
+const FAST_PATH_UNCLASSIFIED: Classification = { ok: false, error: 'a fast-path function call names its function by OID' };
 const INVALID_MESSAGE: ErrorSpec = { severity: 'ERROR', code: '08P01', message: 'invalid message format' };
 
 function decodeOrNull<T>(decode: (msg: Buffer) => T, msg: Buffer): T | null {
