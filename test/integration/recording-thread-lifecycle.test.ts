@@ -3,15 +3,19 @@
 // during a write burst leaves a torn tail at worst and a restart continues both chains; a second
 // warden on the same data directory and instance is refused; the thread's chain id never
 // collides with another instance's.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readStore } from '../../src/audit/reader.js';
+import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
+import type { TranscriptsConfig } from '../../src/config/types.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { Backend } from '../../protocols/postgres/codes.js';
 import { encodeQuery } from '../../protocols/postgres/frontend-messages.js';
 import { projectRoot } from '../../src/embedded/seed.js';
@@ -19,13 +23,14 @@ import { childWardenYaml, direct } from '../helpers/pg-env.js';
 import { errorIn, rawLogin } from '../helpers/pg-raw.js';
 import { run } from '../helpers/run.js';
 import { recordingWarden } from '../helpers/recording-thread.js';
-import type { TestWarden } from '../helpers/warden.js';
+import { startTestWarden, type TestWarden } from '../helpers/warden.js';
 import type { RecordingThread } from '../../src/pg/recording/thread.js';
 import { verifyStore } from '../unit/audit-support.js';
 
 const TABLE = `rec_life_${process.pid}`;
 const CLI = join(projectRoot(), 'src/cli/main.ts');
 const CHILD = join(projectRoot(), 'test/integration/audit-warden-child.ts');
+const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the transcript store cannot be written; statements are refused until it recovers';
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
@@ -236,6 +241,19 @@ async function resultRows(dataDir: string): Promise<Map<string, number[]>> {
   return out;
 }
 
+/** A warden recording on the thread (instance w1) in `dataDir`, stopped after the test. */
+async function threadWarden(dataDir: string, transcripts: Partial<TranscriptsConfig> = {}, logger?: Logger): Promise<TestWarden> {
+  const w = await startTestWarden({
+    dataDir,
+    ...(logger ? { logger } : {}),
+    mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), capture: 'all', instanceId: 'w1', ...transcripts }),
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= w.stop());
+  cleanups.push(stop);
+  return { ...w, stop };
+}
+
 const BIG = "SELECT n, repeat('x', 1000) AS pad FROM generate_series(1, 3000) AS n";
 
 describe('backpressure with many sessions', () => {
@@ -273,7 +291,7 @@ describe('sessions paused for the thread', () => {
     const thread = w.warden.recordingThread as RecordingThread;
     const { c, result } = await pausedSession(w);
     (c as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream.destroy();
-    console.log(await result);
+    expect(await result).toBe('Connection terminated unexpectedly');
     const until = Date.now() + 10_000;
     while ((w.warden.pgListener?.openSessions ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     expect(w.warden.pgListener?.openSessions).toBe(0);
@@ -317,5 +335,75 @@ describe('a thread that fails while its session is busy', () => {
     const second = await raw.reader.until(Backend.readyForQuery);
     expect(errorIn(second)).toMatchObject({ code: '42501' });
     expect((await direct(`SELECT count(*)::int AS n FROM ${TABLE} WHERE n = 424242`)).rows).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('on_write_error: continue with a thread that fails', () => {
+  it('its sessions go on (unrecorded), the log says so, and new sessions are recorded in line', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: new Writable({ write: (chunk: Buffer, _enc, done) => void (lines.push(chunk.toString()), done()) }) });
+    const w = await threadWarden(tempDir(), { onWriteError: 'continue' }, logger);
+    const c = await tlsClient(w);
+    await c.query('SELECT 1');
+    await (w.warden.recordingThread as unknown as { worker: Worker }).worker.terminate();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await c.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    const fresh = await tlsClient(w);
+    expect((await fresh.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
+    await fresh.end();
+    await c.end();
+    await w.stop();
+    const log = lines.join('');
+    expect(log).toContain('the recording thread cannot write transcripts: its sessions continue unrecorded (on_write_error: continue)');
+    expect(log).toContain('transcript unavailable; session continues unrecorded (on_write_error: continue)');
+    // The fresh session was recorded in line.
+    const inline = (await sessionsIn(w.dataDir)).get('w1');
+    expect([inline?.started.size, inline?.ended.size]).toEqual([1, 1]);
+  });
+});
+
+describe('a full disk under the recording thread', () => {
+  let mnt: string | undefined;
+  afterEach(() => {
+    if (!mnt) return;
+    execFileSync('umount', ['-l', mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+    mnt = undefined;
+  });
+
+  it('refuses the session once the thread cannot write, and warden still stops promptly', async () => {
+    mnt = mkdtempSync(join(tmpdir(), 'warden-rec-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    const w = await threadWarden(join(mnt, 'data'));
+    expect(w.warden.recordingThread).toBeDefined();
+    const c = await tlsClient(w);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 40 && !outcomes.at(-1)?.startsWith('42501'); i++) {
+      outcomes.push(await c.query(`SELECT n, md5(n::text) || md5('${i}') AS h FROM generate_series(1, 5000) AS n`).then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`));
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect(outcomes[0]).toBe('ok');
+    expect(outcomes.at(-1)).toBe(`42501: ${STORE_UNWRITABLE}`);
+    expect(w.warden.recordingThread?.health()).toMatchObject({ healthy: false, code: 'ENOSPC' });
+    // A new session is recorded in line (the little room left takes its small records).
+    const fresh = await tlsClient(w);
+    expect((await fresh.query('SELECT 7 AS seven')).rows).toEqual([{ seven: 7 }]);
+    await fresh.end();
+    const t0 = Date.now();
+    await w.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect((await sessionsIn(join(mnt, 'data'))).get('w1')?.started.size).toBe(1);
+  });
+});
+
+describe('fsync each', () => {
+  it('never uses the thread: sessions are recorded in line', async () => {
+    const w = await threadWarden(tempDir(), { fsync: 'each', recordingThread: true });
+    expect(w.warden.recordingThread).toBeUndefined();
+    const c = await tlsClient(w);
+    await c.query('SELECT 1');
+    await c.end();
+    await w.stop();
+    expect([...(await sessionsIn(w.dataDir))].map(([instance, s]) => [instance, s.started.size])).toEqual([['w1', 1]]);
   });
 });
