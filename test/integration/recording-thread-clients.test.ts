@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../protocols/postgres/codes.js';
-import { encodeQuery } from '../../protocols/postgres/frontend-messages.js';
+import { encodeParse, encodeQuery } from '../../protocols/postgres/frontend-messages.js';
 import { findClient, missingClient } from '../helpers/clients.js';
 import { describe as describeMessage, rawLogin } from '../helpers/pg-raw.js';
 import { expectSameTranscripts, recordingWarden } from '../helpers/recording-thread.js';
@@ -237,5 +237,23 @@ describe('the recording thread with real clients', () => {
       ['SELECT 1/0 AS z, $1::int AS p', '22012'],
       ['SELECT $1::int AS p', 'SELECT 1'],
     ]);
+  });
+
+  it('a malformed Bind ends the session as in line: nothing after it runs unrecorded', async () => {
+    const { out, records } = await same(async (w) => {
+      const s = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+      // Bind of the unnamed portal and statement declaring one parameter, with no parameter after it.
+      const bind = Buffer.from([0x42, 0, 0, 0, 10, 0, 0, 0, 0, 0, 1]);
+      const sync = Buffer.from([0x53, 0, 0, 0, 4]);
+      s.socket.write(Buffer.concat([encodeParse({ name: '', sql: 'SELECT $1::int', paramTypes: [] }), bind, sync]));
+      const answer = (await s.reader.until(Backend.readyForQuery, 5000)).map(describeMessage);
+      s.socket.write(encodeQuery("SELECT 'after' AS t"));
+      const after = (await s.reader.until(Backend.readyForQuery, 5000)).map(describeMessage);
+      s.socket.destroy();
+      return { answer, after };
+    });
+    expect(out.answer).toEqual(['E FATAL 08P01 invalid frontend message: message too short for parameter 1 length (at offset 11)']);
+    expect(out.after).toEqual([]);
+    expect(records.filter((r) => r.k === 'statement').map((r) => r.d.text)).not.toContain("SELECT 'after' AS t");
   });
 });

@@ -7,13 +7,26 @@
 // That is the fast-path FunctionCall (libpq's PQfn: large objects): the flow cannot classify it,
 // so it is refused (42501). As in line (SessionFlow.failWith), a Query that fails the transaction
 // goes upstream in its place, and the server's error for it is replaced by warden's.
+//
+// And a Bind, Execute, Describe or Close the flow cannot decode: in line that ends the session
+// (08P01); the flow on the thread stops there too, so a session that went on would go on
+// unrecorded. They are decoded here as the flow decodes them, and end the session the same way.
 import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
 import { encodeErrorResponse } from '../../../protocols/postgres/error-response.js';
+import { decodeBind, decodeClose, decodeDescribe, decodeExecute } from '../../../protocols/postgres/frontend-messages.js';
 import type { OutputBatch } from '../output-batch.js';
 import { FAIL_TRANSACTION_QUERY, FAST_PATH_REFUSED } from '../flow/refusal.js';
 import type { DirectionHandler } from '../relay.js';
 
 const REFUSAL = encodeErrorResponse(FAST_PATH_REFUSED);
+
+/** The messages the statement flow decodes (throwing ProtocolError), by code. */
+const DECODED: Partial<Record<number, (msg: Buffer) => unknown>> = {
+  [Frontend.bind]: decodeBind,
+  [Frontend.execute]: decodeExecute,
+  [Frontend.describe]: decodeDescribe,
+  [Frontend.close]: decodeClose,
+};
 
 export interface ThreadHandlerDeps {
   /** Sync points the relay still waits a ReadyForQuery for, the message being handled included (PgRelay.readyDue). */
@@ -30,10 +43,12 @@ export function threadHandlers(deps: ThreadHandlerDeps): { client: DirectionHand
   const client: DirectionHandler = {
     whole(code) {
       if (code === Frontend.query || code === Frontend.execute) deps.onQuery();
-      return code === Frontend.terminate || code === Frontend.functionCall;
+      return code === Frontend.terminate || code === Frontend.functionCall || DECODED[code] !== undefined;
     },
     onMessage(code, buf, start, end, out) {
       if (code !== Frontend.functionCall) {
+        // Throws as the flow would: the relay ends the session with a protocol error.
+        DECODED[code]?.(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
         out.add(buf, start, end);
         return;
       }
