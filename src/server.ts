@@ -136,16 +136,19 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     if (adminUrl) logger.info({ url: adminUrl }, 'admin server ready');
 
     let closing: Promise<void> | undefined;
+    /** Set by a close(0) while a close with a grace period is under way (a second SIGTERM): the grace ends now. */
+    let hurried = false;
     const close = (graceMs = config.sessions.shutdownGrace): Promise<void> => {
+      if (graceMs === 0) hurried = true;
       closing ??= (async () => {
         await Promise.all([pgListener, tdsListener].map(async (listener) => {
           if (!listener) return;
           const stopped = listener.stopAccepting();
           listener.endSessions(false);
           const deadline = Date.now() + graceMs;
-          while (listener.openSessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          while (listener.openSessions > 0 && Date.now() < deadline && !hurried) await new Promise((r) => setTimeout(r, 50));
           if (listener.openSessions > 0) {
-            logger.warn({ sessions: listener.openSessions }, 'grace period over; cancelling and closing the remaining sessions');
+            logger.warn({ sessions: listener.openSessions }, hurried ? 'closing the remaining sessions now' : 'grace period over; cancelling and closing the remaining sessions');
             listener.endSessions(true);
             // Let their endings (transcript session-end records, withdrawn holds) happen before the services close.
             const hard = Date.now() + 3000;

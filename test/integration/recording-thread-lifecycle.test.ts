@@ -407,3 +407,23 @@ describe('fsync each', () => {
     expect([...(await sessionsIn(w.dataDir))].map(([instance, s]) => [instance, s.started.size])).toEqual([['w1', 1]]);
   });
 });
+
+describe('a second SIGTERM', () => {
+  it('closes the sessions still open at once, as `warden start --help` says, instead of waiting out shutdown_grace', async () => {
+    const dir = tempDir();
+    const file = configIn(dir, 'instance_id: twice1', ['sessions: { shutdown_grace: 60s }']);
+    const w = await startChild(file);
+    const busy = await connect(w.port, w.token);
+    const sleeping = busy.query('SELECT pg_sleep(60)').then(() => 'done', (e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 300));
+    w.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    w.proc.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await sleeping).toBe('terminating connection because warden is shutting down');
+    const rec = (await sessionsIn(dir)).get('twice1.rec');
+    expect([rec?.started.size, rec?.ended.size]).toEqual([1, 1]);
+  });
+});
