@@ -1,5 +1,5 @@
 # The recording thread's psycopg2 scenario (test/integration/recording-thread-clients.test.ts).
-import json, sys, io, psycopg2
+import json, sys, io, threading, psycopg2
 out = {}
 conn = psycopg2.connect(sys.argv[1])
 cur = conn.cursor()
@@ -38,5 +38,11 @@ conn.rollback()
 conn.autocommit = True
 cur.execute("SELECT count(*) FROM orders")
 out['auto'] = cur.fetchall()
+# A statement cancelled from another connection (CancelRequest through warden).
+threading.Timer(0.5, conn.cancel).start()
+try:
+    cur.execute("SELECT pg_sleep(10)")
+except psycopg2.Error as e:
+    out['cancelled'] = e.pgcode
 conn.close()
 print(json.dumps(out))
