@@ -129,6 +129,11 @@ describe('graceful stop (SIGTERM) with sessions recorded on the thread', () => {
     const rec = sessions.get('life1.rec');
     expect(rec?.started.size).toBe(2);
     expect([...(rec?.started ?? [])].filter((id) => !rec?.ended.has(id))).toEqual([]);
+    const texts: string[] = [];
+    for await (const { record, instance } of readStore(join(dir, 'transcripts'))) {
+      if (record.k === 'statement' && instance === 'life1.rec') texts.push((record.d as { text: string }).text);
+    }
+    expect(texts.sort()).toEqual(['SELECT 1', 'SELECT pg_sleep(20)']);
     const report = await verifyStore(dir);
     expect(report.findings).toEqual([]);
     await idle.end().catch(() => undefined);
