@@ -67,9 +67,13 @@ describe('the recording thread with real clients', () => {
       const answers = [];
       for (let i = 0; i < 3; i++) answers.push((await s.reader.until(Backend.readyForQuery)).map(describeMessage).join(' | '));
       s.socket.end();
-      return answers;
+      // The thread's allows are counted as it acknowledges its batches.
+      const verdicts = w.warden.metrics.verdictsTotal;
+      for (let i = 0; i < 50 && verdicts.get({ protocol: 'postgres', verdict: 'allow' }) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      return { answers, allowed: verdicts.get({ protocol: 'postgres', verdict: 'allow' }), denied: verdicts.get({ protocol: 'postgres', verdict: 'deny' }) };
     });
-    expect(out).toEqual(['E ERROR 22012 division by zero | Z', 'E ERROR 42501 warden does not allow fast-path function calls | Z', 'T | D | C | Z']);
+    expect(out).toEqual({ answers: ['E ERROR 22012 division by zero | Z', 'E ERROR 42501 warden does not allow fast-path function calls | Z', 'T | D | C | Z'], allowed: 2, denied: 1 });
     // Recorded as refused, with the error the client got.
     const refused = records.find((r) => r.k === 'statement' && r.d.via === 'fast-path');
     expect(refused?.d).toMatchObject({ text: 'fast-path call of function 1397', verdict: 'deny', rule: 'fast-path' });
