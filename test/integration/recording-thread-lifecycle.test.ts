@@ -376,17 +376,28 @@ describe('a full disk under the recording thread', () => {
     mnt = undefined;
   });
 
-  it('refuses the session once the thread cannot write, and warden still stops promptly', async () => {
+  function mountFull(): string {
     mnt = mkdtempSync(join(tmpdir(), 'warden-rec-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-    const w = await threadWarden(join(mnt, 'data'));
-    expect(w.warden.recordingThread).toBeDefined();
-    const c = await tlsClient(w);
+    return join(mnt, 'data');
+  }
+
+  /** Large results (capture all: up to 256 KiB recorded each) until `done` says so or 40 ran. */
+  async function fill(c: pg.Client, done: (outcome: string) => boolean): Promise<string[]> {
     const outcomes: string[] = [];
-    for (let i = 0; i < 40 && !outcomes.at(-1)?.startsWith('42501'); i++) {
+    for (let i = 0; i < 40 && !done(outcomes.at(-1) ?? ''); i++) {
       outcomes.push(await c.query(`SELECT n, md5(n::text) || md5('${i}') AS h FROM generate_series(1, 5000) AS n`).then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`));
       await new Promise((r) => setTimeout(r, 30));
     }
+    return outcomes;
+  }
+
+  it('refuses the session once the thread cannot write, and warden still stops promptly', async () => {
+    const dataDir = mountFull();
+    const w = await threadWarden(dataDir);
+    expect(w.warden.recordingThread).toBeDefined();
+    const c = await tlsClient(w);
+    const outcomes = await fill(c, (o) => o.startsWith('42501'));
     expect(outcomes[0]).toBe('ok');
     expect(outcomes.at(-1)).toBe(`42501: ${STORE_UNWRITABLE}`);
     expect(w.warden.recordingThread?.health()).toMatchObject({ healthy: false, code: 'ENOSPC' });
@@ -397,7 +408,22 @@ describe('a full disk under the recording thread', () => {
     const t0 = Date.now();
     await w.stop();
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect((await sessionsIn(join(mnt, 'data'))).get('w1')?.started.size).toBe(1);
+    expect((await sessionsIn(dataDir)).get('w1')?.started.size).toBe(1);
+  });
+
+  it('on_write_error: continue: the session goes on past the full disk and the log says it is unrecorded', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: new Writable({ write: (chunk: Buffer, _enc, done) => void (lines.push(chunk.toString()), done()) }) });
+    const w = await threadWarden(mountFull(), { onWriteError: 'continue' }, logger);
+    const c = await tlsClient(w);
+    const outcomes = await fill(c, () => w.warden.recordingThread?.healthy === false);
+    expect(w.warden.recordingThread?.health()).toMatchObject({ healthy: false, code: 'ENOSPC' });
+    outcomes.push(...(await fill(c, (o) => o !== ''))); // one more, after the failure
+    expect(outcomes.every((o) => o === 'ok')).toBe(true);
+    expect(lines.join('')).toContain('the recording thread cannot write transcripts: its sessions continue unrecorded (on_write_error: continue)');
+    const t0 = Date.now();
+    await w.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });
 
