@@ -204,12 +204,13 @@ describe('the recording thread with real clients', () => {
     expect(records.filter((r) => r.k === 'session-end').map((r) => r.d.reason)).toEqual(['terminated', 'terminated']);
   }, 30_000);
 
-  for (const mode of ['extended', 'prepared'] as const) {
-    it.skipIf(missingClient('pgbench'))(`pgbench -M ${mode}, 3 clients: every transaction recorded as in line`, async () => {
+  for (const [mode, pipelined] of [['extended', false], ['prepared', false], ['prepared', true]] as const) {
+    it.skipIf(missingClient('pgbench'))(`pgbench -M ${mode}${pipelined ? ' in pipeline mode' : ''}, 3 clients: every transaction recorded as in line`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'warden-thread-pgbench-'));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
       const script = join(dir, 'tx.sql');
-      writeFileSync(script, '\\set id 3\nBEGIN;\nSELECT id, full_name FROM customers WHERE id = :id;\nSELECT :id::int * 2 AS twice;\nEND;\n');
+      const body = 'BEGIN;\nSELECT id, full_name FROM customers WHERE id = :id;\nSELECT :id::int * 2 AS twice;\nEND;\n';
+      writeFileSync(script, `\\set id 3\n${pipelined ? `\\startpipeline\n${body}\\endpipeline\n` : body}`);
       const { out, records } = await same(async (w) => {
         const r = await run(findClient('pgbench') as string, ['-n', '-M', mode, '-c', '3', '-j', '1', '-t', '40', '-f', script], { env: await libpqEnv(w), timeoutMs: 60_000 });
         return { code: r.code, processed: /number of transactions actually processed: (\S+)/.exec(r.stdout)?.[1] };
