@@ -2,7 +2,7 @@
 // pgbench. Each script runs through a warden recording in line and through one recording on the
 // thread; the clients must see the same answers and the two transcripts must say the same, member
 // for member (test/helpers/recording-thread.ts says what is left out of the comparison).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,9 +31,9 @@ afterEach(async () => {
  */
 async function same<T>(
   scenario: (w: TestWarden) => Promise<T>,
-  opts: { randomNames?: boolean; capture?: 'none' | 'digest' | 'first' | 'all' } = {},
+  opts: { randomNames?: boolean; capture?: 'none' | 'digest' | 'first' | 'all'; segmentMaxBytes?: number } = {},
 ): Promise<{ out: T; records: any[] }> {
-  const transcripts = opts.capture ? { transcripts: { capture: opts.capture } } : {};
+  const transcripts = { transcripts: { ...(opts.capture ? { capture: opts.capture } : {}), ...(opts.segmentMaxBytes ? { segmentMaxBytes: opts.segmentMaxBytes } : {}) } };
   const inline = await recordingWarden(false, cleanups, transcripts);
   const threaded = await recordingWarden(true, cleanups, transcripts);
   const a = await scenario(inline);
@@ -260,5 +260,26 @@ describe('the recording thread with real clients', () => {
     expect(out.answer).toEqual(['E FATAL 08P01 invalid frontend message: message too short for parameter 1 length (at offset 11)']);
     expect(out.after).toEqual([]);
     expect(records.filter((r) => r.k === 'statement').map((r) => r.d.text)).not.toContain("SELECT 'after' AS t");
+  });
+
+  it('a session whose records span several segments of the thread chain (1 MiB segments)', async () => {
+    let threadSegments = 0;
+    const { out } = await same(
+      async (w) => {
+        const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+        await c.connect();
+        let n = 0;
+        for (let i = 0; i < 1500; i++) n += (await c.query("SELECT $1::int AS i, repeat('s', 1000) AS pad", [i])).rows[0].i as number;
+        await c.end();
+        if (w.warden.recordingThread) {
+          await new Promise((r) => setTimeout(r, 200));
+          threadSegments = readdirSync(join(w.dataDir, 'transcripts')).filter((f) => f.startsWith('w1.rec_')).length;
+        }
+        return n;
+      },
+      { segmentMaxBytes: 1024 * 1024 },
+    );
+    expect(out).toBe((1499 * 1500) / 2);
+    expect(threadSegments).toBeGreaterThan(1);
   });
 });
