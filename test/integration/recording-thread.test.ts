@@ -100,7 +100,10 @@ describe('the recording thread', () => {
       () => 'ran',
       (e: Error) => e.message,
     );
-    await new Promise((r) => setTimeout(r, 200));
+    // What was recorded before the failure stays recorded: wait until `SELECT 1` is in the file
+    // (the worker is stopped abruptly, as a crash of the thread would).
+    const recorded = async (): Promise<boolean> => (await transcriptOf(w.dataDir)).records.some((r: any) => r.k === 'statement' && r.d.text === 'SELECT 1');
+    await expectEventually(() => recorded().catch(() => false));
     await (threadOf(w) as unknown as { worker: Worker }).worker.terminate();
     expect(await idle.query('SELECT 2').catch((e: Error) => e.message)).toBe(STORE_UNWRITABLE);
     expect(await idle.query('SELECT $1::int', [3]).catch((e: Error) => e.message)).toBe(STORE_UNWRITABLE);
@@ -139,9 +142,9 @@ describe('the recording thread', () => {
   });
 });
 
-async function expectEventually(ok: () => boolean, ms = 5000): Promise<void> {
+async function expectEventually(ok: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const until = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
