@@ -81,6 +81,8 @@ const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
  */
 const DEFAULT_FLUSH_MS = 20;
 const MAX_SPARE = 4;
+/** How long close() waits for a failed thread to close its store (a healthy one: six times that). */
+const CLOSE_WAIT_MS = 5_000;
 /** The most one read of a socket hands over (net.Socket reads 64 KiB at a time). */
 const READ_BYTES = 64 * 1024;
 
@@ -122,6 +124,7 @@ export class RecordingThread {
   private lastHealth: WriterHealth;
   private failure: { message: string; code: string | undefined } | undefined;
   private closing: Promise<void> | undefined;
+  private exited = false;
   private readonly maxPending: number;
   private readonly flushMs: number;
 
@@ -138,6 +141,7 @@ export class RecordingThread {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail({ message: `the recording thread failed: ${err.message}`, code: 'ETHREAD' }));
     worker.on('exit', (code) => {
+      this.exited = true;
       if (!this.closing) this.fail({ message: `the recording thread exited (code ${code})`, code: 'ETHREAD' });
     });
   }
@@ -314,12 +318,16 @@ export class RecordingThread {
       if (this.resumeTimer) clearTimeout(this.resumeTimer);
       this.resumeTimer = undefined;
       this.flush();
-      if (!this.failure) {
+      // A thread whose store failed still closes it (its segment is sealed if the disk lets it),
+      // but within CLOSE_WAIT_MS: a store that cannot write must not hold warden's exit.
+      if (!this.exited) {
         await new Promise<void>((resolve) => {
           const onMessage = (m: FromWorker): void => {
             if (m.t === 'closed') finish();
           };
+          const timer = setTimeout(() => finish(), this.failure ? CLOSE_WAIT_MS : CLOSE_WAIT_MS * 6);
           const finish = (): void => {
+            clearTimeout(timer);
             this.worker.off('message', onMessage);
             this.worker.off('exit', finish);
             resolve();
