@@ -167,7 +167,7 @@ describe('the recording thread with real clients', () => {
     });
   }
 
-  it('session endings: Terminate pipelined after a Query, a client gone in the middle of a result', async () => {
+  it('session endings: Terminate pipelined after a Query, a client gone in the middle of a result, the server ending the session', async () => {
     const { out, records } = await same(async (w) => {
       const a = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
       const terminate = Buffer.from([0x58, 0, 0, 0, 4]);
@@ -179,11 +179,14 @@ describe('the recording thread with real clients', () => {
       b.socket.destroy();
       // The server notices the client is gone, and warden ends the session.
       await new Promise((r) => setTimeout(r, 500));
-      return first;
+      const c = await rawLogin({ host: w.host, port: w.port, ca: w.ca, database: 'shop', password: await w.token() });
+      c.socket.write(encodeQuery('SELECT pg_terminate_backend(pg_backend_pid())'));
+      const killed = (await c.reader.untilClosed()).map(describeMessage);
+      return { first, killed };
     });
-    expect(out).toEqual(['T', 'D', 'C', 'Z']);
-    expect(records.filter((r) => r.k === 'session-end').map((r) => r.d.reason)).toEqual(['client-terminate', 'client-disconnect']);
-    expect(records.filter((r) => r.k === 'result').map((r) => r.d.rows)).toEqual([1]);
+    expect(out).toEqual({ first: ['T', 'D', 'C', 'Z'], killed: ['T', 'D', 'E FATAL 57P01 terminating connection due to administrator command'] });
+    expect(records.filter((r) => r.k === 'session-end').map((r) => r.d.reason)).toEqual(['client-terminate', 'client-disconnect', 'upstream-disconnect']);
+    expect(records.filter((r) => r.k === 'result').map((r) => [r.d.rows, r.d.error?.code])).toEqual([[1, undefined], [1, '57P01']]);
   });
 
   it('session endings: a token expiring during a statement (onTokenExpiry end), a session still open when warden stops', async () => {
