@@ -448,6 +448,7 @@ export class PgClientSession {
    * come to an idle point soon is closed.
    */
   private recordingFailed(why: string): void {
+    if (this.relay?.endReason) return; // ending anyway (a message both relays refused, say)
     if (this.deps.services.transcripts?.onWriteError === 'continue') {
       this.log.error({ err: why }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
       return;

@@ -15,8 +15,9 @@ import { Backend } from '../../protocols/postgres/codes.js';
 import { encodeParse, encodeQuery } from '../../protocols/postgres/frontend-messages.js';
 import { findClient, missingClient } from '../helpers/clients.js';
 import { describe as describeMessage, rawLogin } from '../helpers/pg-raw.js';
-import { expectSameTranscripts, recordingWarden } from '../helpers/recording-thread.js';
+import { expectSameTranscripts, recordingWarden, transcriptOf } from '../helpers/recording-thread.js';
 import { run } from '../helpers/run.js';
+import type { RecordingThread } from '../../src/pg/recording/thread.js';
 import type { TestWarden } from '../helpers/warden.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -289,5 +290,29 @@ describe('the recording thread with real clients', () => {
     );
     expect(out).toBe((1499 * 1500) / 2);
     expect(threadSegments).toBeGreaterThan(1);
+  });
+
+  it('a session whose statement flow stops on the thread (a message it cannot read) is told, and its end is still recorded', async () => {
+    // Bytes no real client sends past the relay on the event loop (it refuses them too, see the
+    // malformed Bind above): handed to a tap directly, as a divergence between the two would be.
+    const w = await recordingWarden(true, cleanups);
+    const thread = w.warden.recordingThread as RecordingThread;
+    const told: string[] = [];
+    const start = {
+      sessionId: '5e55f10a-0000-4000-8000-000000000001',
+      protocol: 'postgres' as const,
+      target: 'shop',
+      principal: { name: 'agent', issuerName: 'dev', subject: 'tap', subjectClaim: 'azp', appId: 'tap', tenantId: 't', roles: [], groups: [] },
+      client: { address: '127.0.0.1', port: 1, tls: null, database: 'shop' },
+    };
+    const tap = thread.open({ start: start as never, parameters: [['standard_conforming_strings', 'on']], capture: { mode: 'all', firstRows: 10 }, maxMessageBytes: 1 << 20, transactionStatus: 0x49 }, (e) => told.push(e.message));
+    tap.chunk(true, Buffer.from([0x42, 0, 0, 0, 10, 0, 0, 0, 0, 0, 1]));
+    for (let i = 0; i < 100 && told.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(told).toEqual(['the recording thread stopped recording this session: message too short for parameter 1 length (at offset 11)']);
+    expect(thread.healthy).toBe(true);
+    tap.end({ reason: 'protocol-error', detail: 'test' });
+    await w.stop();
+    const { records } = await transcriptOf(w.dataDir);
+    expect(records.map((r: any) => r.k)).toEqual(['session-start', 'session-end']);
   });
 });

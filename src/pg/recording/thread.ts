@@ -56,6 +56,8 @@ export type FromWorker =
   /** A batch was processed; its buffer comes back for the next batch (fresh memory costs page faults). */
   | { t: 'ack'; bytes: number; health: WriterHealth; allowed: number; buf: ArrayBuffer }
   | { t: 'unhealthy'; message: string; code: string | undefined }
+  /** One session's statement flow could not go on (see worker.ts feed): that session is told. */
+  | { t: 'stopped'; id: number; message: string }
   | { t: 'closed' };
 
 export interface RecordingThreadOptions {
@@ -291,6 +293,9 @@ export class RecordingThread {
         if (m.allowed > 0) this.opts.onAllowed?.(m.allowed);
         this.resumeSome();
         return;
+      case 'stopped':
+        for (const tap of this.taps) if (tap.id === m.id) tap.stopped(m.message);
+        return;
       case 'unhealthy':
         this.fail({ message: m.message, code: m.code });
         return;
@@ -361,7 +366,7 @@ export class ThreadTap {
 
   constructor(
     private readonly thread: RecordingThread,
-    private readonly id: number,
+    readonly id: number,
     private readonly onFailure: (error: { message: string; code: string | undefined }) => void,
   ) {}
 
@@ -387,6 +392,16 @@ export class ThreadTap {
     this.done = true;
     this.thread.put(ENTRY.end, this.id, Buffer.from(JSON.stringify(info)));
     this.thread.forget(this, this.attached);
+  }
+
+  /**
+   * The thread stopped recording this session (its statement flow could not go on): the session
+   * is told, as when the thread fails. Its chunks and its end still go to the thread, which then
+   * records the session's end.
+   */
+  stopped(message: string): void {
+    if (this.done) return;
+    this.onFailure({ message: `the recording thread stopped recording this session: ${message}`, code: 'ESTOPPED' });
   }
 
   /** The thread can no longer record: nothing more is taken, and the session is told. */

@@ -62,6 +62,9 @@ interface ThreadSession {
   upstream: StandInSocket;
   flow: SessionFlow;
   recorder: Recorder;
+  relay: PgRelay;
+  /** The relay here ended on its own (the flow could not go on): the event loop was told. */
+  stopped: boolean;
 }
 
 const port = parentPort;
@@ -132,7 +135,7 @@ function open(id: number, s: ThreadSessionStart): void {
     onEnd: () => undefined,
   });
   relay.start(s.transactionStatus);
-  sessions.set(id, { client, upstream, flow, recorder });
+  sessions.set(id, { client, upstream, flow, recorder, relay, stopped: false });
 }
 
 function end(id: number, info: SessionEndInfo): void {
@@ -141,6 +144,22 @@ function end(id: number, info: SessionEndInfo): void {
   sessions.delete(id);
   s.flow.close('disconnected');
   s.recorder.sessionEnd(info).catch(() => undefined);
+}
+
+/**
+ * Feeds a chunk to the session's relay. Its sockets never close, so a relay that ends here ended
+ * on its own: the statement flow met something it cannot go on from (in line that ends the
+ * session). The relay on the event loop, which forwarded the same bytes, may not have: it is
+ * told, so that the session does not go on unrecorded (fail closed).
+ */
+function feed(id: number, fromClient: boolean, chunk: Buffer): void {
+  const s = sessions.get(id);
+  if (!s) return;
+  (fromClient ? s.client : s.upstream).feed(chunk);
+  const ended = s.relay.endReason;
+  if (!ended || ended.kind === 'client-terminate' || s.stopped) return;
+  s.stopped = true;
+  post({ t: 'stopped', id, message: 'message' in ended ? ended.message : 'reason' in ended ? ended.reason : ended.kind });
 }
 
 function take(b: Buffer): void {
@@ -155,13 +174,12 @@ function take(b: Buffer): void {
     try {
       // A copy: the flow may keep part of a chunk (a message split across reads, rows awaiting
       // their digest), and the batch's buffer goes back to the main thread.
-      if (kind === ENTRY.client) sessions.get(id)?.client.feed(Buffer.from(body));
-      else if (kind === ENTRY.server) sessions.get(id)?.upstream.feed(Buffer.from(body));
+      if (kind === ENTRY.client || kind === ENTRY.server) feed(id, kind === ENTRY.client, Buffer.from(body));
       else if (kind === ENTRY.start) open(id, JSON.parse(body.toString('utf8')) as ThreadSessionStart);
       else if (kind === ENTRY.end) end(id, JSON.parse(body.toString('utf8')) as SessionEndInfo);
     } catch (err) {
-      // Nothing here depends on what a client sent (the relay on the event loop checked it first),
-      // so this is warden's own fault: stop recording rather than record a wrong transcript.
+      // Not a message the flow cannot read (that ends its relay: feed()): warden's own fault.
+      // Stop recording rather than record a wrong transcript.
       post({ t: 'unhealthy', message: `the recording thread failed: ${err instanceof Error ? err.message : String(err)}`, code: 'ETHREAD' });
     }
   }
