@@ -70,6 +70,9 @@ class Refusal extends Error {
 
 /** How long a session may go on past its token's expiry waiting for an idle point. */
 const EXPIRY_HARD_GRACE_MS = 60_000;
+/** Why a session recorded on the recording thread refuses its statements once the thread cannot record it (it does until it ends). */
+const THREAD_UNWRITABLE = 'the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
+const THREAD_STOPPED = 'the recording thread stopped following this session; reconnect to go on';
 /** How long a session recorded on a failed recording thread may take to reach an idle point before it is closed. */
 const RECORDING_FAILED_GRACE_MS = 2_000;
 
@@ -437,7 +440,7 @@ export class PgClientSession {
         maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
         transactionStatus: upstream.transactionStatus,
       },
-      (error) => this.recordingFailed(error.message),
+      (error) => this.recordingFailed(error.message, error.code === 'ESTOPPED' ? THREAD_STOPPED : THREAD_UNWRITABLE),
     );
   }
 
@@ -447,7 +450,7 @@ export class PgClientSession {
    * idle point the statement flow takes over, refusing every statement. A session that does not
    * come to an idle point soon is closed.
    */
-  private recordingFailed(why: string): void {
+  private recordingFailed(why: string, refusal: string): void {
     if (this.relay?.endReason) return; // ending anyway (a message both relays refused, say)
     if (this.deps.services.transcripts?.onWriteError === 'continue') {
       this.log.error({ err: why }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
@@ -459,7 +462,7 @@ export class PgClientSession {
     const refuseAll = (): void => {
       if (relay.endReason) return;
       const upstream = this.upstream as UpstreamSession;
-      this.flow = this.newFlow(upstream.parameters, undefined, () => false);
+      this.flow = this.newFlow(upstream.parameters, undefined, () => false, refusal);
       relay.replaceHandlers(this.flow.client, this.flow.server);
       relay.releaseClient();
     };
@@ -479,7 +482,7 @@ export class PgClientSession {
   }
 
   /** The statement flow for this session (see flow/session-flow.ts). */
-  private newFlow(parameters: ReadonlyMap<string, string>, masker: SessionMasker | undefined, recordingHealthy: () => boolean): SessionFlow {
+  private newFlow(parameters: ReadonlyMap<string, string>, masker: SessionMasker | undefined, recordingHealthy: () => boolean, unrecordedReason?: string): SessionFlow {
     const { metrics } = this.deps;
     const services = this.deps.services;
     const target = this.target as PostgresTargetConfig;
@@ -505,6 +508,7 @@ export class PgClientSession {
       capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
       durableBeforeForward: transcripts?.fsync === 'each',
       recordingHealthy,
+      ...(unrecordedReason ? { unrecordedReason } : {}),
       inject: (msg) => this.relay?.injectToClient(msg),
       expectReady: () => this.relay?.expectReady(),
       onQuery: () => queries.inc(),

@@ -71,9 +71,15 @@ async function recordedInserts(): Promise<Set<number>> {
   return seen;
 }
 
+// On the recording thread (sessions no rule touches) the session refuses until it ends, and says so.
+const THREAD_REFUSED = 'statement refused by warden policy rule "transcripts": the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
+
 describe('a full disk under fsync interval', () => {
-  it('refuses everything after the batch that failed; no refused statement runs; what was written verifies', async () => {
-    const w = await startTestWarden({ dataDir, mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'interval' }) });
+  it.each([
+    ['in line', false, REFUSED],
+    ['on the recording thread', true, THREAD_REFUSED],
+  ] as const)('%s: refuses everything after the batch that failed; no refused statement runs; what was written verifies', async (_how, recordingThread, REFUSED) => {
+    const w = await startTestWarden({ dataDir, mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'interval', recordingThread }) });
     const c = await pgClient(w);
     const acked: number[] = [];
     const refused: string[] = [];

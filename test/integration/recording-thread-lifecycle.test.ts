@@ -30,7 +30,7 @@ import { verifyStore } from '../unit/audit-support.js';
 const TABLE = `rec_life_${process.pid}`;
 const CLI = join(projectRoot(), 'src/cli/main.ts');
 const CHILD = join(projectRoot(), 'test/integration/audit-warden-child.ts');
-const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the transcript store cannot be written; statements are refused until it recovers';
+const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import { run } from '../helpers/run.js';
 import type { TestWarden } from '../helpers/warden.js';
 import { verifyStore } from '../unit/audit-support.js';
 
-const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the transcript store cannot be written; statements are refused until it recovers';
+const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

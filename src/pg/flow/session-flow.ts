@@ -69,6 +69,8 @@ export interface FlowDeps {
   durableBeforeForward: boolean;
   /** False while transcripts cannot be written and the policy says to refuse statements then. */
   recordingHealthy(): boolean;
+  /** Why statements are refused while recordingHealthy() is false (default: the store cannot be written). */
+  unrecordedReason?: string;
   /** Sends a message of warden's own to the client at the next message boundary. */
   inject(msg: Buffer): void;
   /** Warden sends a simple Query of its own upstream: one more ReadyForQuery is due. */
@@ -319,7 +321,7 @@ export class SessionFlow {
   /** The verdict for a statement text: policy and masking checks, and refusal while transcripts cannot be written. */
   private verdictFor(cls: Classification): StatementVerdict {
     if (!this.deps.recordingHealthy()) {
-      return { action: 'deny', rule: 'transcripts', reason: STORE_UNWRITABLE };
+      return { action: 'deny', rule: 'transcripts', reason: this.deps.unrecordedReason ?? STORE_UNWRITABLE };
     }
     let v = decide(this.ctx, cls, this.deps.policy, this.deps.masker);
     // EXECUTE runs a statement prepared earlier: it is judged as that statement too. A named
