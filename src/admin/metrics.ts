@@ -103,6 +103,12 @@ export class Metrics {
   /** Gauges read when /metrics is rendered (a value another part keeps). */
   private readonly sampled: { name: string; help: string; read: () => number }[] = [];
 
+  /** The statement-verdict counters of one protocol, bound once per session flow. */
+  verdictCounters(protocol: 'postgres' | 'tds'): Record<'allow' | 'deny' | 'hold' | 'grant', BoundCounter> {
+    const bound = (verdict: string): BoundCounter => this.verdictsTotal.bind({ protocol, verdict });
+    return { allow: bound('allow'), deny: bound('deny'), hold: bound('hold'), grant: bound('grant') };
+  }
+
   /** Lets other parts register their own metrics. */
   register<M extends Metric>(metric: M): M {
     this.all.push(metric);

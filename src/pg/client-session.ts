@@ -30,7 +30,7 @@ import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import { transcriptPrincipal, type Recorder } from '../audit/recorder.js';
 import type { SessionStartInfo } from '../audit/types.js';
-import type { TranscriptsConfig } from '../config/types.js';
+import { capturePolicyFor } from '../config/sections/transcripts.js';
 import type { RecordingThread, ThreadTap } from './recording/thread.js';
 import { threadHandlers } from './recording/handlers.js';
 import type { SessionMasker } from '../masking/types.js';
@@ -429,14 +429,13 @@ export class PgClientSession {
 
   /** Opens the session's tap on the recording thread, once the upstream's state is known. */
   private openTap(thread: RecordingThread, start: SessionStartInfo, upstream: UpstreamSession, target: PostgresTargetConfig): ThreadTap {
-    const transcripts = this.deps.services.transcripts as TranscriptsConfig;
     const tp = transcriptPrincipal(start.principal);
     return thread.open(
       {
         // Only what a transcript may hold of the principal crosses to the thread.
         start: { ...start, principal: { ...tp, ...(tp.tokenExpiresAt === undefined ? {} : { expiresAt: tp.tokenExpiresAt }) } },
         parameters: [...upstream.parameters],
-        capture: { mode: transcripts.targets.get(target.name)?.capture ?? transcripts.capture, firstRows: transcripts.captureRows },
+        capture: capturePolicyFor(this.deps.services.transcripts, target.name),
         maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
         transactionStatus: upstream.transactionStatus,
       },
@@ -451,14 +450,13 @@ export class PgClientSession {
    * come to an idle point soon is closed.
    */
   private recordingFailed(why: string, refusal: string): void {
-    if (this.relay?.endReason) return; // ending anyway (a message both relays refused, say)
+    const relay = this.relay;
+    if (!relay || relay.endReason) return; // ending anyway (a message both relays refused, say)
     if (this.deps.services.transcripts?.onWriteError === 'continue') {
       this.log.error({ err: why }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
       return;
     }
     this.log.error({ err: why }, 'transcript cannot be written; refusing the session\'s statements');
-    const relay = this.relay;
-    if (!relay || relay.endReason) return;
     const refuseAll = (): void => {
       if (relay.endReason) return;
       const upstream = this.upstream as UpstreamSession;
@@ -488,12 +486,7 @@ export class PgClientSession {
     const target = this.target as PostgresTargetConfig;
     const transcripts = services.transcripts;
     const queries = metrics.queriesTotal.bind({ protocol: 'postgres', target: target.name });
-    const verdicts = {
-      allow: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'allow' }),
-      deny: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' }),
-      hold: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'hold' }),
-      grant: metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'grant' }),
-    };
+    const verdicts = metrics.verdictCounters('postgres');
     const flow = new SessionFlow({
       sessionId: this.id,
       principal: this.principal as Principal,
@@ -505,7 +498,7 @@ export class PgClientSession {
       approvals: services.approvals,
       masker,
       recorder: this.recorder,
-      capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
+      capture: capturePolicyFor(transcripts, target.name),
       durableBeforeForward: transcripts?.fsync === 'each',
       recordingHealthy,
       ...(unrecordedReason ? { unrecordedReason } : {}),

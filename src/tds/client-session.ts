@@ -40,6 +40,7 @@ import {
 import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Recorder } from '../audit/recorder.js';
+import { capturePolicyFor } from '../config/sections/transcripts.js';
 import type { TargetConfig, TdsTargetConfig, WardenConfig } from '../config/types.js';
 import { AuthError, type Principal, type TokenVerifier } from '../identity/types.js';
 import { AUTH_REASONS } from '../identity/reasons.js';
@@ -412,12 +413,7 @@ export class TdsClientSession {
     if (needsFlow) {
       const transcripts = services.transcripts;
       const recorders = services.recorders;
-      const verdicts = {
-        allow: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'allow' }),
-        deny: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'deny' }),
-        hold: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'hold' }),
-        grant: metrics.verdictsTotal.bind({ protocol: 'tds', verdict: 'grant' }),
-      };
+      const verdicts = metrics.verdictCounters('tds');
       handler = this.flow = new TdsStatementFlow({
         sessionId: this.id,
         principal,
@@ -428,7 +424,7 @@ export class TdsClientSession {
         policy: services.policy,
         approvals: services.approvals,
         recorder: this.recorder,
-        capture: { mode: transcripts?.targets.get(target.name)?.capture ?? transcripts?.capture ?? 'none', firstRows: transcripts?.captureRows ?? 10 },
+        capture: capturePolicyFor(transcripts, target.name),
         durableBeforeForward: transcripts?.fsync === 'each',
         recordingHealthy: () => !this.recorder || !recorders || recorders.healthy || transcripts?.onWriteError === 'continue',
         tdsVersion: upstream.tdsVersion,

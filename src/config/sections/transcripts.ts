@@ -24,7 +24,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MAX_INSTANCE_CHARS, sanitizeInstanceId, THREAD_INSTANCE_SUFFIX } from '../../audit/segment-files.js';
-import type { CaptureMode } from '../../audit/config.js';
+import type { CaptureMode, CapturePolicy } from '../../audit/config.js';
 import { SHIP_DEFAULTS, type TranscriptShipConfig } from '../../audit/ship-config.js';
 import type { TranscriptsConfig } from '../types.js';
 import { GiB, HOUR, MiB, MINUTE, SECOND } from '../units.js';
@@ -127,6 +127,11 @@ function instanceIdProblem(v: string): string | undefined {
 function hostInstanceId(): string {
   const id = sanitizeInstanceId(hostname());
   return id.endsWith(THREAD_INSTANCE_SUFFIX) ? `${id.slice(0, -THREAD_INSTANCE_SUFFIX.length)}-rec` : id;
+}
+
+/** What the relays capture of a target's result rows (none when transcripts are off). */
+export function capturePolicyFor(t: TranscriptsConfig | undefined, target: string): CapturePolicy {
+  return { mode: t?.targets.get(target)?.capture ?? t?.capture ?? 'none', firstRows: t?.captureRows ?? 10 };
 }
 
 export function defaultTranscripts(dataDir: string): TranscriptsConfig {

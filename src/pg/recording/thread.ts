@@ -122,7 +122,7 @@ export class RecordingThread {
   /** Sessions not being read, in the order they were paused. */
   private readonly paused = new Set<Reader>();
   private resumeTimer: NodeJS.Timeout | undefined;
-  private readonly taps = new Set<ThreadTap>();
+  private readonly taps = new Map<number, ThreadTap>();
   private lastHealth: WriterHealth;
   private failure: { message: string; code: string | undefined } | undefined;
   private closing: Promise<void> | undefined;
@@ -196,7 +196,7 @@ export class RecordingThread {
   open(session: ThreadSessionStart, onFailure: (error: { message: string; code: string | undefined }) => void): ThreadTap {
     const id = this.nextId++;
     const tap = new ThreadTap(this, id, onFailure);
-    this.taps.add(tap);
+    this.taps.set(id, tap);
     this.put(ENTRY.start, id, Buffer.from(JSON.stringify(session)));
     return tap;
   }
@@ -227,7 +227,7 @@ export class RecordingThread {
    */
   congested(): boolean {
     if (this.pending <= this.maxPending) return false;
-    for (const tap of this.taps) {
+    for (const tap of this.taps.values()) {
       const reader = tap.reader;
       if (!reader || this.paused.has(reader)) continue;
       this.pauses++;
@@ -259,7 +259,7 @@ export class RecordingThread {
   }
 
   forget(tap: ThreadTap, reader: Reader | undefined): void {
-    this.taps.delete(tap);
+    this.taps.delete(tap.id);
     if (reader) this.paused.delete(reader);
   }
 
@@ -294,7 +294,7 @@ export class RecordingThread {
         this.resumeSome();
         return;
       case 'stopped':
-        for (const tap of this.taps) if (tap.id === m.id) tap.stopped(m.message);
+        this.taps.get(m.id)?.stopped(m.message);
         return;
       case 'unhealthy':
         this.fail({ message: m.message, code: m.code });
@@ -314,7 +314,7 @@ export class RecordingThread {
     const readers = [...this.paused];
     this.paused.clear();
     for (const r of readers) r.resumeReading();
-    for (const tap of [...this.taps]) tap.failed(error);
+    for (const tap of [...this.taps.values()]) tap.failed(error);
   }
 
   /** Hands over what is left, lets the worker write it and seal its segment, and stops it. */
