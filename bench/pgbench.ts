@@ -89,6 +89,10 @@ try {
   if (bouncer) superuser('pgbouncer', bouncer.port, bouncer.pid);
 
   const results = new Map<string, number[]>(setups.map((s) => [s.name, []]));
+  /** The recording thread of `warden+rec`: its lag during each run, and how long it took to catch up after it. */
+  const threadLags: number[] = [];
+  const catchUps: number[] = [];
+  const pgbenchTps = new Map<string, number[]>();
   /** Microseconds of CPU per transaction of the setup's proxy process, per round. */
   const cpu = new Map<string, number[]>(setups.filter((s) => s.pid !== undefined).map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
@@ -96,11 +100,23 @@ try {
     const order = setups.map((_, i) => setups[(i + r) % setups.length]!);
     for (const s of order) {
       const cpuBefore = s.pid === undefined ? undefined : procCpuSeconds(s.pid);
+      const watch = s.name === 'warden+rec' && s.warden?.adminUrl ? watchThread(s.warden.adminUrl) : undefined;
       const res = await pgbench(bin, [...common, ...s.args], s.env);
-      results.get(s.name)!.push(res.tps);
+      let tps = res.tps;
+      if (watch) {
+        // The thread records at background priority and may still be behind when pgbench ends: the
+        // run counts until it has caught up, so no recording work is left for the next run to pay.
+        const { lags, catchUpMs } = await watch.stop();
+        threadLags.push(...lags);
+        catchUps.push(catchUpMs);
+        (pgbenchTps.get(s.name) ?? pgbenchTps.set(s.name, []).get(s.name)!).push(res.tps);
+        tps = (res.tps * seconds) / (seconds + catchUpMs / 1000);
+        log(`round ${r + 1} ${s.name}: recording thread lag median ${median(lags).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms; caught up ${catchUpMs.toFixed(0)} ms after pgbench ended`);
+      }
+      results.get(s.name)!.push(tps);
       const perTx = s.pid !== undefined && cpuBefore !== undefined ? ((procCpuSeconds(s.pid) - cpuBefore) * 1e6) / res.transactions : undefined;
       if (perTx !== undefined) cpu.get(s.name)!.push(perTx);
-      log(`round ${r + 1} ${s.name.padEnd(9)} ${res.tps.toFixed(0)} tps (latency ${res.latencyMs} ms)${perTx === undefined ? '' : `, proxy ${perTx.toFixed(1)} µs CPU/transaction`}`);
+      log(`round ${r + 1} ${s.name.padEnd(9)} ${tps.toFixed(0)} tps (latency ${res.latencyMs} ms)${perTx === undefined ? '' : `, proxy ${perTx.toFixed(1)} µs CPU/transaction`}`);
     }
   }
   const med = (n: string): number => median(results.get(n) ?? [NaN]);
@@ -137,6 +153,16 @@ try {
           }
         : {}),
     },
+    ...(recording && threadLags.length > 0
+      ? {
+          recordingThread: {
+            lagMsMedian: Math.round(median(threadLags)),
+            lagMsMax: Math.round(Math.max(...threadLags)),
+            catchUpMsMax: Math.round(Math.max(...catchUps)),
+            tpsBeforeCatchUp: Math.round(median(pgbenchTps.get('warden+rec') ?? [NaN])),
+          },
+        }
+      : {}),
     wardenPeakRssMiB: Math.round(warden.peakRss() / 1048576),
     ...(recording ? { wardenWithRecordingPeakRssMiB: Math.round(recording.peakRss() / 1048576) } : {}),
   };
@@ -157,4 +183,31 @@ try {
   await raw.stop();
 } finally {
   await server.stop();
+}
+
+/**
+ * Samples the recording thread's lag (/healthz `recording_thread.lag_ms`) every 100 ms while
+ * pgbench runs; stop() then waits until the thread has nothing pending and says how long that took.
+ */
+function watchThread(adminUrl: string): { stop(): Promise<{ lags: number[]; catchUpMs: number }> } {
+  const health = async (): Promise<{ lag_ms: number; pending_bytes: number }> =>
+    ((await (await fetch(`${adminUrl}/healthz`)).json()) as { recording_thread: { lag_ms: number; pending_bytes: number } }).recording_thread;
+  const lags: number[] = [];
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      lags.push((await health()).lag_ms);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    async stop() {
+      const ended = performance.now();
+      running = false;
+      while ((await health()).pending_bytes > 0) await new Promise((r) => setTimeout(r, 2));
+      const catchUpMs = performance.now() - ended;
+      await sampling;
+      return { lags, catchUpMs };
+    },
+  };
 }

@@ -81,7 +81,16 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
           return {
             sessions: (pgListener?.openSessions ?? 0) + (tdsListener?.openSessions ?? 0),
             ...(ship ? { transcript_shipping: { state: ship.state, lag_records: ship.lagRecords, lag_seconds: ship.lagSeconds } } : {}),
-            ...(recordingThread ? { recording_thread: { healthy: recordingThread.healthy, pending_bytes: recordingThread.pendingBytes } } : {}),
+            ...(recordingThread
+              ? {
+                  recording_thread: {
+                    healthy: recordingThread.healthy,
+                    pending_bytes: recordingThread.pendingBytes,
+                    lag_ms: Math.round(recordingThread.lagMs),
+                    priority: recordingThread.priority.mode,
+                  },
+                }
+              : {}),
           };
         },
       })
@@ -117,6 +126,8 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
     if (recordingThread) {
       const thread = recordingThread;
       metrics.sample('warden_recording_thread_pending_bytes', 'Bytes of sessions handed to the recording thread and not yet recorded.', () => thread.pendingBytes);
+      metrics.sample('warden_recording_thread_lag_seconds', 'How long ago the oldest chunk handed to the recording thread and not yet recorded was read.', () => thread.lagMs / 1000);
+      metrics.sample('warden_recording_thread_nice', 'The recording thread\'s nice value: 19 in the background, the process\'s own while raised to catch up.', () => thread.priority.nice);
     }
 
     let postgres: AddressInfo | undefined;
@@ -219,6 +230,7 @@ async function startServices(
         logger,
         logLevel: config.log.level,
         maxPendingBytes: Math.min(32 * 1024 * 1024, config.sessions.maxBufferedBytes),
+        maxLagMs: t.recordingThreadMaxLagMs,
         onAllowed: (n) => metrics.verdictsTotal.inc({ protocol: 'postgres', verdict: 'allow' }, n),
         onUnhealthy: (err) => {
           metrics.transcriptFailuresTotal.inc();
@@ -234,7 +246,13 @@ async function startServices(
       await store?.close();
       throw err;
     }
-    logger.info({ instance: thread.health().instance }, 'recording sessions without rules on the recording thread');
+    const priority = thread.priority;
+    logger.info(
+      { instance: thread.health().instance, priority: priority.mode, ...(priority.reason ? { reason: priority.reason } : {}) },
+      priority.mode === 'background'
+        ? 'recording sessions without rules on the recording thread, at background priority (raised while it is behind)'
+        : 'recording sessions without rules on the recording thread, at normal priority',
+    );
   }
   // The shared store (multi-instance): this instance ships its records there; auditors read all of them.
   const shared = t?.ship ? new PostgresTranscriptStore(t.ship, { logger }) : undefined;
@@ -275,7 +293,14 @@ async function startServices(
         principals: config.principals,
         targets: [...config.targets.keys()],
         health: () => recording?.health(),
-        ...(thread ? { threadHealth: () => ({ ...(thread as RecordingThread).health(), pendingBytes: (thread as RecordingThread).pendingBytes }) } : {}),
+        ...(thread
+          ? {
+              threadHealth: () => {
+                const th = thread as RecordingThread;
+                return { ...th.health(), pendingBytes: th.pendingBytes, lagMs: Math.round(th.lagMs), priority: th.priority };
+              },
+            }
+          : {}),
         threadShipHealth: () => threadShipper?.health(),
         ...(shared ? { shared } : {}),
         shipHealth: () => shipper?.health(),

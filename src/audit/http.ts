@@ -30,6 +30,7 @@ import type { PostgresTranscriptStore } from './store-postgres.js';
 import { verifyStore } from './store-postgres-verify.js';
 import type { Verdict } from './types.js';
 import { requestPathOf } from '../admin/server.js';
+import type { PriorityState } from '../pg/recording/priority.js';
 
 export interface AuditorRule {
   name: string;
@@ -47,7 +48,7 @@ export interface TranscriptsHttpOptions {
   targets: readonly string[];
   health(): WriterHealth | undefined;
   /** The recording thread's chain (src/pg/recording/), when there is one. */
-  threadHealth?(): (WriterHealth & { pendingBytes: number }) | undefined;
+  threadHealth?(): (WriterHealth & { pendingBytes: number; lagMs: number; priority: PriorityState }) | undefined;
   threadShipHealth?(): ShipHealth | undefined;
   /** The shared store the instances ship to: read by default when given. */
   shared?: PostgresTranscriptStore;

@@ -178,6 +178,11 @@ export interface TranscriptsConfig {
    * of their own, off the agents' path (fsync `interval` only; src/pg/recording/).
    */
   recordingThread: boolean;
+  /**
+   * How far behind the recording thread may fall (how long ago the oldest chunk it has not
+   * recorded was read) before its sessions stop being read until it catches up.
+   */
+  recordingThreadMaxLagMs: number;
   targets: Map<string, { capture: 'none' | 'digest' | 'first' | 'all' }>;
   /** Who may read transcripts over the admin API (tokens from the configured issuers). */
   auditors: { name: string; match: PrincipalMatch }[];

@@ -127,7 +127,8 @@ describe('two wardens, one transcript store', () => {
       shipping: { state: 'caught-up', instance: 'warden-a', failures: 0 },
       recordingThread: { healthy: true, instance: 'warden-a.rec', pendingBytes: 0, shipping: { state: 'caught-up', instance: 'warden-a.rec', failures: 0 } },
     });
-    expect(health.body.recording_thread).toEqual({ healthy: true, pending_bytes: 0 });
+    expect(health.body.recording_thread).toMatchObject({ healthy: true, pending_bytes: 0, lag_ms: 0 });
+    expect(['background', 'raised', 'normal']).toContain(health.body.recording_thread.priority);
     expect(detail.body.shipping.shippedSeq).toBe(detail.body.seq);
     expect(JSON.stringify(detail.body)).not.toContain(testPostgres().superuserPassword);
     const metrics = await eventually(async () => {

@@ -144,7 +144,10 @@ describe('graceful stop (SIGTERM) with sessions recorded on the thread', () => {
 describe('kill -9 of warden during a write burst recorded on the thread', () => {
   it('leaves a torn tail at worst, and a restart continues both chains', async () => {
     const dir = tempDir();
-    const file = configIn(dir, 'instance_id: kill1');
+    // The thread may fall up to recording_thread_max_lag behind (at background priority, on cores
+    // busy with the rest of the test run): the records of that long can be lost to a crash.
+    const maxLagMs = 250;
+    const file = configIn(dir, `instance_id: kill1, recording_thread_max_lag: ${maxLagMs}ms`);
     const w = await startChild(file);
     let acked = 0;
     const ackedAt = new Map<number, number>();
@@ -167,9 +170,10 @@ describe('kill -9 of warden during a write burst recorded on the thread', () => 
       const params = record.k === 'statement' ? (record.d as { params?: { value: string }[] }).params : undefined;
       if (params?.[0]) recorded.add(Number(params[0].value));
     }
-    // fsync interval: a crash loses the records of the last few milliseconds, not more.
+    // fsync interval: a crash loses the records of the last few milliseconds (up to the thread's
+    // lag limit when the cores are busy), not more.
     const lost = [...ackedAt].filter(([n]) => !recorded.has(n)).map(([, at]) => killedAt - at);
-    expect(Math.max(0, ...lost)).toBeLessThan(500);
+    expect(Math.max(0, ...lost)).toBeLessThan(maxLagMs + 500);
     const report = await verifyStore(dir);
     expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
     expect(report.findings.filter((f) => f.kind !== 'open-segment' && f.kind !== 'torn-tail')).toEqual([]);

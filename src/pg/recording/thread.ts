@@ -13,14 +13,17 @@
 //
 // What this keeps of the in-line guarantees, and what it does not (docs/transcripts.md):
 //  - Every record is written; a batch is never dropped. When the worker falls behind by more
-//    than `maxPendingBytes`, the sessions that feed it stop being read until it catches up.
+//    than `maxPendingBytes`, or a chunk read more than `maxLagMs` ago (default 1 s) is still not
+//    recorded, the sessions that feed it stop being read until it catches up.
+//  - The worker runs at background priority, raised while it is behind (priority.ts): recording
+//    takes the CPU time the agents' traffic leaves, and is bounded by that lag limit.
 //  - Only sessions under fsync `interval` come here (under `each` a statement waits for its
 //    record, which needs the record on the event loop).
 //  - When the thread's store cannot be written (or the thread dies), its sessions are closed with
 //    a clear error (on_write_error: refuse) and new sessions are recorded in line.
-//  - A record is written up to ~25 ms after its statement was forwarded rather than up to 5 ms
-//    after it was put in the writer's batch; either way a crash of the process loses the records
-//    of that window (fsync `interval`).
+//  - A record is written ~25 ms after its statement was forwarded (up to maxLagMs when the cores
+//    are busy) rather than up to 5 ms after it was put in the writer's batch; either way a crash
+//    of the process loses the records of that window (fsync `interval`).
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
@@ -29,6 +32,7 @@ import type { WriterHealth } from '../../audit/segment-writer.js';
 import type { SessionEndInfo, SessionStartInfo } from '../../audit/types.js';
 import { MAX_INSTANCE_CHARS, sanitizeInstanceId, THREAD_INSTANCE_SUFFIX } from '../../audit/segment-files.js';
 import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
+import type { PriorityState } from './priority.js';
 
 /** Entry kinds of a batch: [kind u8][session u32][body length u32][time f64][body]. */
 export const ENTRY = { start: 0, client: 1, server: 2, end: 3 } as const;
@@ -48,14 +52,18 @@ export interface ThreadSessionStart {
 export interface WorkerInit {
   transcript: TranscriptConfig;
   logLevel: string;
+  /** RecordingThreadOptions.maxLagMs: the worker's priority is raised at a quarter of it. */
+  maxLagMs: number;
 }
 
 export type FromWorker =
-  | { t: 'ready'; health: WriterHealth; keyId: string; publicKeyFile: string }
+  | { t: 'ready'; health: WriterHealth; keyId: string; publicKeyFile: string; priority: PriorityState }
   | { t: 'failed'; message: string }
   /** A batch was processed; its buffer comes back for the next batch (fresh memory costs page faults). */
-  | { t: 'ack'; bytes: number; health: WriterHealth; allowed: number; buf: ArrayBuffer }
+  | { t: 'ack'; bytes: number; health: WriterHealth; allowed: number; priority: PriorityState; buf: ArrayBuffer }
   | { t: 'unhealthy'; message: string; code: string | undefined }
+  /** The worker lowered its priority again while it had nothing to take (acks carry it otherwise). */
+  | { t: 'priority'; priority: PriorityState }
   /** One session's statement flow could not go on (see worker.ts feed): that session is told. */
   | { t: 'stopped'; id: number; message: string }
   | { t: 'closed' };
@@ -66,6 +74,12 @@ export interface RecordingThreadOptions {
   logLevel: string;
   /** Bytes handed to the worker and not processed yet, above which sessions stop being read. */
   maxPendingBytes?: number;
+  /**
+   * How long ago the oldest chunk handed to the worker and not yet recorded may have been read,
+   * beyond which sessions stop being read until the worker catches up to half of it
+   * (transcripts.recording_thread_max_lag).
+   */
+  maxLagMs?: number;
   /** How long a batch may wait before it is handed over. */
   flushMs?: number;
   onUnhealthy?(error: { message: string; code: string | undefined }): void;
@@ -77,6 +91,7 @@ const BATCH_BYTES = 256 * 1024;
 /** performance.timeOrigin is a getter: read once. Entry times are ms since the epoch, fractional. */
 const TIME_ORIGIN = performance.timeOrigin;
 const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
+const DEFAULT_MAX_LAG_MS = 1_000;
 /**
  * Batches of 20 ms: the worker handles a pgbench-like load with ~12% less CPU than at 5 ms (its
  * code and data stay warm over more statements); 50 and 100 ms gave no more.
@@ -128,7 +143,13 @@ export class RecordingThread {
   private closing: Promise<void> | undefined;
   private exited = false;
   private readonly maxPending: number;
+  private readonly maxLagMs: number;
   private readonly flushMs: number;
+  /** When the first chunk of the batch being filled was read (performance.now()). */
+  private batchStart = 0;
+  /** When the first chunk of each batch handed to the worker and not acknowledged was read, oldest first. */
+  private readonly inflight: number[] = [];
+  private priorityState: PriorityState;
 
   private constructor(
     private readonly worker: Worker,
@@ -139,6 +160,8 @@ export class RecordingThread {
     this.keyId = ready.keyId;
     this.publicKeyFile = ready.publicKeyFile;
     this.maxPending = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING;
+    this.maxLagMs = opts.maxLagMs ?? DEFAULT_MAX_LAG_MS;
+    this.priorityState = ready.priority;
     this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail({ message: `the recording thread failed: ${err.message}`, code: 'ETHREAD' }));
@@ -153,7 +176,7 @@ export class RecordingThread {
 
   /** Starts the worker and opens its transcript store (its own instance: threadInstanceId). */
   static async start(opts: RecordingThreadOptions): Promise<RecordingThread> {
-    const init: WorkerInit = { transcript: opts.transcript, logLevel: opts.logLevel };
+    const init: WorkerInit = { transcript: opts.transcript, logLevel: opts.logLevel, maxLagMs: opts.maxLagMs ?? DEFAULT_MAX_LAG_MS };
     const worker = spawnWorker(init);
     const ready = await new Promise<Extract<FromWorker, { t: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: FromWorker): void => {
@@ -192,6 +215,16 @@ export class RecordingThread {
     return this.pending;
   }
 
+  /** How long ago the oldest chunk handed to the worker and not yet recorded was read (0: none). */
+  get lagMs(): number {
+    return this.inflight.length === 0 ? 0 : performance.now() - (this.inflight[0] as number);
+  }
+
+  /** The worker's scheduling priority (priority.ts), as of its last acknowledgement. */
+  get priority(): PriorityState {
+    return this.priorityState;
+  }
+
   /** Opens a session's tap. `onFailure` is called if the thread can no longer record it. */
   open(session: ThreadSessionStart, onFailure: (error: { message: string; code: string | undefined }) => void): ThreadTap {
     const id = this.nextId++;
@@ -210,10 +243,12 @@ export class RecordingThread {
     }
     const b = this.buf;
     const at = this.len;
+    const now = performance.now();
+    if (at === 0) this.batchStart = now;
     b[at] = kind;
     b.writeUInt32LE(id, at + 1);
     b.writeUInt32LE(body.length, at + 5);
-    b.writeDoubleLE(TIME_ORIGIN + performance.now(), at + 9);
+    b.writeDoubleLE(TIME_ORIGIN + now, at + 9);
     body.copy(b, at + ENTRY_HEADER);
     this.len = at + n;
     this.pending += n;
@@ -221,12 +256,13 @@ export class RecordingThread {
   }
 
   /**
-   * True when the worker is too far behind: every session feeding it stops being read until it
-   * catches up. All of them, not only the one whose read went over: each would otherwise get one
+   * True when the worker is too far behind (more than maxPendingBytes not processed, or a chunk
+   * read more than maxLagMs ago not recorded): every session feeding it stops being read until it
+   * catches up (to half of either). All of them, not only the one whose read went over: each would otherwise get one
    * more read in (up to 64 KiB) before its own check, so 50 sessions went 3 MiB past a 256 KiB limit.
    */
   congested(): boolean {
-    if (this.pending <= this.maxPending) return false;
+    if (this.pending <= this.maxPending && !this.behind(this.maxLagMs)) return false;
     for (const tap of this.taps.values()) {
       const reader = tap.reader;
       if (!reader || this.paused.has(reader)) continue;
@@ -248,7 +284,7 @@ export class RecordingThread {
       clearTimeout(this.resumeTimer);
       this.resumeTimer = undefined;
     }
-    if (this.paused.size === 0 || this.pending > this.maxPending / 2) return;
+    if (this.paused.size === 0 || this.pending > this.maxPending / 2 || this.behind(this.maxLagMs / 2)) return;
     let room = Math.max(1, Math.floor((this.maxPending - this.pending) / READ_BYTES));
     for (const reader of this.paused) {
       if (room-- <= 0) break;
@@ -256,6 +292,11 @@ export class RecordingThread {
       reader.resumeReading();
     }
     if (this.paused.size > 0) this.resumeTimer = setTimeout(() => this.resumeSome(), this.flushMs);
+  }
+
+  /** The oldest batch the worker has not acknowledged began more than `ms` ago. */
+  private behind(ms: number): boolean {
+    return this.inflight.length > 0 && performance.now() - (this.inflight[0] as number) > ms;
   }
 
   forget(tap: ThreadTap, reader: Reader | undefined): void {
@@ -281,6 +322,7 @@ export class RecordingThread {
     this.len = 0;
     // The batch's own ArrayBuffer moves to the worker (allocUnsafeSlow: never a shared pool).
     const ab = full.buffer as ArrayBuffer;
+    this.inflight.push(this.batchStart);
     this.worker.postMessage({ buf: ab, offset: full.byteOffset, len }, [ab]);
   }
 
@@ -288,10 +330,15 @@ export class RecordingThread {
     switch (m.t) {
       case 'ack':
         this.pending -= m.bytes;
+        this.inflight.shift();
         this.lastHealth = m.health;
+        this.priorityState = m.priority;
         if (m.buf.byteLength === BATCH_BYTES && this.spare.length < MAX_SPARE) this.spare.push(Buffer.from(m.buf));
         if (m.allowed > 0) this.opts.onAllowed?.(m.allowed);
         this.resumeSome();
+        return;
+      case 'priority':
+        this.priorityState = m.priority;
         return;
       case 'stopped':
         this.taps.get(m.id)?.stopped(m.message);

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from '../../log.js';
 import { initSqlParser } from '../../sql/parser.js';
 import { SessionFlow } from '../flow/session-flow.js';
 import { PgRelay } from '../relay.js';
+import { ThreadPriority } from './priority.js';
 import { ENTRY, ENTRY_HEADER, type FromWorker, type ThreadSessionStart, type WorkerInit } from './thread.js';
 
 /** A socket that is never written to the network: it takes writes and feeds chunks in order. */
@@ -79,6 +80,7 @@ const now = (): number => (eventTime === undefined ? performance.now() : eventTi
 
 let log: Logger;
 let store: TranscriptStore;
+let priority: ThreadPriority;
 try {
   log = createLogger({ level: init.logLevel }).child({ component: 'transcripts', thread: 'recording' });
   await initSqlParser();
@@ -89,7 +91,9 @@ try {
     oversizedParams: 'digest',
     onUnhealthy: (err: TranscriptWriteError) => post({ t: 'unhealthy', message: err.message, code: err.code }),
   });
-  post({ t: 'ready', health: store.health(), keyId: store.keyId, publicKeyFile: store.publicKeyFile });
+  // Raised back while it is a quarter of the lag limit behind; lowered again once nearly caught up.
+  priority = ThreadPriority.lower({ raiseAtMs: init.maxLagMs / 4, lowerAtMs: init.maxLagMs / 20 });
+  post({ t: 'ready', health: store.health(), keyId: store.keyId, publicKeyFile: store.publicKeyFile, priority: priority.state() });
 } catch (err) {
   // The main thread stops the worker on this; the rethrow ends it anyway (an 'error' there).
   post({ t: 'failed', message: err instanceof Error ? err.message : String(err) });
@@ -162,7 +166,27 @@ function feed(id: number, fromClient: boolean, chunk: Buffer): void {
   post({ t: 'stopped', id, message: 'message' in ended ? ended.message : 'reason' in ended ? ended.reason : ended.kind });
 }
 
+/** A raised thread given no batch for this long is lowered again (batches come every 20 ms while there is traffic). */
+const IDLE_LOWER_MS = 100;
+/** Epoch milliseconds, as the main thread writes entry times (each thread has its own timeOrigin). */
+const TIME_ORIGIN = performance.timeOrigin;
+
+/** Lowers a raised thread that has had nothing to take for a while (it is not behind). */
+let idle: NodeJS.Timeout | undefined;
+
+/** Tells the priority how far behind the thread is: how long ago the chunk at `off` was read. */
+function observeLag(b: Buffer, off: number): void {
+  if (off + ENTRY_HEADER > b.length) return;
+  if (!priority.observe(TIME_ORIGIN + performance.now() - b.readDoubleLE(off + 9))) {
+    log.warn({ reason: priority.state().reason }, 'the recording thread keeps the priority it has');
+  }
+}
+
 function take(b: Buffer): void {
+  if (idle) clearTimeout(idle);
+  // Behind by the age of the batch's first chunk: raised if that is too old.
+  observeLag(b, 0);
+  let last = 0;
   let off = 0;
   while (off + ENTRY_HEADER <= b.length) {
     const kind = b[off] as number;
@@ -170,6 +194,7 @@ function take(b: Buffer): void {
     const n = b.readUInt32LE(off + 5);
     eventTime = b.readDoubleLE(off + 9);
     const body = b.subarray(off + ENTRY_HEADER, off + ENTRY_HEADER + n);
+    last = off;
     off += ENTRY_HEADER + n;
     try {
       // A copy: the flow may keep part of a chunk (a message split across reads, rows awaiting
@@ -184,6 +209,16 @@ function take(b: Buffer): void {
     }
   }
   eventTime = undefined;
+  // Caught up if the batch's last chunk is recent: lowered again. A thread still raised with no
+  // batch to take is caught up too.
+  observeLag(b, last);
+  if (priority.state().mode === 'raised') {
+    idle = setTimeout(() => {
+      priority.observe(0);
+      post({ t: 'priority', priority: priority.state() });
+    }, IDLE_LOWER_MS);
+    idle.unref();
+  }
 }
 
 port.on('message', (m: { buf: ArrayBuffer; offset: number; len: number } | { close: true }) => {
@@ -193,6 +228,6 @@ port.on('message', (m: { buf: ArrayBuffer; offset: number; len: number } | { clo
     return;
   }
   take(Buffer.from(m.buf, m.offset, m.len));
-  port.postMessage({ t: 'ack', bytes: m.len, health: store.health(), allowed, buf: m.buf } satisfies FromWorker, [m.buf]);
+  port.postMessage({ t: 'ack', bytes: m.len, health: store.health(), allowed, priority: priority.state(), buf: m.buf } satisfies FromWorker, [m.buf]);
   allowed = 0;
 });
