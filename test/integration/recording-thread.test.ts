@@ -186,7 +186,7 @@ describe('the recording thread', () => {
     expect(thread.pauses).toBeGreaterThan(0);
     expect(lagged).toBeGreaterThan(1);
     if (process.platform === 'linux' && process.getuid?.() === 0) {
-      // Raised at a quarter of the limit (every batch here is older than that); lowered again once
+      // Raised at half the limit (every batch here is older than that); lowered again once
       // it has had nothing to take for 100 ms.
       expect(thread.priority.raises).toBeGreaterThan(0);
       await expectEventually(() => thread.priority.mode === 'background');

@@ -745,3 +745,20 @@ describe('loadConfig', () => {
     expect(dir.message).toBe(`${fixturePath('policies')}: is not a file`);
   });
 });
+
+describe('transcripts: the recording thread', () => {
+  it('is on by default with a lag limit of 100 ms; recording_thread_max_lag sets it', () => {
+    expect(parse(config()).transcripts).toMatchObject({ recordingThread: true, recordingThreadMaxLagMs: 100 });
+    expect(parse(config({}, 'transcripts:\n  recording_thread_max_lag: 2s\n')).transcripts).toMatchObject({ recordingThreadMaxLagMs: 2000 });
+  });
+
+  it('bounds recording_thread_max_lag, naming the line', () => {
+    const text = config({}, 'transcripts:\n  recording_thread_max_lag: 10ms\n');
+    expect(problemsOf(text)).toEqual([
+      expect.objectContaining({ path: 'transcripts.recording_thread_max_lag', reason: 'must be between 50ms and 1m, got "10ms"', ...lineCol(text, '10ms') }),
+    ]);
+    expect(reasons(config({}, 'transcripts:\n  recording_thread_max_lag: soon\n'))).toEqual([
+      expect.stringMatching(/^transcripts\.recording_thread_max_lag: /),
+    ]);
+  });
+});

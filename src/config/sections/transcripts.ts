@@ -13,7 +13,7 @@
 //     capture_rows: 10              # rows kept by `first`
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
 //     recording_thread: true        # record sessions no rule touches off the agents' path (fsync interval)
-//     recording_thread_max_lag: 1s  # sessions stop being read while the thread is further behind than this
+//     recording_thread_max_lag: 100ms  # sessions stop being read while the thread is further behind than this
 //     targets: { shop: { capture: first } }   # per-target capture
 //     auditors:                     # who may read transcripts over the admin API
 //       - { name: audit-team, match: { issuer: azure, groups: [<group id>] } }
@@ -85,7 +85,7 @@ export function readTranscripts(
     captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
     recordingThread: s.get('recording_thread').boolean() ?? d.recordingThread,
-    recordingThreadMaxLagMs: s.get('recording_thread_max_lag').duration({ min: 100, max: MINUTE }) ?? d.recordingThreadMaxLagMs,
+    recordingThreadMaxLagMs: s.get('recording_thread_max_lag').duration({ min: 50, max: MINUTE }) ?? d.recordingThreadMaxLagMs,
     targets: perTarget,
     auditors: auditors ?? d.auditors,
     ...(ship ? { ship } : {}),
@@ -151,7 +151,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     captureRows: 10,
     onWriteError: 'refuse',
     recordingThread: true,
-    recordingThreadMaxLagMs: SECOND,
+    recordingThreadMaxLagMs: 100,
     targets: new Map(),
     auditors: [],
   };

@@ -13,7 +13,7 @@
 //
 // What this keeps of the in-line guarantees, and what it does not (docs/transcripts.md):
 //  - Every record is written; a batch is never dropped. When the worker falls behind by more
-//    than `maxPendingBytes`, or a chunk read more than `maxLagMs` ago (default 1 s) is still not
+//    than `maxPendingBytes`, or a chunk read more than `maxLagMs` ago (default 100 ms) is still not
 //    recorded, the sessions that feed it stop being read until it catches up.
 //  - The worker runs at background priority, raised while it is behind (priority.ts): recording
 //    takes the CPU time the agents' traffic leaves, and is bounded by that lag limit.
@@ -52,7 +52,7 @@ export interface ThreadSessionStart {
 export interface WorkerInit {
   transcript: TranscriptConfig;
   logLevel: string;
-  /** RecordingThreadOptions.maxLagMs: the worker's priority is raised at a quarter of it. */
+  /** RecordingThreadOptions.maxLagMs: the worker's priority is raised at half of it. */
   maxLagMs: number;
 }
 
@@ -91,7 +91,7 @@ const BATCH_BYTES = 256 * 1024;
 /** performance.timeOrigin is a getter: read once. Entry times are ms since the epoch, fractional. */
 const TIME_ORIGIN = performance.timeOrigin;
 const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
-const DEFAULT_MAX_LAG_MS = 1_000;
+const DEFAULT_MAX_LAG_MS = 100;
 /**
  * Batches of 20 ms: the worker handles a pgbench-like load with ~12% less CPU than at 5 ms (its
  * code and data stay warm over more statements); 50 and 100 ms gave no more.

@@ -91,8 +91,8 @@ try {
     oversizedParams: 'digest',
     onUnhealthy: (err: TranscriptWriteError) => post({ t: 'unhealthy', message: err.message, code: err.code }),
   });
-  // Raised back while it is a quarter of the lag limit behind; lowered again once nearly caught up.
-  priority = ThreadPriority.lower({ raiseAtMs: init.maxLagMs / 4, lowerAtMs: init.maxLagMs / 20 });
+  // Raised back while it is half the lag limit behind; lowered again within a tenth of it.
+  priority = ThreadPriority.lower({ raiseAtMs: init.maxLagMs / 2, lowerAtMs: init.maxLagMs / 10 });
   post({ t: 'ready', health: store.health(), keyId: store.keyId, publicKeyFile: store.publicKeyFile, priority: priority.state() });
 } catch (err) {
   // The main thread stops the worker on this; the rethrow ends it anyway (an 'error' there).
