@@ -72,11 +72,13 @@ try {
   const throughWarden = (name: string, w: WardenProcess): void => {
     setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(w.port), '-U', 'agent', 'bench'], env: { PGPASSWORD: w.token, PGSSLMODE: values.tls ? 'require' : 'disable' }, warden: w, pid: w.pid });
   };
+  // warden and warden+rec run back to back in every round (but the one where the rotation splits
+  // them): their per-round ratio (recording_on_vs_off_paired) sees the least drift of the machine.
   throughWarden('warden', warden);
-  if (rules) throughWarden('warden+rec+rules', rules);
-  if (flow) throughWarden('warden+rules', flow);
   if (recording) throughWarden('warden+rec', recording);
   if (inline) throughWarden('warden+rec-inline', inline);
+  if (rules) throughWarden('warden+rec+rules', rules);
+  if (flow) throughWarden('warden+rules', flow);
   const superuser = (name: string, port: number, pid: number): void => {
     setups.push({ name, args: ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'bench'], env: { PGPASSWORD: BENCH_PASSWORD, PGSSLMODE: 'disable' }, pid });
   };
@@ -121,6 +123,11 @@ try {
   }
   const med = (n: string): number => median(results.get(n) ?? [NaN]);
   const cpuMed = (n: string): number => median(cpu.get(n) ?? [NaN]);
+  const pairedRatio = (a: string, b: string): number => {
+    const xs = results.get(a) ?? [];
+    const ys = results.get(b) ?? [];
+    return median(xs.map((x, i) => x / (ys[i] as number)));
+  };
   const report = {
     benchmark: 'pgbench -S',
     mode: values.mode,
@@ -134,6 +141,9 @@ try {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
       pipe_relay_vs_direct: Number(ratio(med('pipe'), med('direct'))),
       ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
+      // The median of each round's own ratio: what the machine's drift between rounds moves least.
+      ...(recording ? { recording_on_vs_off_paired: Number(pairedRatio('warden+rec', 'warden').toFixed(2)) } : {}),
+      ...(inline ? { recording_inline_on_vs_off_paired: Number(pairedRatio('warden+rec-inline', 'warden').toFixed(2)) } : {}),
       ...(inline ? { recording_inline_on_vs_off: Number(ratio(med('warden+rec-inline'), med('warden'))) } : {}),
       ...(rules ? { rules_vs_none: Number(ratio(med('warden+rec+rules'), med('warden+rec'))) } : {}),
       ...(flow ? { rules_only_vs_off: Number(ratio(med('warden+rules'), med('warden'))) } : {}),
