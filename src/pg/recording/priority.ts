@@ -153,6 +153,10 @@ export class ThreadPriority {
     return true;
   }
 
+  get current(): PriorityMode {
+    return this.mode;
+  }
+
   state(): PriorityState {
     return {
       mode: this.mode,

@@ -215,9 +215,9 @@ export class RecordingThread {
     return this.pending;
   }
 
-  /** How long ago the oldest chunk handed to the worker and not yet recorded was read (0: none). */
+  /** How long ago the oldest chunk handed to the worker and not yet recorded was read (0: none, or the thread failed). */
   get lagMs(): number {
-    return this.inflight.length === 0 ? 0 : performance.now() - (this.inflight[0] as number);
+    return this.inflight.length === 0 || this.failure ? 0 : performance.now() - (this.inflight[0] as number);
   }
 
   /** The worker's scheduling priority (priority.ts), as of its last acknowledgement. */
@@ -258,8 +258,9 @@ export class RecordingThread {
   /**
    * True when the worker is too far behind (more than maxPendingBytes not processed, or a chunk
    * read more than maxLagMs ago not recorded): every session feeding it stops being read until it
-   * catches up (to half of either). All of them, not only the one whose read went over: each would otherwise get one
-   * more read in (up to 64 KiB) before its own check, so 50 sessions went 3 MiB past a 256 KiB limit.
+   * catches up (to half of either). All of them, not only the one whose read went over: each
+   * would otherwise get one more read in (up to 64 KiB) before its own check, so 50 sessions went
+   * 3 MiB past a 256 KiB limit.
    */
   congested(): boolean {
     if (this.pending <= this.maxPending && !this.behind(this.maxLagMs)) return false;

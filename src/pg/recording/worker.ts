@@ -212,7 +212,7 @@ function take(b: Buffer): void {
   // Caught up if the batch's last chunk is recent: lowered again. A thread still raised with no
   // batch to take is caught up too.
   observeLag(b, last);
-  if (priority.state().mode === 'raised') {
+  if (priority.current === 'raised') {
     idle = setTimeout(() => {
       priority.observe(0);
       post({ t: 'priority', priority: priority.state() });
