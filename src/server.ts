@@ -127,6 +127,7 @@ export async function startWarden(config: WardenConfig, opts: StartOptions = {})
       const thread = recordingThread;
       metrics.sample('warden_recording_thread_pending_bytes', 'Bytes of sessions handed to the recording thread and not yet recorded.', () => thread.pendingBytes);
       metrics.sample('warden_recording_thread_lag_seconds', 'How long ago the oldest chunk handed to the recording thread and not yet recorded was read.', () => thread.lagMs / 1000);
+      metrics.sampleCounter('warden_recording_thread_pauses_total', 'Times a session recorded on the recording thread stopped being read until the thread caught up (its backlog or its lag over the limit).', () => thread.pauses);
       metrics.sample('warden_recording_thread_nice', 'The recording thread\'s nice value: 19 in the background, the process\'s own while raised to catch up.', () => thread.priority.nice);
     }
 

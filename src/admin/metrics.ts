@@ -100,8 +100,8 @@ export class Metrics {
     this.transcriptFailuresTotal,
   ];
 
-  /** Gauges read when /metrics is rendered (a value another part keeps). */
-  private readonly sampled: { name: string; help: string; read: () => number }[] = [];
+  /** Gauges and counters read when /metrics is rendered (a value another part keeps). */
+  private readonly sampled: { name: string; help: string; read: () => number; type: 'gauge' | 'counter' }[] = [];
 
   /** The statement-verdict counters of one protocol, bound once per session flow. */
   verdictCounters(protocol: 'postgres' | 'tds'): Record<'allow' | 'deny' | 'hold' | 'grant', BoundCounter> {
@@ -117,7 +117,12 @@ export class Metrics {
 
   /** A gauge without labels whose value is read at each scrape. */
   sample(name: string, help: string, read: () => number): void {
-    this.sampled.push({ name, help, read });
+    this.sampled.push({ name, help, read, type: 'gauge' });
+  }
+
+  /** A counter without labels (`…_total`) whose value, kept elsewhere and only ever growing, is read at each scrape. */
+  sampleCounter(name: string, help: string, read: () => number): void {
+    this.sampled.push({ name, help, read, type: 'counter' });
   }
 
   render(): string {
@@ -129,7 +134,7 @@ export class Metrics {
       '# HELP warden_process_heap_used_bytes V8 heap in use.',
       '# TYPE warden_process_heap_used_bytes gauge',
       `warden_process_heap_used_bytes ${mem.heapUsed}`,
-      ...this.sampled.flatMap((g) => [`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`, `${g.name} ${g.read()}`]),
+      ...this.sampled.flatMap((g) => [`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} ${g.type}`, `${g.name} ${g.read()}`]),
     ];
     return `${[...this.all.map((m) => m.render()), ...extra].join('\n')}\n`;
   }

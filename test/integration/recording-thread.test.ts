@@ -192,6 +192,9 @@ describe('the recording thread', () => {
       await expectEventually(() => thread.priority.mode === 'background');
       expect(thread.priority.nice).toBe(19);
     }
+    const metrics = await (await fetch(`${w.warden.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('# TYPE warden_recording_thread_pauses_total counter');
+    expect(Number(/\nwarden_recording_thread_pauses_total (\d+)\n/.exec(metrics)?.[1])).toBe(thread.pauses);
     for (const c of clients) await c.end();
     await w.stop();
     const { records } = await transcriptOf(w.dataDir);
