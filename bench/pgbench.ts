@@ -94,7 +94,8 @@ try {
   /** The recording thread of `warden+rec`: its lag during each run, and how long it took to catch up after it. */
   const threadLags: number[] = [];
   const catchUps: number[] = [];
-  const pgbenchTps = new Map<string, number[]>();
+  /** warden+rec's tps as pgbench reported it, before its catch-up was counted. */
+  const tpsBeforeCatchUp: number[] = [];
   /** Microseconds of CPU per transaction of the setup's proxy process, per round. */
   const cpu = new Map<string, number[]>(setups.filter((s) => s.pid !== undefined).map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
@@ -111,7 +112,7 @@ try {
         const { lags, catchUpMs } = await watch.stop();
         threadLags.push(...lags);
         catchUps.push(catchUpMs);
-        (pgbenchTps.get(s.name) ?? pgbenchTps.set(s.name, []).get(s.name)!).push(res.tps);
+        tpsBeforeCatchUp.push(res.tps);
         tps = (res.tps * seconds) / (seconds + catchUpMs / 1000);
         log(`round ${r + 1} ${s.name}: recording thread lag median ${median(lags).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms; caught up ${catchUpMs.toFixed(0)} ms after pgbench ended`);
       }
@@ -169,7 +170,7 @@ try {
             lagMsMedian: Math.round(median(threadLags)),
             lagMsMax: Math.round(Math.max(...threadLags)),
             catchUpMsMax: Math.round(Math.max(...catchUps)),
-            tpsBeforeCatchUp: Math.round(median(pgbenchTps.get('warden+rec') ?? [NaN])),
+            tpsBeforeCatchUp: Math.round(median(tpsBeforeCatchUp)),
           },
         }
       : {}),

@@ -89,7 +89,7 @@ export interface RecordingThreadOptions {
 
 const BATCH_BYTES = 256 * 1024;
 /** performance.timeOrigin is a getter: read once. Entry times are ms since the epoch, fractional. */
-const TIME_ORIGIN = performance.timeOrigin;
+export const TIME_ORIGIN = performance.timeOrigin;
 const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
 const DEFAULT_MAX_LAG_MS = 100;
 /**
@@ -297,7 +297,7 @@ export class RecordingThread {
 
   /** The oldest batch the worker has not acknowledged began more than `ms` ago. */
   private behind(ms: number): boolean {
-    return this.inflight.length > 0 && performance.now() - (this.inflight[0] as number) > ms;
+    return this.lagMs > ms;
   }
 
   forget(tap: ThreadTap, reader: Reader | undefined): void {

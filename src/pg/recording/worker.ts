@@ -18,7 +18,8 @@ import { initSqlParser } from '../../sql/parser.js';
 import { SessionFlow } from '../flow/session-flow.js';
 import { PgRelay } from '../relay.js';
 import { ThreadPriority } from './priority.js';
-import { ENTRY, ENTRY_HEADER, type FromWorker, type ThreadSessionStart, type WorkerInit } from './thread.js';
+// TIME_ORIGIN is evaluated in this thread (its own timeOrigin): with it, now is epoch milliseconds, as entry times are.
+import { ENTRY, ENTRY_HEADER, TIME_ORIGIN, type FromWorker, type ThreadSessionStart, type WorkerInit } from './thread.js';
 
 /** A socket that is never written to the network: it takes writes and feeds chunks in order. */
 class StandInSocket extends EventEmitter {
@@ -168,8 +169,6 @@ function feed(id: number, fromClient: boolean, chunk: Buffer): void {
 
 /** A raised thread given no batch for this long is lowered again (batches come every 20 ms while there is traffic). */
 const IDLE_LOWER_MS = 100;
-/** Epoch milliseconds, as the main thread writes entry times (each thread has its own timeOrigin). */
-const TIME_ORIGIN = performance.timeOrigin;
 
 /** Lowers a raised thread that has had nothing to take for a while (it is not behind). */
 let idle: NodeJS.Timeout | undefined;
