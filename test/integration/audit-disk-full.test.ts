@@ -71,6 +71,8 @@ async function recordedInserts(): Promise<Set<number>> {
   return seen;
 }
 
+/** A session on the recording thread that was not idle within 2 s of the thread failing. */
+const THREAD_CLOSED = '58030: warden cannot record this session any more; the session was closed, reconnect to go on';
 // On the recording thread (sessions no rule touches) the session refuses until it ends, and says so.
 const THREAD_REFUSED = 'statement refused by warden policy rule "transcripts": the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
 
@@ -89,8 +91,16 @@ describe('a full disk under fsync interval', () => {
       const r = await outcome(c.query(`INSERT INTO ${TABLE} VALUES (${i}, '${PAD}')`));
       if (r === 'ok') acked.push(i);
       else refused.push(r);
+      if (r === THREAD_CLOSED) break;
     }
-    expect(refused).toEqual([`42501: ${REFUSED}`, `42501: ${REFUSED}`, `42501: ${REFUSED}`]);
+    if (recordingThread && refused[0] === THREAD_CLOSED) {
+      // The thread failed while one of these 20 KB INSERTs was half read (the session paused for
+      // the thread between two reads of it): the rest of it is not read, so the session never gets
+      // to an idle point and is closed after 2 s, its INSERT never complete (docs/transcripts.md).
+      expect(refused).toEqual([THREAD_CLOSED]);
+    } else {
+      expect(refused).toEqual([`42501: ${REFUSED}`, `42501: ${REFUSED}`, `42501: ${REFUSED}`]);
+    }
     await c.end();
     await w.stop();
     // Nothing refused ran. The statements of the batch that failed ran unrecorded (documented):
