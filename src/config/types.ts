@@ -183,6 +183,11 @@ export interface TranscriptsConfig {
    * recorded was read) before its sessions stop being read until it catches up.
    */
   recordingThreadMaxLagMs: number;
+  /**
+   * How long the recording thread may go without acknowledging a batch it was handed before it is
+   * taken to be stuck and failed (as when its store cannot be written).
+   */
+  recordingThreadStallMs: number;
   targets: Map<string, { capture: 'none' | 'digest' | 'first' | 'all' }>;
   /** Who may read transcripts over the admin API (tokens from the configured issuers). */
   auditors: { name: string; match: PrincipalMatch }[];

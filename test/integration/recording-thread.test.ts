@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readStore } from '../../src/audit/reader.js';
 import type { RecordingThread } from '../../src/pg/recording/thread.js';
 import { findClient, missingClient } from '../helpers/clients.js';
+import { canFreezeThreads, freezeThread } from '../helpers/freeze-thread.js';
 import { expectSameTranscripts, recordingWarden, transcriptOf } from '../helpers/recording-thread.js';
 import { run } from '../helpers/run.js';
 import type { TestWarden } from '../helpers/warden.js';
@@ -202,6 +203,63 @@ describe('the recording thread', () => {
     for (let i = 0; i < 4; i++) for (let n = 0; n < 150; n++) expect(texts.has(`SELECT ${i * 1000 + n} AS n, repeat('x', 500) AS pad`)).toBe(true);
     const report = await verifyStore(w.dataDir);
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+
+  it.skipIf(!canFreezeThreads)('a thread that stops answering (stuck) is failed after recording_thread_stall_timeout: its sessions are let go and refuse statements, new ones are recorded in line, warden still stops', async () => {
+    const w = await recordingWarden(true, cleanups, { transcripts: { recordingThreadStallMs: 1000 } });
+    const thread = threadOf(w);
+    const idle = await client(w);
+    const busy = await client(w);
+    await idle.query('SELECT 1');
+    await expectEventually(() => thread.pendingBytes === 0);
+    // The worker thread stops where it is, as one stuck in a loop or in a write to a dead disk.
+    const frozen = await freezeThread(thread.priority.tid as number);
+    cleanups.push(() => frozen.release());
+    const frozenAt = Date.now();
+    // Answered at once: nothing is in flight to the thread yet when it is read.
+    expect((await idle.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    // Once the thread holds a batch more than the lag limit (100 ms), its sessions stop being read:
+    // this statement goes upstream, and its answer waits until the thread is failed.
+    await new Promise((r) => setTimeout(r, 300));
+    const waited = busy.query('SELECT 3 AS three').then(
+      (r) => ({ rows: r.rows, at: Date.now() }),
+      (e: Error) => ({ rows: e.message, at: Date.now() }),
+    );
+    await expectEventually(() => !thread.healthy, 10_000);
+    const failedAt = Date.now();
+    expect(failedAt - frozenAt).toBeGreaterThanOrEqual(1000);
+    expect(thread.health()).toMatchObject({ healthy: false, code: 'ESTALLED' });
+    expect(thread.health().error).toMatch(/^the recording thread has not answered for \d+\.\d s \(recording_thread_stall_timeout 1\.0 s\): it is taken to be stuck$/);
+    const answer = await waited;
+    expect(answer.rows).toEqual([{ three: 3 }]);
+    expect(answer.at).toBeGreaterThanOrEqual(failedAt - 100);
+    expect(await idle.query('SELECT 4').catch((e: Error) => e.message)).toBe(STORE_UNWRITABLE);
+    expect(await busy.query('SELECT 5').catch((e: Error) => e.message)).toBe(STORE_UNWRITABLE);
+    const health = (await (await fetch(`${w.warden.adminUrl}/healthz`)).json()) as { status: string; recording_thread?: unknown };
+    expect(health.recording_thread).toMatchObject({ healthy: false, lag_ms: 0 });
+    expect(w.warden.metrics.transcriptFailuresTotal.get()).toBe(1);
+    const fresh = await client(w);
+    expect((await fresh.query('SELECT 6 AS six')).rows).toEqual([{ six: 6 }]);
+    await fresh.end();
+    await idle.end();
+    await busy.end();
+    // The thread is still stopped: warden does not wait for it to end.
+    const stopping = Date.now();
+    await w.stop();
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+    await frozen.release();
+    const { instances, records } = await transcriptOf(w.dataDir);
+    expect(instances).toEqual(new Set(['w1', 'w1.rec']));
+    const texts = records.filter((r: any) => r.k === 'statement').map((r: any) => r.d.text);
+    expect(texts).toEqual(expect.arrayContaining(['SELECT 1', 'SELECT 6 AS six']));
+    // What was read after the thread stopped was never recorded, and it ran: that is the window
+    // fsync `interval` accepts (docs/transcripts.md). Nothing refused ran.
+    expect(texts).not.toContain('SELECT 4');
+    expect(texts).not.toContain('SELECT 5');
+    // The thread's chain verifies; its last segment is left open (it was never sealed).
+    const report = await verifyStore(w.dataDir);
+    expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(report.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'open-segment', instance: 'w1.rec' })]));
   });
 });
 

@@ -761,4 +761,13 @@ describe('transcripts: the recording thread', () => {
       expect.stringMatching(/^transcripts\.recording_thread_max_lag: /),
     ]);
   });
+
+  it('takes a thread that acknowledges nothing for 30 s to be stuck; recording_thread_stall_timeout sets it, bounded, naming the line', () => {
+    expect(parse(config()).transcripts).toMatchObject({ recordingThreadStallMs: 30_000 });
+    expect(parse(config({}, 'transcripts:\n  recording_thread_stall_timeout: 2m\n')).transcripts).toMatchObject({ recordingThreadStallMs: 120_000 });
+    const text = config({}, 'transcripts:\n  recording_thread_stall_timeout: 500ms\n');
+    expect(problemsOf(text)).toEqual([
+      expect.objectContaining({ path: 'transcripts.recording_thread_stall_timeout', reason: 'must be between 1s and 10m, got "500ms"', ...lineCol(text, '500ms') }),
+    ]);
+  });
 });

@@ -14,6 +14,7 @@
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
 //     recording_thread: true        # record sessions no rule touches off the agents' path (fsync interval)
 //     recording_thread_max_lag: 100ms  # sessions stop being read while the thread is further behind than this
+//     recording_thread_stall_timeout: 30s  # a thread that acknowledges nothing for this long is stuck: failed, as a write error
 //     targets: { shop: { capture: first } }   # per-target capture
 //     auditors:                     # who may read transcripts over the admin API
 //       - { name: audit-team, match: { issuer: azure, groups: [<group id>] } }
@@ -42,7 +43,7 @@ export function readTranscripts(
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
-    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'targets', 'auditors', 'ship',
+    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_stall_timeout', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -86,6 +87,7 @@ export function readTranscripts(
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
     recordingThread: s.get('recording_thread').boolean() ?? d.recordingThread,
     recordingThreadMaxLagMs: s.get('recording_thread_max_lag').duration({ min: 50, max: MINUTE }) ?? d.recordingThreadMaxLagMs,
+    recordingThreadStallMs: s.get('recording_thread_stall_timeout').duration({ min: SECOND, max: 10 * MINUTE }) ?? d.recordingThreadStallMs,
     targets: perTarget,
     auditors: auditors ?? d.auditors,
     ...(ship ? { ship } : {}),
@@ -152,6 +154,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     onWriteError: 'refuse',
     recordingThread: true,
     recordingThreadMaxLagMs: 100,
+    recordingThreadStallMs: 30 * SECOND,
     targets: new Map(),
     auditors: [],
   };

@@ -19,8 +19,9 @@
 //    takes the CPU time the agents' traffic leaves, and is bounded by that lag limit.
 //  - Only sessions under fsync `interval` come here (under `each` a statement waits for its
 //    record, which needs the record on the event loop).
-//  - When the thread's store cannot be written (or the thread dies), its sessions are closed with
-//    a clear error (on_write_error: refuse) and new sessions are recorded in line.
+//  - When the thread's store cannot be written (or the thread dies, or has not answered for
+//    `stallMs`: it is stuck), its sessions are closed with a clear error (on_write_error: refuse)
+//    and new sessions are recorded in line.
 //  - A record is written ~25 ms after its statement was forwarded (up to maxLagMs when the cores
 //    are busy) rather than up to 5 ms after it was put in the writer's batch; either way a crash
 //    of the process loses the records of that window (fsync `interval`).
@@ -80,6 +81,12 @@ export interface RecordingThreadOptions {
    * (transcripts.recording_thread_max_lag).
    */
   maxLagMs?: number;
+  /**
+   * How long the worker may go without acknowledging a batch it was handed before it is taken to
+   * be stuck and failed (transcripts.recording_thread_stall_timeout): its sessions would otherwise
+   * wait for it, paused by the lag limit, for ever.
+   */
+  stallMs?: number;
   /** How long a batch may wait before it is handed over. */
   flushMs?: number;
   onUnhealthy?(error: { message: string; code: string | undefined }): void;
@@ -92,6 +99,7 @@ const BATCH_BYTES = 256 * 1024;
 export const TIME_ORIGIN = performance.timeOrigin;
 const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
 const DEFAULT_MAX_LAG_MS = 100;
+const DEFAULT_STALL_MS = 30_000;
 /**
  * Batches of 20 ms: the worker handles a pgbench-like load with ~12% less CPU than at 5 ms (its
  * code and data stay warm over more statements); 50 and 100 ms gave no more.
@@ -150,6 +158,13 @@ export class RecordingThread {
   /** When the first chunk of each batch handed to the worker and not acknowledged was read, oldest first. */
   private readonly inflight: number[] = [];
   private priorityState: PriorityState;
+  private readonly stallMs: number;
+  /** When the worker last acknowledged a batch, or was handed one with none outstanding (performance.now()). */
+  private lastProgress = performance.now();
+  /** Checks that a worker with batches outstanding still acknowledges them (see stallMs). */
+  private readonly watchdog: NodeJS.Timeout;
+  /** The worker was failed for not answering: close() does not wait for it to close its store. */
+  private stalled = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -163,6 +178,9 @@ export class RecordingThread {
     this.maxLagMs = opts.maxLagMs ?? DEFAULT_MAX_LAG_MS;
     this.priorityState = ready.priority;
     this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
+    this.stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+    this.watchdog = setInterval(() => this.checkStalled(), Math.min(1000, Math.max(10, this.stallMs / 4)));
+    this.watchdog.unref();
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail({ message: `the recording thread failed: ${err.message}`, code: 'ETHREAD' }));
     worker.on('exit', (code) => {
@@ -323,6 +341,7 @@ export class RecordingThread {
     this.len = 0;
     // The batch's own ArrayBuffer moves to the worker (allocUnsafeSlow: never a shared pool).
     const ab = full.buffer as ArrayBuffer;
+    if (this.inflight.length === 0) this.lastProgress = performance.now();
     this.inflight.push(this.batchStart);
     this.worker.postMessage({ buf: ab, offset: full.byteOffset, len }, [ab]);
   }
@@ -330,6 +349,7 @@ export class RecordingThread {
   private onMessage(m: FromWorker): void {
     switch (m.t) {
       case 'ack':
+        this.lastProgress = performance.now();
         this.pending -= m.bytes;
         this.inflight.shift();
         this.lastHealth = m.health;
@@ -352,9 +372,27 @@ export class RecordingThread {
     }
   }
 
+  /**
+   * Fails a worker that has had a batch for stallMs without acknowledging any: stuck in a loop, or
+   * in a write to a disk that does not answer. It is told to stop; a thread blocked in the kernel
+   * stops when the call returns.
+   */
+  private checkStalled(): void {
+    if (this.failure || this.closing || this.inflight.length === 0) return;
+    const quiet = performance.now() - this.lastProgress;
+    if (quiet < this.stallMs) return;
+    this.stalled = true;
+    this.fail({
+      message: `the recording thread has not answered for ${formatSeconds(quiet)} (recording_thread_stall_timeout ${formatSeconds(this.stallMs)}): it is taken to be stuck`,
+      code: 'ESTALLED',
+    });
+    this.worker.terminate().catch(() => undefined);
+  }
+
   private fail(error: { message: string; code: string | undefined }): void {
     if (this.failure) return;
     this.failure = error;
+    clearInterval(this.watchdog);
     this.opts.onUnhealthy?.(error);
     // Sessions waiting for the worker would wait forever: let them go (their taps now drop).
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
@@ -368,12 +406,13 @@ export class RecordingThread {
   /** Hands over what is left, lets the worker write it and seal its segment, and stops it. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.watchdog);
       if (this.resumeTimer) clearTimeout(this.resumeTimer);
       this.resumeTimer = undefined;
       this.flush();
       // A thread whose store failed still closes it (its segment is sealed if the disk lets it),
       // but within CLOSE_WAIT_MS: a store that cannot write must not hold warden's exit.
-      if (!this.exited) {
+      if (!this.exited && !this.stalled) {
         await new Promise<void>((resolve) => {
           const onMessage = (m: FromWorker): void => {
             if (m.t === 'closed') finish();
@@ -390,10 +429,19 @@ export class RecordingThread {
           this.worker.postMessage({ close: true });
         });
       }
-      await this.worker.terminate();
+      // A thread blocked in the kernel (a disk that does not answer) cannot be stopped until the
+      // call returns: warden does not wait for it, and it does not keep the process alive.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.worker.terminate().then(() => undefined, () => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+      this.worker.unref();
     })();
     return this.closing;
   }
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 /**
