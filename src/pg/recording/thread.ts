@@ -411,7 +411,9 @@ export class RecordingThread {
       this.resumeTimer = undefined;
       this.flush();
       // A thread whose store failed still closes it (its segment is sealed if the disk lets it),
-      // but within CLOSE_WAIT_MS: a store that cannot write must not hold warden's exit.
+      // but within CLOSE_WAIT_MS: a store that cannot write must not hold warden's exit. One that
+      // has not answered for stallMs is not waited for.
+      if (this.inflight.length > 0 && performance.now() - this.lastProgress >= this.stallMs) this.stalled = true;
       if (!this.exited && !this.stalled) {
         await new Promise<void>((resolve) => {
           const onMessage = (m: FromWorker): void => {
