@@ -124,11 +124,12 @@ try {
   }
   const med = (n: string): number => median(results.get(n) ?? [NaN]);
   const cpuMed = (n: string): number => median(cpu.get(n) ?? [NaN]);
-  const pairedRatio = (a: string, b: string): number => {
-    const xs = results.get(a) ?? [];
+  /** Each round's own ratio of `a`'s tps to `b`'s. */
+  const roundRatios = (a: string, b: string): number[] => {
     const ys = results.get(b) ?? [];
-    return median(xs.map((x, i) => x / (ys[i] as number)));
+    return (results.get(a) ?? []).map((x, i) => x / (ys[i] as number));
   };
+  const pairedRatio = (a: string, b: string): number => median(roundRatios(a, b));
   const report = {
     benchmark: 'pgbench -S',
     mode: values.mode,
@@ -137,6 +138,16 @@ try {
     rounds,
     wardenTls: Boolean(values.tls),
     tps: Object.fromEntries(setups.map((s) => [s.name, Math.round(med(s.name))])),
+    // How far the rounds' own ratios spread: on a shared machine, more telling than any one median.
+    ...(recording || inline
+      ? {
+          roundRatiosVsWarden: Object.fromEntries(
+            ['warden+rec', 'warden+rec-inline']
+              .filter((n) => results.has(n))
+              .map((n) => [n, roundRatios(n, 'warden').map((x) => Number(x.toFixed(2)))]),
+          ),
+        }
+      : {}),
     proxyCpuUsPerTransaction: Object.fromEntries([...cpu.keys()].map((n) => [n, Math.round(cpuMed(n) * 10) / 10])),
     ratios: {
       warden_vs_direct: Number(ratio(med('warden'), med('direct'))),
