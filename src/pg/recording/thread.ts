@@ -432,7 +432,8 @@ export class RecordingThread {
         });
       }
       // A thread blocked in the kernel (a disk that does not answer) cannot be stopped until the
-      // call returns: warden does not wait for it, and it does not keep the process alive.
+      // call returns: warden's shutdown does not wait for it. (The process's exit still does:
+      // Node.js joins its threads as it exits, and nothing in JavaScript can cut that short.)
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.worker.terminate().then(() => undefined, () => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
       clearTimeout(timer);
