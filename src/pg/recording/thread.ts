@@ -163,8 +163,6 @@ export class RecordingThread {
   private lastProgress = performance.now();
   /** Checks that a worker with batches outstanding still acknowledges them (see stallMs). */
   private readonly watchdog: NodeJS.Timeout;
-  /** The worker was failed for not answering: close() does not wait for it to close its store. */
-  private stalled = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -381,7 +379,6 @@ export class RecordingThread {
     if (this.failure || this.closing || this.inflight.length === 0) return;
     const quiet = performance.now() - this.lastProgress;
     if (quiet < this.stallMs) return;
-    this.stalled = true;
     this.fail({
       message: `the recording thread has not answered for ${formatSeconds(quiet)} (recording_thread_stall_timeout ${formatSeconds(this.stallMs)}): it is taken to be stuck`,
       code: 'ESTALLED',
@@ -413,8 +410,8 @@ export class RecordingThread {
       // A thread whose store failed still closes it (its segment is sealed if the disk lets it),
       // but within CLOSE_WAIT_MS: a store that cannot write must not hold warden's exit. One that
       // has not answered for stallMs is not waited for.
-      if (this.inflight.length > 0 && performance.now() - this.lastProgress >= this.stallMs) this.stalled = true;
-      if (!this.exited && !this.stalled) {
+      const stuck = this.failure?.code === 'ESTALLED' || (this.inflight.length > 0 && performance.now() - this.lastProgress >= this.stallMs);
+      if (!this.exited && !stuck) {
         await new Promise<void>((resolve) => {
           const onMessage = (m: FromWorker): void => {
             if (m.t === 'closed') finish();
