@@ -3,8 +3,8 @@
 // warden process used per transaction (user + system, from /proc): on a shared machine that moves
 // less with the neighbours' load than tps does.
 //
-//   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared] [--scale 10]
-//                              [--record] [--rules] [--flow] [--tls]
+//   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--warmup 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared]
+//                              [--scale 10] [--record] [--rules] [--flow] [--tls]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { join } from 'node:path';
@@ -15,6 +15,11 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
+    /**
+     * Seconds each setup runs once, uncounted, before the rounds: the JIT compiles warden's hot
+     * path (and the recording thread's, a separate isolate that starts cold) before anything counts.
+     */
+    warmup: { type: 'string', default: '3' },
     clients: { type: 'string', default: '8' },
     threads: { type: 'string', default: '2' },
     mode: { type: 'string', default: 'simple' },
@@ -33,6 +38,7 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
+const warmup = Number(values.warmup);
 
 const server = await benchPostgres();
 try {
@@ -98,6 +104,13 @@ try {
   const tpsBeforeCatchUp: number[] = [];
   /** Microseconds of CPU per transaction of the setup's proxy process, per round. */
   const cpu = new Map<string, number[]>(setups.filter((s) => s.pid !== undefined).map((s) => [s.name, []]));
+  if (warmup > 0) {
+    for (const s of setups) {
+      await pgbench(bin, [...common.map((a, i) => (common[i - 1] === '-T' ? String(warmup) : a)), ...s.args], s.env);
+      if (s.name === 'warden+rec' && s.warden?.adminUrl) await watchThread(s.warden.adminUrl).stop();
+    }
+    log(`warmed up: ${warmup} s per setup, not counted`);
+  }
   for (let r = 0; r < rounds; r++) {
     // Rotate the order each round so no setup always runs first or last.
     const order = setups.map((_, i) => setups[(i + r) % setups.length]!);
@@ -136,6 +149,7 @@ try {
     clients: Number(values.clients),
     seconds,
     rounds,
+    warmupSeconds: warmup,
     wardenTls: Boolean(values.tls),
     tps: Object.fromEntries(setups.map((s) => [s.name, Math.round(med(s.name))])),
     // How far the rounds' own ratios spread: on a shared machine, more telling than any one median.
