@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError } from './errors.js';
 import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
+import type { OpenData } from './segment-writer.js';
 import { listTranscriptDir, segmentsOf } from './segment-files.js';
 import {
   VERDICTS,
@@ -40,7 +41,11 @@ export interface ReadOptions {
   instance?: string;
   /** Start at this segment file of `instance` (by segment number). */
   fromSegment?: number;
-  /** Only session records (those with a `sid`): the store's own records are skipped. */
+  /**
+   * Only session records (those with a `sid`), and each segment's `open` record (which writer
+   * started it: listing tells a session still open from one whose writer stopped). The store's
+   * other records (checkpoints, seals) are skipped.
+   */
   sessionsOnly?: boolean;
 }
 
@@ -74,7 +79,7 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
       if (!raw.complete || raw.oversized) continue;
       if (needle && !raw.bytes.includes(needle)) continue;
       const parsed = parseLine(raw.bytes, false);
-      if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined)) continue;
+      if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined && parsed.record.k !== RECORD_KIND.open)) continue;
       // A statement written with its first result is read as the two records it stands for.
       for (const record of expandRecord(parsed.record)) yield { record, instance: seg.instance, file: seg.name, line: raw.lineNo };
     }
@@ -92,6 +97,17 @@ export interface SessionSummary {
   startedAt: string;
   endedAt?: string;
   endReason?: string;
+  /**
+   * No end is recorded, and the writer that recorded the session has not been seen to stop: the
+   * session may still be connected (or warden stopped without recording its end, and has not
+   * started again since). Such a session counts as active in every window after its start.
+   */
+  open: boolean;
+  /**
+   * No end is recorded, but the writer that recorded the session stopped (the instance's chain
+   * goes on in a later run): the session ended at the latest at that writer's last record.
+   */
+  endedBy?: string;
   /** Time of the session's newest record. */
   lastAt: string;
   statements: number;
@@ -139,11 +155,36 @@ export function relationMatches(relation: string, table: string): boolean {
   return r === t || r.endsWith(`.${t}`) || (!r.includes('.') && t.endsWith(`.${r}`));
 }
 
+/**
+ * One writer's stretch of an instance's chain: from the segment it opened on starting to the last
+ * record it wrote. A segment it opens on rotation is the same run; a writer started again is a new
+ * one, and ends the run before it.
+ */
+interface WriterRun {
+  /** The writer's identity, from its segments' `open` records. */
+  readonly key: string;
+  lastAt: string;
+  /** A later run of the instance exists: this writer stopped. */
+  ended: boolean;
+}
+
+/** Tells one writer from another: its host and pid, and when it started (recorded since format 2's `writer.started`). */
+function writerKey(d: OpenData): string {
+  const w = (d.writer ?? {}) as Partial<OpenData['writer']>;
+  return `${String(w.host)}\u0000${String(w.pid)}\u0000${w.started ?? ''}`;
+}
+
 /** Folds records into per-session summaries. */
 export class SessionIndex {
-  readonly sessions = new Map<string, SessionSummary & { relationSet: Set<string>; maskedSet: Set<string>; maskedStatements: Set<number>; allowedStatements: Set<number> }>();
+  readonly sessions = new Map<
+    string,
+    SessionSummary & { relationSet: Set<string>; maskedSet: Set<string>; maskedStatements: Set<number>; allowedStatements: Set<number>; run: WriterRun | undefined }
+  >();
+  /** Each instance's newest writer run seen so far (records come instance by instance, in chain order). */
+  private readonly runs = new Map<string, WriterRun>();
 
   add({ record: r, instance }: StoredRecord): void {
+    const run = this.runOf(r, instance);
     if (r.sid === undefined) return;
     let s = this.sessions.get(r.sid);
     if (!s) {
@@ -153,6 +194,7 @@ export class SessionIndex {
         protocol: 'unknown',
         target: '',
         startedAt: r.ts,
+        open: true,
         lastAt: r.ts,
         statements: 0,
         verdicts: Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>,
@@ -168,10 +210,13 @@ export class SessionIndex {
         maskedSet: new Set(),
         maskedStatements: new Set(),
         allowedStatements: new Set(),
+        run,
       };
       this.sessions.set(r.sid, s);
     }
     if (r.ts > s.lastAt) s.lastAt = r.ts;
+    // A session is recorded by one writer: its run is the one its newest record came from.
+    s.run = run;
     switch (r.k) {
       case RECORD_KIND.sessionStart: {
         const d = r.d as SessionStartData;
@@ -229,9 +274,33 @@ export class SessionIndex {
     }
   }
 
+  /** The writer run `r` belongs to: an `open` record of a writer other than the instance's last one starts a new run. */
+  private runOf(r: TranscriptRecord, instance: string): WriterRun | undefined {
+    let run = this.runs.get(instance);
+    if (r.k === RECORD_KIND.open) {
+      const d = r.d as OpenData;
+      const key = writerKey(d);
+      if (!run || run.key !== key || d.after === null) {
+        if (run) run.ended = true;
+        run = { key, lastAt: r.ts, ended: false };
+        this.runs.set(instance, run);
+      }
+    }
+    if (run && r.ts > run.lastAt) run.lastAt = r.ts;
+    return run;
+  }
+
   summaries(): SessionSummary[] {
     return [...this.sessions.values()]
-      .map(({ relationSet, maskedSet, maskedStatements: _masked, allowedStatements: _allowed, ...s }) => ({ ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() }))
+      .map(({ relationSet, maskedSet, maskedStatements: _masked, allowedStatements: _allowed, run, ...s }) => {
+        const summary: SessionSummary = { ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() };
+        if (s.endedAt !== undefined) summary.open = false;
+        else if (run?.ended) {
+          summary.open = false;
+          summary.endedBy = run.lastAt;
+        }
+        return summary;
+      })
       .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.sessionId.localeCompare(b.sessionId)));
   }
 }
@@ -240,7 +309,9 @@ export function sessionMatches(s: SessionSummary, f: SessionFilter): boolean {
   if (f.principal !== undefined && !principalMatches(s.principal, f.principal)) return false;
   if (f.target !== undefined && s.target !== f.target) return false;
   if (f.until !== undefined && Date.parse(s.startedAt) > f.until.getTime()) return false;
-  if (f.since !== undefined && Date.parse(s.endedAt ?? s.lastAt) < f.since.getTime()) return false;
+  // A session with no recorded end is active until its writer stopped, or (still open) until now.
+  const end = s.endedAt ?? s.endedBy ?? (s.open ? undefined : s.lastAt);
+  if (f.since !== undefined && end !== undefined && Date.parse(end) < f.since.getTime()) return false;
   if (f.table !== undefined && !s.relations.some((r) => relationMatches(r, f.table as string))) return false;
   if (f.verdict !== undefined && s.verdicts[f.verdict] === 0) return false;
   return true;

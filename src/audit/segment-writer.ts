@@ -100,7 +100,8 @@ export interface OpenData {
   segment: number;
   file: string;
   kid: string;
-  writer: { pid: number; host: string };
+  /** `started`: when this writer opened its chain (ISO 8601), the same in every segment it opens; absent before it was written. */
+  writer: { pid: number; host: string; started?: string };
   /** null: the first segment of a new chain. */
   after: OpenAfter | null;
   /** Newer segment files of this instance that hold no whole record (the writer died creating them). */
@@ -222,11 +223,14 @@ export class SegmentWriter {
   private closing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly lockPath: string;
+  /** When this writer started (its `open` records' `writer.started`): tells its segments from a restarted writer's. */
+  private readonly startedAt: string;
 
   private constructor(private readonly options: SegmentWriterOptions) {
     this.instance = sanitizeInstanceId(options.instanceId);
     this.clock = options.clock ?? Date.now;
     this.lastMarkAt = this.clock();
+    this.startedAt = new Date(this.lastMarkAt).toISOString();
     this.lastIntervalSync = this.lastMarkAt;
     mkdirSync(options.dir, { recursive: true, mode: 0o750 });
     this.lockPath = acquireLock(options.dir, this.instance);
@@ -542,7 +546,7 @@ export class SegmentWriter {
       segment: index,
       file: name,
       kid: this.options.key.kid,
-      writer: { pid: process.pid, host: hostname() },
+      writer: { pid: process.pid, host: hostname(), started: this.startedAt },
       after,
       ...(abandoned.length > 0 ? { abandoned } : {}),
     };

@@ -205,7 +205,7 @@ export class PostgresTranscriptStore {
         pageOf(
           `SELECT instance, seq, file, line FROM ${this.t.records}
            WHERE ($1::text IS NULL OR instance = $1)
-             AND ($2::boolean IS NOT TRUE OR sid IS NOT NULL)
+             AND ($2::boolean IS NOT TRUE OR sid IS NOT NULL OR kind = 'open')
              AND ($3::text IS NULL OR left(sid, length($3)) = $3)
              AND ($4::integer IS NULL OR segment >= $4)
              AND (instance, seq) > ($5, $6)`,

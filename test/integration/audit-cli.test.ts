@@ -9,7 +9,8 @@ import { listSessions } from '../../src/audit/reader.js';
 import { loadSession, renderReplayText, replayJson } from '../../src/audit/replay.js';
 import { buildReview, renderReviewHtml, renderReviewText } from '../../src/audit/review.js';
 import { projectRoot } from '../../src/embedded/seed.js';
-import { openStore, PRINCIPAL, readLinesOf, recordScenario, SCENARIO, segmentFiles, tempDataDir, transcriptsDir, writeLinesTo } from '../unit/audit-support.js';
+import { TranscriptStore } from '../../src/audit/recorder.js';
+import { manualClock, openStore, PRINCIPAL, readLinesOf, recordScenario, SCENARIO, segmentFiles, tempDataDir, testConfig, transcriptsDir, writeLinesTo } from '../unit/audit-support.js';
 
 let data: { dir: string; cleanup: () => void };
 let dir: string;
@@ -67,6 +68,62 @@ describe('sessions list', () => {
     expect(await ids({ table: 'public.products' })).toEqual([SCENARIO.c]);
     expect(await ids({ verdict: 'deny' })).toEqual([SCENARIO.a]);
     expect(await ids({ verdict: 'allow', principal: 'reporting-agent' })).toEqual([SCENARIO.d, SCENARIO.b]);
+  });
+
+  it('counts a session with no recorded end as active until its writer stopped, or as open while it may still be connected', async () => {
+    const own = tempDataDir();
+    try {
+      const client = { address: '127.0.0.1', port: 50000, tls: null };
+      const clock = manualClock('2026-03-01T09:00:00Z');
+      const first = await TranscriptStore.open(testConfig(own.dir), { clock: clock.now });
+      const idle = first.recorder(); // connected at 09:00, last statement at 09:01, never ends
+      await idle.sessionStart({ sessionId: 'sess-idle', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client });
+      clock.advance(60_000);
+      await idle.statement({ text: 'SELECT 1', classification: { class: 'read', relations: [] }, verdict: 'allow' });
+      clock.advance(60_000);
+      const done = first.recorder(); // 09:02 to 09:03
+      await done.sessionStart({ sessionId: 'sess-done', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client });
+      clock.advance(60_000);
+      await done.sessionEnd('client closed');
+      await first.close();
+      const tdir = transcriptsDir(own.dir);
+      const ids = async (since: string) => (await listSessions(tdir, { since: new Date(since) })).map((s) => s.sessionId);
+
+      // The writer has not been seen to stop: sess-idle may still be connected, in any later window.
+      expect((await listSessions(tdir)).map((s) => [s.sessionId, s.open, s.endedBy])).toEqual([
+        ['sess-idle', true, undefined],
+        ['sess-done', false, undefined],
+      ]);
+      expect(await ids('2026-03-02T00:00:00Z')).toEqual(['sess-idle']);
+      const text = await cli(['sessions', 'list', '--data-dir', own.dir, '--since', '2026-03-02T00:00:00Z']);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/sess-idle .* open *$/m);
+      expect(text.stdout).toContain('1 session(s)');
+
+      // The same instance started again days later: the first writer stopped, so did its sessions.
+      clock.set('2026-03-05T12:00:00Z');
+      const second = await TranscriptStore.open(testConfig(own.dir), { clock: clock.now });
+      const later = second.recorder();
+      await later.sessionStart({ sessionId: 'sess-later', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client });
+      clock.advance(1000);
+      await later.sessionEnd('client closed');
+      await second.close();
+      const all = await listSessions(tdir);
+      expect(all.map((s) => [s.sessionId, s.open, s.endedBy])).toEqual([
+        ['sess-idle', false, '2026-03-01T09:03:00.000Z'],
+        ['sess-done', false, undefined],
+        ['sess-later', false, undefined],
+      ]);
+      expect(await ids('2026-03-02T00:00:00Z')).toEqual(['sess-later']);
+      // Idle since 09:01, but its writer ran until 09:03: it may have been connected at 09:02:30.
+      expect(await ids('2026-03-01T09:02:30Z')).toEqual(['sess-idle', 'sess-done', 'sess-later']);
+      expect(await ids('2026-03-01T09:03:30Z')).toEqual(['sess-later']);
+      const after = await cli(['sessions', 'list', '--data-dir', own.dir, '--format', 'json']);
+      expect((JSON.parse(after.stdout) as Array<{ sessionId: string; open: boolean; endedBy?: string }>)[0]).toMatchObject({ sessionId: 'sess-idle', open: false, endedBy: '2026-03-01T09:03:00.000Z' });
+      expect((await cli(['sessions', 'list', '--data-dir', own.dir])).stdout).toMatch(/sess-idle .* not recorded *$/m);
+    } finally {
+      own.cleanup();
+    }
   });
 });
 

@@ -461,6 +461,8 @@ describe('a restarted writer', () => {
     // The shipper stops without draining; the writer goes on and then stops (its seal unshipped).
     await shipper1.close(0);
     await recordSessions(first.store, 'sess-d2', 1, 'shop');
+    // A session whose end the first writer never recorded.
+    await recordSession(first.store, 'sess-d-cut', 1, 'shop');
     await first.store.close();
     const shippedBefore = Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${SCHEMA}.transcript_records WHERE instance = 'wd'`))[0]?.n);
     const localBefore = (await localAndShipped(first.dir, 'wd')).local.length;
@@ -485,6 +487,12 @@ describe('a restarted writer', () => {
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
     expect(report.instances[0]).toMatchObject({ instance: 'wd', segments: 2, head: { typ: 'seal' } });
     expect((await verifyLocal(first.dir)).ok).toBe(true);
+    // The store tells the two writers apart as the files do: the cut session ended with the first.
+    const listed = (await listSessions(shared.source())).filter((s) => s.instance === 'wd');
+    expect(listed).toEqual(await listSessions(transcriptsDir(first.dir)));
+    const cut = listed.find((s) => s.sessionId === 'sess-d-cut') as SessionSummary;
+    expect(cut).toMatchObject({ open: false, endedBy: cut.lastAt });
+    expect(listed.filter((s) => s.open)).toEqual([]);
   });
 
   it('stops (diverged) when the store holds another chain under the same instance id', async () => {

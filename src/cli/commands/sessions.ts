@@ -77,7 +77,7 @@ function renderSessions(sessions: SessionSummary[]): string {
     s.protocol,
     String(s.statements),
     `${s.verdicts.allow}/${s.verdicts.mask}/${s.verdicts.hold}/${s.verdicts.deny}`,
-    s.endedAt ? p(shorten(s.endReason ?? 'ended', 24)) : 'open',
+    s.endedAt ? p(shorten(s.endReason ?? 'ended', 24)) : s.open ? 'open' : 'not recorded',
     p(shorten(s.relations.join(','), 40)),
   ]);
   return `${textTable(['started', 'session', 'principal', 'target', 'protocol', 'stmts', 'a/m/h/d', 'end', 'tables'], rows)}\n${sessions.length} session(s)`;
