@@ -1,7 +1,7 @@
 // Shared parts of the benchmarks: a PostgreSQL server, pgbouncer, warden in its own process,
 // and helpers to run pgbench and read a process's peak memory.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,8 +17,24 @@ export function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
 }
 
+/**
+ * Temporary directories this run made (a database at pgbench scale 10 is ~320 MB; transcripts add
+ * more): removed when the process exits, unless WARDEN_BENCH_KEEP is set (to look at them).
+ */
+const madeDirs: string[] = [];
+
+export function benchTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (madeDirs.push(dir) === 1 && !process.env.WARDEN_BENCH_KEEP) {
+    process.once('exit', () => {
+      for (const d of madeDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
 export async function benchPostgres(): Promise<PostgresServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-pg-'));
+  const dir = benchTempDir('warden-bench-pg-');
   return startPostgres({ dataDir: dir, superuserPassword: BENCH_PASSWORD });
 }
 
@@ -103,7 +119,7 @@ export interface BenchTarget {
  * tls …), read by the real loader.
  */
 export async function startWardenProcess(targets: BenchTarget[], extraYaml = ''): Promise<WardenProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+  const dataDir = benchTempDir('warden-bench-');
   const keyFile = join(dataDir, 'keys', 'dev-issuer.pem');
   const adminPort = await freePort();
   const issuer = `http://127.0.0.1:${adminPort}/dev-issuer`;
@@ -180,7 +196,7 @@ function pgbouncerBinary(): string | undefined {
 export async function startPgbouncer(pg: PostgresServer, database: string): Promise<Pgbouncer | undefined> {
   const bin = pgbouncerBinary();
   if (!bin) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-pgb-'));
+  const dir = benchTempDir('warden-bench-pgb-');
   chmodSync(dir, 0o755);
   const port = await freePort();
   const ini = join(dir, 'pgbouncer.ini');

@@ -10,8 +10,7 @@
 //
 // --transcripts records the sessions (digest capture), to see what recording costs.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +23,7 @@ import { freePort } from '../src/embedded/postgres.js';
 import { DevIssuer } from '../src/identity/dev-issuer.js';
 import { silentLogger } from '../src/log.js';
 import { startWarden } from '../src/server.js';
-import { benchPostgres, BENCH_PASSWORD, log, median, ratio } from './lib.js';
+import { benchPostgres, benchTempDir, BENCH_PASSWORD, log, median, ratio } from './lib.js';
 
 const ROLE = process.env.WARDEN_TDS_BENCH_ROLE;
 const AGENT_ROLE = 'Warden.Agent';
@@ -137,7 +136,7 @@ async function driver(): Promise<void> {
     await firstLine(standin, 'the stand-in');
 
     // warden, in its own process.
-    const dataDir = mkdtempSync(join(tmpdir(), 'warden-tds-bench-'));
+    const dataDir = benchTempDir('warden-tds-bench-');
     const adminPort = await freePort();
     const issuer = `http://127.0.0.1:${adminPort}/dev-issuer`;
     const keyFile = join(dataDir, 'dev-issuer.pem');

@@ -2,11 +2,12 @@
 // fresh schema per test), sample requests and principals, a TCP forwarder that can cut the store
 // off (an unreachable database, for real), a running approvals server (admin HTTP server, dev
 // issuer tokens, startApprovals), a JSON client and a server-sent events client.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll } from 'vitest';
 import { newId, principalKeyOf, requesterInfo, type ActorInfo, type ApprovalRequest } from '../../src/approvals/model.js';
 import type { HoldRequest } from '../../src/approvals/types.js';
 import type { Principal } from '../../src/identity/types.js';
@@ -25,8 +26,16 @@ import { silentLogger } from '../../src/log.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Directories tempDir made for this test file: removed once its tests are done. */
+const madeDirs: string[] = [];
+afterAll(() => {
+  for (const d of madeDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'warden-approvals-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** The harness PostgreSQL as the superuser, database `postgres`. */
