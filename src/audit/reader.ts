@@ -47,7 +47,12 @@ export interface ReadOptions {
    * other records (checkpoints, seals) are skipped.
    */
   sessionsOnly?: boolean;
+  /** With `sessionPrefix`: each segment's `open` record too (SessionIndex tells writer runs apart by them). */
+  withOpens?: boolean;
 }
+
+/** The bytes of an `open` record's kind: inside a JSON string a quote is escaped, so only a record's own `k` matches. */
+const OPEN_KIND = Buffer.from(`"k":"${RECORD_KIND.open}"`);
 
 /** Where listing, replay and review read records from. */
 export interface RecordSource {
@@ -77,7 +82,7 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
     if (options.fromSegment !== undefined && seg.index < options.fromSegment) continue;
     for await (const raw of readLines(seg.path, { maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
       if (!raw.complete || raw.oversized) continue;
-      if (needle && !raw.bytes.includes(needle)) continue;
+      if (needle && !raw.bytes.includes(needle) && !(options.withOpens && raw.bytes.includes(OPEN_KIND))) continue;
       const parsed = parseLine(raw.bytes, false);
       if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined && parsed.record.k !== RECORD_KIND.open)) continue;
       // A statement written with its first result is read as the two records it stands for.
@@ -106,6 +111,8 @@ export interface SessionSummary {
   /**
    * No end is recorded, but the writer that recorded the session stopped (the instance's chain
    * goes on in a later run): the session ended at the latest at that writer's last record.
+   * Listing gives it; replay, which reads only the session's own records, does not (`open` is
+   * false there all the same).
    */
   endedBy?: string;
   /** Time of the session's newest record. */
@@ -182,6 +189,13 @@ export class SessionIndex {
   >();
   /** Each instance's newest writer run seen so far (records come instance by instance, in chain order). */
   private readonly runs = new Map<string, WriterRun>();
+
+  /**
+   * `partial`: the index is given one session's records (and the segments' `open` records), not
+   * every session's: it tells whether a session's writer stopped, but not when its last record
+   * was, so it gives no `endedBy`.
+   */
+  constructor(private readonly options: { partial?: boolean } = {}) {}
 
   add({ record: r, instance }: StoredRecord): void {
     const run = this.runOf(r, instance);
@@ -297,7 +311,7 @@ export class SessionIndex {
         if (s.endedAt !== undefined) summary.open = false;
         else if (run?.ended) {
           summary.open = false;
-          summary.endedBy = run.lastAt;
+          if (!this.options.partial) summary.endedBy = run.lastAt;
         }
         return summary;
       })

@@ -71,10 +71,15 @@ export type LocatedSession = Omit<SessionReplay, 'entries'>;
 export async function locateSession(from: string | RecordSource, idOrPrefix: string): Promise<LocatedSession> {
   if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
   const source = sourceOf(from);
-  const index = new SessionIndex();
+  const index = new SessionIndex({ partial: true });
   const where = new Map<string, { instance: string; segment: number; seq: number }>();
-  for await (const stored of source.records({ sessionPrefix: idOrPrefix })) {
+  for await (const stored of source.records({ sessionPrefix: idOrPrefix, withOpens: true })) {
     const { record, instance, file } = stored;
+    if (record.sid === undefined) {
+      // A segment's open record: which writer wrote it (the summary says whether that writer stopped).
+      index.add(stored);
+      continue;
+    }
     const sid = record.sid as string;
     if (!sid.startsWith(idOrPrefix)) continue;
     index.add(stored);
@@ -208,7 +213,11 @@ export function renderSessionHeader(s: SessionSummary): string {
     const app = c.application ? `  application ${printable(c.application, true)}` : '';
     lines.push(`client     ${printable(c.address, true)}:${c.port}  ${tls}${app}`);
   }
-  const end = s.endedAt ? `ended ${s.endedAt} (${printable(s.endReason ?? '', true)}), ${formatMs(Date.parse(s.endedAt) - Date.parse(s.startedAt))}` : 'not ended';
+  const end = s.endedAt
+    ? `ended ${s.endedAt} (${printable(s.endReason ?? '', true)}), ${formatMs(Date.parse(s.endedAt) - Date.parse(s.startedAt))}`
+    : s.open
+      ? 'not ended'
+      : `end not recorded: the warden that recorded it stopped${s.endedBy ? ` by ${s.endedBy}` : ', and has started again since'}`;
   lines.push(`started    ${s.startedAt}  ${end}`);
   const v = s.verdicts;
   lines.push(
@@ -291,14 +300,16 @@ export function renderEntry(e: TimelineEntry): string {
   }
 }
 
+const NOT_ENDED = '(the session has not ended; use --follow to watch it)';
+
 /** Text of `warden replay`, a piece at a time (each to be written with a newline after it). */
 export async function* replayTextPieces(located: LocatedSession, entries: AsyncIterable<TimelineEntry>): AsyncGenerator<string> {
   yield renderSessionHeader(located.summary);
   yield '';
   for await (const e of entries) yield renderEntry(e);
-  if (!located.ended) {
+  if (!located.ended && located.summary.open) {
     yield '';
-    yield '(the session has not ended; use --follow to watch it)';
+    yield NOT_ENDED;
   }
 }
 
@@ -315,7 +326,7 @@ export async function* replayJsonPieces(located: LocatedSession, entries: AsyncI
 }
 
 export function renderReplayText(replay: SessionReplay): string {
-  return [renderSessionHeader(replay.summary), '', ...replay.entries.map(renderEntry), ...(replay.ended ? [] : ['', '(the session has not ended; use --follow to watch it)'])].join('\n');
+  return [renderSessionHeader(replay.summary), '', ...replay.entries.map(renderEntry), ...(replay.ended || !replay.summary.open ? [] : ['', NOT_ENDED])].join('\n');
 }
 
 /** The JSON document of `warden replay --format json`. */

@@ -206,13 +206,13 @@ export class PostgresTranscriptStore {
           `SELECT instance, seq, file, line FROM ${this.t.records}
            WHERE ($1::text IS NULL OR instance = $1)
              AND ($2::boolean IS NOT TRUE OR sid IS NOT NULL OR kind = 'open')
-             AND ($3::text IS NULL OR left(sid, length($3)) = $3)
+             AND ($3::text IS NULL OR left(sid, length($3)) = $3 OR ($7::boolean AND kind = 'open'))
              AND ($4::integer IS NULL OR segment >= $4)
              AND (instance, seq) > ($5, $6)`,
           'instance, seq',
           this.page,
         ),
-        [options.instance ?? null, options.sessionsOnly === true || prefix !== null, prefix, options.fromSegment ?? null, after.instance, after.seq],
+        [options.instance ?? null, options.sessionsOnly === true || prefix !== null, prefix, options.fromSegment ?? null, after.instance, after.seq, options.withOpens === true],
       );
       for (const row of rows) {
         const instance = row.instance as string;

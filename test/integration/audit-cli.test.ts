@@ -95,6 +95,7 @@ describe('sessions list', () => {
         ['sess-done', false, undefined],
       ]);
       expect(await ids('2026-03-02T00:00:00Z')).toEqual(['sess-idle']);
+      expect((await loadSession(tdir, 'sess-idle')).summary).toMatchObject({ open: true });
       const text = await cli(['sessions', 'list', '--data-dir', own.dir, '--since', '2026-03-02T00:00:00Z']);
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/sess-idle .* open *$/m);
@@ -121,6 +122,16 @@ describe('sessions list', () => {
       const after = await cli(['sessions', 'list', '--data-dir', own.dir, '--format', 'json']);
       expect((JSON.parse(after.stdout) as Array<{ sessionId: string; open: boolean; endedBy?: string }>)[0]).toMatchObject({ sessionId: 'sess-idle', open: false, endedBy: '2026-03-01T09:03:00.000Z' });
       expect((await cli(['sessions', 'list', '--data-dir', own.dir])).stdout).toMatch(/sess-idle .* not recorded *$/m);
+      // replay's summary says the same (it reads the segments' open records besides the session's).
+      const replayed = (await loadSession(tdir, 'sess-idle')).summary;
+      expect(replayed.open).toBe(false);
+      expect(replayed.endedBy).toBeUndefined(); // replay reads the session's records only, not its writer's last one
+      expect((await loadSession(tdir, 'sess-later')).summary).toMatchObject({ open: false, endedAt: '2026-03-05T12:00:01.000Z' });
+      // --follow prints it and returns: no more records will come.
+      const followed = await cli(['replay', 'sess-idle', '--follow', '--data-dir', own.dir]);
+      expect(followed.code).toBe(0);
+      expect(followed.stdout).toContain('end not recorded: the warden that recorded it stopped, and has started again since');
+      expect(followed.stdout).not.toContain('has not ended');
     } finally {
       own.cleanup();
     }

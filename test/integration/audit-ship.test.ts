@@ -492,6 +492,8 @@ describe('a restarted writer', () => {
     expect(listed).toEqual(await listSessions(transcriptsDir(first.dir)));
     const cut = listed.find((s) => s.sessionId === 'sess-d-cut') as SessionSummary;
     expect(cut).toMatchObject({ open: false, endedBy: cut.lastAt });
+    const { endedBy: _by, ...replayed } = cut;
+    expect((await loadSession(shared.source(), 'sess-d-cut')).summary).toEqual(replayed);
     expect(listed.filter((s) => s.open)).toEqual([]);
   });
 

@@ -45,7 +45,8 @@ export async function run(args: string[]): Promise<number> {
     let replay: LocatedSession;
     try {
       replay = await locateSession(from, id);
-      if (!values.follow) {
+      // A session whose warden stopped without recording its end gets no more records to follow.
+      if (!values.follow || (!replay.ended && !replay.summary.open)) {
         const pieces = format === 'json' ? replayJsonPieces(replay, sessionEntries(from, replay)) : replayTextPieces(replay, sessionEntries(from, replay));
         for await (const piece of pieces) await writeLine(piece, format === 'text');
         await writeLine('', format === 'json', true);
