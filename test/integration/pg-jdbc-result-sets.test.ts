@@ -2,7 +2,7 @@
 // with setFetchSize each further fetch is an Execute of the suspended portal. The transcript must
 // number result sets per statement: the query's only result is its set 1 (it was recorded as
 // "set 2", counting BEGIN's result in the same batch).
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,7 +44,12 @@ describe.skipIf(skip)('pgJDBC fetch in a transaction', () => {
     const file = join(dir, 'FetchInTx.java');
     writeFileSync(file, SOURCE);
     const url = `jdbc:postgresql://${w.host}:${w.port}/shop`;
-    const r = await run(findClient('java') as string, ['-XX:TieredStopAtLevel=1', '-cp', findClient('pgjdbc') as string, file, url, await w.token()], { timeoutMs: 60_000 });
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run(findClient('java') as string, ['-XX:TieredStopAtLevel=1', '-cp', findClient('pgjdbc') as string, file, url, await w.token()], { timeoutMs: 60_000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(r.stdout.trim()).toBe('rows 25');
     const tdir = join(w.dataDir, 'transcripts');
     const records = readdirSync(tdir)
