@@ -237,7 +237,7 @@ async function startServices(
         onUnhealthy: (err) => {
           metrics.transcriptFailuresTotal.inc();
           logger.error(
-            { err: err.message },
+            { err: err.message, ...(err.code ? { code: err.code } : {}) },
             t.onWriteError === 'refuse'
               ? 'the recording thread cannot write transcripts: its sessions refuse statements; new sessions are recorded in line'
               : 'the recording thread cannot write transcripts: its sessions continue unrecorded (on_write_error: continue)',
@@ -360,6 +360,7 @@ function storeConfig(dataDir: string, t: TranscriptsConfig, instanceId: string):
     createKey: t.createKey,
     fsync: t.fsync,
     fsyncIntervalMs: t.fsyncIntervalMs,
+    syncStallMs: t.syncStallMs,
     segmentMaxBytes: t.segmentMaxBytes,
     segmentMaxAgeMs: t.segmentMaxAgeMs,
     capture: { mode: t.capture, firstRows: t.captureRows },

@@ -49,6 +49,8 @@ export interface TranscriptConfig {
   createKey: boolean;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
+  /** An fsync that has not returned after this long fails the writer (ESTALLED): the disk stopped answering. */
+  syncStallMs: number;
   /** Rotate (seal and start a new segment) at this size … */
   segmentMaxBytes: number;
   /** … or age. */
@@ -79,6 +81,7 @@ export function transcriptConfig(dataDir: string, overrides: Partial<TranscriptC
     createKey: overrides.keyFile === undefined,
     fsync: 'interval',
     fsyncIntervalMs: 1000,
+    syncStallMs: 30_000,
     segmentMaxBytes: 64 * 1024 * 1024,
     segmentMaxAgeMs: 60 * 60 * 1000,
     checkpointEveryRecords: 1000,

@@ -120,6 +120,7 @@ export class TranscriptStore implements RecorderFactory {
       key,
       fsync: config.fsync,
       fsyncIntervalMs: config.fsyncIntervalMs,
+      syncStallMs: config.syncStallMs,
       segmentMaxBytes: config.segmentMaxBytes,
       segmentMaxAgeMs: config.segmentMaxAgeMs,
       checkpointEveryRecords: config.checkpointEveryRecords,

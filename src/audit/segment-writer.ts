@@ -52,6 +52,11 @@ export interface SegmentWriterOptions {
   key: SigningKey;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
+  /**
+   * An fsync that has not returned after this long means the disk stopped answering: the writer
+   * fails (ESTALLED), so statements are refused instead of waiting for ever. Default 30 s.
+   */
+  syncStallMs?: number;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
   checkpointEveryRecords: number;
@@ -167,6 +172,8 @@ class Segment {
   /** Bytes known to be on stable storage. */
   synced = 0;
   syncing = false;
+  /** performance.now() when the fsync in flight began. */
+  syncStartedAt = 0;
   retired = false;
   fdClosed = false;
   /** Batches written but not yet fsynced (policy `each`), with the size that covers them. */
@@ -194,6 +201,7 @@ class Segment {
 }
 
 const TICK_MIN_MS = 10;
+const DEFAULT_SYNC_STALL_MS = 30_000;
 const TICK_MAX_MS = 1000;
 
 export class SegmentWriter {
@@ -409,21 +417,68 @@ export class SegmentWriter {
     this.closed = true;
     clearInterval(this.timer);
     const seg = this.seg;
+    // An fsync in flight ends first, or the disk is taken to be stuck (the writer fails): the
+    // seal's own fsync is then not tried, so that a disk that stopped answering cannot hang stop.
+    await this.syncSettled(seg);
     if (!this.failure) {
       try {
         this.mark('seal');
         if (this.flushNow()) {
-          fdatasyncSync(seg.fd);
+          await this.syncWithin(seg);
           this.onSynced(seg, seg.size);
         }
       } catch (err) {
         this.fail(err, 'cannot seal the transcript segment');
       }
     }
-    await new Promise<void>((resolve) => (seg.syncing ? seg.idleWaiters.push(resolve) : resolve()));
     seg.closeFd();
     await this.headDrain;
     this.releaseLock();
+  }
+
+  /** Waits for the fsync of `seg` in flight, for what is left of the stall timeout; fails the writer (ESTALLED) past it. */
+  private async syncSettled(seg: Segment): Promise<void> {
+    if (!seg.syncing) return;
+    const left = Math.max(0, this.stallMs - (performance.now() - seg.syncStartedAt));
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      new Promise<boolean>((resolve) => seg.idleWaiters.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), left))),
+    ]);
+    clearTimeout(timer);
+    if (!done) this.fail(this.stalled(seg), 'cannot fsync the transcript segment');
+  }
+
+  /** fdatasync of `seg` off the event loop, given up (ESTALLED) after the stall timeout. */
+  private async syncWithin(seg: Segment): Promise<void> {
+    seg.syncing = true;
+    seg.syncStartedAt = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve, reject) =>
+          fdatasync(seg.fd, (err) => {
+            seg.syncing = false;
+            if (err) reject(err);
+            else resolve();
+          }),
+        ),
+        new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(this.stalled(seg)), this.stallMs))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private get stallMs(): number {
+    return this.options.syncStallMs ?? DEFAULT_SYNC_STALL_MS;
+  }
+
+  private stalled(seg: Segment): TranscriptWriteError {
+    return new TranscriptWriteError(
+      `an fsync of ${seg.name} has not returned for ${Math.round((performance.now() - seg.syncStartedAt) / 1000)} s (sync_stall_timeout ${this.stallMs / 1000} s): the disk is not answering`,
+      { code: 'ESTALLED' },
+    );
   }
 
   // ---- records ----------------------------------------------------------------------------------
@@ -649,6 +704,7 @@ export class SegmentWriter {
   private startSync(seg: Segment): void {
     if (seg.syncing || seg.fdClosed || seg.size <= seg.synced) return;
     seg.syncing = true;
+    seg.syncStartedAt = performance.now();
     const upTo = seg.size;
     fdatasync(seg.fd, (err) => {
       seg.syncing = false;
@@ -695,6 +751,10 @@ export class SegmentWriter {
 
   private onTick(): void {
     if (this.failure || this.closed) return;
+    if (this.syncStalled(this.seg)) {
+      this.fail(this.stalled(this.seg), 'cannot fsync the transcript segment');
+      return;
+    }
     const now = this.clock();
     if (this.sinceMark > 0 && now - this.lastMarkAt >= this.options.checkpointIntervalMs) {
       this.mark('checkpoint');
@@ -708,6 +768,11 @@ export class SegmentWriter {
       this.lastIntervalSync = now;
       this.startSync(this.seg);
     }
+  }
+
+  /** An fsync of `seg` has been in flight longer than the stall timeout. */
+  private syncStalled(seg: Segment): boolean {
+    return seg.syncing && performance.now() - seg.syncStartedAt > this.stallMs;
   }
 
   // ---- failure ----------------------------------------------------------------------------------

@@ -167,6 +167,8 @@ export interface TranscriptsConfig {
   createKey: boolean;
   fsync: 'each' | 'interval';
   fsyncIntervalMs: number;
+  /** transcripts.sync_stall_timeout: an fsync that has not returned after this long fails the writer. */
+  syncStallMs: number;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
   capture: 'none' | 'digest' | 'first' | 'all';

@@ -24,6 +24,7 @@ const probes: Record<string, () => string | undefined> = {
   pgjdbc: () => ['/usr/share/java/postgresql.jar'].find((p) => existsSync(p)),
   jtds: () => ['/usr/share/java/jtds.jar'].find((p) => existsSync(p)),
   chromium: () => ['/usr/bin/chromium'].find((p) => existsSync(p)),
+  strace: () => which('strace'),
   psycopg2: () => {
     try {
       execFileSync('/usr/bin/python3', ['-c', 'import psycopg2'], { stdio: 'ignore' });

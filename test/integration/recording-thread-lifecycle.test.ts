@@ -3,11 +3,10 @@
 // during a write burst leaves a torn tail at worst and a restart continues both chains; a second
 // warden on the same data directory and instance is refused; the thread's chain id never
 // collides with another instance's.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import pg from 'pg';
@@ -24,12 +23,12 @@ import { errorIn, rawLogin } from '../helpers/pg-raw.js';
 import { run } from '../helpers/run.js';
 import { recordingWarden } from '../helpers/recording-thread.js';
 import { startTestWarden, type TestWarden } from '../helpers/warden.js';
+import { startWardenChild, type WardenChild } from '../helpers/warden-child.js';
 import type { RecordingThread } from '../../src/pg/recording/thread.js';
 import { verifyStore } from '../unit/audit-support.js';
 
 const TABLE = `rec_life_${process.pid}`;
 const CLI = join(projectRoot(), 'src/cli/main.ts');
-const CHILD = join(projectRoot(), 'test/integration/audit-warden-child.ts');
 const STORE_UNWRITABLE = 'statement refused by warden policy rule "transcripts": the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -44,13 +43,7 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-interface Child {
-  proc: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-  token: string;
-  stderr: () => string;
-}
+type Child = WardenChild;
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'warden-rec-life-'));
@@ -67,26 +60,9 @@ function configIn(dir: string, transcripts: string, extra: string[] = []): strin
   return file;
 }
 
-/** warden in a child process (audit-warden-child.ts, logging on stderr); resolves once it listens. */
+/** warden in a child process, logging on stderr; resolves once it listens. */
 function startChild(file: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, file, 'log'], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  cleanups.push(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await exited;
-    }
-  });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      if (!line.includes('"token"')) return;
-      const { port, token } = JSON.parse(line) as { port: number; token: string };
-      resolve({ proc, port, token, exited, stderr: () => stderr });
-    });
-    void exited.then((code) => reject(new Error(`warden exited (${code}): ${stderr}`)));
-  });
+  return startWardenChild(file, (f) => cleanups.push(f));
 }
 
 async function connect(port: number, token: string): Promise<pg.Client> {

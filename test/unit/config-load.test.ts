@@ -770,4 +770,13 @@ describe('transcripts: the recording thread', () => {
       expect.objectContaining({ path: 'transcripts.recording_thread_stall_timeout', reason: 'must be between 1s and 10m, got "500ms"', ...lineCol(text, '500ms') }),
     ]);
   });
+
+  it('takes a disk whose fsync has not returned for 30 s to be stuck; sync_stall_timeout sets it, bounded, naming the line', () => {
+    expect(parse(config()).transcripts).toMatchObject({ syncStallMs: 30_000 });
+    expect(parse(config({}, 'transcripts:\n  sync_stall_timeout: 90s\n')).transcripts).toMatchObject({ syncStallMs: 90_000 });
+    const text = config({}, 'transcripts:\n  sync_stall_timeout: 11m\n');
+    expect(problemsOf(text)).toEqual([
+      expect.objectContaining({ path: 'transcripts.sync_stall_timeout', reason: 'must be between 1s and 10m, got "11m"', ...lineCol(text, '11m') }),
+    ]);
+  });
 });

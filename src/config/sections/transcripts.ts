@@ -7,6 +7,7 @@
 //     key_file: keys/transcript.pem # Ed25519 signing key; default <data_dir>/keys/transcript-ed25519.pem (generated)
 //     fsync: interval               # each: a statement is durable before it is forwarded; interval: fsync every fsync_interval
 //     fsync_interval: 1s
+//     sync_stall_timeout: 30s       # an fsync that has not returned for this long: the disk is stuck, failed as a write error
 //     segment_max_bytes: 64MiB
 //     segment_max_age: 1h
 //     capture: digest               # none | digest | first | all — result rows kept (as the client received them)
@@ -43,7 +44,7 @@ export function readTranscripts(
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
-    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_stall_timeout', 'targets', 'auditors', 'ship',
+    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_stall_timeout', 'sync_stall_timeout', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -80,6 +81,7 @@ export function readTranscripts(
     createKey: keyFile === undefined,
     fsync: s.get('fsync').oneOf(['each', 'interval'] as const) ?? d.fsync,
     fsyncIntervalMs: s.get('fsync_interval').duration({ min: 10, max: MINUTE }) ?? d.fsyncIntervalMs,
+    syncStallMs: s.get('sync_stall_timeout').duration({ min: SECOND, max: 10 * MINUTE }) ?? d.syncStallMs,
     segmentMaxBytes: s.get('segment_max_bytes').bytes({ min: MiB, max: 4 * GiB }) ?? d.segmentMaxBytes,
     segmentMaxAgeMs: s.get('segment_max_age').duration({ min: SECOND, max: 24 * HOUR }) ?? d.segmentMaxAgeMs,
     capture: s.get('capture').oneOf(CAPTURE_MODES) ?? d.capture,
@@ -147,6 +149,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     createKey: true,
     fsync: 'interval',
     fsyncIntervalMs: SECOND,
+    syncStallMs: 30 * SECOND,
     segmentMaxBytes: 64 * MiB,
     segmentMaxAgeMs: HOUR,
     capture: 'digest',
