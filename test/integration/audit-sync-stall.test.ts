@@ -79,15 +79,21 @@ describe.skipIf(!canFreezeThreads || missingClient('strace'))('a disk that stops
     // Until the writer gives up, a statement may wait (fsync each) or run (the thread's lag);
     // from then on every statement is refused, with the transcripts' refusal.
     let refusal: { code?: string; message: string } | undefined;
-    await until('a refused statement', 15_000, async () => {
-      try {
-        await client.query('SELECT 2');
-        return false;
-      } catch (err) {
-        refusal = err as { code?: string; message: string };
-        return true;
-      }
-    });
+    const deadline = Date.now() + 15_000;
+    while (!refusal) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('no statement was refused within 15 s of the disk stopping');
+      let timer: NodeJS.Timeout | undefined;
+      const answered = await Promise.race([
+        client.query('SELECT 2').then(
+          () => 'ran',
+          (err: { code?: string; message: string }) => void (refusal = err),
+        ),
+        new Promise<'waiting'>((resolve) => (timer = setTimeout(() => resolve('waiting'), left))),
+      ]);
+      clearTimeout(timer);
+      if (answered === 'waiting') throw new Error('a statement was still waiting 15 s after the disk stopped');
+    }
     expect(refusal?.code).toBe('42501');
     expect(refusal?.message).toMatch(/transcript/);
     expect(Date.now() - frozenAt).toBeGreaterThanOrEqual(1000);
