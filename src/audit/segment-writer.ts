@@ -424,32 +424,43 @@ export class SegmentWriter {
       try {
         this.mark('seal');
         if (this.flushNow()) {
-          await this.syncWithin(seg);
-          this.onSynced(seg, seg.size);
+          // Under fsync `each` the write began an fsync that covers the seal: it is waited for.
+          await this.syncSettled(seg);
+          if (!this.failure && seg.synced < seg.size) await this.syncWithin(seg);
+          if (!this.failure) this.onSynced(seg, seg.size);
         }
       } catch (err) {
         this.fail(err, 'cannot seal the transcript segment');
       }
     }
+    // Nothing in flight on the file when it is closed (but an fsync the disk does not answer).
+    await this.syncSettled(seg);
     seg.closeFd();
     await this.headDrain;
     this.releaseLock();
   }
 
-  /** Waits for the fsync of `seg` in flight, for what is left of the stall timeout; fails the writer (ESTALLED) past it. */
+  /**
+   * Waits until no fsync of `seg` is in flight (one may start the next), each for what is left of
+   * the stall timeout; one past it fails the writer (ESTALLED) and is not waited for.
+   */
   private async syncSettled(seg: Segment): Promise<void> {
-    if (!seg.syncing) return;
-    const left = Math.max(0, this.stallMs - (performance.now() - seg.syncStartedAt));
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([
-      new Promise<boolean>((resolve) => seg.idleWaiters.push(() => resolve(true))),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), left))),
-    ]);
-    clearTimeout(timer);
-    if (!done) this.fail(this.stalled(seg), 'cannot fsync the transcript segment');
+    while (seg.syncing) {
+      const left = Math.max(0, this.stallMs - (performance.now() - seg.syncStartedAt));
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([
+        new Promise<boolean>((resolve) => seg.idleWaiters.push(() => resolve(true))),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), left))),
+      ]);
+      clearTimeout(timer);
+      if (!done) {
+        this.fail(this.stalled(seg), 'cannot fsync the transcript segment');
+        return;
+      }
+    }
   }
 
-  /** fdatasync of `seg` off the event loop, given up (ESTALLED) after the stall timeout. */
+  /** fdatasync of `seg` (none other in flight) off the event loop, given up (ESTALLED) after the stall timeout. */
   private async syncWithin(seg: Segment): Promise<void> {
     seg.syncing = true;
     seg.syncStartedAt = performance.now();
