@@ -92,6 +92,22 @@ function readLock(text: string): LockHolder | undefined {
   }
 }
 
+/**
+ * For readers: true when the writer of `instance` in `dir` is known to have stopped — no lock file
+ * (a writer that stops releases it), or one left on this host by a process that is gone. False
+ * when it may still run: a live holder, another host's, or a lock that cannot be read.
+ */
+export function writerStopped(dir: string, instance: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, lockFileName(instance)), 'utf8');
+  } catch (err) {
+    return errnoCode(err) === 'ENOENT';
+  }
+  const holder = readLock(text);
+  return holder !== undefined && holder.host === hostname() && !processAlive(holder.pid);
+}
+
 /** Whether a process with this pid runs (one we may not signal counts as running). */
 export function processAlive(pid: number): boolean {
   try {

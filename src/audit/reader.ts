@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError } from './errors.js';
 import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
+import { writerStopped } from './instance-lock.js';
 import type { OpenData } from './segment-writer.js';
 import { listTranscriptDir, segmentsOf } from './segment-files.js';
 import {
@@ -60,11 +61,16 @@ export interface RecordSource {
   readonly name: string;
   /** The records, instance by instance, each instance's in chain order. */
   records(options?: ReadOptions): AsyncIterable<StoredRecord>;
+  /**
+   * True when the instance's newest writer is known to have stopped (a directory can tell from
+   * its lock files; the shared store cannot, and has none of this).
+   */
+  writerStopped?(instance: string): boolean;
 }
 
 /** A transcript directory as a record source. */
 export function directorySource(dir: string): RecordSource {
-  return { name: dir, records: (options) => readStore(dir, options) };
+  return { name: dir, records: (options) => readStore(dir, options), writerStopped: (instance) => writerStopped(dir, instance) };
 }
 
 /** A path is a transcript directory. */
@@ -195,7 +201,7 @@ export class SessionIndex {
    * every session's: it tells whether a session's writer stopped, but not when its last record
    * was, so it gives no `endedBy`.
    */
-  constructor(private readonly options: { partial?: boolean } = {}) {}
+  constructor(private readonly options: { partial?: boolean; writerStopped?: (instance: string) => boolean } = {}) {}
 
   add({ record: r, instance }: StoredRecord): void {
     const run = this.runOf(r, instance);
@@ -288,6 +294,18 @@ export class SessionIndex {
     }
   }
 
+  /** Whether the instance's newest writer is known to have stopped (asked once per instance). */
+  private stopped(instance: string): boolean {
+    let known = this.stoppedWriters.get(instance);
+    if (known === undefined) {
+      known = this.options.writerStopped?.(instance) ?? false;
+      this.stoppedWriters.set(instance, known);
+    }
+    return known;
+  }
+
+  private readonly stoppedWriters = new Map<string, boolean>();
+
   /** The writer run `r` belongs to: an `open` record of a writer other than the instance's last one starts a new run. */
   private runOf(r: TranscriptRecord, instance: string): WriterRun | undefined {
     let run = this.runs.get(instance);
@@ -309,7 +327,7 @@ export class SessionIndex {
       .map(({ relationSet, maskedSet, maskedStatements: _masked, allowedStatements: _allowed, run, ...s }) => {
         const summary: SessionSummary = { ...s, relations: [...relationSet].sort(), maskedColumns: [...maskedSet].sort() };
         if (s.endedAt !== undefined) summary.open = false;
-        else if (run?.ended) {
+        else if (run && (run.ended || this.stopped(s.instance))) {
           summary.open = false;
           if (!this.options.partial) summary.endedBy = run.lastAt;
         }
@@ -333,8 +351,9 @@ export function sessionMatches(s: SessionSummary, f: SessionFilter): boolean {
 
 /** Sessions in a transcript directory or another source matching `filter`, oldest first. */
 export async function listSessions(from: string | RecordSource, filter: SessionFilter = {}): Promise<SessionSummary[]> {
-  const index = new SessionIndex();
-  for await (const rec of sourceOf(from).records({ sessionsOnly: true })) index.add(rec);
+  const source = sourceOf(from);
+  const index = new SessionIndex({ ...(source.writerStopped ? { writerStopped: (i: string) => source.writerStopped?.(i) ?? false } : {}) });
+  for await (const rec of source.records({ sessionsOnly: true })) index.add(rec);
   return index.summaries().filter((s) => sessionMatches(s, filter));
 }
 

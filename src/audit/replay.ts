@@ -71,7 +71,7 @@ export type LocatedSession = Omit<SessionReplay, 'entries'>;
 export async function locateSession(from: string | RecordSource, idOrPrefix: string): Promise<LocatedSession> {
   if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
   const source = sourceOf(from);
-  const index = new SessionIndex({ partial: true });
+  const index = new SessionIndex({ partial: true, ...(source.writerStopped ? { writerStopped: (i: string) => source.writerStopped?.(i) ?? false } : {}) });
   const where = new Map<string, { instance: string; segment: number; seq: number }>();
   for await (const stored of source.records({ sessionPrefix: idOrPrefix, withOpens: true })) {
     const { record, instance, file } = stored;
@@ -217,7 +217,7 @@ export function renderSessionHeader(s: SessionSummary): string {
     ? `ended ${s.endedAt} (${printable(s.endReason ?? '', true)}), ${formatMs(Date.parse(s.endedAt) - Date.parse(s.startedAt))}`
     : s.open
       ? 'not ended'
-      : `end not recorded: the warden that recorded it stopped${s.endedBy ? ` by ${s.endedBy}` : ', and has started again since'}`;
+      : `end not recorded: the warden that recorded it has stopped${s.endedBy ? ` (by ${s.endedBy})` : ''}`;
   lines.push(`started    ${s.startedAt}  ${end}`);
   const v = s.verdicts;
   lines.push(

@@ -1,8 +1,9 @@
 // A scripted scenario (several sessions with holds, approvals, denials, masked columns) read back
 // through sessions list, replay and the access review — as library calls (asserting on the JSON
 // shapes) and through the real `warden` CLI in a child process.
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSessions } from '../../src/audit/reader.js';
@@ -85,12 +86,13 @@ describe('sessions list', () => {
       await done.sessionStart({ sessionId: 'sess-done', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client });
       clock.advance(60_000);
       await done.sessionEnd('client closed');
-      await first.close();
       const tdir = transcriptsDir(own.dir);
       const ids = async (since: string) => (await listSessions(tdir, { since: new Date(since) })).map((s) => s.sessionId);
+      const states = async () => (await listSessions(tdir)).map((s) => [s.sessionId, s.open, s.endedBy]);
 
-      // The writer has not been seen to stop: sess-idle may still be connected, in any later window.
-      expect((await listSessions(tdir)).map((s) => [s.sessionId, s.open, s.endedBy])).toEqual([
+      // Its writer still runs (this process holds the instance's lock): sess-idle may still be
+      // connected, in any later window.
+      expect(await states()).toEqual([
         ['sess-idle', true, undefined],
         ['sess-done', false, undefined],
       ]);
@@ -101,13 +103,31 @@ describe('sessions list', () => {
       expect(text.stdout).toMatch(/sess-idle .* open *$/m);
       expect(text.stdout).toContain('1 session(s)');
 
-      // The same instance started again days later: the first writer stopped, so did its sessions.
+      // The writer stops (its lock goes): sess-idle ended by the writer's last record, 09:03.
+      await first.close();
+      const stopped = [
+        ['sess-idle', false, '2026-03-01T09:03:00.000Z'],
+        ['sess-done', false, undefined],
+      ];
+      expect(await states()).toEqual(stopped);
+      expect(await ids('2026-03-02T00:00:00Z')).toEqual([]);
+      // A lock left by a process that is gone (warden killed) says the same; another host's cannot tell.
+      const lock = join(tdir, 'w1.lock');
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid as number;
+      writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname(), since: '2026-03-01T09:00:00.000Z' }));
+      expect(await states()).toEqual(stopped);
+      writeFileSync(lock, JSON.stringify({ pid: 1, host: 'another-host', since: '2026-03-01T09:00:00.000Z' }));
+      expect((await states())[0]).toEqual(['sess-idle', true, undefined]);
+      rmSync(lock);
+
+      // The same instance started again days later: the first writer's run ended, whatever its lock says.
       clock.set('2026-03-05T12:00:00Z');
       const second = await TranscriptStore.open(testConfig(own.dir), { clock: clock.now });
       const later = second.recorder();
       await later.sessionStart({ sessionId: 'sess-later', protocol: 'postgres', target: 'shop', principal: PRINCIPAL, client });
       clock.advance(1000);
       await later.sessionEnd('client closed');
+      expect((await states())[0]).toEqual(['sess-idle', false, '2026-03-01T09:03:00.000Z']);
       await second.close();
       const all = await listSessions(tdir);
       expect(all.map((s) => [s.sessionId, s.open, s.endedBy])).toEqual([
@@ -130,7 +150,7 @@ describe('sessions list', () => {
       // --follow prints it and returns: no more records will come.
       const followed = await cli(['replay', 'sess-idle', '--follow', '--data-dir', own.dir]);
       expect(followed.code).toBe(0);
-      expect(followed.stdout).toContain('end not recorded: the warden that recorded it stopped, and has started again since');
+      expect(followed.stdout).toContain('end not recorded: the warden that recorded it has stopped');
       expect(followed.stdout).not.toContain('has not ended');
     } finally {
       own.cleanup();
