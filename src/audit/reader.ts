@@ -195,13 +195,16 @@ export class SessionIndex {
   >();
   /** Each instance's newest writer run seen so far (records come instance by instance, in chain order). */
   private readonly runs = new Map<string, WriterRun>();
+  /** Whether each instance's newest writer is known to have stopped (RecordSource.writerStopped), once asked. */
+  private readonly stoppedWriters = new Map<string, boolean>();
 
   /**
    * `partial`: the index is given one session's records (and the segments' `open` records), not
    * every session's: it tells whether a session's writer stopped, but not when its last record
-   * was, so it gives no `endedBy`.
+   * was, so it gives no `endedBy`. `source`: where the records come from, asked whether an
+   * instance's writer has stopped (RecordSource.writerStopped).
    */
-  constructor(private readonly options: { partial?: boolean; writerStopped?: (instance: string) => boolean } = {}) {}
+  constructor(private readonly options: { partial?: boolean; source?: RecordSource } = {}) {}
 
   add({ record: r, instance }: StoredRecord): void {
     const run = this.runOf(r, instance);
@@ -298,13 +301,11 @@ export class SessionIndex {
   private stopped(instance: string): boolean {
     let known = this.stoppedWriters.get(instance);
     if (known === undefined) {
-      known = this.options.writerStopped?.(instance) ?? false;
+      known = this.options.source?.writerStopped?.(instance) ?? false;
       this.stoppedWriters.set(instance, known);
     }
     return known;
   }
-
-  private readonly stoppedWriters = new Map<string, boolean>();
 
   /** The writer run `r` belongs to: an `open` record of a writer other than the instance's last one starts a new run. */
   private runOf(r: TranscriptRecord, instance: string): WriterRun | undefined {
@@ -352,7 +353,7 @@ export function sessionMatches(s: SessionSummary, f: SessionFilter): boolean {
 /** Sessions in a transcript directory or another source matching `filter`, oldest first. */
 export async function listSessions(from: string | RecordSource, filter: SessionFilter = {}): Promise<SessionSummary[]> {
   const source = sourceOf(from);
-  const index = new SessionIndex({ ...(source.writerStopped ? { writerStopped: (i: string) => source.writerStopped?.(i) ?? false } : {}) });
+  const index = new SessionIndex({ source });
   for await (const rec of source.records({ sessionsOnly: true })) index.add(rec);
   return index.summaries().filter((s) => sessionMatches(s, filter));
 }

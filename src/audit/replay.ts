@@ -71,7 +71,7 @@ export type LocatedSession = Omit<SessionReplay, 'entries'>;
 export async function locateSession(from: string | RecordSource, idOrPrefix: string): Promise<LocatedSession> {
   if (idOrPrefix.length === 0) throw new TranscriptReadError('a session id is required');
   const source = sourceOf(from);
-  const index = new SessionIndex({ partial: true, ...(source.writerStopped ? { writerStopped: (i: string) => source.writerStopped?.(i) ?? false } : {}) });
+  const index = new SessionIndex({ partial: true, source });
   const where = new Map<string, { instance: string; segment: number; seq: number }>();
   for await (const stored of source.records({ sessionPrefix: idOrPrefix, withOpens: true })) {
     const { record, instance, file } = stored;

@@ -201,8 +201,8 @@ class Segment {
 }
 
 const TICK_MIN_MS = 10;
-const DEFAULT_SYNC_STALL_MS = 30_000;
 const TICK_MAX_MS = 1000;
+const DEFAULT_SYNC_STALL_MS = 30_000;
 
 export class SegmentWriter {
   readonly instance: string;
