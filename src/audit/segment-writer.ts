@@ -25,7 +25,7 @@
 // before is damaged; every record not yet acknowledged, and every later append, is rejected with a
 // TranscriptWriteError. Recovery is a new writer (a restart), which continues the chain from disk.
 
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -97,6 +97,18 @@ export interface OpenAfter {
   /** Seq covered by the instance's signed head file when this writer started (the head's mark
    *  record itself is the one after it), if there was a valid head. */
   headSeq?: number;
+  /**
+   * Why the instance's head file could not be used when this writer started, if it could not
+   * (absent although the chain ended in a seal, not a head file, a bad signature): removal of the
+   * chain's newest records before then cannot be checked against it. verify reports it.
+   */
+  headUnusable?: HeadUnusable;
+}
+
+/** A head file a starting writer could not use: `reason` picks verify's finding, `detail` completes "the head file …". */
+export interface HeadUnusable {
+  reason: 'missing' | 'unreadable' | 'corrupt' | 'bad-signature' | 'other-key';
+  detail: string;
 }
 
 export interface OpenData {
@@ -259,7 +271,7 @@ export class SegmentWriter {
       await writer.start();
     } catch (err) {
       clearInterval(writer.timer);
-      (writer.seg as Segment | undefined)?.closeFd();
+      writer.discardEmptySegment();
       writer.releaseLock();
       throw err instanceof TranscriptWriteError ? err : new TranscriptWriteError(`cannot start a transcript segment: ${errnoCode(err) ?? String(err)}`, { cause: err });
     }
@@ -269,10 +281,19 @@ export class SegmentWriter {
   private async start(): Promise<void> {
     const { dir, recordBytes } = this.options;
     const tail = findChainTail(dir, this.instance, recordBytes);
-    const headSeq = await this.readHeadSeq();
+    const head = await this.readHead();
+    const headSeq = head && 'seq' in head ? head.seq : undefined;
     let after: OpenAfter | null = null;
     if (tail.last) {
-      after = { ...tail.last, ...(headSeq === undefined ? {} : { headSeq }) };
+      const unusable: HeadUnusable | undefined =
+        head && 'unusable' in head ? head.unusable : head === undefined && tail.last.sealed ? { reason: 'missing', detail: 'was absent although the chain ended in a seal' } : undefined;
+      after = { ...tail.last, ...(headSeq === undefined ? {} : { headSeq }), ...(unusable ? { headUnusable: unusable } : {}) };
+      if (unusable) {
+        this.options.logger?.warn(
+          { instance: this.instance, file: headFileName(this.instance), reason: unusable.reason, detail: unusable.detail },
+          'transcript head file cannot be used: removal of the newest records before this start cannot be checked; the new segment records this, and audit verify reports it',
+        );
+      }
       this.nextSeq = tail.last.lastSeq + 1;
       this.lastHash = tail.last.lastHash;
       if (headSeq !== undefined && headSeq + 1 > tail.last.lastSeq) {
@@ -287,17 +308,50 @@ export class SegmentWriter {
     this.seg.synced = this.seg.size;
   }
 
-  private async readHeadSeq(): Promise<number | undefined> {
+  /**
+   * After a failed start: closes the segment it began, and removes it if nothing of it was
+   * written (a full disk refused its `open` record). Each failed start would otherwise leave an
+   * empty file, and an empty file that is not the newest reads as corrupt to `audit verify`.
+   */
+  private discardEmptySegment(): void {
+    const seg = this.seg as Segment | undefined;
+    if (!seg) return;
+    let empty = false;
+    try {
+      empty = fstatSync(seg.fd).size === 0;
+    } catch {
+      // cannot tell: the file is left as it is (verify reports it as a torn start)
+    }
+    seg.closeFd();
+    if (!empty) return;
+    try {
+      unlinkSync(join(this.options.dir, seg.name));
+    } catch {
+      // left in place: verify reports an empty newest segment as a torn start
+    }
+  }
+
+  /** The seq the instance's head file covers; undefined when there is none; why it cannot be used otherwise. */
+  private async readHead(): Promise<{ seq: number } | { unusable: HeadUnusable } | undefined> {
     let text: string;
     try {
       text = readFileSync(join(this.options.dir, headFileName(this.instance)), 'utf8');
-    } catch {
-      return undefined;
+    } catch (err) {
+      const code = errnoCode(err);
+      return code === 'ENOENT' ? undefined : { unusable: { reason: 'unreadable', detail: `could not be read (${code ?? String(err)})` } };
     }
     const jws = parseHeadFile(text);
-    if (jws === undefined) return undefined;
-    const check = await verifyMark(jws, [{ publicKey: this.options.key.publicKey, kid: this.options.key.kid, source: 'writer' }]);
-    return check.ok && check.mark.instance === this.instance ? check.mark.seq : undefined;
+    if (jws === undefined) return { unusable: { reason: 'corrupt', detail: 'was not a transcript head file' } };
+    const { kid } = this.options.key;
+    const check = await verifyMark(jws, [{ publicKey: this.options.key.publicKey, kid, source: 'writer' }]);
+    if (!check.ok) {
+      // Signed with a key this writer does not hold (the signing key was replaced): it cannot
+      // tell a valid head from a forged one.
+      if (check.kid !== undefined && check.kid !== kid) return { unusable: { reason: 'other-key', detail: `was signed with key ${check.kid}, which this warden does not hold` } };
+      return { unusable: { reason: 'bad-signature', detail: `did not verify: ${check.reason}` } };
+    }
+    if (check.mark.instance !== this.instance) return { unusable: { reason: 'corrupt', detail: `held the head of instance ${check.mark.instance}` } };
+    return { seq: check.mark.seq };
   }
 
   /**
@@ -696,6 +750,12 @@ export class SegmentWriter {
     }
     this.lines.clear(); // written synchronously: the buffer is free again
     seg.size += size;
+    if (this.removed(seg)) {
+      const err = this.segmentRemoved(seg);
+      if (done) done.reject(this.failWith(err, err.message));
+      else this.fail(err, err.message);
+      return false;
+    }
     this.lastWriteAt = Date.now();
     this.flushHeldOver();
     if (this.options.fsync === 'each') {
@@ -766,6 +826,11 @@ export class SegmentWriter {
       this.fail(this.stalled(this.seg), 'cannot fsync the transcript segment');
       return;
     }
+    if (this.pathMoved(this.seg)) {
+      const err = this.segmentRemoved(this.seg);
+      this.fail(err, err.message);
+      return;
+    }
     const now = this.clock();
     if (this.sinceMark > 0 && now - this.lastMarkAt >= this.options.checkpointIntervalMs) {
       this.mark('checkpoint');
@@ -779,6 +844,35 @@ export class SegmentWriter {
       this.lastIntervalSync = now;
       this.startSync(this.seg);
     }
+  }
+
+  /**
+   * The segment's file has no name any more (removed while warden writes it): what is written to
+   * it is lost with its last descriptor. Checked after every batch write (one fstat); a rename is
+   * caught by the tick's look at the path (pathMoved).
+   */
+  private removed(seg: Segment): boolean {
+    try {
+      return fstatSync(seg.fd).nlink === 0;
+    } catch {
+      return false; // an fstat that fails says nothing of the file: the next write or fsync will
+    }
+  }
+
+  /** The segment's name no longer leads to its file (removed, or another file put in its place). */
+  private pathMoved(seg: Segment): boolean {
+    try {
+      return statSync(join(this.options.dir, seg.name)).ino !== fstatSync(seg.fd).ino;
+    } catch (err) {
+      return errnoCode(err) === 'ENOENT';
+    }
+  }
+
+  private segmentRemoved(seg: Segment): TranscriptWriteError {
+    return new TranscriptWriteError(
+      `transcript segment ${seg.name} was removed or moved while warden was writing it: its records since then are not in the transcript directory`,
+      { code: 'EREMOVED' },
+    );
   }
 
   /** An fsync of `seg` has been in flight longer than the stall timeout. */

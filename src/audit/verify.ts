@@ -352,7 +352,20 @@ function linkSegments(a: Scanned, b: Scanned, present: Set<number>, abandoned: S
   const skipped = range(indexOf(a) + 1, indexOf(b));
   const explained = new Set([...skipped.filter((i) => present.has(i)), ...[...abandoned].map((n) => parseSegmentFileName(n)?.index)]);
   const missing = skipped.filter((i) => !explained.has(i));
-  if (missing.length > 0) {
+  // A writer numbers its segment after the highest-numbered file it finds, whatever that file
+  // holds (one dropped into the directory, say). Numbers it skipped held nothing of this chain
+  // when its open record names `a` as its predecessor and the chain goes on from a's last record:
+  // records removed from between would break the seq and the hashes, which no one can forge.
+  const linked =
+    after !== undefined &&
+    after !== null &&
+    after.segment === indexOf(a) &&
+    after.file === a.entry.name &&
+    after.lastSeq === aLast.seq &&
+    after.lastHash === aLast.hash &&
+    bFirst.seq === aLast.seq + 1 &&
+    bFirst.prev === aLast.hash;
+  if (missing.length > 0 && !linked) {
     const list = missing.length === 1 ? `segment ${missing[0]}` : `segments ${missing.join(', ')}`;
     findings.push(
       finding(
@@ -402,6 +415,17 @@ function linkSegments(a: Scanned, b: Scanned, present: Set<number>, abandoned: S
     }
   } else if (!after.sealed) {
     findings.push(finding(FINDING.chainBreak, `${b.entry.name} says ${a.entry.name} was not sealed, but it is`, where));
+  }
+  const unusable = after.headUnusable;
+  if (unusable) {
+    const kind = unusable.reason === 'corrupt' ? FINDING.corrupt : unusable.reason === 'bad-signature' ? FINDING.badSignature : FINDING.headMissing;
+    findings.push(
+      finding(
+        kind,
+        `when ${b.entry.name} was opened, the head file of instance ${instance} ${unusable.detail}: removal of records from the end of ${a.entry.name} before then could not be checked`,
+        { ...where, seq: bFirst.seq },
+      ),
+    );
   }
   // headSeq is what the head's mark covered; the mark itself was the record after it.
   if (after.headSeq !== undefined && after.headSeq + 1 > after.lastSeq) {

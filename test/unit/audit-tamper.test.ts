@@ -245,6 +245,59 @@ describe('verify names each alteration precisely', () => {
     expect(report.ok).toBe(false);
   });
 
+  it('a file dropped in with a high segment number is reported while there, and the numbers the next writer skipped over it are not missing once it is gone', async () => {
+    const files = await buildStore();
+    const dir = transcriptsDir(data.dir);
+    const foreign = join(dir, 'w1_00000099_20260101T000000Z.jsonl');
+    writeFileSync(foreign, '{"not":"a record"}\n');
+    // The next writer numbers its segment after the highest-numbered file present.
+    const store = await openStore(data.dir);
+    await recordSession(store, 'sess-c', 2);
+    await store.close();
+    expect(basename(segmentFiles(data.dir).at(-1) as string)).toMatch(/^w1_00000100_/);
+    const withFile = await verifyStore(data.dir);
+    expect(errorKinds(withFile)).toEqual(['corrupt']);
+    expect(withFile.findings.find((f) => f.kind === 'corrupt')).toMatchObject({ file: basename(foreign) });
+    rmSync(foreign);
+    const without = await verifyStore(data.dir);
+    expect(errorKinds(without)).toEqual([]);
+    expect(without.ok).toBe(true);
+    // The same gap with records gone from it is still missing segments: delete the newest
+    // pre-existing segment, whose records the new segment's link names.
+    rmSync(files.at(-1) as string);
+    const cut = await verifyStore(data.dir);
+    expect(errorKinds(cut)).toContain('missing-segment');
+  });
+
+  it('a head file spoiled or removed before a restart is reported by the segments the restarted writer opens', async () => {
+    const files = await buildStore();
+    const dir = transcriptsDir(data.dir);
+    const head = join(dir, 'w1.head.json');
+    const newest = files.at(-1) as string;
+    // Cut the newest segment's last records (its seal with them) and spoil the head that named the seal.
+    writeLinesTo(newest, readLinesOf(newest).slice(0, 3));
+    writeFileSync(head, 'x\n');
+    const store = await openStore(data.dir);
+    await recordSession(store, 'sess-c', 1);
+    await store.close();
+    const report = await verifyStore(data.dir);
+    const spoiled = report.findings.find((f) => f.kind === 'corrupt');
+    expect(errorKinds(report)).toEqual(['corrupt']);
+    expect(spoiled?.message).toContain('the head file of instance w1 was not a transcript head file');
+    expect(spoiled?.file).toBe(basename(segmentFiles(data.dir).at(-1) as string));
+
+    // Removed after a clean stop: a warning (the head is written after the seal is durable, so a
+    // sealed chain without one lost it afterwards), not a silent pass.
+    rmSync(head);
+    const again = await openStore(data.dir);
+    await recordSession(again, 'sess-d', 1);
+    await again.close();
+    const later = await verifyStore(data.dir);
+    expect(later.findings.filter((f) => f.kind === 'head-missing').map((f) => f.message)).toEqual([
+      expect.stringContaining('the head file of instance w1 was absent although the chain ended in a seal'),
+    ]);
+  });
+
   it('a segment stuffed with 200,000 bad lines is reported with counted findings, not a crash', async () => {
     const files = await buildStore();
     const victim = files[1] as string;

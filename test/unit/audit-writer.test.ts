@@ -1,16 +1,17 @@
 // The recorder and segment writer: what lands in the files, chain continuity across rotation and
 // restarts, checkpoints, limits, locking, and failing closed when the file cannot be written.
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from '../../src/audit/config.js';
 import { TranscriptWriteError } from '../../src/audit/errors.js';
 import { parseLine, type TranscriptRecord } from '../../src/audit/frame.js';
 import { peekMark } from '../../src/audit/jws.js';
 import { RowCapture, TranscriptStore, type Recorder } from '../../src/audit/recorder.js';
 import type { OpenData } from '../../src/audit/segment-writer.js';
-import type { ResultData, SessionStartData, StatementData } from '../../src/audit/types.js';
+import type { ResultData, SessionStartData, StatementData, StatementInfo } from '../../src/audit/types.js';
 import { openStore, PRINCIPAL, readLinesOf, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore } from './audit-support.js';
 
 let data: { dir: string; cleanup: () => void };
@@ -262,6 +263,56 @@ describe('segments, checkpoints, restarts', () => {
     const report = await verifyStore(data.dir);
     expect(report.ok).toBe(true);
     expect(report.findings.map((f) => f.kind)).toEqual(['open-segment']);
+  });
+});
+
+describe('a segment taken away from the writer', () => {
+  const statement: StatementInfo = { text: 'SELECT 2', classification: { class: 'read', relations: [] }, verdict: 'allow' };
+
+  it('fails closed at the next write when its live segment is removed', async () => {
+    const unhealthy: TranscriptWriteError[] = [];
+    store = await TranscriptStore.open(testConfig(data.dir, { fsync: 'each' }), { onUnhealthy: (e) => unhealthy.push(e) });
+    const rec = await recordSession(store, 's-rm', 2);
+    const file = store.writer.activeFile;
+    unlinkSync(file);
+    const err = await rec.statement(statement).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TranscriptWriteError);
+    expect((err as TranscriptWriteError).code).toBe('EREMOVED');
+    expect((err as Error).message).toContain(`${file.split('/').pop()} was removed or moved while warden was writing it`);
+    expect(store.health()).toMatchObject({ healthy: false, code: 'EREMOVED' });
+    expect(unhealthy).toHaveLength(1);
+    await expect(rec.statement(statement)).rejects.toBeInstanceOf(TranscriptWriteError);
+  });
+
+  it('fails closed within a tick when its live segment is renamed', async () => {
+    store = await openStore(data.dir, { fsync: 'interval', fsyncIntervalMs: 20 });
+    const rec = await recordSession(store, 's-mv', 2);
+    expect(store.healthy).toBe(true);
+    renameSync(store.writer.activeFile, join(transcriptsDir(data.dir), 'moved-away.jsonl'));
+    const deadline = Date.now() + 5_000;
+    while (store.healthy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(store.health()).toMatchObject({ healthy: false, code: 'EREMOVED' });
+    await expect(rec.statement(statement)).rejects.toBeInstanceOf(TranscriptWriteError);
+  });
+
+  it('a start that cannot write its first record leaves no empty segment behind', async () => {
+    store = await openStore(data.dir);
+    await recordSession(store, 's-ok', 1);
+    await store.close();
+    store = undefined;
+    const before = segmentFiles(data.dir);
+    // A record limit the segment's own `open` record exceeds: the start fails after making its file.
+    for (let i = 0; i < 2; i++) {
+      await expect(openStore(data.dir, { limits: { ...DEFAULT_LIMITS, recordBytes: 64 } })).rejects.toBeInstanceOf(TranscriptWriteError);
+    }
+    expect(segmentFiles(data.dir)).toEqual(before);
+    store = await openStore(data.dir);
+    await recordSession(store, 's-after', 1);
+    await store.close();
+    store = undefined;
+    const report = await verifyStore(data.dir);
+    expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(report.ok).toBe(true);
   });
 });
 
