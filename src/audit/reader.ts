@@ -275,10 +275,9 @@ export class SessionIndex {
         s.bytes += d.bytes;
         if (d.error) s.errors += 1;
         for (const c of d.columns) if (c.masked !== null) s.maskedSet.add(`${c.name} (${c.masked})`);
-        // A statement's verdict is written before its results exist: one whose results came back
-        // masked counts under `mask` too.
-        // (The relays record `allow` for a statement whose rows are then masked: it moves to `mask`,
-        // so the counts add up to the statements.)
+        // A statement's verdict is written before its results exist. The relays record `allow` for
+        // a statement whose rows are then masked: it moves to `mask`. A held one stays under `hold`
+        // and counts under `mask` too (docs/cli.md).
         if (d.columns.some((c) => c.masked !== null) && !s.maskedStatements.has(d.st)) {
           s.maskedStatements.add(d.st);
           s.verdicts.mask += 1;

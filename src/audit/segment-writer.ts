@@ -839,6 +839,9 @@ export class SegmentWriter {
     if (this.seg.records > 1 && now - this.seg.openedAt >= this.options.segmentMaxAgeMs) {
       this.flushNow();
       if (!this.failure) this.rotate();
+      // The new segment's `open` record goes out now, not with the next record: until then the
+      // file would be empty, which `audit verify` takes for a writer that died creating it.
+      if (!this.failure) this.flushNow();
     }
     if (this.options.fsync === 'interval' && now - this.lastIntervalSync >= this.options.fsyncIntervalMs) {
       this.lastIntervalSync = now;

@@ -91,7 +91,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
   const s = rootField.section(TOP_KEYS);
   if (!s) return undefined;
 
-  const dataDir = s.get('data_dir').filePath() ?? rootField.resolvePath(DEFAULT_DATA_DIR);
+  const dataDir = s.get('data_dir').directoryPath('data directory') ?? rootField.resolvePath(DEFAULT_DATA_DIR);
   const tls = readServerTls(s.get('tls'));
   const plaintextField = s.get('plaintext_tokens');
   const plaintext = plaintextField.oneOf(PLAINTEXT_TOKEN_POLICIES);

@@ -25,6 +25,26 @@ export function editDistance(a: string, b: string): number {
   return at(a.length, b.length);
 }
 
+/**
+ * The candidate's first whole words spell `w` (normalized): cert → cert_file, recordingThread →
+ * recording_thread_max_lag; but recording_threads is not a truncation of
+ * recording_thread_stall_timeout, where the "s" begins the next word.
+ */
+function startsWithWords(candidate: string, w: string): boolean {
+  let i = 0;
+  let n = 0;
+  while (n < w.length && i < candidate.length) {
+    const ch = candidate.charAt(i++);
+    if (SEPARATOR.test(ch)) continue;
+    if (ch.toLowerCase() !== w.charAt(n++)) return false;
+  }
+  if (n < w.length) return false;
+  const next = candidate.charAt(i);
+  return i === candidate.length || SEPARATOR.test(next) || (next !== next.toLowerCase() && candidate.charAt(i - 1) === candidate.charAt(i - 1).toLowerCase());
+}
+
+const SEPARATOR = /[-_\s]/;
+
 /** The closest candidate, if one is close enough to be a likely intent. */
 export function suggest(word: string, candidates: Iterable<string>): string | undefined {
   const w = normalize(word);
@@ -35,7 +55,7 @@ export function suggest(word: string, candidates: Iterable<string>): string | un
     const c = normalize(candidate);
     let score: number;
     if (c === w) score = 0;
-    else if (w.length >= 3 && (candidate.toLowerCase().startsWith(`${word.toLowerCase()}_`) || c.startsWith(w))) score = 1;
+    else if (w.length >= 3 && startsWithWords(candidate, w)) score = 1;
     else if (c.length >= 3 && w.startsWith(c)) score = 2; // logging → log, shutdown_grace_period → shutdown_grace
     else {
       const distance = editDistance(w, c);

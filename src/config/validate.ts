@@ -1,9 +1,9 @@
 // The validation toolkit every config section is written with. A `Field` is one YAML value with
 // its key path and position; its typed readers (string, oneOf, integer, boolean, duration, bytes,
-// list, section, entries, textFile) return the value, or record a problem and return undefined.
-// A `Section` is a map with a fixed set of keys: unknown and duplicate keys are reported when it is
-// opened, so a section reader only asks for what it knows. Readers never throw and never stop at
-// the first problem; the loader throws once, with all of them (problems.ts).
+// list, section, entries, textFile, directoryPath) return the value, or record a problem and
+// return undefined. A `Section` is a map with a fixed set of keys: unknown and duplicate keys are
+// reported when it is opened, so a section reader only asks for what it knows. Readers never throw
+// and never stop at the first problem; the loader throws once, with all of them (problems.ts).
 //
 // Writing a section (see sections/sessions.ts for a complete one):
 //
@@ -395,8 +395,11 @@ export class Field {
     return this.textFile(what, maxBytes)?.path;
   }
 
-  /** Reads a small text file (PEM, JSON) named by this field. */
-  textFile(what: string, maxBytes = MiB): { path: string; text: string; shown: string } | undefined {
+  /**
+   * Reads a small text file (PEM, JSON) named by this field. `ifMissing` is added to the reason
+   * when the file does not exist (e.g. why an explicit path must).
+   */
+  textFile(what: string, maxBytes = MiB, ifMissing = ''): { path: string; text: string; shown: string } | undefined {
     const file = this.file();
     if (!file) return undefined;
     try {
@@ -405,8 +408,25 @@ export class Field {
       if (stat.size > maxBytes) return this.fail(`${file.shown} is too large for a ${what} file (${stat.size} bytes, at most ${formatBytes(maxBytes)})`);
       return { path: file.path, text: readFileSync(file.path, 'utf8'), shown: file.shown };
     } catch (err) {
-      return this.fail(`cannot read ${what} file ${file.shown}: ${fsReason(err)}`);
+      const hint = ifMissing !== '' && errnoOf(err) === 'ENOENT' ? ` ${ifMissing}` : '';
+      return this.fail(`cannot read ${what} file ${file.shown}: ${fsReason(err)}${hint}`);
     }
+  }
+
+  /**
+   * A directory warden creates when it is missing (data_dir, transcripts.dir): resolved like a
+   * file path, and refused when something that is not a directory is in the way. Only looks:
+   * nothing is created here.
+   */
+  directoryPath(what: string): string | undefined {
+    const file = this.file();
+    if (!file) return undefined;
+    try {
+      if (!statSync(file.path).isDirectory()) return this.fail(`${file.shown} is not a directory (a ${what} was expected)`);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') return this.fail(`cannot use ${file.shown} as the ${what}: ${fsReason(err)}`);
+    }
+    return file.path;
   }
 }
 
@@ -415,8 +435,12 @@ interface KeyedValue {
   value: unknown;
 }
 
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
 function fsReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const code = errnoOf(err);
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'ENOTDIR') return 'a part of the path is not a directory';

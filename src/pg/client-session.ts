@@ -479,6 +479,16 @@ export class PgClientSession {
     }, RECORDING_FAILED_GRACE_MS).unref();
   }
 
+  /**
+   * `on_write_error: continue`: the store failed while this session was open; it goes on
+   * unrecorded, as a session opened after the failure does (its end is not recorded either).
+   */
+  private continueUnrecorded(err: unknown): void {
+    if (!this.recorder) return;
+    this.recorder = undefined;
+    this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
+  }
+
   /** The statement flow for this session (see flow/session-flow.ts). */
   private newFlow(parameters: ReadonlyMap<string, string>, masker: SessionMasker | undefined, recordingHealthy: () => boolean, unrecordedReason?: string): SessionFlow {
     const { metrics } = this.deps;
@@ -502,6 +512,7 @@ export class PgClientSession {
       durableBeforeForward: transcripts?.fsync === 'each',
       recordingHealthy,
       ...(unrecordedReason ? { unrecordedReason } : {}),
+      ...(transcripts?.onWriteError === 'continue' ? { continueUnrecorded: (err: unknown) => this.continueUnrecorded(err) } : {}),
       inject: (msg) => this.relay?.injectToClient(msg),
       expectReady: () => this.relay?.expectReady(),
       onQuery: () => queries.inc(),

@@ -396,6 +396,16 @@ export class TdsClientSession {
     }
   }
 
+  /**
+   * `on_write_error: continue`: the store failed while this session was open; it goes on
+   * unrecorded, as a session opened after the failure does (its end is not recorded either).
+   */
+  private continueUnrecorded(err: unknown): void {
+    if (!this.recorder) return;
+    this.recorder = undefined;
+    this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'transcript unavailable; session continues unrecorded (on_write_error: continue)');
+  }
+
   private startRelay(upstream: TdsUpstreamSession): void {
     const { metrics, services } = this.deps;
     const target = this.target as TdsTargetConfig;
@@ -427,6 +437,7 @@ export class TdsClientSession {
         capture: capturePolicyFor(transcripts, target.name),
         durableBeforeForward: transcripts?.fsync === 'each',
         recordingHealthy: () => !this.recorder || !recorders || recorders.healthy || transcripts?.onWriteError === 'continue',
+        ...(transcripts?.onWriteError === 'continue' ? { continueUnrecorded: (err: unknown) => this.continueUnrecorded(err) } : {}),
         tdsVersion: upstream.tdsVersion,
         answerOptions: (type) => (relay as TdsRelay).errorOptions(type),
         maxValueLength: maxRequestBytes,
@@ -479,9 +490,9 @@ export class TdsClientSession {
       this.recorder?.event({ kind: 'protocol-error', message: reason.message, detail: { side: reason.side } }).catch(() => undefined);
     }
     this.log.info({ reason: reason.kind, durationMs: Date.now() - this.startedAt.getTime() }, 'session ended');
-    const recorder = this.recorder;
     const end = (): void => {
-      recorder
+      // Read here: a held request's records may have found the store failed (on_write_error: continue).
+      this.recorder
         ?.sessionEnd({ reason: reason.kind, ...('message' in reason ? { detail: reason.message } : 'reason' in reason ? { detail: reason.reason } : {}) })
         .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed at session end'));
     };

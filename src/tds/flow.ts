@@ -57,6 +57,12 @@ export interface TdsFlowDeps {
   durableBeforeForward: boolean;
   /** False while transcripts cannot be written and the policy says to refuse statements then. */
   recordingHealthy(): boolean;
+  /**
+   * `on_write_error: continue`: called once when a record fails because the store cannot be
+   * written; the session then goes on unrecorded (the flow records nothing more and refuses
+   * nothing because of the store). Absent (`refuse`): such a request is refused.
+   */
+  continueUnrecorded?(err: unknown): void;
   /** The negotiated TDS version (from LOGINACK). */
   tdsVersion: number;
   /** Packet size and SPID for warden's own answers. */
@@ -107,10 +113,32 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private holding: PendingHold | undefined;
   private holdEnded: Promise<unknown> | undefined;
   private readonly log: Logger;
+  /** The session's recorder; dropped when the store fails under `on_write_error: continue`. */
+  private recorder: Recorder | undefined;
+  private readonly logWriteFailure = (err: unknown): void => {
+    if (!this.goesOnUnrecorded(err)) this.log.error({ err: (err as Error).message }, 'transcript write failed');
+  };
 
   constructor(private readonly deps: TdsFlowDeps) {
     this.ctx = { principal: deps.principal, target: deps.target, protocol: 'tds' };
     this.log = deps.logger;
+    this.recorder = deps.recorder;
+  }
+
+  /**
+   * Whether a record that failed with `err` lets its request run unrecorded: under `on_write_error:
+   * continue`, when the store cannot be written (not a record refused on its own: too large, or
+   * that cannot be encoded). The first time, the flow stops recording and the session logs it once.
+   * Runs only when a record failed.
+   */
+  private goesOnUnrecorded(err: unknown): boolean {
+    const onward = this.deps.continueUnrecorded;
+    if (!onward || unrecordedReason(err) !== STORE_UNWRITABLE) return false;
+    if (this.recorder) {
+      this.recorder = undefined;
+      onward(err);
+    }
+    return true;
   }
 
   // client → target ------------------------------------------------------------------------------
@@ -147,6 +175,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   /**
    * Forwards the request once its records are durable where they must be (gate order: record →
    * forward). A request whose records cannot be written is refused (fail closed); the session goes on.
+   * Under `on_write_error: continue`, a store that cannot be written lets it run unrecorded instead.
    */
   private forward(statements: RequestStatement[], recs: (Recorded | undefined)[], cls: Classification, requestType: number, out: RequestOutcome): void | Promise<unknown> {
     for (const s of statements) if (s.unprepares !== undefined) this.prepared.delete(s.unprepares);
@@ -158,7 +187,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
       this.bulkAllowed = cls.ok && cls.statements.some((s) => s.commandTag === 'INSERT BULK');
       this.bulkFlight = this.bulkAllowed ? flight : undefined;
     };
-    const unrecorded = (err: unknown): void => this.refuse([], statementRefused(unrecordedReason(err)), requestType, out);
+    const unrecorded = (err: unknown): void => (this.goesOnUnrecorded(err) ? forward() : this.refuse([], statementRefused(unrecordedReason(err)), requestType, out));
     const failed = recs.find((r) => r?.failed !== undefined);
     if (failed) return unrecorded(failed.failed);
     const durable = recs.map((r) => r?.durable).filter((p): p is Promise<unknown> => p !== undefined);
@@ -240,13 +269,14 @@ export class TdsStatementFlow implements TdsFlowHandler {
 
   /** Records the approvers' decision; under fsync `each`, what failed when it could not be written. */
   private async recordDecision(recs: (Recorded | undefined)[], requestId: string, outcome: HoldOutcome): Promise<{ err: unknown } | undefined> {
-    const r = this.deps.recorder;
+    const r = this.recorder;
     if (!r) return undefined;
     // Appended now, so the transcript reads statement → decision → result whatever comes next.
     const all = Promise.all(recs.map((rec) => (rec ? r.statementDecision(decisionRecord(rec.id, requestId, outcome)) : undefined)));
     const failed = all.then(
       () => undefined,
       (err: unknown) => {
+        if (this.goesOnUnrecorded(err)) return undefined;
         this.log.error({ err: (err as Error).message }, 'transcript write failed');
         return { err };
       },
@@ -261,7 +291,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
       holding.cancelled = true;
       holding.withdraw('cancelled');
     }
-    this.deps.recorder?.event({ kind: 'cancel', message: holding?.hold ? `ATTENTION while held (request ${holding.hold.id})` : 'ATTENTION' }).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    this.recorder?.event({ kind: 'cancel', message: holding?.hold ? `ATTENTION while held (request ${holding.hold.id})` : 'ATTENTION' }).catch(this.logWriteFailure);
   }
 
   /** The session is ending: a held request is withdrawn (it never ran). True when one was held. */
@@ -293,7 +323,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
   }
 
   private record(s: RequestStatement, verdict: StatementVerdict, approval?: { requestId: string }): Recorded | undefined {
-    const r = this.deps.recorder;
+    const r = this.recorder;
     if (!r) return undefined;
     const info = {
       text: s.text,
@@ -307,7 +337,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
     };
     // The recorder numbers statements from 1 in call order; this flow is its only caller.
     const rec: Recorded = { id: ++this.recorded, durable: undefined };
-    recordStatement(rec, r, info, this.deps.durableBeforeForward, (err) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    recordStatement(rec, r, info, this.deps.durableBeforeForward, this.logWriteFailure);
     return rec;
   }
 
@@ -325,7 +355,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
       case TOKEN.COLMETADATA:
         if (t.token?.kind === 'COLMETADATA' && t.token.columns !== null) {
           this.endResult(cur, undefined);
-          this.result = { columns: t.token.columns, capture: this.deps.recorder ? new RowCapture(this.deps.capture) : undefined, rows: 0 };
+          this.result = { columns: t.token.columns, capture: this.recorder ? new RowCapture(this.deps.capture) : undefined, rows: 0 };
         }
         return;
       case TOKEN.ROW:
@@ -408,9 +438,9 @@ export class TdsStatementFlow implements TdsFlowHandler {
     set: number,
     bytes = 0,
   ): void {
-    this.deps.recorder
+    this.recorder
       ?.result({ statementId: rec.id, columns, rows, bytes, capture, ...(tag ? { tag } : {}), ...(error ? { error } : {}), ...(set > 1 ? { set } : {}) })
-      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+      .catch(this.logWriteFailure);
   }
 
   onResponseEnd(): void {

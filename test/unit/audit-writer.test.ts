@@ -1,7 +1,7 @@
 // The recorder and segment writer: what lands in the files, chain continuity across rotation and
 // restarts, checkpoints, limits, locking, and failing closed when the file cannot be written.
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -293,6 +293,21 @@ describe('a segment taken away from the writer', () => {
     while (store.healthy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(store.health()).toMatchObject({ healthy: false, code: 'EREMOVED' });
     await expect(rec.statement(statement)).rejects.toBeInstanceOf(TranscriptWriteError);
+  });
+
+  it('a segment opened by age holds its open record at once, so verify sees no writer that died creating it', async () => {
+    store = await openStore(data.dir, { fsync: 'interval', fsyncIntervalMs: 20, segmentMaxAgeMs: 100 });
+    await recordSession(store, 's-age', 2);
+    const deadline = Date.now() + 5_000;
+    while (segmentFiles(data.dir).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const files = segmentFiles(data.dir);
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(records(files.at(-1) as string).map((r) => r.k)).toEqual(['open']);
+    // The head file names the seal once it is durable, just after.
+    const head = join(transcriptsDir(data.dir), 'w1.head.json');
+    while (!existsSync(head) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const report = await verifyStore(data.dir);
+    expect(report.findings.map((f) => f.kind)).toEqual(['open-segment']);
   });
 
   it('a start that cannot write its first record leaves no empty segment behind', async () => {

@@ -1,7 +1,10 @@
 // `warden check-config`: exit codes and output, through the real CLI entry point in a child
 // process, and in-process for argument handling.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { configPath, run } from '../../src/cli/commands/check-config.js';
@@ -15,10 +18,10 @@ interface Outcome {
   stderr: string;
 }
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}, command = 'check-config'): Promise<Outcome> {
   const { WARDEN_CONFIG: _drop, ...inherited } = process.env;
   try {
-    const { stdout, stderr } = await exec('npx', ['tsx', 'src/cli/main.ts', 'check-config', ...args], {
+    const { stdout, stderr } = await exec('npx', ['tsx', 'src/cli/main.ts', command, ...args], {
       cwd: projectRoot(),
       env: { ...inherited, ...env },
       timeout: 60_000,
@@ -60,6 +63,76 @@ describe('warden check-config (child process)', () => {
       `${file}: 7 problems`,
       '',
     ]);
+  });
+});
+
+describe('warden check-config and start: the transcript signing key (child process)', () => {
+  let dir = '';
+  const config = (keyFile: string) => `listen:
+  postgres: { host: 127.0.0.1, port: 0 }
+plaintext_tokens: loopback
+identity:
+  dev_issuer: { enabled: true, issuer: "http://127.0.0.1:9187/dev-issuer" }
+targets:
+  shop: { protocol: postgres, host: 127.0.0.1, database: shop, user: u, password: p }
+data_dir: state
+transcripts:
+  key_file: ${keyFile}
+`;
+  /** Writes the config as `<name>.yaml` in the temp dir; returns its path. */
+  const write = (name: string, keyFile: string): string => {
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, config(keyFile));
+    return path;
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-check-key-'));
+    const ed = generateKeyPairSync('ed25519');
+    writeFileSync(join(dir, 'enc.pem'), String(ed.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pass' })));
+    writeFileSync(join(dir, 'rsa.pem'), String(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' })));
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('check-config exits 1 naming the line of a missing explicit key_file', async () => {
+    const path = write('missing', 'nokey.pem');
+    const out = await cli(['-c', path]);
+    expect(out).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${path}:10:13: transcripts.key_file: cannot read transcript signing key file ${JSON.stringify(join(dir, 'nokey.pem'))}: no such file ` +
+        '(only the default key file is generated; an explicit key_file must exist)\n' +
+        `${path}: 1 problem\n`,
+    });
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+  });
+
+  it('check-config exits 1 saying an encrypted key is encrypted', async () => {
+    const path = write('encrypted', 'enc.pem');
+    const out = await cli(['-c', path]);
+    expect(out).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${path}:10:13: transcripts.key_file: ${JSON.stringify(join(dir, 'enc.pem'))} is encrypted; warden needs an unencrypted key (protect the file with permissions instead)\n` +
+        `${path}: 1 problem\n`,
+    });
+  });
+
+  it('start refuses an RSA key as an invalid configuration, naming the key, its line and the key type', async () => {
+    const path = write('rsa', 'rsa.pem');
+    const out = await cli(['-c', path], {}, 'start');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toBe(
+      'warden: invalid configuration:\n' +
+        `${path}:10:13: transcripts.key_file: ${JSON.stringify(join(dir, 'rsa.pem'))} holds an RSA private key; transcripts are signed with Ed25519 (openssl genpkey -algorithm ed25519 makes one)\n`,
+    );
+    // Refused before anything was started or written.
+    expect(existsSync(join(dir, 'state'))).toBe(false);
   });
 });
 

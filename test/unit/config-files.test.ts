@@ -2,10 +2,11 @@
 // bundles, JWKS paths, relative paths resolved against the config file's directory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative as relativePath } from 'node:path';
 import tls from 'node:tls';
+import { loadSigningKey } from '../../src/audit/keys.js';
 import { ConfigError, loadConfig, MAX_CONFIG_BYTES, type Problem } from '../../src/config/load.js';
 import { selfSignedCertificate, type CertificatePair } from '../../src/tls/self-signed.js';
 import { testPostgres } from '../helpers/pg-env.js';
@@ -197,6 +198,111 @@ describe('identity files', () => {
     expect(c.identity.devIssuer?.keyFile).toBe(join(dir, 'state', 'keys', 'dev-issuer.pem'));
     const explicit = await load(base.replace('{ enabled: true }', '{ enabled: true, key_file: keys/dev.pem }') + 'plaintext_tokens: loopback\n');
     expect(explicit.identity.devIssuer?.keyFile).toBe(join(dir, 'keys', 'dev.pem'));
+  });
+});
+
+describe('transcripts.key_file, transcripts.dir, data_dir', () => {
+  // The transcript signing key: an explicit key_file must exist and hold an unencrypted Ed25519
+  // PKCS#8 private key; only the default path is generated (at start, never by check-config).
+  const keys = () => join(dir, 'tkeys');
+  const q = (name: string) => JSON.stringify(join(keys(), name));
+  const withKey = (file: string, more = '') => `${base}plaintext_tokens: loopback\ndata_dir: tstate\ntranscripts:\n  key_file: ${file}\n${more}`;
+  const pkcs8 = (k: { export(o: object): string | Buffer }, extra: object = {}) => String(k.export({ type: 'pkcs8', format: 'pem', ...extra }));
+
+  beforeAll(() => {
+    mkdirSync(keys());
+    mkdirSync(join(keys(), 'a-directory.pem'));
+    const ed = generateKeyPairSync('ed25519');
+    writeFileSync(join(keys(), 'ed25519.pem'), pkcs8(ed.privateKey), { mode: 0o600 });
+    writeFileSync(join(keys(), 'ed25519.pub.pem'), String(ed.publicKey.export({ type: 'spki', format: 'pem' })));
+    writeFileSync(join(keys(), 'ed25519-enc.pem'), pkcs8(ed.privateKey, { cipher: 'aes-256-cbc', passphrase: 'pass' }));
+    writeFileSync(join(keys(), 'rsa.pem'), pkcs8(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey));
+    writeFileSync(join(keys(), 'ec.pem'), pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey));
+    writeFileSync(join(keys(), 'x25519.pem'), pkcs8(generateKeyPairSync('x25519').privateKey));
+    writeFileSync(join(keys(), 'notes.txt'), 'this is not a key\n');
+    writeFileSync(join(dir, 'plain-file'), 'not a directory\n');
+  });
+
+  it('reads an explicit Ed25519 key (never generated); without key_file the default path is used and need not exist', async () => {
+    const c = await load(withKey('tkeys/ed25519.pem'));
+    expect(c.transcripts).toMatchObject({ keyFile: join(keys(), 'ed25519.pem'), createKey: false });
+    const d = await load(`${base}plaintext_tokens: loopback\ndata_dir: tstate\ntranscripts:\n  dir: tstate/t\n`);
+    expect(d.transcripts).toMatchObject({ keyFile: join(dir, 'tstate', 'keys', 'transcript-ed25519.pem'), createKey: true, dir: join(dir, 'tstate', 't') });
+    // Checking creates nothing: not the data directory, the transcript directory or a key.
+    expect(existsSync(join(dir, 'tstate'))).toBe(false);
+  });
+
+  it('names the key, line and resolved path of a missing explicit key file', async () => {
+    const text = withKey('tkeys/nokey.pem');
+    expect(await problems(text)).toEqual([
+      {
+        source: join(dir, 'broken.yaml'),
+        path: 'transcripts.key_file',
+        reason: `cannot read transcript signing key file ${q('nokey.pem')}: no such file (only the default key file is generated; an explicit key_file must exist)`,
+        ...lineCol(text, 'tkeys/nokey.pem'),
+      },
+    ]);
+  });
+
+  it.each([
+    ['a-directory.pem', (f: string) => `${f} is not a file (a transcript signing key file was expected)`],
+    ['notes.txt', (f: string) => `${f} holds no usable PEM private key (an Ed25519 private key in PKCS#8 PEM, "-----BEGIN PRIVATE KEY-----", was expected)`],
+    ['ed25519-enc.pem', (f: string) => `${f} is encrypted; warden needs an unencrypted key (protect the file with permissions instead)`],
+    ['rsa.pem', (f: string) => `${f} holds an RSA private key; transcripts are signed with Ed25519 (openssl genpkey -algorithm ed25519 makes one)`],
+    ['ec.pem', (f: string) => `${f} holds an EC (P-256) private key; transcripts are signed with Ed25519 (openssl genpkey -algorithm ed25519 makes one)`],
+    ['x25519.pem', (f: string) => `${f} holds an X25519 private key; transcripts are signed with Ed25519 (openssl genpkey -algorithm ed25519 makes one)`],
+    ['ed25519.pub.pem', (f: string) => `${f} holds a public key; key_file must name the private key (warden writes its public key next to it as *.pub.pem)`],
+    ['../certs/warden.crt', (f: string) => `${f} holds a certificate, not a private key`],
+  ])('refuses %s, with the line and a clear reason', async (name, reason) => {
+    const text = withKey(`tkeys/${name}`);
+    expect(await problems(text)).toEqual([
+      { source: join(dir, 'broken.yaml'), path: 'transcripts.key_file', reason: reason(q(name)), ...lineCol(text, `tkeys/${name}`) },
+    ]);
+  });
+
+  it('does not check the key or the directory when transcripts are off', async () => {
+    const c = await load(withKey('tkeys/nokey.pem', '  dir: plain-file\n  enabled: false\n'));
+    expect(c.transcripts?.enabled).toBe(false);
+  });
+
+  it('refuses a transcripts.dir or data_dir that exists and is not a directory (a missing one is created at start)', async () => {
+    const text = `${base}plaintext_tokens: loopback\ndata_dir: plain-file\ntranscripts:\n  dir: plain-file\n`;
+    const shown = JSON.stringify(join(dir, 'plain-file'));
+    expect(await problems(text)).toEqual([
+      { source: join(dir, 'broken.yaml'), path: 'data_dir', reason: `${shown} is not a directory (a data directory was expected)`, ...lineCol(text, 'plain-file') },
+      { source: join(dir, 'broken.yaml'), path: 'transcripts.dir', reason: `${shown} is not a directory (a transcript directory was expected)`, ...lineCol(text, 'plain-file', { nth: 1 }) },
+    ]);
+    const under = `${base}plaintext_tokens: loopback\ntranscripts:\n  dir: plain-file/transcripts\n`;
+    expect((await problems(under)).map((p) => `${p.path}: ${p.reason}`)).toEqual([
+      `transcripts.dir: cannot use ${JSON.stringify(join(dir, 'plain-file', 'transcripts'))} as the transcript directory: a part of the path is not a directory`,
+    ]);
+  });
+});
+
+describe('the transcript signing key when warden starts (loadSigningKey)', () => {
+  it('says an encrypted key is encrypted, and which type a wrong key is', async () => {
+    const keyDir = mkdtempSync(join(tmpdir(), 'warden-tkey-'));
+    try {
+      const enc = join(keyDir, 'enc.pem');
+      writeFileSync(enc, String(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'p' })));
+      await expect(loadSigningKey(enc, { create: false })).rejects.toThrow(
+        `the transcript signing key ${enc} is encrypted; warden needs an unencrypted key (protect the file with permissions instead)`,
+      );
+      const rsa = join(keyDir, 'rsa.pem');
+      writeFileSync(rsa, String(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' })));
+      await expect(loadSigningKey(rsa, { create: false })).rejects.toThrow(`the transcript signing key ${rsa} holds an RSA private key; transcripts are signed with Ed25519`);
+      await expect(loadSigningKey(join(keyDir, 'missing.pem'), { create: false })).rejects.toThrow(
+        `cannot read the transcript signing key ${join(keyDir, 'missing.pem')}: no such file (only the default key file is generated; an explicit transcripts.key_file must exist)`,
+      );
+      await expect(loadSigningKey(keyDir, { create: false })).rejects.toThrow(`cannot read the transcript signing key ${keyDir}: it is a directory, not a file`);
+      // The default path is still generated when missing.
+      const made = join(keyDir, 'keys', 'transcript-ed25519.pem');
+      const key = await loadSigningKey(made, { create: true });
+      expect(key.privateKey.asymmetricKeyType).toBe('ed25519');
+      expect(readFileSync(made, 'utf8')).toContain('-----BEGIN PRIVATE KEY-----');
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
   });
 });
 

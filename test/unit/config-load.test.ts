@@ -369,6 +369,7 @@ sesions: {}
       'logging: unknown key (did you mean "log"?)',
     ]);
     expect(reasons(config({}, 'audit: {}\n'))).toEqual(['audit: unknown key']);
+    expect(reasons(config({}, 'transcripts:\n  recording_threads: true\n'))).toEqual(['transcripts.recording_threads: unknown key (did you mean "recording_thread"?)']);
   });
 });
 

@@ -116,6 +116,14 @@ describe('did you mean', () => {
     expect(suggest(word, keys)).toBe(expected);
   });
 
+  it('prefers the key a plural is made from over a longer key that merely starts with the same letters', () => {
+    const transcriptKeys = ['recording_thread', 'recording_thread_max_lag', 'recording_thread_stall_timeout'];
+    expect(suggest('recording_threads', transcriptKeys)).toBe('recording_thread');
+    expect(suggest('recording_thread_stall', transcriptKeys)).toBe('recording_thread_stall_timeout');
+    expect(suggest('recording', transcriptKeys)).toBe('recording_thread');
+    expect(suggest('recordingThreadMaxLag', transcriptKeys)).toBe('recording_thread_max_lag');
+  });
+
   it('stays quiet when nothing is close', () => {
     expect(suggest('timeout', keys)).toBeUndefined();
     expect(suggest('', keys)).toBeUndefined();

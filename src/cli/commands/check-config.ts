@@ -13,8 +13,10 @@ export const DEFAULT_CONFIG_FILE = './warden.yaml';
 const USAGE = `usage: warden check-config [--config FILE]
 
 Validates warden's configuration: YAML syntax, every key and value, \${env:NAME} references,
-the files it names (certificates, keys, JWKS) and references between sections. Prints a one-line
-summary and exits 0 when the file is valid; prints every problem and exits 1 when it is not.
+the files it names (certificates, keys, JWKS, the transcript signing key), that data_dir and
+transcripts.dir are directories if they exist, and references between sections. Creates nothing.
+Prints a one-line summary and exits 0 when the file is valid; prints every problem and exits 1
+when it is not.
 
 options:
   -c, --config FILE   configuration file (default $WARDEN_CONFIG, else ${DEFAULT_CONFIG_FILE})

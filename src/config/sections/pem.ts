@@ -1,6 +1,7 @@
 // PEM files named by *_file keys, read and parsed at load time so a wrong file is reported with
 // its key, not at the first TLS handshake. Contents never appear in messages.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { signingKeyFromPem } from '../../audit/keys.js';
 import type { Field } from '../validate.js';
 
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -49,4 +50,16 @@ export function readPrivateKey(field: Field): PrivateKeyFile | undefined {
   } catch {
     return field.fail(`${file.shown} holds no usable PEM private key`);
   }
+}
+
+/**
+ * The transcript signing key named by an explicit `transcripts.key_file`: it must exist (only the
+ * default path is generated, at start) and hold an unencrypted Ed25519 PKCS#8 private key.
+ * Returns the absolute path; the key itself is loaded again when warden starts.
+ */
+export function readSigningKeyFile(field: Field): string | undefined {
+  const file = field.textFile('transcript signing key', undefined, '(only the default key file is generated; an explicit key_file must exist)');
+  if (!file) return undefined;
+  const parsed = signingKeyFromPem(file.text);
+  return 'problem' in parsed ? field.fail(`${file.shown} ${parsed.problem}`) : file.path;
 }

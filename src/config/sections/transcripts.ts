@@ -4,7 +4,8 @@
 //     enabled: true                 # record every session (default true)
 //     dir: ./.warden/transcripts    # default <data_dir>/transcripts
 //     instance_id: warden-1         # names this instance's chain; default the host name
-//     key_file: keys/transcript.pem # Ed25519 signing key; default <data_dir>/keys/transcript-ed25519.pem (generated)
+//     key_file: keys/transcript.pem # Ed25519 signing key (PKCS#8 PEM, unencrypted), checked at load; default
+//                                   # <data_dir>/keys/transcript-ed25519.pem (generated at start when missing)
 //     fsync: interval               # each: a statement is durable before it is forwarded; interval: fsync every fsync_interval
 //     fsync_interval: 1s
 //     sync_stall_timeout: 30s       # an fsync that has not returned for this long: the disk is stuck, failed as a write error
@@ -32,6 +33,7 @@ import { SHIP_DEFAULTS, type TranscriptShipConfig } from '../../audit/ship-confi
 import type { TranscriptsConfig } from '../types.js';
 import { GiB, HOUR, MiB, MINUTE, SECOND } from '../units.js';
 import type { Field } from '../validate.js';
+import { readSigningKeyFile } from './pem.js';
 import { readPostgresConnection, schemaName } from './postgres-store.js';
 import { readPrincipalMatch } from './principals.js';
 
@@ -48,7 +50,14 @@ export function readTranscripts(
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
-  const keyFile = s.get('key_file').filePath();
+  const enabled = s.get('enabled').boolean();
+  // The key and the directory are checked (never created) unless transcripts are off; a missing
+  // default key is fine (it is generated at start), an explicit key_file must exist.
+  const check = enabled !== false;
+  const keyField = s.get('key_file');
+  const keyFile = check ? readSigningKeyFile(keyField) : keyField.filePath();
+  const dirField = s.get('dir');
+  const dir = check ? dirField.directoryPath('transcript directory') : dirField.filePath();
   const perTarget = new Map<string, { capture: CaptureMode }>();
   const targetsField = s.get('targets');
   if (targetsField.present) {
@@ -74,11 +83,11 @@ export function readTranscripts(
   if (s.has('ship') && ship === undefined) return undefined;
   const instance = s.get('instance_id').string({ check: instanceIdProblem });
   return {
-    enabled: s.get('enabled').boolean() ?? d.enabled,
-    dir: s.get('dir').filePath() ?? d.dir,
+    enabled: enabled ?? d.enabled,
+    dir: dir ?? d.dir,
     instanceId: instance ?? d.instanceId,
     keyFile: keyFile ?? d.keyFile,
-    createKey: keyFile === undefined,
+    createKey: !keyField.present,
     fsync: s.get('fsync').oneOf(['each', 'interval'] as const) ?? d.fsync,
     fsyncIntervalMs: s.get('fsync_interval').duration({ min: 10, max: MINUTE }) ?? d.fsyncIntervalMs,
     syncStallMs: s.get('sync_stall_timeout').duration({ min: SECOND, max: 10 * MINUTE }) ?? d.syncStallMs,

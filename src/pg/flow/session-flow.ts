@@ -71,6 +71,12 @@ export interface FlowDeps {
   recordingHealthy(): boolean;
   /** Why statements are refused while recordingHealthy() is false (default: the store cannot be written). */
   unrecordedReason?: string;
+  /**
+   * `on_write_error: continue`: called once when a record fails because the store cannot be
+   * written; the session then goes on unrecorded (the flow records nothing more and refuses
+   * nothing because of the store). Absent (`refuse`): such a statement is refused.
+   */
+  continueUnrecorded?(err: unknown): void;
   /** Sends a message of warden's own to the client at the next message boundary. */
   inject(msg: Buffer): void;
   /** Warden sends a simple Query of its own upstream: one more ReadyForQuery is due. */
@@ -137,7 +143,11 @@ export class SessionFlow {
   /** A statement currently held for approval, withdrawn on cancel. */
   private holding: PendingHold | undefined;
   private readonly ctx: PolicyContext;
-  private readonly logWriteFailure = (err: unknown): void => this.log.error({ err: (err as Error).message }, 'transcript write failed');
+  private readonly logWriteFailure = (err: unknown): void => {
+    if (!this.goesOnUnrecorded(err)) this.log.error({ err: (err as Error).message }, 'transcript write failed');
+  };
+  /** The session's recorder; dropped when the store fails under `on_write_error: continue`. */
+  private recorder: Recorder | undefined;
   /** Statements recorded so far (their ids in the transcript). */
   private recorded = 0;
   /** SQL-level PREPARE and DECLARE CURSOR statements, by name. */
@@ -159,6 +169,7 @@ export class SessionFlow {
   constructor(private readonly deps: FlowDeps) {
     this.ctx = { principal: deps.principal, target: deps.target, protocol: 'postgres' };
     this.log = deps.logger;
+    this.recorder = deps.recorder;
     const self = this;
     this.client = {
       whole: (code) => CLIENT_WHOLE[code] === 1,
@@ -440,7 +451,7 @@ export class SessionFlow {
   private onBind(msg: Buffer, fwd: () => void): void {
     const b = decodeBind(msg);
     const stmt = this.statements.get(b.statement);
-    const shown = this.deps.recorder || this.deps.approvals ? displayParams(b.params, b.paramFormats, stmt?.paramTypes ?? []) : undefined;
+    const shown = this.recorder || this.deps.approvals ? displayParams(b.params, b.paramFormats, stmt?.paramTypes ?? []) : undefined;
     const portal: Portal = {
       name: b.portal,
       stmt,
@@ -597,7 +608,7 @@ export class SessionFlow {
   }
 
   private transcriptParams(portal: Portal): StatementParam[] | undefined {
-    if (!this.deps.recorder || portal.params.length === 0) return undefined;
+    if (!this.recorder || portal.params.length === 0) return undefined;
     const types = portal.stmt?.paramTypes ?? [];
     return portal.params.map((value, i) => {
       const p: StatementParam = { type: typeName(types[i] ?? 0), value };
@@ -616,7 +627,7 @@ export class SessionFlow {
     params?: StatementParam[],
     approval?: { requestId: string },
   ): RecordedStatement | undefined {
-    const r = this.deps.recorder;
+    const r = this.recorder;
     if (!r) return undefined;
     // Built by assignment: this runs for every statement.
     const info: RecordedStatementInfo = { text: sql, classification: summarize(cls), verdict: verdict.action, via };
@@ -638,10 +649,11 @@ export class SessionFlow {
   /**
    * Under fsync `each`, waits for the statement's record before forwarding (gate order: record →
    * forward). A statement whose record cannot be written is refused (fail closed); the session
-   * goes on, refusing what follows while the store cannot be written.
+   * goes on, refusing what follows while the store cannot be written. Under `on_write_error:
+   * continue`, a store that cannot be written lets it run unrecorded instead.
    */
   private afterDurable(rec: RecordedStatement | undefined, forward: () => void, refuse: (error: ErrorSpec) => void): void | Promise<unknown> {
-    const unrecorded = (err: unknown): void => refuse(unrecordedRefusal(err));
+    const unrecorded = (err: unknown): void => (this.goesOnUnrecorded(err) ? forward() : refuse(unrecordedRefusal(err)));
     if (rec?.failed !== undefined) {
       unrecorded(rec.failed);
       return;
@@ -749,20 +761,36 @@ export class SessionFlow {
 
   /** Records the approvers' decision; under fsync `each`, what failed when it could not be written. */
   private async recordDecision(rec: RecordedStatement | undefined, requestId: string, outcome: HoldOutcome): Promise<{ err: unknown } | undefined> {
-    const r = this.deps.recorder;
+    const r = this.recorder;
     if (!r || !rec) return undefined;
     await rec.durable?.catch(() => undefined);
     const p = r.statementDecision(decisionRecord(rec.id, requestId, outcome));
-    if (this.deps.durableBeforeForward) return p.then(() => undefined, (err: unknown) => ({ err }));
+    if (this.deps.durableBeforeForward) return p.then(() => undefined, (err: unknown) => (this.goesOnUnrecorded(err) ? undefined : { err }));
     p.catch(() => undefined);
     return undefined;
   }
 
   /** Waits for the statement's record where it must be durable; what failed when it cannot be (then it cannot run). */
   private async recordFailure(rec: RecordedStatement | undefined): Promise<{ err: unknown } | undefined> {
-    if (rec?.failed !== undefined) return { err: rec.failed };
-    if (rec?.durable && this.deps.durableBeforeForward) return rec.durable.then(() => undefined, (err: unknown) => ({ err }));
+    if (rec?.failed !== undefined) return this.goesOnUnrecorded(rec.failed) ? undefined : { err: rec.failed };
+    if (rec?.durable && this.deps.durableBeforeForward) return rec.durable.then(() => undefined, (err: unknown) => (this.goesOnUnrecorded(err) ? undefined : { err }));
     return undefined;
+  }
+
+  /**
+   * Whether a record that failed with `err` lets its statement run unrecorded: under `on_write_error:
+   * continue`, when the store cannot be written (not a record refused on its own: too large, or
+   * that cannot be encoded). The first time, the flow stops recording and the session logs it once.
+   * Runs only when a record failed.
+   */
+  private goesOnUnrecorded(err: unknown): boolean {
+    const onward = this.deps.continueUnrecorded;
+    if (!onward || unrecordedReason(err) !== STORE_UNWRITABLE) return false;
+    if (this.recorder) {
+      this.recorder = undefined;
+      onward(err);
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -777,7 +805,7 @@ export class SessionFlow {
   private wantsRows(): boolean {
     const r = this.result;
     if (r) return r.aborted || r.plan?.active === true || r.capture?.wantsValues === true || r.capture?.wantsWire === true;
-    return this.queue[0]?.k === 'execute' && (this.masking || this.deps.recorder !== undefined);
+    return this.queue[0]?.k === 'execute' && (this.masking || this.recorder !== undefined);
   }
 
   private fromServer(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
@@ -1088,13 +1116,13 @@ export class SessionFlow {
       this.resultSets = 0;
     }
     this.resultSets++;
-    const capture = this.deps.recorder && rec ? new RowCapture(this.deps.capture) : undefined;
+    const capture = this.recorder && rec ? new RowCapture(this.deps.capture) : undefined;
     return { rec, fields, plan, copy: undefined, capture, set: this.resultSets, aborted: false };
   }
 
   private onRowDescription(head: Expect, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
     // Columns matter to masking and transcripts only; statement rules alone never read them.
-    const fields = this.masking || this.deps.recorder ? this.rowDescriptions.decode(buf, start, end) : NO_FIELDS;
+    const fields = this.masking || this.recorder ? this.rowDescriptions.decode(buf, start, end) : NO_FIELDS;
     if (head.k === 'describe-stmt') {
       if (head.stmt) head.stmt.fields = fields;
       this.queue.shift();
@@ -1222,7 +1250,7 @@ export class SessionFlow {
 
   private recordResult(r: ResultSet, tag: string | undefined, error: { code: string; message: string } | undefined): void {
     const rec = r.rec;
-    const recorder = this.deps.recorder;
+    const recorder = this.recorder;
     if (!recorder || !rec) return;
     const columns = resultColumns(r.fields, r.plan, r.copy);
     const capture = r.capture?.finish() ?? { mode: 'none' as const };
