@@ -41,12 +41,13 @@ export interface TranscriptLocation {
  * Where the transcripts are: from `--config FILE` (its transcripts section, so a custom `dir`
  * or `key_file` is honoured), else `--data-dir DIR` / ./.warden.
  */
-export async function transcriptLocation(values: { config?: string | undefined; 'data-dir'?: string | undefined }): Promise<TranscriptLocation> {
+export async function transcriptLocation(values: { config?: string | undefined; 'data-dir'?: string | undefined; 'from-store'?: boolean | undefined }): Promise<TranscriptLocation> {
   if (values.config !== undefined) {
     if (values['data-dir'] !== undefined) throw new UsageError('give --config or --data-dir, not both');
     let config: WardenConfig;
     try {
-      config = await loadConfig(values.config);
+      // The shared store's connection may take secrets from the environment: they must be set then.
+      config = await loadConfig(values.config, { forReaders: values['from-store'] !== true });
     } catch (err) {
       if (err instanceof ConfigError) throw new TranscriptReadError(`invalid configuration:\n${err.message}`);
       throw err;

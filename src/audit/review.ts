@@ -14,6 +14,12 @@ export interface ReviewOptions {
   until: Date;
   /** Targets the policy grants this principal (names; expand "*" before passing). */
   grantedTargets?: readonly string[];
+  /**
+   * Without grantedTargets: the targets the policy grants a principal rule, by its name ("*"
+   * expanded), or undefined for a name the policy does not have. `principal` may be a token's
+   * subject, app id or object id: the grants are then those of the rules its sessions ran under.
+   */
+  grantsOf?: (policyName: string) => readonly string[] | undefined;
   /** Longest statement text kept in the report; default 500 characters. */
   maxTextChars?: number;
 }
@@ -97,6 +103,8 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
     return t >= since && t <= until;
   };
   const sessions = new Map<string, SessionCtx>();
+  /** Policy principal names of the matching sessions (grantsOf). */
+  const policyNames = new Set<string>();
   const identities = new Map<string, ReviewReport['identities'][number]>();
   const targets = new Map<string, ReviewReport['targets'][number] & { sessionIds: Set<string> }>();
   const tables = new Map<string, ReviewReport['tables'][number]>();
@@ -146,6 +154,7 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
       const identity = { issuer: d.principal.issuer, subject: d.principal.subject, ...(d.principal.appId ? { appId: d.principal.appId } : {}), ...(d.principal.objectId ? { objectId: d.principal.objectId } : {}) };
       const ctx: SessionCtx = { target: d.target, protocol: d.protocol, identity, counted: false };
       sessions.set(r.sid, ctx);
+      policyNames.add(d.principal.name);
       if (inPeriod(r.ts)) touchTarget(ctx, r.sid, r.ts);
       continue;
     }
@@ -248,6 +257,7 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
     });
   }
   const reached = new Set(targets.keys());
+  const granted = options.grantedTargets ?? grantsFor(options, policyNames);
   const byName = <T extends { target: string }>(a: T, b: T) => a.target.localeCompare(b.target);
   return {
     principal: options.principal,
@@ -261,10 +271,24 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
     statementsByClass: [...classes.values()].sort((a, b) => b.count - a.count || a.class.localeCompare(b.class)),
     approvals: [...held.values()].sort((a, b) => a.at.localeCompare(b.at)),
     denials: denials.sort((a, b) => a.at.localeCompare(b.at)),
-    unusedGrants: options.grantedTargets ? { targets: options.grantedTargets.filter((t) => !reached.has(t)).sort() } : null,
+    unusedGrants: granted ? { targets: granted.filter((t) => !reached.has(t)).sort() } : null,
     rows,
     bytes,
   };
+}
+
+/** The grants of the principal as named, else those of the rules its sessions ran under (their union). */
+function grantsFor(options: ReviewOptions, policyNames: ReadonlySet<string>): readonly string[] | undefined {
+  const grantsOf = options.grantsOf;
+  if (!grantsOf) return undefined;
+  const own = grantsOf(options.principal);
+  if (own) return own;
+  let union: Set<string> | undefined;
+  for (const name of policyNames) {
+    const g = grantsOf(name);
+    if (g) for (const t of g) (union ??= new Set()).add(t);
+  }
+  return union ? [...union] : undefined;
 }
 
 // ---- text -------------------------------------------------------------------------------------
@@ -277,7 +301,7 @@ export function renderReviewText(r: ReviewReport): string {
   out.push(`period ${r.period.since} – ${r.period.until}   generated ${r.generatedAt}`);
   for (const id of r.identities) out.push(`identity issuer ${p1(id.issuer)}  subject ${p1(id.subject)}${id.appId ? `  app ${p1(id.appId)}` : ''}${id.objectId ? `  object ${p1(id.objectId)}` : ''}`);
   out.push(
-    `${countText(r.sessions.count, 'session')}${r.sessions.first ? `, first ${r.sessions.first}, last ${r.sessions.last}` : ''}; ${r.rows} rows, ${formatBytes(r.bytes)} returned; ${countText(r.sessions.errors, 'error')}`,
+    `${countText(r.sessions.count, 'session')}${r.sessions.first ? `, first ${r.sessions.first}, last ${r.sessions.last}` : ''}; ${countText(r.rows, 'row')}, ${formatBytes(r.bytes)} returned; ${countText(r.sessions.errors, 'error')}`,
   );
   out.push('', 'Targets reached');
   out.push(r.targets.length === 0 ? '  (none)' : indent2(textTable(['target', 'protocol', 'sessions', 'statements', 'first seen', 'last seen'], r.targets.map((t) => [p1(t.target), t.protocol, String(t.sessions), String(t.statements), t.firstSeen, t.lastSeen]))));
@@ -356,7 +380,7 @@ export function renderReviewHtml(r: ReviewReport): string {
   sections.push(`<h1>Access review: ${e(r.principal)}</h1>`);
   sections.push(`<p class="meta">Period ${e(r.period.since)} – ${e(r.period.until)} · generated ${e(r.generatedAt)}</p>`);
   sections.push(
-    `<p>${e(countText(r.sessions.count, 'session'))}${r.sessions.first ? ` (first ${e(r.sessions.first)}, last ${e(r.sessions.last ?? '')})` : ''} · ${r.rows} rows, ${e(formatBytes(r.bytes))} returned · ${e(countText(r.sessions.errors, 'error'))}</p>`,
+    `<p>${e(countText(r.sessions.count, 'session'))}${r.sessions.first ? ` (first ${e(r.sessions.first)}, last ${e(r.sessions.last ?? '')})` : ''} · ${e(countText(r.rows, 'row'))}, ${e(formatBytes(r.bytes))} returned · ${e(countText(r.sessions.errors, 'error'))}</p>`,
   );
   sections.push('<h2>Identities</h2>', table(['issuer', 'subject', 'app id', 'object id'], r.identities.map((i) => [e(i.issuer), e(i.subject), e(i.appId ?? ''), e(i.objectId ?? '')])));
   sections.push(

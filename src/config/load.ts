@@ -34,6 +34,13 @@ const TOP_KEYS = ['data_dir', 'listen', 'tls', 'plaintext_tokens', 'log', 'ident
 export interface LoadOptions {
   /** Where `${env:NAME}` values come from; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Loaded for the transcript readers (sessions, replay, review, audit verify), which need the
+   * transcript directory and public key, not warden's secrets: a `${env:NAME}` that is not set
+   * reads as "(NAME not set)" instead of failing (a target's password, say), and an explicit
+   * `transcripts.key_file` need not be on this machine.
+   */
+  forReaders?: boolean;
 }
 
 export interface ParseOptions extends LoadOptions {
@@ -74,7 +81,13 @@ export function parseConfig(text: string, opts: ParseOptions = {}): WardenConfig
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
     throw new ConfigError([{ source, path: '', reason: `is too large for a configuration file (at most ${formatBytes(MAX_CONFIG_BYTES)})` }]);
   }
-  const { value: config, problems } = readYaml(text, readConfig, { source, baseDir, env: opts.env ?? process.env });
+  const env = opts.env ?? process.env;
+  const forReaders = opts.forReaders === true;
+  const { value: config, problems } = readYaml(text, (root) => readConfig(root, forReaders), {
+    source,
+    baseDir,
+    env: forReaders ? new Proxy(env, { get: (vars, name) => (typeof name === 'string' ? (vars[name] ?? `(${name} not set)`) : undefined) }) : env,
+  });
   if (problems.length > 0 || config === undefined) {
     if (problems.length === 0) throw new Error('internal error: configuration rejected without a reason');
     throw new ConfigError(problems);
@@ -83,7 +96,7 @@ export function parseConfig(text: string, opts: ParseOptions = {}): WardenConfig
   return config;
 }
 
-function readConfig(rootField: Field): WardenConfig | undefined {
+function readConfig(rootField: Field, forReaders: boolean): WardenConfig | undefined {
   if (!rootField.present) {
     rootField.fail('the configuration is empty; see docs/configuration.md and fixtures/policies/example.yaml');
     return undefined;
@@ -110,6 +123,7 @@ function readConfig(rootField: Field): WardenConfig | undefined {
   const sessions = readSessions(s.get('sessions'));
   const transcripts = readTranscripts(s.get('transcripts'), {
     dataDir,
+    keyMayBeAbsent: forReaders,
     ...(targets ? { targets: targets.names } : {}),
     ...(identity ? { issuers: identity.names } : {}),
   });

@@ -201,6 +201,17 @@ describe('replay', () => {
 describe('access review', () => {
   const january = { since: new Date('2026-01-01T00:00:00Z'), until: new Date('2026-02-01T00:00:00Z') };
 
+  it('takes the grants of the rules the sessions ran under when the principal is given by subject or app id', async () => {
+    const grantsOf = (name: string) => (name === 'reporting-agent' ? ['shop', 'sales', 'warehouse', 'archive'] : undefined);
+    for (const principal of ['reporting-agent', 'app-1234']) {
+      const r = await buildReview(dir, { principal, ...january, grantsOf });
+      expect(r.sessions.count).toBe(2);
+      expect(r.unusedGrants).toEqual({ targets: ['archive', 'warehouse'] });
+    }
+    // A principal that never connected, named by something other than a rule: nothing to look up.
+    expect((await buildReview(dir, { principal: 'app-9999', ...january, grantsOf })).unusedGrants).toBeNull();
+  });
+
   it('reports targets, tables, masked columns, classes, approvals, denials and unused grants', async () => {
     const r = await buildReview(dir, { principal: 'reporting-agent', ...january, grantedTargets: ['shop', 'sales', 'warehouse', 'archive'] });
     expect(r.identities).toEqual([{ issuer: 'https://login.example.test/tenant/v2.0', subject: 'app-1234', appId: 'app-1234' }]);
@@ -305,6 +316,26 @@ describe('the warden CLI', () => {
       expect(res.stderr).toContain(message);
       expect(res.code).toBe(2);
     }
+  });
+
+  it('review --config: reads the configuration without warden\'s secrets, and finds the grants of a principal named by its subject', async () => {
+    // The example policy takes the targets' passwords from the environment; an auditor's shell
+    // need not have them. reporting-agent is granted shop (fixtures/policies/example.yaml).
+    const example = readFileSync(join(projectRoot(), 'fixtures/policies/example.yaml'), 'utf8');
+    const config = join(data.dir, 'warden.yaml');
+    writeFileSync(config, example.replace(/^data_dir: .*$/m, `data_dir: ${JSON.stringify(data.dir)}`));
+    expect(process.env.SHOP_PG_PASSWORD).toBeUndefined();
+    for (const principal of ['reporting-agent', 'app-1234']) {
+      const res = await cli(['review', '--config', config, '--principal', principal, '--since', '2026-01-01', '--until', '2026-02-01', '--format', 'json']);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect((JSON.parse(res.stdout) as { unusedGrants: unknown }).unusedGrants).toEqual({ targets: [] });
+    }
+    const list = await cli(['sessions', 'list', '--config', config, '--principal', 'app-1234', '--format', 'json']);
+    expect(list.code).toBe(0);
+    const bySubject = (await listSessions(dir)).filter((x) => x.principal?.subject === 'app-1234').map((x) => x.sessionId);
+    expect((JSON.parse(list.stdout) as Array<{ sessionId: string }>).map((x) => x.sessionId)).toEqual(bySubject);
+    expect(bySubject.length).toBeGreaterThan(0);
   });
 
   it('says the transcript path is not a directory (exit 1) instead of a raw ENOTDIR', async () => {

@@ -48,9 +48,8 @@ export async function run(args: string[]): Promise<number> {
     const until = parseWhen(values.until ?? 'now', now, '--until');
     checkWindow(since, until, '--since', '--until');
     const where = await transcriptLocation(values);
-    const granted =
-      values.granted?.split(',').map((t) => t.trim()).filter((t) => t.length > 0) ??
-      (where.config ? grantedTargets(where.config, values.principal) : undefined);
+    const granted = values.granted?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+    const config = where.config;
     const shared = values['from-store'] ? openSharedStore(where) : undefined;
     let report: ReviewReport;
     try {
@@ -58,7 +57,7 @@ export async function run(args: string[]): Promise<number> {
         principal: values.principal,
         since,
         until,
-        ...(granted ? { grantedTargets: granted } : {}),
+        ...(granted ? { grantedTargets: granted } : config ? { grantsOf: (name: string) => grantedTargets(config, name) } : {}),
       });
     } finally {
       await shared?.close();

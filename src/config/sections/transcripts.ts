@@ -41,7 +41,13 @@ export const CAPTURE_MODES: readonly CaptureMode[] = ['none', 'digest', 'first',
 
 export function readTranscripts(
   field: Field,
-  ctx: { dataDir: string; targets?: ReadonlySet<string>; issuers?: ReadonlySet<string> },
+  ctx: {
+    dataDir: string;
+    targets?: ReadonlySet<string>;
+    issuers?: ReadonlySet<string>;
+    /** The transcript readers load the configuration: they use the key's public half only. */
+    keyMayBeAbsent?: boolean;
+  },
 ): TranscriptsConfig | undefined {
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
@@ -55,7 +61,7 @@ export function readTranscripts(
   // default key is fine (it is generated at start), an explicit key_file must exist.
   const check = enabled !== false;
   const keyField = s.get('key_file');
-  const keyFile = check ? readSigningKeyFile(keyField) : keyField.filePath();
+  const keyFile = check && ctx.keyMayBeAbsent !== true ? readSigningKeyFile(keyField) : keyField.filePath();
   const dirField = s.get('dir');
   const dir = check ? dirField.directoryPath('transcript directory') : dirField.filePath();
   const perTarget = new Map<string, { capture: CaptureMode }>();
