@@ -4,7 +4,7 @@
 // less with the neighbours' load than tps does.
 //
 //   node dist/bench/pgbench.js [--seconds 10] [--rounds 3] [--warmup 3] [--clients 8] [--threads 2] [--mode simple|extended|prepared]
-//                              [--scale 10] [--record] [--rules] [--flow] [--tls]
+//                              [--scale 10] [--record] [--thread-batch 20] [--rules] [--flow] [--tls]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { join } from 'node:path';
@@ -30,6 +30,11 @@ const { values } = parseArgs({
      * off: on the recording thread (the default for sessions no rule touches) and in line.
      */
     record: { type: 'boolean', default: false },
+    /**
+     * The recording thread's batch in ms (transcripts.recording_thread_batch) for the runs with
+     * transcripts; its lag limit is set to five times that (at least the default 100 ms).
+     */
+    'thread-batch': { type: 'string', default: '20' },
     /** Also run warden with the recommended statement rules loaded, to report rules vs none. */
     rules: { type: 'boolean', default: false },
     /** Also run warden with the recommended rules and no transcripts: the statement flow without recording. */
@@ -59,7 +64,8 @@ try {
   const tlsYaml = values.tls ? 'tls: { self_signed: true }' : '';
   const warden = await startWardenProcess([target], tlsYaml);
   // The recommended statement rules (docs/approvals.md), and transcripts (fsync interval, digest capture).
-  const recordingYaml = 'transcripts: { enabled: true, capture: digest }';
+  const batchMs = Number(values['thread-batch']);
+  const recordingYaml = `transcripts: { enabled: true, capture: digest, recording_thread_batch: ${batchMs}ms, recording_thread_max_lag: ${Math.max(100, batchMs * 5)}ms }`;
   const recording = values.record || values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}`) : undefined;
   // The same, recorded in line by the statement flow on the event loop instead of the recording thread.
   const inline = values.record ? await startWardenProcess([target], `${tlsYaml}\ntranscripts: { enabled: true, capture: digest, recording_thread: false }`) : undefined;
@@ -150,6 +156,7 @@ try {
     seconds,
     rounds,
     warmupSeconds: warmup,
+    ...(values.record || values.rules ? { threadBatchMs: batchMs } : {}),
     wardenTls: Boolean(values.tls),
     tps: Object.fromEntries(setups.map((s) => [s.name, Math.round(med(s.name))])),
     // How far the rounds' own ratios spread: on a shared machine, more telling than any one median.

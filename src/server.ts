@@ -232,6 +232,7 @@ async function startServices(
         logLevel: config.log.level,
         maxPendingBytes: Math.min(32 * 1024 * 1024, config.sessions.maxBufferedBytes),
         maxLagMs: t.recordingThreadMaxLagMs,
+        flushMs: t.recordingThreadBatchMs,
         stallMs: t.recordingThreadStallMs,
         onAllowed: (n) => metrics.verdictsTotal.inc({ protocol: 'postgres', verdict: 'allow' }, n),
         onUnhealthy: (err) => {

@@ -224,7 +224,6 @@ export interface ResultData {
 
 export const EVENT_KIND = {
   cancel: 'cancel',
-  notice: 'notice',
   protocolError: 'protocol-error',
   tokenExpired: 'token-expired',
   copy: 'copy',

@@ -185,6 +185,8 @@ export interface TranscriptsConfig {
    * recorded was read) before its sessions stop being read until it catches up.
    */
   recordingThreadMaxLagMs: number;
+  /** How long bytes read gather before the recording thread takes them (transcripts.recording_thread_batch). */
+  recordingThreadBatchMs: number;
   /**
    * How long the recording thread may go without acknowledging a batch it was handed before it is
    * taken to be stuck and failed (as when its store cannot be written).

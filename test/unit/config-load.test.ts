@@ -763,6 +763,23 @@ describe('transcripts: the recording thread', () => {
     ]);
   });
 
+  it('hands bytes to the thread in batches of 20 ms; recording_thread_batch sets it, at most a quarter of the lag limit, naming the line', () => {
+    expect(parse(config()).transcripts).toMatchObject({ recordingThreadBatchMs: 20 });
+    expect(parse(config({}, 'transcripts:\n  recording_thread_max_lag: 1s\n  recording_thread_batch: 250ms\n')).transcripts).toMatchObject({
+      recordingThreadBatchMs: 250,
+      recordingThreadMaxLagMs: 1000,
+    });
+    const text = config({}, 'transcripts:\n  recording_thread_batch: 50ms\n');
+    expect(problemsOf(text)).toEqual([
+      expect.objectContaining({
+        path: 'transcripts.recording_thread_batch',
+        reason: 'must be at most a quarter of recording_thread_max_lag (100 ms): raise that too',
+        ...lineCol(text, '50ms'),
+      }),
+    ]);
+    expect(reasons(config({}, 'transcripts:\n  recording_thread_batch: 1ms\n'))).toEqual(['transcripts.recording_thread_batch: must be between 5ms and 30s, got "1ms"']);
+  });
+
   it('takes a thread that acknowledges nothing for 30 s to be stuck; recording_thread_stall_timeout sets it, bounded, naming the line', () => {
     expect(parse(config()).transcripts).toMatchObject({ recordingThreadStallMs: 30_000 });
     expect(parse(config({}, 'transcripts:\n  recording_thread_stall_timeout: 2m\n')).transcripts).toMatchObject({ recordingThreadStallMs: 120_000 });

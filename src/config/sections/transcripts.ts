@@ -16,6 +16,7 @@
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
 //     recording_thread: true        # record sessions no rule touches off the agents' path (fsync interval)
 //     recording_thread_max_lag: 100ms  # sessions stop being read while the thread is further behind than this
+//     recording_thread_batch: 20ms  # how long read bytes gather before the thread takes them (at most a quarter of the max lag)
 //     recording_thread_stall_timeout: 30s  # a thread that acknowledges nothing for this long is stuck: failed, as a write error
 //     targets: { shop: { capture: first } }   # per-target capture
 //     auditors:                     # who may read transcripts over the admin API
@@ -52,7 +53,7 @@ export function readTranscripts(
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
-    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_stall_timeout', 'sync_stall_timeout', 'targets', 'auditors', 'ship',
+    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_batch', 'recording_thread_stall_timeout', 'sync_stall_timeout', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -88,6 +89,14 @@ export function readTranscripts(
   const ship = s.has('ship') ? readShip(s.get('ship')) : undefined;
   if (s.has('ship') && ship === undefined) return undefined;
   const instance = s.get('instance_id').string({ check: instanceIdProblem });
+  const maxLag = s.get('recording_thread_max_lag').duration({ min: 50, max: MINUTE }) ?? d.recordingThreadMaxLagMs;
+  const batchField = s.get('recording_thread_batch');
+  const batch = batchField.duration({ min: 5, max: 30 * SECOND });
+  // Bytes wait for a batch before the thread sees them: a batch near half the lag limit would
+  // raise the thread (priority.ts) at every batch, and pause the sessions soon after.
+  if (batch !== undefined && batch > maxLag / 4) {
+    batchField.fail(`must be at most a quarter of recording_thread_max_lag (${maxLag} ms): raise that too`);
+  }
   return {
     enabled: enabled ?? d.enabled,
     dir: dir ?? d.dir,
@@ -103,7 +112,8 @@ export function readTranscripts(
     captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
     recordingThread: s.get('recording_thread').boolean() ?? d.recordingThread,
-    recordingThreadMaxLagMs: s.get('recording_thread_max_lag').duration({ min: 50, max: MINUTE }) ?? d.recordingThreadMaxLagMs,
+    recordingThreadMaxLagMs: maxLag,
+    recordingThreadBatchMs: batch ?? d.recordingThreadBatchMs,
     recordingThreadStallMs: s.get('recording_thread_stall_timeout').duration({ min: SECOND, max: 10 * MINUTE }) ?? d.recordingThreadStallMs,
     targets: perTarget,
     auditors: auditors ?? d.auditors,
@@ -172,6 +182,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     onWriteError: 'refuse',
     recordingThread: true,
     recordingThreadMaxLagMs: 100,
+    recordingThreadBatchMs: 20,
     recordingThreadStallMs: 30 * SECOND,
     targets: new Map(),
     auditors: [],

@@ -101,8 +101,10 @@ const DEFAULT_MAX_PENDING = 32 * 1024 * 1024;
 const DEFAULT_MAX_LAG_MS = 100;
 const DEFAULT_STALL_MS = 30_000;
 /**
- * Batches of 20 ms: the worker handles a pgbench-like load with ~12% less CPU than at 5 ms (its
- * code and data stay warm over more statements); 50 and 100 ms gave no more.
+ * Batches of 20 ms by default (transcripts.recording_thread_batch): the worker handles a
+ * pgbench-like load with ~12% less CPU than at 5 ms (its code and data stay warm over more
+ * statements). Longer batches gave 5–15% less again in some runs and nothing in others
+ * (bench/README.md), and leave records unwritten longer: the default stays short.
  */
 const DEFAULT_FLUSH_MS = 20;
 const MAX_SPARE = 4;
