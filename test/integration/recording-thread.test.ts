@@ -171,6 +171,23 @@ describe('the recording thread', () => {
     expect(metrics).toContain('\nwarden_recording_thread_lag_seconds 0\n');
   });
 
+  it('hands the thread what sessions sent in batches of recording_thread_batch', async () => {
+    const w = await recordingWarden(true, cleanups, { transcripts: { recordingThreadBatchMs: 600, recordingThreadMaxLagMs: 5000 } });
+    const thread = threadOf(w);
+    const c = await client(w);
+    await c.query('SELECT 0 AS warm');
+    await expectEventually(() => thread.pendingBytes === 0);
+    await c.query('SELECT 1 AS one');
+    // Still gathering 150 ms later: with the default 20 ms batch it would have been recorded.
+    await new Promise((r) => setTimeout(r, 150));
+    expect(thread.pendingBytes).toBeGreaterThan(0);
+    await expectEventually(() => thread.pendingBytes === 0);
+    await c.end();
+    await w.stop();
+    const { records } = await transcriptOf(w.dataDir);
+    expect(records.filter((x: any) => x.k === 'statement').map((x: any) => x.d.text)).toEqual(['SELECT 0 AS warm', 'SELECT 1 AS one']);
+  });
+
   it('further behind than recording_thread_max_lag: its sessions wait for it, it is raised to catch up, and every statement is recorded', async () => {
     // A limit of 1 ms: the thread is behind it whenever it has a batch to take (batches gather 20 ms).
     const w = await recordingWarden(true, cleanups, { transcripts: { recordingThreadMaxLagMs: 1 } });
