@@ -237,9 +237,12 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
       withRecords.push(s);
     } else if (declaredAbandoned.has(s.entry.name)) {
       findings.push(finding(FINDING.crashRecovered, `${s.entry.name} holds no whole record: the writer stopped while creating it, and a later segment records that`, at(s)));
-    } else if (indexOf(s) === newestIndex) {
-      findings.push(finding(FINDING.tornTail, `${s.entry.name} holds no whole record (${s.result.torn?.bytes ?? 0} bytes): the writer stopped while creating it`, at(s)));
-    } else {
+    } else if (indexOf(s) === newestIndex && s.result.bytes === (s.result.torn?.bytes ?? 0)) {
+      // Empty, or one partial record: what a writer that died creating it leaves.
+      findings.push(finding(FINDING.tornTail, `${s.entry.name} holds no whole record (${s.result.bytes} bytes): the writer stopped while creating it`, at(s)));
+    } else if (indexOf(s) !== newestIndex || !s.result.findings.some((f) => f.severity === 'error')) {
+      // (The newest file with whole lines that are not records is no writer's leftover either:
+      // those lines are reported already.)
       findings.push(finding(FINDING.corrupt, `${s.entry.name} holds no transcript record`, at(s)));
     }
   }

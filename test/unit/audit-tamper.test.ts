@@ -298,6 +298,22 @@ describe('verify names each alteration precisely', () => {
     ]);
   });
 
+  it('a stray file named like a segment, with a line that is no record, is corrupt, not a writer that died creating it', async () => {
+    await buildStore();
+    const dir = transcriptsDir(data.dir);
+    writeFileSync(join(dir, 'other_00000001_20261130T000000Z.jsonl'), '{"seq":1}\n');
+    const report = await verifyStore(data.dir);
+    const about = report.findings.filter((f) => f.file === 'other_00000001_20261130T000000Z.jsonl');
+    expect(about.map((f) => f.kind)).toContain('corrupt');
+    expect(about.map((f) => f.kind)).not.toContain('torn-tail');
+    // A writer that died creating a segment leaves it empty or with one partial record: a warning, with its size.
+    const partial = '{"seq":1,"ts":17';
+    writeFileSync(join(dir, 'another_00000001_20261130T000000Z.jsonl'), partial);
+    const torn = (await verifyStore(data.dir)).findings.find((f) => f.file === 'another_00000001_20261130T000000Z.jsonl');
+    expect(torn).toMatchObject({ kind: 'torn-tail', severity: 'warning' });
+    expect(torn?.message).toContain(`holds no whole record (${partial.length} bytes)`);
+  });
+
   it('a segment stuffed with 200,000 bad lines is reported with counted findings, not a crash', async () => {
     const files = await buildStore();
     const victim = files[1] as string;
