@@ -23,6 +23,27 @@ const DERIVATION_SAFE: ReadonlySet<MaskStrategyConfig['kind']> = new Set(['null'
 export interface Decision {
   action: MaskAction;
   because: string;
+  /** The one table the covered columns belong to (as coverage names it, schema-qualified where known), if one. */
+  table?: string;
+}
+
+/** The table of "schema.table.column" or "table.column": everything before the last dot. */
+function tableOf(column: string): string | undefined {
+  const dot = column.lastIndexOf('.');
+  return dot > 0 ? column.slice(0, dot) : undefined;
+}
+
+/** The single table every covered column of every covering rule comes from, if there is one. */
+function singleTable(c: Covered): string | undefined {
+  let table: string | undefined;
+  for (const cols of c.rules.values()) {
+    for (const col of cols) {
+      const t = tableOf(col);
+      if (t === undefined || (table !== undefined && t !== table)) return undefined;
+      table = t;
+    }
+  }
+  return table;
 }
 
 function list(cols: Iterable<string>): string {
@@ -41,6 +62,12 @@ export function decide(c: Covered, rules: PrincipalRules): Decision | undefined 
     return { action: action(first, true), because: `cannot be traced (${c.unresolved[0]}): treated as derived from every protected column` };
   }
   if (c.rules.size === 0) return undefined;
+  const d = decideCovered(c, rules);
+  const table = singleTable(c);
+  return table === undefined ? d : { ...d, table };
+}
+
+function decideCovered(c: Covered, rules: PrincipalRules): Decision {
   const covering = [...c.rules.keys()].sort((a, b) => a.order - b.order);
   const rule = covering[0] as CompiledRule;
   const cols = list(c.rules.get(rule) ?? []);

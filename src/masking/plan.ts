@@ -52,11 +52,11 @@ export function compileColumns(ctx: MaskingContext, cols: readonly PlanColumn[])
       const m = compileMasker(d.action, c.type, c.format);
       if ('refuse' in m) {
         out.refuse ??= { rule: d.action.rule, message: `column "${c.name}" cannot be masked: ${m.refuse}` };
-        out.columns.push({ rule: d.action.rule, strategy: 'refuse', because: d.because });
+        out.columns.push({ rule: d.action.rule, strategy: 'refuse', because: d.because, ...(d.table ? { table: d.table } : {}) });
         out.maskers.push(undefined);
         continue;
       }
-      out.columns.push({ rule: d.action.rule, strategy: m.strategy, because: d.because });
+      out.columns.push({ rule: d.action.rule, strategy: m.strategy, because: d.because, ...(d.table ? { table: d.table } : {}) });
       out.maskers.push(m.masker);
       continue;
     }

@@ -31,6 +31,8 @@ export interface AppliedMask {
   because: string;
   /** Content classifiers: only values in which a classifier finds something are masked (the matches, in place). */
   conditional?: boolean;
+  /** The table the masked value comes from, when every protected column behind it is of one table. */
+  table?: string;
 }
 
 /** Thrown when a value cannot be masked and the rule says the query must fail. The relay turns it into SQLSTATE 42501. */

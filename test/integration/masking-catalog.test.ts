@@ -84,11 +84,14 @@ describe('plain columns: the RowDescription origin decides', () => {
     const r = await run('SELECT c.ssn AS x, c.email AS y, c.id FROM customers AS c WHERE c.id = 1');
     expect(r.masks).toEqual(['ssn/partial', 'email/email', '-']);
     expect(r.rows).toEqual([['*******7468', '****@example.com', '1']]);
+    // The table each masked value came from (recorded in transcripts for the access review).
+    expect(r.plan.columns.map((c) => c?.table ?? '-')).toEqual(['public.customers', 'public.customers', '-']);
   });
 
   it('reports views as views: their columns are traced through the definition', async () => {
     const r = await run(`SELECT national, le, full_name FROM ${S}.v1 WHERE id = 1`);
     expect(r.plan.columns[0]?.because).toContain('public.customers.ssn');
+    expect(r.plan.columns[0]?.table).toBe('public.customers'); // the table behind the view
     expect(r.masks).toEqual(['ssn/partial', 'email/redact', '-']);
     expect(r.rows).toEqual([['*******7468', '****', 'Alice Testperson']]);
   });

@@ -284,8 +284,9 @@ describe('the transcript', () => {
     const [masked] = resultsOf(S.masked);
     expect(masked?.columns).toEqual([
       { name: 'id', type: 'int4', masked: null },
-      { name: 'email', type: 'varchar', masked: 'emails' },
-      { name: 'ssn', type: 'bpchar', masked: 'national-ids' },
+      // The table the masked values came from, for the access review's protected columns.
+      { name: 'email', type: 'varchar', masked: 'emails', table: 'public.customers' },
+      { name: 'ssn', type: 'bpchar', masked: 'national-ids', table: 'public.customers' },
     ]);
     // The captured rows are exactly what the agent received.
     const received = (seen.masked as unknown[][]).map((r) => r.map((v) => (v === null ? null : String(v))));
@@ -294,7 +295,7 @@ describe('the transcript', () => {
     // COPY names no columns on the wire: they are recorded by position, with the rule that masked each.
     expect(resultsOf(S.maskedCopy)[0]?.columns).toEqual([
       { name: 'column 1', type: 'unknown', masked: null },
-      { name: 'column 2', type: 'unknown', masked: 'national-ids' },
+      { name: 'column 2', type: 'unknown', masked: 'national-ids', table: 'public.customers' },
     ]);
     expect(resultsOf(S.copyIn)[0]?.columns.map((c) => c.masked)).toEqual([null, null]);
   });
@@ -333,10 +334,10 @@ describe('reading the store as an auditor', () => {
     expect(review.targets).toEqual([expect.objectContaining({ target: 'shop', sessions: 1, statements: 11 })]);
     const relations = review.tables.map((t) => t.relation);
     for (const t of ['customers', 'orders', SCRATCH, MADE]) expect(relations.some((r) => r === t || r.endsWith(`.${t}`)), t).toBe(true);
-    expect(review.protectedColumns.map((c) => [c.column, c.rule, c.rows])).toEqual([
-      ['column 2', 'national-ids', 3], // the COPY
-      ['email', 'emails', 4], // 3 rows, then 1
-      ['ssn', 'national-ids', 3],
+    expect(review.protectedColumns.map((c) => [c.column, c.table, c.rule, c.rows])).toEqual([
+      ['column 2', 'public.customers', 'national-ids', 3], // the COPY
+      ['email', 'public.customers', 'emails', 4], // 3 rows, then 1
+      ['ssn', 'public.customers', 'national-ids', 3],
     ]);
     expect(review.approvals).toEqual([
       expect.objectContaining({ text: S.approved, requestId: requestIds.approved, decision: 'approved', approver: 'dev:dba-alice', reason: 'ticket 7: new table' }),

@@ -49,7 +49,12 @@ const plainColumns = new WeakMap<readonly FieldDescription[], readonly ResultCol
  */
 export function resultColumns(fields: readonly FieldDescription[], plan: RowMaskPlan | undefined, copy: CopyMaskPlan | undefined): readonly ResultColumn[] {
   if (plan?.columns.some((c) => c) || copy?.columns.some((c) => c)) {
-    return columnsOf(fields, (i) => plan?.columns[i]?.rule ?? copy?.columns[i]?.rule ?? null);
+    return fields.map((f, i) => {
+      const applied = plan?.columns[i] ?? copy?.columns[i] ?? null;
+      const column: ResultColumn = { name: f.name, type: typeName(f.typeOid), masked: applied?.rule ?? null };
+      if (applied?.table !== undefined) column.table = applied.table;
+      return column;
+    });
   }
   // Only frozen fields are ever kept, so a hit needs no check.
   let columns = plainColumns.get(fields);
