@@ -279,7 +279,7 @@ async function checkMarks(chain: Entry[], result: SegmentResult, keys: readonly 
     const index = positions.get(mark.seq);
     const counted = index === undefined ? 0 : index + 1;
     if (covered && mark.records !== counted) {
-      problems.push(`it counts ${mark.records} records up to seq ${mark.seq}, the segment now has ${counted} (records were ${counted < mark.records ? 'removed' : 'inserted'})`);
+      problems.push(`it counts ${mark.records} records up to seq ${mark.seq}, the segment now has ${counted} (records were ${counted < mark.records ? 'removed, or altered so that they no longer read as records' : 'inserted'})`);
     }
     if (problems.length > 0) {
       findings.push(finding(mismatch, `the ${what} at line ${e.line} no longer matches the segment: ${problems.join('; ')}`, at));
