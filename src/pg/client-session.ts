@@ -29,7 +29,7 @@ import { decodeStartupPacket, startupPacketLength, type StartupMessage } from '.
 import { MessageTooLargeError, ProtocolError } from '../../protocols/errors.js';
 import type { Metrics } from '../admin/metrics.js';
 import { transcriptPrincipal, type Recorder } from '../audit/recorder.js';
-import type { SessionStartInfo } from '../audit/types.js';
+import type { SessionEventInfo, SessionStartInfo } from '../audit/types.js';
 import { capturePolicyFor } from '../config/sections/transcripts.js';
 import type { RecordingThread, ThreadTap } from './recording/thread.js';
 import { threadHandlers } from './recording/handlers.js';
@@ -357,7 +357,11 @@ export class PgClientSession {
       processId: upstream.backendKey.processId,
       secretKey: upstream.backendKey.secretKey,
       sessionId: this.id,
-      cancel: () => (this.flow?.cancelHeld() ? Promise.resolve() : sendUpstreamCancel(target, upstream.backendKey)),
+      cancel: () => {
+        const held = this.flow?.cancelHeld() ?? false;
+        this.recordCancel(held);
+        return held ? Promise.resolve() : sendUpstreamCancel(target, upstream.backendKey);
+      },
     };
     let masker: SessionMasker | undefined;
     try {
@@ -477,6 +481,13 @@ export class PgClientSession {
       this.whenIdle = undefined;
       this.forceEnd({ severity: 'FATAL', code: SqlState.ioError, message: 'warden cannot record this session any more; the session was closed, reconnect to go on' });
     }, RECORDING_FAILED_GRACE_MS).unref();
+  }
+
+  /** A CancelRequest for this session (it comes on a connection of its own): an `event` in its transcript. */
+  private recordCancel(held: boolean): void {
+    const info: SessionEventInfo = { kind: 'cancel', message: held ? 'CancelRequest: the statement held for approval was withdrawn' : 'CancelRequest' };
+    if (this.recorder) this.recorder.event(info).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'transcript write failed'));
+    else this.tap?.event(info);
   }
 
   /**

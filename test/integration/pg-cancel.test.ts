@@ -144,12 +144,15 @@ describe('CancelRequest through warden', () => {
   }, 20_000);
 });
 
-/** Resolves once a `SELECT pg_sleep(30)` is running on the test server (checked directly). */
+/**
+ * Resolves once psql's `SELECT pg_sleep(30) AS psql_ctrl_c` is running on the test server (checked
+ * directly). Its own text: other test files sleep on the same server at the same time.
+ */
 async function whenSleeping(): Promise<void> {
   const c = await direct();
   try {
     for (let i = 0; i < 300; i++) {
-      const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'");
+      const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30) AS psql_ctrl_c'");
       if ((r.rows[0] as { n: number }).n > 0) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -167,7 +170,7 @@ describe.skipIf(missingClient('psql'))('psql SIGINT through warden', () => {
       { PGHOST: w.host, PGPORT: String(w.port), PGUSER: 'agent', PGPASSWORD: await w.token(), PGSSLMODE: 'require' },
     ]) {
       const started = Date.now();
-      const r = await run(findClient('psql') as string, ['-X', '-d', 'shop', '-c', 'SELECT pg_sleep(30)'], {
+      const r = await run(findClient('psql') as string, ['-X', '-d', 'shop', '-c', 'SELECT pg_sleep(30) AS psql_ctrl_c'], {
         env,
         timeoutMs: 28_000,
         // Ctrl-C once the statement runs: before that (a slow start on a busy machine) it would

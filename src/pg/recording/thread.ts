@@ -30,13 +30,13 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
 import type { TranscriptConfig } from '../../audit/config.js';
 import type { WriterHealth } from '../../audit/segment-writer.js';
-import type { SessionEndInfo, SessionStartInfo } from '../../audit/types.js';
+import type { SessionEndInfo, SessionEventInfo, SessionStartInfo } from '../../audit/types.js';
 import { MAX_INSTANCE_CHARS, sanitizeInstanceId, THREAD_INSTANCE_SUFFIX } from '../../audit/segment-files.js';
 import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
 import type { PriorityState } from './priority.js';
 
 /** Entry kinds of a batch: [kind u8][session u32][body length u32][time f64][body]. */
-export const ENTRY = { start: 0, client: 1, server: 2, end: 3 } as const;
+export const ENTRY = { start: 0, client: 1, server: 2, end: 3, event: 4 } as const;
 export const ENTRY_HEADER = 17;
 
 /** What the worker needs to know of a session before its first chunk. */
@@ -484,6 +484,12 @@ export class ThreadTap {
     this.thread.put(fromClient ? ENTRY.client : ENTRY.server, this.id, chunk);
     this.thread.congested();
   };
+
+  /** An event of the session that is not in its bytes (a CancelRequest, which comes on a connection of its own). */
+  event(info: SessionEventInfo): void {
+    if (this.done) return;
+    this.thread.put(ENTRY.event, this.id, Buffer.from(JSON.stringify(info)));
+  }
 
   end(info: SessionEndInfo): void {
     if (this.done) return;

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TranscriptStore, type Recorder } from '../../audit/recorder.js';
 import type { TranscriptWriteError } from '../../audit/errors.js';
-import type { SessionEndInfo } from '../../audit/types.js';
+import type { SessionEndInfo, SessionEventInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { createLogger, type Logger } from '../../log.js';
 import { initSqlParser } from '../../sql/parser.js';
@@ -201,6 +201,7 @@ function take(b: Buffer): void {
       if (kind === ENTRY.client || kind === ENTRY.server) feed(id, kind === ENTRY.client, Buffer.from(body));
       else if (kind === ENTRY.start) open(id, JSON.parse(body.toString('utf8')) as ThreadSessionStart);
       else if (kind === ENTRY.end) end(id, JSON.parse(body.toString('utf8')) as SessionEndInfo);
+      else if (kind === ENTRY.event) sessions.get(id)?.recorder.event(JSON.parse(body.toString('utf8')) as SessionEventInfo).catch(() => undefined);
     } catch (err) {
       // Not a message the flow cannot read (that ends its relay: feed()): warden's own fault.
       // Stop recording rather than record a wrong transcript.
