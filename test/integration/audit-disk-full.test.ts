@@ -6,44 +6,24 @@
 // is refused with 58030, and after the disk has room again a restarted warden continues the chain.
 // (Vitest fails the file on an unhandled promise rejection, which would end a real warden.)
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readStore } from '../../src/audit/reader.js';
 import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { direct } from '../helpers/pg-env.js';
+import { smallDisk } from '../helpers/small-disk.js';
 import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig } from '../helpers/tds.js';
 import { approvalsApi, firstPendingId } from '../helpers/approvals.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 import { transcriptsDir, verifyStore } from '../unit/audit-support.js';
 
-const TABLE = `disk_full_${process.pid}`;
+const disk = smallDisk('disk_full');
+const TABLE = disk.table;
 const REFUSED = 'statement refused by warden policy rule "transcripts": the transcript store cannot be written; statements are refused until it recovers';
 const PAD = 'x'.repeat(20_000);
-
-let mnt: string;
-let dataDir: string;
-
-beforeAll(async () => {
-  await direct(`CREATE TABLE ${TABLE} (n int, pad text)`);
-  await direct(`GRANT ALL ON ${TABLE} TO PUBLIC`);
-});
-afterAll(async () => {
-  await direct(`DROP TABLE IF EXISTS ${TABLE}`);
-});
-beforeEach(async () => {
-  await direct(`TRUNCATE ${TABLE}`);
-  mnt = mkdtempSync(join(tmpdir(), 'warden-disk-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-  dataDir = join(mnt, 'data');
-});
-afterEach(() => {
-  execFileSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
-});
 
 const eachFsync = (config: WardenConfig): void => {
   config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'each' };
@@ -64,7 +44,7 @@ const outcome = (p: Promise<unknown>): Promise<string> => p.then(
 /** The `n` of every INSERT statement in the transcript. */
 async function recordedInserts(): Promise<Set<number>> {
   const seen = new Set<number>();
-  for await (const { record } of readStore(transcriptsDir(dataDir))) {
+  for await (const { record } of readStore(transcriptsDir(disk.dataDir))) {
     const m = record.k === 'statement' ? /^INSERT INTO \S+ VALUES \((\d+),/.exec((record.d as { text: string }).text) : null;
     if (m) seen.add(Number(m[1]));
   }
@@ -81,7 +61,7 @@ describe('a full disk under fsync interval', () => {
     ['in line', false, REFUSED],
     ['on the recording thread', true, THREAD_REFUSED],
   ] as const)('%s: refuses everything after the batch that failed; no refused statement runs; what was written verifies', async (_how, recordingThread, REFUSED) => {
-    const w = await startTestWarden({ dataDir, mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'interval', recordingThread }) });
+    const w = await startTestWarden({ dataDir: disk.dataDir, mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'interval', recordingThread }) });
     const c = await pgClient(w);
     const acked: number[] = [];
     const refused: string[] = [];
@@ -112,14 +92,14 @@ describe('a full disk under fsync interval', () => {
     expect(kept).toEqual(acked.slice(0, kept.length));
     expect(kept.length).toBeGreaterThan(10);
     process.stdout.write(`fsync interval, disk full: ${acked.length - kept.length} of ${acked.length} acknowledged statements ran unrecorded\n`);
-    const report = await verifyStore(dataDir);
+    const report = await verifyStore(disk.dataDir);
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
   });
 });
 
 describe('a full disk under fsync each', () => {
   it('PostgreSQL: refuses the statement it cannot record with 42501, the session goes on, nothing acknowledged is lost, and a restart recovers', async () => {
-    let w = await startTestWarden({ dataDir, mutate: eachFsync });
+    let w = await startTestWarden({ dataDir: disk.dataDir, mutate: eachFsync });
     const c = await pgClient(w);
     // Another session, open before the disk fills: its statements are refused too (recording the
     // refusal fails as well, which left a promise rejection nobody handled: that ends the process).
@@ -150,24 +130,24 @@ describe('a full disk under fsync each', () => {
     expect(rows.rows.map((r: { n: number }) => r.n)).toEqual(acked);
     const recorded = await recordedInserts();
     expect(acked.filter((n) => !recorded.has(n))).toEqual([]);
-    const report = await verifyStore(dataDir);
+    const report = await verifyStore(disk.dataDir);
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
 
     // Room again: a restarted warden continues the chain and records the recovery.
-    execFileSync('mount', ['-o', 'remount,size=8m', mnt]);
-    w = await startTestWarden({ dataDir, mutate: eachFsync });
+    execFileSync('mount', ['-o', 'remount,size=8m', disk.mnt]);
+    w = await startTestWarden({ dataDir: disk.dataDir, mutate: eachFsync });
     const again = await pgClient(w);
     expect(await outcome(again.query(`INSERT INTO ${TABLE} VALUES (1000, 'after')`))).toBe('ok');
     await again.end();
     await w.stop();
-    const after = await verifyStore(dataDir);
+    const after = await verifyStore(disk.dataDir);
     expect(after.findings.filter((f) => f.severity !== 'info')).toEqual([]);
     expect(after.findings.map((f) => f.kind)).toContain('crash-recovered');
     expect(await recordedInserts()).toContain(1000);
   });
 
   it('SQL Server: refuses the request it cannot record with error 50000 and the session goes on', async () => {
-    const h = await startTdsHarness({ dataDir, mutate: eachFsync });
+    const h = await startTdsHarness({ dataDir: disk.dataDir, mutate: eachFsync });
     try {
       const c = await connectTedious(tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } }));
       c.on('error', () => undefined);
@@ -185,7 +165,7 @@ describe('a full disk under fsync each', () => {
     } finally {
       await h.stop();
     }
-    const report = await verifyStore(dataDir);
+    const report = await verifyStore(disk.dataDir);
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
   });
 });
@@ -198,13 +178,13 @@ rules:
 approvals:
   approvers:
     - { name: dbas, match: { issuer: dev, roles: [${APPROVER_ROLE}] } }
-transcripts: { fsync: ${fsync}, dir: ${JSON.stringify(join(mnt, 'transcripts'))} }
+transcripts: { fsync: ${fsync}, dir: ${JSON.stringify(join(disk.mnt, 'transcripts'))} }
 `;
 }
 
 function fillDisk(): void {
   try {
-    writeFileSync(join(mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
+    writeFileSync(join(disk.mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
   } catch {
     // ENOSPC once the tmpfs is full: what was meant.
   }

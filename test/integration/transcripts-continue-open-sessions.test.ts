@@ -5,45 +5,24 @@
 // statement with 42501 "the transcript store cannot be written", although the log said warden was
 // continuing unrecorded: only new sessions ran.) PostgreSQL (simple and extended protocol) and
 // SQL Server (batch and RPC), under fsync `interval` and `each`.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { direct } from '../helpers/pg-env.js';
+import { smallDisk } from '../helpers/small-disk.js';
 import { closeTedious, connectTedious, query, startTdsHarness, tediousConfig, TYPES } from '../helpers/tds.js';
 import { startTestWarden, type TestWarden } from '../helpers/warden.js';
 
-const TABLE = `continue_open_${process.pid}`;
+const disk = smallDisk('continue_open');
+const TABLE = disk.table;
 const PAD = 'x'.repeat(20_000);
 const STORE_DOWN = 'transcripts cannot be written: continuing unrecorded (on_write_error: continue)';
 const SESSION_UNRECORDED = 'transcript unavailable; session continues unrecorded (on_write_error: continue)';
-
-let mnt: string;
-let dataDir: string;
-
-beforeAll(async () => {
-  await direct(`CREATE TABLE ${TABLE} (n int, pad text)`);
-  await direct(`GRANT ALL ON ${TABLE} TO PUBLIC`);
-});
-afterAll(async () => {
-  await direct(`DROP TABLE IF EXISTS ${TABLE}`);
-});
-beforeEach(async () => {
-  await direct(`TRUNCATE ${TABLE}`);
-  mnt = mkdtempSync(join(tmpdir(), 'warden-continue-open-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-  dataDir = join(mnt, 'data');
-});
-afterEach(() => {
-  execFileSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
-});
 
 /** Transcripts in line (no recording thread), failing open. */
 const continueIn = (fsync: 'each' | 'interval') => (config: WardenConfig): void => {
@@ -81,7 +60,7 @@ function unrecordedSessions(lines: () => LogLine[]): Map<string, number> {
 /** Fills what is left of the tmpfs. */
 function fillDisk(): void {
   try {
-    writeFileSync(join(mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
+    writeFileSync(join(disk.mnt, 'filler'), Buffer.alloc(4 * 1024 * 1024));
   } catch {
     // ENOSPC once the tmpfs is full: what was meant.
   }
@@ -103,7 +82,7 @@ async function pgClient(w: TestWarden): Promise<pg.Client> {
 describe.each(['interval', 'each'] as const)('PostgreSQL in line, fsync %s, on_write_error: continue', (fsync) => {
   it('sessions open when the disk fills go on unrecorded; nothing is refused because of the store', async () => {
     const log = capturedLog();
-    const w = await startTestWarden({ dataDir, logger: log.logger, mutate: continueIn(fsync) });
+    const w = await startTestWarden({ dataDir: disk.dataDir, logger: log.logger, mutate: continueIn(fsync) });
     const clients: pg.Client[] = [];
     try {
       // `busy` runs statements through the failure; `quiet` is open but idle while the store fails.
@@ -153,7 +132,7 @@ describe.each(['interval', 'each'] as const)('PostgreSQL in line, fsync %s, on_w
 describe.each(['interval', 'each'] as const)('SQL Server, fsync %s, on_write_error: continue', (fsync) => {
   it('a session open when the disk fills goes on unrecorded; nothing is refused because of the store', async () => {
     const log = capturedLog();
-    const h = await startTdsHarness({ dataDir, logger: log.logger, mutate: continueIn(fsync) });
+    const h = await startTdsHarness({ dataDir: disk.dataDir, logger: log.logger, mutate: continueIn(fsync) });
     try {
       const cfg = async (): Promise<ReturnType<typeof tediousConfig>> => tediousConfig({ port: h.port, encrypt: true, auth: { password: await h.tw.token() } });
       const c = await connectTedious(await cfg());
