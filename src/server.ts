@@ -209,12 +209,15 @@ async function startServices(
   const t = config.transcripts;
   const instanceId = t?.instanceId ?? sanitizeInstanceId(hostname());
   let store: TranscriptStore | undefined;
+  // With a shared store, retention keeps what is not shipped yet: nothing until the shipper says.
+  let keepMain = (): number | undefined => (t?.ship ? 0 : undefined);
   if (t?.enabled) {
     await initSqlParser();
     store = await TranscriptStore.open(
       storeConfig(config.dataDir, t, t.instanceId),
       {
         logger: logger.child({ component: 'transcripts' }),
+        keepFromSeq: () => keepMain(),
         onUnhealthy: (err) => {
           metrics.transcriptFailuresTotal.inc();
           logger.error({ err: err.message }, t.onWriteError === 'refuse' ? 'transcripts cannot be written: refusing statements until warden is restarted' : 'transcripts cannot be written: continuing unrecorded (on_write_error: continue)');
@@ -235,6 +238,7 @@ async function startServices(
         flushMs: t.recordingThreadBatchMs,
         stallMs: t.recordingThreadStallMs,
         onAllowed: (n) => metrics.verdictsTotal.inc({ protocol: 'postgres', verdict: 'allow' }, n),
+        keepUnshipped: t.ship !== undefined,
         onUnhealthy: (err) => {
           metrics.transcriptFailuresTotal.inc();
           logger.error(
@@ -277,6 +281,8 @@ async function startServices(
   const recorded = store;
   const shipper = recorded ? shipperFor(recorded.writer.instance, recorded.keyId, recorded.publicKeyFile, () => recorded.health().seq) : undefined;
   const threadShipper = thread ? shipperFor(thread.health().instance, thread.keyId, thread.publicKeyFile, () => (thread as RecordingThread).health().seq) : undefined;
+  if (shipper) keepMain = () => keepFromShipped(shipper);
+  if (thread && threadShipper) thread.keepFromSeq = () => keepFromShipped(threadShipper);
   if (shipper && t?.ship) logger.info({ schema: t.ship.schema, batch: t.ship.batch }, 'shipping transcripts to the shared store');
   const closeTranscripts = async (): Promise<void> => {
     await thread?.close(); // the thread's last records, then its seal
@@ -364,8 +370,15 @@ function storeConfig(dataDir: string, t: TranscriptsConfig, instanceId: string):
     syncStallMs: t.syncStallMs,
     segmentMaxBytes: t.segmentMaxBytes,
     segmentMaxAgeMs: t.segmentMaxAgeMs,
+    ...(t.retentionMs !== undefined ? { retentionMs: t.retentionMs } : {}),
     capture: { mode: t.capture, firstRows: t.captureRows },
   });
+}
+
+/** The lowest seq retention must leave on disk: the first the shipper has not shipped (all, before it knows). */
+function keepFromShipped(shipper: TranscriptShipper): number {
+  const h = shipper.health();
+  return h.state === 'starting' ? 0 : h.shippedSeq + 1;
 }
 
 /** Two shippers' state as one: the state of the one behind, the lag of both. */

@@ -59,6 +59,8 @@ export interface TranscriptConfig {
   checkpointEveryRecords: number;
   /** … or this long after the last one, if records were added since. */
   checkpointIntervalMs: number;
+  /** Remove segments whose records are all older than this (transcripts.retention); undefined keeps them for ever. */
+  retentionMs?: number;
   /** What relays capture of result rows by default. */
   capture: CapturePolicy;
   limits: TranscriptLimits;

@@ -25,6 +25,24 @@ export interface SignedMark {
   firstSeq: number;
   /** When the mark was made (ISO 8601). */
   ts: string;
+  /**
+   * Where the chain begins, once retention (`transcripts.retention`) removed its oldest segments:
+   * absent while it begins at its first record. Every later mark repeats it, so the newest mark
+   * says which segments must still be present.
+   */
+  start?: ChainStart;
+}
+
+/** The first segment kept after retention removed the ones before it. */
+export interface ChainStart {
+  /** Its segment number and file name. */
+  segment: number;
+  file: string;
+  /** Seq of its first record (its `open`), and that record's `prev`: the hash of the last record removed. */
+  seq: number;
+  prev: string;
+  /** When the segments before it were removed (ISO 8601). */
+  ts: string;
 }
 
 export function signMark(key: SigningKey, mark: SignedMark): string {
@@ -93,6 +111,13 @@ function asMark(v: unknown): SignedMark | undefined {
     typeof m.hash === 'string' &&
     Number.isSafeInteger(m.records) &&
     Number.isSafeInteger(m.firstSeq) &&
-    typeof m.ts === 'string';
+    typeof m.ts === 'string' &&
+    (m.start === undefined || isChainStart(m.start));
   return ok ? (m as unknown as SignedMark) : undefined;
+}
+
+function isChainStart(v: unknown): v is ChainStart {
+  if (!v || typeof v !== 'object') return false;
+  const s = v as Record<string, unknown>;
+  return Number.isSafeInteger(s.segment) && typeof s.file === 'string' && Number.isSafeInteger(s.seq) && typeof s.prev === 'string' && typeof s.ts === 'string';
 }

@@ -9,7 +9,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './config.js';
-import { TranscriptReadError } from './errors.js';
+import { errnoCode, TranscriptReadError } from './errors.js';
 import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
 import { writerStopped } from './instance-lock.js';
@@ -86,13 +86,21 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
   for (const seg of segmentsOf(listTranscriptDir(dir))) {
     if (options.instance !== undefined && seg.instance !== options.instance) continue;
     if (options.fromSegment !== undefined && seg.index < options.fromSegment) continue;
-    for await (const raw of readLines(seg.path, { maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
-      if (!raw.complete || raw.oversized) continue;
-      if (needle && !raw.bytes.includes(needle) && !(options.withOpens && raw.bytes.includes(OPEN_KIND))) continue;
-      const parsed = parseLine(raw.bytes, false);
-      if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined && parsed.record.k !== RECORD_KIND.open)) continue;
-      // A statement written with its first result is read as the two records it stands for.
-      for (const record of expandRecord(parsed.record)) yield { record, instance: seg.instance, file: seg.name, line: raw.lineNo };
+    let read = false;
+    try {
+      for await (const raw of readLines(seg.path, { maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
+        read = true;
+        if (!raw.complete || raw.oversized) continue;
+        if (needle && !raw.bytes.includes(needle) && !(options.withOpens && raw.bytes.includes(OPEN_KIND))) continue;
+        const parsed = parseLine(raw.bytes, false);
+        if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined && parsed.record.k !== RECORD_KIND.open)) continue;
+        // A statement written with its first result is read as the two records it stands for.
+        for (const record of expandRecord(parsed.record)) yield { record, instance: seg.instance, file: seg.name, line: raw.lineNo };
+      }
+    } catch (err) {
+      // Removed by retention (transcripts.retention) between the listing and the read: its
+      // records are gone, as if the listing had come a moment later.
+      if (read || errnoCode(err) !== 'ENOENT') throw err;
     }
   }
 }

@@ -99,6 +99,8 @@ export interface TranscriptStoreOptions {
    * recording thread, where the statement has run already).
    */
   oversizedParams?: 'refuse' | 'digest';
+  /** The lowest seq retention must leave on disk (records not yet shipped), if any (SegmentWriterOptions.keepFromSeq). */
+  keepFromSeq?: () => number | undefined;
 }
 
 /** The process's transcript store: one segment writer, recorders for sessions. */
@@ -126,6 +128,8 @@ export class TranscriptStore implements RecorderFactory {
       checkpointEveryRecords: config.checkpointEveryRecords,
       checkpointIntervalMs: config.checkpointIntervalMs,
       recordBytes: config.limits.recordBytes,
+      ...(config.retentionMs !== undefined ? { retentionMs: config.retentionMs } : {}),
+      ...(options.keepFromSeq ? { keepFromSeq: options.keepFromSeq } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.onCheckpoint ? { onCheckpoint: options.onCheckpoint } : {}),
       ...(options.onUnhealthy ? { onUnhealthy: options.onUnhealthy } : {}),

@@ -55,6 +55,14 @@ export function parseSegmentFileName(name: string): SegmentName | undefined {
   return Number.isSafeInteger(index) ? { name, instance: m[1], index } : undefined;
 }
 
+/** When a segment was started, from its file name (to the second), or undefined. */
+export function segmentStartedMs(name: string): number | undefined {
+  const m = SEGMENT_NAME.exec(name)?.[3];
+  if (m === undefined) return undefined;
+  const ms = Date.parse(`${m.slice(0, 4)}-${m.slice(4, 6)}-${m.slice(6, 8)}T${m.slice(9, 11)}:${m.slice(11, 13)}:${m.slice(13, 15)}Z`);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 export type DirEntry =
   | ({ kind: 'segment'; path: string; size: number } & SegmentName)
   | { kind: 'head'; name: string; path: string; instance: string }

@@ -25,7 +25,7 @@
 // before is damaged; every record not yet acknowledged, and every later append, is rejected with a
 // TranscriptWriteError. Recovery is a new writer (a restart), which continues the chain from disk.
 
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -36,10 +36,14 @@ import { encodedRecordBytes, FORMAT_VERSION, GENESIS_HASH, RECORD_KIND, recordTi
 import { parseHeadFile, writeHeadFile } from './head-file.js';
 import { acquireLock, releaseLock } from './instance-lock.js';
 import { LineBatch } from './line-batch.js';
-import { signMark, verifyMark, type SignedMark } from './jws.js';
+import { signMark, verifyMark, type ChainStart, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
-import { headFileName, sanitizeInstanceId, segmentFileName } from './segment-files.js';
+import { headFileName, listTranscriptDir, sanitizeInstanceId, segmentFileName, segmentsOf, segmentStartedMs, type DirEntry } from './segment-files.js';
 
+type SegmentEntry = Extract<DirEntry, { kind: 'segment' }>;
+
+/** How often the writer looks for segments past `retentionMs`. */
+const RETENTION_CHECK_MS = 60_000;
 /** Under fsync `interval`: how long appended records may wait to be written together. */
 const WRITE_DELAY_MS = 5;
 /** … and how much may gather before it is written at once. */
@@ -68,6 +72,17 @@ export interface SegmentWriterOptions {
   onCheckpoint?: (mark: SignedMark, jws: string) => void;
   /** Called once, when the writer becomes unhealthy. */
   onUnhealthy?: (error: TranscriptWriteError) => void;
+  /**
+   * Segments whose records are all older than this are removed, oldest first (never the active
+   * one): the chain then begins later, and every mark says where (SignedMark.start). Undefined:
+   * kept for ever.
+   */
+  retentionMs?: number;
+  /**
+   * The lowest seq that must stay on disk whatever its age (records not yet shipped to the shared
+   * store), or undefined for none. Asked before each removal.
+   */
+  keepFromSeq?: () => number | undefined;
   /** Milliseconds since the epoch; tests may pin it. */
   clock?: () => number;
 }
@@ -198,6 +213,8 @@ class Segment {
     readonly name: string,
     readonly index: number,
     readonly firstSeq: number,
+    /** The hash its first record links to (the last record before the segment). */
+    readonly firstPrev: string,
     readonly openedAt: number,
   ) {}
 
@@ -229,6 +246,9 @@ export class SegmentWriter {
   private headSeq = 0;
   private headPending: PendingHead | undefined;
   private headDrain: Promise<void> | undefined;
+  /** Where the chain begins since retention removed its oldest segments (undefined: at its first record). */
+  private chainStart: ChainStart | undefined;
+  private lastRetentionCheck = 0;
   /** Records of the current batch not yet chained, in order; they follow `lines`. */
   private pending: PendingRecord[] = [];
   /** Sizes of the pending records (PendingRecord.size). */
@@ -285,6 +305,8 @@ export class SegmentWriter {
     const headSeq = head && 'seq' in head ? head.seq : undefined;
     let after: OpenAfter | null = null;
     if (tail.last) {
+      // Where retention last left the chain's beginning: only a mark this key signed says so.
+      if (head && 'start' in head) this.chainStart = head.start;
       const unusable: HeadUnusable | undefined =
         head && 'unusable' in head ? head.unusable : head === undefined && tail.last.sealed ? { reason: 'missing', detail: 'was absent although the chain ended in a seal' } : undefined;
       after = { ...tail.last, ...(headSeq === undefined ? {} : { headSeq }), ...(unusable ? { headUnusable: unusable } : {}) };
@@ -306,6 +328,7 @@ export class SegmentWriter {
     if (!this.flushNow()) throw this.failure ?? new TranscriptWriteError('cannot write the segment header');
     fdatasyncSync(this.seg.fd);
     this.seg.synced = this.seg.size;
+    this.applyRetention();
   }
 
   /**
@@ -332,7 +355,7 @@ export class SegmentWriter {
   }
 
   /** The seq the instance's head file covers; undefined when there is none; why it cannot be used otherwise. */
-  private async readHead(): Promise<{ seq: number } | { unusable: HeadUnusable } | undefined> {
+  private async readHead(): Promise<{ seq: number; start: ChainStart | undefined } | { unusable: HeadUnusable } | undefined> {
     let text: string;
     try {
       text = readFileSync(join(this.options.dir, headFileName(this.instance)), 'utf8');
@@ -351,7 +374,7 @@ export class SegmentWriter {
       return { unusable: { reason: 'bad-signature', detail: `did not verify: ${check.reason}` } };
     }
     if (check.mark.instance !== this.instance) return { unusable: { reason: 'corrupt', detail: `held the head of instance ${check.mark.instance}` } };
-    return { seq: check.mark.seq };
+    return { seq: check.mark.seq, start: check.mark.start };
   }
 
   /**
@@ -643,6 +666,7 @@ export class SegmentWriter {
       records: seg.records,
       firstSeq: seg.firstSeq,
       ts: new Date(now).toISOString(),
+      ...(this.chainStart ? { start: this.chainStart } : {}),
     };
     const jws = signMark(this.options.key, mark);
     this.add(typ === 'seal' ? RECORD_KIND.seal : RECORD_KIND.checkpoint, undefined, JSON.stringify({ jws }));
@@ -659,7 +683,7 @@ export class SegmentWriter {
     const name = segmentFileName(this.instance, index, now);
     const fd = openSync(join(this.options.dir, name), 'wx', 0o640);
     syncDir(this.options.dir);
-    this.seg = new Segment(fd, name, index, this.nextSeq, now);
+    this.seg = new Segment(fd, name, index, this.nextSeq, this.lastHash, now);
     const data: OpenData = {
       format: FORMAT_VERSION,
       instance: this.instance,
@@ -846,6 +870,110 @@ export class SegmentWriter {
     if (this.options.fsync === 'interval' && now - this.lastIntervalSync >= this.options.fsyncIntervalMs) {
       this.lastIntervalSync = now;
       this.startSync(this.seg);
+    }
+    if (this.options.retentionMs !== undefined && now - this.lastRetentionCheck >= RETENTION_CHECK_MS && !this.failure) this.applyRetention();
+  }
+
+  /**
+   * Removes this instance's oldest segments whose records are all older than the retention: a
+   * segment's records are older than the start of the segment after it (its file name says when).
+   * First a checkpoint signs where the chain now begins (SignedMark.start) and is made durable;
+   * only then are the files removed, so a crash in between leaves segments that are still whole,
+   * not a chain whose beginning nothing vouches for. The active segment is never removed, nor a
+   * record not yet shipped (keepFromSeq). Synchronous, like a rotation; runs at start and at most
+   * once a minute. A file that cannot be removed is logged and retried at the next check.
+   */
+  private applyRetention(): void {
+    const retentionMs = this.options.retentionMs;
+    if (retentionMs === undefined || this.closed) return;
+    const now = this.clock();
+    this.lastRetentionCheck = now;
+    const log = this.options.logger;
+    let segments;
+    try {
+      segments = segmentsOf(listTranscriptDir(this.options.dir)).filter((e) => e.instance === this.instance && e.index < this.seg.index);
+    } catch (err) {
+      log?.warn({ err: errnoCode(err) ?? String(err), dir: this.options.dir }, 'transcript retention: cannot list the transcript directory; nothing removed');
+      return;
+    }
+    if (segments.length === 0) return;
+    const cutoff = now - retentionMs;
+    const keepFrom = this.options.keepFromSeq?.();
+    // The files to remove: the oldest, up to the first one too young (or not all shipped) to go.
+    let keep = this.seg.index;
+    let keepName = this.seg.name;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i] as SegmentEntry;
+      const next = segments[i + 1];
+      const endedBy = segmentStartedMs(next ? next.name : this.seg.name);
+      let stop = endedBy === undefined || endedBy > cutoff;
+      if (!stop && keepFrom !== undefined) {
+        // Its last record is the one before the next segment's first.
+        const nextFirst = next ? this.firstRecordOf(next.path)?.seq : this.seg.firstSeq;
+        stop = nextFirst === undefined || nextFirst - 1 >= keepFrom;
+      }
+      if (stop) {
+        keep = seg.index;
+        keepName = seg.name;
+        break;
+      }
+    }
+    const doomed = segments.filter((e) => e.index < keep);
+    if (doomed.length === 0) return;
+    let first: { seq: number; prev: string } | undefined;
+    if (keep === this.seg.index) first = { seq: this.seg.firstSeq, prev: this.seg.firstPrev };
+    else first = this.firstRecordOf(join(this.options.dir, keepName));
+    if (!first) {
+      log?.warn({ file: keepName }, 'transcript retention: cannot read the first record of the oldest segment to keep; nothing removed');
+      return;
+    }
+    this.chainStart = { segment: keep, file: keepName, seq: first.seq, prev: first.prev, ts: new Date(now).toISOString() };
+    try {
+      this.mark('checkpoint');
+      if (!this.flushNow()) return;
+      fdatasyncSync(this.seg.fd);
+    } catch (err) {
+      this.fail(err, 'cannot sign where the transcript chain begins after retention');
+      return;
+    }
+    this.onSynced(this.seg, this.seg.size);
+    let removed = 0;
+    for (const e of doomed) {
+      try {
+        unlinkSync(e.path);
+        removed += 1;
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') continue;
+        log?.warn({ file: e.name, err: errnoCode(err) ?? String(err) }, 'transcript retention: cannot remove a segment past retention; retried at the next check');
+        break;
+      }
+    }
+    try {
+      syncDir(this.options.dir);
+    } catch {
+      // the removals stand or not; verify accepts either (the signed start names what must remain)
+    }
+    log?.info(
+      { instance: this.instance, removed, upTo: (doomed[doomed.length - 1] as { name: string }).name, chainStartsAt: { file: keepName, seq: first.seq } },
+      'transcript retention removed segments older than the retention',
+    );
+  }
+
+  /** The seq and prev of a segment file's first record, or undefined when it cannot be read. */
+  private firstRecordOf(path: string): { seq: number; prev: string } | undefined {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'r');
+      const buf = Buffer.alloc(64 * 1024);
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      const nl = buf.subarray(0, n).indexOf(10);
+      if (nl < 0) return undefined;
+      const rec = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { seq?: unknown; prev?: unknown };
+      return Number.isSafeInteger(rec.seq) && typeof rec.prev === 'string' ? { seq: rec.seq as number, prev: rec.prev } : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

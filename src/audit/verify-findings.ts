@@ -41,6 +41,8 @@ export const FINDING = {
   headMissing: 'head-missing',
   /** A file in the transcript directory that is not a transcript file (ignored). */
   foreignFile: 'foreign-file',
+  /** The chain begins after its first record because retention removed older segments, as a signed mark says. */
+  retention: 'retention',
 } as const;
 
 export type FindingKind = (typeof FINDING)[keyof typeof FINDING];
@@ -64,6 +66,7 @@ const SEVERITY: Record<FindingKind, Severity> = {
   'torn-tail': 'warning',
   'open-segment': 'info',
   'crash-recovered': 'info',
+  retention: 'info',
   'head-missing': 'warning',
   'foreign-file': 'warning',
 };

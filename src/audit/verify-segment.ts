@@ -3,7 +3,7 @@
 // Links between segments and the head file are checked by verify.ts.
 
 import { FORMAT_VERSIONS_READ, parseLine, RECORD_KIND, type RecordKind } from './frame.js';
-import { verifyMark } from './jws.js';
+import { verifyMark, type SignedMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
 import { readLines, type RawLine } from './line-reader.js';
 import type { OpenAfter, OpenData } from './segment-writer.js';
@@ -39,6 +39,8 @@ export interface SegmentResult {
   checkpoints: number;
   /** Highest seq covered by a valid signature in this segment. */
   signedSeq?: number;
+  /** The newest valid checkpoint or seal of this segment (it says where the chain begins: SignedMark.start). */
+  newestMark?: SignedMark;
   torn?: { line: number; bytes: number };
   /** Hashes of the chain members whose seq was asked for (head checks). */
   wanted: Map<number, { hash: string; line: number }>;
@@ -286,6 +288,7 @@ async function checkMarks(chain: Entry[], result: SegmentResult, keys: readonly 
       continue;
     }
     result.signedSeq = Math.max(result.signedSeq ?? 0, mark.seq);
+    if (!result.newestMark || mark.seq > result.newestMark.seq) result.newestMark = mark;
   }
 }
 

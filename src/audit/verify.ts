@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 import { DEFAULT_LIMITS } from './config.js';
 import { errnoCode, TranscriptReadError } from './errors.js';
 import { GENESIS_HASH } from './frame.js';
-import { verifyMark, type SignedMark } from './jws.js';
+import { verifyMark, type ChainStart, type SignedMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf, type DirEntry } from './segment-files.js';
 import { parseHeadFile } from './head-file.js';
@@ -61,6 +61,8 @@ export interface InstanceSummary {
   /** Records after lastSigned: not yet covered by any signature. */
   unsigned: number;
   head?: { typ: SignedMark['typ']; seq: number; ts: string };
+  /** Retention removed the segments before `file`: the chain begins at seq `seq` (removed at `ts`). */
+  retention?: { file: string; seq: number; ts: string };
 }
 
 export interface VerifyReport {
@@ -274,9 +276,40 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
     }
     return summary;
   }
-  // The beginning of the chain.
+  // The beginning of the chain: its first record, or where retention left it.
   const firstOpen = first.result.open;
-  if (firstOpen && firstOpen.after === null) {
+  const claim = newestMark(chain, head);
+  const start = claim?.start;
+  const fromRetention = (s: ChainStart): boolean => indexOf(first) === s.segment && first.result.first?.seq === s.seq && first.result.first.prev === s.prev;
+  if (start && claim && indexOf(first) > start.segment) {
+    const missing = range(start.segment, indexOf(first)).filter((i) => !presentIndexes.has(i));
+    findings.push(
+      finding(
+        FINDING.missingSegment,
+        `segment(s) ${missing.join(', ')} of instance ${instance} are missing: retention removed only the segments before ${start.file} (seq ${start.seq}), as the signed ${claim.typ} after seq ${claim.seq} (${claim.file}) says`,
+        at(first),
+      ),
+    );
+  } else if (start && claim && indexOf(first) === start.segment) {
+    if (fromRetention(start)) {
+      summary.retention = { file: start.file, seq: start.seq, ts: start.ts };
+      findings.push(finding(FINDING.retention, `records before seq ${start.seq} (the segments before ${start.file}) were removed by retention at ${start.ts}, as the signed ${claim.typ} after seq ${claim.seq} (${claim.file}) says`, at(first)));
+    } else {
+      findings.push(
+        finding(
+          FINDING.chainBreak,
+          `${first.entry.name} does not begin where the signed start says (seq ${start.seq}, after the record hashed ${start.prev.slice(0, 12)}…): its first record is seq ${first.result.first?.seq ?? '?'}`,
+          at(first),
+        ),
+      );
+    }
+  } else if (firstOpen && firstOpen.after !== null && chain.some((s) => s.result.newestMark?.start && fromRetention(s.result.newestMark.start))) {
+    // Segments the newest start leaves out are still here (their removal was interrupted): the
+    // chain begins where an earlier retention left it.
+    const earlier = chain.map((s) => s.result.newestMark?.start).find((s): s is ChainStart => s !== undefined && fromRetention(s)) as ChainStart;
+    summary.retention = { file: earlier.file, seq: earlier.seq, ts: earlier.ts };
+    findings.push(finding(FINDING.retention, `records before seq ${earlier.seq} (the segments before ${earlier.file}) were removed by retention at ${earlier.ts}`, at(first)));
+  } else if (firstOpen && firstOpen.after === null) {
     if (first.result.first?.prev !== GENESIS_HASH) {
       findings.push(finding(FINDING.chainBreak, `${first.entry.name} starts a chain but its first record does not link to the genesis hash`, at(first)));
     }
@@ -344,6 +377,16 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
     }
   }
   return summary;
+}
+
+/** The newest valid checkpoint or seal of the chain or its head: it says where the chain begins. */
+function newestMark(chain: readonly Scanned[], head: HeadInfo | undefined): SignedMark | undefined {
+  let newest = head?.mark;
+  for (const s of chain) {
+    const m = s.result.newestMark;
+    if (m && (!newest || m.seq > newest.seq)) newest = m;
+  }
+  return newest;
 }
 
 function linkSegments(a: Scanned, b: Scanned, present: Set<number>, abandoned: Set<string>, instance: string, findings: Finding[]): void {

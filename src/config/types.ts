@@ -171,6 +171,8 @@ export interface TranscriptsConfig {
   syncStallMs: number;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
+  /** transcripts.retention: segments whose records are all older than this are removed; undefined keeps them. */
+  retentionMs?: number;
   capture: 'none' | 'digest' | 'first' | 'all';
   captureRows: number;
   /** refuse: statements are refused while transcripts cannot be written (fail closed); continue: fail open. */

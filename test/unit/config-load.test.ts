@@ -780,6 +780,14 @@ describe('transcripts: the recording thread', () => {
     expect(reasons(config({}, 'transcripts:\n  recording_thread_batch: 1ms\n'))).toEqual(['transcripts.recording_thread_batch: must be between 5ms and 30s, got "1ms"']);
   });
 
+  it('keeps transcripts for ever by default; retention sets how long, at least an hour, naming the line', () => {
+    expect(parse(config()).transcripts?.retentionMs).toBeUndefined();
+    expect(parse(config({}, 'transcripts:\n  retention: 400d\n')).transcripts).toMatchObject({ retentionMs: 400 * 24 * 3600 * 1000 });
+    const text = config({}, 'transcripts:\n  retention: 30m\n');
+    expect(problemsOf(text)).toEqual([expect.objectContaining({ path: 'transcripts.retention', ...lineCol(text, '30m') })]);
+    expect(reasons(text)[0]).toMatch(/^transcripts\.retention: must be between 1h and /);
+  });
+
   it('takes a thread that acknowledges nothing for 30 s to be stuck; recording_thread_stall_timeout sets it, bounded, naming the line', () => {
     expect(parse(config()).transcripts).toMatchObject({ recordingThreadStallMs: 30_000 });
     expect(parse(config({}, 'transcripts:\n  recording_thread_stall_timeout: 2m\n')).transcripts).toMatchObject({ recordingThreadStallMs: 120_000 });

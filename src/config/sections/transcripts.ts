@@ -11,6 +11,7 @@
 //     sync_stall_timeout: 30s       # an fsync that has not returned for this long: the disk is stuck, failed as a write error
 //     segment_max_bytes: 64MiB
 //     segment_max_age: 1h
+//     retention: 400d               # remove segments whose records are all older than this (default: keep for ever)
 //     capture: digest               # none | digest | first | all — result rows kept (as the client received them)
 //     capture_rows: 10              # rows kept by `first`
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
@@ -52,7 +53,7 @@ export function readTranscripts(
 ): TranscriptsConfig | undefined {
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
-    'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age',
+    'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age', 'retention',
     'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_batch', 'recording_thread_stall_timeout', 'sync_stall_timeout', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
@@ -97,6 +98,7 @@ export function readTranscripts(
   if (batch !== undefined && batch > maxLag / 4) {
     batchField.fail(`must be at most a quarter of recording_thread_max_lag (${maxLag} ms): raise that too`);
   }
+  const retention = s.get('retention').duration({ min: HOUR, max: 100 * 366 * 24 * HOUR });
   return {
     enabled: enabled ?? d.enabled,
     dir: dir ?? d.dir,
@@ -108,6 +110,7 @@ export function readTranscripts(
     syncStallMs: s.get('sync_stall_timeout').duration({ min: SECOND, max: 10 * MINUTE }) ?? d.syncStallMs,
     segmentMaxBytes: s.get('segment_max_bytes').bytes({ min: MiB, max: 4 * GiB }) ?? d.segmentMaxBytes,
     segmentMaxAgeMs: s.get('segment_max_age').duration({ min: SECOND, max: 24 * HOUR }) ?? d.segmentMaxAgeMs,
+    ...(retention !== undefined ? { retentionMs: retention } : {}),
     capture: s.get('capture').oneOf(CAPTURE_MODES) ?? d.capture,
     captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,

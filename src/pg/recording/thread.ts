@@ -55,6 +55,16 @@ export interface WorkerInit {
   logLevel: string;
   /** RecordingThreadOptions.maxLagMs: the worker's priority is raised at half of it. */
   maxLagMs: number;
+  /** Records are shipped to a shared store: retention keeps what is not shipped yet (0 until told). */
+  keepUnshipped: boolean;
+}
+
+/** A batch for the worker; `keepFrom`: the lowest seq retention must leave on disk (RecordingThread.keepFromSeq). */
+export interface ToWorkerBatch {
+  buf: ArrayBuffer;
+  offset: number;
+  len: number;
+  keepFrom?: number;
 }
 
 export type FromWorker =
@@ -92,6 +102,8 @@ export interface RecordingThreadOptions {
   onUnhealthy?(error: { message: string; code: string | undefined }): void;
   /** Statements the thread's flows let through (every statement of its sessions: no rule applies). */
   onAllowed?(n: number): void;
+  /** Its records are shipped to a shared store (set keepFromSeq once the shipper runs). */
+  keepUnshipped?: boolean;
 }
 
 const BATCH_BYTES = 256 * 1024;
@@ -155,6 +167,12 @@ export class RecordingThread {
   private readonly maxPending: number;
   private readonly maxLagMs: number;
   private readonly flushMs: number;
+  /**
+   * The lowest seq of the thread's chain that retention must leave on disk: the first not yet
+   * shipped to the shared store (the shipper starts after the thread). Told to the worker with
+   * each batch.
+   */
+  keepFromSeq: (() => number | undefined) | undefined;
   /** When the first chunk of the batch being filled was read (performance.now()). */
   private batchStart = 0;
   /** When the first chunk of each batch handed to the worker and not acknowledged was read, oldest first. */
@@ -194,7 +212,7 @@ export class RecordingThread {
 
   /** Starts the worker and opens its transcript store (its own instance: threadInstanceId). */
   static async start(opts: RecordingThreadOptions): Promise<RecordingThread> {
-    const init: WorkerInit = { transcript: opts.transcript, logLevel: opts.logLevel, maxLagMs: opts.maxLagMs ?? DEFAULT_MAX_LAG_MS };
+    const init: WorkerInit = { transcript: opts.transcript, logLevel: opts.logLevel, maxLagMs: opts.maxLagMs ?? DEFAULT_MAX_LAG_MS, keepUnshipped: opts.keepUnshipped === true };
     const worker = spawnWorker(init);
     const ready = await new Promise<Extract<FromWorker, { t: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: FromWorker): void => {
@@ -343,7 +361,8 @@ export class RecordingThread {
     const ab = full.buffer as ArrayBuffer;
     if (this.inflight.length === 0) this.lastProgress = performance.now();
     this.inflight.push(this.batchStart);
-    this.worker.postMessage({ buf: ab, offset: full.byteOffset, len }, [ab]);
+    const keepFrom = this.keepFromSeq?.();
+    this.worker.postMessage({ buf: ab, offset: full.byteOffset, len, ...(keepFrom === undefined ? {} : { keepFrom }) } satisfies ToWorkerBatch, [ab]);
   }
 
   private onMessage(m: FromWorker): void {

@@ -19,7 +19,7 @@ import { SessionFlow } from '../flow/session-flow.js';
 import { PgRelay } from '../relay.js';
 import { ThreadPriority } from './priority.js';
 // TIME_ORIGIN is evaluated in this thread (its own timeOrigin): with it, now is epoch milliseconds, as entry times are.
-import { ENTRY, ENTRY_HEADER, TIME_ORIGIN, type FromWorker, type ThreadSessionStart, type WorkerInit } from './thread.js';
+import { ENTRY, ENTRY_HEADER, TIME_ORIGIN, type FromWorker, type ThreadSessionStart, type ToWorkerBatch, type WorkerInit } from './thread.js';
 
 /** A socket that is never written to the network: it takes writes and feeds chunks in order. */
 class StandInSocket extends EventEmitter {
@@ -80,6 +80,8 @@ const clock = (): number => (eventTime === undefined ? Date.now() : Math.floor(e
 const now = (): number => (eventTime === undefined ? performance.now() : eventTime - performance.timeOrigin);
 
 let log: Logger;
+/** The lowest seq retention must leave on disk: nothing goes until the main thread says what is shipped. */
+let keepFrom: number | undefined = init.keepUnshipped ? 0 : undefined;
 let store: TranscriptStore;
 let priority: ThreadPriority;
 try {
@@ -90,6 +92,7 @@ try {
     clock,
     now,
     oversizedParams: 'digest',
+    keepFromSeq: () => keepFrom,
     onUnhealthy: (err: TranscriptWriteError) => post({ t: 'unhealthy', message: err.message, code: err.code }),
   });
   // Raised back while it is half the lag limit behind; lowered again within a tenth of it.
@@ -221,12 +224,13 @@ function take(b: Buffer): void {
   }
 }
 
-port.on('message', (m: { buf: ArrayBuffer; offset: number; len: number } | { close: true }) => {
+port.on('message', (m: ToWorkerBatch | { close: true }) => {
   if ('close' in m) {
     for (const id of [...sessions.keys()]) end(id, { reason: 'shutdown' });
     store.close().finally(() => post({ t: 'closed' }));
     return;
   }
+  if (m.keepFrom !== undefined) keepFrom = m.keepFrom;
   take(Buffer.from(m.buf, m.offset, m.len));
   port.postMessage({ t: 'ack', bytes: m.len, health: store.health(), allowed, priority: priority.state(), buf: m.buf } satisfies FromWorker, [m.buf]);
   allowed = 0;

@@ -1,0 +1,144 @@
+// transcripts.retention: the writer removes its oldest segments once all their records are older
+// than the retention, after signing where the chain now begins; verify accepts exactly that
+// beginning and still reports any other segment that goes missing.
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TranscriptStore } from '../../src/audit/recorder.js';
+import { listSessions } from '../../src/audit/reader.js';
+import { errorKinds, manualClock, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore } from './audit-support.js';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+let data: ReturnType<typeof tempDataDir>;
+let store: TranscriptStore | undefined;
+
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  data?.cleanup();
+});
+
+/** Opens a store whose segments rotate every hour of `clock`, with the given retention, ticking every 20 ms. */
+function openWith(clock: ReturnType<typeof manualClock>, retentionMs: number | undefined, keepFromSeq?: () => number | undefined): Promise<TranscriptStore> {
+  return TranscriptStore.open(testConfig(data.dir, { segmentMaxAgeMs: 60 * 60 * 1000, fsyncIntervalMs: 20, ...(retentionMs === undefined ? {} : { retentionMs }) }), {
+    clock: clock.now,
+    ...(keepFromSeq ? { keepFromSeq } : {}),
+  });
+}
+
+/** Records a session, then moves the clock on a day and waits for the writer's tick to rotate. */
+async function day(s: TranscriptStore, clock: ReturnType<typeof manualClock>, n: number): Promise<void> {
+  await recordSession(s, `sess-day-${n}`, 3);
+  const before = s.health().segment;
+  clock.advance(DAY);
+  await vi.waitFor(() => expect(s.health().segment).not.toBe(before), { timeout: 5000, interval: 10 });
+}
+
+describe('transcripts.retention', () => {
+  it('removes the segments older than the retention, and verify accepts the signed new beginning', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, 2 * DAY);
+    for (let n = 0; n < 5; n++) await day(store, clock, n);
+    // The tick after a rotation looks for segments past the retention at most once a clock minute.
+    clock.advance(2 * 60 * 1000);
+    await vi.waitFor(() => expect(segmentFiles(data.dir).length).toBeLessThan(6), { timeout: 5000, interval: 10 });
+    const names = segmentFiles(data.dir).map((p) => basename(p));
+    // Segment n+1 was started at 00:00 on day n (January n+1) and ended when n+2 was started. Now
+    // is 00:02 on day 5 (January 6), so everything that ended by 00:02 on day 3 is past the two
+    // days: segments 1 to 3 are gone; 4, 5 and the active 6 stay.
+    expect(names.map((n) => n.split('_')[1])).toEqual(['00000004', '00000005', '00000006']);
+    await store.close();
+    store = undefined;
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    const note = report.findings.find((f) => f.kind === 'retention');
+    expect(note?.severity).toBe('info');
+    expect(note?.message).toMatch(/records before seq \d+ \(the segments before w1_00000004_20260104T000000Z\.jsonl\) were removed by retention at 2026-01-06T00:0/);
+    expect(report.instances[0]?.retention).toMatchObject({ file: 'w1_00000004_20260104T000000Z.jsonl' });
+    // Readers see the sessions that are left.
+    const sessions = await listSessions(transcriptsDir(data.dir));
+    expect(sessions.map((s) => s.sessionId).sort()).toEqual(['sess-day-3', 'sess-day-4']);
+  });
+
+  it('still reports a kept segment that goes missing, and the beginning survives a restart', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, 2 * DAY);
+    for (let n = 0; n < 4; n++) await day(store, clock, n);
+    clock.advance(2 * 60 * 1000);
+    await vi.waitFor(() => expect(segmentFiles(data.dir).length).toBeLessThan(5), { timeout: 5000, interval: 10 });
+    await store.close();
+    // A restart continues the chain: its marks still say where the chain begins.
+    clock.advance(60 * 1000);
+    store = await openWith(clock, 2 * DAY);
+    await recordSession(store, 'sess-after-restart', 2);
+    await store.close();
+    store = undefined;
+    const intact = await verifyStore(data.dir);
+    expect(errorKinds(intact)).toEqual([]);
+    expect(intact.findings.some((f) => f.kind === 'retention')).toBe(true);
+
+    // The oldest segment left is what the signed beginning names: removing it is tampering.
+    const files = segmentFiles(data.dir);
+    const kept = files[0] as string;
+    const spare = join(mkdtempSync(join(tmpdir(), 'warden-retention-')), basename(kept));
+    copyFileSync(kept, spare);
+    unlinkSync(kept);
+    const cut = await verifyStore(data.dir);
+    expect(cut.ok).toBe(false);
+    const missing = cut.findings.find((f) => f.kind === 'missing-segment');
+    expect(missing?.message).toMatch(/segment\(s\) 3 of instance w1 are missing: retention removed only the segments before w1_00000003_20260103T000000Z\.jsonl/);
+    // So is a beginning that no longer matches (a forged first segment: another segment put in its name).
+    copyFileSync(files[1] as string, kept);
+    const forged = await verifyStore(data.dir);
+    expect(forged.ok).toBe(false);
+    copyFileSync(spare, kept);
+    rmSync(join(spare, '..'), { recursive: true, force: true });
+    expect((await verifyStore(data.dir)).ok).toBe(true);
+  });
+
+  it('keeps segments whose records are not shipped yet, however old', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    let keepFrom: number | undefined = 0;
+    store = await openWith(clock, DAY, () => keepFrom);
+    for (let n = 0; n < 4; n++) await day(store, clock, n);
+    clock.advance(2 * 60 * 1000);
+    // Give the tick its chance: nothing may go while nothing is shipped.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(segmentFiles(data.dir)).toHaveLength(5);
+    // Shipped up to the end of segment 2: segments 1 and 2 may go, 3 (not all shipped) stays.
+    keepFrom = firstSeqOf(segmentFiles(data.dir)[2] as string);
+    clock.advance(2 * 60 * 1000);
+    await vi.waitFor(() => expect(segmentFiles(data.dir)).toHaveLength(3), { timeout: 5000, interval: 10 });
+    expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000003_/);
+    await store.close();
+    store = undefined;
+    expect(errorKinds(await verifyStore(data.dir))).toEqual([]);
+  });
+
+  it('without retention, removing the oldest segment is reported as before', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, undefined);
+    for (let n = 0; n < 3; n++) await day(store, clock, n);
+    await store.close();
+    store = undefined;
+    const first = segmentFiles(data.dir)[0] as string;
+    unlinkSync(first);
+    expect(existsSync(first)).toBe(false);
+    const report = await verifyStore(data.dir);
+    expect(report.ok).toBe(false);
+    expect(report.findings.find((f) => f.kind === 'missing-segment')?.message).toMatch(/the start of instance w1's chain is missing/);
+    expect(report.findings.some((f) => f.kind === 'retention')).toBe(false);
+  });
+});
+
+function firstSeqOf(path: string): number {
+  const text = readFileSync(path, 'utf8');
+  return (JSON.parse(text.slice(0, text.indexOf('\n'))) as { seq: number }).seq;
+}
