@@ -25,7 +25,7 @@
 // before is damaged; every record not yet acknowledged, and every later append, is rejected with a
 // TranscriptWriteError. Recovery is a new writer (a restart), which continues the chain from disk.
 
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -38,9 +38,8 @@ import { acquireLock, releaseLock } from './instance-lock.js';
 import { LineBatch } from './line-batch.js';
 import { signMark, verifyMark, type ChainStart, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
-import { headFileName, listTranscriptDir, sanitizeInstanceId, segmentFileName, segmentsOf, segmentStartedMs, type DirEntry } from './segment-files.js';
-
-type SegmentEntry = Extract<DirEntry, { kind: 'segment' }>;
+import { firstRecordOf, planRetention, type SegmentEntry } from './retention.js';
+import { headFileName, listTranscriptDir, sanitizeInstanceId, segmentFileName, segmentsOf } from './segment-files.js';
 
 /** How often the writer looks for segments past `retentionMs`. */
 const RETENTION_CHECK_MS = 60_000;
@@ -249,6 +248,7 @@ export class SegmentWriter {
   /** Where the chain begins since retention removed its oldest segments (undefined: at its first record). */
   private chainStart: ChainStart | undefined;
   private lastRetentionCheck = 0;
+  private readonly retained: Array<{ removed: string[]; start: ChainStart }> = [];
   /** Records of the current batch not yet chained, in order; they follow `lines`. */
   private pending: PendingRecord[] = [];
   /** Sizes of the pending records (PendingRecord.size). */
@@ -889,7 +889,7 @@ export class SegmentWriter {
     const now = this.clock();
     this.lastRetentionCheck = now;
     const log = this.options.logger;
-    let segments;
+    let segments: SegmentEntry[];
     try {
       segments = segmentsOf(listTranscriptDir(this.options.dir)).filter((e) => e.instance === this.instance && e.index < this.seg.index);
     } catch (err) {
@@ -897,37 +897,20 @@ export class SegmentWriter {
       return;
     }
     if (segments.length === 0) return;
-    const cutoff = now - retentionMs;
-    const keepFrom = this.options.keepFromSeq?.();
-    // The files to remove: the oldest, up to the first one too young (or not all shipped) to go.
-    let keep = this.seg.index;
-    let keepName = this.seg.name;
-    for (let i = 0; i < segments.length; i++) {
-      const seg = segments[i] as SegmentEntry;
-      const next = segments[i + 1];
-      const endedBy = segmentStartedMs(next ? next.name : this.seg.name);
-      let stop = endedBy === undefined || endedBy > cutoff;
-      if (!stop && keepFrom !== undefined) {
-        // Its last record is the one before the next segment's first.
-        const nextFirst = next ? this.firstRecordOf(next.path)?.seq : this.seg.firstSeq;
-        stop = nextFirst === undefined || nextFirst - 1 >= keepFrom;
-      }
-      if (stop) {
-        keep = seg.index;
-        keepName = seg.name;
-        break;
-      }
-    }
-    const doomed = segments.filter((e) => e.index < keep);
+    const { keep, doomed } = planRetention({
+      segments,
+      active: { index: this.seg.index, name: this.seg.name, firstSeq: this.seg.firstSeq },
+      cutoff: now - retentionMs,
+      keepFrom: this.options.keepFromSeq?.(),
+    });
     if (doomed.length === 0) return;
-    let first: { seq: number; prev: string } | undefined;
-    if (keep === this.seg.index) first = { seq: this.seg.firstSeq, prev: this.seg.firstPrev };
-    else first = this.firstRecordOf(join(this.options.dir, keepName));
+    const first = keep.index === this.seg.index ? { seq: this.seg.firstSeq, prev: this.seg.firstPrev } : firstRecordOf(join(this.options.dir, keep.name));
     if (!first) {
-      log?.warn({ file: keepName }, 'transcript retention: cannot read the first record of the oldest segment to keep; nothing removed');
+      log?.warn({ file: keep.name }, 'transcript retention: cannot read the first record of the oldest segment to keep; nothing removed');
       return;
     }
-    this.chainStart = { segment: keep, file: keepName, seq: first.seq, prev: first.prev, ts: new Date(now).toISOString() };
+    const start: ChainStart = { segment: keep.index, file: keep.name, seq: first.seq, prev: first.prev, ts: new Date(now).toISOString() };
+    this.chainStart = start;
     try {
       this.mark('checkpoint');
       if (!this.flushNow()) return;
@@ -937,11 +920,11 @@ export class SegmentWriter {
       return;
     }
     this.onSynced(this.seg, this.seg.size);
-    let removed = 0;
+    const removed: string[] = [];
     for (const e of doomed) {
       try {
         unlinkSync(e.path);
-        removed += 1;
+        removed.push(e.name);
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') continue;
         log?.warn({ file: e.name, err: errnoCode(err) ?? String(err) }, 'transcript retention: cannot remove a segment past retention; retried at the next check');
@@ -953,28 +936,13 @@ export class SegmentWriter {
     } catch {
       // the removals stand or not; verify accepts either (the signed start names what must remain)
     }
-    log?.info(
-      { instance: this.instance, removed, upTo: (doomed[doomed.length - 1] as { name: string }).name, chainStartsAt: { file: keepName, seq: first.seq } },
-      'transcript retention removed segments older than the retention',
-    );
+    this.retained.push({ removed, start });
+    log?.info({ instance: this.instance, removed: removed.length, upTo: removed[removed.length - 1], chainStartsAt: { file: keep.name, seq: first.seq } }, 'transcript retention removed segments older than the retention');
   }
 
-  /** The seq and prev of a segment file's first record, or undefined when it cannot be read. */
-  private firstRecordOf(path: string): { seq: number; prev: string } | undefined {
-    let fd: number | undefined;
-    try {
-      fd = openSync(path, 'r');
-      const buf = Buffer.alloc(64 * 1024);
-      const n = readSync(fd, buf, 0, buf.length, 0);
-      const nl = buf.subarray(0, n).indexOf(10);
-      if (nl < 0) return undefined;
-      const rec = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { seq?: unknown; prev?: unknown };
-      return Number.isSafeInteger(rec.seq) && typeof rec.prev === 'string' ? { seq: rec.seq as number, prev: rec.prev } : undefined;
-    } catch {
-      return undefined;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
+  /** What retention removed since this writer started, each time, and where the chain began after. */
+  get retention(): ReadonlyArray<{ removed: readonly string[]; start: ChainStart }> {
+    return this.retained;
   }
 
   /**

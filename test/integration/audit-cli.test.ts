@@ -1,11 +1,12 @@
 // A scripted scenario (several sessions with holds, approvals, denials, masked columns) read back
 // through sessions list, replay and the access review — as library calls (asserting on the JSON
 // shapes) and through the real `warden` CLI in a child process.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wardenCli, type CliResult } from '../helpers/warden-cli.js';
 import { listSessions } from '../../src/audit/reader.js';
 import { loadSession, renderReplayText, replayJson } from '../../src/audit/replay.js';
 import { buildReview, renderReviewHtml, renderReviewText } from '../../src/audit/review.js';
@@ -23,17 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => data.cleanup());
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), ...args], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): Promise<CliResult> => wardenCli(args);
 
 describe('sessions list', () => {
   it('lists every session with its facts', async () => {

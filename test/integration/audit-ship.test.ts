@@ -4,11 +4,10 @@
 // UPDATE, a DELETE or two swapped seqs; the shipper catches up after the database was unreachable
 // (a TCP forwarder cut and restored) and after the writer restarted; an instance id reused by
 // another chain stops shipping instead of mixing chains. Local verify passes throughout.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wardenCli, type CliResult } from '../helpers/warden-cli.js';
 import { Metrics } from '../../src/admin/metrics.js';
 import { listSessions, type SessionSummary } from '../../src/audit/reader.js';
 import { TranscriptStore } from '../../src/audit/recorder.js';
@@ -18,7 +17,6 @@ import { TranscriptShipper, type ShipperOptions } from '../../src/audit/ship.js'
 import type { TranscriptShipConfig } from '../../src/audit/ship-config.js';
 import { PostgresTranscriptStore, ShipConflictError } from '../../src/audit/store-postgres.js';
 import { verifyStore, type StoreVerifyReport } from '../../src/audit/store-postgres-verify.js';
-import { projectRoot } from '../../src/embedded/seed.js';
 import { testPostgres } from '../helpers/pg-env.js';
 import { eventually, forwarder, type Forwarder } from '../unit/approvals-support.js';
 import { errorKinds, openStore, PRINCIPAL, readLinesOf, recordSession, segmentFiles, tempDataDir, transcriptsDir, verifyStore as verifyLocal } from '../unit/audit-support.js';
@@ -372,21 +370,9 @@ describe('two instances shipping to one store', () => {
   });
 });
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const { WARDEN_TRANSCRIPT_STORE_URL: _u, WARDEN_TRANSCRIPT_STORE_SCHEMA: _s, ...base } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), ...args], {
-      cwd: projectRoot(),
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const { WARDEN_TRANSCRIPT_STORE_URL: _u, WARDEN_TRANSCRIPT_STORE_SCHEMA: _s, ...base } = process.env;
+  return wardenCli(args, { ...base, ...env });
 }
 
 describe('an unreachable store', () => {

@@ -11,11 +11,14 @@ import { verifyStore } from '../../audit/store-postgres-verify.js';
 import { countText, printable, terminalJson } from '../../audit/text.js';
 import { verify, type VerifyProgress, type VerifyReport } from '../../audit/verify.js';
 import { TranscriptReadError } from '../../audit/errors.js';
+import { prune, PRUNE_USAGE } from './audit-prune.js';
 
-export const summary = 'verify transcript integrity: hash chain, segments, signed seals and checkpoints';
+export const summary = 'verify transcript integrity (hash chain, segments, signed seals and checkpoints); prune old segments';
 
 const USAGE = `usage: warden audit verify [PATH] [--public-key FILE] [--data-dir DIR | --config FILE] [--format text|json]
        warden audit verify --from-store [--public-key FILE]… [--config FILE] [--format text|json]
+       warden audit prune [--config FILE | --data-dir DIR] [--older-than AGE] [--instance ID]… [--dry-run]
+                     (removes old segments of stopped chains: see warden audit prune --help)
 
   PATH               a transcript directory, one segment file, or a data directory (its
                      transcripts/ is checked; default: DIR/transcripts)
@@ -31,6 +34,23 @@ ${FROM_STORE_USAGE}
 Exit status: 0 intact, 1 integrity broken (or the store cannot be read), 2 usage error.`;
 
 export async function run(args: string[]): Promise<number> {
+  if (args[0] === 'prune') {
+    return runCommand('audit prune', PRUNE_USAGE, async () => {
+      const { values, positionals } = parseCommandArgs(args.slice(1), {
+        config: { type: 'string', short: 'c' },
+        'data-dir': { type: 'string' },
+        'older-than': { type: 'string' },
+        instance: { type: 'string', multiple: true },
+        'dry-run': { type: 'boolean' },
+      });
+      if (values.help) {
+        writeOut(PRUNE_USAGE);
+        return 0;
+      }
+      if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+      return prune(values);
+    });
+  }
   return runCommand('audit', USAGE, async () => {
     const { values, positionals } = parseCommandArgs(args, {
       'public-key': { type: 'string', multiple: true },
@@ -104,7 +124,7 @@ function renderReport(r: VerifyReport, keyFile: string, keyFromStore: boolean): 
   const files = 'keysFromStore' in r ? '' : `${countText(r.files, 'file')}, `; // the store has rows, not files
   out.push(`${files}${countText(r.segments.length, 'segment')}, ${countText(r.records, 'record')}; ${countText(errors, 'error')}, ${countText(warnings, 'warning')}`);
   for (const i of r.instances) {
-    const seqs = i.firstSeq === undefined ? 'no records' : `seq ${i.firstSeq}–${i.lastSeq}`;
+    const seqs = i.firstSeq === undefined ? 'no records' : `seq ${i.firstSeq}–${i.lastSeq}${i.retention ? ` (older removed by retention)` : ''}`;
     const signed = i.lastSigned === undefined ? 'nothing signed yet' : `signed up to seq ${i.lastSigned}${i.unsigned > 0 ? ` (${i.unsigned} newer records not yet signed)` : ''}`;
     const head = i.head ? `, head: ${i.head.typ} of ${i.head.ts}` : ', no head file';
     out.push(`instance ${printable(i.instance, true)}: ${countText(i.segments, 'segment')}, ${seqs}, ${signed}${head}`);
