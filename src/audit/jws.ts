@@ -3,7 +3,7 @@
 // (jose's signing API is asynchronous, and an await there would let other records slip in between
 // the record a mark covers and the mark itself). They are standard JWS: verification uses jose.
 
-import { sign } from 'node:crypto';
+import { sign, verify, type KeyObject } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { SigningKey, VerifyKey } from './keys.js';
 
@@ -50,6 +50,23 @@ export function signMark(key: SigningKey, mark: SignedMark): string {
   const payload = Buffer.from(JSON.stringify(mark)).toString('base64url');
   const signingInput = `${header}.${payload}`;
   return `${signingInput}.${sign(null, Buffer.from(signingInput), key.privateKey).toString('base64url')}`;
+}
+
+/**
+ * A mark this writer's own key signed, checked synchronously (node:crypto), or undefined: for the
+ * writer, which must not trust what any other key, or none, says (retention reads a seal's time).
+ */
+export function ownMark(jws: string, publicKey: KeyObject): SignedMark | undefined {
+  const [header, payload, signature] = jws.split('.');
+  if (header === undefined || payload === undefined || signature === undefined) return undefined;
+  try {
+    const h = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown; typ?: unknown };
+    if (h.alg !== 'EdDSA' || h.typ !== MARK_TYPE) return undefined;
+    if (!verify(null, Buffer.from(`${header}.${payload}`), publicKey, Buffer.from(signature, 'base64url'))) return undefined;
+    return asMark(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+  } catch {
+    return undefined;
+  }
 }
 
 export type MarkCheck =

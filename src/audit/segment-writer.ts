@@ -38,7 +38,7 @@ import { acquireLock, releaseLock } from './instance-lock.js';
 import { LineBatch } from './line-batch.js';
 import { signMark, verifyMark, type ChainStart, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
-import { firstRecordOf, planRetention, type SegmentEntry } from './retention.js';
+import { firstRecordOf, planRetention, sealTimeOf, type SegmentEntry } from './retention.js';
 import { headFileName, listTranscriptDir, sanitizeInstanceId, segmentFileName, segmentsOf } from './segment-files.js';
 
 /** How often the writer looks for segments past `retentionMs`. */
@@ -902,6 +902,7 @@ export class SegmentWriter {
       active: { index: this.seg.index, name: this.seg.name, firstSeq: this.seg.firstSeq },
       cutoff: now - retentionMs,
       keepFrom: this.options.keepFromSeq?.(),
+      sealedAt: (e) => sealTimeOf(e.path, this.options.key.publicKey),
     });
     if (doomed.length === 0) return;
     const first = keep.index === this.seg.index ? { seq: this.seg.firstSeq, prev: this.seg.firstPrev } : firstRecordOf(join(this.options.dir, keep.name));

@@ -7,7 +7,10 @@ import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TranscriptStore } from '../../src/audit/recorder.js';
 import { listSessions } from '../../src/audit/reader.js';
-import { errorKinds, manualClock, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore } from './audit-support.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { loadSigningKey } from '../../src/audit/keys.js';
+import { sealTimeOf } from '../../src/audit/retention.js';
+import { errorKinds, manualClock, readLinesOf, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore, writeLinesTo } from './audit-support.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -119,6 +122,33 @@ describe('transcripts.retention', () => {
     await store.close();
     store = undefined;
     expect(errorKinds(await verifyStore(data.dir))).toEqual([]);
+  });
+
+  it("dates a segment by its seal only when the writer's own key signed it", async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, undefined);
+    await recordSession(store, 'sess-sealed', 2);
+    clock.advance(5 * 60 * 1000);
+    await store.close();
+    store = undefined;
+    const file = segmentFiles(data.dir)[0] as string;
+    const key = await loadSigningKey(testConfig(data.dir).keyFile, { create: false });
+    expect(sealTimeOf(file, key.publicKey)).toBe(Date.parse('2026-01-01T00:05:00Z'));
+    // Another key's signature, or a seal whose signed time was edited, dates nothing.
+    const other = generateKeyPairSync('ed25519').publicKey;
+    expect(sealTimeOf(file, other)).toBeUndefined();
+    const lines = readLinesOf(file);
+    const seal = JSON.parse(lines[lines.length - 1] as string) as { d: { jws: string } };
+    const [h, p, sig] = seal.d.jws.split('.') as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { ts: string };
+    payload.ts = '2020-01-01T00:00:00.000Z';
+    const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`;
+    writeLinesTo(file, [...lines.slice(0, -1), (lines[lines.length - 1] as string).replace(seal.d.jws, forged)]);
+    expect(sealTimeOf(file, key.publicKey)).toBeUndefined();
+    // Nor does a segment that ends without a seal.
+    writeLinesTo(file, lines.slice(0, -1));
+    expect(sealTimeOf(file, key.publicKey)).toBeUndefined();
   });
 
   it('without retention, removing the oldest segment is reported as before', async () => {

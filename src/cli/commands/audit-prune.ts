@@ -4,12 +4,13 @@
 // segment — lets it remove the segments past the retention after signing where the chain now
 // begins, and seals that segment. With `--dry-run` it only says what would go.
 
+import type { KeyObject } from 'node:crypto';
 import { DEFAULT_LIMITS, transcriptConfig } from '../../audit/config.js';
 import { findChainTail } from '../../audit/chain-tail.js';
 import { errnoCode, TranscriptReadError, TranscriptWriteError } from '../../audit/errors.js';
 import { writerStopped } from '../../audit/instance-lock.js';
-import { loadSigningKey } from '../../audit/keys.js';
-import { firstRecordOf, planRetention, type SegmentEntry } from '../../audit/retention.js';
+import { loadSigningKey, loadVerifyKey, publicKeyFileFor } from '../../audit/keys.js';
+import { firstRecordOf, planRetention, sealTimeOf, type SegmentEntry } from '../../audit/retention.js';
 import { listTranscriptDir, segmentFileName, segmentsOf } from '../../audit/segment-files.js';
 import { SegmentWriter } from '../../audit/segment-writer.js';
 import { PostgresTranscriptStore } from '../../audit/store-postgres.js';
@@ -75,6 +76,8 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
   const dryRun = values['dry-run'] === true;
   const shared = t?.ship ? new PostgresTranscriptStore(t.ship) : undefined;
   const key = dryRun ? undefined : await loadSigningKey(keyFile, { create: false });
+  // A seal dates its segment only when this key signed it: the public half is enough to tell.
+  const publicKey = key?.publicKey ?? (await loadVerifyKey(publicKeyFileFor(keyFile)).catch(() => undefined))?.publicKey;
   const cutoff = new Date(now.getTime() - retentionMs).toISOString();
   writeOut(`${dryRun ? 'would remove' : 'removing'} segments whose records are all older than ${cutoff} from ${dir}`);
   let failed = 0;
@@ -95,7 +98,7 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
           continue;
         }
       }
-      const plan = planFor(dir, instance, entries.filter((e) => e.instance === instance), now.getTime(), retentionMs, keepFrom);
+      const plan = planFor(dir, instance, entries.filter((e) => e.instance === instance), now.getTime(), retentionMs, keepFrom, publicKey);
       if (!plan) {
         line('nothing older');
         continue;
@@ -141,12 +144,18 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
 }
 
 /** What retention would remove from a stopped chain, as if its writer started now; undefined: nothing. */
-function planFor(dir: string, instance: string, segments: SegmentEntry[], now: number, retentionMs: number, keepFrom: number | undefined): string | undefined {
+function planFor(dir: string, instance: string, segments: SegmentEntry[], now: number, retentionMs: number, keepFrom: number | undefined, publicKey: KeyObject | undefined): string | undefined {
   const last = segments[segments.length - 1];
   if (!last) return undefined;
   const tail = findChainTail(dir, instance, DEFAULT_LIMITS.recordBytes);
   const next = (tail.last?.lastSeq ?? 0) + 1;
-  const { keep, doomed } = planRetention({ segments, active: { index: last.index + 1, name: segmentFileName(instance, last.index + 1, now), firstSeq: next }, cutoff: now - retentionMs, keepFrom });
+  const { keep, doomed } = planRetention({
+    segments,
+    active: { index: last.index + 1, name: segmentFileName(instance, last.index + 1, now), firstSeq: next },
+    cutoff: now - retentionMs,
+    keepFrom,
+    ...(publicKey ? { sealedAt: (e: SegmentEntry) => sealTimeOf(e.path, publicKey) } : {}),
+  });
   const oldest = doomed[0];
   const newest = doomed[doomed.length - 1];
   if (!oldest || !newest) return undefined;
