@@ -15,6 +15,11 @@ export interface ReadYamlOptions {
   baseDir?: string;
   /** Where `${env:NAME}` values come from; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * A value whose `${env:NAME}` is not set: a problem (default), or, for the transcript readers,
+   * which do not use what it configures, a stand-in that passes its field's checks (Reader.unsetStandIns).
+   */
+  unsetEnv?: 'fail' | 'stand-in';
 }
 
 export interface YamlRead<T> {
@@ -40,7 +45,7 @@ export function readYaml<T>(text: string, read: (root: Field) => T, opts: ReadYa
   });
   // Syntax errors leave a partial document; validating it would only add confusing noise.
   if (doc.errors.length > 0) return { value: undefined, problems: syntax };
-  const reader = new Reader(source, opts.baseDir ?? process.cwd(), opts.env ?? process.env, doc, lines);
+  const reader = new Reader(source, opts.baseDir ?? process.cwd(), opts.env ?? process.env, doc, lines, opts.unsetEnv === 'stand-in');
   reader.problems.push(...syntax);
   const value = read(reader.root());
   return { value, problems: sortProblems(reader.problems) };

@@ -37,7 +37,8 @@ export interface LoadOptions {
   /**
    * Loaded for the transcript readers (sessions, replay, review, audit verify), which need the
    * transcript directory and public key, not warden's secrets: a `${env:NAME}` that is not set
-   * reads as "(NAME not set)" instead of failing (a target's password, say), and an explicit
+   * does not fail (a target's password or port, say: a string reads as "(NAME not set)", a number,
+   * duration, size or choice as the lowest its field accepts), and an explicit
    * `transcripts.key_file` need not be on this machine.
    */
   forReaders?: boolean;
@@ -86,7 +87,8 @@ export function parseConfig(text: string, opts: ParseOptions = {}): WardenConfig
   const { value: config, problems } = readYaml(text, (root) => readConfig(root, forReaders), {
     source,
     baseDir,
-    env: forReaders ? new Proxy(env, { get: (vars, name) => (typeof name === 'string' ? (vars[name] ?? `(${name} not set)`) : undefined) }) : env,
+    env,
+    unsetEnv: forReaders ? 'stand-in' : 'fail',
   });
   if (problems.length > 0 || config === undefined) {
     if (problems.length === 0) throw new Error('internal error: configuration rejected without a reason');

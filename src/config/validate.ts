@@ -56,6 +56,12 @@ export class Reader {
     readonly env: NodeJS.ProcessEnv,
     private readonly doc: Document,
     private readonly lines: LineCounter,
+    /**
+     * A value whose `${env:NAME}` is not set stands in as "(NAME not set)" for a string, and as the
+     * lowest value its field accepts for a number, duration, size, boolean or choice, unchecked
+     * (the transcript readers load warden's configuration without its secrets).
+     */
+    readonly unsetStandIns = false,
   ) {}
 
   /** The document's top-level value. */
@@ -137,6 +143,8 @@ interface ScalarValue {
   value: unknown;
   fromEnv: boolean;
   shown: string;
+  /** An unset `${env:NAME}` read with Reader.unsetStandIns: `value` is "(NAME not set)". */
+  unset?: true;
 }
 
 /** One value in the file: its key path, its position, and typed readers. */
@@ -194,6 +202,9 @@ export class Field {
     const raw = node.value;
     if (typeof raw !== 'string' || !hasReference(raw)) return { value: raw, fromEnv: false, shown: show(raw) };
     const result = interpolate(raw, this.reader.env);
+    if (this.reader.unsetStandIns && result.missing.length > 0 && !result.malformed) {
+      return { value: result.missing.map((name) => `(${name} not set)`).join(' '), fromEnv: true, shown: quote(raw), unset: true };
+    }
     for (const name of result.missing) this.fail(`environment variable ${name} is not set`);
     if (result.malformed) this.fail('contains "${" that is not an ${env:NAME} reference (write "$${" for a literal "${")');
     if (result.value === undefined) return undefined;
@@ -204,6 +215,7 @@ export class Field {
   private text(opts: StringOptions): { value: string; shown: string; fromEnv: boolean } | undefined {
     const s = this.scalar('a string');
     if (!s) return undefined;
+    if (s.unset) return { value: s.value as string, shown: s.shown, fromEnv: true };
     const shown = opts.secret ? 'a hidden value' : s.shown;
     if (typeof s.value !== 'string') {
       const quoteIt = typeof s.value === 'number' || typeof s.value === 'boolean' ? '; put it in quotes' : '';
@@ -224,6 +236,7 @@ export class Field {
   oneOf<T extends string>(values: readonly T[]): T | undefined {
     const s = this.scalar(`one of ${values.join(', ')}`);
     if (!s) return undefined;
+    if (s.unset) return values[0];
     if (typeof s.value === 'string' && (values as readonly string[]).includes(s.value)) return s.value as T;
     const hint = typeof s.value === 'string' && !s.fromEnv ? didYouMean(s.value, values) : '';
     return this.fail(`must be one of ${values.join(', ')}, got ${s.shown}${hint}`);
@@ -232,6 +245,7 @@ export class Field {
   integer(range: Range = {}): number | undefined {
     const s = this.scalar('an integer');
     if (!s) return undefined;
+    if (s.unset) return range.min ?? 0;
     let n: number | undefined;
     if (typeof s.value === 'number') n = s.value;
     else if (s.fromEnv && typeof s.value === 'string' && /^\s*[+-]?\d+\s*$/.test(s.value)) n = Number(s.value);
@@ -245,6 +259,7 @@ export class Field {
   boolean(): boolean | undefined {
     const s = this.scalar('true or false');
     if (!s) return undefined;
+    if (s.unset) return false;
     if (typeof s.value === 'boolean') return s.value;
     if (s.fromEnv && (s.value === 'true' || s.value === 'false')) return s.value === 'true';
     return this.fail(`must be true or false, got ${s.shown}`);
@@ -254,6 +269,7 @@ export class Field {
   duration(range: Range = {}): number | undefined {
     const s = this.scalar('a duration');
     if (!s) return undefined;
+    if (s.unset) return range.min ?? 0;
     const ms = typeof s.value === 'number' || typeof s.value === 'string' ? parseDuration(s.value) : undefined;
     if (ms === undefined) {
       return this.fail(`must be a duration such as "500ms", "30s", "5m", "2h", "1d" or a number of seconds, got ${s.shown}`);
@@ -266,6 +282,7 @@ export class Field {
   bytes(range: Range = {}): number | undefined {
     const s = this.scalar('a size');
     if (!s) return undefined;
+    if (s.unset) return range.min ?? 0;
     const parsed = typeof s.value === 'number' || typeof s.value === 'string' ? parseByteSize(s.value) : { error: 'must be a size' };
     if ('error' in parsed) return this.fail(`${parsed.error}, got ${s.shown}`);
     if (!inRange(parsed.bytes, range)) return this.fail(`must be ${rangeText(range, formatBytes)}, got ${s.shown}`);

@@ -780,6 +780,19 @@ describe('transcripts: the recording thread', () => {
     expect(reasons(config({}, 'transcripts:\n  recording_thread_batch: 1ms\n'))).toEqual(['transcripts.recording_thread_batch: must be between 5ms and 30s, got "1ms"']);
   });
 
+  it('for the transcript readers, an unset ${env:…} stands in for a string, a number, a duration or a choice; for warden it is an error', () => {
+    const text = config(
+      { targets: 'targets:\n  shop: { protocol: postgres, host: "${env:SHOP_HOST}", port: "${env:SHOP_PORT}", database: shop, user: u, password: "${env:SHOP_PW}", connect_timeout: "${env:SHOP_TIMEOUT}", tls: { mode: "${env:SHOP_TLS}" } }\n' },
+      'transcripts:\n  retention: "${env:KEEP_FOR}"\n',
+    );
+    const readers = parseConfig(text, { source: 'warden.yaml', env: {}, baseDir: '/etc/warden', forReaders: true });
+    expect(readers.targets.get('shop')).toMatchObject({ host: '(SHOP_HOST not set)', port: 1, password: '(SHOP_PW not set)', tls: { mode: 'disable' } });
+    expect(readers.transcripts?.retentionMs).toBe(3600_000);
+    expect(reasons(text)).toEqual(
+      ['SHOP_HOST', 'SHOP_PORT', 'SHOP_PW', 'SHOP_TIMEOUT', 'SHOP_TLS', 'KEEP_FOR'].map((n) => expect.stringContaining(`environment variable ${n} is not set`)),
+    );
+  });
+
   it('keeps transcripts for ever by default; retention sets how long, at least an hour, naming the line', () => {
     expect(parse(config()).transcripts?.retentionMs).toBeUndefined();
     expect(parse(config({}, 'transcripts:\n  retention: 400d\n')).transcripts).toMatchObject({ retentionMs: 400 * 24 * 3600 * 1000 });
