@@ -9,7 +9,7 @@
 // count is the result's as `"sha256":"…"`. Readers put them back (frame.ts, expandRecord), so
 // `d` reads as JSON.stringify(data) would have written it.
 
-import type { ApprovalInfo, CapturedRows, ClassificationSummary, ResultColumn, ResultData, StatementData, StatementParam } from './types.js';
+import type { ApprovalInfo, CapturedRows, ClassificationSummary, ResultColumn, ResultData, ResultNotice, StatementData, StatementParam } from './types.js';
 
 /** Printable ASCII without '"' and '\\': JSON writes such a string as it is, between quotes. */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -154,5 +154,14 @@ export function resultJson(d: ResultData, withSt = true): string {
   if (d.ms !== undefined) out += `,"ms":${millis(d.ms)}`;
   if (d.error !== undefined) out += `,"error":{"code":${str(d.error.code)},"message":${str(d.error.message)}}`;
   if (d.tag !== undefined) out += `,"tag":${str(d.tag)}`;
+  if (d.notices !== undefined) {
+    out += ',"notices":[';
+    for (let i = 0; i < d.notices.length; i++) {
+      const n = d.notices[i] as ResultNotice;
+      out += `${i === 0 ? '' : ','}{"severity":${str(n.severity)},"code":${str(n.code)},"message":${str(n.message)}}`;
+    }
+    out += ']';
+  }
+  if (d.noticesDropped !== undefined) out += `,"noticesDropped":${num(d.noticesDropped)}`;
   return `${out}}`;
 }

@@ -43,6 +43,7 @@ import type {
   StatementParam,
   TranscriptPrincipal,
 } from './types.js';
+import { MAX_RESULT_NOTICES } from './types.js';
 
 export { RowCapture } from './row-capture.js';
 
@@ -320,6 +321,12 @@ class SessionRecorder implements Recorder {
     }
     if (info.error) data.error = { code: info.error.code, message: clipped(info.error.message, this.limits.messageBytes) };
     if (info.tag !== undefined) data.tag = clipped(info.tag, this.limits.messageBytes);
+    if (info.notices && info.notices.length > 0) {
+      const kept = info.notices.slice(0, MAX_RESULT_NOTICES);
+      data.notices = kept.map((n) => ({ severity: clipped(n.severity, 64), code: clipped(n.code, 64), message: clipped(n.message, this.limits.messageBytes) }));
+      const dropped = info.notices.length - kept.length + (info.noticesDropped ?? 0);
+      if (dropped > 0) data.noticesDropped = dropped;
+    }
     const last = this.lastStatement;
     if (last && this.lastStatementId === st && data.set === undefined && !last.chained) {
       // The statement's record is still in the batch: the result joins it.

@@ -276,6 +276,13 @@ export function renderEntry(e: TimelineEntry): string {
       } else {
         lines.push(`${t}  #${e.statementId}${set} → ${countText(d.rows, 'row')}, ${formatBytes(d.bytes)}${ms}${d.tag ? `  ${printable(d.tag, true)}` : ''}`);
       }
+      // Read defensively: a record is only as well-formed as whoever wrote the file.
+      const notices: unknown[] = Array.isArray(d.notices) ? d.notices : [];
+      for (const n of notices) {
+        const { severity, code, message } = (n ?? {}) as Partial<Record<'severity' | 'code' | 'message', unknown>>;
+        lines.push(`            ${printable(String(severity ?? 'NOTICE'), true)} ${printable(String(code ?? ''), true)}: ${printable(String(message ?? ''), true)}`);
+      }
+      if (typeof d.noticesDropped === 'number' && d.noticesDropped > 0) lines.push(`            … ${countText(d.noticesDropped, 'more notice')}`);
       if (d.columns.length > 0) {
         const cols = d.columns.map((c) => `${printable(c.name, true)} ${printable(c.type, true)}${c.masked ? ` [masked: ${printable(c.masked, true)}]` : ''}`);
         lines.push(`            columns: ${cols.join(', ')}`);

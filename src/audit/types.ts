@@ -184,6 +184,17 @@ export interface ResultError {
   message: string;
 }
 
+/** A notice, warning or informational message the server sent the client with a result (as the client got it). */
+export interface ResultNotice {
+  /** NOTICE, WARNING, INFO, … (PostgreSQL's severity). */
+  severity: string;
+  code: string;
+  message: string;
+}
+
+/** Notices kept per result, at most; more are counted (`noticesDropped`). */
+export const MAX_RESULT_NOTICES = 20;
+
 /** Rows of a result, as recorded. Row values are strings or null, already masked. */
 export type CapturedRows =
   | { mode: 'none' }
@@ -205,6 +216,9 @@ export interface ResultInfo {
   set?: number;
   /** When the last byte of the result was sent; default now. */
   endedAt?: Date;
+  /** Notices the server sent with this result, oldest first (at most MAX_RESULT_NOTICES), and how many more. */
+  notices?: readonly ResultNotice[];
+  noticesDropped?: number;
 }
 
 export interface ResultData {
@@ -218,6 +232,8 @@ export interface ResultData {
   error?: ResultError;
   capture: CapturedRows;
   tag?: string;
+  notices?: ResultNotice[];
+  noticesDropped?: number;
 }
 
 // ---- other events and the end ---------------------------------------------------------------

@@ -36,7 +36,7 @@ import type { ApprovalService, HoldOutcome, HoldRequest, PolicyContext, Statemen
 import type { CapturePolicy } from '../../audit/config.js';
 import { STORE_UNWRITABLE, unrecordedReason } from '../../audit/errors.js';
 import { recordStatement, RowCapture, type Recorder } from '../../audit/recorder.js';
-import type { ResultInfo, StatementParam, StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
+import { MAX_RESULT_NOTICES, type ResultInfo, type ResultNotice, type StatementParam, type StatementInfo as RecordedStatementInfo } from '../../audit/types.js';
 import type { Principal } from '../../identity/types.js';
 import { MaskingError, type CopyMaskPlan, type RowMaskPlan, type SessionMasker } from '../../masking/types.js';
 import { unwrap } from '../../sql/ast.js';
@@ -148,6 +148,10 @@ export class SessionFlow {
   };
   /** The session's recorder; dropped when the store fails under `on_write_error: continue`. */
   private recorder: Recorder | undefined;
+  /** Notices of the statement `noticesOf` not recorded yet (noteNotice), and how many more came. */
+  private notices: ResultNotice[] | undefined;
+  private noticesOf: RecordedStatement | undefined;
+  private noticesDropped = 0;
   /** Statements recorded so far (their ids in the transcript). */
   private recorded = 0;
   /** SQL-level PREPARE and DECLARE CURSOR statements, by name. */
@@ -834,7 +838,10 @@ export class SessionFlow {
         this.onCopyData(buf, start, end, out);
         return;
       case Backend.noticeResponse:
-        if (!this.result?.aborted) this.forwardScrubbed(buf, start, end, out);
+        if (!this.result?.aborted) {
+          const sent = this.forwardScrubbed(buf, start, end, out);
+          if (this.recorder) this.noteNotice(sent ?? (start === 0 && end === buf.length ? buf : buf.subarray(start, end)));
+        }
         return;
       case Backend.notificationResponse:
         this.forwardScrubbed(buf, start, end, out, null);
@@ -856,10 +863,38 @@ export class SessionFlow {
   }
 
   /** Statement the current response answers (for scrubbing errors and notices), null for none. */
-  private forwardScrubbed(buf: Buffer, start: number, end: number, out: OutputBatch, stmt: StatementInfo | null | undefined = this.currentStatement()): void {
+  private forwardScrubbed(buf: Buffer, start: number, end: number, out: OutputBatch, stmt: StatementInfo | null | undefined = this.currentStatement()): Buffer | undefined {
     const scrubbed = this.masking ? (this.deps.masker as SessionMasker).scrubMessage(buf, start, end, stmt) : undefined;
     if (scrubbed) out.push(scrubbed);
     else out.add(buf, start, end);
+    return scrubbed;
+  }
+
+  /**
+   * Keeps a notice (`msg`: as the client got it) for the result record of the statement it came
+   * with: the one the server is answering. A notice between statements (none is running) belongs
+   * to none, and is not recorded.
+   */
+  private noteNotice(msg: Buffer): void {
+    const head = this.queue[0];
+    const rec = head && (head.k === 'query' || head.k === 'execute') ? head.rec : undefined;
+    if (!rec) return;
+    if (this.noticesOf !== rec) {
+      this.noticesOf = rec;
+      this.notices = [];
+      this.noticesDropped = 0;
+    }
+    const notices = this.notices as ResultNotice[];
+    if (notices.length >= MAX_RESULT_NOTICES) {
+      this.noticesDropped++;
+      return;
+    }
+    try {
+      const n = decodeNotice(msg);
+      notices.push({ severity: n.severity, code: n.code, message: n.message });
+    } catch {
+      this.noticesDropped++; // forwarded as it came; the client decides what it makes of it
+    }
   }
 
   /** The statement the response at the head of the queue belongs to, as masking should see it. */
@@ -1259,6 +1294,17 @@ export class SessionFlow {
     if (tag) info.tag = tag;
     if (error) info.error = error;
     if (r.set > 1) info.set = r.set;
+    if (this.noticesOf !== undefined) {
+      // Notices of this statement so far go with this result; any others were of a statement
+      // whose result was not recorded.
+      if (this.noticesOf === rec) {
+        info.notices = this.notices as ResultNotice[];
+        if (this.noticesDropped > 0) info.noticesDropped = this.noticesDropped;
+      }
+      this.noticesOf = undefined;
+      this.notices = undefined;
+      this.noticesDropped = 0;
+    }
     // Nobody waits for a result's record: a write that fails makes the store unhealthy.
     try {
       recorder.resultNoWait(info);
