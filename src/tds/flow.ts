@@ -32,7 +32,7 @@ import type { ApprovalService, Hold, HoldOutcome, PolicyContext, StatementPolicy
 import type { CapturePolicy } from '../audit/config.js';
 import { STORE_UNWRITABLE, unrecordedReason } from '../audit/errors.js';
 import { recordStatement, RowCapture, type Recorder, type StatementGate } from '../audit/recorder.js';
-import type { ResultColumn } from '../audit/types.js';
+import { MAX_RESULT_NOTICES, type ResultColumn, type ResultNotice } from '../audit/types.js';
 import type { Principal } from '../identity/types.js';
 import type { Logger } from '../log.js';
 import { ALLOW, decide, summarize } from '../pg/flow/verdicts.js';
@@ -105,6 +105,9 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private readonly prepared = new Map<string, PreparedStatement>();
   private result: OpenResult | undefined;
   private error: { code: string; message: string } | undefined;
+  /** INFO messages (PRINT, RAISERROR below class 11) of the result being read, for its record; and how many more. */
+  private notices: ResultNotice[] | undefined;
+  private noticesDropped = 0;
   private recorded = 0;
   private bulkAllowed = false;
   /** The INSERT BULK whose BULK_LOAD may follow: the rows the load inserts are recorded as its result. */
@@ -370,6 +373,13 @@ export class TdsStatementFlow implements TdsFlowHandler {
       case TOKEN.ERROR:
         if (t.token?.kind === 'ERROR' && t.token.class > 10) this.error ??= { code: String(t.token.number), message: t.token.message };
         return;
+      case TOKEN.INFO:
+        if (this.recorder && t.token?.kind === 'INFO') {
+          const notices = (this.notices ??= []);
+          if (notices.length < MAX_RESULT_NOTICES) notices.push({ severity: 'INFO', code: String(t.token.number), message: t.token.message });
+          else this.noticesDropped++;
+        }
+        return;
       case TOKEN.RETURNVALUE: {
         if (t.token?.kind === 'RETURNVALUE') (cur.returns ??= []).push({ token: t.token, bytes: t.bytes });
         // Only the handle parameter (ordinal 0 of sp_prepare, sp_prepexec, sp_cursorprepare and
@@ -389,7 +399,7 @@ export class TdsStatementFlow implements TdsFlowHandler {
 
   private onDone(cur: InFlight, done: DoneToken): void {
     if (done.kind === 'DONEPROC') this.recordReturns(cur);
-    if (this.result || (done.status & (DONE_STATUS.COUNT | DONE_STATUS.ATTN)) !== 0 || this.error) this.endResult(cur, done);
+    if (this.result || (done.status & (DONE_STATUS.COUNT | DONE_STATUS.ATTN)) !== 0 || this.error || this.notices) this.endResult(cur, done);
     // Each call of an RPC request ends with its DONEPROC; the next call's result sets count from 1.
     if (done.kind === 'DONEPROC' && cur.at < cur.statements.length - 1) {
       cur.at++;
@@ -417,15 +427,19 @@ export class TdsStatementFlow implements TdsFlowHandler {
   private endResult(cur: InFlight, done: DoneToken | undefined): void {
     const r = this.result;
     const error = this.error;
+    const notices = this.notices;
+    const dropped = this.noticesDropped;
     this.result = undefined;
     this.error = undefined;
+    this.notices = undefined;
+    this.noticesDropped = 0;
     const rec = cur.recs[cur.at];
-    if (!rec || (!r && !done && !error)) return;
+    if (!rec || (!r && !done && !error && !notices)) return;
     const counted = done && (done.status & DONE_STATUS.COUNT) !== 0 ? Number(done.rowCount) : undefined;
     const columns: ResultColumn[] = (r?.columns ?? []).map((c) => ({ name: c.name, type: sqlTypeName(c.typeInfo), masked: null, ...(c.tableName ? { table: c.tableName.join('.') } : {}) }));
     const tag = done ? doneTag(done) : undefined;
     cur.sets++;
-    this.recordResult(rec, columns, r ? r.rows : (counted ?? 0), r?.capture?.finish() ?? { mode: 'none' }, tag, error, cur.sets, r?.capture?.bytes ?? 0);
+    this.recordResult(rec, columns, r ? r.rows : (counted ?? 0), r?.capture?.finish() ?? { mode: 'none' }, tag, error, cur.sets, r?.capture?.bytes ?? 0, notices && { notices, dropped });
   }
 
   private recordResult(
@@ -437,17 +451,30 @@ export class TdsStatementFlow implements TdsFlowHandler {
     error: { code: string; message: string } | undefined,
     set: number,
     bytes = 0,
+    notices?: { notices: ResultNotice[]; dropped: number },
   ): void {
     this.recorder
-      ?.result({ statementId: rec.id, columns, rows, bytes, capture, ...(tag ? { tag } : {}), ...(error ? { error } : {}), ...(set > 1 ? { set } : {}) })
+      ?.result({
+        statementId: rec.id,
+        columns,
+        rows,
+        bytes,
+        capture,
+        ...(tag ? { tag } : {}),
+        ...(error ? { error } : {}),
+        ...(set > 1 ? { set } : {}),
+        ...(notices ? { notices: notices.notices, ...(notices.dropped > 0 ? { noticesDropped: notices.dropped } : {}) } : {}),
+      })
       .catch(this.logWriteFailure);
   }
 
   onResponseEnd(): void {
     const cur = this.inFlight.shift();
-    if (cur && (this.result || this.error)) this.endResult(cur, undefined);
+    if (cur && (this.result || this.error || this.notices)) this.endResult(cur, undefined);
     this.result = undefined;
     this.error = undefined;
+    this.notices = undefined;
+    this.noticesDropped = 0;
   }
 
   /** A row's values as text for the transcript (decoded only when the capture keeps values). */
