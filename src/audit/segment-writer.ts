@@ -38,7 +38,7 @@ import { acquireLock, releaseLock } from './instance-lock.js';
 import { LineBatch } from './line-batch.js';
 import { signMark, verifyMark, type ChainStart, type SignedMark } from './jws.js';
 import type { SigningKey } from './keys.js';
-import { firstRecordOf, planRetention, sealTimeOf, type SegmentEntry } from './retention.js';
+import { firstRecordOf, newestOwnMark, planRetention, sealTimeOf, type SegmentEntry } from './retention.js';
 import { headFileName, listTranscriptDir, sanitizeInstanceId, segmentFileName, segmentsOf } from './segment-files.js';
 
 /** How often the writer looks for segments past `retentionMs`. */
@@ -96,6 +96,13 @@ export interface WriterHealth {
   /** Seq of the last record appended. */
   seq: number;
   fsync: FsyncPolicy;
+}
+
+/** One application of retention: the files removed, where the chain begins since, and a file that could not be removed. */
+export interface RetentionDone {
+  removed: readonly string[];
+  start: ChainStart;
+  notRemoved?: { file: string; error: string };
 }
 
 /** How a new segment links to the previous one; recorded in its `open` record. */
@@ -248,7 +255,7 @@ export class SegmentWriter {
   /** Where the chain begins since retention removed its oldest segments (undefined: at its first record). */
   private chainStart: ChainStart | undefined;
   private lastRetentionCheck = 0;
-  private readonly retained: Array<{ removed: string[]; start: ChainStart }> = [];
+  private readonly retained: RetentionDone[] = [];
   /** Records of the current batch not yet chained, in order; they follow `lines`. */
   private pending: PendingRecord[] = [];
   /** Sizes of the pending records (PendingRecord.size). */
@@ -305,8 +312,16 @@ export class SegmentWriter {
     const headSeq = head && 'seq' in head ? head.seq : undefined;
     let after: OpenAfter | null = null;
     if (tail.last) {
-      // Where retention last left the chain's beginning: only a mark this key signed says so.
-      if (head && 'start' in head) this.chainStart = head.start;
+      // Where retention last left the chain's beginning: only a mark this key signed says so, the
+      // newest of the head's and the segments' own (the head may be older: a crash before it was
+      // rewritten, or an old copy put back).
+      const own = newestOwnMark(
+        segmentsOf(listTranscriptDir(dir)).filter((e) => e.instance === this.instance),
+        this.instance,
+        this.options.key.publicKey,
+      );
+      const headMark = head && 'start' in head ? head : undefined;
+      this.chainStart = own && (!headMark || own.seq >= headMark.seq) ? own.start : headMark?.start;
       const unusable: HeadUnusable | undefined =
         head && 'unusable' in head ? head.unusable : head === undefined && tail.last.sealed ? { reason: 'missing', detail: 'was absent although the chain ended in a seal' } : undefined;
       after = { ...tail.last, ...(headSeq === undefined ? {} : { headSeq }), ...(unusable ? { headUnusable: unusable } : {}) };
@@ -922,13 +937,15 @@ export class SegmentWriter {
     }
     this.onSynced(this.seg, this.seg.size);
     const removed: string[] = [];
+    let notRemoved: { file: string; error: string } | undefined;
     for (const e of doomed) {
       try {
         unlinkSync(e.path);
         removed.push(e.name);
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') continue;
-        log?.warn({ file: e.name, err: errnoCode(err) ?? String(err) }, 'transcript retention: cannot remove a segment past retention; retried at the next check');
+        notRemoved = { file: e.name, error: errnoCode(err) ?? String(err) };
+        log?.warn({ file: e.name, err: notRemoved.error }, 'transcript retention: cannot remove a segment past retention; retried at the next check');
         break;
       }
     }
@@ -937,12 +954,12 @@ export class SegmentWriter {
     } catch {
       // the removals stand or not; verify accepts either (the signed start names what must remain)
     }
-    this.retained.push({ removed, start });
+    this.retained.push({ removed, start, ...(notRemoved ? { notRemoved } : {}) });
     log?.info({ instance: this.instance, removed: removed.length, upTo: removed[removed.length - 1], chainStartsAt: { file: keep.name, seq: first.seq } }, 'transcript retention removed segments older than the retention');
   }
 
   /** What retention removed since this writer started, each time, and where the chain began after. */
-  get retention(): ReadonlyArray<{ removed: readonly string[]; start: ChainStart }> {
+  get retention(): ReadonlyArray<RetentionDone> {
     return this.retained;
   }
 

@@ -258,6 +258,25 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
     }
     chain.push(s);
   }
+  // Where the chain begins, as its newest signed mark says (retention): segments before that may be
+  // absent, and those still present (a removal that did not finish: a crash, a file that could not
+  // be deleted) are checked on their own but are not part of the chain any more.
+  const claim = newestMark(chain, head);
+  const start = claim?.start;
+  if (start && claim) {
+    const leftovers = chain.filter((s) => indexOf(s) < start.segment);
+    if (leftovers.length > 0) {
+      chain.splice(0, leftovers.length);
+      const names = leftovers.map((s) => s.entry.name);
+      findings.push(
+        finding(
+          FINDING.retention,
+          `${countOf(leftovers.length, 'segment')} before the chain's signed beginning (${start.file}, seq ${start.seq}) ${leftovers.length === 1 ? 'is' : 'are'} still present (${names[0]}${names.length > 1 ? ` … ${names[names.length - 1]}` : ''}): retention removed what came before them but did not finish; the writer removes them at its next check`,
+          at(leftovers[0] as Scanned),
+        ),
+      );
+    }
+  }
   const presentIndexes = new Set(scanned.map(indexOf));
   // A writer creates a segment only after the one before it: an empty newest file (a crash while
   // creating it) follows the newest segment with records directly, or segments between are gone.
@@ -278,8 +297,6 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
   }
   // The beginning of the chain: its first record, or where retention left it.
   const firstOpen = first.result.open;
-  const claim = newestMark(chain, head);
-  const start = claim?.start;
   const fromRetention = (s: ChainStart): boolean => indexOf(first) === s.segment && first.result.first?.seq === s.seq && first.result.first.prev === s.prev;
   if (start && claim && indexOf(first) > start.segment) {
     const missing = range(start.segment, indexOf(first)).filter((i) => !presentIndexes.has(i));
@@ -493,6 +510,10 @@ function singleFileNotes(s: Scanned, findings: Finding[]): void {
   if (r.torn) {
     findings.push(finding(FINDING.tornTail, `${s.entry.name} ends in a partial record (${r.torn.bytes} bytes at line ${r.torn.line}); the last intact record is seq ${r.last.seq} at line ${r.last.line}`, { ...where, line: r.torn.line }));
   }
+}
+
+function countOf(n: number, one: string): string {
+  return `${n} ${n === 1 ? one : `${one}s`}`;
 }
 
 function range(from: number, to: number): number[] {

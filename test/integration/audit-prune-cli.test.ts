@@ -1,7 +1,8 @@
 // `warden audit prune` through the real CLI in a child process: a dry run changes nothing, a real
 // run removes the old segments of a stopped chain after signing its new beginning (audit verify
 // stays INTACT), a chain whose writer runs is skipped, and bad ages are usage errors.
-import { readdirSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { wardenCli, type CliResult } from '../helpers/warden-cli.js';
@@ -66,6 +67,21 @@ describe('warden audit prune', () => {
     expect(names(data.dir)).toEqual(left);
   });
 
+  it('leaves a chain signed with another key alone', async () => {
+    data = tempDataDir();
+    await fourDays(data.dir);
+    const before = names(data.dir);
+    // The key in the data directory replaced: its checkpoint would not verify against the pinned one.
+    const keys = join(data.dir, 'keys');
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    writeFileSync(join(keys, 'transcript-ed25519.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(keys, 'transcript-ed25519.pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    const run = await cli(['audit', 'prune', '--data-dir', data.dir, '--older-than', '2026-01-03T00:00:00Z']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/w1: skipped: its chain is signed with key \S+, not with this key \(\S+\); prune it with the key that signs it/);
+    expect(names(data.dir)).toEqual(before);
+  });
+
   it('skips a chain whose writer is running, and refuses ages under an hour or a missing age', async () => {
     data = tempDataDir();
     await fourDays(data.dir);
@@ -74,7 +90,7 @@ describe('warden audit prune', () => {
       const before = readdirSync(join(data.dir, 'transcripts')).sort();
       const run = await cli(['audit', 'prune', '--data-dir', data.dir, '--older-than', '2026-01-03T00:00:00Z', '--instance', 'w2']);
       expect(run.code).toBe(0);
-      expect(run.stdout).toMatch(/w2: skipped: its writer holds the lock/);
+      expect(run.stdout).toMatch(/w2: skipped: its lock is held/);
       expect(readdirSync(join(data.dir, 'transcripts')).sort()).toEqual(before);
     } finally {
       await live.close();
@@ -85,6 +101,14 @@ describe('warden audit prune', () => {
     const none = await cli(['audit', 'prune', '--data-dir', data.dir]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/give --older-than AGE, or --config with transcripts\.retention/);
+    const empty = tempDataDir();
+    try {
+      const none = await cli(['audit', 'prune', '--data-dir', empty.dir, '--older-than', '1d']);
+      expect(none.code).toBe(0);
+      expect(none.stdout).toMatch(/no transcript directory at .*: nothing to prune/);
+    } finally {
+      empty.cleanup();
+    }
     const unknown = await cli(['audit', 'prune', '--data-dir', data.dir, '--older-than', '1d', '--instance', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no chain of instance 'nope'/);

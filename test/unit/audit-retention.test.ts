@@ -1,7 +1,7 @@
 // transcripts.retention: the writer removes its oldest segments once all their records are older
 // than the retention, after signing where the chain now begins; verify accepts exactly that
 // beginning and still reports any other segment that goes missing.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -122,6 +122,74 @@ describe('transcripts.retention', () => {
     await store.close();
     store = undefined;
     expect(errorKinds(await verifyStore(data.dir))).toEqual([]);
+  });
+
+  it('trusts no file name: segments renamed to older dates are not removed', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, undefined);
+    for (let n = 0; n < 4; n++) await day(store, clock, n);
+    await store.close();
+    // Segments 2 to 4 made to look as if they were started in 2020 (their index kept).
+    for (const f of segmentFiles(data.dir).slice(1, 4)) renameSync(f, f.replace(/_2026\d{4}T/, '_20200101T'));
+    const before = segmentFiles(data.dir).map((f) => basename(f));
+    store = await openWith(clock, 400 * DAY);
+    await store.close();
+    store = undefined;
+    // Nothing is older than 400 days by any signed seal: everything stays (and one more segment).
+    expect(segmentFiles(data.dir).map((f) => basename(f)).slice(0, before.length)).toEqual(before);
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual(['segment-order']);
+    expect(report.findings.some((f) => f.kind === 'retention')).toBe(false);
+  });
+
+  it('segments left over from a removal that did not finish are noted, not taken for tampering', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, 2 * DAY);
+    for (let n = 0; n < 3; n++) await day(store, clock, n);
+    // The second oldest segment as it was before retention reached it, to put back later (a crash before its unlink).
+    const spareDir = mkdtempSync(join(tmpdir(), 'warden-retention-'));
+    const second = segmentFiles(data.dir)[1] as string;
+    copyFileSync(second, join(spareDir, basename(second)));
+    for (let n = 3; n < 5; n++) await day(store, clock, n);
+    clock.advance(2 * 60 * 1000);
+    await vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000004_/), { timeout: 5000, interval: 10 });
+    await store.close();
+    store = undefined;
+    copyFileSync(join(spareDir, basename(second)), second);
+    rmSync(spareDir, { recursive: true, force: true });
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual([]);
+    const notes = report.findings.filter((f) => f.kind === 'retention').map((f) => f.message);
+    // (Segment 2 had gone by then already: what is left is segment 3 alone, before the beginning.)
+    expect(basename(second)).toMatch(/^w1_00000003_/);
+    expect(notes).toContainEqual(expect.stringMatching(/^1 segment before the chain's signed beginning \(w1_00000004_\S+, seq \d+\) is still present \(w1_00000003_/));
+  });
+
+  it('a head file older than the segments does not move the beginning back at a restart', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, 2 * DAY);
+    for (let n = 0; n < 4; n++) await day(store, clock, n);
+    clock.advance(2 * 60 * 1000);
+    await vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000003_/), { timeout: 5000, interval: 10 });
+    const head = join(transcriptsDir(data.dir), 'w1.head.json');
+    await vi.waitFor(() => expect(readFileSync(head, 'utf8')).toContain('jws'), { timeout: 5000, interval: 10 });
+    const oldHead = readFileSync(head);
+    for (let n = 4; n < 6; n++) await day(store, clock, n);
+    clock.advance(2 * 60 * 1000);
+    await vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000005_/), { timeout: 5000, interval: 10 });
+    await store.close();
+    // The head as it was two removals ago (a crash before it was rewritten, or a copy put back).
+    writeFileSync(head, oldHead);
+    store = await openWith(clock, 2 * DAY);
+    await recordSession(store, 'sess-after', 1);
+    await store.close();
+    store = undefined;
+    const report = await verifyStore(data.dir);
+    expect(errorKinds(report)).toEqual([]);
+    expect(report.instances[0]?.retention?.file).toMatch(/^w1_00000005_/);
   });
 
   it("dates a segment by its seal only when the writer's own key signed it", async () => {

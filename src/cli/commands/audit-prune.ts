@@ -5,12 +5,13 @@
 // begins, and seals that segment. With `--dry-run` it only says what would go.
 
 import type { KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { DEFAULT_LIMITS, transcriptConfig } from '../../audit/config.js';
-import { findChainTail } from '../../audit/chain-tail.js';
 import { errnoCode, TranscriptReadError, TranscriptWriteError } from '../../audit/errors.js';
 import { writerStopped } from '../../audit/instance-lock.js';
 import { loadSigningKey, loadVerifyKey, publicKeyFileFor } from '../../audit/keys.js';
 import { firstRecordOf, planRetention, sealTimeOf, type SegmentEntry } from '../../audit/retention.js';
+import { readLines } from '../../audit/line-reader.js';
 import { listTranscriptDir, segmentFileName, segmentsOf } from '../../audit/segment-files.js';
 import { SegmentWriter } from '../../audit/segment-writer.js';
 import { PostgresTranscriptStore } from '../../audit/store-postgres.js';
@@ -50,7 +51,9 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
   let dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
   if (values.config !== undefined) {
     try {
-      const config = await loadConfig(values.config);
+      // Targets' secrets are not needed (as for the readers); the signing key and, with ship, the
+      // store's connection are, and fail below when they are missing.
+      const config = await loadConfig(values.config, { forReaders: true });
       t = config.transcripts;
       dataDir = config.dataDir;
     } catch (err) {
@@ -64,6 +67,10 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
   const defaults = transcriptConfig(dataDir);
   const dir = t?.dir ?? transcriptDir(dataDir);
   const keyFile = t?.keyFile ?? defaults.keyFile;
+  if (!existsSync(dir)) {
+    writeOut(`no transcript directory at ${dir}: nothing to prune`);
+    return 0;
+  }
   let entries;
   try {
     entries = segmentsOf(listTranscriptDir(dir));
@@ -75,36 +82,47 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
   for (const id of wanted) if (!present.includes(id)) throw new UsageError(`no chain of instance '${id}' in ${dir}`);
   const dryRun = values['dry-run'] === true;
   const shared = t?.ship ? new PostgresTranscriptStore(t.ship) : undefined;
+  // The key that signs the new beginning; a dry run can do with its public half.
   const key = dryRun ? undefined : await loadSigningKey(keyFile, { create: false });
-  // A seal dates its segment only when this key signed it: the public half is enough to tell.
-  const publicKey = key?.publicKey ?? (await loadVerifyKey(publicKeyFileFor(keyFile)).catch(() => undefined))?.publicKey;
-  const cutoff = new Date(now.getTime() - retentionMs).toISOString();
-  writeOut(`${dryRun ? 'would remove' : 'removing'} segments whose records are all older than ${cutoff} from ${dir}`);
+  const verifyKey = key ? { publicKey: key.publicKey, kid: key.kid } : await loadVerifyKey(publicKeyFileFor(keyFile)).catch(() => undefined);
+  if (!verifyKey) throw new TranscriptReadError(`cannot read the transcript key (${keyFile} or its .pub.pem): segments are dated by their signed seals`);
+  const cutoff = now.getTime() - retentionMs;
+  writeOut(`${dryRun ? 'would remove' : 'removing'} segments whose records are all older than ${new Date(cutoff).toISOString()} from ${dir}`);
   let failed = 0;
   try {
     for (const instance of wanted) {
       const line = (text: string): void => writeOut(`  ${instance}: ${text}`);
+      const files = entries.filter((e) => e.instance === instance);
       if (!writerStopped(dir, instance)) {
-        line('skipped: its writer holds the lock (a running warden applies transcripts.retention itself)');
+        line('skipped: its lock is held, or cannot be read (a running warden applies transcripts.retention to its own chains)');
+        continue;
+      }
+      // The chain's newest segment names the key that signs it: another key's checkpoint would
+      // not verify against the key auditors pinned (rotate keys with a new instance id instead).
+      const newest = files[files.length - 1] as SegmentEntry;
+      const kid = firstRecordOf(newest.path)?.kid;
+      if (kid !== undefined && kid !== verifyKey.kid) {
+        line(`skipped: its chain is signed with key ${kid}, not with this key (${verifyKey.kid}); prune it with the key that signs it`);
+        failed += 1;
         continue;
       }
       let keepFrom: number | undefined;
       if (shared) {
         try {
-          keepFrom = ((await shared.shippedEnd(instance))?.seq ?? 0) + 1;
+          keepFrom = await shippedUpTo(shared, instance, files);
         } catch (err) {
-          line(`skipped: cannot ask the shared store what it holds (${err instanceof Error ? err.message : String(err)}); nothing removed, records not shipped are kept`);
+          line(`skipped: ${err instanceof Error ? err.message : String(err)}; nothing removed`);
           failed += 1;
           continue;
         }
       }
-      const plan = planFor(dir, instance, entries.filter((e) => e.instance === instance), now.getTime(), retentionMs, keepFrom, publicKey);
-      if (!plan) {
-        line('nothing older');
+      const plan = planFor(instance, files, now.getTime(), cutoff, keepFrom, verifyKey.publicKey);
+      if (!plan.doomed) {
+        line(plan.unshipped ? `nothing: ${plan.unshipped} past the age are kept until the shared store holds all their records` : 'nothing older');
         continue;
       }
       if (dryRun) {
-        line(`would remove ${plan}`);
+        line(`would remove ${plan.doomed}`);
         continue;
       }
       try {
@@ -124,13 +142,25 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
           clock: () => now.getTime(),
         });
         const done = writer.retention;
+        const healthy = writer.healthy;
         await writer.close();
         const last = done[done.length - 1];
-        if (!last) line('nothing removed');
-        else line(`removed ${countText(done.flatMap((d) => d.removed).length, 'segment')}; the chain now begins at seq ${last.start.seq} (${last.start.file})`);
+        const removed = done.flatMap((d) => d.removed).length;
+        if (!healthy) {
+          line('failed: the transcript writer could not write (see above); nothing removed');
+          failed += 1;
+        } else if (!last) line('nothing removed');
+        else {
+          line(`removed ${countText(removed, 'segment')}; the chain now begins at seq ${last.start.seq} (${last.start.file})`);
+          const stuck = done.find((d) => d.notRemoved)?.notRemoved;
+          if (stuck) {
+            line(`failed: cannot remove ${stuck.file} (${stuck.error}); it and the segments after it up to the new beginning are left (audit verify notes them), run prune again`);
+            failed += 1;
+          }
+        }
       } catch (err) {
         if (err instanceof TranscriptWriteError && err.code === 'ELOCKED') {
-          line('skipped: its writer holds the lock (a running warden applies transcripts.retention itself)');
+          line('skipped: its lock is held (a running warden applies transcripts.retention to its own chains)');
           continue;
         }
         line(`failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -143,24 +173,52 @@ export async function prune(values: PruneOptions, now = new Date()): Promise<num
   return failed > 0 ? 1 : 0;
 }
 
-/** What retention would remove from a stopped chain, as if its writer started now; undefined: nothing. */
-function planFor(dir: string, instance: string, segments: SegmentEntry[], now: number, retentionMs: number, keepFrom: number | undefined, publicKey: KeyObject | undefined): string | undefined {
+/**
+ * The lowest seq of the chain the shared store does not hold (retention keeps it and all after):
+ * the store's newest record for the instance must be the local record with that seq, byte for
+ * byte, or the store holds another chain under this instance id and nothing is removed.
+ */
+async function shippedUpTo(store: PostgresTranscriptStore, instance: string, files: readonly SegmentEntry[]): Promise<number> {
+  let end;
+  try {
+    end = await store.shippedEnd(instance);
+  } catch (err) {
+    throw new Error(`cannot ask the shared store what it holds (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (!end) return 1;
+  const holder = [...files].reverse().find((f) => (firstRecordOf(f.path)?.seq ?? Infinity) <= end.seq);
+  if (holder) {
+    for await (const raw of readLines(holder.path, { maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
+      if (!raw.complete || !raw.bytes.subarray(0, 32).toString('latin1').startsWith(`{"seq":${end.seq},`)) continue;
+      if (raw.bytes.equals(end.line)) return end.seq + 1;
+      break;
+    }
+  }
+  throw new Error(`the shared store's copy of instance ${instance} (up to seq ${end.seq}) is not this chain's: another chain was shipped under this instance id`);
+}
+
+interface Plan {
+  /** What would go, described; undefined: nothing. */
+  doomed?: string;
+  /** Segments past the age kept only because the store does not hold them yet, described. */
+  unshipped?: string;
+}
+
+/** What retention would remove from a stopped chain, as if its writer started now. */
+function planFor(instance: string, segments: SegmentEntry[], now: number, cutoff: number, keepFrom: number | undefined, publicKey: KeyObject): Plan {
   const last = segments[segments.length - 1];
-  if (!last) return undefined;
-  const tail = findChainTail(dir, instance, DEFAULT_LIMITS.recordBytes);
-  const next = (tail.last?.lastSeq ?? 0) + 1;
-  const { keep, doomed } = planRetention({
-    segments,
-    active: { index: last.index + 1, name: segmentFileName(instance, last.index + 1, now), firstSeq: next },
-    cutoff: now - retentionMs,
-    keepFrom,
-    ...(publicKey ? { sealedAt: (e: SegmentEntry) => sealTimeOf(e.path, publicKey) } : {}),
-  });
+  if (!last) return {};
+  const sealedAt = (e: SegmentEntry): number | undefined => sealTimeOf(e.path, publicKey);
+  const active = { index: last.index + 1, name: segmentFileName(instance, last.index + 1, now), firstSeq: Number.MAX_SAFE_INTEGER };
+  const { keep, doomed } = planRetention({ segments, active, cutoff, keepFrom, sealedAt });
   const oldest = doomed[0];
   const newest = doomed[doomed.length - 1];
-  if (!oldest || !newest) return undefined;
+  if (!oldest || !newest) {
+    const all = keepFrom === undefined ? [] : planRetention({ segments, active, cutoff, keepFrom: undefined, sealedAt }).doomed;
+    return all.length > 0 ? { unshipped: countText(all.length, 'segment') } : {};
+  }
   const from = firstRecordOf(oldest.path)?.seq;
-  const begins = keep.index > last.index ? next : firstRecordOf(segments.find((s) => s.index === keep.index)?.path ?? '')?.seq;
-  const seqs = from !== undefined && begins !== undefined ? `, seq ${from}–${begins - 1}` : '';
-  return `${countText(doomed.length, 'segment')} (${oldest.name} … ${newest.name}${seqs}); the chain would begin at ${keep.index > last.index ? 'a new segment' : keep.name}`;
+  const begins = keep.index > last.index ? undefined : firstRecordOf(segments.find((s) => s.index === keep.index)?.path ?? '')?.seq;
+  const seqs = from !== undefined ? `, seq ${from}–${begins === undefined ? 'its end' : begins - 1}` : '';
+  return { doomed: `${countText(doomed.length, 'segment')} (${oldest.name} … ${newest.name}${seqs}); the chain would begin at ${keep.index > last.index ? 'a new segment' : keep.name}` };
 }

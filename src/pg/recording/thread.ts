@@ -67,6 +67,12 @@ export interface ToWorkerBatch {
   keepFrom?: number;
 }
 
+/** What the main thread sends the worker: a batch, the lowest seq to keep on its own, or close. */
+export type ToWorker = ToWorkerBatch | { keepFrom: number } | { close: true };
+
+/** How often an idle thread is told what the shared store holds (retention checks once a minute). */
+const KEEP_FROM_EVERY_MS = 30_000;
+
 export type FromWorker =
   | { t: 'ready'; health: WriterHealth; keyId: string; publicKeyFile: string; priority: PriorityState }
   | { t: 'failed'; message: string }
@@ -173,6 +179,7 @@ export class RecordingThread {
    * each batch.
    */
   keepFromSeq: (() => number | undefined) | undefined;
+  private keepFromToldAt = 0;
   /** When the first chunk of the batch being filled was read (performance.now()). */
   private batchStart = 0;
   /** When the first chunk of each batch handed to the worker and not acknowledged was read, oldest first. */
@@ -197,7 +204,10 @@ export class RecordingThread {
     this.priorityState = ready.priority;
     this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
     this.stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-    this.watchdog = setInterval(() => this.checkStalled(), Math.min(1000, Math.max(10, this.stallMs / 4)));
+    this.watchdog = setInterval(() => {
+      this.checkStalled();
+      this.tellKeepFrom();
+    }, Math.min(1000, Math.max(10, this.stallMs / 4)));
     this.watchdog.unref();
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail({ message: `the recording thread failed: ${err.message}`, code: 'ETHREAD' }));
@@ -339,6 +349,18 @@ export class RecordingThread {
   forget(tap: ThreadTap, reader: Reader | undefined): void {
     this.taps.delete(tap.id);
     if (reader) this.paused.delete(reader);
+  }
+
+  /**
+   * Batches carry what the shared store holds to the worker; without traffic it is told every
+   * KEEP_FROM_EVERY_MS, so that retention can go on in an idle thread's chain.
+   */
+  private tellKeepFrom(): void {
+    const now = performance.now();
+    if (this.failure || !this.keepFromSeq || now - this.keepFromToldAt < KEEP_FROM_EVERY_MS) return;
+    this.keepFromToldAt = now;
+    const keepFrom = this.keepFromSeq();
+    if (keepFrom !== undefined) this.worker.postMessage({ keepFrom } satisfies ToWorker);
   }
 
   /** Hands the batch to the worker. */

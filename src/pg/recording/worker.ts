@@ -19,7 +19,7 @@ import { SessionFlow } from '../flow/session-flow.js';
 import { PgRelay } from '../relay.js';
 import { ThreadPriority } from './priority.js';
 // TIME_ORIGIN is evaluated in this thread (its own timeOrigin): with it, now is epoch milliseconds, as entry times are.
-import { ENTRY, ENTRY_HEADER, TIME_ORIGIN, type FromWorker, type ThreadSessionStart, type ToWorkerBatch, type WorkerInit } from './thread.js';
+import { ENTRY, ENTRY_HEADER, TIME_ORIGIN, type FromWorker, type ThreadSessionStart, type ToWorker, type WorkerInit } from './thread.js';
 
 /** A socket that is never written to the network: it takes writes and feeds chunks in order. */
 class StandInSocket extends EventEmitter {
@@ -224,7 +224,11 @@ function take(b: Buffer): void {
   }
 }
 
-port.on('message', (m: ToWorkerBatch | { close: true }) => {
+port.on('message', (m: ToWorker) => {
+  if (!('buf' in m) && 'keepFrom' in m) {
+    keepFrom = m.keepFrom;
+    return;
+  }
   if ('close' in m) {
     for (const id of [...sessions.keys()]) end(id, { reason: 'shutdown' });
     store.close().finally(() => post({ t: 'closed' }));
