@@ -33,6 +33,9 @@ export interface RetentionInput {
   sealedAt: (segment: SegmentEntry) => number | undefined;
 }
 
+/** Segments without a usable seal the scan reads in a row before it gives up. */
+const MAX_UNDATED_RUN = 64;
+
 /**
  * The oldest segments whose records are all older than the cutoff. Only what the chain's key
  * signed dates a segment: its seal, which is its last record, at a time in the mark. File names
@@ -44,10 +47,17 @@ export interface RetentionInput {
 export function planRetention(input: RetentionInput): RetentionPlan {
   const { segments, active, cutoff, keepFrom } = input;
   let last = -1;
+  let undated = 0;
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i] as SegmentEntry;
     const sealed = input.sealedAt(seg);
-    if (sealed === undefined) continue;
+    if (sealed === undefined) {
+      // Crashes leave a few unsealed segments; a long run of them (another key's, say) would make
+      // every check read them all, on the writer's thread.
+      if (++undated > MAX_UNDATED_RUN) break;
+      continue;
+    }
+    undated = 0;
     if (sealed > cutoff) break;
     if (keepFrom !== undefined) {
       // Its last record is the one before the next segment's first.
