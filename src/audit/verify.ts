@@ -15,6 +15,7 @@ import { verifyMark, type ChainStart, type SignedMark } from './jws.js';
 import type { VerifyKey } from './keys.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf, type DirEntry } from './segment-files.js';
 import { parseHeadFile } from './head-file.js';
+import { countText } from './text.js';
 import { capFindings, FINDING, finding, type Finding } from './verify-findings.js';
 import { verifySegment, type SegmentResult } from './verify-segment.js';
 
@@ -271,7 +272,7 @@ export function checkInstance(instance: string, scanned: Scanned[], head: HeadIn
       findings.push(
         finding(
           FINDING.retention,
-          `${countOf(leftovers.length, 'segment')} before the chain's signed beginning (${start.file}, seq ${start.seq}) ${leftovers.length === 1 ? 'is' : 'are'} still present (${names[0]}${names.length > 1 ? ` … ${names[names.length - 1]}` : ''}): retention removed what came before them but did not finish; the writer removes them at its next check`,
+          `${countText(leftovers.length, 'segment')} before the chain's signed beginning (${start.file}, seq ${start.seq}) ${leftovers.length === 1 ? 'is' : 'are'} still present (${names[0]}${names.length > 1 ? ` … ${names[names.length - 1]}` : ''}): retention removed what came before them but did not finish; the writer removes them at its next check`,
           at(leftovers[0] as Scanned),
         ),
       );
@@ -510,10 +511,6 @@ function singleFileNotes(s: Scanned, findings: Finding[]): void {
   if (r.torn) {
     findings.push(finding(FINDING.tornTail, `${s.entry.name} ends in a partial record (${r.torn.bytes} bytes at line ${r.torn.line}); the last intact record is seq ${r.last.seq} at line ${r.last.line}`, { ...where, line: r.torn.line }));
   }
-}
-
-function countOf(n: number, one: string): string {
-  return `${n} ${n === 1 ? one : `${one}s`}`;
 }
 
 function range(from: number, to: number): number[] {

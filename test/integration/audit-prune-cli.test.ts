@@ -4,10 +4,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { wardenCli, type CliResult } from '../helpers/warden-cli.js';
 import { TranscriptStore } from '../../src/audit/recorder.js';
-import { manualClock, recordSession, segmentFiles, tempDataDir, testConfig } from '../unit/audit-support.js';
+import { manualClock, recordSession, recordThenRotate, segmentFiles, tempDataDir, testConfig } from '../unit/audit-support.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -20,12 +20,7 @@ afterEach(() => data?.cleanup());
 async function fourDays(dir: string): Promise<void> {
   const clock = manualClock('2026-01-01T00:00:00Z');
   const store = await TranscriptStore.open(testConfig(dir, { segmentMaxAgeMs: 60 * 60 * 1000, fsyncIntervalMs: 20 }), { clock: clock.now });
-  for (let n = 0; n < 3; n++) {
-    await recordSession(store, `sess-${n}`, 2);
-    const before = store.health().segment;
-    clock.advance(DAY);
-    await vi.waitFor(() => expect(store.health().segment).not.toBe(before), { timeout: 5000, interval: 10 });
-  }
+  for (let n = 0; n < 3; n++) await recordThenRotate(store, clock, `sess-${n}`, 2, DAY);
   await recordSession(store, 'sess-3', 2);
   await store.close();
 }

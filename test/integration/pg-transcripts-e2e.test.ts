@@ -6,7 +6,7 @@
 // with text and binary parameters, COPY TO STDOUT and COPY FROM STDIN (node-postgres' Submittable
 // interface, as pg-copy-streams uses it), a held statement approved, one held and denied, one
 // denied by a rule, and queries over masked columns.
-import { spawn } from 'node:child_process';
+import { wardenCli } from '../helpers/warden-cli.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -18,7 +18,6 @@ import { loadSession, type SessionReplay } from '../../src/audit/replay.js';
 import { buildReview, type ReviewReport } from '../../src/audit/review.js';
 import type { DecisionData, ResultData, StatementData } from '../../src/audit/types.js';
 import { verify } from '../../src/audit/verify.js';
-import { projectRoot } from '../../src/embedded/seed.js';
 import { direct } from '../helpers/pg-env.js';
 import { APPROVER_ROLE, startTestWarden, type TestWarden } from '../helpers/warden.js';
 
@@ -354,15 +353,7 @@ describe('reading the store as an auditor', () => {
     const report = await verify(transcripts, { publicKey: await loadVerifyKey(publicKey) });
     expect(report.findings.filter((f) => f.severity !== 'info')).toEqual([]);
     expect(report.ok).toBe(true);
-    const cli = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), 'audit', 'verify', transcripts, '--public-key', publicKey, '--format', 'json'], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const cli = await wardenCli(['audit', 'verify', transcripts, '--public-key', publicKey, '--format', 'json']);
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
     expect(JSON.parse(cli.stdout)).toMatchObject({ ok: true, findings: [] });

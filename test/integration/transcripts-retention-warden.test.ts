@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { transcriptConfig } from '../../src/audit/config.js';
 import { TranscriptStore } from '../../src/audit/recorder.js';
 import { silentLogger } from '../../src/log.js';
 import { defaultTranscripts } from '../../src/config/sections/transcripts.js';
 import { RecordingThread } from '../../src/pg/recording/thread.js';
 import { startTestWarden } from '../helpers/warden.js';
-import { errorKinds, manualClock, recordSession, segmentFiles, testConfig, verifyStore } from '../unit/audit-support.js';
+import { errorKinds, manualClock, recordSession, recordThenRotate, segmentFiles, testConfig, verifyStore } from '../unit/audit-support.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const HOUR = 60 * 60 * 1000;
@@ -33,10 +33,7 @@ function dataDir(): string {
 async function oldChain(dir: string, instance: string): Promise<void> {
   const clock = manualClock('2026-01-01T00:00:00Z');
   const store = await TranscriptStore.open(testConfig(dir, { instanceId: instance, segmentMaxAgeMs: HOUR, fsyncIntervalMs: 20 }), { clock: clock.now });
-  await recordSession(store, `${instance}-old-1`, 2);
-  const first = store.health().segment;
-  clock.advance(DAY);
-  await vi.waitFor(() => expect(store.health().segment).not.toBe(first), { timeout: 5000, interval: 10 });
+  await recordThenRotate(store, clock, `${instance}-old-1`, 2, DAY);
   await recordSession(store, `${instance}-old-2`, 2);
   await store.close();
 }

@@ -10,7 +10,7 @@ import { listSessions } from '../../src/audit/reader.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { loadSigningKey } from '../../src/audit/keys.js';
 import { sealTimeOf } from '../../src/audit/retention.js';
-import { errorKinds, manualClock, readLinesOf, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore, writeLinesTo } from './audit-support.js';
+import { errorKinds, manualClock, recordThenRotate, readLinesOf, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore, writeLinesTo } from './audit-support.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -32,12 +32,11 @@ function openWith(clock: ReturnType<typeof manualClock>, retentionMs: number | u
 }
 
 /** Records a session, then moves the clock on a day and waits for the writer's tick to rotate. */
-async function day(s: TranscriptStore, clock: ReturnType<typeof manualClock>, n: number): Promise<void> {
-  await recordSession(s, `sess-day-${n}`, 3);
-  const before = s.health().segment;
-  clock.advance(DAY);
-  await vi.waitFor(() => expect(s.health().segment).not.toBe(before), { timeout: 5000, interval: 10 });
-}
+const day = (s: TranscriptStore, clock: ReturnType<typeof manualClock>, n: number): Promise<void> => recordThenRotate(s, clock, `sess-day-${n}`, 3, DAY);
+
+/** Waits until the oldest segment left is the one numbered as `prefix` says (e.g. /^w1_00000004_/). */
+const oldestBecomes = (prefix: RegExp): Promise<void> =>
+  vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(prefix), { timeout: 5000, interval: 10 });
 
 describe('transcripts.retention', () => {
   it('removes the segments older than the retention, and verify accepts the signed new beginning', async () => {
@@ -154,7 +153,7 @@ describe('transcripts.retention', () => {
     copyFileSync(second, join(spareDir, basename(second)));
     for (let n = 3; n < 5; n++) await day(store, clock, n);
     clock.advance(2 * 60 * 1000);
-    await vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000004_/), { timeout: 5000, interval: 10 });
+    await oldestBecomes(/^w1_00000004_/);
     await store.close();
     store = undefined;
     copyFileSync(join(spareDir, basename(second)), second);
@@ -173,13 +172,13 @@ describe('transcripts.retention', () => {
     store = await openWith(clock, 2 * DAY);
     for (let n = 0; n < 4; n++) await day(store, clock, n);
     clock.advance(2 * 60 * 1000);
-    await vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000003_/), { timeout: 5000, interval: 10 });
+    await oldestBecomes(/^w1_00000003_/);
     const head = join(transcriptsDir(data.dir), 'w1.head.json');
     await vi.waitFor(() => expect(readFileSync(head, 'utf8')).toContain('jws'), { timeout: 5000, interval: 10 });
     const oldHead = readFileSync(head);
     for (let n = 4; n < 6; n++) await day(store, clock, n);
     clock.advance(2 * 60 * 1000);
-    await vi.waitFor(() => expect(basename(segmentFiles(data.dir)[0] as string)).toMatch(/^w1_00000005_/), { timeout: 5000, interval: 10 });
+    await oldestBecomes(/^w1_00000005_/);
     await store.close();
     // The head as it was two removals ago (a crash before it was rewritten, or a copy put back).
     writeFileSync(head, oldHead);

@@ -3,6 +3,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect, vi } from 'vitest';
 import { transcriptConfig, type TranscriptConfig } from '../../src/audit/config.js';
 import { loadVerifyKey } from '../../src/audit/keys.js';
 import { RowCapture, TranscriptStore, type Recorder } from '../../src/audit/recorder.js';
@@ -90,6 +91,17 @@ export async function verifyStore(dataDir: string): Promise<VerifyReport> {
 
 export function errorKinds(report: VerifyReport): string[] {
   return [...new Set(report.findings.filter((f) => f.severity === 'error').map((f) => f.kind))].sort();
+}
+
+/**
+ * Records a session of `statements` statements, moves `clock` on by `ms` and waits for the store's
+ * tick to rotate (a store whose segments rotate by age, ticking often).
+ */
+export async function recordThenRotate(store: TranscriptStore, clock: { advance: (ms: number) => void }, sessionId: string, statements: number, ms: number): Promise<void> {
+  await recordSession(store, sessionId, statements);
+  const before = store.health().segment;
+  clock.advance(ms);
+  await vi.waitFor(() => expect(store.health().segment).not.toBe(before), { timeout: 5000, interval: 10 });
 }
 
 /** A clock the scenario moves by hand. */
