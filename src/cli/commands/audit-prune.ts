@@ -6,6 +6,8 @@
 
 import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { findChainTail } from '../../audit/chain-tail.js';
 import { DEFAULT_LIMITS, transcriptConfig } from '../../audit/config.js';
 import { errnoCode, TranscriptReadError, TranscriptWriteError } from '../../audit/errors.js';
 import { writerStopped } from '../../audit/instance-lock.js';
@@ -209,7 +211,9 @@ function planFor(instance: string, segments: SegmentEntry[], now: number, cutoff
   const last = segments[segments.length - 1];
   if (!last) return {};
   const sealedAt = (e: SegmentEntry): number | undefined => sealTimeOf(e.path, publicKey);
-  const active = { index: last.index + 1, name: segmentFileName(instance, last.index + 1, now), firstSeq: Number.MAX_SAFE_INTEGER };
+  // The segment a real run's writer would start: its first record follows the chain's last.
+  const next = (findChainTail(dirname(last.path), instance, DEFAULT_LIMITS.recordBytes).last?.lastSeq ?? 0) + 1;
+  const active = { index: last.index + 1, name: segmentFileName(instance, last.index + 1, now), firstSeq: next };
   const { keep, doomed } = planRetention({ segments, active, cutoff, keepFrom, sealedAt });
   const oldest = doomed[0];
   const newest = doomed[doomed.length - 1];
