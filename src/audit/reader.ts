@@ -16,11 +16,14 @@ import { writerStopped } from './instance-lock.js';
 import type { OpenData } from './segment-writer.js';
 import { listTranscriptDir, segmentsOf } from './segment-files.js';
 import {
+  EVENT_KIND,
   VERDICTS,
   type ClientInfo,
   type DecisionData,
+  type EventData,
   type Protocol,
   type ResultData,
+  type SessionContinuedDetail,
   type SessionEndData,
   type SessionStartData,
   type StatementData,
@@ -131,6 +134,14 @@ export interface SessionSummary {
   endedBy?: string;
   /** Time of the session's newest record. */
   lastAt: string;
+  /**
+   * The session's `session-start` is not in the store, but a later segment carried it over
+   * (retention removed the older records): how many statements it had run before that segment,
+   * whose records are gone, and the time of the oldest record still kept. `statements` and the
+   * other counts are of the records kept.
+   */
+  removedStatements?: number;
+  keptFrom?: string;
   statements: number;
   verdicts: Record<Verdict, number>;
   classes: Record<string, number>;
@@ -299,6 +310,21 @@ export class SessionIndex {
         s.endReason = d.reason;
         break;
       }
+      case RECORD_KIND.event: {
+        // The session's start carried into a later segment: what the session is when retention
+        // removed the segment of its `session-start`.
+        const carried = continuedStart(r);
+        if (carried && s.principal === undefined) {
+          s.protocol = carried.start.protocol;
+          s.target = carried.start.target;
+          s.principal = carried.start.principal;
+          s.client = carried.start.client;
+          s.keptFrom = s.startedAt; // the session's oldest record still kept
+          s.startedAt = carried.startedAt;
+          s.removedStatements = carried.statements;
+        }
+        break;
+      }
       default:
         break;
     }
@@ -343,6 +369,21 @@ export class SessionIndex {
       })
       .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.sessionId.localeCompare(b.sessionId)));
   }
+}
+
+/**
+ * The start a `session-continued` event carries (EVENT_KIND.sessionContinued), when `r` is one
+ * whose detail has the shape the store writes.
+ */
+export function continuedStart(r: TranscriptRecord): SessionContinuedDetail | undefined {
+  if (r.k !== RECORD_KIND.event) return undefined;
+  const d = r.d as EventData;
+  if (d.kind !== EVENT_KIND.sessionContinued || typeof d.detail !== 'object' || d.detail === null) return undefined;
+  const c = d.detail as unknown as Partial<SessionContinuedDetail>;
+  const start = c.start;
+  if (typeof start !== 'object' || start === null || typeof start.target !== 'string' || typeof start.principal !== 'object' || start.principal === null) return undefined;
+  if (typeof c.startedAt !== 'string' || typeof c.statements !== 'number') return undefined;
+  return c as SessionContinuedDetail;
 }
 
 export function sessionMatches(s: SessionSummary, f: SessionFilter): boolean {

@@ -20,7 +20,7 @@ import { MERGED_RESULT_MEMBER, RECORD_KIND, sha256Hex } from './frame.js';
 import type { SignedMark } from './jws.js';
 import { loadSigningKey } from './keys.js';
 import { resultJson, statementMembers } from './record-json.js';
-import { SegmentWriter, type PendingRecord, type WriterHealth } from './segment-writer.js';
+import { SegmentWriter, type CarriedRecord, type PendingRecord, type WriterHealth } from './segment-writer.js';
 import { clip } from './text.js';
 import type {
   ApprovalInfo,
@@ -43,7 +43,7 @@ import type {
   StatementParam,
   TranscriptPrincipal,
 } from './types.js';
-import { MAX_RESULT_NOTICES } from './types.js';
+import { EVENT_KIND, MAX_RESULT_NOTICES, type JsonValue, type SessionContinuedDetail } from './types.js';
 
 export { RowCapture } from './row-capture.js';
 
@@ -113,11 +113,22 @@ export class TranscriptStore implements RecorderFactory {
     readonly publicKeyFile: string,
     private readonly now: () => number,
     private readonly digestOversized: boolean,
+    private readonly openSessions: Set<SessionRecorder>,
   ) {}
 
   static async open(config: TranscriptConfig, options: TranscriptStoreOptions = {}): Promise<TranscriptStore> {
     const key = await loadSigningKey(config.keyFile, { create: config.createKey });
+    // The sessions still open, carried over into every new segment (SessionRecorder.carried).
+    const openSessions = new Set<SessionRecorder>();
     const writer = await SegmentWriter.open({
+      carryOver: () => {
+        const out: CarriedRecord[] = [];
+        for (const r of openSessions) {
+          const c = r.carried();
+          if (c) out.push(c);
+        }
+        return out;
+      },
       dir: config.dir,
       instanceId: config.instanceId,
       key,
@@ -136,11 +147,11 @@ export class TranscriptStore implements RecorderFactory {
       ...(options.onUnhealthy ? { onUnhealthy: options.onUnhealthy } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    return new TranscriptStore(config, writer, key.kid, key.publicKeyFile, options.now ?? monotonicNow, options.oversizedParams === 'digest');
+    return new TranscriptStore(config, writer, key.kid, key.publicKeyFile, options.now ?? monotonicNow, options.oversizedParams === 'digest', openSessions);
   }
 
   recorder(): Recorder {
-    return new SessionRecorder(this.writer, this.config.limits, this.now, this.digestOversized);
+    return new SessionRecorder(this.writer, this.config.limits, this.now, this.digestOversized, this.openSessions);
   }
 
   get healthy(): boolean {
@@ -175,13 +186,30 @@ class SessionRecorder implements Recorder {
   private lastStatement: PendingRecord | undefined;
   private lastStatementId = 0;
   private readonly started = new StartTimes();
+  /** The session's start record's data and time, carried over into every later segment (carried()). */
+  private startData: SessionStartData | undefined;
+  private startedAt = '';
 
   constructor(
     private readonly writer: SegmentWriter,
     private readonly limits: TranscriptLimits,
     private readonly now: () => number,
     private readonly digestOversized: boolean,
+    /** The store's open sessions (TranscriptStore.open's carryOver). */
+    private readonly openSessions: Set<SessionRecorder>,
   ) {}
+
+  /**
+   * The `session-continued` event that opens a new segment for this session while it is open:
+   * its start again, so the segment says whose the session is (and review and listing can count
+   * it) once retention has removed the segment holding the `session-start`.
+   */
+  carried(): CarriedRecord | undefined {
+    if (this.phase !== 'open' || !this.startData || !this.sidJson) return undefined;
+    const detail: SessionContinuedDetail = { start: this.startData, startedAt: this.startedAt, statements: this.statements };
+    const data: EventData = { kind: EVENT_KIND.sessionContinued, detail: detail as unknown as { [key: string]: JsonValue } };
+    return { kind: RECORD_KIND.event, sidJson: this.sidJson, dJson: JSON.stringify(data) };
+  }
 
   sessionStart(info: SessionStartInfo): Promise<void> {
     if (this.phase !== 'new') return misuse('sessionStart called twice');
@@ -205,7 +233,14 @@ class SessionRecorder implements Recorder {
       },
       instance: this.writer.instance,
     };
-    return this.writer.append(RECORD_KIND.sessionStart, this.sessionId, data);
+    this.startData = data;
+    this.startedAt = new Date(this.writer.time()).toISOString();
+    // Open before its record is taken: a start that fills the segment is carried into the next.
+    this.openSessions.add(this);
+    const written = this.writer.append(RECORD_KIND.sessionStart, this.sessionId, data);
+    // A start that was not taken leaves no session to carry over.
+    written.catch(() => this.openSessions.delete(this));
+    return written;
   }
 
   statement(info: StatementInfo): Promise<StatementId> {
@@ -355,6 +390,7 @@ class SessionRecorder implements Recorder {
   sessionEnd(reason: string | SessionEndInfo): Promise<void> {
     if (this.phase !== 'open') return misuse(this.phase === 'new' ? 'sessionEnd before sessionStart' : 'sessionEnd called twice');
     this.phase = 'ended';
+    this.openSessions.delete(this);
     this.settleLast();
     const info = typeof reason === 'string' ? { reason } : reason;
     const data: SessionEndData = {

@@ -10,7 +10,7 @@ import { readLines } from './line-reader.js';
 import { SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf } from './segment-files.js';
 import { countText, formatBytes, formatMs, formatOffset, indent, printable, shorten, terminalJson, textTable } from './text.js';
-import type { DecisionData, EventData, ResultData, SessionEndData, SessionStartData, StatementData, StatementParam } from './types.js';
+import { EVENT_KIND, type DecisionData, type EventData, type ResultData, type SessionEndData, type SessionStartData, type StatementData, type StatementParam } from './types.js';
 
 export type TimelineKind = 'session-start' | 'statement' | 'decision' | 'result' | 'event' | 'session-end';
 
@@ -49,6 +49,9 @@ export function toEntry(r: TranscriptRecord, startMs: number): TimelineEntry | u
     case RECORD_KIND.result:
       return { ...base, kind: 'result', statementId, data: r.d as ResultData };
     case RECORD_KIND.event:
+      // The store's own copy of the session's start at a segment boundary: nothing the session
+      // did (the summary takes the start from it when retention removed the original).
+      if ((r.d as EventData).kind === EVENT_KIND.sessionContinued) return undefined;
       return { ...base, kind: 'event', data: r.d as EventData };
     default:
       return { ...base, kind: 'session-end', data: r.d as SessionEndData };
@@ -219,6 +222,9 @@ export function renderSessionHeader(s: SessionSummary): string {
       ? 'not ended'
       : `end not recorded: the warden that recorded it has stopped${s.endedBy ? ` (by ${s.endedBy})` : ''}`;
   lines.push(`started    ${s.startedAt}  ${end}`);
+  if (s.removedStatements !== undefined) {
+    lines.push(`           the records before ${s.keptFrom ?? '?'} were removed by retention (${countText(s.removedStatements, 'statement')}); the counts below are of the rest`);
+  }
   const v = s.verdicts;
   lines.push(
     `statements ${s.statements}: ${v.allow} allow, ${v.mask} mask, ${v.hold} hold, ${v.deny} deny  approved ${s.approved}  refused ${s.refused}  errors ${s.errors}  rows ${s.rows}  ${formatBytes(s.bytes)}`,

@@ -3,7 +3,7 @@
 // approved (by whom, why) or refused, and which granted targets it never used.
 
 import { RECORD_KIND } from './frame.js';
-import { principalMatches, sourceOf, type RecordSource } from './reader.js';
+import { continuedStart, principalMatches, sourceOf, type RecordSource } from './reader.js';
 import { countText, escapeHtml, formatBytes, htmlText, printable, shorten, textTable } from './text.js';
 import { VERDICTS, type ApprovalDecision, type DecisionData, type Protocol, type ResultData, type SessionEndData, type SessionStartData, type StatementData, type TranscriptPrincipal, type Verdict } from './types.js';
 
@@ -148,8 +148,11 @@ export async function buildReview(from: string | RecordSource, options: ReviewOp
 
   for await (const { record: r } of sourceOf(from).records({ sessionsOnly: true })) {
     if (r.sid === undefined) continue;
-    if (r.k === RECORD_KIND.sessionStart) {
-      const d = r.d as SessionStartData;
+    // A session whose `session-start` retention removed is known by the start a later segment
+    // carried over (`session-continued`).
+    const carried = sessions.has(r.sid) ? undefined : continuedStart(r);
+    if (r.k === RECORD_KIND.sessionStart || carried) {
+      const d = carried ? carried.start : (r.d as SessionStartData);
       if (!principalMatches(d.principal, options.principal)) continue;
       const identity = { issuer: d.principal.issuer, subject: d.principal.subject, ...(d.principal.appId ? { appId: d.principal.appId } : {}), ...(d.principal.objectId ? { objectId: d.principal.objectId } : {}) };
       const ctx: SessionCtx = { target: d.target, protocol: d.protocol, identity, counted: false };

@@ -82,8 +82,24 @@ export interface SegmentWriterOptions {
    * store), or undefined for none. Asked before each removal.
    */
   keepFromSeq?: () => number | undefined;
+  /**
+   * Records to write at the beginning of every segment after the first, right after its `open`
+   * record: the sessions still open (TranscriptStore), so that a segment says whose they are even
+   * once retention has removed the one that holds their `session-start`.
+   */
+  carryOver?: () => CarriedRecord[];
   /** Milliseconds since the epoch; tests may pin it. */
   clock?: () => number;
+}
+
+/** A carried record's bytes beyond its session id and data (seq, ts, prev, kind, hash; generously). */
+const CARRIED_RECORD_OVERHEAD = 200;
+
+/** A record SegmentWriterOptions.carryOver asks for: its kind, session id and data, serialized. */
+export interface CarriedRecord {
+  kind: RecordKind;
+  sidJson: string;
+  dJson: string;
 }
 
 export interface WriterHealth {
@@ -730,7 +746,39 @@ export class SegmentWriter {
       this.startSegment(old.index + 1, { segment: old.index, file: old.name, lastSeq: this.nextSeq - 1, lastHash: this.lastHash, sealed: true, tornBytes: 0 }, []);
     } catch (err) {
       this.fail(err, 'cannot start a new transcript segment');
+      return;
     }
+    this.carryOver();
+  }
+
+  /** Writes the records SegmentWriterOptions.carryOver asks for at the start of a new segment. */
+  private carryOver(): void {
+    const carried = this.options.carryOver?.() ?? [];
+    // At most half a segment: what is carried must never fill the segment it opens (each record
+    // after it would start another).
+    let room = this.options.segmentMaxBytes / 2;
+    let left = 0;
+    for (const c of carried) {
+      const bytes = Buffer.byteLength(c.sidJson) + Buffer.byteLength(c.dJson) + CARRIED_RECORD_OVERHEAD;
+      if (bytes > room) {
+        left++;
+        continue;
+      }
+      try {
+        this.add(c.kind, c.sidJson, c.dJson);
+        room -= bytes;
+      } catch (err) {
+        // Over the record limit (a start that only just fitted): that session goes without.
+        this.options.logger?.warn({ err: err instanceof Error ? err.message : String(err), session: c.sidJson }, 'a session still open could not be carried over to the new segment');
+      }
+    }
+    if (left > 0) this.options.logger?.warn({ sessions: left, segment: this.seg.name }, 'sessions still open were not carried over to the new segment: their starts would take more than half of it (raise transcripts.segment_max_bytes)');
+    if (carried.length > 0) this.chainSettled();
+  }
+
+  /** The writer's clock: milliseconds since the epoch (record times). */
+  time(): number {
+    return this.clock();
   }
 
   // ---- writing ----------------------------------------------------------------------------------

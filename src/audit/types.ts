@@ -243,7 +243,23 @@ export const EVENT_KIND = {
   protocolError: 'protocol-error',
   tokenExpired: 'token-expired',
   copy: 'copy',
+  /**
+   * Written by the store, not a relay: opens each new segment for every session still open, with
+   * its start (SessionContinuedDetail), so that a segment says whose the session is even once
+   * retention has removed the one holding its `session-start`.
+   */
+  sessionContinued: 'session-continued',
 } as const;
+
+/** The `detail` of a `session-continued` event. */
+export interface SessionContinuedDetail {
+  /** The session's `session-start` data, as recorded. */
+  start: SessionStartData;
+  /** When the session started (its `session-start` record's time). */
+  startedAt: string;
+  /** Statements the session had run before this segment. */
+  statements: number;
+}
 
 export interface SessionEventInfo {
   /** One of EVENT_KIND, or another short name. */

@@ -7,10 +7,12 @@ import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TranscriptStore } from '../../src/audit/recorder.js';
 import { listSessions } from '../../src/audit/reader.js';
+import { loadSession, renderSessionHeader } from '../../src/audit/replay.js';
+import { buildReview } from '../../src/audit/review.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { loadSigningKey } from '../../src/audit/keys.js';
 import { sealTimeOf } from '../../src/audit/retention.js';
-import { errorKinds, manualClock, recordThenRotate, readLinesOf, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore, writeLinesTo } from './audit-support.js';
+import { errorKinds, manualClock, recordStatements, recordThenRotate, readLinesOf, recordSession, segmentFiles, tempDataDir, testConfig, transcriptsDir, verifyStore, writeLinesTo } from './audit-support.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -216,6 +218,64 @@ describe('transcripts.retention', () => {
     // Nor does a segment that ends without a seal.
     writeLinesTo(file, lines.slice(0, -1));
     expect(sealTimeOf(file, key.publicKey)).toBeUndefined();
+  });
+
+  it('a session open across the boundary keeps its principal: listing, review and replay take it from the carried start', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, 2 * DAY);
+    // A pooled connection: started on day 0 and still running on day 5.
+    const long = await recordSession(store, 'sess-pooled', 2);
+    for (let n = 0; n < 5; n++) {
+      await recordStatements(long, 2, n);
+      await day(store, clock, n);
+    }
+    clock.advance(2 * 60 * 1000);
+    await oldestBecomes(/^w1_00000004_/);
+    // Every segment after the first opens with the pooled session's start, carried over.
+    const carried = readLinesOf(segmentFiles(data.dir)[0] as string).filter((l) => l.includes('"session-continued"'));
+    expect(carried).toHaveLength(1); // the days' own sessions had ended
+    expect(JSON.parse(carried[0] as string)).toMatchObject({ k: 'event', sid: 'sess-pooled', d: { kind: 'session-continued', detail: { startedAt: '2026-01-01T00:00:00.000Z', statements: 8, start: { target: 'shop', principal: { name: 'reporting-agent' } } } } });
+    await recordStatements(long, 1, 9);
+    await long.sessionEnd('client closed');
+    await store.close();
+    store = undefined;
+    expect((await verifyStore(data.dir)).ok).toBe(true);
+
+    const pooled = (await listSessions(transcriptsDir(data.dir), { principal: 'reporting-agent' })).find((s) => s.sessionId === 'sess-pooled');
+    // Kept: day 3's two statements (segment 4), day 4's two (segment 5), and the last one (segment 6).
+    expect(pooled).toMatchObject({ target: 'shop', protocol: 'postgres', startedAt: '2026-01-01T00:00:00.000Z', removedStatements: 8, statements: 5, endReason: 'client closed' });
+    expect(pooled?.principal?.name).toBe('reporting-agent');
+
+    const review = await buildReview(transcriptsDir(data.dir), { principal: 'reporting-agent', since: new Date('2026-01-01T00:00:00Z'), until: new Date('2026-01-07T00:00:00Z') });
+    expect(review.targets.find((t) => t.target === 'shop')?.statements).toBe(5 + 3 + 3); // the pooled session's kept statements, and days 3 and 4's own sessions
+    const replay = await loadSession(transcriptsDir(data.dir), 'sess-pooled');
+    expect(replay.summary.principal?.name).toBe('reporting-agent');
+    expect(replay.entries.filter((e) => e.kind === 'statement')).toHaveLength(5);
+    expect(replay.entries.some((e) => e.kind === 'event')).toBe(false);
+    expect(renderSessionHeader(replay.summary)).toMatch(/the records before 2026-01-04T00:00:00\.000Z were removed by retention \(8 statements\)/);
+  });
+
+  it('a session that started and ended within one segment is not carried over', async () => {
+    data = tempDataDir();
+    const clock = manualClock('2026-01-01T00:00:00Z');
+    store = await openWith(clock, undefined);
+    const open = await recordSession(store, 'sess-open', 1);
+    await day(store, clock, 0); // day 0's session ends before the rotation
+    await open.sessionEnd('client closed');
+    await day(store, clock, 1);
+    await store.close();
+    store = undefined;
+    const [first, second, third] = segmentFiles(data.dir).map((f) => readLinesOf(f).filter((l) => l.includes('"session-continued"')));
+    expect(first).toEqual([]);
+    // Only the session open at the rotation.
+    expect(second?.map((l) => (JSON.parse(l) as { sid: string }).sid)).toEqual(['sess-open']);
+    expect(third).toEqual([]);
+    // Whole store: the carried start changes nothing while the original is there.
+    const s = (await listSessions(transcriptsDir(data.dir))).find((x) => x.sessionId === 'sess-open');
+    expect(s?.removedStatements).toBeUndefined();
+    expect(s?.startedAt).toBe('2026-01-01T00:00:00.000Z');
+    expect((await loadSession(transcriptsDir(data.dir), 'sess-open')).entries.map((e) => e.kind)).toEqual(['session-start', 'statement', 'result', 'session-end']);
   });
 
   it('without retention, removing the oldest segment is reported as before', async () => {

@@ -37,7 +37,14 @@ export const PRINCIPAL = {
 export async function recordSession(store: TranscriptStore, sessionId: string, statements: number, target = 'shop'): Promise<Recorder> {
   const rec = store.recorder();
   await rec.sessionStart({ sessionId, protocol: 'postgres', target, principal: PRINCIPAL, client: { address: '127.0.0.1', port: 50000, tls: null } });
-  for (let i = 0; i < statements; i++) {
+  await recordStatements(rec, statements);
+  return rec;
+}
+
+/** Records `statements` masked reads with their results in an open session (`from`: the first one's number in their text). */
+export async function recordStatements(rec: Recorder, statements: number, from = 0): Promise<void> {
+  for (let n = 0; n < statements; n++) {
+    const i = from + n;
     const st = await rec.statement({
       text: `SELECT id, email FROM customers WHERE id = $1 /* ${i} */`,
       params: [{ type: 'int4', value: String(i) }],
@@ -56,7 +63,6 @@ export async function recordSession(store: TranscriptStore, sessionId: string, s
       tag: 'SELECT 1',
     });
   }
-  return rec;
 }
 
 export function transcriptsDir(dataDir: string): string {
@@ -94,11 +100,11 @@ export function errorKinds(report: VerifyReport): string[] {
 }
 
 /**
- * Records a session of `statements` statements, moves `clock` on by `ms` and waits for the store's
+ * Records a session of `statements` statements and its end, moves `clock` on by `ms` and waits for the store's
  * tick to rotate (a store whose segments rotate by age, ticking often).
  */
 export async function recordThenRotate(store: TranscriptStore, clock: { advance: (ms: number) => void }, sessionId: string, statements: number, ms: number): Promise<void> {
-  await recordSession(store, sessionId, statements);
+  await (await recordSession(store, sessionId, statements)).sessionEnd('client closed');
   const before = store.health().segment;
   clock.advance(ms);
   await vi.waitFor(() => expect(store.health().segment).not.toBe(before), { timeout: 5000, interval: 10 });

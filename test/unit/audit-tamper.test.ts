@@ -14,8 +14,8 @@ let data: { dir: string; cleanup: () => void };
 /** Three or more sealed segments of one instance, checkpoints every 10 records. */
 async function buildStore(): Promise<string[]> {
   const store = await openStore(data.dir, { segmentMaxBytes: 11 * 1024 });
-  await recordSession(store, 'sess-a', 20);
-  await recordSession(store, 'sess-b', 20);
+  await (await recordSession(store, 'sess-a', 20)).sessionEnd('client closed');
+  await (await recordSession(store, 'sess-b', 20)).sessionEnd('client closed');
   await store.close();
   const files = segmentFiles(data.dir);
   expect(files.length).toBeGreaterThanOrEqual(3);

@@ -266,6 +266,42 @@ describe('segments, checkpoints, restarts', () => {
   });
 });
 
+describe('sessions still open at a rotation', () => {
+  it('are carried over into the new segment, at most half a segment of them', async () => {
+    // The 30 starts (~550 bytes each) fit in the first segment, but not in half of one.
+    store = await openStore(data.dir, { segmentMaxBytes: 24 * 1024 });
+    const open: Recorder[] = [];
+    for (let i = 0; i < 30; i++) open.push(await recordSession(store, `s-${String(i).padStart(2, '0')}`, 0));
+    // One session runs statements until the writer has rotated three times.
+    const busy = open[0] as Recorder;
+    const deadline = Date.now() + 10_000;
+    let n = 0;
+    while (segmentFiles(data.dir).length < 4 && Date.now() < deadline) {
+      const st = await busy.statement({ text: `SELECT ${n++}`, classification: { class: 'read', relations: [] }, verdict: 'allow' });
+      await busy.result({ statementId: st, columns: [{ name: 'x', type: 'int4', masked: null }], rows: 1, bytes: 10, capture: { mode: 'none' } });
+    }
+    for (const r of open) await r.sessionEnd('client closed');
+    await store.close();
+    store = undefined;
+    const [first, ...later] = segmentFiles(data.dir);
+    expect(later.length).toBeGreaterThanOrEqual(3);
+    expect(readLinesOf(first as string).some((l) => l.includes('"session-continued"'))).toBe(false);
+    for (const [i, file] of later.entries()) {
+      const lines = readLinesOf(file);
+      const carried = lines.filter((l) => l.includes('"session-continued"'));
+      // The sessions opened last are left out.
+      expect(carried.length).toBeGreaterThan(3);
+      expect(carried.length).toBeLessThan(30);
+      expect(carried.reduce((a, l) => a + Buffer.byteLength(l) + 1, 0)).toBeLessThanOrEqual((24 * 1024) / 2);
+      // Right after the segment's open record; the rest of a full segment is the busy session's
+      // work (the last one holds the sessions' ends).
+      expect(lines.slice(1, 1 + carried.length)).toEqual(carried);
+      if (i < later.length - 1) expect(lines.filter((l) => l.includes('"k":"statement"')).length).toBeGreaterThan(5);
+    }
+    expect((await verifyStore(data.dir)).ok).toBe(true);
+  });
+});
+
 describe('a segment taken away from the writer', () => {
   const statement: StatementInfo = { text: 'SELECT 2', classification: { class: 'read', relations: [] }, verdict: 'allow' };
 
@@ -302,7 +338,11 @@ describe('a segment taken away from the writer', () => {
     while (segmentFiles(data.dir).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const files = segmentFiles(data.dir);
     expect(files.length).toBeGreaterThanOrEqual(2);
-    expect(records(files.at(-1) as string).map((r) => r.k)).toEqual(['open']);
+    // Its open record, and the start of the session still open, carried over.
+    expect(records(files.at(-1) as string).map((r) => [r.k, r.sid])).toEqual([
+      ['open', undefined],
+      ['event', 's-age'],
+    ]);
     // The head file names the seal once it is durable, just after.
     const head = join(transcriptsDir(data.dir), 'w1.head.json');
     while (!existsSync(head) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
