@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { transcriptConfig, type TranscriptConfig } from './audit/config.js';
 import { TranscriptStore } from './audit/recorder.js';
 import { RecordingThread, threadInstanceId } from './pg/recording/thread.js';
+import { WireRecording } from './pg/recording/wire-recording.js';
 import { transcriptsHttp } from './audit/http.js';
 import { TranscriptShipper, type ShipHealth } from './audit/ship.js';
 import { PostgresTranscriptStore } from './audit/store-postgres.js';
@@ -261,6 +262,8 @@ async function startServices(
         : 'recording sessions without rules on the recording thread, at normal priority',
     );
   }
+  const wire = store && t?.wire && t.fsync === 'interval' && config.listen.postgres ? new WireRecording({ store, logger, flushMs: t.recordingThreadBatchMs }) : undefined;
+  if (wire) logger.info('recording sessions without rules as wire records, read back through the statement flow');
   // The shared store (multi-instance): this instance ships its records there; auditors read all of them.
   const shared = t?.ship ? new PostgresTranscriptStore(t.ship, { logger }) : undefined;
   const shipperFor = (instance: string, keyId: string, publicKeyFile: string, localSeq: () => number): TranscriptShipper | undefined =>
@@ -285,6 +288,7 @@ async function startServices(
   if (thread && threadShipper) thread.keepFromSeq = () => keepFromShipped(threadShipper);
   if (shipper && t?.ship) logger.info({ schema: t.ship.schema, batch: t.ship.batch }, 'shipping transcripts to the shared store');
   const closeTranscripts = async (): Promise<void> => {
+    wire?.close(); // the bytes not yet written
     await thread?.close(); // the thread's last records, then its seal
     await store?.close(); // seals the segment, which the shipper then sends
     await threadShipper?.close();
@@ -343,6 +347,7 @@ async function startServices(
     instanceId,
     recorders: store,
     recordingThread: thread,
+    wire,
     transcripts: t,
     policy: approvals?.policy,
     approvals: approvals?.service,

@@ -6,6 +6,7 @@ import type { TranscriptsConfig } from './config/types.js';
 import type { MaskingEngine } from './masking/types.js';
 import type { ByteBudget } from './net/byte-budget.js';
 import type { RecordingThread } from './pg/recording/thread.js';
+import type { WireRecording } from './pg/recording/wire-recording.js';
 
 export interface SessionServices {
   /** Names this warden instance (transcripts, approval requests). */
@@ -13,6 +14,8 @@ export interface SessionServices {
   recorders: RecorderFactory | undefined;
   /** Records the sessions no rule touches off the event loop (src/pg/recording/); absent when off. */
   recordingThread?: RecordingThread | undefined;
+  /** Records the sessions no rule touches as `wire` records (transcripts.wire); absent when off. */
+  wire?: WireRecording | undefined;
   transcripts: TranscriptsConfig | undefined;
   policy: StatementPolicy | undefined;
   approvals: ApprovalService | undefined;

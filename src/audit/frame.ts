@@ -32,6 +32,12 @@ export const RECORD_KIND = {
   result: 'result',
   event: 'event',
   sessionEnd: 'session-end',
+  /**
+   * Format 3: the bytes a session's relay read over a few milliseconds, as kept for a wire
+   * transcript (src/pg/recording/wire-encoder.ts); readers turn them into the session's
+   * statement, result, event and session-end records (wire-decoder.ts).
+   */
+  wire: 'wire',
 } as const;
 
 export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
@@ -39,10 +45,13 @@ export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
 const KINDS: ReadonlySet<string> = new Set(Object.values(RECORD_KIND));
 
 /** Format version, written in every segment's `open` record. */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
-/** Format versions readers understand: 1 (ISO `ts`, every member written) and 2. */
-export const FORMAT_VERSIONS_READ: readonly number[] = [1, FORMAT_VERSION];
+/**
+ * Format versions readers understand: 1 (ISO `ts`, every member written), 2, and 3 (2 with `wire`
+ * records).
+ */
+export const FORMAT_VERSIONS_READ: readonly number[] = [1, 2, FORMAT_VERSION];
 
 /** `prev` of the very first record of an instance's chain. */
 export const GENESIS_HASH = '0'.repeat(64);

@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS } from './config.js';
 import { errnoCode, TranscriptReadError } from './errors.js';
 import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
+import { WireDecoder } from '../pg/recording/wire-decoder.js';
 import { writerStopped } from './instance-lock.js';
 import type { OpenData } from './segment-writer.js';
 import { listTranscriptDir, segmentsOf } from './segment-files.js';
@@ -86,6 +87,7 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
   if (!existsSync(dir)) throw new TranscriptReadError(`no transcript directory at ${dir}`);
   if (!statSync(dir).isDirectory()) throw new TranscriptReadError(`${dir} is not a transcript directory (it is a file)`);
   const needle = options.sessionPrefix === undefined ? undefined : Buffer.from(`"sid":${JSON.stringify(options.sessionPrefix).slice(0, -1)}`);
+  const wire = new WireDecoder();
   for (const seg of segmentsOf(listTranscriptDir(dir))) {
     if (options.instance !== undefined && seg.instance !== options.instance) continue;
     if (options.fromSegment !== undefined && seg.index < options.fromSegment) continue;
@@ -97,8 +99,9 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
         if (needle && !raw.bytes.includes(needle) && !(options.withOpens && raw.bytes.includes(OPEN_KIND))) continue;
         const parsed = parseLine(raw.bytes, false);
         if (!parsed.ok || (options.sessionsOnly && parsed.record.sid === undefined && parsed.record.k !== RECORD_KIND.open)) continue;
-        // A statement written with its first result is read as the two records it stands for.
-        for (const record of expandRecord(parsed.record)) yield { record, instance: seg.instance, file: seg.name, line: raw.lineNo };
+        // A statement written with its first result is read as the two records it stands for; a
+        // wire record as the records its bytes stand for.
+        for (const record of await readerRecords(parsed.record, seg.instance, wire)) yield { record, instance: seg.instance, file: seg.name, line: raw.lineNo };
       }
     } catch (err) {
       // Removed by retention (transcripts.retention) between the listing and the read: its
@@ -106,6 +109,11 @@ export async function* readStore(dir: string, options: ReadOptions = {}): AsyncG
       if (read || errnoCode(err) !== 'ENOENT') throw err;
     }
   }
+}
+
+/** A record as readers see it: a statement with its first result as the two; a `wire` record as the records its bytes stand for. */
+export async function readerRecords(r: TranscriptRecord, instance: string, wire: WireDecoder): Promise<TranscriptRecord[]> {
+  return r.k === RECORD_KIND.wire ? wire.expand(r, instance) : expandRecord(r);
 }
 
 export interface SessionSummary {

@@ -67,6 +67,12 @@ export interface Recorder {
   /** Cancel, notice, protocol error, token expiry, … */
   event(info: SessionEventInfo): Promise<void>;
   sessionEnd(reason: string | SessionEndInfo): Promise<void>;
+  /**
+   * The session's end is recorded in its `wire` records (src/pg/recording/wire-recording.ts),
+   * where readers find it: this recorder writes nothing more, and the session is no longer
+   * carried over into new segments.
+   */
+  endedElsewhere?(): void;
 }
 
 /** What a listener holds: one Recorder per session. */
@@ -171,6 +177,17 @@ export class TranscriptStore implements RecorderFactory {
   }
 }
 
+/** What a session recorder writes through: the segment writer, or a reader's sink (wire-decoder.ts). */
+export type RecordSink = Pick<SegmentWriter, 'instance' | 'append' | 'appendJson' | 'appendOpen' | 'extend' | 'settle' | 'time'>;
+
+/**
+ * A session recorder over any sink: readers of wire transcripts replay the statement flow into
+ * one, to get the records it would have written (src/pg/recording/wire-decoder.ts).
+ */
+export function recorderOver(sink: RecordSink, limits: TranscriptLimits, now: () => number): Recorder {
+  return new SessionRecorder(sink, limits, now, true, new Set());
+}
+
 type Phase = 'new' | 'open' | 'ended';
 
 class SessionRecorder implements Recorder {
@@ -191,7 +208,7 @@ class SessionRecorder implements Recorder {
   private startedAt = '';
 
   constructor(
-    private readonly writer: SegmentWriter,
+    private readonly writer: RecordSink,
     private readonly limits: TranscriptLimits,
     private readonly now: () => number,
     private readonly digestOversized: boolean,
@@ -385,6 +402,13 @@ class SessionRecorder implements Recorder {
       ...(info.detail ? { detail: info.detail } : {}),
     };
     return this.writer.append(RECORD_KIND.event, this.sessionId, data);
+  }
+
+  endedElsewhere(): void {
+    if (this.phase !== 'open') return;
+    this.phase = 'ended';
+    this.openSessions.delete(this);
+    this.settleLast();
   }
 
   sessionEnd(reason: string | SessionEndInfo): Promise<void> {

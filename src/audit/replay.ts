@@ -5,9 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS } from './config.js';
 import { TranscriptReadError, TranscriptTooLargeError } from './errors.js';
-import { expandRecord, parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
+import { parseLine, RECORD_KIND, type TranscriptRecord } from './frame.js';
 import { readLines } from './line-reader.js';
-import { SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
+import { readerRecords, SessionIndex, sourceOf, type RecordSource, type SessionSummary } from './reader.js';
+import { WireDecoder } from '../pg/recording/wire-decoder.js';
 import { listTranscriptDir, parseSegmentFileName, segmentsOf } from './segment-files.js';
 import { countText, formatBytes, formatMs, formatOffset, indent, printable, shorten, terminalJson, textTable } from './text.js';
 import { EVENT_KIND, type DecisionData, type EventData, type ResultData, type SessionEndData, type SessionStartData, type StatementData, type StatementParam } from './types.js';
@@ -141,6 +142,7 @@ export async function followSession(dir: string, replay: SessionReplay, options:
   const startMs = Date.parse(replay.summary.startedAt);
   let segment = replay.position.segment;
   let lastSeq = replay.position.seq;
+  const wire = await wireDecoderUpTo(dir, replay);
   let offset = 0;
   let lineNo = 1;
   let drainBeforeSwitch: number | undefined;
@@ -157,7 +159,7 @@ export async function followSession(dir: string, replay: SessionReplay, options:
         const parsed = parseLine(raw.bytes, false);
         if (!parsed.ok || parsed.record.seq <= lastSeq || parsed.record.sid !== replay.sessionId) continue;
         lastSeq = parsed.record.seq;
-        for (const record of expandRecord(parsed.record)) {
+        for (const record of await readerRecords(parsed.record, replay.instance, wire)) {
           const entry = toEntry(record, startMs);
           if (!entry) continue;
           options.onEntry(entry);
@@ -188,6 +190,25 @@ export async function followSession(dir: string, replay: SessionReplay, options:
     }
   }
   return 'aborted';
+}
+
+/**
+ * A decoder that has replayed the session's `wire` records up to where `replay` ended, so that
+ * following it decodes what comes next as a reading from the start would.
+ */
+async function wireDecoderUpTo(dir: string, replay: SessionReplay): Promise<WireDecoder> {
+  const wire = new WireDecoder();
+  const needle = Buffer.from(`"sid":${JSON.stringify(replay.sessionId)}`);
+  for (const seg of segmentsOf(listTranscriptDir(dir))) {
+    if (seg.instance !== replay.instance || seg.index > replay.position.segment) continue;
+    for await (const raw of readLines(join(dir, seg.name), { maxLineBytes: DEFAULT_LIMITS.recordBytes + 1 })) {
+      if (!raw.complete || raw.oversized || !raw.bytes.includes(needle)) continue;
+      const parsed = parseLine(raw.bytes, false);
+      if (!parsed.ok || parsed.record.k !== RECORD_KIND.wire || parsed.record.sid !== replay.sessionId || parsed.record.seq > replay.position.seq) continue;
+      await wire.expand(parsed.record, replay.instance);
+    }
+  }
+  return wire;
 }
 
 // ---- text ----------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ export class RowCapture {
 
   /** The digest of the rows so far (ends the running hash). */
   private digest(): string {
+    if (this.summaryDigest !== undefined) return this.summaryDigest;
     if (this.hash) return this.hash.digest('hex');
     if (this.pending) return sha256Hex(Buffer.concat(this.pending));
     return this.first ? sha256Hex(this.first) : EMPTY_DIGEST;
@@ -103,6 +104,21 @@ export class RowCapture {
     this.bytes += wireBytes;
     if (this.policy.mode === 'all') this.truncated = true;
   }
+
+  /**
+   * Rows a wire transcript did not keep (wire-encoder.ts), summarized where their result ended:
+   * counted with their bytes; under `digest` the summary's digest is the digest of all the
+   * result's rows (the transcript kept none of them).
+   */
+  absorb(summary: { rows: number; bytes: number; sha256?: string }): void {
+    this.rows += summary.rows;
+    this.bytes += summary.bytes;
+    if (this.policy.mode === 'digest' && summary.sha256 !== undefined) this.summaryDigest = summary.sha256;
+    if (this.policy.mode === 'all') this.truncated = true;
+  }
+
+  /** The digest a wire transcript's summary gave (absorb). */
+  private summaryDigest: string | undefined;
 
   finish(): CapturedRows {
     switch (this.policy.mode) {

@@ -15,7 +15,9 @@ import pg from 'pg';
 import { clientConfig } from '../approvals/store-postgres.js';
 import { silentLogger, type Logger } from '../log.js';
 import { errnoCode, TranscriptReadError } from './errors.js';
-import { expandRecord, parseLine } from './frame.js';
+import { parseLine } from './frame.js';
+import { WireDecoder } from '../pg/recording/wire-decoder.js';
+import { readerRecords } from './reader.js';
 import type { ReadOptions, RecordSource, StoredRecord } from './reader.js';
 import type { TranscriptStoreLocation } from './ship-config.js';
 
@@ -200,6 +202,7 @@ export class PostgresTranscriptStore {
   async *records(options: ReadOptions = {}): AsyncGenerator<StoredRecord> {
     const prefix = options.sessionPrefix ?? null;
     let after: { instance: string; seq: number } = { instance: '', seq: -1 };
+    const wire = new WireDecoder();
     for (;;) {
       const rows = await this.read(
         pageOf(
@@ -218,8 +221,9 @@ export class PostgresTranscriptStore {
         const instance = row.instance as string;
         const parsed = parseLine(row.line as Buffer, false);
         if (!parsed.ok) continue;
-        // A statement written with its first result is read as the two records it stands for.
-        for (const record of expandRecord(parsed.record)) yield { record, instance, file: row.file as string, line: 0 };
+        // A statement written with its first result is read as the two records it stands for; a
+        // wire record as the records its bytes stand for.
+        for (const record of await readerRecords(parsed.record, instance, wire)) yield { record, instance, file: row.file as string, line: 0 };
       }
       const last = rows[rows.length - 1];
       if (!last) return;

@@ -129,7 +129,7 @@ export async function verifySegmentLines(lines: AsyncIterable<RawLine>, file: st
   } else {
     result.open = first.open;
     if (!FORMAT_VERSIONS_READ.includes(first.open.format)) {
-      findings.push(finding(FINDING.corrupt, `format version ${first.open.format} is not understood (expected ${FORMAT_VERSIONS_READ.join(' or ')})`, { file, line: first.line }));
+      findings.push(finding(FINDING.corrupt, `format version ${first.open.format} is not understood (this warden reads ${FORMAT_VERSIONS_READ.join(', ')})`, { file, line: first.line }));
     }
   }
   result.sealed = last.kind === RECORD_KIND.seal;

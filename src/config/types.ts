@@ -183,6 +183,12 @@ export interface TranscriptsConfig {
    */
   recordingThread: boolean;
   /**
+   * Record the PostgreSQL sessions that no statement rule and no masking rule touches as the bytes
+   * their relay reads (`wire` records), on the event loop; readers run the statement flow over
+   * them (fsync `interval` only; src/pg/recording/wire-recording.ts). Before the recording thread.
+   */
+  wire: boolean;
+  /**
    * How far behind the recording thread may fall (how long ago the oldest chunk it has not
    * recorded was read) before its sessions stop being read until it catches up.
    */

@@ -31,7 +31,8 @@ import type { Metrics } from '../admin/metrics.js';
 import { transcriptPrincipal, type Recorder } from '../audit/recorder.js';
 import type { SessionEventInfo, SessionStartInfo } from '../audit/types.js';
 import { capturePolicyFor } from '../config/sections/transcripts.js';
-import type { RecordingThread, ThreadTap } from './recording/thread.js';
+import type { RecordingThread, ThreadSessionStart, ThreadTap } from './recording/thread.js';
+import type { WireRecording, WireTap } from './recording/wire-recording.js';
 import { threadHandlers } from './recording/handlers.js';
 import type { SessionMasker } from '../masking/types.js';
 import type { SessionServices } from '../services.js';
@@ -73,6 +74,7 @@ const EXPIRY_HARD_GRACE_MS = 60_000;
 /** Why a session recorded on the recording thread refuses its statements once the thread cannot record it (it does until it ends). */
 const THREAD_UNWRITABLE = 'the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
 const THREAD_STOPPED = 'the recording thread stopped following this session; reconnect to go on';
+const WIRE_UNWRITABLE = "warden cannot write this session's transcript";
 /** How long a session recorded on a failed recording thread may take to reach an idle point before it is closed. */
 const RECORDING_FAILED_GRACE_MS = 2_000;
 
@@ -100,7 +102,9 @@ export class PgClientSession {
   private recorder: Recorder | undefined;
   /** Set when the session is recorded on the recording thread; its tap opens with the relay. */
   private threadStart: SessionStartInfo | undefined;
-  private tap: ThreadTap | undefined;
+  /** A session recorded as `wire` records (transcripts.wire): its recorder, which wrote its `session-start`. */
+  private wireRecorder: Recorder | undefined;
+  private tap: ThreadTap | WireTap | undefined;
   /** Run once at the relay's next idle point. */
   private whenIdle: (() => void) | undefined;
   private upstream: UpstreamSession | undefined;
@@ -384,7 +388,7 @@ export class PgClientSession {
    * recording thread (src/pg/recording/) when there is one: its tap opens with the relay.
    */
   private async startRecording(target: PostgresTargetConfig, masker: SessionMasker | undefined): Promise<void> {
-    const { recorders, transcripts, recordingThread, policy } = this.deps.services;
+    const { recorders, transcripts, recordingThread, wire, policy } = this.deps.services;
     if (!recorders || !transcripts?.enabled) return;
     const principal = this.principal as Principal;
     const start: SessionStartInfo = {
@@ -401,12 +405,14 @@ export class PgClientSession {
         database: target.name,
       },
     };
-    if (
-      recordingThread?.healthy &&
+    const passThrough =
       transcripts.fsync === 'interval' &&
       (policy === undefined || policy.permitsEverything({ principal, target: target.name, protocol: 'postgres' })) &&
-      (masker === undefined || masker.inert)
-    ) {
+      (masker === undefined || masker.inert);
+    // As wire records: the session's start now, its bytes as they come (wire-recording.ts). Not
+    // with `capture: all`, whose rows the statement flow keeps within its limits.
+    const asWire = passThrough && wire?.healthy === true && capturePolicyFor(transcripts, target.name).mode !== 'all';
+    if (!asWire && passThrough && recordingThread?.healthy) {
       this.threadStart = start;
       return;
     }
@@ -419,7 +425,10 @@ export class PgClientSession {
     const recorder = recorders.recorder();
     try {
       await recorder.sessionStart(start);
-      this.recorder = recorder;
+      if (asWire) {
+        this.threadStart = start;
+        this.wireRecorder = recorder;
+      } else this.recorder = recorder;
     } catch (err) {
       if (transcripts.onWriteError === 'refuse') {
         throw new Refusal(
@@ -433,18 +442,25 @@ export class PgClientSession {
 
   /** Opens the session's tap on the recording thread, once the upstream's state is known. */
   private openTap(thread: RecordingThread, start: SessionStartInfo, upstream: UpstreamSession, target: PostgresTargetConfig): ThreadTap {
+    return thread.open(this.sessionContext(start, upstream, target), (error) => this.recordingFailed(error.message, error.code === 'ESTOPPED' ? THREAD_STOPPED : THREAD_UNWRITABLE));
+  }
+
+  /** What a statement flow replaying the session's bytes must know before the first byte. */
+  private sessionContext(start: SessionStartInfo, upstream: UpstreamSession, target: PostgresTargetConfig): ThreadSessionStart {
     const tp = transcriptPrincipal(start.principal);
-    return thread.open(
-      {
-        // Only what a transcript may hold of the principal crosses to the thread.
-        start: { ...start, principal: { ...tp, ...(tp.tokenExpiresAt === undefined ? {} : { expiresAt: tp.tokenExpiresAt }) } },
-        parameters: [...upstream.parameters],
-        capture: capturePolicyFor(this.deps.services.transcripts, target.name),
-        maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
-        transactionStatus: upstream.transactionStatus,
-      },
-      (error) => this.recordingFailed(error.message, error.code === 'ESTOPPED' ? THREAD_STOPPED : THREAD_UNWRITABLE),
-    );
+    return {
+      // Only what a transcript may hold of the principal crosses to the thread, or into a wire record.
+      start: { ...start, principal: { ...tp, ...(tp.tokenExpiresAt === undefined ? {} : { expiresAt: tp.tokenExpiresAt }) } },
+      parameters: [...upstream.parameters],
+      capture: capturePolicyFor(this.deps.services.transcripts, target.name),
+      maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
+      transactionStatus: upstream.transactionStatus,
+    };
+  }
+
+  /** Opens the session's `wire` tap (transcripts.wire), once the upstream's state is known. */
+  private openWireTap(recorder: Recorder, start: SessionStartInfo, upstream: UpstreamSession, target: PostgresTargetConfig): WireTap {
+    return (this.deps.services.wire as WireRecording).open(this.sessionContext(start, upstream, target), recorder, (error) => this.recordingFailed(error.message, WIRE_UNWRITABLE));
   }
 
   /**
@@ -571,8 +587,8 @@ export class PgClientSession {
       serverHandler = this.flow.server;
     }
     const thread = services.recordingThread;
-    if (this.threadStart && thread) {
-      this.tap = this.openTap(thread, this.threadStart, upstream, target);
+    if (this.threadStart && (this.wireRecorder || thread)) {
+      this.tap = this.wireRecorder ? this.openWireTap(this.wireRecorder, this.threadStart, upstream, target) : this.openTap(thread as RecordingThread, this.threadStart, upstream, target);
       // Pass-through, but for what the statement flow refuses whatever the policy (handlers.ts).
       if (!needsFlow) {
         const denied = metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' });

@@ -12,7 +12,7 @@ import { readStore } from '../../src/audit/reader.js';
 import type { RecordingThread } from '../../src/pg/recording/thread.js';
 import { findClient, missingClient } from '../helpers/clients.js';
 import { canFreezeThreads, freezeThread } from '../helpers/freeze-thread.js';
-import { expectSameTranscripts, recordingWarden, transcriptOf } from '../helpers/recording-thread.js';
+import { expectSameTranscripts, mixedScenario, recordingWarden, transcriptOf } from '../helpers/recording-thread.js';
 import { run } from '../helpers/run.js';
 import type { TestWarden } from '../helpers/warden.js';
 import { verifyStore } from '../unit/audit-support.js';
@@ -37,29 +37,7 @@ const threadOf = (w: TestWarden): RecordingThread => w.warden.recordingThread as
 
 describe('the recording thread', () => {
   it('records what the statement flow in line records, for node-postgres and psql (COPY both ways, errors, pipelines)', async () => {
-    const scenario = async (w: TestWarden): Promise<unknown> => {
-      const c = await client(w);
-      const out: unknown[] = [];
-      out.push(((await c.query("SELECT 1 AS a; SELECT 'x' AS b")) as unknown as pg.QueryResult[]).map((r) => r.rows));
-      out.push((await c.query('SELECT $1::int + $2::int AS s, $3::text AS t', [1, 2, 'three'])).rows);
-      out.push((await c.query({ name: 'by-id', text: 'SELECT id, full_name FROM customers WHERE id = $1', values: [3] })).rows);
-      out.push((await c.query({ name: 'by-id', text: 'SELECT id, full_name FROM customers WHERE id = $1', values: [4] })).rows);
-      out.push(await c.query('SELECT 1/0').catch((e: pg.DatabaseError) => e.code));
-      const settled = await Promise.allSettled([c.query('SELECT $1::int AS a', [1]), c.query('SELECT * FROM customers WHERE id = $1', ['x']), c.query('SELECT count(*) FROM orders')]);
-      out.push(settled.map((s) => (s.status === 'fulfilled' ? s.value.rows : (s.reason as pg.DatabaseError).code)));
-      await c.query('BEGIN');
-      out.push((await c.query('SELECT id FROM generate_series(1, 500) AS id')).rowCount);
-      await c.query('ROLLBACK');
-      out.push((await c.query('')).rowCount);
-      await c.end();
-      const psql = findClient('psql');
-      if (psql) {
-        const script = ['CREATE TEMP TABLE t (id int, name text);', '\\copy t FROM STDIN', '1\tone', '2\ttwo', '\\.', '\\copy t TO STDOUT', 'SELECT * FROM t ORDER BY id;', ''].join('\n');
-        const r = await run(psql, ['-X', '-d', 'shop', '-f', '-'], { env: { PGHOST: w.host, PGPORT: String(w.port), PGUSER: 'agent', PGPASSWORD: await w.token(), PGSSLMODE: 'require' }, input: script, timeoutMs: 30_000 });
-        out.push(r.stdout);
-      }
-      return out;
-    };
+    const scenario = (w: TestWarden): Promise<unknown> => mixedScenario(w, 500);
     const inline = await warden(false);
     const threaded = await warden(true);
     expect(inline.warden.recordingThread).toBeUndefined();

@@ -15,6 +15,7 @@
 //     capture: digest               # none | digest | first | all — result rows kept (as the client received them)
 //     capture_rows: 10              # rows kept by `first`
 //     on_write_error: refuse        # refuse: no statement runs unrecorded; continue: fail open (explicit choice)
+//     wire: true                    # record sessions no rule touches as their bytes, decoded when read (fsync interval)
 //     recording_thread: true        # record sessions no rule touches off the agents' path (fsync interval)
 //     recording_thread_max_lag: 100ms  # sessions stop being read while the thread is further behind than this
 //     recording_thread_batch: 20ms  # how long read bytes gather before the thread takes them (at most a quarter of the max lag)
@@ -54,7 +55,7 @@ export function readTranscripts(
   if (!field.present) return defaultTranscripts(ctx.dataDir);
   const s = field.section([
     'enabled', 'dir', 'instance_id', 'key_file', 'fsync', 'fsync_interval', 'segment_max_bytes', 'segment_max_age', 'retention',
-    'capture', 'capture_rows', 'on_write_error', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_batch', 'recording_thread_stall_timeout', 'sync_stall_timeout', 'targets', 'auditors', 'ship',
+    'capture', 'capture_rows', 'on_write_error', 'wire', 'recording_thread', 'recording_thread_max_lag', 'recording_thread_batch', 'recording_thread_stall_timeout', 'sync_stall_timeout', 'targets', 'auditors', 'ship',
   ]);
   if (!s) return undefined;
   const d = defaultTranscripts(ctx.dataDir);
@@ -114,6 +115,7 @@ export function readTranscripts(
     capture: s.get('capture').oneOf(CAPTURE_MODES) ?? d.capture,
     captureRows: s.get('capture_rows').integer({ min: 1, max: 100_000 }) ?? d.captureRows,
     onWriteError: s.get('on_write_error').oneOf(['refuse', 'continue'] as const) ?? d.onWriteError,
+    wire: s.get('wire').boolean() ?? d.wire,
     recordingThread: s.get('recording_thread').boolean() ?? d.recordingThread,
     recordingThreadMaxLagMs: maxLag,
     recordingThreadBatchMs: batch ?? d.recordingThreadBatchMs,
@@ -183,6 +185,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     capture: 'digest',
     captureRows: 10,
     onWriteError: 'refuse',
+    wire: false,
     recordingThread: true,
     recordingThreadMaxLagMs: 100,
     recordingThreadBatchMs: 20,

@@ -11,6 +11,7 @@
 import type { Logger } from '../../log.js';
 import { ProtocolError } from '../../../protocols/errors.js';
 import { Backend, Frontend, TransactionStatus } from '../../../protocols/postgres/codes.js';
+import { decodeRowsSummary, ROWS_SUMMARY } from '../recording/wire-encoder.js';
 import {
   commandTagRows,
   decodeCommandComplete,
@@ -83,6 +84,12 @@ export interface FlowDeps {
   expectReady(): void;
   onQuery(): void;
   onVerdict(action: 'allow' | 'deny' | 'hold' | 'grant'): void;
+  /**
+   * Replaying a wire transcript (src/pg/recording/wire-decoder.ts): the server's bytes may hold
+   * ROWS_SUMMARY messages for the rows the transcript did not keep. Never set on a live session,
+   * where a server's bytes are forwarded as they are.
+   */
+  wireReplay?: boolean;
 }
 
 /** The result set being streamed to the client. */
@@ -185,6 +192,7 @@ export class SessionFlow {
     this.server = {
       whole: (code, length) => {
         if (SERVER_WHOLE[code] === 1) return true;
+        if (code === ROWS_SUMMARY && self.deps.wireReplay === true) return true;
         if (code === Backend.dataRow) {
           if (self.wantsRows()) return true;
           // A row the capture no longer keeps streams through: it is still one of the result's rows.
@@ -825,6 +833,7 @@ export class SessionFlow {
   }
 
   private dispatch(code: number, buf: Buffer, start: number, end: number, out: OutputBatch): void | Promise<unknown> {
+    if (code === ROWS_SUMMARY && this.deps.wireReplay === true) return this.onRowsSummary(buf.subarray(start, end), out);
     switch (code) {
       case Backend.dataRow:
         if (!this.result && this.queue[0]?.k === 'execute') {
@@ -990,6 +999,19 @@ export class SessionFlow {
       const bytes = wire ?? buf.subarray(start, end);
       cap.add(bytes, cap.wantsValues ? rowValues(bytes, r.fields) : undefined);
     }
+  }
+
+  /** Rows a wire transcript did not keep (wire-encoder.ts): counted, and digested, as the DataRows they stand for. */
+  private onRowsSummary(msg: Buffer, out: OutputBatch): void | Promise<unknown> {
+    const summary = decodeRowsSummary(msg);
+    if (!summary) throw new ProtocolError('invalid rows summary in a wire transcript', 0);
+    if (!this.result && this.queue[0]?.k === 'execute') {
+      // An Execute's rows come without a RowDescription: its result set starts with them.
+      const started = this.startExecuteResult(this.queue[0], out);
+      if (started) return started.then(() => this.result?.capture?.absorb(summary));
+    }
+    const r = this.result;
+    if (r && !r.aborted) r.capture?.absorb(summary);
   }
 
   private onCopyData(buf: Buffer, start: number, end: number, out: OutputBatch): void {

@@ -79,6 +79,8 @@ export interface ReplayHooks {
   onStopped?(id: number, message: string): void;
   /** An entry could not be replayed for a reason not in the bytes (warden's own fault). */
   onError?(err: unknown): void;
+  /** The bytes are a wire transcript's: rows it did not keep come as ROWS_SUMMARY messages (FlowDeps.wireReplay). */
+  wireReplay?: boolean;
 }
 
 const silent = createLogger({ level: 'silent' });
@@ -162,6 +164,7 @@ export class EntryReplayer {
       onVerdict: (v) => {
         if (v === 'allow') this.hooks.onAllowed?.();
       },
+      ...(this.hooks.wireReplay ? { wireReplay: true } : {}),
     });
     for (const [name, value] of s.parameters) flow.noteParameter(name, value);
     relay = new PgRelay(client as unknown as Socket, upstream as unknown as Socket, flow.client, flow.server, {

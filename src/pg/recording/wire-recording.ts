@@ -1,0 +1,166 @@
+// Wire transcripts, the recording side (docs/transcripts.md, "Wire records"): a PostgreSQL session
+// that no statement rule and no masking rule touches is recorded as the bytes its relay reads, on
+// the event loop, and the statement flow runs over them only when the transcript is read
+// (wire-decoder.ts). Recording then costs a copy of each chunk (less the rows `capture` does not
+// keep: wire-encoder.ts) and, every 20 ms, one record per session that had traffic, instead of
+// parsing, classifying, serializing and hashing every statement as it runs (bench/README.md).
+//
+// The session's `session-start` is written at once, as for any session; its `wire` records follow
+// in the same chain, each the entries read since the last: [kind u8][length u32 LE][time f64 LE]
+// [bytes], kind being thread.ts ENTRY's client, server, event or end. The first carries `ctx`, what
+// the statement flow needs to know before the first byte (the server's parameters, the capture).
+// The session's end is its last entry: readers write its `session-end`, with the statement count.
+import type { Recorder, TranscriptStore } from '../../audit/recorder.js';
+import { RECORD_KIND } from '../../audit/frame.js';
+import type { SessionEndInfo, SessionEventInfo } from '../../audit/types.js';
+import type { Logger } from '../../log.js';
+import { ENTRY, TIME_ORIGIN, type ThreadSessionStart } from './thread.js';
+import { WireSessionEncoder } from './wire-encoder.js';
+
+/** An entry's header in a `wire` record: [kind u8][length u32 LE][time f64 LE]. */
+export const WIRE_ENTRY_HEADER = 13;
+
+/**
+ * What the first `wire` record of a session carries as `ctx`: what the recording thread's worker
+ * is told of a session (the session's start, as its `session-start` records it, the server's
+ * parameters, the capture, the message limit and the transaction status when relaying began).
+ */
+export type WireContext = ThreadSessionStart;
+
+/** A session's bytes not yet written are written at the next flush, or at once past this. */
+const MAX_PENDING_BYTES = 1024 * 1024;
+const DEFAULT_FLUSH_MS = 20;
+
+export interface WireRecordingOptions {
+  /** The store the records go to (warden's own chain). */
+  store: TranscriptStore;
+  logger: Logger;
+  /** How long a session's bytes may wait before they are written (transcripts.recording_thread_batch). */
+  flushMs?: number;
+}
+
+/** Records pass-through sessions as `wire` records (see the top of this file). */
+export class WireRecording {
+  private readonly dirty = new Set<WireTap>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly flushMs: number;
+
+  constructor(private readonly opts: WireRecordingOptions) {
+    this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
+  }
+
+  get healthy(): boolean {
+    return this.opts.store.healthy;
+  }
+
+  /**
+   * A tap for a session whose `session-start` `recorder` has written. `onFailure` is called when
+   * its records can no longer be written.
+   */
+  open(ctx: WireContext, recorder: Recorder, onFailure: (error: { message: string; code: string | undefined }) => void): WireTap {
+    return new WireTap(this, ctx, recorder, onFailure);
+  }
+
+  /** A tap has bytes to write: at the next flush. */
+  due(tap: WireTap): void {
+    this.dirty.add(tap);
+    this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  /** Writes every session's pending bytes. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const taps = [...this.dirty];
+    this.dirty.clear();
+    for (const tap of taps) tap.write();
+  }
+
+  append(sidJson: string, dJson: string): void {
+    this.opts.store.writer.appendJson(RECORD_KIND.wire, sidJson, dJson);
+  }
+
+  /** Writes what is pending (warden is stopping). */
+  close(): void {
+    this.flush();
+  }
+}
+
+/** One session's side: the relay's onChunk, events, and the end. */
+export class WireTap {
+  private readonly encoder: WireSessionEncoder;
+  private readonly sidJson: string;
+  private parts: Buffer[] = [];
+  private pending = 0;
+  private first = true;
+  private done = false;
+
+  constructor(
+    private readonly wire: WireRecording,
+    private readonly ctx: WireContext,
+    private readonly recorder: Recorder,
+    private readonly onFailure: (error: { message: string; code: string | undefined }) => void,
+  ) {
+    this.encoder = new WireSessionEncoder(ctx.capture);
+    this.sidJson = JSON.stringify(ctx.start.sessionId);
+  }
+
+  /** The relay's reading never pauses for a wire transcript (it is written as it comes): nothing to attach. */
+  attach(): void {}
+
+  /** PgRelay's onChunk. */
+  readonly chunk = (fromClient: boolean, chunk: Buffer): void => {
+    if (this.done) return;
+    const kept = fromClient ? this.encoder.fromClient(chunk) : this.encoder.fromServer(chunk);
+    this.add(fromClient ? ENTRY.client : ENTRY.server, kept);
+  };
+
+  /** An event of the session not in its bytes (a CancelRequest). */
+  event(info: SessionEventInfo): void {
+    if (this.done) return;
+    this.add(ENTRY.event, [Buffer.from(JSON.stringify(info))]);
+  }
+
+  /** The session ended: its end is written at once, with what was pending. */
+  end(info: SessionEndInfo): void {
+    if (this.done) return;
+    const rest = this.encoder.finish();
+    if (rest.length > 0) this.add(ENTRY.server, rest);
+    this.add(ENTRY.end, [Buffer.from(JSON.stringify(info))]);
+    this.write();
+    this.done = true;
+    this.recorder.endedElsewhere?.();
+  }
+
+  private add(kind: number, bytes: Buffer[]): void {
+    let n = 0;
+    for (const b of bytes) n += b.length;
+    if (n === 0 && (kind === ENTRY.client || kind === ENTRY.server)) return;
+    const head = Buffer.allocUnsafe(WIRE_ENTRY_HEADER);
+    head[0] = kind;
+    head.writeUInt32LE(n, 1);
+    head.writeDoubleLE(TIME_ORIGIN + performance.now(), 5);
+    this.parts.push(head, ...bytes);
+    this.pending += WIRE_ENTRY_HEADER + n;
+    if (this.pending >= MAX_PENDING_BYTES) this.write();
+    else this.wire.due(this);
+  }
+
+  /** Writes the pending entries as one `wire` record. */
+  write(): void {
+    if (this.pending === 0 || this.done) return;
+    const e = Buffer.concat(this.parts, this.pending).toString('base64');
+    this.parts = [];
+    this.pending = 0;
+    const dJson = this.first ? `{"ctx":${JSON.stringify(this.ctx)},"e":"${e}"}` : `{"e":"${e}"}`;
+    this.first = false;
+    try {
+      this.wire.append(this.sidJson, dJson);
+    } catch (err) {
+      this.done = true;
+      this.onFailure({ message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code });
+    }
+  }
+}
