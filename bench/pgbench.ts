@@ -27,7 +27,8 @@ const { values } = parseArgs({
     tls: { type: 'boolean', default: false },
     /**
      * Also run warden with transcripts on (fsync interval, digest capture), to report recording on vs
-     * off: on the recording thread (the default for sessions no rule touches) and in line.
+     * off: as wire records (the default for sessions no rule touches), on the recording thread
+     * (transcripts.wire: false) and in line.
      */
     record: { type: 'boolean', default: false },
     /**
@@ -67,8 +68,10 @@ try {
   const batchMs = Number(values['thread-batch']);
   const recordingYaml = `transcripts: { enabled: true, capture: digest, recording_thread_batch: ${batchMs}ms, recording_thread_max_lag: ${Math.max(100, batchMs * 5)}ms }`;
   const recording = values.record || values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}`) : undefined;
-  // The same, recorded in line by the statement flow on the event loop instead of the recording thread.
-  const inline = values.record ? await startWardenProcess([target], `${tlsYaml}\ntranscripts: { enabled: true, capture: digest, recording_thread: false }`) : undefined;
+  // The same, recorded as statements by the statement flow on the recording thread …
+  const threaded = values.record ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml.replace(/ }$/, ', wire: false }')}`) : undefined;
+  // … and on the event loop.
+  const inline = values.record ? await startWardenProcess([target], `${tlsYaml}\ntranscripts: { enabled: true, capture: digest, wire: false, recording_thread: false }`) : undefined;
   // Rules are compared against the same warden without them (both recording, as deployed).
   const rules = values.rules ? await startWardenProcess([target], `${tlsYaml}\n${recordingYaml}\n${RECOMMENDED_RULES}`) : undefined;
   // Rules alone run the statement flow (decode, classify, verdict) without recording anything.
@@ -88,6 +91,7 @@ try {
   // them): their per-round ratio (recording_on_vs_off_paired) sees the least drift of the machine.
   throughWarden('warden', warden);
   if (recording) throughWarden('warden+rec', recording);
+  if (threaded) throughWarden('warden+rec-thread', threaded);
   if (inline) throughWarden('warden+rec-inline', inline);
   if (rules) throughWarden('warden+rec+rules', rules);
   if (flow) throughWarden('warden+rules', flow);
@@ -103,17 +107,17 @@ try {
   if (bouncer) superuser('pgbouncer', bouncer.port, bouncer.pid);
 
   const results = new Map<string, number[]>(setups.map((s) => [s.name, []]));
-  /** The recording thread of `warden+rec`: its lag during each run, and how long it took to catch up after it. */
+  /** The recording thread of `warden+rec-thread`: its lag during each run, and how long it took to catch up after it. */
   const threadLags: number[] = [];
   const catchUps: number[] = [];
-  /** warden+rec's tps as pgbench reported it, before its catch-up was counted. */
+  /** warden+rec-thread's tps as pgbench reported it, before its catch-up was counted. */
   const tpsBeforeCatchUp: number[] = [];
   /** Microseconds of CPU per transaction of the setup's proxy process, per round. */
   const cpu = new Map<string, number[]>(setups.filter((s) => s.pid !== undefined).map((s) => [s.name, []]));
   if (warmup > 0) {
     for (const s of setups) {
       await pgbench(bin, [...common.map((a, i) => (common[i - 1] === '-T' ? String(warmup) : a)), ...s.args], s.env);
-      if (s.name === 'warden+rec' && s.warden?.adminUrl) await watchThread(s.warden.adminUrl).stop();
+      if (s.name === 'warden+rec-thread' && s.warden?.adminUrl) await watchThread(s.warden.adminUrl).stop();
     }
     log(`warmed up: ${warmup} s per setup, not counted`);
   }
@@ -122,7 +126,7 @@ try {
     const order = setups.map((_, i) => setups[(i + r) % setups.length]!);
     for (const s of order) {
       const cpuBefore = s.pid === undefined ? undefined : procCpuSeconds(s.pid);
-      const watch = s.name === 'warden+rec' && s.warden?.adminUrl ? watchThread(s.warden.adminUrl) : undefined;
+      const watch = s.name === 'warden+rec-thread' && s.warden?.adminUrl ? watchThread(s.warden.adminUrl) : undefined;
       const res = await pgbench(bin, [...common, ...s.args], s.env);
       let tps = res.tps;
       if (watch) {
@@ -163,7 +167,7 @@ try {
     ...(recording || inline
       ? {
           roundRatiosVsWarden: Object.fromEntries(
-            ['warden+rec', 'warden+rec-inline']
+            ['warden+rec', 'warden+rec-thread', 'warden+rec-inline']
               .filter((n) => results.has(n))
               .map((n) => [n, roundRatios(n, 'warden').map((x) => Number(x.toFixed(2)))]),
           ),
@@ -176,6 +180,8 @@ try {
       ...(recording ? { recording_on_vs_off: Number(ratio(med('warden+rec'), med('warden'))) } : {}),
       // The median of each round's own ratio: what the machine's drift between rounds moves least.
       ...(recording ? { recording_on_vs_off_paired: Number(pairedRatio('warden+rec', 'warden').toFixed(2)) } : {}),
+      ...(threaded ? { recording_thread_on_vs_off: Number(ratio(med('warden+rec-thread'), med('warden'))) } : {}),
+      ...(threaded ? { recording_thread_on_vs_off_paired: Number(pairedRatio('warden+rec-thread', 'warden').toFixed(2)) } : {}),
       ...(inline ? { recording_inline_on_vs_off_paired: Number(pairedRatio('warden+rec-inline', 'warden').toFixed(2)) } : {}),
       ...(inline ? { recording_inline_on_vs_off: Number(ratio(med('warden+rec-inline'), med('warden'))) } : {}),
       ...(rules ? { rules_vs_none: Number(ratio(med('warden+rec+rules'), med('warden+rec'))) } : {}),
@@ -196,7 +202,7 @@ try {
           }
         : {}),
     },
-    ...(recording && threadLags.length > 0
+    ...(threaded && threadLags.length > 0
       ? {
           recordingThread: {
             lagMsMedian: Math.round(median(threadLags)),
@@ -212,6 +218,7 @@ try {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   await warden.stop();
   await recording?.stop();
+  await threaded?.stop();
   await inline?.stop();
   if (recording) {
     // Every statement of every recorded run: pgbench -S runs one statement per transaction.

@@ -210,6 +210,7 @@ async function startServices(
   const t = config.transcripts;
   const instanceId = t?.instanceId ?? sanitizeInstanceId(hostname());
   let store: TranscriptStore | undefined;
+  let wireRecording: WireRecording | undefined;
   // With a shared store, retention keeps what is not shipped yet: nothing until the shipper says.
   let keepMain = (): number | undefined => (t?.ship ? 0 : undefined);
   if (t?.enabled) {
@@ -221,6 +222,8 @@ async function startServices(
         keepFromSeq: () => keepMain(),
         onUnhealthy: (err) => {
           metrics.transcriptFailuresTotal.inc();
+          // Sessions recorded as wire records are told now (in line, each statement checks).
+          wireRecording?.storeFailed({ message: err.message, code: err.code });
           logger.error({ err: err.message }, t.onWriteError === 'refuse' ? 'transcripts cannot be written: refusing statements until warden is restarted' : 'transcripts cannot be written: continuing unrecorded (on_write_error: continue)');
         },
       },
@@ -228,7 +231,9 @@ async function startServices(
     logger.info({ dir: t.dir, instance: t.instanceId, fsync: t.fsync }, 'recording transcripts');
   }
   let thread: RecordingThread | undefined;
-  if (t?.enabled && t.recordingThread && t.fsync === 'interval' && config.listen.postgres) {
+  // With wire records, the thread takes only the sessions under `capture: all` (wire-recording.ts).
+  const threadWanted = t !== undefined && (!t.wire || t.capture === 'all' || [...t.targets.values()].some((c) => c.capture === 'all'));
+  if (t?.enabled && t.recordingThread && threadWanted && t.fsync === 'interval' && config.listen.postgres) {
     try {
       thread = await RecordingThread.start({
         transcript: storeConfig(config.dataDir, t, threadInstanceId(t.instanceId)),
@@ -263,6 +268,7 @@ async function startServices(
     );
   }
   const wire = store && t?.wire && t.fsync === 'interval' && config.listen.postgres ? new WireRecording({ store, logger, flushMs: t.recordingThreadBatchMs }) : undefined;
+  wireRecording = wire;
   if (wire) logger.info('recording sessions without rules as wire records, read back through the statement flow');
   // The shared store (multi-instance): this instance ships its records there; auditors read all of them.
   const shared = t?.ship ? new PostgresTranscriptStore(t.ship, { logger }) : undefined;

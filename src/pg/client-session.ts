@@ -592,7 +592,16 @@ export class PgClientSession {
       // Pass-through, but for what the statement flow refuses whatever the policy (handlers.ts).
       if (!needsFlow) {
         const denied = metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' });
-        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery: () => queries.inc(), onDenied: () => denied.inc() }));
+        // The recording thread counts the statements its flows allow; with wire records no flow
+        // runs now, so each Query or Execute counts as one allowed statement.
+        const allowed = this.wireRecorder ? metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'allow' }) : undefined;
+        const onQuery = allowed
+          ? () => {
+              queries.inc();
+              allowed.inc();
+            }
+          : () => queries.inc();
+        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery, onDenied: () => denied.inc() }));
       }
     }
     this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {

@@ -56,12 +56,20 @@ const THREAD_CLOSED = '58030: warden cannot record this session any more; the se
 // On the recording thread (sessions no rule touches) the session refuses until it ends, and says so.
 const THREAD_REFUSED = 'statement refused by warden policy rule "transcripts": the recording thread cannot write this session\'s transcript; reconnect to go on (new sessions are recorded in line)';
 
+// As wire records (the default for sessions no rule touches): the same, once the session's next wire record cannot be written.
+const WIRE_REFUSED = 'statement refused by warden policy rule "transcripts": warden cannot write this session\'s transcript';
+
 describe('a full disk under fsync interval', () => {
   it.each([
-    ['in line', false, REFUSED],
-    ['on the recording thread', true, THREAD_REFUSED],
-  ] as const)('%s: refuses everything after the batch that failed; no refused statement runs; what was written verifies', async (_how, recordingThread, REFUSED) => {
-    const w = await startTestWarden({ dataDir: disk.dataDir, mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'interval', recordingThread }) });
+    ['in line', 'inline', REFUSED],
+    ['on the recording thread', 'thread', THREAD_REFUSED],
+    ['as wire records', 'wire', WIRE_REFUSED],
+  ] as const)('%s: refuses everything after the batch that failed; no refused statement runs; what was written verifies', async (_how, how, REFUSED) => {
+    const recordingThread = how === 'thread';
+    const w = await startTestWarden({
+      dataDir: disk.dataDir,
+      mutate: (config) => void (config.transcripts = { ...defaultTranscripts(config.dataDir), fsync: 'interval', recordingThread, wire: how === 'wire' }),
+    });
     const c = await pgClient(w);
     const acked: number[] = [];
     const refused: string[] = [];

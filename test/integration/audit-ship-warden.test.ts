@@ -35,6 +35,7 @@ function yaml(instanceId: string): string {
 transcripts:
   instance_id: ${instanceId}
   capture: first
+  wire: false  # recorded on the recording thread: its chain is shipped too
   auditors:
     - { name: auditors, match: { issuer: dev, roles: [Warden.Auditor] } }
   ship:

@@ -48,7 +48,8 @@ describe('transcripts.retention in warden', () => {
     const w = await startTestWarden({
       dataDir: dir,
       mutate: (config) => {
-        config.transcripts = { ...defaultTranscripts(config.dataDir), instanceId: 'w1', retentionMs: HOUR };
+        // wire: false: its sessions are recorded on the recording thread, whose chain retention covers too.
+        config.transcripts = { ...defaultTranscripts(config.dataDir), instanceId: 'w1', retentionMs: HOUR, wire: false };
       },
     });
     let stopped = false;

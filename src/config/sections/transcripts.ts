@@ -185,7 +185,7 @@ export function defaultTranscripts(dataDir: string): TranscriptsConfig {
     capture: 'digest',
     captureRows: 10,
     onWriteError: 'refuse',
-    wire: false,
+    wire: true,
     recordingThread: true,
     recordingThreadMaxLagMs: 100,
     recordingThreadBatchMs: 20,

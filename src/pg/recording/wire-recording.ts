@@ -42,6 +42,8 @@ export interface WireRecordingOptions {
 /** Records pass-through sessions as `wire` records (see the top of this file). */
 export class WireRecording {
   private readonly dirty = new Set<WireTap>();
+  /** Sessions recorded here and not ended. */
+  private readonly taps = new Set<WireTap>();
   private timer: NodeJS.Timeout | undefined;
   private readonly flushMs: number;
 
@@ -58,7 +60,23 @@ export class WireRecording {
    * its records can no longer be written.
    */
   open(ctx: WireContext, recorder: Recorder, onFailure: (error: { message: string; code: string | undefined }) => void): WireTap {
-    return new WireTap(this, ctx, recorder, onFailure);
+    const tap = new WireTap(this, ctx, recorder, onFailure);
+    this.taps.add(tap);
+    return tap;
+  }
+
+  /** The tap's session ended (or can no longer be recorded). */
+  forget(tap: WireTap): void {
+    this.taps.delete(tap);
+    this.dirty.delete(tap);
+  }
+
+  /**
+   * The store cannot be written any more: every session is told now, not at its next record (its
+   * statements are then refused as in line), so that as few as possible run unrecorded.
+   */
+  storeFailed(error: { message: string; code: string | undefined }): void {
+    for (const tap of [...this.taps]) tap.failed(error);
   }
 
   /** A tap has bytes to write: at the next flush. */
@@ -131,7 +149,16 @@ export class WireTap {
     this.add(ENTRY.end, [Buffer.from(JSON.stringify(info))]);
     this.write();
     this.done = true;
+    this.wire.forget(this);
     this.recorder.endedElsewhere?.();
+  }
+
+  /** Its records can no longer be written: nothing more is taken, and the session is told. */
+  failed(error: { message: string; code: string | undefined }): void {
+    if (this.done) return;
+    this.done = true;
+    this.wire.forget(this);
+    this.onFailure(error);
   }
 
   private add(kind: number, bytes: Buffer[]): void {
@@ -159,8 +186,7 @@ export class WireTap {
     try {
       this.wire.append(this.sidJson, dJson);
     } catch (err) {
-      this.done = true;
-      this.onFailure({ message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code });
+      this.failed({ message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code });
     }
   }
 }
