@@ -16,6 +16,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
 import type { CapturePolicy } from '../../audit/config.js';
+import { sha256Hex } from '../../audit/frame.js';
 
 /** A message only a replaying statement flow understands: rows the transcript did not keep (wire-encoder.ts). */
 export const ROWS_SUMMARY = 0x00;
@@ -49,11 +50,13 @@ export function decodeRowsSummary(msg: Buffer): RowsSummary | undefined {
 const ENDS_RESULT = new Uint8Array(256);
 for (const c of [Backend.commandComplete, Backend.emptyQueryResponse, Backend.portalSuspended, Backend.errorResponse, Backend.readyForQuery]) ENDS_RESULT[c] = 1;
 
-/**
- * At a message's header: whether to keep the message, and bytes to put before it (a summary of
- * the rows that came before).
- */
-type HeaderDecision = (code: number, length: number) => { keep: boolean; before?: Buffer };
+/** Where the kept bytes go: copied in, in order. */
+export interface WireOut {
+  put(src: Uint8Array, start: number, end: number): void;
+}
+
+/** Results whose dropped rows are at most this many bytes are digested in one call at the end (no Hash object). */
+const SMALL_DIGEST_BYTES = 16 * 1024;
 
 /** One direction's message framing across chunks: which message each byte belongs to, and whether it is kept. */
 class Framer {
@@ -64,30 +67,23 @@ class Framer {
   private readonly head = Buffer.allocUnsafe(5);
   private headHave = 0;
 
-  constructor(
-    private readonly decide: HeaderDecision,
-    /** Bytes of a message not kept, in order (for the digest). */
-    private readonly onDropped: (bytes: Buffer) => void,
-  ) {}
+  constructor(private readonly enc: WireSessionEncoder, private readonly server: boolean) {}
 
-  /** Pushes to `out` the kept parts of `chunk` (ranges of it, and what `decide` puts before messages). */
-  scan(chunk: Buffer, out: Buffer[]): void {
+  /** Copies to `out` the kept parts of `chunk`, and what the encoder puts before messages. */
+  scan(chunk: Buffer, out: WireOut): void {
     const n = chunk.length;
     let i = 0;
-    /** Start of the run of kept bytes not yet pushed, or -1. */
+    /** Start of the run of kept bytes not yet copied, or -1. */
     let run = -1;
-    const flush = (end: number): void => {
-      if (run >= 0 && end > run) out.push(chunk.subarray(run, end));
-      run = -1;
-    };
     while (i < n) {
       if (this.left > 0) {
         const take = Math.min(this.left, n - i);
         if (this.keeping) {
           if (run < 0) run = i;
         } else {
-          flush(i);
-          this.onDropped(chunk.subarray(i, i + take));
+          if (run >= 0) out.put(chunk, run, i);
+          run = -1;
+          this.enc.dropped(chunk, i, i + take);
         }
         this.left -= take;
         i += take;
@@ -95,7 +91,8 @@ class Framer {
       }
       if (this.headHave > 0 || n - i < 5) {
         // A header split across chunks: held until it is whole.
-        flush(i);
+        if (run >= 0) out.put(chunk, run, i);
+        run = -1;
         const take = Math.min(5 - this.headHave, n - i);
         chunk.copy(this.head, this.headHave, i, i + take);
         this.headHave += take;
@@ -103,103 +100,122 @@ class Framer {
         if (this.headHave < 5) break;
         this.headHave = 0;
         const length = this.head.readUInt32BE(1) + 1;
-        const d = this.decide(this.head[0] as number, length);
-        if (d.before) out.push(d.before);
-        const head = Buffer.from(this.head);
-        if (d.keep) out.push(head);
-        else this.onDropped(head);
-        this.keeping = d.keep;
+        this.keeping = this.enc.header(this.server, this.head[0] as number, length, out);
+        if (this.keeping) out.put(this.head, 0, 5);
+        else this.enc.dropped(Buffer.from(this.head), 0, 5);
         this.left = length - 5;
         continue;
       }
       const length = chunk.readUInt32BE(i + 1) + 1;
-      const d = this.decide(chunk[i] as number, length);
-      if (d.before) {
-        flush(i);
-        out.push(d.before);
-      }
       const take = Math.min(length, n - i);
-      if (d.keep) {
+      if (this.enc.wantsBefore(this.server, chunk[i] as number)) {
+        if (run >= 0) out.put(chunk, run, i);
+        run = -1;
+      }
+      this.keeping = this.enc.header(this.server, chunk[i] as number, length, out);
+      if (this.keeping) {
         if (run < 0) run = i;
       } else {
-        flush(i);
-        this.onDropped(chunk.subarray(i, i + take));
+        if (run >= 0) out.put(chunk, run, i);
+        run = -1;
+        this.enc.dropped(chunk, i, i + take);
       }
-      this.keeping = d.keep;
       this.left = length - take;
       i += take;
     }
-    flush(n);
+    if (run >= 0) out.put(chunk, run, n);
   }
 }
 
-const KEEP = { keep: true } as const;
-const DROP = { keep: false } as const;
-
 /** What one session's wire record keeps of its bytes (see the top of this file). */
 export class WireSessionEncoder {
-  private readonly client: Framer;
-  private readonly server: Framer;
+  private readonly client = new Framer(this, false);
+  private readonly server = new Framer(this, true);
   /** The current result's rows so far, and those not kept. */
   private rowsSeen = 0;
-  private dropped = 0;
+  private droppedRows = 0;
   private droppedBytes = 0;
+  /** Under `digest`: the dropped rows' bytes, held while small (most results are a row or a few), then a running hash. */
+  private pieces: Buffer[] = [];
+  private piecesBytes = 0;
   private hash: Hash | undefined;
+  private readonly digest: boolean;
+  /** The message being dropped is a row (its bytes go into the digest). */
+  private droppingRow = false;
 
   constructor(private readonly capture: CapturePolicy) {
-    this.client = new Framer(
-      (code) => (code === Frontend.copyData ? DROP : KEEP),
-      () => undefined,
-    );
-    this.server = new Framer(
-      (code, length) => this.serverHeader(code, length),
-      (bytes) => this.hash?.update(bytes),
-    );
+    this.digest = capture.mode === 'digest';
   }
 
-  /** The kept bytes of a chunk read from the client. */
-  fromClient(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
+  /** Copies the kept bytes of a chunk read from the client to `out`. */
+  fromClient(chunk: Buffer, out: WireOut): void {
     this.client.scan(chunk, out);
-    return out;
   }
 
-  /** The kept bytes of a chunk read from the server, with ROWS_SUMMARY messages where results ended. */
-  fromServer(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
+  /** Copies the kept bytes of a chunk read from the server to `out`, with ROWS_SUMMARY messages where results ended. */
+  fromServer(chunk: Buffer, out: WireOut): void {
     this.server.scan(chunk, out);
-    return out;
   }
 
   /** At the session's end: the summary of a result cut short (the connection ended within its rows). */
-  finish(): Buffer[] {
-    return this.dropped > 0 ? [this.summary()] : [];
+  finish(out: WireOut): void {
+    if (this.droppedRows > 0) this.summarize(out);
   }
 
-  private serverHeader(code: number, length: number): { keep: boolean; before?: Buffer } {
+  /** Whether a message with this code may have a summary put before it (the run before it must be copied first). */
+  wantsBefore(server: boolean, code: number): boolean {
+    return server && this.droppedRows > 0 && ENDS_RESULT[code] === 1;
+  }
+
+  /** At a message's header: whether it is kept; puts a summary of the rows before it when it ends a result. */
+  header(server: boolean, code: number, length: number, out: WireOut): boolean {
+    this.droppingRow = false;
+    if (!server) return code !== Frontend.copyData;
     if (code === Backend.dataRow) {
       this.rowsSeen++;
       const mode = this.capture.mode;
-      if (mode === 'all' || (mode === 'first' && this.rowsSeen <= this.capture.firstRows)) return KEEP;
-      this.dropped++;
+      if (mode === 'all' || (mode === 'first' && this.rowsSeen <= this.capture.firstRows)) return true;
+      this.droppedRows++;
       this.droppedBytes += length;
-      if (mode === 'digest') this.hash ??= createHash('sha256');
-      return DROP;
+      this.droppingRow = true;
+      return false;
     }
-    if (code === Backend.copyData) return DROP;
+    if (code === Backend.copyData) return false;
     if (ENDS_RESULT[code] === 1) {
       this.rowsSeen = 0;
-      if (this.dropped > 0) return { keep: true, before: this.summary() };
+      if (this.droppedRows > 0) this.summarize(out);
     }
-    return KEEP;
+    return true;
   }
 
-  private summary(): Buffer {
-    const s: RowsSummary = { rows: this.dropped, bytes: this.droppedBytes };
-    if (this.hash) s.sha256 = this.hash.digest('hex');
-    this.dropped = 0;
+  /** Bytes of a message not kept, in order: a dropped row's go into the digest. */
+  dropped(src: Buffer, start: number, end: number): void {
+    if (!this.digest || !this.droppingRow) return;
+    if (this.hash) {
+      this.hash.update(src.subarray(start, end));
+      return;
+    }
+    this.pieces.push(src.subarray(start, end));
+    this.piecesBytes += end - start;
+    if (this.piecesBytes > SMALL_DIGEST_BYTES) {
+      this.hash = createHash('sha256');
+      for (const p of this.pieces) this.hash.update(p);
+      this.pieces = [];
+    }
+  }
+
+  private summarize(out: WireOut): void {
+    const s: RowsSummary = { rows: this.droppedRows, bytes: this.droppedBytes };
+    if (this.digest) {
+      if (this.hash) s.sha256 = this.hash.digest('hex');
+      else s.sha256 = sha256Hex(this.pieces.length === 1 ? (this.pieces[0] as Buffer) : Buffer.concat(this.pieces));
+    }
+    this.droppedRows = 0;
     this.droppedBytes = 0;
     this.hash = undefined;
-    return encodeRowsSummary(s);
+    this.pieces = [];
+    this.piecesBytes = 0;
+    const msg = encodeRowsSummary(s);
+    out.put(msg, 0, msg.length);
   }
 }

@@ -15,7 +15,7 @@ import { RECORD_KIND } from '../../audit/frame.js';
 import type { SessionEndInfo, SessionEventInfo } from '../../audit/types.js';
 import type { Logger } from '../../log.js';
 import { ENTRY, TIME_ORIGIN, type ThreadSessionStart } from './thread.js';
-import { WireSessionEncoder } from './wire-encoder.js';
+import { WireSessionEncoder, type WireOut } from './wire-encoder.js';
 
 /** An entry's header in a `wire` record: [kind u8][length u32 LE][time f64 LE]. */
 export const WIRE_ENTRY_HEADER = 13;
@@ -106,12 +106,16 @@ export class WireRecording {
   }
 }
 
+/** A session's bytes start in a buffer of this size, doubled as needed. */
+const FIRST_BUFFER_BYTES = 8 * 1024;
+
 /** One session's side: the relay's onChunk, events, and the end. */
-export class WireTap {
+export class WireTap implements WireOut {
   private readonly encoder: WireSessionEncoder;
   private readonly sidJson: string;
-  private parts: Buffer[] = [];
-  private pending = 0;
+  /** The entries not yet written: [kind u8][length u32 LE][time f64 LE][bytes] … */
+  private buf: Buffer = Buffer.allocUnsafe(FIRST_BUFFER_BYTES);
+  private len = 0;
   private first = true;
   private done = false;
 
@@ -131,22 +135,31 @@ export class WireTap {
   /** PgRelay's onChunk. */
   readonly chunk = (fromClient: boolean, chunk: Buffer): void => {
     if (this.done) return;
-    const kept = fromClient ? this.encoder.fromClient(chunk) : this.encoder.fromServer(chunk);
-    this.add(fromClient ? ENTRY.client : ENTRY.server, kept);
+    const at = this.begin(fromClient ? ENTRY.client : ENTRY.server);
+    if (fromClient) this.encoder.fromClient(chunk, this);
+    else this.encoder.fromServer(chunk, this);
+    this.end_(at, true);
   };
 
   /** An event of the session not in its bytes (a CancelRequest). */
   event(info: SessionEventInfo): void {
     if (this.done) return;
-    this.add(ENTRY.event, [Buffer.from(JSON.stringify(info))]);
+    const body = Buffer.from(JSON.stringify(info));
+    const at = this.begin(ENTRY.event);
+    this.put(body, 0, body.length);
+    this.end_(at, false);
   }
 
   /** The session ended: its end is written at once, with what was pending. */
   end(info: SessionEndInfo): void {
     if (this.done) return;
-    const rest = this.encoder.finish();
-    if (rest.length > 0) this.add(ENTRY.server, rest);
-    this.add(ENTRY.end, [Buffer.from(JSON.stringify(info))]);
+    let at = this.begin(ENTRY.server);
+    this.encoder.finish(this);
+    this.end_(at, true);
+    const body = Buffer.from(JSON.stringify(info));
+    at = this.begin(ENTRY.end);
+    this.put(body, 0, body.length);
+    this.end_(at, false);
     this.write();
     this.done = true;
     this.wire.forget(this);
@@ -161,26 +174,51 @@ export class WireTap {
     this.onFailure(error);
   }
 
-  private add(kind: number, bytes: Buffer[]): void {
-    let n = 0;
-    for (const b of bytes) n += b.length;
-    if (n === 0 && (kind === ENTRY.client || kind === ENTRY.server)) return;
-    const head = Buffer.allocUnsafe(WIRE_ENTRY_HEADER);
-    head[0] = kind;
-    head.writeUInt32LE(n, 1);
-    head.writeDoubleLE(TIME_ORIGIN + performance.now(), 5);
-    this.parts.push(head, ...bytes);
-    this.pending += WIRE_ENTRY_HEADER + n;
-    if (this.pending >= MAX_PENDING_BYTES) this.write();
+  /** WireOut: copies kept bytes into the pending entries. */
+  put(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (this.len + n > this.buf.length) this.grow(this.len + n);
+    this.buf.set(start === 0 && end === src.length ? src : src.subarray(start, end), this.len);
+    this.len += n;
+  }
+
+  /** Starts an entry: its header, the length filled in by end_(). Returns where it starts. */
+  private begin(kind: number): number {
+    if (this.len + WIRE_ENTRY_HEADER > this.buf.length) this.grow(this.len + WIRE_ENTRY_HEADER);
+    const at = this.len;
+    this.buf[at] = kind;
+    this.buf.writeDoubleLE(TIME_ORIGIN + performance.now(), at + 5);
+    this.len = at + WIRE_ENTRY_HEADER;
+    return at;
+  }
+
+  /** Ends the entry begun at `at`: an empty chunk entry is taken back. */
+  private end_(at: number, dropEmpty: boolean): void {
+    const n = this.len - at - WIRE_ENTRY_HEADER;
+    if (n === 0 && dropEmpty) {
+      this.len = at;
+      return;
+    }
+    this.buf.writeUInt32LE(n, at + 1);
+    if (this.len >= MAX_PENDING_BYTES) this.write();
     else this.wire.due(this);
+  }
+
+  private grow(need: number): void {
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
   }
 
   /** Writes the pending entries as one `wire` record. */
   write(): void {
-    if (this.pending === 0 || this.done) return;
-    const e = Buffer.concat(this.parts, this.pending).toString('base64');
-    this.parts = [];
-    this.pending = 0;
+    if (this.len === 0 || this.done) return;
+    const e = this.buf.toString('base64', 0, this.len);
+    this.len = 0;
+    // A session that had a burst keeps no large buffer while it idles.
+    if (this.buf.length > 4 * FIRST_BUFFER_BYTES) this.buf = Buffer.allocUnsafe(FIRST_BUFFER_BYTES);
     const dJson = this.first ? `{"ctx":${JSON.stringify(this.ctx)},"e":"${e}"}` : `{"e":"${e}"}`;
     this.first = false;
     try {
