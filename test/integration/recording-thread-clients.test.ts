@@ -27,8 +27,9 @@ afterEach(async () => {
 
 /**
  * Runs `scenario` through a warden recording in line and one recording on the thread: the
- * answers and the transcripts must be equal, and the thread's chain must verify. Returns the
- * answers and the thread's records.
+ * answers and the transcripts must be equal, and the thread's chain must verify. Then again
+ * through one recording in line and one recording wire records. Returns the answers and the
+ * thread's records.
  */
 async function same<T>(
   scenario: (w: TestWarden) => Promise<T>,
@@ -40,7 +41,15 @@ async function same<T>(
   const a = await scenario(inline);
   const b = await scenario(threaded);
   expect(b).toEqual(a);
-  return { out: b, records: await expectSameTranscripts(inline, threaded, opts) };
+  const records = await expectSameTranscripts(inline, threaded, opts);
+  // The same as wire records, read back through the statement flow (capture `all` is not recorded
+  // that way: `first` keeps the first rows of each result, the others are summarized).
+  const wireTranscripts = { transcripts: { ...transcripts.transcripts, capture: opts.capture === undefined || opts.capture === 'all' ? ('first' as const) : opts.capture } };
+  const inlineAgain = await recordingWarden(false, cleanups, wireTranscripts);
+  const wired = await recordingWarden('wire', cleanups, wireTranscripts);
+  expect(await scenario(wired)).toEqual(await scenario(inlineAgain));
+  await expectSameTranscripts(inlineAgain, wired, { ...opts, wire: true });
+  return { out: b, records };
 }
 
 const libpqEnv = async (w: TestWarden): Promise<Record<string, string>> => ({ PGHOST: w.host, PGPORT: String(w.port), PGUSER: 'agent', PGPASSWORD: await w.token(), PGSSLMODE: 'require', PGDATABASE: 'shop' });
