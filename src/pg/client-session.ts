@@ -384,8 +384,9 @@ export class PgClientSession {
 
   /**
    * Opens this session's transcript (fail closed: no session runs unrecorded unless configured
-   * to). A session that no statement rule and no masking rule touches is recorded on the
-   * recording thread (src/pg/recording/) when there is one: its tap opens with the relay.
+   * to). A session that no statement rule and no masking rule touches is recorded as wire records
+   * (transcripts.wire: its start now, its bytes as they come) or on the recording thread
+   * (src/pg/recording/) when there is one: its tap opens with the relay.
    */
   private async startRecording(target: PostgresTargetConfig, masker: SessionMasker | undefined): Promise<void> {
     const { recorders, transcripts, recordingThread, wire, policy } = this.deps.services;
