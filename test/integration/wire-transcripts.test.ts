@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseLine, RECORD_KIND, type TranscriptRecord } from '../../src/audit/frame.js';
 import { listSessions, readStore } from '../../src/audit/reader.js';
 import { followSession, loadSession, type TimelineEntry } from '../../src/audit/replay.js';
+import { buildReview, type ReviewReport } from '../../src/audit/review.js';
 import { WireDecoder } from '../../src/pg/recording/wire-decoder.js';
 import { expectSameTranscripts, mixedScenario, recordingWarden } from '../helpers/recording-thread.js';
 
@@ -29,6 +30,14 @@ describe('wire transcripts', () => {
       expect(b).toEqual(a);
       const records = await expectSameTranscripts(inline, wired, { wire: true });
       expect(records.filter((r) => r.k === 'statement').length).toBeGreaterThan(10);
+      // The access review and the listing read the same from both.
+      const period = { since: new Date(Date.now() - 3_600_000), until: new Date(Date.now() + 60_000) };
+      const [ra, rb] = [await buildReview(join(inline.dataDir, 'transcripts'), { principal: 'agent', ...period }), await buildReview(join(wired.dataDir, 'transcripts'), { principal: 'agent', ...period })];
+      const comparable = (r: ReviewReport) => ({ statementsByClass: r.statementsByClass, tables: r.tables, rows: r.rows, bytes: r.bytes, sessions: r.sessions.count, statements: r.targets.map((t) => t.statements) });
+      expect(comparable(rb)).toEqual(comparable(ra));
+      expect(ra.statementsByClass.reduce((n, c) => n + c.count, 0)).toBeGreaterThan(10);
+      const listed = async (dir: string) => (await listSessions(join(dir, 'transcripts'))).map((x) => [x.statements, x.verdicts, x.classes, x.relations, x.rows, x.errors, x.endReason]);
+      expect(await listed(wired.dataDir)).toEqual(await listed(inline.dataDir));
     });
   }
 });
