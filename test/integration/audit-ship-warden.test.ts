@@ -1,7 +1,8 @@
 // Two whole warden instances, configured by YAML (transcripts.ship with the URL from ${env:…}),
 // each with its own data directory, shipping to one PostgreSQL store (a fresh database for this
-// file). Real node-postgres sessions through each; instance A's auditors' API then lists, replays and
-// verifies instance B's session from the shared store; /healthz and /metrics report the lag; closing
+// file); A records on its recording thread, B as wire records. Real node-postgres sessions through
+// each; instance A's auditors' API then lists, replays and verifies instance B's session from the
+// shared store (decoding B's wire records); /healthz and /metrics report the lag; closing
 // an instance ships its seal.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,12 +31,13 @@ async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: 
   }
 }
 
-function yaml(instanceId: string): string {
+/** A records sessions no rule touches on its recording thread (a chain of its own, shipped too); B as wire records. */
+function yaml(instanceId: string, wire: boolean): string {
   return `
 transcripts:
   instance_id: ${instanceId}
   capture: first
-  wire: false  # recorded on the recording thread: its chain is shipped too
+  wire: ${wire}
   auditors:
     - { name: auditors, match: { issuer: dev, roles: [Warden.Auditor] } }
   ship:
@@ -52,8 +54,8 @@ let b: TestWarden;
 beforeAll(async () => {
   await sql(`CREATE DATABASE ${DATABASE}`, [], 'postgres');
   process.env[ENV_URL] = url(DATABASE);
-  a = await startTestWarden({ yaml: yaml('warden-a') });
-  b = await startTestWarden({ yaml: yaml('warden-b') });
+  a = await startTestWarden({ yaml: yaml('warden-a', false) });
+  b = await startTestWarden({ yaml: yaml('warden-b', true) });
 });
 
 afterAll(async () => {
@@ -87,15 +89,16 @@ describe('two wardens, one transcript store', () => {
       const ended = (list.body.sessions as Array<{ instance: string; endedAt?: string }>).filter((s) => s.endedAt !== undefined);
       return ended.length === 2 ? (list.body.sessions as Array<{ instance: string; sessionId: string; target: string }>) : undefined;
     }, 15_000, 'both sessions in the shared store');
-    // Sessions no rule touches are recorded on each instance's recording thread: chain `<id>.rec`.
-    expect(sessions.map((s) => s.instance).sort()).toEqual(['warden-a.rec', 'warden-b.rec']);
+    // Sessions no rule touches: A records them on its recording thread (chain `<id>.rec`), B as
+    // wire records in its own chain, which A's readers decode from the store.
+    expect(sessions.map((s) => s.instance).sort()).toEqual(['warden-a.rec', 'warden-b']);
     const local = await get(a, '/sessions?source=local', auditor);
     expect((local.body.sessions as Array<{ instance: string }>).map((s) => s.instance)).toEqual(['warden-a.rec']);
 
-    const fromB = sessions.find((s) => s.instance === 'warden-b.rec') as { sessionId: string };
+    const fromB = sessions.find((s) => s.instance === 'warden-b') as { sessionId: string };
     const replay = await get(a, `/sessions/${fromB.sessionId}`, auditor);
     expect(replay.status).toBe(200);
-    expect(replay.body.session).toMatchObject({ instance: 'warden-b.rec', target: 'shop', statements: 1 });
+    expect(replay.body.session).toMatchObject({ instance: 'warden-b', target: 'shop', statements: 1, rows: 1 });
     expect(replay.body.entries.find((e: { kind: string }) => e.kind === 'statement').data.text).toBe('SELECT count(*) AS n FROM orders');
     expect((await get(a, `/sessions/${fromB.sessionId}?source=local`, auditor)).status).toBe(404);
 
@@ -105,7 +108,7 @@ describe('two wardens, one transcript store', () => {
     const verified = await get(a, '/transcripts/verify', auditor);
     expect(verified.status).toBe(200);
     expect(verified.body).toMatchObject({ ok: true, path: 'the shared transcript store (schema warden)', keysFromStore: true });
-    expect(verified.body.instances.map((i: { instance: string }) => i.instance)).toEqual(['warden-a', 'warden-a.rec', 'warden-b', 'warden-b.rec']);
+    expect(verified.body.instances.map((i: { instance: string }) => i.instance)).toEqual(['warden-a', 'warden-a.rec', 'warden-b']);
 
     // A checkpoint written meanwhile puts A one record behind for a moment: wait for a moment
     // when health and detail both say caught up.
@@ -143,8 +146,8 @@ describe('two wardens, one transcript store', () => {
     await b.warden.close(500);
     const store = new PostgresTranscriptStore({ url: url(DATABASE), schema: 'warden', timeout: 2000 });
     try {
-      // Both chains of the instance: the event loop's and the recording thread's.
-      for (const instance of ['warden-b', 'warden-b.rec']) {
+      // B has one chain (its wire records are in it; no recording thread started).
+      for (const instance of ['warden-b']) {
         const [last] = await sql<{ kind: string }>(`SELECT kind FROM warden.transcript_records WHERE instance = $1 ORDER BY seq DESC LIMIT 1`, [instance]);
         expect(last?.kind).toBe('seal');
         const report = await verifyStore(store, { instance });
