@@ -140,6 +140,9 @@ describe('the recording thread with real clients', () => {
         result.copyOut = bytes;
         for (let i = 0; i < 50 && heard.length < 5; i++) await new Promise((r) => setTimeout(r, 20));
         result.heard = [...heard];
+        // Dropped here, not when the session ends (PostgreSQL does that after the client has gone):
+        // the next run's first query, postgres.js's look-up of pg_type, must not see its types.
+        await sql`DROP TABLE pj`;
       } finally {
         await listener.end({ timeout: 5 });
         await sql.end({ timeout: 5 });
