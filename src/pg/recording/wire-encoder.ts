@@ -78,13 +78,7 @@ class Framer {
     while (i < n) {
       if (this.left > 0) {
         const take = Math.min(this.left, n - i);
-        if (this.keeping) {
-          if (run < 0) run = i;
-        } else {
-          if (run >= 0) out.put(chunk, run, i);
-          run = -1;
-          this.enc.dropped(chunk, i, i + take);
-        }
+        run = this.span(chunk, i, i + take, run, out);
         this.left -= take;
         i += take;
         continue;
@@ -113,17 +107,23 @@ class Framer {
         run = -1;
       }
       this.keeping = this.enc.header(this.server, chunk[i] as number, length, out);
-      if (this.keeping) {
-        if (run < 0) run = i;
-      } else {
-        if (run >= 0) out.put(chunk, run, i);
-        run = -1;
-        this.enc.dropped(chunk, i, i + take);
-      }
+      run = this.span(chunk, i, i + take, run, out);
       this.left = length - take;
       i += take;
     }
     if (run >= 0) out.put(chunk, run, n);
+  }
+
+  /**
+   * Bytes `chunk[from, to)` of the current message: a kept message's extend the run of kept bytes
+   * (returned: where it starts); a dropped one's end the run (copied to `out`) and go to the
+   * encoder. Returns the run's start, or -1.
+   */
+  private span(chunk: Buffer, from: number, to: number, run: number, out: WireOut): number {
+    if (this.keeping) return run < 0 ? from : run;
+    if (run >= 0) out.put(chunk, run, from);
+    this.enc.dropped(chunk, from, to);
+    return -1;
   }
 }
 
