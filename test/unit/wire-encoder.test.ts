@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CapturePolicy } from '../../src/audit/config.js';
-import { decodeRowsSummary, ROWS_SUMMARY, WireSessionEncoder, type WireOut } from '../../src/pg/recording/wire-encoder.js';
+import { decodeRowsSummary, ROWS_SUMMARY, WireBuffer, WireSessionEncoder } from '../../src/pg/recording/wire-encoder.js';
 
 const msg = (code: string, body: Buffer | string): Buffer => {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
@@ -28,8 +28,7 @@ const client = Buffer.concat([msg('Q', 'SELECT 1\0'), msg('d', 'copy in data'), 
 /** Runs `stream` through a fresh encoder cut at `cuts`; returns the kept bytes. */
 function encode(capture: CapturePolicy, stream: Buffer, cuts: number[], fromClient = false): Buffer {
   const enc = new WireSessionEncoder(capture);
-  const out: Buffer[] = [];
-  const sink: WireOut = { put: (src, start, end) => out.push(Buffer.from(src.subarray(start, end))) };
+  const sink = new WireBuffer(16); // grown as it goes
   let at = 0;
   for (const cut of [...cuts, stream.length]) {
     const chunk = Buffer.from(stream.subarray(at, cut)); // a read of its own
@@ -38,7 +37,7 @@ function encode(capture: CapturePolicy, stream: Buffer, cuts: number[], fromClie
     at = cut;
   }
   enc.finish(sink);
-  return Buffer.concat(out);
+  return Buffer.from(sink.bytes());
 }
 
 /** Every way of cutting `stream` in two, and into single bytes. */
@@ -88,6 +87,25 @@ describe('the wire encoder', () => {
     const whole = encode(capture, client, [], true);
     for (const cuts of cuttings(client)) expect(encode(capture, client, cuts, true)).toEqual(whole);
     expect(messages(whole).map(([c]) => c)).toEqual(['Q', 'c', 'X']);
+  });
+
+  it('digests rows a notice came between, and rows too many to hold, as sent', () => {
+    const capture: CapturePolicy = { mode: 'digest', firstRows: 10 };
+    const between = Buffer.concat([msg('T', 'desc'), rows[0] as Buffer, msg('N', 'notice'), rows[1] as Buffer, rows[2] as Buffer, msg('C', 'SELECT 3\0'), msg('Z', 'I')]);
+    const whole = encode(capture, between, []);
+    for (const cuts of cuttings(between)) expect(encode(capture, between, cuts)).toEqual(whole);
+    const kept = messages(whole);
+    expect(kept.map(([c]) => c)).toEqual(['T', 'N', 'summary', 'C', 'Z']);
+    expect(decodeRowsSummary(kept[2]?.[1] as Buffer)?.sha256).toBe(createHash('sha256').update(Buffer.concat(rows.slice(0, 3))).digest('hex'));
+    // 40 rows of 1 KiB: past what is held before a running hash takes over.
+    const big = Array.from({ length: 40 }, (_, i) => row(String(i).padEnd(1024, 'x')));
+    const large = Buffer.concat([msg('T', 'desc'), ...big, msg('C', 'SELECT 40\0'), msg('Z', 'I')]);
+    const expected = { rows: 40, bytes: Buffer.concat(big).length, sha256: createHash('sha256').update(Buffer.concat(big)).digest('hex') };
+    for (const cuts of [[], [3], [5000, 5001, 20_000], Array.from({ length: 40 }, (_, i) => 100 + i * 997)]) {
+      const out = messages(encode(capture, large, cuts));
+      expect(out.map(([c]) => c)).toEqual(['T', 'summary', 'C', 'Z']);
+      expect(decodeRowsSummary(out[1]?.[1] as Buffer)).toEqual(expected);
+    }
   });
 
   it('summarizes rows of a result the connection cut short at the end', () => {

@@ -27,6 +27,9 @@ const DECODED: Partial<Record<number, (msg: Buffer) => unknown>> = {
   [Frontend.describe]: decodeDescribe,
   [Frontend.close]: decodeClose,
 };
+/** The client messages this relay takes whole: those above, Terminate and FunctionCall (a table: asked of every message). */
+const WHOLE = new Uint8Array(256);
+for (const code of [Frontend.bind, Frontend.execute, Frontend.describe, Frontend.close, Frontend.terminate, Frontend.functionCall]) WHOLE[code] = 1;
 
 export interface ThreadHandlerDeps {
   /** Sync points the relay still waits a ReadyForQuery for, the message being handled included (PgRelay.readyDue). */
@@ -43,7 +46,7 @@ export function threadHandlers(deps: ThreadHandlerDeps): { client: DirectionHand
   const client: DirectionHandler = {
     whole(code) {
       if (code === Frontend.query || code === Frontend.execute) deps.onQuery();
-      return code === Frontend.terminate || code === Frontend.functionCall || DECODED[code] !== undefined;
+      return WHOLE[code] === 1;
     },
     onMessage(code, buf, start, end, out) {
       if (code !== Frontend.functionCall) {

@@ -28,15 +28,6 @@ export interface RowsSummary {
   sha256?: string;
 }
 
-export function encodeRowsSummary(s: RowsSummary): Buffer {
-  const body = Buffer.from(`${s.rows},${s.bytes}${s.sha256 === undefined ? '' : `,${s.sha256}`}`, 'latin1');
-  const msg = Buffer.allocUnsafe(5 + body.length);
-  msg[0] = ROWS_SUMMARY;
-  msg.writeUInt32BE(4 + body.length, 1);
-  body.copy(msg, 5);
-  return msg;
-}
-
 export function decodeRowsSummary(msg: Buffer): RowsSummary | undefined {
   const [rows, bytes, sha256] = msg.toString('latin1', 5).split(',');
   const r = Number(rows);
@@ -50,172 +41,225 @@ export function decodeRowsSummary(msg: Buffer): RowsSummary | undefined {
 const ENDS_RESULT = new Uint8Array(256);
 for (const c of [Backend.commandComplete, Backend.emptyQueryResponse, Backend.portalSuspended, Backend.errorResponse, Backend.readyForQuery]) ENDS_RESULT[c] = 1;
 
-/** Where the kept bytes go: copied in, in order. */
-export interface WireOut {
-  put(src: Uint8Array, start: number, end: number): void;
-}
-
 /** Results whose dropped rows are at most this many bytes are digested in one call at the end (no Hash object). */
 const SMALL_DIGEST_BYTES = 16 * 1024;
 
-/** One direction's message framing across chunks: which message each byte belongs to, and whether it is kept. */
-class Framer {
+/** Where the kept bytes go: a buffer that grows as needed (a session's entries not yet written). */
+export class WireBuffer {
+  buf: Buffer;
+  len = 0;
+
+  constructor(size = 8 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Makes room for `n` more bytes. */
+  room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
+  /** Copies `src[start, end)` in. */
+  put(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (this.len + n > this.buf.length) this.room(n);
+    this.buf.set(start === 0 && end === src.length ? src : src.subarray(start, end), this.len);
+    this.len += n;
+  }
+
+  /** The bytes so far (a view). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+/**
+ * One direction's message framing across chunks: where the current message ends, whether it is
+ * kept, and a header split across chunks.
+ */
+class Framing {
   /** Bytes of the current message still to come. */
-  private left = 0;
-  private keeping = true;
+  left = 0;
+  keep = true;
+  /** The current message is a row not kept (its bytes go into the digest). */
+  row = false;
   /** A header split across chunks: its bytes so far. */
-  private readonly head = Buffer.allocUnsafe(5);
-  private headHave = 0;
+  readonly head = Buffer.allocUnsafe(5);
+  headHave = 0;
+}
 
-  constructor(private readonly enc: WireSessionEncoder, private readonly server: boolean) {}
+/**
+ * What one session's wire record keeps of its bytes (see the top of this file). Written for the
+ * relay's hot path: one pass over each chunk, copying runs of kept bytes, with no allocation but
+ * for a result whose rows are summarized.
+ */
+export class WireSessionEncoder {
+  private readonly client = new Framing();
+  private readonly server = new Framing();
+  /** Rows of a result kept before the rest are summarized. */
+  private readonly keepRows: number;
+  private readonly digest: boolean;
+  /** The current result's rows so far, and those not kept. */
+  private rowsSeen = 0;
+  private droppedRows = 0;
+  private droppedBytes = 0;
+  /**
+   * Under `digest`: the dropped rows' bytes, held while small (most results are a row or a few) as
+   * spans of the chunks they came in (rows one after another in a chunk make one span), then a
+   * running hash.
+   */
+  private spanBufs: Uint8Array[] = [];
+  private spanStarts: number[] = [];
+  private spanEnds: number[] = [];
+  private spanBytes = 0;
+  private hash: Hash | undefined;
 
-  /** Copies to `out` the kept parts of `chunk`, and what the encoder puts before messages. */
-  scan(chunk: Buffer, out: WireOut): void {
+  constructor(capture: CapturePolicy) {
+    this.digest = capture.mode === 'digest';
+    this.keepRows = capture.mode === 'all' ? Number.POSITIVE_INFINITY : capture.mode === 'first' ? capture.firstRows : 0;
+  }
+
+  /** Copies the kept bytes of a chunk read from the client to `out`. */
+  fromClient(chunk: Buffer, out: WireBuffer): void {
+    this.scan(this.client, false, chunk, out);
+  }
+
+  /** Copies the kept bytes of a chunk read from the server to `out`, with ROWS_SUMMARY messages where results ended. */
+  fromServer(chunk: Buffer, out: WireBuffer): void {
+    this.scan(this.server, true, chunk, out);
+  }
+
+  /** At the session's end: the summary of a result cut short (the connection ended within its rows). */
+  finish(out: WireBuffer): void {
+    if (this.droppedRows > 0) this.summarize(out);
+  }
+
+  private scan(f: Framing, server: boolean, chunk: Buffer, out: WireBuffer): void {
     const n = chunk.length;
     let i = 0;
     /** Start of the run of kept bytes not yet copied, or -1. */
     let run = -1;
     while (i < n) {
-      if (this.left > 0) {
-        const take = Math.min(this.left, n - i);
-        run = this.span(chunk, i, i + take, run, out);
-        this.left -= take;
-        i += take;
-        continue;
-      }
-      if (this.headHave > 0 || n - i < 5) {
+      let take: number;
+      if (f.left > 0) {
+        take = f.left < n - i ? f.left : n - i;
+        f.left -= take;
+      } else if (f.headHave === 0 && n - i >= 5) {
+        const length = chunk.readUInt32BE(i + 1) + 1;
+        const code = chunk[i] as number;
+        if (server && this.droppedRows > 0 && ENDS_RESULT[code] === 1 && run >= 0) {
+          // The summary goes before this message: what was kept before it is copied first.
+          out.put(chunk, run, i);
+          run = -1;
+        }
+        this.header(f, server, code, length, out);
+        take = length < n - i ? length : n - i;
+        f.left = length - take;
+      } else {
         // A header split across chunks: held until it is whole.
         if (run >= 0) out.put(chunk, run, i);
         run = -1;
-        const take = Math.min(5 - this.headHave, n - i);
-        chunk.copy(this.head, this.headHave, i, i + take);
-        this.headHave += take;
+        take = Math.min(5 - f.headHave, n - i);
+        chunk.copy(f.head, f.headHave, i, i + take);
+        f.headHave += take;
         i += take;
-        if (this.headHave < 5) break;
-        this.headHave = 0;
-        const length = this.head.readUInt32BE(1) + 1;
-        this.keeping = this.enc.header(this.server, this.head[0] as number, length, out);
-        if (this.keeping) out.put(this.head, 0, 5);
-        else this.enc.dropped(Buffer.from(this.head), 0, 5);
-        this.left = length - 5;
+        if (f.headHave < 5) break;
+        f.headHave = 0;
+        const length = f.head.readUInt32BE(1) + 1;
+        this.header(f, server, f.head[0] as number, length, out);
+        if (f.keep) out.put(f.head, 0, 5);
+        else if (f.row && this.digest) this.dropped(Buffer.from(f.head), 0, 5);
+        f.left = length - 5;
         continue;
       }
-      const length = chunk.readUInt32BE(i + 1) + 1;
-      const take = Math.min(length, n - i);
-      if (this.enc.wantsBefore(this.server, chunk[i] as number)) {
+      if (f.keep) {
+        if (run < 0) run = i;
+      } else {
         if (run >= 0) out.put(chunk, run, i);
         run = -1;
+        if (f.row && this.digest) this.dropped(chunk, i, i + take);
       }
-      this.keeping = this.enc.header(this.server, chunk[i] as number, length, out);
-      run = this.span(chunk, i, i + take, run, out);
-      this.left = length - take;
       i += take;
     }
     if (run >= 0) out.put(chunk, run, n);
   }
 
-  /**
-   * Bytes `chunk[from, to)` of the current message: a kept message's extend the run of kept bytes
-   * (returned: where it starts); a dropped one's end the run (copied to `out`) and go to the
-   * encoder. Returns the run's start, or -1.
-   */
-  private span(chunk: Buffer, from: number, to: number, run: number, out: WireOut): number {
-    if (this.keeping) return run < 0 ? from : run;
-    if (run >= 0) out.put(chunk, run, from);
-    this.enc.dropped(chunk, from, to);
-    return -1;
-  }
-}
-
-/** What one session's wire record keeps of its bytes (see the top of this file). */
-export class WireSessionEncoder {
-  private readonly client = new Framer(this, false);
-  private readonly server = new Framer(this, true);
-  /** The current result's rows so far, and those not kept. */
-  private rowsSeen = 0;
-  private droppedRows = 0;
-  private droppedBytes = 0;
-  /** Under `digest`: the dropped rows' bytes, held while small (most results are a row or a few), then a running hash. */
-  private pieces: Buffer[] = [];
-  private piecesBytes = 0;
-  private hash: Hash | undefined;
-  private readonly digest: boolean;
-  /** The message being dropped is a row (its bytes go into the digest). */
-  private droppingRow = false;
-
-  constructor(private readonly capture: CapturePolicy) {
-    this.digest = capture.mode === 'digest';
-  }
-
-  /** Copies the kept bytes of a chunk read from the client to `out`. */
-  fromClient(chunk: Buffer, out: WireOut): void {
-    this.client.scan(chunk, out);
-  }
-
-  /** Copies the kept bytes of a chunk read from the server to `out`, with ROWS_SUMMARY messages where results ended. */
-  fromServer(chunk: Buffer, out: WireOut): void {
-    this.server.scan(chunk, out);
-  }
-
-  /** At the session's end: the summary of a result cut short (the connection ended within its rows). */
-  finish(out: WireOut): void {
-    if (this.droppedRows > 0) this.summarize(out);
-  }
-
-  /** Whether a message with this code may have a summary put before it (the run before it must be copied first). */
-  wantsBefore(server: boolean, code: number): boolean {
-    return server && this.droppedRows > 0 && ENDS_RESULT[code] === 1;
-  }
-
   /** At a message's header: whether it is kept; puts a summary of the rows before it when it ends a result. */
-  header(server: boolean, code: number, length: number, out: WireOut): boolean {
-    this.droppingRow = false;
-    if (!server) return code !== Frontend.copyData;
+  private header(f: Framing, server: boolean, code: number, length: number, out: WireBuffer): void {
+    f.row = false;
+    if (!server) {
+      f.keep = code !== Frontend.copyData;
+      return;
+    }
     if (code === Backend.dataRow) {
-      this.rowsSeen++;
-      const mode = this.capture.mode;
-      if (mode === 'all' || (mode === 'first' && this.rowsSeen <= this.capture.firstRows)) return true;
+      if (++this.rowsSeen <= this.keepRows) {
+        f.keep = true;
+        return;
+      }
       this.droppedRows++;
       this.droppedBytes += length;
-      this.droppingRow = true;
-      return false;
+      f.row = true;
+      f.keep = false;
+      return;
     }
-    if (code === Backend.copyData) return false;
+    f.keep = code !== Backend.copyData;
     if (ENDS_RESULT[code] === 1) {
       this.rowsSeen = 0;
       if (this.droppedRows > 0) this.summarize(out);
     }
-    return true;
   }
 
-  /** Bytes of a message not kept, in order: a dropped row's go into the digest. */
-  dropped(src: Buffer, start: number, end: number): void {
-    if (!this.digest || !this.droppingRow) return;
+  /** Bytes of a dropped row, in order, for the digest. */
+  private dropped(src: Uint8Array, start: number, end: number): void {
     if (this.hash) {
       this.hash.update(src.subarray(start, end));
       return;
     }
-    this.pieces.push(src.subarray(start, end));
-    this.piecesBytes += end - start;
-    if (this.piecesBytes > SMALL_DIGEST_BYTES) {
+    const last = this.spanBufs.length - 1;
+    if (last >= 0 && this.spanBufs[last] === src && this.spanEnds[last] === start) this.spanEnds[last] = end;
+    else {
+      this.spanBufs.push(src);
+      this.spanStarts.push(start);
+      this.spanEnds.push(end);
+    }
+    this.spanBytes += end - start;
+    if (this.spanBytes > SMALL_DIGEST_BYTES) {
       this.hash = createHash('sha256');
-      for (const p of this.pieces) this.hash.update(p);
-      this.pieces = [];
+      for (let k = 0; k < this.spanBufs.length; k++) this.hash.update((this.spanBufs[k] as Uint8Array).subarray(this.spanStarts[k], this.spanEnds[k]));
+      this.clearSpans();
     }
   }
 
-  private summarize(out: WireOut): void {
-    const s: RowsSummary = { rows: this.droppedRows, bytes: this.droppedBytes };
+  private clearSpans(): void {
+    this.spanBufs.length = 0;
+    this.spanStarts.length = 0;
+    this.spanEnds.length = 0;
+    this.spanBytes = 0;
+  }
+
+  /** Writes the ROWS_SUMMARY of the rows dropped since the last, in place. */
+  private summarize(out: WireBuffer): void {
+    let text = `${this.droppedRows},${this.droppedBytes}`;
     if (this.digest) {
-      if (this.hash) s.sha256 = this.hash.digest('hex');
-      else s.sha256 = sha256Hex(this.pieces.length === 1 ? (this.pieces[0] as Buffer) : Buffer.concat(this.pieces));
+      let hex: string;
+      if (this.hash) hex = this.hash.digest('hex');
+      else if (this.spanBufs.length === 1) hex = sha256Hex((this.spanBufs[0] as Uint8Array).subarray(this.spanStarts[0], this.spanEnds[0]));
+      else hex = sha256Hex(Buffer.concat(this.spanBufs.map((b, k) => b.subarray(this.spanStarts[k], this.spanEnds[k]))));
+      text = `${text},${hex}`;
+      this.hash = undefined;
+      this.clearSpans();
     }
     this.droppedRows = 0;
     this.droppedBytes = 0;
-    this.hash = undefined;
-    this.pieces = [];
-    this.piecesBytes = 0;
-    const msg = encodeRowsSummary(s);
-    out.put(msg, 0, msg.length);
+    out.room(5 + text.length);
+    const at = out.len;
+    out.buf[at] = ROWS_SUMMARY;
+    out.buf.writeUInt32BE(4 + text.length, at + 1);
+    out.buf.write(text, at + 5, 'latin1');
+    out.len = at + 5 + text.length;
   }
 }

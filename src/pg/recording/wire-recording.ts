@@ -1,21 +1,23 @@
 // Wire transcripts, the recording side (docs/transcripts.md, "Wire records"): a PostgreSQL session
 // that no statement rule and no masking rule touches is recorded as the bytes its relay reads, on
 // the event loop, and the statement flow runs over them only when the transcript is read
-// (wire-decoder.ts). Recording then costs a copy of each chunk (less the rows `capture` does not
-// keep: wire-encoder.ts) and, every 20 ms, one record per session that had traffic, instead of
-// parsing, classifying, serializing and hashing every statement as it runs (bench/README.md).
+// (wire-decoder.ts). On the relay's path, recording holds a reference to each chunk; every 20 ms,
+// each session that had traffic copies what it keeps of its chunks (not the rows `capture` does not
+// keep: wire-encoder.ts) into one record. That replaces parsing, classifying, serializing and
+// hashing every statement as it runs (bench/README.md).
 //
 // The session's `session-start` is written at once, as for any session; its `wire` records follow
 // in the same chain, each the entries read since the last: [kind u8][length u32 LE][time f64 LE]
 // [bytes], kind being thread.ts ENTRY's client, server, event or end. The first carries `ctx`, what
 // the statement flow needs to know before the first byte (the server's parameters, the capture).
 // The session's end is its last entry: readers write its `session-end`, with the statement count.
+import { performance } from 'node:perf_hooks';
 import type { Recorder, TranscriptStore } from '../../audit/recorder.js';
 import { RECORD_KIND } from '../../audit/frame.js';
 import type { SessionEndInfo, SessionEventInfo } from '../../audit/types.js';
 import type { Logger } from '../../log.js';
 import { ENTRY, TIME_ORIGIN, type ThreadSessionStart } from './thread.js';
-import { WireSessionEncoder, type WireOut } from './wire-encoder.js';
+import { WireBuffer, WireSessionEncoder } from './wire-encoder.js';
 
 /** An entry's header in a `wire` record: [kind u8][length u32 LE][time f64 LE]. */
 export const WIRE_ENTRY_HEADER = 13;
@@ -27,8 +29,10 @@ export const WIRE_ENTRY_HEADER = 13;
  */
 export type WireContext = ThreadSessionStart;
 
-/** A session's bytes not yet written are written at the next flush, or at once past this. */
+/** A session's encoded bytes are written at the next flush, or at once past this. */
 const MAX_PENDING_BYTES = 1024 * 1024;
+/** A session's chunks are held as read until the next flush, or encoded at once past this. */
+const MAX_HELD_BYTES = 64 * 1024;
 const DEFAULT_FLUSH_MS = 20;
 
 export interface WireRecordingOptions {
@@ -41,7 +45,8 @@ export interface WireRecordingOptions {
 
 /** Records pass-through sessions as `wire` records (see the top of this file). */
 export class WireRecording {
-  private readonly dirty = new Set<WireTap>();
+  /** Taps with bytes to write at the next flush (a tap is queued once: WireTap.queued). */
+  private dirty: WireTap[] = [];
   /** Sessions recorded here and not ended. */
   private readonly taps = new Set<WireTap>();
   private timer: NodeJS.Timeout | undefined;
@@ -65,10 +70,9 @@ export class WireRecording {
     return tap;
   }
 
-  /** The tap's session ended (or can no longer be recorded). */
+  /** The tap's session ended (or can no longer be recorded): a queued tap then writes nothing at the flush. */
   forget(tap: WireTap): void {
     this.taps.delete(tap);
-    this.dirty.delete(tap);
   }
 
   /**
@@ -81,7 +85,7 @@ export class WireRecording {
 
   /** A tap has bytes to write: at the next flush. */
   due(tap: WireTap): void {
-    this.dirty.add(tap);
+    this.dirty.push(tap);
     this.timer ??= setTimeout(() => this.flush(), this.flushMs);
   }
 
@@ -91,9 +95,12 @@ export class WireRecording {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const taps = [...this.dirty];
-    this.dirty.clear();
-    for (const tap of taps) tap.write();
+    const taps = this.dirty;
+    this.dirty = [];
+    for (const tap of taps) {
+      tap.queued = false;
+      tap.write();
+    }
   }
 
   append(sidJson: string, dJson: string): void {
@@ -109,15 +116,26 @@ export class WireRecording {
 /** A session's bytes start in a buffer of this size, doubled as needed. */
 const FIRST_BUFFER_BYTES = 8 * 1024;
 
-/** One session's side: the relay's onChunk, events, and the end. */
-export class WireTap implements WireOut {
+/**
+ * One session's side: the relay's onChunk, events, and the end. The relay's chunks are held as they
+ * are read (a reference and the time: the relay neither keeps nor changes them once forwarded) and
+ * encoded when they are written, every flush: the relay's path stays a push, and the encoding runs
+ * in one loop per session (bench/README.md, "Wire records").
+ */
+export class WireTap {
   private readonly encoder: WireSessionEncoder;
   private readonly sidJson: string;
-  /** The entries not yet written: [kind u8][length u32 LE][time f64 LE][bytes] … */
-  private buf: Buffer = Buffer.allocUnsafe(FIRST_BUFFER_BYTES);
-  private len = 0;
+  /** The entries encoded and not yet written: [kind u8][length u32 LE][time f64 LE][bytes] … */
+  private out = new WireBuffer(FIRST_BUFFER_BYTES);
+  /** Chunks read and not yet encoded: the chunk, when it was read, from which side (ENTRY). */
+  private chunks: Buffer[] = [];
+  private times: number[] = [];
+  private sides: number[] = [];
+  private heldBytes = 0;
   private first = true;
   private done = false;
+  /** In WireRecording's list of taps to write at the next flush. */
+  queued = false;
 
   constructor(
     private readonly wire: WireRecording,
@@ -132,33 +150,46 @@ export class WireTap implements WireOut {
   /** The relay's reading never pauses for a wire transcript (it is written as it comes): nothing to attach. */
   attach(): void {}
 
-  /** PgRelay's onChunk. */
+  /** PgRelay's onChunk: held until the next flush (encoded sooner past MAX_HELD_BYTES). */
   readonly chunk = (fromClient: boolean, chunk: Buffer): void => {
     if (this.done) return;
-    const at = this.begin(fromClient ? ENTRY.client : ENTRY.server);
-    if (fromClient) this.encoder.fromClient(chunk, this);
-    else this.encoder.fromServer(chunk, this);
-    this.end_(at, true);
+    this.chunks.push(chunk);
+    this.times.push(performance.now());
+    this.sides.push(fromClient ? ENTRY.client : ENTRY.server);
+    this.heldBytes += chunk.length;
+    if (this.heldBytes >= MAX_HELD_BYTES) {
+      // A burst (a large result, COPY): encoded now, so that little of it is held as read.
+      this.encodeHeld();
+      if (this.out.len >= MAX_PENDING_BYTES) {
+        this.write();
+        return;
+      }
+    }
+    this.due();
   };
 
   /** An event of the session not in its bytes (a CancelRequest). */
   event(info: SessionEventInfo): void {
     if (this.done) return;
+    this.encodeHeld();
     const body = Buffer.from(JSON.stringify(info));
-    const at = this.begin(ENTRY.event);
-    this.put(body, 0, body.length);
+    const at = this.begin(ENTRY.event, performance.now());
+    this.out.put(body, 0, body.length);
     this.end_(at, false);
+    this.due();
   }
 
   /** The session ended: its end is written at once, with what was pending. */
   end(info: SessionEndInfo): void {
     if (this.done) return;
-    let at = this.begin(ENTRY.server);
-    this.encoder.finish(this);
+    this.encodeHeld();
+    const now = performance.now();
+    let at = this.begin(ENTRY.server, now);
+    this.encoder.finish(this.out);
     this.end_(at, true);
     const body = Buffer.from(JSON.stringify(info));
-    at = this.begin(ENTRY.end);
-    this.put(body, 0, body.length);
+    at = this.begin(ENTRY.end, now);
+    this.out.put(body, 0, body.length);
     this.end_(at, false);
     this.write();
     this.done = true;
@@ -170,55 +201,66 @@ export class WireTap implements WireOut {
   failed(error: { message: string; code: string | undefined }): void {
     if (this.done) return;
     this.done = true;
+    this.dropHeld();
     this.wire.forget(this);
     this.onFailure(error);
   }
 
-  /** WireOut: copies kept bytes into the pending entries. */
-  put(src: Uint8Array, start: number, end: number): void {
-    const n = end - start;
-    if (this.len + n > this.buf.length) this.grow(this.len + n);
-    this.buf.set(start === 0 && end === src.length ? src : src.subarray(start, end), this.len);
-    this.len += n;
+  private due(): void {
+    if (this.queued) return;
+    this.queued = true;
+    this.wire.due(this);
   }
 
-  /** Starts an entry: its header, the length filled in by end_(). Returns where it starts. */
-  private begin(kind: number): number {
-    if (this.len + WIRE_ENTRY_HEADER > this.buf.length) this.grow(this.len + WIRE_ENTRY_HEADER);
-    const at = this.len;
-    this.buf[at] = kind;
-    this.buf.writeDoubleLE(TIME_ORIGIN + performance.now(), at + 5);
-    this.len = at + WIRE_ENTRY_HEADER;
+  /** Encodes the held chunks, one entry each (none for a chunk nothing of which is kept). */
+  private encodeHeld(): void {
+    const n = this.chunks.length;
+    for (let k = 0; k < n; k++) {
+      const client = this.sides[k] === ENTRY.client;
+      const at = this.begin(client ? ENTRY.client : ENTRY.server, this.times[k] as number);
+      if (client) this.encoder.fromClient(this.chunks[k] as Buffer, this.out);
+      else this.encoder.fromServer(this.chunks[k] as Buffer, this.out);
+      this.end_(at, true);
+    }
+    this.dropHeld();
+  }
+
+  private dropHeld(): void {
+    this.chunks.length = 0;
+    this.times.length = 0;
+    this.sides.length = 0;
+    this.heldBytes = 0;
+  }
+
+  /** Starts an entry read at `now` (performance.now()): its header, the length filled in by end_(). Returns where it starts. */
+  private begin(kind: number, now: number): number {
+    const out = this.out;
+    out.room(WIRE_ENTRY_HEADER);
+    const at = out.len;
+    out.buf[at] = kind;
+    out.buf.writeDoubleLE(TIME_ORIGIN + now, at + 5);
+    out.len = at + WIRE_ENTRY_HEADER;
     return at;
   }
 
   /** Ends the entry begun at `at`: an empty chunk entry is taken back. */
   private end_(at: number, dropEmpty: boolean): void {
-    const n = this.len - at - WIRE_ENTRY_HEADER;
-    if (n === 0 && dropEmpty) {
-      this.len = at;
-      return;
-    }
-    this.buf.writeUInt32LE(n, at + 1);
-    if (this.len >= MAX_PENDING_BYTES) this.write();
-    else this.wire.due(this);
+    const out = this.out;
+    const n = out.len - at - WIRE_ENTRY_HEADER;
+    if (n === 0 && dropEmpty) out.len = at;
+    else out.buf.writeUInt32LE(n, at + 1);
   }
 
-  private grow(need: number): void {
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
-    const bigger = Buffer.allocUnsafe(size);
-    this.buf.copy(bigger, 0, 0, this.len);
-    this.buf = bigger;
-  }
-
-  /** Writes the pending entries as one `wire` record. */
+  /** Writes what is held and pending as one `wire` record. */
   write(): void {
-    if (this.len === 0 || this.done) return;
-    const e = this.buf.toString('base64', 0, this.len);
-    this.len = 0;
+    if (this.done) return;
+    this.encodeHeld();
+    const out = this.out;
+    if (out.len === 0) return;
+    const e = out.buf.toString('base64', 0, out.len);
+    out.len = 0;
     // A session that had a burst keeps no large buffer while it idles.
-    if (this.buf.length > 4 * FIRST_BUFFER_BYTES) this.buf = Buffer.allocUnsafe(FIRST_BUFFER_BYTES);
+    if (out.buf.length > 4 * FIRST_BUFFER_BYTES) this.out = new WireBuffer(FIRST_BUFFER_BYTES);
     const dJson = this.first ? `{"ctx":${JSON.stringify(this.ctx)},"e":"${e}"}` : `{"e":"${e}"}`;
     this.first = false;
     try {
