@@ -145,10 +145,10 @@ export interface SessionSummary {
   /**
    * The session's `session-start` is not in the store, but a later segment carried it over
    * (retention removed the older records): how many statements it had run before that segment,
-   * whose records are gone, and the time of the oldest record still kept. `statements` and the
-   * other counts are of the records kept.
+   * whose records are gone (null: not known, for a session recorded as `wire` records), and the
+   * time of the oldest record still kept. `statements` and the other counts are of the records kept.
    */
-  removedStatements?: number;
+  removedStatements?: number | null;
   keptFrom?: string;
   statements: number;
   verdicts: Record<Verdict, number>;
@@ -390,7 +390,7 @@ export function continuedStart(r: TranscriptRecord): SessionContinuedDetail | un
   const c = d.detail as unknown as Partial<SessionContinuedDetail>;
   const start = c.start;
   if (typeof start !== 'object' || start === null || typeof start.target !== 'string' || typeof start.principal !== 'object' || start.principal === null) return undefined;
-  if (typeof c.startedAt !== 'string' || typeof c.statements !== 'number') return undefined;
+  if (typeof c.startedAt !== 'string' || (typeof c.statements !== 'number' && c.statements !== null)) return undefined;
   return c as SessionContinuedDetail;
 }
 

@@ -73,6 +73,11 @@ export interface Recorder {
    * carried over into new segments.
    */
   endedElsewhere?(): void;
+  /**
+   * The session's statements are recorded elsewhere in the chain (wire records) and not counted
+   * here: the `session-continued` events that carry it into new segments say their number is not known.
+   */
+  statementsElsewhere?(): void;
 }
 
 /** What a listener holds: one Recorder per session. */
@@ -206,6 +211,8 @@ class SessionRecorder implements Recorder {
   /** The session's start record's data and time, carried over into every later segment (carried()). */
   private startData: SessionStartData | undefined;
   private startedAt = '';
+  /** statementsElsewhere(): the session's statements are not counted here. */
+  private statementsUncounted = false;
 
   constructor(
     private readonly writer: RecordSink,
@@ -223,7 +230,7 @@ class SessionRecorder implements Recorder {
    */
   carried(): CarriedRecord | undefined {
     if (this.phase !== 'open' || !this.startData || !this.sidJson) return undefined;
-    const detail: SessionContinuedDetail = { start: this.startData, startedAt: this.startedAt, statements: this.statements };
+    const detail: SessionContinuedDetail = { start: this.startData, startedAt: this.startedAt, statements: this.statementsUncounted ? null : this.statements };
     const data: EventData = { kind: EVENT_KIND.sessionContinued, detail: detail as unknown as { [key: string]: JsonValue } };
     return { kind: RECORD_KIND.event, sidJson: this.sidJson, dJson: JSON.stringify(data) };
   }
@@ -402,6 +409,10 @@ class SessionRecorder implements Recorder {
       ...(info.detail ? { detail: info.detail } : {}),
     };
     return this.writer.append(RECORD_KIND.event, this.sessionId, data);
+  }
+
+  statementsElsewhere(): void {
+    this.statementsUncounted = true;
   }
 
   endedElsewhere(): void {

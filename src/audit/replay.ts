@@ -244,7 +244,8 @@ export function renderSessionHeader(s: SessionSummary): string {
       : `end not recorded: the warden that recorded it has stopped${s.endedBy ? ` (by ${s.endedBy})` : ''}`;
   lines.push(`started    ${s.startedAt}  ${end}`);
   if (s.removedStatements !== undefined) {
-    lines.push(`           the records before ${s.keptFrom ?? '?'} were removed by retention (${countText(s.removedStatements, 'statement')}); the counts below are of the rest`);
+    const removed = s.removedStatements === null ? 'how many statements is not known' : countText(s.removedStatements, 'statement');
+    lines.push(`           the records before ${s.keptFrom ?? '?'} were removed by retention (${removed}); the counts below are of the rest`);
   }
   const v = s.verdicts;
   lines.push(

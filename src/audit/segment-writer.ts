@@ -515,6 +515,11 @@ export class SegmentWriter {
     return join(this.options.dir, this.seg.name);
   }
 
+  /** The active segment's number in the chain: it changes when a new segment begins. */
+  get activeSegment(): number {
+    return this.seg.index;
+  }
+
   /** Seals the active segment, makes everything durable, releases the instance lock. */
   close(): Promise<void> {
     if (!this.closing) this.closing = this.doClose();

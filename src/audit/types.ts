@@ -257,8 +257,11 @@ export interface SessionContinuedDetail {
   start: SessionStartData;
   /** When the session started (its `session-start` record's time). */
   startedAt: string;
-  /** Statements the session had run before this segment. */
-  statements: number;
+  /**
+   * Statements the session had run before this segment; null when this chain cannot count them
+   * (a session recorded as `wire` records: its statements are known only once decoded).
+   */
+  statements: number | null;
 }
 
 export interface SessionEventInfo {

@@ -32,7 +32,7 @@ import { transcriptPrincipal, type Recorder } from '../audit/recorder.js';
 import type { SessionEventInfo, SessionStartInfo } from '../audit/types.js';
 import { capturePolicyFor } from '../config/sections/transcripts.js';
 import type { RecordingThread, ThreadSessionStart, ThreadTap } from './recording/thread.js';
-import type { WireRecording, WireTap } from './recording/wire-recording.js';
+import { WireTap, type WireRecording } from './recording/wire-recording.js';
 import { threadHandlers } from './recording/handlers.js';
 import type { SessionMasker } from '../masking/types.js';
 import type { SessionServices } from '../services.js';
@@ -602,9 +602,11 @@ export class PgClientSession {
               allowed.inc();
             }
           : () => queries.inc();
-        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery, onDenied: () => denied.inc() }));
+        const state = this.tap instanceof WireTap ? this.tap.state : undefined;
+        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery, onDenied: () => denied.inc(), ...(state ? { state } : {}) }));
       }
     }
+    const wireTap = this.tap instanceof WireTap ? this.tap : undefined;
     this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
       ...(this.tap ? { onChunk: this.tap.chunk } : {}),
@@ -613,6 +615,8 @@ export class PgClientSession {
       onBytes: (direction, n) => (direction === 'client_to_upstream' ? up : down).inc(n),
       onHandlerError: (side, err) => this.log.error({ side, err: err instanceof Error ? err.message : String(err) }, 'statement flow failed; closing the session'),
       onIdle: () => {
+        // A wire session's resume point, when one is due (wire-recording.ts).
+        if (wireTap) wireTap.idle((this.relay as PgRelay).transactionStatus);
         const then = this.whenIdle;
         this.whenIdle = undefined;
         then?.();

@@ -13,6 +13,8 @@ import { followSession, loadSession, type TimelineEntry } from '../../src/audit/
 import { buildReview, type ReviewReport } from '../../src/audit/review.js';
 import { WireDecoder } from '../../src/pg/recording/wire-decoder.js';
 import { expectSameTranscripts, mixedScenario, recordingWarden } from '../helpers/recording-thread.js';
+import { prune } from '../../src/cli/commands/audit-prune.js';
+import { errorKinds, verifyStore } from '../unit/audit-support.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -40,6 +42,86 @@ describe('wire transcripts', () => {
       expect(await listed(wired.dataDir)).toEqual(await listed(inline.dataDir));
     });
   }
+});
+
+describe('resume points: a wire session outlives the segment of its first record', () => {
+  it('is read from its first idle point in the oldest segment retention left, with its prepared statements and parameters as they were then', async () => {
+    // Small segments: the session's own records fill them.
+    const w = await recordingWarden('wire', cleanups, { transcripts: { capture: 'digest', segmentMaxBytes: 16 * 1024 } });
+    const dir = join(w.dataDir, 'transcripts');
+    const segments = (): string[] => readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
+    const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca } });
+    await c.connect();
+    const byId = (id: number) => c.query({ name: 'by_id', text: 'SELECT full_name FROM customers WHERE id = $1', values: [id] });
+    await byId(1); // Parse (named), Bind, Execute: pg keeps the statement prepared for the connection
+    await c.query("SET application_name = 'resumed-app'"); // a ParameterStatus
+    await c.query({ name: 'closed_one', text: 'SELECT 1 AS gone' });
+    await c.query('DEALLOCATE closed_one'); // SQL, not a protocol Close: kept (harmless: the server would refuse it)
+    for (let i = 0; segments().length < 2; i++) {
+      expect(i).toBeLessThan(500);
+      await c.query(`SELECT ${i} AS filler, repeat('x', 200) AS pad`);
+      await new Promise((r) => setTimeout(r, 25)); // a record each
+    }
+    // Everything recorded until now is older than `cut`: pruning at it removes the first segment.
+    await new Promise((r) => setTimeout(r, 20));
+    const cut = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 3; i++) {
+      await c.query(`SELECT ${i} AS after_cut`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await byId(2)).rows).toEqual([{ full_name: expect.any(String) }]); // Bind and Execute only
+    await c.end();
+    await w.stop();
+
+    // The first segment is the session's only record with the login `ctx`; the resume point's
+    // `ctx` has the parameters and prepared statements of its time.
+    const wire = segments()
+      .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+      .map((l) => (l ? parseLine(Buffer.from(l), false) : undefined))
+      .flatMap((p) => (p?.ok && p.record.k === RECORD_KIND.wire ? [p.record] : []));
+    const ctxs = wire.map((r) => (r.d as { ctx?: { parameters: [string, string][]; prepared?: { name: string; sql: string }[] } }).ctx).filter((x) => x !== undefined);
+    expect(ctxs.length).toBeGreaterThanOrEqual(2);
+    expect(new Map(ctxs[0]?.parameters).get('application_name')).not.toBe('resumed-app');
+    const resumed = ctxs[1];
+    expect(new Map(resumed?.parameters).get('application_name')).toBe('resumed-app');
+    expect(resumed?.prepared?.map((p) => [p.name, p.sql]).sort()).toEqual([
+      ['by_id', 'SELECT full_name FROM customers WHERE id = $1'],
+      ['closed_one', 'SELECT 1 AS gone'],
+    ]);
+
+    // Read whole, the session ignores its resume point: one flow from its first record on.
+    const whole = await loadSession(dir, ((await listSessions(dir))[0] as { sessionId: string }).sessionId);
+    const all = whole.entries.flatMap((e) => (e.kind === 'statement' ? [[e.statementId, e.data.text] as const] : []));
+    expect(all.map(([id]) => id)).toEqual(all.map((_, i) => i + 1));
+    expect(all.slice(0, 2).map(([, text]) => text)).toEqual(['SELECT full_name FROM customers WHERE id = $1', "SET application_name = 'resumed-app'"]);
+    expect(all.slice(-4).map(([, text]) => text)).toEqual(['SELECT 0 AS after_cut', 'SELECT 1 AS after_cut', 'SELECT 2 AS after_cut', 'SELECT full_name FROM customers WHERE id = $1']);
+    expect(whole.entries.filter((e) => e.kind === 'event' && e.data.kind === 'unreadable')).toEqual([]);
+
+    const first = segments()[0];
+    // `warden audit prune --older-than 1h`, run an hour after `cut`.
+    expect(await prune({ 'data-dir': w.dataDir, 'older-than': '1h' }, new Date(Date.parse(cut) + 3_600_000))).toBe(0);
+    expect(segments()).not.toContain(first);
+    const report = await verifyStore(w.dataDir);
+    expect(errorKinds(report)).toEqual([]);
+    expect(report.findings.filter((f) => f.kind === 'retention')).toHaveLength(1);
+
+    const [listed] = await listSessions(dir);
+    const replay = await loadSession(dir, (listed as { sessionId: string }).sessionId);
+    expect(replay.summary.removedStatements).toBeNull(); // a wire session's chain does not count them
+    const texts = replay.entries.flatMap((e) => (e.kind === 'statement' ? [e.data.text] : []));
+    // What ran after the resume point is read, the prepared statement with its text and parameter.
+    expect(texts.slice(-4)).toEqual(['SELECT 0 AS after_cut', 'SELECT 1 AS after_cut', 'SELECT 2 AS after_cut', 'SELECT full_name FROM customers WHERE id = $1']);
+    const last = replay.entries.filter((e) => e.kind === 'statement').at(-1);
+    expect(last?.kind === 'statement' ? last.data.params?.map((p) => p.value) : undefined).toEqual(['2']);
+    expect(replay.entries.filter((e) => e.kind === 'result').at(-1)).toMatchObject({ data: { rows: 1 } });
+    // Nothing from the removed segment is shown (the kept one begins at a resume point: nothing
+    // there is unreadable).
+    expect(texts).not.toContain("SET application_name = 'resumed-app'");
+    expect(texts.length).toBeLessThan(all.length);
+    expect(replay.entries.filter((e) => e.kind === 'event' && e.data.kind === 'unreadable')).toEqual([]);
+    expect(replay.entries.at(-1)?.kind).toBe('session-end');
+  });
 });
 
 describe('reading wire records', () => {

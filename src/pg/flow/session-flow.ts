@@ -423,6 +423,27 @@ export class SessionFlow {
     });
   }
 
+  /**
+   * A statement the session prepared before this flow began (a wire session replayed from a resume
+   * point, replayer.ts): its Executes are then recorded with its text, as they would have been.
+   */
+  seedPrepared(name: string, sql: string, paramTypes: readonly number[]): void {
+    this.statements.set(name, this.prepared(name, sql, paramTypes));
+  }
+
+  private prepared(name: string, sql: string, paramTypes: readonly number[]): Prepared {
+    const cls = this.classifyText(sql);
+    return {
+      name,
+      sql,
+      classification: cls,
+      info: cls.ok && cls.statements.length === 1 ? cls.statements[0] : undefined,
+      verdict: this.verdictFor(cls),
+      paramTypes: [...paramTypes],
+      fields: undefined,
+    };
+  }
+
   /** Expects the answer to a forwarded simple Query. */
   private pushQuery(entry: Expect, cls: Classification): void {
     this.queue.push(entry);
@@ -435,17 +456,8 @@ export class SessionFlow {
       this.refuseBatch(INVALID_MESSAGE, undefined);
       return;
     }
-    const cls = this.classifyText(p.sql);
-    const verdict = this.verdictFor(cls);
-    const stmt: Prepared = {
-      name: p.name,
-      sql: p.sql,
-      classification: cls,
-      info: cls.ok && cls.statements.length === 1 ? cls.statements[0] : undefined,
-      verdict,
-      paramTypes: [...p.paramTypes],
-      fields: undefined,
-    };
+    const stmt = this.prepared(p.name, p.sql, p.paramTypes);
+    const { classification: cls, verdict } = stmt;
     const previous = this.statements.get(p.name);
     this.statements.set(p.name, stmt);
     if (verdict.action === 'deny') {

@@ -11,12 +11,16 @@
 // And a Bind, Execute, Describe or Close the flow cannot decode: in line that ends the session
 // (08P01); the flow on the thread stops there too, so a session that went on would go on
 // unrecorded. They are decoded here as the flow decodes them, and end the session the same way.
+//
+// For a session recorded as wire records, the handlers also keep its state for the resume points
+// (session-state.ts): Parse and ParameterStatus are then taken whole too.
 import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
 import { encodeErrorResponse } from '../../../protocols/postgres/error-response.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute } from '../../../protocols/postgres/frontend-messages.js';
 import type { OutputBatch } from '../output-batch.js';
 import { FAIL_TRANSACTION_QUERY, FAST_PATH_REFUSED } from '../flow/refusal.js';
 import type { DirectionHandler } from '../relay.js';
+import type { SessionState } from './session-state.js';
 
 const REFUSAL = encodeErrorResponse(FAST_PATH_REFUSED);
 
@@ -30,6 +34,9 @@ const DECODED: Partial<Record<number, (msg: Buffer) => unknown>> = {
 /** The client messages this relay takes whole: those above, Terminate and FunctionCall (a table: asked of every message). */
 const WHOLE = new Uint8Array(256);
 for (const code of [Frontend.bind, Frontend.execute, Frontend.describe, Frontend.close, Frontend.terminate, Frontend.functionCall]) WHOLE[code] = 1;
+/** … and Parse, when the session's state is kept (ThreadHandlerDeps.state). */
+const WHOLE_KEEPING_STATE = WHOLE.slice();
+WHOLE_KEEPING_STATE[Frontend.parse] = 1;
 
 export interface ThreadHandlerDeps {
   /** Sync points the relay still waits a ReadyForQuery for, the message being handled included (PgRelay.readyDue). */
@@ -38,21 +45,28 @@ export interface ThreadHandlerDeps {
   onQuery(): void;
   /** A fast-path call was refused: the verdicts metric. */
   onDenied(): void;
+  /** Keeps the session's parameters and named prepared statements as they go by (a wire session's resume points). */
+  state?: SessionState;
 }
 
 export function threadHandlers(deps: ThreadHandlerDeps): { client: DirectionHandler; server: DirectionHandler } {
   /** For each refused call not answered yet: ReadyForQuerys due before the answer to its failing Query. */
   const refused: { ahead: number; replaced: boolean }[] = [];
+  const state = deps.state;
+  const whole = state ? WHOLE_KEEPING_STATE : WHOLE;
   const client: DirectionHandler = {
     whole(code) {
       if (code === Frontend.query || code === Frontend.execute) deps.onQuery();
-      return WHOLE[code] === 1;
+      return whole[code] === 1;
     },
     onMessage(code, buf, start, end, out) {
       if (code !== Frontend.functionCall) {
+        const msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
         // Throws as the flow would: the relay ends the session with a protocol error.
-        DECODED[code]?.(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        DECODED[code]?.(msg);
         out.add(buf, start, end);
+        if (code === Frontend.parse) state?.parse(msg);
+        else if (code === Frontend.close) state?.close(msg);
         return;
       }
       deps.onDenied();
@@ -64,9 +78,15 @@ export function threadHandlers(deps: ThreadHandlerDeps): { client: DirectionHand
     },
   };
   const server: DirectionHandler = {
-    // ReadyForQuery is always delivered whole; an error only while a refusal waits for its answer.
-    whole: (code) => code === Backend.errorResponse && refused.length > 0,
+    // ReadyForQuery is always delivered whole; an error only while a refusal waits for its answer;
+    // ParameterStatus when the session's state is kept.
+    whole: (code) => (code === Backend.errorResponse && refused.length > 0) || (code === Backend.parameterStatus && state !== undefined),
     onMessage(code, buf, start, end, out) {
+      if (code === Backend.parameterStatus) {
+        out.add(buf, start, end);
+        state?.parameterStatus(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        return;
+      }
       const head = refused[0];
       if (head?.ahead === 0 && code === Backend.errorResponse) {
         if (!head.replaced) out.push(REFUSAL);

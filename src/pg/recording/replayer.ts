@@ -167,6 +167,8 @@ export class EntryReplayer {
       ...(this.hooks.wireReplay ? { wireReplay: true } : {}),
     });
     for (const [name, value] of s.parameters) flow.noteParameter(name, value);
+    // A wire session's resume point: the statements it had prepared by then.
+    for (const p of s.prepared ?? []) flow.seedPrepared(p.name, p.sql, p.paramTypes);
     relay = new PgRelay(client as unknown as Socket, upstream as unknown as Socket, flow.client, flow.server, {
       maxMessageBytes: s.maxMessageBytes,
       onEnd: () => undefined,

@@ -34,6 +34,7 @@ import type { SessionEndInfo, SessionEventInfo, SessionStartInfo } from '../../a
 import { MAX_INSTANCE_CHARS, sanitizeInstanceId, THREAD_INSTANCE_SUFFIX } from '../../audit/segment-files.js';
 import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
 import type { PriorityState } from './priority.js';
+import type { KeptStatement } from './session-state.js';
 
 /** Entry kinds of a batch: [kind u8][session u32][body length u32][time f64][body]. */
 export const ENTRY = { start: 0, client: 1, server: 2, end: 3, event: 4 } as const;
@@ -48,6 +49,14 @@ export interface ThreadSessionStart {
   maxMessageBytes: number;
   /** The transaction status of the server's last ReadyForQuery before relaying began. */
   transactionStatus: TransactionStatusByte;
+  /**
+   * A wire session's resume point (wire-recording.ts): the named prepared statements then, for a
+   * flow that replays the session from there. `parameters` and `transactionStatus` are then those
+   * of that point too.
+   */
+  prepared?: KeptStatement[];
+  /** Some named statements of the session were not kept (session-state.ts MAX_KEPT_SQL_CHARS). */
+  preparedIncomplete?: true;
 }
 
 export interface WorkerInit {

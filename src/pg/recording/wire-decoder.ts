@@ -7,7 +7,8 @@
 // classification (class, tables) is that of the reading warden's parser. A session's records are
 // read from its first `wire` record on (which carries what the flow must know before the first
 // byte); a session whose first `wire` record is not in what is read (retention removed it, or
-// the read began later in the chain) gets one `event` saying its statements there cannot be read.
+// the read began later in the chain) gets one `event` saying its statements there cannot be read,
+// and is read from its next resume point on (wire-recording.ts: a record that carries `ctx` again).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DEFAULT_LIMITS } from '../../audit/config.js';
 import { expandRecord, recordTime, RECORD_KIND, type RecordKind, type TranscriptRecord } from '../../audit/frame.js';
@@ -93,11 +94,15 @@ class MemorySink implements RecordSink {
   }
 }
 
+/** InstanceReplay.ids: a session that ended, and one whose records are read from a resume point yet to come. */
+const ENDED = 0;
+const UNREAD = -1;
+
 /** One instance's sessions being replayed. */
 class InstanceReplay {
   readonly replayer: EntryReplayer;
   readonly sink: MemorySink;
-  /** Sessions by id: the replayer's number for each; a session known not to be readable maps to 0. */
+  /** Sessions by id: the replayer's number for each; ENDED, or UNREAD until a record with `ctx` comes. */
   readonly ids = new Map<string, number>();
   private nextId = 1;
   /** The time of the entry last replayed: records written between entries (promise continuations) take it. */
@@ -141,17 +146,19 @@ export class WireDecoder {
     if (sid === undefined || typeof d.e !== 'string') return [unreadable(r, 'a wire record without a session or entries')];
     let id = inst.ids.get(sid);
     const entries = Buffer.from(d.e, 'base64');
-    if (id === undefined) {
+    if (id === undefined || id === UNREAD) {
       if (!d.ctx || typeof d.ctx !== 'object') {
-        inst.ids.set(sid, 0);
-        return [unreadable(r, "the beginning of this session's wire records is not in what was read: its statements here cannot be shown")];
+        if (id === UNREAD) return [];
+        inst.ids.set(sid, UNREAD);
+        return [unreadable(r, "the beginning of this session's wire records is not in what was read: its statements up to its next resume point cannot be shown")];
       }
+      // The session's first record, or a resume point (its state then in `ctx`).
       id = inst.newId();
       inst.ids.set(sid, id);
       const time = entries.length >= WIRE_ENTRY_HEADER ? entries.readDoubleLE(5) : Date.parse(r.ts);
       inst.replayer.entry(ENTRY.start, id, time, Buffer.from(JSON.stringify(d.ctx)));
     }
-    if (id === 0) return [];
+    if (id === ENDED) return [];
     let off = 0;
     while (off + WIRE_ENTRY_HEADER <= entries.length) {
       const kind = entries[off] as number;
@@ -160,7 +167,7 @@ export class WireDecoder {
       const body = entries.subarray(off + WIRE_ENTRY_HEADER, off + WIRE_ENTRY_HEADER + n);
       off += WIRE_ENTRY_HEADER + n;
       inst.replayer.entry(kind, id, time, body);
-      if (kind === ENTRY.end) inst.ids.set(sid, 0);
+      if (kind === ENTRY.end) inst.ids.set(sid, ENDED);
     }
     // What the flow does after a promise (a catalog look-up never happens here, but the flow may
     // still go through one) is written before the records are handed out.

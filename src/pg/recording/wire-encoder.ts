@@ -133,6 +133,11 @@ export class WireSessionEncoder {
     this.scan(this.server, true, chunk, out);
   }
 
+  /** Both directions are between messages, and no result's rows wait for their summary. */
+  atBoundary(): boolean {
+    return this.client.left === 0 && this.client.headHave === 0 && this.server.left === 0 && this.server.headHave === 0 && this.droppedRows === 0;
+  }
+
   /** At the session's end: the summary of a result cut short (the connection ended within its rows). */
   finish(out: WireBuffer): void {
     if (this.droppedRows > 0) this.summarize(out);

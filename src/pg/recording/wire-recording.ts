@@ -11,6 +11,16 @@
 // [bytes], kind being thread.ts ENTRY's client, server, event or end. The first carries `ctx`, what
 // the statement flow needs to know before the first byte (the server's parameters, the capture).
 // The session's end is its last entry: readers write its `session-end`, with the statement count.
+//
+// Resume points: a reader decodes a session from its first `wire` record, which retention may
+// remove while the session goes on (a pooled connection outlives any retention). So when a new
+// segment begins, each open session that wrote a record before it records a resume point, at once
+// if it is idle, else at its next idle point (its last ReadyForQuery forwarded, no client bytes
+// since; both directions at a message boundary): the record that follows carries `ctx` again,
+// with the server's parameters, the transaction status and the named prepared statements as they
+// are then (session-state.ts).
+// A reader that has the session's earlier records ignores it; one that begins after them replays
+// the session from there.
 import { performance } from 'node:perf_hooks';
 import type { Recorder, TranscriptStore } from '../../audit/recorder.js';
 import { RECORD_KIND } from '../../audit/frame.js';
@@ -18,6 +28,9 @@ import type { SessionEndInfo, SessionEventInfo } from '../../audit/types.js';
 import type { Logger } from '../../log.js';
 import { ENTRY, TIME_ORIGIN, type ThreadSessionStart } from './thread.js';
 import { WireBuffer, WireSessionEncoder } from './wire-encoder.js';
+import { SessionState } from './session-state.js';
+import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
+import type { PgRelay } from '../relay.js';
 
 /** An entry's header in a `wire` record: [kind u8][length u32 LE][time f64 LE]. */
 export const WIRE_ENTRY_HEADER = 13;
@@ -51,9 +64,12 @@ export class WireRecording {
   private readonly taps = new Set<WireTap>();
   private timer: NodeJS.Timeout | undefined;
   private readonly flushMs: number;
+  /** The store's active segment at the last flush: a new one asks every open session for a resume point. */
+  private segment: number;
 
   constructor(private readonly opts: WireRecordingOptions) {
     this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
+    this.segment = opts.store.writer.activeSegment;
   }
 
   get healthy(): boolean {
@@ -95,6 +111,7 @@ export class WireRecording {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    this.segmentCheck();
     const taps = this.dirty;
     this.dirty = [];
     for (const tap of taps) {
@@ -103,8 +120,20 @@ export class WireRecording {
     }
   }
 
+  /**
+   * Asks every open session for a resume point when a new segment began since the last check: at
+   * each flush (other records may have begun one) and after each of the sessions' own records.
+   */
+  private segmentCheck(): void {
+    const segment = this.opts.store.writer.activeSegment;
+    if (segment === this.segment) return;
+    this.segment = segment;
+    for (const tap of [...this.taps]) tap.segmentBegan();
+  }
+
   append(sidJson: string, dJson: string): void {
     this.opts.store.writer.appendJson(RECORD_KIND.wire, sidJson, dJson);
+    if (this.opts.store.writer.activeSegment !== this.segment) this.segmentCheck();
   }
 
   /** Writes what is pending (warden is stopping). */
@@ -136,6 +165,13 @@ export class WireTap {
   private done = false;
   /** In WireRecording's list of taps to write at the next flush. */
   queued = false;
+  /** The server's parameters and named prepared statements, kept by the relay's handlers (handlers.ts) for resume points. */
+  readonly state: SessionState;
+  /** A new segment began since the session's last record: a resume point is due at its next idle point. */
+  private resumeDue = false;
+  /** The `ctx` of the session's next record: a resume point's. */
+  private resumeCtx: WireContext | undefined;
+  private relay: PgRelay | undefined;
 
   constructor(
     private readonly wire: WireRecording,
@@ -145,10 +181,42 @@ export class WireTap {
   ) {
     this.encoder = new WireSessionEncoder(ctx.capture);
     this.sidJson = JSON.stringify(ctx.start.sessionId);
+    this.state = new SessionState(ctx.parameters);
+    recorder.statementsElsewhere?.();
   }
 
-  /** The relay's reading never pauses for a wire transcript (it is written as it comes): nothing to attach. */
-  attach(): void {}
+  /**
+   * A new segment began: a session that has records in an earlier one records a resume point, now
+   * if it is idle, else at its next idle point.
+   */
+  segmentBegan(): void {
+    if (this.first || this.done) return;
+    this.resumeDue = true;
+    const relay = this.relay;
+    if (relay?.idle) this.idle(relay.transactionStatus);
+  }
+
+  /**
+   * The session is idle (PgRelay's onIdle: the last chunk read ended with its ReadyForQuery, and
+   * `transactionStatus` is its status). Records the resume point due, if one is: what is held up
+   * to here goes out as a record of its own, and the next record carries `ctx` as of now.
+   */
+  idle(transactionStatus: TransactionStatusByte): void {
+    if (!this.resumeDue || this.done) return;
+    this.encodeHeld();
+    // A chunk that went on past the ReadyForQuery into a message it cut: the next idle point.
+    if (!this.encoder.atBoundary()) return;
+    this.write();
+    if (this.done) return;
+    this.resumeDue = false;
+    const { parameters, prepared, preparedIncomplete } = this.state.snapshot();
+    this.resumeCtx = { ...this.ctx, parameters, transactionStatus, prepared, ...(preparedIncomplete ? { preparedIncomplete } : {}) };
+  }
+
+  /** The session's relay: whether it is idle when a new segment begins. Its reading never pauses for a wire transcript. */
+  attach(relay: PgRelay): void {
+    this.relay = relay;
+  }
 
   /** PgRelay's onChunk: held until the next flush (encoded sooner past MAX_HELD_BYTES). */
   readonly chunk = (fromClient: boolean, chunk: Buffer): void => {
@@ -261,8 +329,10 @@ export class WireTap {
     out.len = 0;
     // A session that had a burst keeps no large buffer while it idles.
     if (out.buf.length > 4 * FIRST_BUFFER_BYTES) this.out = new WireBuffer(FIRST_BUFFER_BYTES);
-    const dJson = this.first ? `{"ctx":${JSON.stringify(this.ctx)},"e":"${e}"}` : `{"e":"${e}"}`;
+    const ctx = this.first ? this.ctx : this.resumeCtx;
+    const dJson = ctx ? `{"ctx":${JSON.stringify(ctx)},"e":"${e}"}` : `{"e":"${e}"}`;
     this.first = false;
+    this.resumeCtx = undefined;
     try {
       this.wire.append(this.sidJson, dJson);
     } catch (err) {
