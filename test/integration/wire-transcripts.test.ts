@@ -122,6 +122,61 @@ describe('resume points: a wire session outlives the segment of its first record
     expect(replay.entries.filter((e) => e.kind === 'event' && e.data.kind === 'unreadable')).toEqual([]);
     expect(replay.entries.at(-1)?.kind).toBe('session-end');
   });
+  it('a session busy when the segment begins resumes at its next idle point; one idle in a transaction resumes at once, in it', async () => {
+    const w = await recordingWarden('wire', cleanups, { transcripts: { capture: 'digest', segmentMaxBytes: 16 * 1024 } });
+    const dir = join(w.dataDir, 'transcripts');
+    const segments = (): string[] => readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
+    const connect = async (application_name: string): Promise<pg.Client> => {
+      const c = new pg.Client({ host: w.host, port: w.port, user: 'agent', password: await w.token(), database: 'shop', ssl: { ca: w.ca }, application_name });
+      await c.connect();
+      return c;
+    };
+    const [filler, inTx, busy] = [await connect('filler'), await connect('in-tx'), await connect('busy')];
+    await inTx.query('BEGIN');
+    await inTx.query('SELECT 6 AS before_cut');
+    await new Promise((r) => setTimeout(r, 40)); // the sessions' first records are written
+    let slept = false;
+    const sleeping = busy.query('SELECT pg_sleep(4) AS slept').then(() => (slept = true));
+    await new Promise((r) => setTimeout(r, 40)); // its Query is in a record of the first segment
+    for (let i = 0; segments().length < 2; i++) {
+      expect(i).toBeLessThan(500);
+      await filler.query(`SELECT ${i} AS filler, repeat('x', 200) AS pad`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(slept).toBe(false); // the segment began while it slept
+    await new Promise((r) => setTimeout(r, 20));
+    const cut = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 20));
+    await inTx.query('SELECT 7 AS in_tx');
+    await inTx.query('COMMIT');
+    await sleeping;
+    await busy.query('SELECT 8 AS after_busy');
+    for (const c of [filler, inTx, busy]) await c.end();
+    await w.stop();
+    expect(await prune({ 'data-dir': w.dataDir, 'older-than': '1h' }, new Date(Date.parse(cut) + 3_600_000))).toBe(0);
+    expect(errorKinds(await verifyStore(w.dataDir))).toEqual([]);
+
+    const byApp = new Map((await listSessions(dir)).map((x) => [x.client?.application, x.sessionId]));
+    const read = async (app: string) => (await loadSession(dir, byApp.get(app) as string)).entries;
+    const statements = (entries: TimelineEntry[]) => entries.flatMap((e) => (e.kind === 'statement' ? [e.data.text] : []));
+    const unreadable = (entries: TimelineEntry[]) => entries.filter((e) => e.kind === 'event' && e.data.kind === 'unreadable').length;
+    // Idle in its transaction at the new segment: its next record is the resume point.
+    const tx = await read('in-tx');
+    expect(statements(tx)).toEqual(['SELECT 7 AS in_tx', 'COMMIT']);
+    expect(unreadable(tx)).toBe(0);
+    const ctxOf = (sid: string) =>
+      segments()
+        .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+        .map((l) => (l ? parseLine(Buffer.from(l), false) : undefined))
+        .flatMap((p) => (p?.ok && p.record.k === RECORD_KIND.wire && p.record.sid === sid ? [(p.record.d as { ctx?: { transactionStatus: number } }).ctx] : []))
+        .find((c) => c !== undefined);
+    expect(String.fromCharCode(ctxOf(byApp.get('in-tx') as string)?.transactionStatus ?? 0)).toBe('T');
+    // Busy in pg_sleep: what came before its next idle point cannot be read, what came after can.
+    const b = await read('busy');
+    expect(statements(b)).toEqual(['SELECT 8 AS after_busy']);
+    expect(unreadable(b)).toBe(1);
+    expect(String.fromCharCode(ctxOf(byApp.get('busy') as string)?.transactionStatus ?? 0)).toBe('I');
+  });
 });
 
 describe('reading wire records', () => {
