@@ -1,5 +1,18 @@
 // Builds messages into one growable buffer; the length field is patched when the message ends.
 
+/**
+ * `buf`, of which the first `used` bytes are taken, with room for `n` more: itself when it has
+ * it, else a copy at least twice as large.
+ */
+export function withRoom(buf: Buffer, used: number, n: number): Buffer {
+  if (used + n <= buf.length) return buf;
+  let size = buf.length * 2;
+  while (size < used + n) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  buf.copy(next, 0, 0, used);
+  return next;
+}
+
 export class Writer {
   private buf: Buffer;
   private pos = 0;
@@ -10,12 +23,7 @@ export class Writer {
   }
 
   private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+    if (this.pos + n > this.buf.length) this.buf = withRoom(this.buf, this.pos, n);
   }
 
   /** Starts a typed message (`code` = type byte) or, with code undefined, an untyped startup packet. */

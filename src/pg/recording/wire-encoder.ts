@@ -14,6 +14,7 @@
 // Everything else is kept as read: statement texts and parameters whole (readers clip them as the
 // statement flow does), errors, notices, notifications.
 import { createHash, type Hash } from 'node:crypto';
+import { withRoom } from '../../../protocols/postgres/buffer-writer.js';
 import { Backend, Frontend } from '../../../protocols/postgres/codes.js';
 import type { CapturePolicy } from '../../audit/config.js';
 import { sha256Hex } from '../../audit/frame.js';
@@ -55,12 +56,7 @@ export class WireBuffer {
 
   /** Makes room for `n` more bytes. */
   room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const bigger = Buffer.allocUnsafe(size);
-    this.buf.copy(bigger, 0, 0, this.len);
-    this.buf = bigger;
+    if (this.len + n > this.buf.length) this.buf = withRoom(this.buf, this.len, n);
   }
 
   /** Copies `src[start, end)` in. */
