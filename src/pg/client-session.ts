@@ -588,8 +588,10 @@ export class PgClientSession {
       serverHandler = this.flow.server;
     }
     const thread = services.recordingThread;
+    let wireTap: WireTap | undefined;
     if (this.threadStart && (this.wireRecorder || thread)) {
       this.tap = this.wireRecorder ? this.openWireTap(this.wireRecorder, this.threadStart, upstream, target) : this.openTap(thread as RecordingThread, this.threadStart, upstream, target);
+      wireTap = this.tap instanceof WireTap ? this.tap : undefined;
       // Pass-through, but for what the statement flow refuses whatever the policy (handlers.ts).
       if (!needsFlow) {
         const denied = metrics.verdictsTotal.bind({ protocol: 'postgres', verdict: 'deny' });
@@ -602,11 +604,9 @@ export class PgClientSession {
               allowed.inc();
             }
           : () => queries.inc();
-        const state = this.tap instanceof WireTap ? this.tap.state : undefined;
-        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery, onDenied: () => denied.inc(), ...(state ? { state } : {}) }));
+        ({ client: clientHandler, server: serverHandler } = threadHandlers({ readyDue: () => this.relay?.readyDue ?? 0, onQuery, onDenied: () => denied.inc(), ...(wireTap ? { state: wireTap.state } : {}) }));
       }
     }
-    const wireTap = this.tap instanceof WireTap ? this.tap : undefined;
     this.relay = new PgRelay(this.socket, upstream.socket, clientHandler, serverHandler, {
       maxMessageBytes: this.deps.config.sessions.maxMessageBytes,
       ...(this.tap ? { onChunk: this.tap.chunk } : {}),
@@ -616,7 +616,7 @@ export class PgClientSession {
       onHandlerError: (side, err) => this.log.error({ side, err: err instanceof Error ? err.message : String(err) }, 'statement flow failed; closing the session'),
       onIdle: () => {
         // A wire session's resume point, when one is due (wire-recording.ts).
-        if (wireTap) wireTap.idle((this.relay as PgRelay).transactionStatus);
+        wireTap?.idle();
         const then = this.whenIdle;
         this.whenIdle = undefined;
         then?.();

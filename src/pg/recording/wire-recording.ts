@@ -29,7 +29,6 @@ import type { Logger } from '../../log.js';
 import { ENTRY, TIME_ORIGIN, type ThreadSessionStart } from './thread.js';
 import { WireBuffer, WireSessionEncoder } from './wire-encoder.js';
 import { SessionState } from './session-state.js';
-import type { TransactionStatusByte } from '../../../protocols/postgres/codes.js';
 import type { PgRelay } from '../relay.js';
 
 /** An entry's header in a `wire` record: [kind u8][length u32 LE][time f64 LE]. */
@@ -192,17 +191,16 @@ export class WireTap {
   segmentBegan(): void {
     if (this.first || this.done) return;
     this.resumeDue = true;
-    const relay = this.relay;
-    if (relay?.idle) this.idle(relay.transactionStatus);
+    if (this.relay?.idle) this.idle();
   }
 
   /**
-   * The session is idle (PgRelay's onIdle: the last chunk read ended with its ReadyForQuery, and
-   * `transactionStatus` is its status). Records the resume point due, if one is: what is held up
-   * to here goes out as a record of its own, and the next record carries `ctx` as of now.
+   * The session is idle (PgRelay's onIdle: the last chunk read ended with its ReadyForQuery).
+   * Records the resume point due, if one is: what is held up to here goes out as a record of its
+   * own, and the next record carries `ctx` as of now.
    */
-  idle(transactionStatus: TransactionStatusByte): void {
-    if (!this.resumeDue || this.done) return;
+  idle(): void {
+    if (!this.resumeDue || this.done || !this.relay) return;
     this.encodeHeld();
     // A chunk that went on past the ReadyForQuery into a message it cut: the next idle point.
     if (!this.encoder.atBoundary()) return;
@@ -210,7 +208,7 @@ export class WireTap {
     if (this.done) return;
     this.resumeDue = false;
     const { parameters, prepared, preparedIncomplete } = this.state.snapshot();
-    this.resumeCtx = { ...this.ctx, parameters, transactionStatus, prepared, ...(preparedIncomplete ? { preparedIncomplete } : {}) };
+    this.resumeCtx = { ...this.ctx, parameters, transactionStatus: this.relay.transactionStatus, prepared, ...(preparedIncomplete ? { preparedIncomplete } : {}) };
   }
 
   /** The session's relay: whether it is idle when a new segment begins. Its reading never pauses for a wire transcript. */
